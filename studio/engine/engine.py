@@ -1,0 +1,186 @@
+"""Recipe + the human's images -> pictures, on one loaded model, one run at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image, ImageFilter
+
+from studio.engine.pipelines import PipelineSet
+from studio.engine.preview import latents_to_preview
+from studio.engine.samplers import make_scheduler
+from studio.recipe import InpaintArea, Mode, Recipe
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    step: int
+    total: int
+    preview: Image.Image | None
+
+
+StepCallback = Callable[[StepProgress], None]
+
+
+class GenerationStopped(Exception):
+    """The run was stopped on request; nothing was produced."""
+
+
+class Engine:
+    """Runs recipes on one loaded model. Every run holds the lane: one run at a time, whoever asks."""
+
+    def __init__(self, load: Callable[[str], PipelineSet]) -> None:
+        self._load = load
+        self._pipelines: PipelineSet | None = None
+        self._lane = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def model(self) -> str | None:
+        return self._pipelines.model if self._pipelines else None
+
+    @property
+    def pipelines(self) -> PipelineSet:
+        if self._pipelines is None:
+            raise RuntimeError("no model is loaded yet")
+        return self._pipelines
+
+    def load(self, model: str) -> None:
+        """Load `model` unless it is the one already loaded. Raises ModelError with advice."""
+        with self._lane:
+            self._ensure_model(model)
+
+    def request_stop(self) -> None:
+        """Stop the current run at its next step. Harmless when nothing runs."""
+        self._stop.set()
+
+    @staticmethod
+    def check_inputs(recipe: Recipe, image: Image.Image | None, mask: Image.Image | None) -> None:
+        size = (recipe.width, recipe.height)
+        if recipe.mode is Mode.TXT2IMG:
+            if image is not None or mask is not None:
+                raise ValueError("image: txt2img takes no input picture; use img2img or inpaint")
+        elif image is None:
+            raise ValueError(f"image: {recipe.mode.value} needs an input picture")
+        if recipe.mode is Mode.IMG2IMG and mask is not None:
+            raise ValueError("mask: img2img takes no mask; use inpaint")
+        if recipe.mode is Mode.INPAINT:
+            if mask is None:
+                raise ValueError("mask: inpaint needs a mask (white where the picture should change)")
+            if mask.size != image.size:
+                raise ValueError(f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}")
+            if not mask.convert("L").getbbox():
+                raise ValueError("mask: is empty; paint the area to change")
+        whole_picture = recipe.mode is Mode.IMG2IMG or (
+            recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE
+        )
+        if whole_picture and image.size != size:
+            raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
+        if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
+            raise ValueError("variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds")
+
+    def generate(
+        self,
+        recipe: Recipe,
+        *,
+        image: Image.Image | None = None,
+        mask: Image.Image | None = None,
+        on_step: StepCallback | None = None,
+    ) -> list[Image.Image]:
+        """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop."""
+        # 1. Check everything that can be checked before touching the GPU.
+        self.check_inputs(recipe, image, mask)
+        seeds = recipe.seeds()
+        with self._lane:
+            self._stop.clear()
+            # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
+            pipelines = self._ensure_model(recipe.model)
+            pipe = pipelines.for_mode(recipe.mode)
+            pipe.scheduler = make_scheduler(recipe.sampler, pipelines.scheduler_config, seed=seeds[0])
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+            # 3. Arguments for the mode.
+            arguments = {
+                "prompt": recipe.prompt,
+                "negative_prompt": recipe.negative_prompt or None,
+                "num_inference_steps": recipe.steps,
+                "guidance_scale": recipe.cfg_scale,
+                "num_images_per_prompt": recipe.batch_size,
+                "generator": generators,
+                "callback_on_step_end": self._step_callback(on_step),
+                "callback_on_step_end_tensor_inputs": ["latents"],
+            }
+            blurred_mask = None
+            if recipe.mode is Mode.TXT2IMG:
+                arguments |= {"width": recipe.width, "height": recipe.height}
+                if recipe.variation_strength > 0:
+                    arguments["latents"] = self._variation_noise(pipe, recipe, generators)
+            elif recipe.mode is Mode.IMG2IMG:
+                arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
+            else:
+                blurred_mask = mask.convert("L")
+                if recipe.mask_blur:
+                    blurred_mask = blurred_mask.filter(ImageFilter.GaussianBlur(recipe.mask_blur))
+                arguments |= {
+                    "image": image.convert("RGB"),
+                    "mask_image": blurred_mask,
+                    "strength": recipe.denoising_strength,
+                    "width": recipe.width,
+                    "height": recipe.height,
+                }
+                if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+                    # diffusers crops mask + padding, renders it at width x height, and pastes it back.
+                    arguments["padding_mask_crop"] = recipe.inpaint_padding
+
+            # 4. Denoise.
+            with torch.inference_mode():
+                pictures = pipe(**arguments).images
+            if self._stop.is_set():
+                raise GenerationStopped("stopped")
+
+            # 5. Outside the (blurred) mask, the artist's pixels come back exactly.
+            if blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
+                pictures = [pipe.image_processor.apply_overlay(blurred_mask, image.convert("RGB"), p) for p in pictures]
+            return [picture.convert("RGB") for picture in pictures]
+
+    def _ensure_model(self, model: str) -> PipelineSet:
+        if self._pipelines is None or self._pipelines.model != model:
+            self._pipelines = None  # let the old weights go before the new ones arrive
+            self._pipelines = self._load(model)
+        return self._pipelines
+
+    def _step_callback(self, on_step: StepCallback | None) -> Callable:
+        def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
+            if self._stop.is_set():
+                pipe._interrupt = True  # diffusers skips the remaining steps
+                return tensors
+            if on_step is not None:
+                on_step(StepProgress(step_index + 1, pipe.num_timesteps, latents_to_preview(tensors["latents"][0])))
+            return tensors
+
+        return callback
+
+    @staticmethod
+    def _variation_noise(pipe, recipe: Recipe, generators: list[torch.Generator]) -> torch.Tensor:
+        """A1111's variation seed: each picture's noise, slerped towards the variation seed's noise."""
+        shape = (recipe.batch_size, pipe.unet.config.in_channels, recipe.height // pipe.vae_scale_factor, recipe.width // pipe.vae_scale_factor)
+        dtype = pipe.unet.dtype
+        # Drawn exactly as the pipeline would draw it, so strength 0 gives the plain seed's picture.
+        noise = randn_tensor(shape, generator=generators, device=pipe._execution_device, dtype=dtype)
+        variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds()]
+        variation = randn_tensor(shape, generator=variation_generators, device=pipe._execution_device, dtype=dtype)
+        return _slerp(recipe.variation_strength, noise, variation)
+
+
+def _slerp(strength: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation per picture; keeps the noise's scale, unlike a straight blend."""
+    flat_low, flat_high = low.flatten(1).float(), high.flatten(1).float()
+    cosine = (flat_low / flat_low.norm(dim=1, keepdim=True) * flat_high / flat_high.norm(dim=1, keepdim=True)).sum(1)
+    omega = torch.acos(cosine.clamp(-1.0, 1.0)).unsqueeze(1)
+    sin_omega = torch.sin(omega)
+    blended = (torch.sin((1.0 - strength) * omega) / sin_omega) * flat_low + (torch.sin(strength * omega) / sin_omega) * flat_high
+    return blended.reshape(low.shape).to(low.dtype)

@@ -1,0 +1,22 @@
+"""Wiring an engine to a model loader; called by launch.py (and test fixtures), nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.engine.engine import Engine
+from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
+from studio.engine.pipelines import PipelineSet
+
+
+def make_engine(
+    *, cache_dir: Path, settings: DeviceSettings | None = None, allow_pickle: bool = False
+) -> Engine:
+    """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny')."""
+    device = settings or DeviceSettings.best_available()
+
+    def load(model: str) -> PipelineSet:
+        source = resolve_model(model, allow_pickle=allow_pickle)
+        return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
+
+    return Engine(load)

@@ -1,0 +1,35 @@
+"""One loaded model, seen as a txt2img, img2img or inpaint pipeline without a second copy of its weights."""
+
+from __future__ import annotations
+
+from diffusers import (
+    DiffusionPipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+)
+
+from studio.recipe import Mode
+
+_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
+    Mode.IMG2IMG: StableDiffusionImg2ImgPipeline,
+    Mode.INPAINT: StableDiffusionInpaintPipeline,
+}
+
+
+class PipelineSet:
+    """The base pipeline plus its views per mode, made once with `from_pipe` (shared modules, ~1 ms)."""
+
+    def __init__(self, base: StableDiffusionPipeline, model: str) -> None:
+        self.base = base
+        self.model = model
+        # Views share the scheduler object too, so keep the pristine configuration to build from.
+        self.scheduler_config = base.scheduler.config
+        self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
+
+    def for_mode(self, mode: Mode) -> DiffusionPipeline:
+        if mode not in self._views:
+            view = _VIEW_CLASSES[mode].from_pipe(self.base)
+            view.set_progress_bar_config(disable=True)
+            self._views[mode] = view
+        return self._views[mode]

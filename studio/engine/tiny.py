@@ -1,0 +1,158 @@
+"""The `tiny` model: Stable Diffusion 1.5's shape with small random weights, built offline.
+
+It exists so the whole studio (and its tests) run without a model hub: same pipeline classes, same
+folder layout, same 49,408-token CLIP tokenizer, loaded with `from_pretrained` like any local model.
+Its pictures are noise-coloured, not art.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+# Bump when the architecture or weights change, so caches built by older code are not reused.
+TINY_VERSION = 1
+CLIP_VOCAB_SIZE = 49408
+CLIP_MAX_LENGTH = 77
+_CLIP_MERGES = 49152 - 256 - 2  # merges used by OpenAI's CLIP tokenizer
+
+
+def tiny_model_folder(cache_dir: Path) -> Path:
+    """The tiny model's folder, built on first use."""
+    folder = cache_dir / f"tiny-sd15-v{TINY_VERSION}"
+    if not (folder / "model_index.json").is_file():
+        _build(folder)
+    return folder
+
+
+def _build(folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        _tiny_pipeline().save_pretrained(staging, safe_serialization=True)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / "model_index.json").is_file():  # another process did not win the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tiny_pipeline() -> StableDiffusionPipeline:
+    # A fixed seed makes every machine build the same weights, so pictures are comparable.
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        unet = UNet2DConditionModel(
+            sample_size=64,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(32, 64, 64),
+            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=32,
+            attention_head_dim=8,
+            norm_num_groups=32,
+        )
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            block_out_channels=(32, 32, 64, 64),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=1,
+            norm_num_groups=32,
+            sample_size=512,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=CLIP_VOCAB_SIZE,
+                hidden_size=32,
+                intermediate_size=64,
+                num_attention_heads=4,
+                num_hidden_layers=2,
+                max_position_embeddings=CLIP_MAX_LENGTH,
+                projection_dim=32,
+                bos_token_id=49406,
+                eos_token_id=49407,
+                pad_token_id=49407,
+            )
+        )
+    finally:
+        torch.random.set_rng_state(generator_state)
+    # Stable Diffusion 1.5's own scheduler configuration.
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        set_alpha_to_one=False,
+        skip_prk_steps=True,
+        steps_offset=1,
+    )
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def clip_tokenizer() -> CLIPTokenizer:
+    """OpenAI CLIP's real tokenizer, from the BPE vocabulary that ships inside the open_clip wheel."""
+    vocab, merges = _clip_vocabulary()
+    tokenizer = CLIPTokenizer(
+        vocab=vocab,
+        merges=merges,
+        model_max_length=CLIP_MAX_LENGTH,
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
+    # transformers silently builds a 2-token tokenizer from wrong arguments; never ship that.
+    if len(tokenizer) != CLIP_VOCAB_SIZE or tokenizer.model_max_length != CLIP_MAX_LENGTH:
+        raise RuntimeError(f"built a wrong CLIP tokenizer ({len(tokenizer)} tokens, max length {tokenizer.model_max_length})")
+    return tokenizer
+
+
+def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("open_clip_torch is not installed; it ships the CLIP vocabulary (pip install -r requirements.txt)")
+    bpe_file = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
+    lines = gzip.open(bpe_file).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : _CLIP_MERGES + 1]]
+    byte_symbols = list(_bytes_to_unicode().values())
+    tokens = byte_symbols + [symbol + "</w>" for symbol in byte_symbols]
+    tokens += ["".join(merge) for merge in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: index for index, token in enumerate(tokens)}, merges
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible map from bytes to printable characters."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    characters = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            characters.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, characters), strict=True))
+

@@ -1,0 +1,243 @@
+"""The recipe: everything needed to make a picture again, as frozen, pure data.
+
+A recipe crosses every seam of the studio (form -> facade -> engine -> history -> PNG), so it holds
+no images, no tensors and no runtime state. Images the artist supplied live on the history node;
+the recipe only says what to do with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+TINY_MODEL = "tiny"
+
+# A1111's sampler names, in the order its dropdown shows them. The engine maps each to a scheduler
+# (studio/engine/samplers.py); a test keeps the two lists equal.
+SAMPLERS: tuple[str, ...] = (
+    "DPM++ 2M",
+    "DPM++ 2M Karras",
+    "DPM++ 2M SDE",
+    "DPM++ 2M SDE Karras",
+    "DPM++ SDE",
+    "DPM++ SDE Karras",
+    "Euler a",
+    "Euler",
+    "LMS",
+    "LMS Karras",
+    "Heun",
+    "DPM2",
+    "DPM2 Karras",
+    "DPM2 a",
+    "DPM2 a Karras",
+    "DDIM",
+    "PLMS",
+    "UniPC",
+    "LCM",
+)
+
+MAX_SEED = 2**32 - 1
+RANDOM_SEED = -1
+MIN_SIDE, MAX_SIDE = 64, 2048
+MAX_STEPS = 150
+MAX_BATCH = 8
+
+
+class RecipeError(ValueError):
+    """A recipe value is out of bounds. `field` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class Mode(str, Enum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+
+
+class InpaintArea(str, Enum):
+    WHOLE_PICTURE = "whole picture"
+    ONLY_MASKED = "only masked"
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    """A LoRA applied for one run: a name or path, and its weight (negative weights allowed)."""
+
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ControlRef:
+    """A ControlNet unit. `image` names the control map's role in the node's inputs."""
+
+    kind: str
+    model: str
+    image: str
+    weight: float = 1.0
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    preprocessor: str = "none"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one picture (or a batch) is made. `seed == -1` means "pick one"; see `with_concrete_seed`."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str = DEFAULT_MODEL
+    sampler: str = "Euler a"
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    seed: int = RANDOM_SEED
+    batch_size: int = 1
+    mode: Mode = Mode.TXT2IMG
+    # img2img and inpaint: how far from the input picture the result may move (0 keeps it, 1 ignores it).
+    denoising_strength: float = 0.75
+    # inpaint: mask edge softness in pixels, and which part of the picture is rendered.
+    mask_blur: int = 4
+    inpaint_area: InpaintArea = InpaintArea.WHOLE_PICTURE
+    inpaint_padding: int = 32
+    # A1111's "variation seed": the starting noise is seed's noise blended towards this seed's noise.
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    loras: tuple[LoraRef, ...] = field(default_factory=tuple)
+    controls: tuple[ControlRef, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # Coerce JSON-ish values so that from_dict and hand-built recipes compare equal.
+        object.__setattr__(self, "mode", _enum(Mode, "mode", self.mode))
+        object.__setattr__(self, "inpaint_area", _enum(InpaintArea, "inpaint_area", self.inpaint_area))
+        object.__setattr__(self, "loras", tuple(self.loras))
+        object.__setattr__(self, "controls", tuple(self.controls))
+        self._validate()
+
+    def _validate(self) -> None:
+        _check_type("prompt", self.prompt, str)
+        _check_type("negative_prompt", self.negative_prompt, str)
+        _check_type("model", self.model, str)
+        if not self.model.strip():
+            raise RecipeError("model", "is empty; give a Hugging Face id, a folder, a .safetensors file or 'tiny'")
+        if self.sampler not in SAMPLERS:
+            raise RecipeError("sampler", f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        _check_int("steps", self.steps, 1, MAX_STEPS)
+        _check_number("cfg_scale", self.cfg_scale, 0.0, 30.0)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            _check_int(name, value, MIN_SIDE, MAX_SIDE)
+            if value % 8:
+                raise RecipeError(name, f"{value} is not a multiple of 8 (try {value - value % 8})")
+        _check_int("seed", self.seed, RANDOM_SEED, MAX_SEED)
+        _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        _check_number("denoising_strength", self.denoising_strength, 0.0, 1.0)
+        _check_int("mask_blur", self.mask_blur, 0, 64)
+        _check_int("inpaint_padding", self.inpaint_padding, 0, 256)
+        if self.variation_seed is not None:
+            _check_int("variation_seed", self.variation_seed, 0, MAX_SEED)
+        _check_number("variation_strength", self.variation_strength, 0.0, 1.0)
+        if self.variation_strength > 0 and self.variation_seed is None:
+            raise RecipeError("variation_strength", "needs a variation_seed to blend towards")
+        for lora in self.loras:
+            _check_type("loras", lora, LoraRef)
+        for control in self.controls:
+            _check_type("controls", control, ControlRef)
+            _check_number("controls.weight", control.weight, 0.0, 2.0)
+            if not 0.0 <= control.guidance_start <= control.guidance_end <= 1.0:
+                raise RecipeError("controls.guidance", "needs 0 <= guidance_start <= guidance_end <= 1")
+
+    @property
+    def has_random_seed(self) -> bool:
+        return self.seed == RANDOM_SEED
+
+    def with_concrete_seed(self, rng: random.Random | None = None) -> Recipe:
+        """The same recipe with a random seed replaced by a drawn number, so the result can be remade."""
+        if not self.has_random_seed:
+            return self
+        return dataclasses.replace(self, seed=(rng or random.SystemRandom()).randint(0, MAX_SEED))
+
+    def seeds(self) -> list[int]:
+        """One seed per picture of the batch, as A1111 numbers them: seed, seed + 1, ...
+
+        With a variation strength, every picture starts from `seed`'s noise and differs only by its
+        variation seed (see `variation_seeds`): that is what "variations of this picture" means.
+        """
+        if self.has_random_seed:
+            raise RecipeError("seed", "is still random; call with_concrete_seed() before generating")
+        if self.variation_strength > 0:
+            return [self.seed] * self.batch_size
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.batch_size)]
+
+    def variation_seeds(self) -> list[int] | None:
+        if self.variation_seed is None or self.variation_strength == 0:
+            return None
+        return [(self.variation_seed + i) % (MAX_SEED + 1) for i in range(self.batch_size)]
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["mode"] = self.mode.value
+        data["inpaint_area"] = self.inpaint_area.value
+        return {"schema_version": SCHEMA_VERSION, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        data = dict(data)
+        version = data.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise RecipeError("schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RecipeError(unknown[0], "is not a recipe field")
+        data["loras"] = tuple(LoraRef(**lora) for lora in data.get("loras", ()))
+        data["controls"] = tuple(ControlRef(**control) for control in data.get("controls", ()))
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        return cls.from_dict(json.loads(text))
+
+
+def _enum(enum_type: type[Enum], name: str, value: Any) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in enum_type)
+        raise RecipeError(name, f"{value!r} is not one of {choices}") from None
+
+
+def _check_type(name: str, value: Any, expected: type) -> None:
+    if not isinstance(value, expected):
+        raise RecipeError(name, f"expected {expected.__name__}, got {type(value).__name__}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecipeError(name, f"expected a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise RecipeError(name, f"{value} is out of range ({low} to {high})")
+
+
+def _check_number(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(name, f"expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise RecipeError(name, f"{value} is out of range ({low} to {high})")

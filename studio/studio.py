@@ -1,0 +1,252 @@
+"""The studio facade: every action of the artist's loop, with no UI and no torch.
+
+Each action asks the engine for pictures, then writes them (and the human's inputs) into the session
+folder and records the node, all before returning: nothing reaches the screen that is not on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PIL import Image
+
+from studio import metadata
+from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
+
+METADATA_SCHEMA_VERSION = 1
+
+
+class Engine(Protocol):
+    """What the facade needs from studio.engine.Engine (kept abstract so this module needs no torch)."""
+
+    def generate(
+        self,
+        recipe: Recipe,
+        *,
+        image: Image.Image | None = None,
+        mask: Image.Image | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> list[Image.Image]: ...
+
+    def request_stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A node brought back: its recipe for the form, its pictures, and the human's inputs."""
+
+    node: Iteration
+    outputs: list[Image.Image]
+    inputs: dict[str, Image.Image]
+
+
+class Studio:
+    """Generate, repaint, inpaint, vary, restore, mark and stop, for one session at a time."""
+
+    def __init__(self, engine: Engine, history: HistoryStore, *, session_id: str | None = None) -> None:
+        self.engine = engine
+        self.history = history
+        self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
+        self._write_lock = threading.Lock()
+        self._rng = random.SystemRandom()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        recipe: Recipe,
+        *,
+        parent_id: str | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> Iteration:
+        """txt2img. With `parent_id`, the result is a regeneration of that node (feedback loop)."""
+        return self._run(recipe.replace(mode=Mode.TXT2IMG), Action.GENERATE, parent_id=parent_id, on_step=on_step)
+
+    def repaint(
+        self,
+        image: Image.Image,
+        recipe: Recipe,
+        *,
+        parent_id: str | None = None,
+        source_index: int | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> Iteration:
+        """img2img on a (painted-over) picture, at the picture's own size."""
+        image = fit_to_model(image)
+        recipe = recipe.replace(mode=Mode.IMG2IMG, width=image.width, height=image.height)
+        return self._run(
+            recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images={"image": image}, on_step=on_step
+        )
+
+    def inpaint(
+        self,
+        image: Image.Image,
+        mask: Image.Image,
+        recipe: Recipe,
+        *,
+        parent_id: str | None = None,
+        source_index: int | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> Iteration:
+        """Repaint where `mask` is white. The rest of the picture comes back pixel for pixel.
+
+        "whole picture" renders at the picture's size; "only masked" renders the masked area (plus
+        padding) at the recipe's size and pastes it back, as A1111 does.
+        """
+        if mask.size != image.size:
+            raise ValueError(f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}")
+        image, mask = fit_to_model(image), fit_to_model(mask.convert("L"))
+        recipe = recipe.replace(mode=Mode.INPAINT)
+        if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
+            recipe = recipe.replace(width=image.width, height=image.height)
+        images = {"image": image, "mask": mask}
+        return self._run(recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step)
+
+    def vary(
+        self,
+        node_id: str,
+        *,
+        index: int = 0,
+        count: int = 4,
+        strength: float = 0.0,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> Iteration:
+        """`count` variations of output `index` of a node.
+
+        strength 0: the same recipe with new seeds. strength > 0: that picture's own starting noise,
+        nudged towards new noise by `strength` (A1111's variation seed), so the results stay close to it.
+        """
+        parent = self.session.get(node_id)
+        if not 0 <= index < len(parent.outputs):
+            raise ValueError(f"index: node {node_id} has no picture {index}")
+        if strength > 0:
+            recipe = parent.recipe.replace(
+                seed=parent.seeds[index],
+                batch_size=count,
+                variation_seed=self._rng.randint(0, MAX_SEED),
+                variation_strength=strength,
+            )
+        else:
+            recipe = parent.recipe.replace(batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_strength=0.0)
+        return self._run(
+            recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
+        )
+
+    def stop(self) -> None:
+        """Stop the run in progress at its next step."""
+        self.engine.request_stop()
+
+    # --- the tree ------------------------------------------------------------------------------
+
+    def tree(self) -> list[Iteration]:
+        return self.session.nodes()
+
+    def sessions(self) -> list[SessionInfo]:
+        return self.history.sessions()
+
+    def open_session(self, session_id: str) -> SessionHistory:
+        """Continue in an earlier session: new nodes go there, and can branch from its nodes."""
+        self.session = self.history.session(session_id)
+        return self.session
+
+    def restore(self, node_id: str) -> Restored:
+        node = self.session.get(node_id)
+        return Restored(
+            node=node,
+            outputs=[_load(self.session.path(name)) for name in node.outputs],
+            inputs={role: _load(self.session.path(name)) for role, name in node.inputs.items()},
+        )
+
+    def output_path(self, node_id: str, index: int = 0) -> str:
+        node = self.session.get(node_id)
+        return str(self.session.path(node.outputs[index]))
+
+    def set_mark(self, node_id: str, index: int, mark: Mark | str) -> Iteration:
+        return self.session.set_mark(node_id, index, mark)
+
+    # --- one turn ------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        recipe: Recipe,
+        action: Action,
+        *,
+        parent_id: str | None = None,
+        source_index: int | None = None,
+        images: Mapping[str, Image.Image] | None = None,
+        reused_inputs: Mapping[str, str] | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> Iteration:
+        images = dict(images or {})
+        if parent_id is not None:
+            self.session.get(parent_id)  # fail before spending GPU time on an orphan
+        if reused_inputs:
+            images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
+        recipe = recipe.with_concrete_seed(self._rng)
+        pictures = self.engine.generate(recipe, image=images.get("image"), mask=images.get("mask"), on_step=on_step)
+        with self._write_lock:
+            return self._record(recipe, action, parent_id, source_index, pictures, images, reused_inputs or {})
+
+    def _record(
+        self,
+        recipe: Recipe,
+        action: Action,
+        parent_id: str | None,
+        source_index: int | None,
+        pictures: list[Image.Image],
+        images: Mapping[str, Image.Image],
+        reused_inputs: Mapping[str, str],
+    ) -> Iteration:
+        node_id = self.session.new_node_id()
+        inputs = dict(reused_inputs)
+        for role, image in images.items():
+            if role not in inputs:
+                inputs[role] = f"{node_id}-{role}.png"
+                metadata.write_plain_png(image, self.session.path(inputs[role]))
+        node = Iteration(
+            id=node_id,
+            parent_id=parent_id,
+            recipe=recipe,
+            action=action,
+            outputs=tuple(f"{node_id}-{index}.png" for index in range(len(pictures))),
+            seeds=tuple(recipe.seeds()),
+            inputs=inputs,
+            source_index=source_index,
+            created=time.time(),
+        )
+        for index, picture in enumerate(pictures):
+            studio_json = {
+                "schema_version": METADATA_SCHEMA_VERSION,
+                "session": self.session.id,
+                "output_index": index,
+                "node": node.to_dict(),
+            }
+            metadata.write_png(
+                picture,
+                self.session.path(node.outputs[index]),
+                {metadata.STUDIO_KEY: json.dumps(studio_json), metadata.PARAMETERS_KEY: metadata.a1111_parameters(recipe, index)},
+            )
+        self.session.add(node)
+        return node
+
+
+def fit_to_model(image: Image.Image) -> Image.Image:
+    """The picture scaled to the nearest size the model can take (multiples of 8), if it is not one."""
+    width, height = max(64, round(image.width / 8) * 8), max(64, round(image.height / 8) * 8)
+    if (width, height) == image.size:
+        return image
+    resample = Image.Resampling.NEAREST if image.mode in ("L", "1") else Image.Resampling.LANCZOS
+    return image.resize((width, height), resample)
+
+
+def _load(path: Any) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image

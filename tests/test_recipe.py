@@ -1,0 +1,125 @@
+import dataclasses
+import json
+import random
+
+import pytest
+
+from studio.recipe import (
+    SAMPLERS,
+    ControlRef,
+    InpaintArea,
+    LoraRef,
+    Mode,
+    Recipe,
+    RecipeError,
+)
+
+
+def full_recipe() -> Recipe:
+    return Recipe(
+        prompt="a knight, (detailed armour:1.2)",
+        negative_prompt="blurry",
+        model="tiny",
+        sampler="DPM++ 2M Karras",
+        steps=12,
+        cfg_scale=6.5,
+        width=320,
+        height=448,
+        seed=1234,
+        batch_size=2,
+        mode=Mode.INPAINT,
+        denoising_strength=0.6,
+        mask_blur=8,
+        inpaint_area=InpaintArea.ONLY_MASKED,
+        inpaint_padding=48,
+        variation_seed=99,
+        variation_strength=0.25,
+        loras=(LoraRef("my-character", 0.8), LoraRef("style", -0.3)),
+        controls=(ControlRef("canny", "lllyasviel/control_v11p_sd15_canny", "control-0", 0.9, 0.1, 0.8, "canny"),),
+    )
+
+
+def test_json_round_trip_is_exact():
+    recipe = full_recipe()
+    text = recipe.to_json()
+    assert json.loads(text)["schema_version"] == 1
+    assert Recipe.from_json(text) == recipe
+    assert Recipe.from_json(text).to_json() == text
+
+
+def test_default_recipe_round_trips():
+    assert Recipe.from_dict(Recipe().to_dict()) == Recipe()
+
+
+def test_recipe_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Recipe().prompt = "changed"  # type: ignore[misc]
+
+
+def test_random_seed_becomes_a_concrete_number():
+    recipe = Recipe(seed=-1)
+    concrete = recipe.with_concrete_seed(random.Random(5))
+    assert concrete.seed >= 0 and concrete != recipe
+    assert concrete.with_concrete_seed() is concrete
+    with pytest.raises(RecipeError, match="seed"):
+        recipe.seeds()
+
+
+def test_batch_seeds_count_up_like_a1111():
+    assert Recipe(seed=10, batch_size=3).seeds() == [10, 11, 12]
+    assert Recipe(seed=2**32 - 1, batch_size=2).seeds() == [2**32 - 1, 0]
+
+
+def test_variation_batch_shares_the_seed_and_counts_variation_seeds():
+    recipe = Recipe(seed=10, batch_size=3, variation_seed=50, variation_strength=0.3)
+    assert recipe.seeds() == [10, 10, 10]
+    assert recipe.variation_seeds() == [50, 51, 52]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"width": 500}, "width"),
+        ({"height": 513}, "height"),
+        ({"width": 32}, "width"),
+        ({"steps": 0}, "steps"),
+        ({"steps": 151}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"sampler": "Euler b"}, "sampler"),
+        ({"cfg_scale": -1}, "cfg_scale"),
+        ({"seed": -2}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"denoising_strength": 1.5}, "denoising_strength"),
+        ({"mode": "outpaint"}, "mode"),
+        ({"inpaint_area": "sideways"}, "inpaint_area"),
+        ({"mask_blur": -1}, "mask_blur"),
+        ({"model": " "}, "model"),
+        ({"prompt": None}, "prompt"),
+        ({"variation_strength": 0.5}, "variation_strength"),
+    ],
+)
+def test_bad_values_name_their_field(changes, field):
+    with pytest.raises(RecipeError) as caught:
+        Recipe(**changes)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}:")
+
+
+def test_error_suggests_a_valid_size():
+    with pytest.raises(RecipeError, match="try 496"):
+        Recipe(width=500)
+
+
+def test_from_dict_rejects_unknown_fields_and_versions():
+    data = Recipe().to_dict()
+    with pytest.raises(RecipeError, match="colour"):
+        Recipe.from_dict({**data, "colour": "red"})
+    with pytest.raises(RecipeError, match="schema_version"):
+        Recipe.from_dict({**data, "schema_version": 99})
+
+
+def test_modes_and_samplers_are_plain_strings_in_json():
+    data = Recipe(mode=Mode.IMG2IMG).to_dict()
+    assert data["mode"] == "img2img" and data["inpaint_area"] == "whole picture"
+    assert "Euler a" in SAMPLERS and "DPM++ 2M Karras" in SAMPLERS
