@@ -184,7 +184,7 @@ class SessionHistory:
         atomic_write_text(self.folder / HISTORY_FILE, json.dumps(document, indent=1))
 
     def _load(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # The folder appears with the first picture, so a session that makes nothing leaves no trace.
         history_file = self.folder / HISTORY_FILE
         nodes: dict[str, Iteration] = {}
         damaged = False

@@ -149,7 +149,7 @@ class Engine:
 
     def _ensure_model(self, model: str) -> PipelineSet:
         if self._pipelines is None or self._pipelines.model != model:
-            self._pipelines = None  # let the old weights go before the new ones arrive
+            # The old model stays until the new one has loaded: a bad path must not leave the studio empty.
             self._pipelines = self._load(model)
         return self._pipelines
 

@@ -1,0 +1,207 @@
+"""The facade on the real tiny engine: the loop, and a version tree that never loses a picture."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio import metadata
+from studio.engine.engine import GenerationStopped
+from studio.history import HISTORY_FILE, Action, HistoryError, HistoryStore, Mark, SessionHistory
+from studio.recipe import InpaintArea, Mode, Recipe
+from studio.studio import Studio
+
+SIZE = 128
+
+
+@pytest.fixture
+def studio(engine, tmp_path) -> Studio:
+    return Studio(engine, HistoryStore(tmp_path / "outputs"))
+
+
+def recipe(**changes) -> Recipe:
+    return Recipe(prompt="a lighthouse at dusk", model="tiny", steps=3, width=SIZE, height=SIZE).replace(**changes)
+
+
+def mask_square() -> Image.Image:
+    mask = Image.new("L", (SIZE, SIZE), 0)
+    mask.paste(255, (32, 32, 96, 96))
+    return mask
+
+
+def test_generate_writes_the_node_before_returning(studio):
+    node = studio.generate(recipe(batch_size=2))
+    assert node.recipe.seed >= 0  # the random seed was made concrete and recorded
+    assert node.seeds == (node.recipe.seed, node.recipe.seed + 1)
+    for index, name in enumerate(node.outputs):
+        path = studio.session.path(name)
+        texts = metadata.read_texts(path)
+        stored = json.loads(texts["studio"])
+        assert stored["node"]["id"] == node.id and stored["output_index"] == index
+        assert f"Seed: {node.seeds[index]}," in texts["parameters"]
+    history = json.loads((studio.session.folder / HISTORY_FILE).read_text())
+    assert history["schema_version"] == 1 and [n["id"] for n in history["nodes"]] == [node.id]
+
+
+def test_the_loop_builds_a_tree(studio):
+    root = studio.generate(recipe(seed=5))
+    picture = studio.restore(root.id).outputs[0]
+    painted = picture.copy()
+    painted.paste((255, 0, 0), (10, 10, 40, 40))  # the artist paints over
+    repainted = studio.repaint(painted, recipe(denoising_strength=0.4), parent_id=root.id, source_index=0)
+    inpainted = studio.inpaint(picture, mask_square(), recipe(), parent_id=root.id, source_index=0)
+    varied = studio.vary(inpainted.id, count=2)
+    nudged = studio.vary(root.id, count=2, strength=0.2)
+
+    assert [n.id for n in studio.tree()] == [root.id, repainted.id, inpainted.id, varied.id, nudged.id]
+    assert repainted.parent_id == root.id and repainted.recipe.mode is Mode.IMG2IMG
+    assert inpainted.parent_id == root.id and inpainted.recipe.mode is Mode.INPAINT
+    assert varied.parent_id == inpainted.id and varied.action is Action.VARY and len(varied.outputs) == 2
+    assert varied.inputs == inpainted.inputs  # variations of an inpaint reuse its picture and mask
+    assert nudged.seeds == (root.recipe.seed, root.recipe.seed)
+    assert nudged.recipe.variation_strength == 0.2
+
+    # The human's inputs are saved on the node, and the picture outside the mask is untouched.
+    restored = studio.restore(inpainted.id)
+    assert set(restored.inputs) == {"image", "mask"}
+    assert np.array_equal(np.asarray(restored.inputs["mask"]), np.asarray(mask_square()))
+    assert np.array_equal(np.asarray(studio.restore(repainted.id).inputs["image"]), np.asarray(painted))
+    outside = np.asarray(mask_square().filter(__import__("PIL.ImageFilter").ImageFilter.GaussianBlur(4))) == 0
+    assert np.array_equal(np.asarray(restored.outputs[0])[outside], np.asarray(picture)[outside])
+
+
+def test_restore_gives_the_recipe_back_and_replays_exactly(studio):
+    node = studio.inpaint(studio.restore(studio.generate(recipe()).id).outputs[0], mask_square(), recipe())
+    restored = studio.restore(node.id)
+    assert restored.node.recipe == node.recipe
+    replay = studio.engine.generate(node.recipe, image=restored.inputs["image"], mask=restored.inputs["mask"])
+    assert replay[0].tobytes() == restored.outputs[0].tobytes()
+
+
+def test_only_masked_keeps_the_render_size(studio):
+    picture = studio.restore(studio.generate(recipe()).id).outputs[0]
+    node = studio.inpaint(picture, mask_square(), recipe(inpaint_area=InpaintArea.ONLY_MASKED, width=256, height=256))
+    assert (node.recipe.width, node.recipe.height) == (256, 256)
+    assert studio.restore(node.id).outputs[0].size == picture.size
+
+
+def test_uploads_of_any_size_fit_the_model(studio):
+    upload = Image.new("RGB", (203, 150), "teal")
+    node = studio.repaint(upload, recipe())
+    assert (node.recipe.width, node.recipe.height) == (200, 152)
+
+
+def test_marks_are_kept(studio, tmp_path):
+    node = studio.generate(recipe(batch_size=2))
+    studio.set_mark(node.id, 1, Mark.KEEP)
+    studio.set_mark(node.id, 0, "reject")
+    reopened = SessionHistory(studio.session.folder)
+    assert reopened.get(node.id).marks == (Mark.REJECT, Mark.KEEP)
+    with pytest.raises(HistoryError):
+        studio.set_mark(node.id, 5, Mark.KEEP)
+
+
+def test_restart_brings_back_every_session_and_node(studio, engine, tmp_path):
+    first = studio.generate(recipe())
+    child = studio.vary(first.id, count=1)
+    later = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    later.generate(recipe())
+
+    fresh_store = HistoryStore(tmp_path / "outputs")
+    sessions = fresh_store.sessions()
+    assert {info.id for info in sessions} == {studio.session.id, later.session.id}
+    reopened = Studio(engine, fresh_store, session_id=studio.session.id)
+    assert reopened.tree() == studio.tree()
+    assert reopened.tree()[1].parent_id == first.id and reopened.tree()[1].id == child.id
+    # Branching goes on where it left off, with new ids.
+    branch = reopened.vary(first.id, count=1)
+    assert branch.id not in {first.id, child.id}
+
+
+def test_deleted_history_is_rebuilt_from_the_pngs(studio):
+    root = studio.generate(recipe())
+    inpainted = studio.inpaint(studio.restore(root.id).outputs[0], mask_square(), recipe(), parent_id=root.id)
+    before = studio.tree()
+    (studio.session.folder / HISTORY_FILE).unlink()
+
+    rebuilt = SessionHistory(studio.session.folder)
+    assert rebuilt.recovered == [root.id, inpainted.id]
+    assert [n.to_dict() for n in rebuilt.nodes()] == [n.to_dict() for n in before]
+    assert (studio.session.folder / HISTORY_FILE).is_file()  # written back at once
+
+
+def test_torn_history_is_put_aside_and_rebuilt(studio):
+    root = studio.generate(recipe())
+    child = studio.vary(root.id, count=1)
+    history_file = studio.session.folder / HISTORY_FILE
+    whole = history_file.read_bytes()
+    history_file.write_bytes(whole[: len(whole) // 2])  # a crash halfway through a plain write
+
+    rebuilt = SessionHistory(studio.session.folder)
+    assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
+    assert rebuilt.get(child.id).parent_id == root.id
+    damaged = list(studio.session.folder.glob(f"{HISTORY_FILE}.damaged-*"))
+    assert len(damaged) == 1 and damaged[0].read_bytes() == whole[: len(whole) // 2]
+    assert "unreadable" in rebuilt.damage_note
+
+
+def test_a_write_that_dies_halfway_leaves_the_old_file_whole(studio):
+    from studio.files import atomic_write
+
+    node = studio.generate(recipe())
+    history_file = studio.session.folder / HISTORY_FILE
+    before = history_file.read_bytes()
+
+    def crash(handle):
+        handle.write(b'{"schema_version": 1, "nodes": [')
+        raise OSError("disk pulled out")
+
+    with pytest.raises(OSError):
+        atomic_write(history_file, crash)
+    assert history_file.read_bytes() == before
+    assert not list(studio.session.folder.glob(".*.tmp"))
+    assert SessionHistory(studio.session.folder).get(node.id) == node
+
+
+def test_nodes_missing_from_history_are_recovered(studio):
+    # A crash after the PNGs were written but before history.json was replaced.
+    root = studio.generate(recipe())
+    history_file = studio.session.folder / HISTORY_FILE
+    stale = history_file.read_text()
+    child = studio.vary(root.id, count=1)
+    history_file.write_text(stale)
+    rebuilt = SessionHistory(studio.session.folder)
+    assert rebuilt.recovered == [child.id]
+    assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
+
+
+def test_history_from_a_newer_studio_is_left_alone(studio):
+    studio.generate(recipe())
+    history_file = studio.session.folder / HISTORY_FILE
+    history_file.write_text(json.dumps({"schema_version": 99, "nodes": []}))
+    with pytest.raises(HistoryError, match="newer"):
+        SessionHistory(studio.session.folder)
+    assert json.loads(history_file.read_text())["schema_version"] == 99
+
+
+def test_stopped_run_records_nothing(studio):
+    studio.generate(recipe())
+
+    def stop_now(step):
+        studio.stop()
+
+    with pytest.raises(GenerationStopped):
+        studio.generate(recipe(steps=20), on_step=stop_now)
+    assert len(studio.tree()) == 1
+    assert len(list(studio.session.folder.glob("*.png"))) == 1
+
+
+def test_bad_requests_fail_before_anything_is_written(studio):
+    with pytest.raises(HistoryError, match="no node"):
+        studio.vary("00042")
+    with pytest.raises(ValueError, match="mask"):
+        studio.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (64, 64), 255), recipe())
+    with pytest.raises(ValueError, match="mask: is empty"):
+        studio.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (SIZE, SIZE), 0), recipe())
+    assert studio.tree() == [] and not list(studio.session.folder.glob("*.png"))
