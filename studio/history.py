@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,13 @@ class HistoryError(RuntimeError):
     """The history cannot be read or changed as asked."""
 
 
-class Mark(str, Enum):
+class Mark(StrEnum):
     NONE = ""
     KEEP = "keep"
     REJECT = "reject"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What the human asked for when the node was made."""
 
     GENERATE = "generate"

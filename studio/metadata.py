@@ -41,7 +41,10 @@ def a1111_parameters(recipe: Recipe, index: int = 0) -> str:
             fields += [("Inpaint area", "Only masked"), ("Masked area padding", recipe.inpaint_padding)]
     variation_seeds = recipe.variation_seeds()
     if variation_seeds:
-        fields += [("Variation seed", variation_seeds[index]), ("Variation seed strength", _number(recipe.variation_strength))]
+        fields += [
+            ("Variation seed", variation_seeds[index]),
+            ("Variation seed strength", _number(recipe.variation_strength)),
+        ]
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
     return "\n".join(lines)
 

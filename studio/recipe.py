@@ -11,7 +11,7 @@ import dataclasses
 import json
 import random
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -58,13 +58,13 @@ class RecipeError(ValueError):
         self.field = field_name
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"
     INPAINT = "inpaint"
 
 
-class InpaintArea(str, Enum):
+class InpaintArea(StrEnum):
     WHOLE_PICTURE = "whole picture"
     ONLY_MASKED = "only masked"
 
@@ -199,7 +199,9 @@ class Recipe:
         data = dict(data)
         version = data.pop("schema_version", None)
         if version != SCHEMA_VERSION:
-            raise RecipeError("schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})")
+            raise RecipeError(
+                "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -82,7 +82,12 @@ class Studio:
         image = fit_to_model(image)
         recipe = recipe.replace(mode=Mode.IMG2IMG, width=image.width, height=image.height)
         return self._run(
-            recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images={"image": image}, on_step=on_step
+            recipe,
+            Action.REPAINT,
+            parent_id=parent_id,
+            source_index=source_index,
+            images={"image": image},
+            on_step=on_step,
         )
 
     def inpaint(
@@ -101,13 +106,17 @@ class Studio:
         padding) at the recipe's size and pastes it back, as A1111 does.
         """
         if mask.size != image.size:
-            raise ValueError(f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}")
+            raise ValueError(
+                f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
+            )
         image, mask = fit_to_model(image), fit_to_model(mask.convert("L"))
         recipe = recipe.replace(mode=Mode.INPAINT)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
             recipe = recipe.replace(width=image.width, height=image.height)
         images = {"image": image, "mask": mask}
-        return self._run(recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step)
+        return self._run(
+            recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
+        )
 
     def vary(
         self,
@@ -134,7 +143,9 @@ class Studio:
                 variation_strength=strength,
             )
         else:
-            recipe = parent.recipe.replace(batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_strength=0.0)
+            recipe = parent.recipe.replace(
+                batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_strength=0.0
+            )
         return self._run(
             recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
         )
@@ -231,7 +242,10 @@ class Studio:
             metadata.write_png(
                 picture,
                 self.session.path(node.outputs[index]),
-                {metadata.STUDIO_KEY: json.dumps(studio_json), metadata.PARAMETERS_KEY: metadata.a1111_parameters(recipe, index)},
+                {
+                    metadata.STUDIO_KEY: json.dumps(studio_json),
+                    metadata.PARAMETERS_KEY: metadata.a1111_parameters(recipe, index),
+                },
             )
         self.session.add(node)
         return node

@@ -7,14 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from studio.engine.engine import Engine, GenerationStopped
+from studio.engine.engine import Engine
+from studio.errors import GenerationStopped
 from studio.recipe import SAMPLERS, InpaintArea, Mode, Recipe
 
 SIZE = 128
 
 
 def base_recipe(**changes) -> Recipe:
-    return Recipe(prompt="a red fox in the snow", model="tiny", steps=4, width=SIZE, height=SIZE, seed=42).replace(**changes)
+    return Recipe(prompt="a red fox in the snow", model="tiny", steps=4, width=SIZE, height=SIZE, seed=42).replace(
+        **changes
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,9 @@ def test_img2img_is_deterministic_and_follows_strength(engine, picture):
 @pytest.mark.parametrize("area", list(InpaintArea))
 @pytest.mark.parametrize("blur", [0, 6])
 def test_inpaint_keeps_every_pixel_outside_the_mask(engine, picture, square_mask, area, blur):
-    recipe = base_recipe(mode=Mode.INPAINT, inpaint_area=area, mask_blur=blur, denoising_strength=1.0, inpaint_padding=8)
+    recipe = base_recipe(
+        mode=Mode.INPAINT, inpaint_area=area, mask_blur=blur, denoising_strength=1.0, inpaint_padding=8
+    )
     first, second = run_twice(engine, recipe, image=picture, mask=square_mask)
     assert first[0].tobytes() == second[0].tobytes()
     result = pixels(first[0])

@@ -5,7 +5,18 @@ from studio.recipe import InpaintArea, Mode, Recipe
 
 
 def test_parameters_text_is_a1111_shaped():
-    recipe = Recipe(prompt="a cat\non a mat", negative_prompt="dog", sampler="DPM++ 2M Karras", steps=30, cfg_scale=7.5, seed=5, width=512, height=768, batch_size=2, model="tiny")
+    recipe = Recipe(
+        prompt="a cat\non a mat",
+        negative_prompt="dog",
+        sampler="DPM++ 2M Karras",
+        steps=30,
+        cfg_scale=7.5,
+        seed=5,
+        width=512,
+        height=768,
+        batch_size=2,
+        model="tiny",
+    )
     text = metadata.a1111_parameters(recipe, index=1)
     assert text.splitlines() == [
         "a cat",
@@ -16,7 +27,15 @@ def test_parameters_text_is_a1111_shaped():
 
 
 def test_parameters_for_inpaint_and_variations():
-    recipe = Recipe(prompt="p", seed=1, mode=Mode.INPAINT, inpaint_area=InpaintArea.ONLY_MASKED, variation_seed=9, variation_strength=0.3, batch_size=2)
+    recipe = Recipe(
+        prompt="p",
+        seed=1,
+        mode=Mode.INPAINT,
+        inpaint_area=InpaintArea.ONLY_MASKED,
+        variation_seed=9,
+        variation_strength=0.3,
+        batch_size=2,
+    )
     last_line = metadata.a1111_parameters(recipe, index=1).splitlines()[-1]
     assert "Seed: 1," in last_line and "Denoising strength: 0.75" in last_line
     assert "Inpaint area: Only masked, Masked area padding: 32" in last_line

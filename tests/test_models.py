@@ -6,14 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from studio.engine.models import (
-    DeviceSettings,
-    ModelError,
-    SourceKind,
-    load_pipeline,
-    resolve_model,
-)
+from studio.engine.models import DeviceSettings, SourceKind, load_pipeline, resolve_model
 from studio.engine.tiny import CLIP_VOCAB_SIZE, clip_tokenizer, tiny_model_folder
+from studio.errors import ModelError
 
 
 def test_tiny_has_the_real_clip_tokenizer():
@@ -25,7 +20,9 @@ def test_tiny_has_the_real_clip_tokenizer():
 
 def test_tiny_is_a_saved_diffusers_folder_loaded_like_any_other(model_cache):
     folder = tiny_model_folder(model_cache)
-    assert (folder / "model_index.json").is_file() and (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (folder / "model_index.json").is_file() and (
+        folder / "unet" / "diffusion_pytorch_model.safetensors"
+    ).is_file()
     source = resolve_model(str(folder))
     assert source.kind is SourceKind.FOLDER
     pipe = load_pipeline(source, DeviceSettings("cpu", torch.float32), cache_dir=model_cache)
@@ -76,7 +73,9 @@ def test_nonsense_name_is_refused():
 def test_hub_model_offline_fails_fast_with_advice(model_cache):
     started = time.monotonic()
     with pytest.raises(ModelError, match="--model tiny"):
-        load_pipeline(resolve_model("someone/not-cached-here"), DeviceSettings("cpu", torch.float32), cache_dir=model_cache)
+        load_pipeline(
+            resolve_model("someone/not-cached-here"), DeviceSettings("cpu", torch.float32), cache_dir=model_cache
+        )
     assert time.monotonic() - started < 10
 
 
@@ -88,7 +87,9 @@ def test_hub_unreachable_fails_fast_with_advice(model_cache, monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1:9")
     started = time.monotonic()
     with pytest.raises(ModelError, match="Cannot reach https://127.0.0.1:9"):
-        load_pipeline(resolve_model("someone/not-cached-here"), DeviceSettings("cpu", torch.float32), cache_dir=model_cache)
+        load_pipeline(
+            resolve_model("someone/not-cached-here"), DeviceSettings("cpu", torch.float32), cache_dir=model_cache
+        )
     assert time.monotonic() - started < 10
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from studio import metadata
-from studio.engine.engine import GenerationStopped
+from studio.errors import GenerationStopped
 from studio.history import HISTORY_FILE, Action, HistoryError, HistoryStore, Mark, SessionHistory
 from studio.recipe import InpaintArea, Mode, Recipe
 from studio.studio import Studio

@@ -13,6 +13,7 @@ from PIL import Image, ImageFilter
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
+from studio.errors import GenerationStopped, OutOfMemory
 from studio.recipe import InpaintArea, Mode, Recipe
 
 
@@ -24,10 +25,6 @@ class StepProgress:
 
 
 StepCallback = Callable[[StepProgress], None]
-
-
-class GenerationStopped(Exception):
-    """The run was stopped on request; nothing was produced."""
 
 
 class Engine:
@@ -72,7 +69,9 @@ class Engine:
             if mask is None:
                 raise ValueError("mask: inpaint needs a mask (white where the picture should change)")
             if mask.size != image.size:
-                raise ValueError(f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}")
+                raise ValueError(
+                    f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
+                )
             if not mask.convert("L").getbbox():
                 raise ValueError("mask: is empty; paint the area to change")
         whole_picture = recipe.mode is Mode.IMG2IMG or (
@@ -81,7 +80,9 @@ class Engine:
         if whole_picture and image.size != size:
             raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
         if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
-            raise ValueError("variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds")
+            raise ValueError(
+                "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
+            )
 
     def generate(
         self,
@@ -137,8 +138,15 @@ class Engine:
                     arguments["padding_mask_crop"] = recipe.inpaint_padding
 
             # 4. Denoise.
-            with torch.inference_mode():
-                pictures = pipe(**arguments).images
+            try:
+                with torch.inference_mode():
+                    pictures = pipe(**arguments).images
+            except torch.OutOfMemoryError as error:
+                _release_cached_memory()
+                raise OutOfMemory(
+                    f"Out of {pipe.device.type.upper()} memory at {recipe.width}x{recipe.height}, batch {recipe.batch_size}. "
+                    "Try a smaller size or batch, or restart the studio with --low-memory."
+                ) from error
             if self._stop.is_set():
                 raise GenerationStopped("stopped")
 
@@ -167,7 +175,12 @@ class Engine:
     @staticmethod
     def _variation_noise(pipe, recipe: Recipe, generators: list[torch.Generator]) -> torch.Tensor:
         """A1111's variation seed: each picture's noise, slerped towards the variation seed's noise."""
-        shape = (recipe.batch_size, pipe.unet.config.in_channels, recipe.height // pipe.vae_scale_factor, recipe.width // pipe.vae_scale_factor)
+        shape = (
+            recipe.batch_size,
+            pipe.unet.config.in_channels,
+            recipe.height // pipe.vae_scale_factor,
+            recipe.width // pipe.vae_scale_factor,
+        )
         dtype = pipe.unet.dtype
         # Drawn exactly as the pipeline would draw it, so strength 0 gives the plain seed's picture.
         noise = randn_tensor(shape, generator=generators, device=pipe._execution_device, dtype=dtype)
@@ -176,11 +189,18 @@ class Engine:
         return _slerp(recipe.variation_strength, noise, variation)
 
 
+def _release_cached_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _slerp(strength: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation per picture; keeps the noise's scale, unlike a straight blend."""
     flat_low, flat_high = low.flatten(1).float(), high.flatten(1).float()
     cosine = (flat_low / flat_low.norm(dim=1, keepdim=True) * flat_high / flat_high.norm(dim=1, keepdim=True)).sum(1)
     omega = torch.acos(cosine.clamp(-1.0, 1.0)).unsqueeze(1)
     sin_omega = torch.sin(omega)
-    blended = (torch.sin((1.0 - strength) * omega) / sin_omega) * flat_low + (torch.sin(strength * omega) / sin_omega) * flat_high
+    blended = (torch.sin((1.0 - strength) * omega) / sin_omega) * flat_low + (
+        torch.sin(strength * omega) / sin_omega
+    ) * flat_high
     return blended.reshape(low.shape).to(low.dtype)

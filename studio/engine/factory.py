@@ -9,9 +9,7 @@ from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
 
 
-def make_engine(
-    *, cache_dir: Path, settings: DeviceSettings | None = None, allow_pickle: bool = False
-) -> Engine:
+def make_engine(*, cache_dir: Path, settings: DeviceSettings | None = None, allow_pickle: bool = False) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny')."""
     device = settings or DeviceSettings.best_available()
 

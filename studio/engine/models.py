@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +17,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from studio.engine.tiny import tiny_model_folder
+from studio.errors import ModelError
 from studio.recipe import TINY_MODEL
 
 SAFE_CHECKPOINTS = (".safetensors",)
@@ -29,11 +30,7 @@ _HOW_TO_POINT = (
 )
 
 
-class ModelError(RuntimeError):
-    """A model cannot be had. The message says what to do."""
-
-
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     TINY = "tiny"
     HUB = "hub"
     FOLDER = "folder"
@@ -70,10 +67,16 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     if spec == TINY_MODEL:
         return ModelSource(SourceKind.TINY, spec)
     path = Path(spec).expanduser()
-    looks_like_path = path.exists() or spec.startswith((".", "/", "~")) or path.suffix.lower() in SAFE_CHECKPOINTS + PICKLED_CHECKPOINTS
+    looks_like_path = (
+        path.exists()
+        or spec.startswith((".", "/", "~"))
+        or path.suffix.lower() in SAFE_CHECKPOINTS + PICKLED_CHECKPOINTS
+    )
     if not looks_like_path:
         if spec.count("/") != 1:
-            raise ModelError(f"{spec!r} is neither a file, a folder, nor a Hugging Face id like 'owner/name'. {_HOW_TO_POINT}")
+            raise ModelError(
+                f"{spec!r} is neither a file, a folder, nor a Hugging Face id like 'owner/name'. {_HOW_TO_POINT}"
+            )
         return ModelSource(SourceKind.HUB, spec)
     if not path.exists():
         raise ModelError(f"{path} does not exist. {_HOW_TO_POINT}")
@@ -157,7 +160,7 @@ def _check_safetensors(path: Path) -> None:
 
     try:
         with safe_open(str(path), framework="pt") as checkpoint:
-            if not any(True for _ in checkpoint.keys()):
+            if not checkpoint.keys():  # noqa: SIM118 (safe_open is not iterable)
                 raise ModelError(f"{path.name} holds no weights.")
     except ModelError:
         raise

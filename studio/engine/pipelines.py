@@ -18,7 +18,11 @@ _VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
 
 
 class PipelineSet:
-    """The base pipeline plus its views per mode, made once with `from_pipe` (shared modules, ~1 ms)."""
+    """The base pipeline plus its views per mode, made with `from_pipe` as the model loads.
+
+    Views share every module with the base (no second copy of the weights); making them up front
+    keeps a mode switch to a dictionary look-up.
+    """
 
     def __init__(self, base: StableDiffusionPipeline, model: str) -> None:
         self.base = base
@@ -26,10 +30,10 @@ class PipelineSet:
         # Views share the scheduler object too, so keep the pristine configuration to build from.
         self.scheduler_config = base.scheduler.config
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
-
-    def for_mode(self, mode: Mode) -> DiffusionPipeline:
-        if mode not in self._views:
-            view = _VIEW_CLASSES[mode].from_pipe(self.base)
+        for mode, view_class in _VIEW_CLASSES.items():
+            view = view_class.from_pipe(base)
             view.set_progress_bar_config(disable=True)
             self._views[mode] = view
+
+    def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]

@@ -126,16 +126,21 @@ def clip_tokenizer() -> CLIPTokenizer:
     )
     # transformers silently builds a 2-token tokenizer from wrong arguments; never ship that.
     if len(tokenizer) != CLIP_VOCAB_SIZE or tokenizer.model_max_length != CLIP_MAX_LENGTH:
-        raise RuntimeError(f"built a wrong CLIP tokenizer ({len(tokenizer)} tokens, max length {tokenizer.model_max_length})")
+        raise RuntimeError(
+            f"built a wrong CLIP tokenizer ({len(tokenizer)} tokens, max length {tokenizer.model_max_length})"
+        )
     return tokenizer
 
 
 def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     spec = importlib.util.find_spec("open_clip")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("open_clip_torch is not installed; it ships the CLIP vocabulary (pip install -r requirements.txt)")
+        raise RuntimeError(
+            "open_clip_torch is not installed; it ships the CLIP vocabulary (pip install -r requirements.txt)"
+        )
     bpe_file = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe_file).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_file, "rt", encoding="utf-8") as vocabulary:
+        lines = vocabulary.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : _CLIP_MERGES + 1]]
     byte_symbols = list(_bytes_to_unicode().values())
     tokens = byte_symbols + [symbol + "</w>" for symbol in byte_symbols]
@@ -146,7 +151,9 @@ def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP's reversible map from bytes to printable characters."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     characters = printable[:]
     extra = 0
     for byte in range(256):
@@ -155,4 +162,3 @@ def _bytes_to_unicode() -> dict[int, str]:
             characters.append(256 + extra)
             extra += 1
     return dict(zip(printable, map(chr, characters), strict=True))
-
