@@ -206,9 +206,25 @@ class Recipe:
         unknown = sorted(set(data) - known)
         if unknown:
             raise RecipeError(unknown[0], "is not a recipe field")
-        data["loras"] = tuple(LoraRef(**lora) for lora in data.get("loras", ()))
-        data["controls"] = tuple(ControlRef(**control) for control in data.get("controls", ()))
+        data["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in data.get("loras", ()))
+        data["controls"] = tuple(_as(ControlRef, "controls", control) for control in data.get("controls", ()))
         return cls(**data)
+
+    def updated(self, changes: dict[str, Any]) -> Recipe:
+        """This recipe with some fields changed from plain JSON-like values (an API request, a form).
+
+        Unknown fields are refused by name, so a typo never goes silently unused.
+        """
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known - {"schema_version"})
+        if unknown:
+            raise RecipeError(unknown[0], f"is not a recipe field (known: {', '.join(sorted(known))})")
+        changes = {key: value for key, value in changes.items() if key != "schema_version"}
+        if "loras" in changes:
+            changes["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in changes["loras"])
+        if "controls" in changes:
+            changes["controls"] = tuple(_as(ControlRef, "controls", control) for control in changes["controls"])
+        return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -216,6 +232,17 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         return cls.from_dict(json.loads(text))
+
+
+def _as(kind: type, name: str, value: Any) -> Any:
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, dict):
+        raise RecipeError(name, f"expected objects, got {value!r}")
+    try:
+        return kind(**value)
+    except TypeError as error:
+        raise RecipeError(name, str(error)) from None
 
 
 def _enum(enum_type: type[Enum], name: str, value: Any) -> Any:

@@ -37,6 +37,11 @@ class Engine(Protocol):
 
     def request_stop(self) -> None: ...
 
+    def load(self, model: str) -> None: ...
+
+    @property
+    def model(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Restored:
@@ -50,9 +55,18 @@ class Restored:
 class Studio:
     """Generate, repaint, inpaint, vary, restore, mark and stop, for one session at a time."""
 
-    def __init__(self, engine: Engine, history: HistoryStore, *, session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        history: HistoryStore,
+        *,
+        session_id: str | None = None,
+        defaults: Recipe | None = None,
+    ) -> None:
         self.engine = engine
         self.history = history
+        # What a new form (or an API request that leaves fields out) starts from.
+        self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
         self._write_lock = threading.Lock()
         self._rng = random.SystemRandom()
@@ -153,6 +167,15 @@ class Studio:
     def stop(self) -> None:
         """Stop the run in progress at its next step."""
         self.engine.request_stop()
+
+    def load_model(self, model: str) -> None:
+        """Load `model` (raises ModelError with advice); new recipes default to it."""
+        self.engine.load(model)
+        self.defaults = self.defaults.replace(model=model)
+
+    @property
+    def model(self) -> str | None:
+        return self.engine.model
 
     # --- the tree ------------------------------------------------------------------------------
 

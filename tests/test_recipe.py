@@ -123,3 +123,13 @@ def test_modes_and_samplers_are_plain_strings_in_json():
     data = Recipe(mode=Mode.IMG2IMG).to_dict()
     assert data["mode"] == "img2img" and data["inpaint_area"] == "whole picture"
     assert "Euler a" in SAMPLERS and "DPM++ 2M Karras" in SAMPLERS
+
+
+def test_updated_takes_json_like_changes():
+    base = Recipe(model="tiny")
+    changed = base.updated({"prompt": "x", "mode": "img2img", "loras": [{"name": "a", "weight": 0.5}]})
+    assert changed.mode is Mode.IMG2IMG and changed.loras == (LoraRef("a", 0.5),) and changed.model == "tiny"
+    with pytest.raises(RecipeError, match="stepz: is not a recipe field"):
+        base.updated({"stepz": 3})
+    with pytest.raises(RecipeError, match="steps"):
+        base.updated({"steps": 0})

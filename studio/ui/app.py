@@ -1,0 +1,140 @@
+"""The studio window: lays out the widgets and hands them to the modules that wire their events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.studio import Studio
+from studio.ui import api, editor, generate, history, present, results
+from studio.ui.form import RecipeForm, edit_widgets, prompt_widgets, settings_widgets
+from studio.ui.screen import EDIT_TAB, HISTORY_TAB, RESULTS_TAB, Screen
+
+CSS = """
+.gradio-container { padding-top: 4px !important; }
+#title h2 { margin: 0; }
+#title p { margin: 0; opacity: 0.75; }
+#notice { border-left: 4px solid #e8a33d; padding: 6px 12px; background: rgba(232, 163, 61, 0.12); }
+#status { min-height: 1.6em; }
+#preview img { image-rendering: pixelated; }
+#generate-button { min-height: 46px; font-size: 1.05em; }
+#outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
+#selection { font-size: 0.92em; }
+"""
+
+
+@dataclass(frozen=True)
+class Window:
+    blocks: gr.Blocks
+    css: str
+    theme: gr.themes.Base
+
+
+def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
+    """The whole window for `studio`. `notice` is shown on top (e.g. why the default model did not load)."""
+    defaults = studio.defaults
+    with gr.Blocks(title="Studio", fill_width=True) as blocks:
+        # First, so the public endpoints get the plain names (/generate, ...) before the window's private events.
+        api.add_endpoints(studio)
+        with gr.Row(equal_height=True):
+            gr.Markdown(
+                "## Studio\nGenerate, pick, paint over or mask, regenerate. Every step is kept in the history.",
+                elem_id="title",
+            )
+            model_status = gr.Markdown(present.model_line(studio.model), elem_id="model-status")
+        notice_box = gr.Markdown(notice or "", visible=bool(notice), elem_id="notice")
+
+        with gr.Row():
+            with gr.Column(scale=4, min_width=340):
+                prompt, negative = prompt_widgets(defaults)
+                with gr.Row():
+                    generate_button = gr.Button("Generate", variant="primary", scale=3, elem_id="generate-button")
+                    stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
+                status = gr.Markdown("Ready.", elem_id="status")
+                preview = gr.Image(
+                    label="Live preview",
+                    interactive=False,
+                    height=160,
+                    visible=False,
+                    buttons=[],
+                    elem_id="preview",
+                )
+                with gr.Accordion("Settings", open=True, elem_id="settings"):
+                    settings = settings_widgets(defaults)
+                with gr.Accordion("Model", open=bool(notice)):
+                    model = gr.Textbox(
+                        value=defaults.model,
+                        label="Model",
+                        info="A Hugging Face id, a diffusers folder, a .safetensors file, or 'tiny' (test model)",
+                        elem_id="model",
+                    )
+                    with gr.Row():
+                        load_button = gr.Button("Load model", size="sm", elem_id="load-model")
+                        tiny_button = gr.Button("Use the tiny test model", size="sm", elem_id="use-tiny")
+
+            with gr.Column(scale=7, min_width=560):
+                with gr.Tabs(selected=RESULTS_TAB) as tabs:
+                    with gr.Tab("Results", id=RESULTS_TAB, elem_id="tab-results"):
+                        results_gallery = gr.Gallery(
+                            label="Results (click one to pick it)",
+                            columns=4,
+                            height=380,
+                            object_fit="contain",
+                            allow_preview=False,
+                            format="png",
+                            elem_id="results",
+                        )
+                        selection = gr.Markdown(elem_id="selection")
+                        result_actions = results.action_widgets()
+                    with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
+                        edit_panel = editor.editor_widgets()
+                        with gr.Row():
+                            edit_settings = edit_widgets(defaults)
+                    with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
+                        history_panel = history.history_widgets()
+
+        form = RecipeForm(
+            prompt=prompt,
+            negative_prompt=negative,
+            model=model,
+            **{
+                name: settings[name]
+                for name in ("sampler", "steps", "cfg_scale", "width", "height", "seed", "batch_size")
+            },
+            **edit_settings,
+        )
+        screen = Screen(
+            form=form,
+            tabs=tabs,
+            status=status,
+            preview=preview,
+            results=results_gallery,
+            results_ids=gr.State([]),
+            selected=gr.State(None),
+            selection=selection,
+            history=history_panel.gallery,
+            history_ids=gr.State([]),
+            outline=history_panel.outline,
+            sessions=history_panel.sessions,
+        )
+        generate.wire(
+            studio,
+            screen,
+            generate_button=generate_button,
+            stop_button=stop_button,
+            random_seed=settings["random_seed"],
+            reuse_seed=settings["reuse_seed"],
+            load_button=load_button,
+            tiny_button=tiny_button,
+            model_status=model_status,
+            notice=notice_box,
+        )
+        results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editing=edit_panel.editing)
+        editor.wire(studio, screen, edit_panel)
+        history.wire(studio, screen, history_panel, blocks)
+
+    theme = gr.themes.Default(
+        primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
+    )
+    return Window(blocks, CSS, theme)

@@ -1,0 +1,129 @@
+"""The Edit tab: paint over or mask a picture, then inpaint or repaint it.
+
+The editor's content is never replaced by anything but the artist's own "Edit this picture" or
+upload: new results, tab switches and prompt edits leave it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from studio.canvas import flatten, mask_from_layers
+from studio.studio import Studio
+from studio.ui.generate import GPU_LANE
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+BRUSH_COLOURS = [
+    "#ffffff",
+    "#000000",
+    "#d62828",
+    "#f77f00",
+    "#fcbf49",
+    "#2a9d8f",
+    "#264653",
+    "#8ab17d",
+    "#e9c46a",
+    "#6d597a",
+]
+
+
+@dataclass
+class EditPanel:
+    image: gr.ImageEditor
+    editing: gr.State  # {"node": id, "index": i} the picture came from, or None for an upload
+    source: gr.Markdown
+    keep_colours: gr.Checkbox
+    inpaint: gr.Button
+    repaint: gr.Button
+
+
+def editor_widgets() -> EditPanel:
+    image = gr.ImageEditor(
+        label="Paint over the picture, or brush a mask over what should change",
+        type="pil",
+        format="png",
+        image_mode="RGBA",
+        height=420,
+        brush=gr.Brush(colors=BRUSH_COLOURS, default_color="#ffffff", color_mode="defaults"),
+        eraser=gr.Eraser(),
+        layers=False,
+        transforms=(),
+        sources=("upload", "clipboard"),
+        elem_id="editor",
+    )
+    source = gr.Markdown("*Send a picture here with ✏ Edit, or upload one.*", elem_id="edit-source")
+    with gr.Row(equal_height=True):
+        inpaint = gr.Button("Inpaint the painted area", variant="primary", elem_id="inpaint")
+        repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
+        keep_colours = gr.Checkbox(
+            value=False,
+            label="Use my brush colours as a guide",
+            info="Off: the brush is only a mask",
+            elem_id="keep-colours",
+        )
+    return EditPanel(image, gr.State(None), source, keep_colours, inpaint, repaint)
+
+
+def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
+    form = screen.form
+
+    def described(editing: dict | None) -> str:
+        if not editing:
+            return "*Editing an uploaded picture: results start a new branch.*"
+        return f"Editing **{editing['node']}·{editing['index'] + 1}**: results become its children."
+
+    panel.editing.change(described, inputs=panel.editing, outputs=panel.source, api_visibility="private")
+    panel.image.upload(lambda: None, outputs=panel.editing, api_visibility="private")
+
+    def canvas(value: dict | None) -> tuple[Any, Any, list]:
+        if not value or value.get("background") is None:
+            raise gr.Error("Send a picture to the editor first (✏ Edit), or upload one.", title="Nothing to edit")
+        background = value["background"]
+        layers = [layer for layer in value.get("layers") or [] if layer is not None]
+        return background, (value.get("composite") or background), layers
+
+    def inpaint(values: dict[Any, Any]):
+        background, composite, layers = canvas(values[panel.image])
+        mask = mask_from_layers(layers, background.size)
+        if not mask.getbbox():
+            raise gr.Error("Brush over the part to change first; the rest stays as it is.", title="No mask painted")
+        picture = flatten(composite if values[panel.keep_colours] else background)
+        editing = values[panel.editing] or {}
+        with user_errors():
+            recipe = form.recipe(values, studio.defaults)
+        yield from screen.run(
+            studio,
+            lambda on_step: studio.inpaint(
+                picture,
+                mask,
+                recipe,
+                parent_id=editing.get("node"),
+                source_index=editing.get("index"),
+                on_step=on_step,
+            ),
+        )
+
+    def repaint(values: dict[Any, Any]):
+        _, composite, _ = canvas(values[panel.image])
+        editing = values[panel.editing] or {}
+        with user_errors():
+            recipe = form.recipe(values, studio.defaults)
+        yield from screen.run(
+            studio,
+            lambda on_step: studio.repaint(
+                flatten(composite),
+                recipe,
+                parent_id=editing.get("node"),
+                source_index=editing.get("index"),
+                on_step=on_step,
+            ),
+        )
+
+    inputs = form.inputs | {panel.image, panel.editing, panel.keep_colours}
+    run = {"concurrency_id": GPU_LANE, "concurrency_limit": 1, "api_visibility": "private"}
+    panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
+    panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

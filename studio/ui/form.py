@@ -1,0 +1,156 @@
+"""The recipe form: widgets <-> Recipe, and nothing else.
+
+Handlers take the form's widgets as one dict (`inputs=form.inputs`), never as a positional list, and
+turn them into a Recipe with `form.recipe(values)`; `form.show(recipe)` fills the widgets back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gradio as gr
+
+from studio.recipe import MAX_BATCH, MAX_SIDE, MAX_STEPS, MIN_SIDE, RANDOM_SEED, SAMPLERS, InpaintArea, Recipe
+
+
+@dataclass
+class RecipeForm:
+    """One widget per recipe field the artist sets by hand. Field names are Recipe field names."""
+
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
+    sampler: gr.Dropdown
+    steps: gr.Slider
+    cfg_scale: gr.Slider
+    width: gr.Number
+    height: gr.Number
+    seed: gr.Number
+    batch_size: gr.Slider
+    model: gr.Textbox
+    denoising_strength: gr.Slider
+    mask_blur: gr.Slider
+    inpaint_area: gr.Radio
+    inpaint_padding: gr.Slider
+
+    @property
+    def inputs(self) -> set[gr.components.Component]:
+        return {getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def recipe(self, values: dict[Any, Any], base: Recipe) -> Recipe:
+        """The recipe the widgets describe; raises RecipeError naming the field."""
+        changes = {f.name: values[getattr(self, f.name)] for f in fields(self)}
+        for name in ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding"):
+            changes[name] = int(changes[name])
+        seed = changes["seed"]
+        changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
+        changes["model"] = (changes["model"] or "").strip() or base.model
+        return base.updated(changes)
+
+    def show(self, recipe: Recipe) -> dict[gr.components.Component, Any]:
+        """Widget values for `recipe` (an outputs dict for a handler)."""
+        values = {getattr(self, f.name): getattr(recipe, f.name) for f in fields(self)}
+        values[self.inpaint_area] = recipe.inpaint_area.value
+        return values
+
+
+def prompt_widgets(defaults: Recipe) -> tuple[gr.Textbox, gr.Textbox]:
+    prompt = gr.Textbox(
+        value=defaults.prompt,
+        label="Prompt",
+        placeholder="What to paint, e.g. portrait of a knight, oil painting, dramatic light",
+        lines=3,
+        max_lines=8,
+        elem_id="prompt",
+    )
+    negative = gr.Textbox(
+        value=defaults.negative_prompt,
+        label="Negative prompt",
+        placeholder="What to keep out, e.g. blurry, extra fingers",
+        lines=1,
+        max_lines=4,
+        elem_id="negative-prompt",
+    )
+    return prompt, negative
+
+
+def settings_widgets(defaults: Recipe) -> dict[str, Any]:
+    """Sampler, steps, guidance, size, seed and batch, compactly."""
+    with gr.Row():
+        sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
+        steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1, label="Steps", scale=4, elem_id="steps")
+    with gr.Row():
+        cfg_scale = gr.Slider(0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", elem_id="cfg")
+        batch_size = gr.Slider(1, MAX_BATCH, value=defaults.batch_size, step=1, label="Pictures", elem_id="batch")
+    with gr.Row(equal_height=True):
+        width = gr.Number(
+            value=defaults.width,
+            label="Width",
+            precision=0,
+            step=8,
+            minimum=MIN_SIDE,
+            maximum=MAX_SIDE,
+            min_width=70,
+            elem_id="width",
+        )
+        height = gr.Number(
+            value=defaults.height,
+            label="Height",
+            precision=0,
+            step=8,
+            minimum=MIN_SIDE,
+            maximum=MAX_SIDE,
+            min_width=70,
+            elem_id="height",
+        )
+        seed = gr.Number(
+            value=defaults.seed,
+            label="Seed (-1 random)",
+            precision=0,
+            minimum=RANDOM_SEED,
+            scale=2,
+            min_width=110,
+            elem_id="seed",
+        )
+        with gr.Column(scale=1, min_width=80):
+            random_seed = gr.Button("Random", size="sm", elem_id="seed-random")
+            reuse_seed = gr.Button("Reuse last", size="sm", elem_id="seed-reuse")
+    return {
+        "sampler": sampler,
+        "steps": steps,
+        "cfg_scale": cfg_scale,
+        "width": width,
+        "height": height,
+        "seed": seed,
+        "batch_size": batch_size,
+        "random_seed": random_seed,
+        "reuse_seed": reuse_seed,
+    }
+
+
+def edit_widgets(defaults: Recipe) -> dict[str, Any]:
+    """How strongly and where an edit is repainted."""
+    denoising = gr.Slider(
+        0.0,
+        1.0,
+        value=defaults.denoising_strength,
+        step=0.01,
+        label="Change strength (denoising)",
+        info="0 keeps your picture, 1 repaints it freely",
+        elem_id="denoise",
+    )
+    with gr.Row():
+        mask_blur = gr.Slider(0, 64, value=defaults.mask_blur, step=1, label="Mask edge softness (px)", elem_id="blur")
+        padding = gr.Slider(0, 256, value=defaults.inpaint_padding, step=4, label="Padding (px)", elem_id="padding")
+    area = gr.Radio(
+        [area.value for area in InpaintArea],
+        value=defaults.inpaint_area.value,
+        label="Inpaint area",
+        info="'only masked' renders the masked area at full size: more detail for small fixes like hands",
+        elem_id="inpaint-area",
+    )
+    return {"denoising_strength": denoising, "mask_blur": mask_blur, "inpaint_padding": padding, "inpaint_area": area}

@@ -1,0 +1,67 @@
+"""The left column: Generate, Stop, seed buttons, and loading a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.recipe import RANDOM_SEED, TINY_MODEL
+from studio.studio import Studio
+from studio.ui import present
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
+
+
+def wire(
+    studio: Studio,
+    screen: Screen,
+    *,
+    generate_button: gr.Button,
+    stop_button: gr.Button,
+    random_seed: gr.Button,
+    reuse_seed: gr.Button,
+    load_button: gr.Button,
+    tiny_button: gr.Button,
+    model_status: gr.Markdown,
+    notice: gr.Markdown,
+) -> None:
+    form = screen.form
+
+    def generate(values: dict[Any, Any]):
+        with user_errors():
+            recipe = form.recipe(values, studio.defaults)
+        parent = (values[screen.selected] or {}).get("node")
+        yield from screen.run(studio, lambda on_step: studio.generate(recipe, parent_id=parent, on_step=on_step))
+
+    run = {"concurrency_id": GPU_LANE, "concurrency_limit": 1, "api_visibility": "private"}
+    generate_button.click(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
+    form.prompt.submit(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
+    # Stop skips the queue: it must reach the run that holds the lane.
+    stop_button.click(studio.stop, queue=False, api_visibility="private")
+
+    random_seed.click(lambda: RANDOM_SEED, outputs=form.seed, queue=False, api_visibility="private")
+
+    def reuse(selected: dict | None) -> int:
+        if not selected:
+            raise gr.Error("Pick a picture first: its seed is the one reused.", title="Nothing selected")
+        with user_errors():
+            return studio.session.get(selected["node"]).seeds[selected["index"]]
+
+    reuse_seed.click(reuse, inputs=screen.selected, outputs=form.seed, queue=False, api_visibility="private")
+
+    def load(model: str):
+        with user_errors():
+            studio.load_model(model.strip())
+        return {
+            model_status: present.model_line(studio.model),
+            notice: gr.Markdown(visible=False),
+            form.model: studio.model,
+            screen.status: f"Loaded `{studio.model}`.",
+        }
+
+    loading = [model_status, notice, form.model, screen.status]
+    load_button.click(load, inputs=form.model, outputs=loading, **run)
+    tiny_button.click(lambda: load(TINY_MODEL), outputs=loading, **run)

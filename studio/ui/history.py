@@ -1,0 +1,75 @@
+"""The History tab: the session's version tree, earlier sessions, and picking any node to branch from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.studio import Studio
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+
+@dataclass
+class HistoryPanel:
+    gallery: gr.Gallery
+    outline: gr.Markdown
+    sessions: gr.Dropdown
+    open_session: gr.Button
+    refresh: gr.Button
+
+
+def history_widgets() -> HistoryPanel:
+    with gr.Row():
+        with gr.Column(scale=3):
+            gallery = gr.Gallery(
+                label="Every picture of this session, parents before children (click to branch from it)",
+                columns=5,
+                height=400,
+                object_fit="contain",
+                allow_preview=False,
+                format="png",
+                elem_id="history",
+            )
+        with gr.Column(scale=2, min_width=220):
+            outline = gr.Markdown(elem_id="outline")
+    with gr.Row(equal_height=True):
+        sessions = gr.Dropdown(label="Session", choices=[], scale=4, elem_id="sessions")
+        open_session = gr.Button("Continue in this session", size="sm", scale=1, elem_id="open-session")
+        refresh = gr.Button("↻ Refresh", size="sm", scale=1, min_width=80, elem_id="refresh-history")
+    return HistoryPanel(gallery, outline, sessions, open_session, refresh)
+
+
+def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
+    tree_outputs = [screen.history, screen.history_ids, screen.outline, screen.sessions]
+
+    def show_tree(selected: dict | None):
+        node = (selected or {}).get("node")
+        known = {n.id for n in studio.tree()}
+        return screen.tree(studio, node if node in known else None)
+
+    # A reload, or a second browser, shows the same tree: it is read from the studio, not the page.
+    blocks.load(show_tree, inputs=screen.selected, outputs=tree_outputs, api_visibility="private")
+    panel.refresh.click(show_tree, inputs=screen.selected, outputs=tree_outputs, api_visibility="private")
+
+    def pick(ids: list, event: gr.SelectData):
+        node_id, index = ids[event.index]
+        with user_errors():
+            return screen.select(studio, node_id, index)
+
+    panel.gallery.select(pick, inputs=screen.history_ids, outputs=screen.select_outputs, api_visibility="private")
+
+    def open_session(session_id: str | None):
+        if not session_id:
+            raise gr.Error("Choose a session first.", title="No session chosen")
+        with user_errors():
+            studio.open_session(session_id)
+        return {screen.selected: None, screen.selection: "", **screen.tree(studio)}
+
+    panel.open_session.click(
+        open_session,
+        inputs=panel.sessions,
+        outputs=[screen.selected, screen.selection, *tree_outputs],
+        api_visibility="private",
+    )

@@ -1,0 +1,116 @@
+"""The Results tab: pick a picture, then edit it, vary it, or mark it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from studio.history import Mark
+from studio.studio import Studio
+from studio.ui import present
+from studio.ui.generate import GPU_LANE
+from studio.ui.running import user_errors
+from studio.ui.screen import EDIT_TAB, Screen
+
+
+@dataclass
+class ResultActions:
+    edit: gr.Button
+    vary: gr.Button
+    count: gr.Slider
+    strength: gr.Slider
+    keep: gr.Button
+    reject: gr.Button
+
+
+def action_widgets() -> ResultActions:
+    with gr.Row(equal_height=True):
+        edit = gr.Button("✏ Edit this picture", variant="primary", size="sm", elem_id="send-to-editor")
+        keep = gr.Button("★ Keep", size="sm", elem_id="mark-keep")
+        reject = gr.Button("✗ Reject", size="sm", elem_id="mark-reject")
+    with gr.Row():
+        count = gr.Slider(1, 8, value=4, step=1, label="Variations", scale=2, elem_id="vary-count")
+        strength = gr.Slider(
+            0.0,
+            1.0,
+            value=0.0,
+            step=0.05,
+            label="Closeness (variation strength)",
+            info="0 = new seeds; a little = stay close to the picked picture",
+            scale=3,
+            elem_id="vary-strength",
+        )
+        vary = gr.Button("Make variations", scale=1, min_width=120, elem_id="vary")
+    return ResultActions(edit, vary, count, strength, keep, reject)
+
+
+def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: Any, editing: gr.State) -> None:
+    def pick(ids: list, event: gr.SelectData):
+        node_id, index = ids[event.index]
+        with user_errors():
+            return screen.select(studio, node_id, index)
+
+    screen.results.select(pick, inputs=screen.results_ids, outputs=screen.select_outputs, api_visibility="private")
+
+    def require(selected: dict | None) -> dict:
+        if not selected:
+            raise gr.Error("Click a picture in Results or History first.", title="Nothing selected")
+        return selected
+
+    def send_to_editor(selected: dict | None):
+        selected = require(selected)
+        with user_errors():
+            path = studio.output_path(selected["node"], selected["index"])
+        return {
+            editor_image: {"background": path, "layers": [], "composite": path},
+            editing: dict(selected),
+            screen.tabs: gr.Tabs(selected=EDIT_TAB),
+        }
+
+    actions.edit.click(
+        send_to_editor,
+        inputs=screen.selected,
+        outputs=[editor_image, editing, screen.tabs],
+        api_visibility="private",
+    )
+
+    def vary(selected: dict | None, count: float, strength: float):
+        selected = require(selected)
+        yield from screen.run(
+            studio,
+            lambda on_step: studio.vary(
+                selected["node"], index=selected["index"], count=int(count), strength=strength, on_step=on_step
+            ),
+        )
+
+    actions.vary.click(
+        vary,
+        inputs=[screen.selected, actions.count, actions.strength],
+        outputs=screen.run_outputs,
+        concurrency_id=GPU_LANE,
+        concurrency_limit=1,
+        api_visibility="private",
+    )
+
+    def marker(mark: Mark):
+        def set_mark(selected: dict | None, ids: list):
+            selected = require(selected)
+            with user_errors():
+                studio.set_mark(selected["node"], selected["index"], mark)
+            shown = {node for node, _ in ids}
+            nodes = [studio.session.get(node_id) for node_id in dict.fromkeys(node for node, _ in ids)]
+            pictures = [p for node in nodes for p in present.node_pictures(node, studio.session.path)]
+            return {
+                screen.results: [(p.path, p.caption) for p in pictures if p.node_id in shown],
+                **screen.tree(studio, selected["node"]),
+            }
+
+        return set_mark
+
+    mark_outputs = [screen.results, screen.history, screen.history_ids, screen.outline, screen.sessions]
+    for button, mark in ((actions.keep, Mark.KEEP), (actions.reject, Mark.REJECT)):
+        button.click(
+            marker(mark), inputs=[screen.selected, screen.results_ids], outputs=mark_outputs, api_visibility="private"
+        )

@@ -1,0 +1,116 @@
+"""The widgets every tab shares, and the screen updates that follow a run or a selection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from studio.history import Iteration
+from studio.studio import Studio
+from studio.ui import present
+from studio.ui.form import RecipeForm
+from studio.ui.running import Finished, stream
+
+RESULTS_TAB, EDIT_TAB, HISTORY_TAB = "results", "edit", "history"
+
+
+@dataclass
+class Screen:
+    """Shared widgets. `gr.State`s hold ids only, never pictures: the pictures live on disk."""
+
+    form: RecipeForm
+    tabs: gr.Tabs
+    status: gr.Markdown
+    preview: gr.Image
+    results: gr.Gallery
+    results_ids: gr.State  # [[node_id, index], ...] in gallery order
+    selected: gr.State  # {"node": id, "index": i} or None
+    selection: gr.Markdown
+    history: gr.Gallery
+    history_ids: gr.State
+    outline: gr.Markdown
+    sessions: gr.Dropdown
+
+    @property
+    def run_outputs(self) -> list[Any]:
+        """Everything a finished run may change."""
+        return [
+            self.status,
+            self.preview,
+            self.results,
+            self.results_ids,
+            self.selected,
+            self.selection,
+            self.history,
+            self.history_ids,
+            self.outline,
+            self.sessions,
+            self.tabs,
+        ]
+
+    @property
+    def select_outputs(self) -> list[Any]:
+        return [self.selected, self.selection, self.outline, *self.form.outputs]
+
+    # --- updates -------------------------------------------------------------------------------
+
+    def run(self, studio: Studio, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
+        """Screen updates for one facade call: live previews, then the saved result."""
+        for item in stream(call):
+            yield self.after_run(studio, item.node) if isinstance(item, Finished) else self.progress(item)
+
+    def progress(self, step: Any) -> dict[Any, Any]:
+        return {
+            self.status: f"**Painting…** {present.progress_bar(step.step, step.total)}",
+            self.preview: gr.Image(value=step.preview, visible=True),
+        }
+
+    def after_run(self, studio: Studio, node: Iteration | None) -> dict[Any, Any]:
+        if node is None:
+            return {
+                self.status: "Stopped. Nothing was saved for the stopped run.",
+                self.preview: gr.Image(visible=False),
+            }
+        selected = {"node": node.id, "index": 0}
+        pictures = present.node_pictures(node, studio.session.path)
+        folder = studio.session.folder
+        return {
+            self.status: f"Saved **{node.id}** ({present.what_happened(node)}) in `{folder}`",
+            self.preview: gr.Image(value=None, visible=False),
+            self.results: [(p.path, p.caption) for p in pictures],
+            self.results_ids: [[p.node_id, p.index] for p in pictures],
+            self.selected: selected,
+            self.selection: present.selection_text(node, 0),
+            self.tabs: gr.Tabs(selected=RESULTS_TAB),
+            **self.tree(studio, node.id),
+        }
+
+    def tree(self, studio: Studio, selected_node: str | None = None) -> dict[Any, Any]:
+        nodes = studio.tree()
+        pictures = present.pictures(nodes, studio.session.path)
+        return {
+            self.history: [(p.path, p.caption) for p in pictures],
+            self.history_ids: [[p.node_id, p.index] for p in pictures],
+            self.outline: present.outline(nodes, selected_node),
+            self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
+        }
+
+    def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
+        """Select a picture: show what made it and put its recipe (with its own seed) in the form."""
+        node = studio.session.get(node_id)
+        return {
+            self.selected: {"node": node_id, "index": index},
+            self.selection: present.selection_text(node, index),
+            self.outline: present.outline(studio.tree(), node_id),
+            **self.form.show(present.picture_recipe(node, index)),
+        }
+
+
+def session_choices(studio: Studio) -> list[tuple[str, str]]:
+    choices = [(f"{info.id} · {info.node_count} nodes", info.id) for info in studio.sessions()]
+    if studio.session.id not in {value for _, value in choices}:
+        choices.insert(0, (f"{studio.session.id} · this session", studio.session.id))
+    return choices

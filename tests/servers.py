@@ -1,0 +1,35 @@
+"""Launching the real studio window in-process for API and browser tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from studio.history import HistoryStore
+from studio.recipe import Recipe
+from studio.studio import Studio
+from studio.ui.app import build_ui
+
+# Small and quick on the CPU, still the real engine on the tiny model.
+TEST_DEFAULTS = Recipe(model="tiny", steps=3, width=128, height=128, sampler="Euler a")
+
+
+@contextlib.contextmanager
+def running_studio(engine, outputs: Path, *, notice: str | None = None, auth=None) -> Iterator[tuple[str, Studio]]:
+    studio = Studio(engine, HistoryStore(outputs), defaults=TEST_DEFAULTS)
+    window = build_ui(studio, notice=notice)
+    window.blocks.queue(default_concurrency_limit=4)
+    _, url, _ = window.blocks.launch(
+        prevent_thread_lock=True,
+        quiet=True,
+        server_name="127.0.0.1",
+        allowed_paths=[str(outputs.resolve())],
+        theme=window.theme,
+        css=window.css,
+        auth=auth,
+    )
+    try:
+        yield url, studio
+    finally:
+        window.blocks.close()
