@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from studio import metadata
-from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
 
 METADATA_SCHEMA_VERSION = 1
@@ -197,6 +197,14 @@ class Studio:
             outputs=[_load(self.session.path(name)) for name in node.outputs],
             inputs={role: _load(self.session.path(name)) for role, name in node.inputs.items()},
         )
+
+    def is_output(self, picture: Image.Image, node_id: str, index: int) -> bool:
+        """Whether `picture` is exactly output `index` of the node (so an edit of it is that node's child)."""
+        try:
+            saved = _load(self.session.path(self.session.get(node_id).outputs[index]))
+        except (HistoryError, IndexError, OSError):
+            return False
+        return saved.size == picture.size and saved.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
 
     def output_path(self, node_id: str, index: int = 0) -> str:
         node = self.session.get(node_id)

@@ -205,3 +205,13 @@ def test_bad_requests_fail_before_anything_is_written(studio):
     with pytest.raises(ValueError, match="mask: is empty"):
         studio.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (SIZE, SIZE), 0), recipe())
     assert studio.tree() == [] and not list(studio.session.folder.glob("*.png"))
+
+
+def test_is_output_recognises_a_nodes_own_picture(studio):
+    node = studio.generate(recipe())
+    picture = studio.restore(node.id).outputs[0]
+    assert studio.is_output(picture, node.id, 0)
+    changed = picture.copy()
+    changed.putpixel((0, 0), (1, 2, 3))
+    assert not studio.is_output(changed, node.id, 0)
+    assert not studio.is_output(picture, "99999", 0)

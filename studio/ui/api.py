@@ -15,8 +15,8 @@ from studio.errors import GenerationStopped
 from studio.history import Iteration
 from studio.studio import Studio
 from studio.ui import present
-from studio.ui.generate import GPU_LANE
 from studio.ui.running import user_errors
+from studio.ui.screen import GPU_LANE
 
 
 def add_endpoints(studio: Studio) -> None:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from studio.studio import Studio
 from studio.ui import api, editor, generate, history, present, results
-from studio.ui.form import RecipeForm, edit_widgets, prompt_widgets, settings_widgets
+from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.screen import EDIT_TAB, HISTORY_TAB, RESULTS_TAB, Screen
 
 CSS = """
@@ -17,7 +17,7 @@ CSS = """
 #title p { margin: 0; opacity: 0.75; }
 #notice { border-left: 4px solid #e8a33d; padding: 6px 12px; background: rgba(232, 163, 61, 0.12); }
 #status { min-height: 1.6em; }
-#preview img { image-rendering: pixelated; }
+#preview img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
 #outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
 #selection { font-size: 0.92em; }
@@ -52,14 +52,6 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     generate_button = gr.Button("Generate", variant="primary", scale=3, elem_id="generate-button")
                     stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
                 status = gr.Markdown("Ready.", elem_id="status")
-                preview = gr.Image(
-                    label="Live preview",
-                    interactive=False,
-                    height=160,
-                    visible=False,
-                    buttons=[],
-                    elem_id="preview",
-                )
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     settings = settings_widgets(defaults)
                 with gr.Accordion("Model", open=bool(notice)):
@@ -76,6 +68,15 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             with gr.Column(scale=7, min_width=560):
                 with gr.Tabs(selected=RESULTS_TAB) as tabs:
                     with gr.Tab("Results", id=RESULTS_TAB, elem_id="tab-results"):
+                        # Stands in for the results while a run paints: the latents, cheaply, each step.
+                        preview = gr.Image(
+                            label="Live preview",
+                            interactive=False,
+                            height=380,
+                            visible=False,
+                            buttons=[],
+                            elem_id="preview",
+                        )
                         results_gallery = gr.Gallery(
                             label="Results (click one to pick it)",
                             columns=4,
@@ -88,9 +89,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         selection = gr.Markdown(elem_id="selection")
                         result_actions = results.action_widgets()
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
-                        edit_panel = editor.editor_widgets()
-                        with gr.Row():
-                            edit_settings = edit_widgets(defaults)
+                        edit_panel = editor.editor_widgets(defaults)
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets()
 
@@ -102,7 +101,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 name: settings[name]
                 for name in ("sampler", "steps", "cfg_scale", "width", "height", "seed", "batch_size")
             },
-            **edit_settings,
+            **edit_panel.settings,
         )
         screen = Screen(
             form=form,

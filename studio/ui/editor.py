@@ -12,8 +12,9 @@ from typing import Any
 import gradio as gr
 
 from studio.canvas import flatten, mask_from_layers
+from studio.recipe import Recipe
 from studio.studio import Studio
-from studio.ui.generate import GPU_LANE
+from studio.ui.form import edit_widgets
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
@@ -39,33 +40,38 @@ class EditPanel:
     keep_colours: gr.Checkbox
     inpaint: gr.Button
     repaint: gr.Button
+    settings: dict[str, Any]  # the recipe form's edit fields (denoising, mask blur, area, padding)
 
 
-def editor_widgets() -> EditPanel:
-    image = gr.ImageEditor(
-        label="Paint over the picture, or brush a mask over what should change",
-        type="pil",
-        format="png",
-        image_mode="RGBA",
-        height=420,
-        brush=gr.Brush(colors=BRUSH_COLOURS, default_color="#ffffff", color_mode="defaults"),
-        eraser=gr.Eraser(),
-        layers=False,
-        transforms=(),
-        sources=("upload", "clipboard"),
-        elem_id="editor",
-    )
-    source = gr.Markdown("*Send a picture here with ✏ Edit, or upload one.*", elem_id="edit-source")
-    with gr.Row(equal_height=True):
-        inpaint = gr.Button("Inpaint the painted area", variant="primary", elem_id="inpaint")
-        repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
-        keep_colours = gr.Checkbox(
-            value=False,
-            label="Use my brush colours as a guide",
-            info="Off: the brush is only a mask",
-            elem_id="keep-colours",
-        )
-    return EditPanel(image, gr.State(None), source, keep_colours, inpaint, repaint)
+def editor_widgets(defaults: Recipe) -> EditPanel:
+    """The editor on the left; what to do with it, and how strongly, on the right."""
+    with gr.Row():
+        with gr.Column(scale=3, min_width=360):
+            image = gr.ImageEditor(
+                label="Paint over the picture, or brush a mask over what should change",
+                type="pil",
+                format="png",
+                image_mode="RGBA",
+                height=440,
+                brush=gr.Brush(colors=BRUSH_COLOURS, default_color="#ffffff", color_mode="defaults"),
+                eraser=gr.Eraser(),
+                layers=False,
+                transforms=(),
+                sources=("upload", "clipboard"),
+                elem_id="editor",
+            )
+            source = gr.Markdown("*Send a picture here with ✏ Edit, or upload one.*", elem_id="edit-source")
+        with gr.Column(scale=2, min_width=260):
+            inpaint = gr.Button("Inpaint the painted area", variant="primary", elem_id="inpaint")
+            repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
+            keep_colours = gr.Checkbox(
+                value=False,
+                label="Use my brush colours as a guide",
+                info="Off: the brush only marks what to change",
+                elem_id="keep-colours",
+            )
+            settings = edit_widgets(defaults)
+    return EditPanel(image, gr.State(None), source, keep_colours, inpaint, repaint, settings)
 
 
 def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
@@ -77,7 +83,12 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         return f"Editing **{editing['node']}·{editing['index'] + 1}**: results become its children."
 
     panel.editing.change(described, inputs=panel.editing, outputs=panel.source, api_visibility="private")
-    panel.image.upload(lambda: None, outputs=panel.editing, api_visibility="private")
+
+    def parent_of(background: Any, editing: dict | None) -> tuple[str | None, int | None]:
+        # The editor may since hold an upload: only the very same picture makes the result a child.
+        if editing and studio.is_output(flatten(background), editing["node"], editing["index"]):
+            return editing["node"], editing["index"]
+        return None, None
 
     def canvas(value: dict | None) -> tuple[Any, Any, list]:
         if not value or value.get("background") is None:
@@ -92,7 +103,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         if not mask.getbbox():
             raise gr.Error("Brush over the part to change first; the rest stays as it is.", title="No mask painted")
         picture = flatten(composite if values[panel.keep_colours] else background)
-        editing = values[panel.editing] or {}
+        parent_id, source_index = parent_of(background, values[panel.editing])
         with user_errors():
             recipe = form.recipe(values, studio.defaults)
         yield from screen.run(
@@ -101,15 +112,15 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
                 picture,
                 mask,
                 recipe,
-                parent_id=editing.get("node"),
-                source_index=editing.get("index"),
+                parent_id=parent_id,
+                source_index=source_index,
                 on_step=on_step,
             ),
         )
 
     def repaint(values: dict[Any, Any]):
-        _, composite, _ = canvas(values[panel.image])
-        editing = values[panel.editing] or {}
+        background, composite, _ = canvas(values[panel.image])
+        parent_id, source_index = parent_of(background, values[panel.editing])
         with user_errors():
             recipe = form.recipe(values, studio.defaults)
         yield from screen.run(
@@ -117,13 +128,13 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
             lambda on_step: studio.repaint(
                 flatten(composite),
                 recipe,
-                parent_id=editing.get("node"),
-                source_index=editing.get("index"),
+                parent_id=parent_id,
+                source_index=source_index,
                 on_step=on_step,
             ),
         )
 
     inputs = form.inputs | {panel.image, panel.editing, panel.keep_colours}
-    run = {"concurrency_id": GPU_LANE, "concurrency_limit": 1, "api_visibility": "private"}
+    run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

@@ -143,14 +143,20 @@ def edit_widgets(defaults: Recipe) -> dict[str, Any]:
         info="0 keeps your picture, 1 repaints it freely",
         elem_id="denoise",
     )
-    with gr.Row():
-        mask_blur = gr.Slider(0, 64, value=defaults.mask_blur, step=1, label="Mask edge softness (px)", elem_id="blur")
-        padding = gr.Slider(0, 256, value=defaults.inpaint_padding, step=4, label="Padding (px)", elem_id="padding")
+    mask_blur = gr.Slider(0, 64, value=defaults.mask_blur, step=1, label="Mask edge softness (px)", elem_id="blur")
     area = gr.Radio(
         [area.value for area in InpaintArea],
         value=defaults.inpaint_area.value,
         label="Inpaint area",
         info="'only masked' renders the masked area at full size: more detail for small fixes like hands",
         elem_id="inpaint-area",
+    )
+    padding = gr.Slider(
+        0,
+        256,
+        value=defaults.inpaint_padding,
+        step=4,
+        label="Padding around the mask (px, only masked)",
+        elem_id="padding",
     )
     return {"denoising_strength": denoising, "mask_blur": mask_blur, "inpaint_padding": padding, "inpaint_area": area}

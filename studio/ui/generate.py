@@ -12,8 +12,6 @@ from studio.ui import present
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
-GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
-
 
 def wire(
     studio: Studio,
@@ -36,7 +34,7 @@ def wire(
         parent = (values[screen.selected] or {}).get("node")
         yield from screen.run(studio, lambda on_step: studio.generate(recipe, parent_id=parent, on_step=on_step))
 
-    run = {"concurrency_id": GPU_LANE, "concurrency_limit": 1, "api_visibility": "private"}
+    run = screen.run_options
     generate_button.click(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
     form.prompt.submit(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
     # Stop skips the queue: it must reach the run that holds the lane.

@@ -10,7 +10,6 @@ import gradio as gr
 from studio.history import Mark
 from studio.studio import Studio
 from studio.ui import present
-from studio.ui.generate import GPU_LANE
 from studio.ui.running import user_errors
 from studio.ui.screen import EDIT_TAB, Screen
 
@@ -42,7 +41,7 @@ def action_widgets() -> ResultActions:
             scale=3,
             elem_id="vary-strength",
         )
-        vary = gr.Button("Make variations", scale=1, min_width=120, elem_id="vary")
+        vary = gr.Button("Make variations", size="sm", scale=1, min_width=120, elem_id="vary")
     return ResultActions(edit, vary, count, strength, keep, reject)
 
 
@@ -63,18 +62,12 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
         selected = require(selected)
         with user_errors():
             path = studio.output_path(selected["node"], selected["index"])
-        return {
-            editor_image: {"background": path, "layers": [], "composite": path},
-            editing: dict(selected),
-            screen.tabs: gr.Tabs(selected=EDIT_TAB),
-        }
+        return {editor_image: {"background": path, "layers": [], "composite": None}, editing: dict(selected)}
 
+    # The tab is shown first: an editor that receives a picture while hidden has no size to draw it at.
     actions.edit.click(
-        send_to_editor,
-        inputs=screen.selected,
-        outputs=[editor_image, editing, screen.tabs],
-        api_visibility="private",
-    )
+        lambda: gr.Tabs(selected=EDIT_TAB), outputs=screen.tabs, queue=False, api_visibility="private"
+    ).then(send_to_editor, inputs=screen.selected, outputs=[editor_image, editing], api_visibility="private")
 
     def vary(selected: dict | None, count: float, strength: float):
         selected = require(selected)
@@ -89,9 +82,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
         vary,
         inputs=[screen.selected, actions.count, actions.strength],
         outputs=screen.run_outputs,
-        concurrency_id=GPU_LANE,
-        concurrency_limit=1,
-        api_visibility="private",
+        **screen.run_options,
     )
 
     def marker(mark: Mark):

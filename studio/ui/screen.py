@@ -15,6 +15,7 @@ from studio.ui.form import RecipeForm
 from studio.ui.running import Finished, stream
 
 RESULTS_TAB, EDIT_TAB, HISTORY_TAB = "results", "edit", "history"
+GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
 
 
 @dataclass
@@ -52,13 +53,25 @@ class Screen:
         ]
 
     @property
+    def run_options(self) -> dict[str, Any]:
+        """How run events are queued and shown: one GPU lane; progress in the status line only."""
+        return {
+            "concurrency_id": GPU_LANE,
+            "concurrency_limit": 1,
+            "api_visibility": "private",
+            "show_progress": "minimal",
+            "show_progress_on": [self.status],
+        }
+
+    @property
     def select_outputs(self) -> list[Any]:
         return [self.selected, self.selection, self.outline, *self.form.outputs]
 
     # --- updates -------------------------------------------------------------------------------
 
     def run(self, studio: Studio, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
-        """Screen updates for one facade call: live previews, then the saved result."""
+        """Screen updates for one facade call: the Results tab at once, live previews, then the saved result."""
+        yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
         for item in stream(call):
             yield self.after_run(studio, item.node) if isinstance(item, Finished) else self.progress(item)
 
@@ -66,6 +79,7 @@ class Screen:
         return {
             self.status: f"**Painting…** {present.progress_bar(step.step, step.total)}",
             self.preview: gr.Image(value=step.preview, visible=True),
+            self.results: gr.Gallery(visible=False),
         }
 
     def after_run(self, studio: Studio, node: Iteration | None) -> dict[Any, Any]:
@@ -80,11 +94,10 @@ class Screen:
         return {
             self.status: f"Saved **{node.id}** ({present.what_happened(node)}) in `{folder}`",
             self.preview: gr.Image(value=None, visible=False),
-            self.results: [(p.path, p.caption) for p in pictures],
+            self.results: gr.Gallery(value=[(p.path, p.caption) for p in pictures], visible=True),
             self.results_ids: [[p.node_id, p.index] for p in pictures],
             self.selected: selected,
             self.selection: present.selection_text(node, 0),
-            self.tabs: gr.Tabs(selected=RESULTS_TAB),
             **self.tree(studio, node.id),
         }
 

@@ -1,0 +1,176 @@
+"""The real page in headless Debian Chromium: the artist's loop with mouse and keyboard.
+
+Screenshots of each step go to test-artifacts/screenshots/ (or $STUDIO_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from playwright.sync_api import Page, expect, sync_playwright
+
+from studio.history import Action
+from tests.servers import running_studio
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUN_TIMEOUT = 90_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    yield page
+    page.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def wait_for_saved(page: Page, node_id: str) -> None:
+    expect(page.locator("#status")).to_contain_text(f"Saved {node_id}", timeout=RUN_TIMEOUT)
+
+
+def paint_stroke(page: Page) -> None:
+    page.get_by_label("Brush", exact=True).click()
+    box = page.locator("#editor canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 50, y - 10)
+    page.mouse.down()
+    page.mouse.move(x + 50, y + 20, steps=20)
+    page.mouse.up()
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_the_loop_in_the_browser(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a lighthouse at dusk, oil painting")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        expect(page.locator("#results img")).to_have_count(1)
+        shoot(page, "01-generated")
+
+        # Pick the picture and send it to the editor.
+        page.locator("#results img").first.click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
+        page.click("#send-to-editor")
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
+        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        page.wait_for_timeout(1500)  # the picture is drawn onto the canvas after it loads
+        paint_stroke(page)
+        shoot(page, "02-mask-painted")
+
+        # Switching tabs and editing the prompt leave the painted mask alone.
+        open_tab(page, "History")
+        open_tab(page, "Results")
+        page.fill("#prompt textarea", "a lighthouse with a red door")
+        open_tab(page, "Edit")
+        page.click("#inpaint")
+        wait_for_saved(page, "00002")
+        shoot(page, "03-inpainted")
+
+        child = studio.session.get("00002")
+        assert child.action is Action.INPAINT and child.parent_id == "00001" and child.source_index == 0
+        assert child.recipe.prompt == "a lighthouse with a red door"
+        mask = Image.open(studio.session.path(child.inputs["mask"]))
+        assert mask.getbbox(), "the stroke painted in the browser is the mask"
+        before = np.asarray(Image.open(studio.session.path(child.inputs["image"])).convert("RGB"))
+        after = np.asarray(Image.open(studio.session.path(child.outputs[0])).convert("RGB"))
+        outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(child.recipe.mask_blur))) == 0
+        assert np.array_equal(after[outside], before[outside])
+        assert np.array_equal(before, np.asarray(Image.open(studio.output_path("00001")).convert("RGB")))
+
+        # The history shows the child; selecting the parent restores its recipe; branch again.
+        open_tab(page, "History")
+        expect(page.locator("#history img")).to_have_count(2)
+        expect(page.locator("#outline")).to_contain_text("inpaint of 00001·1")
+        shoot(page, "04-history")
+        page.locator("#history img").first.click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
+        expect(page.locator("#prompt textarea")).to_have_value("a lighthouse at dusk, oil painting")
+        expect(page.locator("#seed input")).to_have_value(str(studio.session.get("00001").seeds[0]))
+        page.fill("#prompt textarea", "a lighthouse at dawn, oil painting")
+        page.click("#generate-button")
+        wait_for_saved(page, "00003")
+        branch = studio.session.get("00003")
+        assert branch.parent_id == "00001" and branch.recipe.seed == studio.session.get("00001").seeds[0]
+        shoot(page, "05-branched")
+
+        # The editor still holds the picture and mask after all that.
+        open_tab(page, "Edit")
+        expect(page.locator("#editor")).not_to_contain_text("Upload an image")
+        page.click("#repaint")
+        wait_for_saved(page, "00004")
+        assert studio.session.get("00004").action is Action.REPAINT
+        assert studio.session.get("00004").parent_id == "00001"
+
+        # A reload (or a second browser) finds the same tree.
+        page.reload()
+        open_tab(page, "History")
+        expect(page.locator("#history img")).to_have_count(4)
+        for node_id in ("00001", "00002", "00003", "00004"):
+            expect(page.locator("#outline")).to_contain_text(node_id)
+        shoot(page, "06-after-reload")
+
+
+def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a fox")
+        page.fill("#width input", "100")
+        page.click("#generate-button")
+        expect(page.get_by_text("width: 100 is not a multiple of 8")).to_be_visible(timeout=RUN_TIMEOUT)
+        page.wait_for_timeout(400)  # the message slides in
+        shoot(page, "07-error-message")
+        page.fill("#width input", "128")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        # Inpaint with nothing in the editor says what to do.
+        open_tab(page, "Edit")
+        page.click("#inpaint")
+        expect(page.get_by_text("Send a picture to the editor first")).to_be_visible()
+        assert [node.id for node in studio.tree()] == ["00001"]
+
+
+def test_live_preview_and_stop(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a long run")
+        page.fill("#steps input[type=number]", "150")
+        page.fill("#width input", "256")
+        page.fill("#height input", "256")
+        page.click("#generate-button")
+        expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
+        expect(page.locator("#status")).to_contain_text("step")
+        shoot(page, "08-live-preview")
+        page.click("#stop-button")
+        expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
+        assert studio.tree() == []
