@@ -50,7 +50,9 @@ def test_the_whole_loop_through_the_api(client, tmp_path):
         1,
         api_name="/inpaint",
     )
-    assert inpainted["parent_id"] == root and inpainted["source_index"] == 1 and inpainted["recipe"]["mode"] == "inpaint"
+    assert (
+        inpainted["parent_id"] == root and inpainted["source_index"] == 1 and inpainted["recipe"]["mode"] == "inpaint"
+    )
     result = np.asarray(Image.open(inpainted_pictures[0]["image"]).convert("RGB"))
     outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(4))) == 0
     assert np.array_equal(result[outside], np.asarray(first)[outside])

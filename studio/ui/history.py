@@ -34,10 +34,11 @@ def history_widgets() -> HistoryPanel:
             )
         with gr.Column(scale=2, min_width=220):
             outline = gr.Markdown(elem_id="outline")
-    with gr.Row(equal_height=True):
+    with gr.Row():
         sessions = gr.Dropdown(label="Session", choices=[], scale=4, elem_id="sessions")
-        open_session = gr.Button("Continue in this session", size="sm", scale=1, elem_id="open-session")
-        refresh = gr.Button("↻ Refresh", size="sm", scale=1, min_width=80, elem_id="refresh-history")
+        with gr.Column(scale=1, min_width=170):
+            open_session = gr.Button("Continue in this session", size="sm", elem_id="open-session")
+            refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-history")
     return HistoryPanel(gallery, outline, sessions, open_session, refresh)
 
 

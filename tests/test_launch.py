@@ -1,0 +1,121 @@
+"""`python launch.py` as a user runs it: a share link offline, the password, a missing model."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Launched:
+    def __init__(self, process: subprocess.Popen, lines: list[str]) -> None:
+        self.process, self.lines = process, lines
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def launch(tmp_path: Path, model_cache: Path, *args: str) -> Launched:
+    command = [
+        sys.executable,
+        "launch.py",
+        "--no-browser",
+        "--port",
+        str(free_port()),
+        "--outputs",
+        str(tmp_path / "outputs"),
+    ]
+    command += ["--cache", str(model_cache), *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(line.rstrip() for line in process.stdout), daemon=True).start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(line.startswith("Pictures and history are saved") for line in lines):
+            time.sleep(1.0)  # the lines about the share link and the login follow at once
+            return Launched(process, lines)
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the studio did not start:\n" + "\n".join(lines))
+
+
+@pytest.fixture
+def started():
+    running: list[Launched] = []
+    yield running
+    for launched in running:
+        launched.process.terminate()
+        launched.process.wait(timeout=20)
+
+
+def url_of(launched: Launched) -> str:
+    return re.search(r"running at (\S+)", launched.text).group(1)
+
+
+def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, model_cache, started):
+    launched = launch(tmp_path, model_cache, "--model", "tiny", "--share")
+    started.append(launched)
+    assert "No public link could be made" in launched.text
+    login = re.search(r"Login\s+user: (\S+)\s+password: (\S+)", launched.text)
+    assert login, launched.text
+    user, password = login.groups()
+    assert len(password) >= 16
+
+    url = url_of(launched)
+    assert launched.process.poll() is None
+    # Without the password nothing but the login page is served.
+    assert httpx.get(f"{url}config").status_code == 401
+    with pytest.raises(Exception):  # noqa: B017 - any refusal will do
+        Client(url, verbose=False)
+    assert httpx.post(f"{url}login", data={"username": user, "password": "wrong"}).status_code in (400, 401)
+    client = Client(url, auth=(user, password), verbose=False)
+    node, pictures = client.predict(
+        {"prompt": "behind a password", "steps": 2, "width": 64, "height": 64}, api_name="/generate"
+    )
+    assert node["id"] == "00001" and len(pictures) == 1
+
+
+def test_auth_is_required_when_given(tmp_path, model_cache, started):
+    launched = launch(tmp_path, model_cache, "--model", "tiny", "--auth", "painter:secret-brush")
+    started.append(launched)
+    assert "password:" not in launched.text  # the artist chose it; it is not printed
+    url = url_of(launched)
+    assert httpx.get(f"{url}config").status_code == 401
+    assert Client(url, auth=("painter", "secret-brush"), verbose=False).predict(api_name="/history")["nodes"] == []
+
+
+def test_a_model_that_cannot_be_had_still_starts_the_studio_with_advice(tmp_path, model_cache, started):
+    launched = launch(tmp_path, model_cache, "--model", "stable-diffusion-v1-5/stable-diffusion-v1-5")
+    started.append(launched)
+    assert "WARNING:" in launched.text and "--model tiny" in launched.text
+    url = url_of(launched)
+    config = httpx.get(f"{url}config").json()
+    notices = [c["props"].get("value") for c in config["components"] if c["props"].get("elem_id") == "notice"]
+    assert notices and "could not be loaded" in notices[0] and "tiny test model" in notices[0]
+    client = Client(url, verbose=False)
+    # Generating with the missing model says what to do; the studio keeps serving.
+    with pytest.raises(Exception, match="not in the local Hugging Face cache"):
+        client.predict({"prompt": "x"}, api_name="/generate")
+    node, _ = client.predict(
+        {"prompt": "x", "model": "tiny", "steps": 2, "width": 64, "height": 64}, api_name="/generate"
+    )
+    assert node["recipe"]["model"] == "tiny"
