@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline  # noqa: E402
 
 from studio.engine.factory import make_engine  # noqa: E402
+from studio.engine.models import DeviceSettings  # noqa: E402
 from studio.engine.samplers import make_scheduler  # noqa: E402
 from studio.engine.tiny import tiny_model_folder  # noqa: E402
 from studio.history import HistoryStore  # noqa: E402
@@ -31,6 +32,8 @@ from studio.studio import Studio  # noqa: E402
 
 ROUNDS = 15
 SETTINGS = {"steps": 20, "width": 256, "height": 256}
+# Both sides on the CPU in fp32, so the ratio compares the same work wherever it runs.
+CPU = DeviceSettings("cpu", torch.float32)
 
 
 def bare_diffusers(pipe: StableDiffusionPipeline, seed: int) -> None:
@@ -53,7 +56,7 @@ def main() -> None:
         tiny_model_folder(cache), safety_checker=None, requires_safety_checker=False
     )
     bare.set_progress_bar_config(disable=True)
-    engine = make_engine(cache_dir=cache)
+    engine = make_engine(cache_dir=cache, settings=CPU)
     engine.load("tiny")
     studio = Studio(engine, HistoryStore(work / "outputs"))
     recipe = Recipe(prompt="a lighthouse at dusk", model="tiny", sampler="Euler a", cfg_scale=7.0, seed=1, **SETTINGS)
@@ -87,7 +90,7 @@ def main() -> None:
         assert view.unet is base_unet, "a mode switch must not load a second copy of the weights"
         return elapsed
 
-    fresh = make_engine(cache_dir=cache)
+    fresh = make_engine(cache_dir=cache, settings=CPU)
     started = time.perf_counter()
     fresh.load("tiny")
     load_time = time.perf_counter() - started

@@ -200,7 +200,9 @@ class SessionHistory:
                 history_file.replace(aside)
                 self.damage_note = f"{history_file} was unreadable ({error}); kept as {aside.name}"
         # Nodes whose PNGs exist but that the history does not know (deleted, damaged or torn file).
-        for node in _nodes_from_pngs(self.folder.glob("*.png")):
+        # File names start with the node id, so only unknown files need their metadata read.
+        unknown = [path for path in self.folder.glob("*.png") if path.name.split("-", 1)[0] not in nodes]
+        for node in _nodes_from_pngs(unknown):
             if node.id not in nodes:
                 nodes[node.id] = node
                 self.recovered.append(node.id)

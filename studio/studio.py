@@ -213,6 +213,12 @@ class Studio:
     def set_mark(self, node_id: str, index: int, mark: Mark | str) -> Iteration:
         return self.session.set_mark(node_id, index, mark)
 
+    def toggle_mark(self, node_id: str, index: int, mark: Mark) -> Iteration:
+        """Set `mark`, or clear it when the picture already has it (a second click undoes the first)."""
+        marks = self.session.get(node_id).marks
+        already = 0 <= index < len(marks) and marks[index] is mark
+        return self.set_mark(node_id, index, Mark.NONE if already else mark)
+
     # --- one turn ------------------------------------------------------------------------------
 
     def _run(

@@ -174,3 +174,20 @@ def test_live_preview_and_stop(engine, page, tmp_path):
         page.click("#stop-button")
         expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
         assert studio.tree() == []
+
+
+def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "two candidates")
+        page.fill("#batch input[type=number]", "2")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        page.locator("#results img").nth(1).click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
+        page.click("#mark-keep")
+        expect(page.locator("#results")).to_contain_text("★ kept")
+        assert studio.session.get("00001").marks[1].value == "keep"
+        page.click("#mark-keep")
+        expect(page.locator("#results")).not_to_contain_text("★ kept")
+        assert studio.session.get("00001").marks[1].value == ""

@@ -215,3 +215,10 @@ def test_is_output_recognises_a_nodes_own_picture(studio):
     changed.putpixel((0, 0), (1, 2, 3))
     assert not studio.is_output(changed, node.id, 0)
     assert not studio.is_output(picture, "99999", 0)
+
+
+def test_a_second_click_on_a_mark_clears_it(studio):
+    node = studio.generate(recipe())
+    assert studio.toggle_mark(node.id, 0, Mark.KEEP).marks == (Mark.KEEP,)
+    assert studio.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.REJECT,)
+    assert studio.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.NONE,)

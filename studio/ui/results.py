@@ -9,7 +9,6 @@ import gradio as gr
 
 from studio.history import Mark
 from studio.studio import Studio
-from studio.ui import present
 from studio.ui.running import user_errors
 from studio.ui.screen import EDIT_TAB, Screen
 
@@ -86,22 +85,18 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
     )
 
     def marker(mark: Mark):
-        def set_mark(selected: dict | None, ids: list):
+        def toggle(selected: dict | None, ids: list):
             selected = require(selected)
             with user_errors():
-                studio.set_mark(selected["node"], selected["index"], mark)
-            shown = {node for node, _ in ids}
-            nodes = [studio.session.get(node_id) for node_id in dict.fromkeys(node for node, _ in ids)]
-            pictures = [p for node in nodes for p in present.node_pictures(node, studio.session.path)]
-            return {
-                screen.results: [(p.path, p.caption) for p in pictures if p.node_id in shown],
-                **screen.tree(studio, selected["node"]),
-            }
+                studio.toggle_mark(selected["node"], selected["index"], mark)
+                return screen.refresh(studio, ids, selected["node"])
 
-        return set_mark
+        return toggle
 
-    mark_outputs = [screen.results, screen.history, screen.history_ids, screen.outline, screen.sessions]
     for button, mark in ((actions.keep, Mark.KEEP), (actions.reject, Mark.REJECT)):
         button.click(
-            marker(mark), inputs=[screen.selected, screen.results_ids], outputs=mark_outputs, api_visibility="private"
+            marker(mark),
+            inputs=[screen.selected, screen.results_ids],
+            outputs=[screen.results, screen.history, screen.history_ids, screen.outline, screen.sessions],
+            api_visibility="private",
         )

@@ -111,6 +111,12 @@ class Screen:
             self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
         }
 
+    def refresh(self, studio: Studio, result_ids: list, selected_node: str | None) -> dict[Any, Any]:
+        """The same results and tree, redrawn (after a mark changed their captions)."""
+        shown = [studio.session.get(node_id) for node_id in dict.fromkeys(node_id for node_id, _ in result_ids)]
+        pictures = [p for node in shown for p in present.node_pictures(node, studio.session.path)]
+        return {self.results: [(p.path, p.caption) for p in pictures], **self.tree(studio, selected_node)}
+
     def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form."""
         node = studio.session.get(node_id)
