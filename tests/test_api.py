@@ -94,3 +94,20 @@ def test_the_same_recipe_gives_the_same_pixels_through_the_api(client):
     _, first = client.predict({"prompt": "same", "seed": 11}, api_name="/generate")
     _, second = client.predict({"prompt": "same", "seed": 11}, api_name="/generate")
     assert Image.open(first[0]["image"]).tobytes() == Image.open(second[0]["image"]).tobytes()
+
+
+def test_two_users_at_once_get_exactly_their_own_pictures(client, server):
+    # Two clients (two people on a share link) submit at the same moment: the runs take turns on
+    # the one lane, and each result equals the same recipe run alone.
+    other = Client(server[0], verbose=False)
+    jobs = [
+        client.submit({"prompt": "first artist", "seed": 21, "steps": 6}, api_name="/generate"),
+        other.submit({"prompt": "second artist", "seed": 22, "steps": 6, "sampler": "DPM++ 2M"}, api_name="/generate"),
+    ]
+    together = [job.result() for job in jobs]
+    alone = [
+        client.predict({"prompt": "first artist", "seed": 21, "steps": 6}, api_name="/generate"),
+        client.predict({"prompt": "second artist", "seed": 22, "steps": 6, "sampler": "DPM++ 2M"}, api_name="/generate"),
+    ]
+    for (_, shared), (_, solo) in zip(together, alone, strict=True):
+        assert Image.open(shared[0]["image"]).tobytes() == Image.open(solo[0]["image"]).tobytes()

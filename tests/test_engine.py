@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 
 from studio.engine.engine import Engine
 from studio.errors import GenerationStopped
-from studio.recipe import SAMPLERS, InpaintArea, Mode, Recipe
+from studio.recipe import SAMPLERS, ControlRef, InpaintArea, LoraRef, Mode, Recipe
 
 SIZE = 128
 
@@ -182,6 +182,8 @@ def test_stop_from_another_thread(engine):
         ({"mode": Mode.INPAINT}, True, False, "inpaint needs a mask"),
         ({"mode": Mode.IMG2IMG, "width": 256}, True, False, "recipe asks for 256x128"),
         ({"mode": Mode.IMG2IMG, "variation_seed": 1, "variation_strength": 0.5}, True, False, "variation_strength"),
+        ({"loras": (LoraRef("someone", 0.8),)}, False, False, "loras: this studio cannot apply LoRAs yet"),
+        ({"controls": (ControlRef("canny", "m", "c"),)}, False, False, "controls: this studio cannot apply ControlNet"),
     ],
 )
 def test_bad_inputs_give_clear_errors(engine, picture, square_mask, recipe_changes, use_image, use_mask, message):

@@ -79,6 +79,11 @@ class Engine:
         )
         if whole_picture and image.size != size:
             raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
+        # The recipe has room for these; until the engine applies them, never ignore them silently.
+        if recipe.loras:
+            raise ValueError("loras: this studio cannot apply LoRAs yet; remove them from the recipe")
+        if recipe.controls:
+            raise ValueError("controls: this studio cannot apply ControlNet units yet; remove them from the recipe")
         if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
             raise ValueError(
                 "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
