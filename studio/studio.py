@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from studio import metadata
+from studio import a1111, metadata
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
 
@@ -281,7 +281,7 @@ class Studio:
                 self.session.path(node.outputs[index]),
                 {
                     metadata.STUDIO_KEY: json.dumps(studio_json),
-                    metadata.PARAMETERS_KEY: metadata.a1111_parameters(recipe, index),
+                    metadata.PARAMETERS_KEY: a1111.format_parameters(recipe, index),
                 },
             )
         self.session.add(node)

@@ -1,0 +1,177 @@
+"""AUTOMATIC1111's `parameters` text, both ways: what every picture says about how it was made.
+
+    a knight in armour
+    Negative prompt: blurry
+    Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 5, Size: 512x768, ...
+
+Parsing follows A1111's own rules (`parse_generation_parameters`), so what the studio writes and
+what A1111, Forge and model sites write read back the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.recipe import SAMPLERS, InpaintArea, Mode, Recipe
+
+# One "Key: value" of the last line; a value in double quotes may hold commas.
+_PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_KARRAS = " Karras"
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """A `parameters` text taken apart: the prompts, and every "Key: value" in order."""
+
+    prompt: str
+    negative_prompt: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def format_parameters(
+    recipe: Recipe,
+    index: int = 0,
+    *,
+    model_hash: str | None = None,
+    lora_hashes: dict[str, str] | None = None,
+) -> str:
+    """The text A1111 writes for picture `index` of the recipe's batch."""
+    lines = [recipe.prompt]
+    if recipe.negative_prompt:
+        lines.append(f"Negative prompt: {recipe.negative_prompt}")
+    sampler, schedule = _split_sampler(recipe.sampler)
+    fields: list[tuple[str, Any]] = [
+        ("Steps", recipe.steps),
+        ("Sampler", sampler),
+        ("Schedule type", schedule),
+        ("CFG scale", _number(recipe.cfg_scale)),
+        ("Seed", recipe.seeds()[index]),
+        ("Size", f"{recipe.width}x{recipe.height}"),
+    ]
+    if model_hash:
+        fields.append(("Model hash", model_hash))
+    fields.append(("Model", _model_name(recipe.model)))
+    if recipe.mode is not Mode.TXT2IMG:
+        fields.append(("Denoising strength", _number(recipe.denoising_strength)))
+    if recipe.mode is Mode.INPAINT:
+        fields.append(("Mask blur", recipe.mask_blur))
+        if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+            fields += [("Inpaint area", "Only masked"), ("Masked area padding", recipe.inpaint_padding)]
+    variation_seeds = recipe.variation_seeds()
+    if variation_seeds:
+        fields += [
+            ("Variation seed", variation_seeds[index]),
+            ("Variation seed strength", _number(recipe.variation_strength)),
+        ]
+    if lora_hashes:
+        fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in lora_hashes.items())))
+    fields.append(("Version", "studio"))
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
+    return "\n".join(lines)
+
+
+def parse_parameters(text: str) -> Parameters:
+    """Take a `parameters` text apart as A1111 does: prompt lines, "Negative prompt:" lines, fields."""
+    *lines, last_line = text.strip().split("\n")
+    if len(_PARAMETER.findall(last_line)) < 3:  # no field line: it is all prompt
+        lines.append(last_line)
+        last_line = ""
+    prompt: list[str] = []
+    negative: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if line.startswith("Negative prompt:"):
+            negative.append(line[len("Negative prompt:") :].strip())
+        elif negative:
+            negative.append(line)
+        else:
+            prompt.append(line)
+    fields: dict[str, str] = {}
+    for key, value in _PARAMETER.findall(last_line):
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = value[1:-1]
+        fields[key.strip()] = value
+    return Parameters("\n".join(prompt), "\n".join(negative), fields)
+
+
+def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, str]]:
+    """Recipe fields the text sets, and the fields the studio keeps but does not apply (shown, never dropped)."""
+    fields = dict(parameters.fields)
+    changes: dict[str, Any] = {"prompt": parameters.prompt, "negative_prompt": parameters.negative_prompt}
+    unknown: dict[str, str] = {}
+
+    def take(key: str, name: str, convert) -> None:
+        if key in fields:
+            raw = fields.pop(key)
+            try:
+                changes[name] = convert(raw)
+            except ValueError:
+                unknown[key] = raw
+
+    take("Steps", "steps", int)
+    take("CFG scale", "cfg_scale", float)
+    take("Seed", "seed", int)
+    take("Denoising strength", "denoising_strength", float)
+    take("Mask blur", "mask_blur", int)
+    take("Masked area padding", "inpaint_padding", int)
+    take("Variation seed", "variation_seed", int)
+    take("Variation seed strength", "variation_strength", float)
+    if "Size" in fields:
+        size = _SIZE.match(fields.pop("Size"))
+        if size:
+            changes["width"], changes["height"] = int(size.group(1)), int(size.group(2))
+    if "Inpaint area" in fields:
+        area = fields.pop("Inpaint area")
+        changes["inpaint_area"] = (
+            InpaintArea.ONLY_MASKED.value if area.lower() == "only masked" else InpaintArea.WHOLE_PICTURE.value
+        )
+    if "Sampler" in fields:
+        sampler = sampler_name(fields.pop("Sampler"), fields.pop("Schedule type", None))
+        if sampler:
+            changes["sampler"] = sampler
+        else:
+            unknown["Sampler"] = parameters.fields["Sampler"]
+            if "Schedule type" in parameters.fields:
+                unknown["Schedule type"] = parameters.fields["Schedule type"]
+    unknown.update(fields)  # Model, Model hash, Lora hashes, Hires ..., Clip skip, Version, ...
+    return changes, unknown
+
+
+def sampler_name(sampler: str, schedule: str | None = None) -> str | None:
+    """Our sampler for A1111's (sampler, schedule type) pair, or None if the studio has no such one."""
+    sampler = sampler.strip()
+    if schedule and schedule.strip().lower() == "karras" and not sampler.endswith(_KARRAS):
+        sampler += _KARRAS
+    elif schedule and schedule.strip().lower() not in ("automatic", "karras"):
+        return None  # exponential, polyexponential, sgm uniform, ...: not offered here
+    return sampler if sampler in SAMPLERS else None
+
+
+def _split_sampler(sampler: str) -> tuple[str, str]:
+    if sampler.endswith(_KARRAS):
+        return sampler[: -len(_KARRAS)], "Karras"
+    return sampler, "Automatic"
+
+
+def _model_name(model: str) -> str:
+    path = Path(model)
+    return path.stem if path.suffix.lower() in (".safetensors", ".ckpt") else model
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _quote(value: Any) -> str:
+    # A1111 quotes values that would otherwise break its "key: value, key: value" line.
+    text = str(value)
+    return json.dumps(text) if any(char in text for char in ',:"\n') else text

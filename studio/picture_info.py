@@ -1,0 +1,103 @@
+"""Read back how any picture was made: ours, A1111/Forge, ComfyUI, or EXIF UserComment in JPEG/WebP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from studio import a1111, comfyui, metadata
+from studio.history import Iteration
+from studio.recipe import Recipe, RecipeError
+
+_EXIF_IFD = 0x8769
+_USER_COMMENT = 0x9286
+
+
+class Source(StrEnum):
+    STUDIO = "this studio"
+    A1111 = "AUTOMATIC1111 / Forge"
+    COMFYUI = "ComfyUI"
+    NONE = "no metadata"
+
+
+@dataclass(frozen=True)
+class PictureInfo:
+    """What a picture says: recipe fields to apply, what we keep but do not apply, and our node if ours."""
+
+    source: Source
+    changes: dict[str, Any] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+    node: Iteration | None = None
+    session: str | None = None
+
+    def recipe(self, base: Recipe) -> Recipe:
+        """`base` with every field the picture sets (all of them, for our own pictures)."""
+        return base.updated(self.changes)
+
+
+def read_picture_info(path: Path) -> PictureInfo:
+    """Everything `path` says about how it was made. Raises ValueError if it is not a picture."""
+    try:
+        with Image.open(path) as image:
+            texts = {key: value for key, value in image.info.items() if isinstance(value, str)}
+            comment = _exif_user_comment(image)
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"{Path(path).name} is not a picture this studio can read ({error})") from None
+
+    if metadata.STUDIO_KEY in texts:
+        info = _ours(texts)
+        if info:
+            return info
+    parameters = texts.get(metadata.PARAMETERS_KEY) or comment
+    if parameters:
+        changes, unknown = a1111.recipe_changes(a1111.parse_parameters(parameters))
+        return PictureInfo(Source.A1111, changes, unknown | _other_texts(texts))
+    for key, reader in (("prompt", comfyui.from_prompt_graph), ("workflow", comfyui.from_workflow)):
+        if key in texts:
+            try:
+                changes, unknown = reader(json.loads(texts[key]))
+            except (ValueError, TypeError, AttributeError):
+                continue
+            return PictureInfo(Source.COMFYUI, changes, unknown | _other_texts(texts, key))
+    return PictureInfo(Source.NONE, {}, _other_texts(texts))
+
+
+def _ours(texts: dict[str, str]) -> PictureInfo | None:
+    try:
+        data = json.loads(texts[metadata.STUDIO_KEY])
+        node = Iteration.from_dict(data["node"])
+    except (ValueError, KeyError, TypeError, RecipeError):
+        return None
+    index = data.get("output_index", 0)
+    recipe = node.recipe.replace(seed=node.seeds[index]) if index < len(node.seeds) else node.recipe
+    changes = recipe.to_dict()
+    changes.pop("schema_version")
+    return PictureInfo(Source.STUDIO, changes, {}, node, data.get("session"))
+
+
+def _other_texts(texts: dict[str, str], *skip: str) -> dict[str, str]:
+    known = {metadata.STUDIO_KEY, metadata.PARAMETERS_KEY, "prompt", "workflow", *skip}
+    return {f"text: {key}": value for key, value in texts.items() if key not in known}
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    """A1111 writes JPEG/WebP parameters as EXIF UserComment: an 8-byte charset code, then the text."""
+    try:
+        raw = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+    except (AttributeError, KeyError, OSError, ValueError):
+        return None
+    if isinstance(raw, str):
+        return raw or None
+    if not isinstance(raw, bytes) or len(raw) <= 8:
+        return None
+    code, body = raw[:8], raw[8:]
+    if code.startswith(b"UNICODE"):
+        # piexif writes UTF-16 big-endian; some tools write little-endian. ASCII text shows which.
+        encoding = "utf-16-be" if body[:1] == b"\x00" else "utf-16-le"
+        return body.decode(encoding, errors="replace").rstrip("\x00") or None
+    return body.decode("utf-8", errors="replace").rstrip("\x00") or None
