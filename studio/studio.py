@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 
 from studio import a1111, metadata
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.picture_info import PictureInfo, read_picture_info
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
 
 METADATA_SCHEMA_VERSION = 1
@@ -205,6 +207,10 @@ class Studio:
         except (HistoryError, IndexError, OSError):
             return False
         return saved.size == picture.size and saved.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
+
+    def read_picture(self, path: str | Path) -> PictureInfo:
+        """How any picture was made (ours, A1111/Forge, ComfyUI, EXIF). ValueError if it is no picture."""
+        return read_picture_info(Path(path))
 
     def output_path(self, node_id: str, index: int = 0) -> str:
         node = self.session.get(node_id)

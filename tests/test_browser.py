@@ -191,3 +191,34 @@ def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
         page.click("#mark-keep")
         expect(page.locator("#results")).not_to_contain_text("★ kept")
         assert studio.session.get("00001").marks[1].value == ""
+
+
+def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    dropped = tmp_path / "from-a1111.png"
+    info = PngInfo()
+    info.add_text(
+        "parameters",
+        "a red fox in the snow, (winter:1.2)\nNegative prompt: blurry\n"
+        "Steps: 4, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 4242, Size: 128x192, "
+        "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Hires upscale: 2, Version: v1.10.1",
+    )
+    Image.new("RGB", (128, 192), "white").save(dropped, pnginfo=info)
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        open_tab(page, "Picture info")
+        page.locator("#picture-drop input[type=file]").set_input_files(str(dropped))
+        expect(page.locator("#picture-info")).to_contain_text("Made with AUTOMATIC1111 / Forge", timeout=20_000)
+        expect(page.locator("#picture-info")).to_contain_text("Hires upscale: 2")  # kept and shown
+        page.click("#use-settings")
+        expect(page.locator("#prompt textarea")).to_have_value("a red fox in the snow, (winter:1.2)")
+        expect(page.locator("#negative-prompt textarea")).to_have_value("blurry")
+        expect(page.locator("#seed input")).to_have_value("4242")
+        expect(page.locator("#height input")).to_have_value("192")
+        shoot(page, "09-picture-info")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        recipe = studio.session.get("00001").recipe
+        assert (recipe.sampler, recipe.steps, recipe.cfg_scale, recipe.seed) == ("DPM++ 2M Karras", 4, 6.5, 4242)
+        assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import api, editor, generate, history, present, results
+from studio.ui import api, editor, generate, history, picture_tab, present, results
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
-from studio.ui.screen import EDIT_TAB, HISTORY_TAB, RESULTS_TAB, Screen
+from studio.ui.screen import EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
 .gradio-container { padding-top: 4px !important; }
@@ -92,6 +92,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         edit_panel = editor.editor_widgets(defaults)
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets()
+                    with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
+                        picture_panel = picture_tab.picture_widgets()
 
         form = RecipeForm(
             prompt=prompt,
@@ -132,6 +134,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editing=edit_panel.editing)
         editor.wire(studio, screen, edit_panel)
         history.wire(studio, screen, history_panel, blocks)
+        picture_tab.wire(studio, screen, picture_panel)
 
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"

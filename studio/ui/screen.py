@@ -14,7 +14,7 @@ from studio.ui import present
 from studio.ui.form import RecipeForm
 from studio.ui.running import Finished, stream
 
-RESULTS_TAB, EDIT_TAB, HISTORY_TAB = "results", "edit", "history"
+RESULTS_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "history", "picture"
 GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
 
 

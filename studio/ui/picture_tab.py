@@ -1,0 +1,66 @@
+"""The Picture info tab: drop any picture (ours, A1111, Forge, ComfyUI, JPEG/WebP) to see and reuse its recipe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.picture_info import Source
+from studio.studio import Studio
+from studio.ui import present
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+
+@dataclass
+class PicturePanel:
+    file: gr.File
+    preview: gr.Image
+    info: gr.Markdown
+    use: gr.Button
+
+
+def picture_widgets() -> PicturePanel:
+    with gr.Row():
+        with gr.Column(scale=2, min_width=260):
+            # A file, not an image widget: an image widget re-encodes uploads and drops their metadata.
+            file = gr.File(
+                label="Drop a picture here (PNG, JPEG, WebP)",
+                file_types=[".png", ".jpg", ".jpeg", ".webp"],
+                height=120,
+                elem_id="picture-drop",
+            )
+            preview = gr.Image(label="Picture", interactive=False, height=260, buttons=[], elem_id="picture-preview")
+        with gr.Column(scale=3, min_width=300):
+            info = gr.Markdown("*Drop a picture to see how it was made.*", elem_id="picture-info")
+            use = gr.Button("Use these settings", variant="primary", interactive=False, elem_id="use-settings")
+    return PicturePanel(file, preview, info, use)
+
+
+def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
+    def show(path: str | None):
+        if not path:
+            return {
+                panel.preview: None,
+                panel.info: "*Drop a picture to see how it was made.*",
+                panel.use: gr.Button(interactive=False),
+            }
+        with user_errors():
+            info = studio.read_picture(path)
+        return {
+            panel.preview: path,
+            panel.info: present.picture_info_text(info),
+            panel.use: gr.Button(interactive=info.source is not Source.NONE),
+        }
+
+    panel.file.change(show, inputs=panel.file, outputs=[panel.preview, panel.info, panel.use], api_visibility="private")
+
+    def use(path: str | None):
+        if not path:
+            raise gr.Error("Drop a picture first.", title="No picture")
+        with user_errors():
+            recipe = studio.read_picture(path).recipe(studio.defaults)
+        return {**screen.form.show(recipe), screen.status: "Settings taken from the dropped picture."}
+
+    panel.use.click(use, inputs=panel.file, outputs=[*screen.form.outputs, screen.status], api_visibility="private")
