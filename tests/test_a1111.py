@@ -131,7 +131,9 @@ def test_what_the_studio_writes_reads_back_the_same(recipe):
 
 
 def test_written_shape_matches_a1111():
-    text = format_parameters(Recipe(prompt="a cat", negative_prompt="dog", sampler="DPM++ 2M Karras", seed=5, model="tiny"))
+    text = format_parameters(
+        Recipe(prompt="a cat", negative_prompt="dog", sampler="DPM++ 2M Karras", seed=5, model="tiny")
+    )
     assert text.splitlines() == [
         "a cat",
         "Negative prompt: dog",

@@ -107,7 +107,9 @@ def test_two_users_at_once_get_exactly_their_own_pictures(client, server):
     together = [job.result() for job in jobs]
     alone = [
         client.predict({"prompt": "first artist", "seed": 21, "steps": 6}, api_name="/generate"),
-        client.predict({"prompt": "second artist", "seed": 22, "steps": 6, "sampler": "DPM++ 2M"}, api_name="/generate"),
+        client.predict(
+            {"prompt": "second artist", "seed": 22, "steps": 6, "sampler": "DPM++ 2M"}, api_name="/generate"
+        ),
     ]
     for (_, shared), (_, solo) in zip(together, alone, strict=True):
         assert Image.open(shared[0]["image"]).tobytes() == Image.open(solo[0]["image"]).tobytes()

@@ -28,11 +28,19 @@ def png_with(path, **texts):
 
 def test_our_own_png_gives_back_the_exact_recipe_and_node(engine, tmp_path):
     studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
-    recipe = Recipe(prompt="a fox", negative_prompt="dog", model="tiny", steps=3, width=64, height=64, seed=5, batch_size=2)
+    recipe = Recipe(
+        prompt="a fox", negative_prompt="dog", model="tiny", steps=3, width=64, height=64, seed=5, batch_size=2
+    )
     root = studio.generate(recipe)
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (10, 10, 30, 30))
-    child = studio.inpaint(studio.restore(root.id).outputs[1], mask, recipe.replace(prompt="a fox, red scarf"), parent_id=root.id, source_index=1)
+    child = studio.inpaint(
+        studio.restore(root.id).outputs[1],
+        mask,
+        recipe.replace(prompt="a fox, red scarf"),
+        parent_id=root.id,
+        source_index=1,
+    )
 
     info = read_picture_info(studio.session.path(root.outputs[1]))
     assert info.source is Source.STUDIO and info.unknown == {}

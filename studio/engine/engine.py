@@ -10,6 +10,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image, ImageFilter
 
+from studio.engine import prompts
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
@@ -110,9 +111,11 @@ class Engine:
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
             # 3. Arguments for the mode.
+            with torch.inference_mode():
+                prompt_embeds, negative_embeds = prompts.encode(pipe, recipe.prompt, recipe.negative_prompt)
             arguments = {
-                "prompt": recipe.prompt,
-                "negative_prompt": recipe.negative_prompt or None,
+                "prompt_embeds": prompt_embeds,
+                "negative_prompt_embeds": negative_embeds,
                 "num_inference_steps": recipe.steps,
                 "guidance_scale": recipe.cfg_scale,
                 "num_images_per_prompt": recipe.batch_size,

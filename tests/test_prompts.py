@@ -1,0 +1,73 @@
+"""A1111 prompt syntax and long prompts through the real text encoder of the tiny model."""
+
+import torch
+
+from studio.engine import prompts
+from studio.recipe import Recipe
+
+
+def embeds(engine, prompt, negative=""):
+    with torch.inference_mode():
+        return prompts.encode(engine.pipelines.base, prompt, negative)
+
+
+def diffusers_embeds(engine, prompt, negative=""):
+    pipe = engine.pipelines.base
+    with torch.inference_mode():
+        positive, negative = pipe.encode_prompt(prompt, "cpu", 1, True, negative)
+    return positive, negative
+
+
+def test_a_plain_prompt_gives_exactly_what_diffusers_gives(engine):
+    ours = embeds(engine, "a red fox in the snow", "blurry")
+    theirs = diffusers_embeds(engine, "a red fox in the snow", "blurry")
+    assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
+
+
+def test_weight_one_is_the_plain_word_and_other_weights_differ(engine):
+    plain = embeds(engine, "a cat on a mat")[0]
+    assert torch.equal(embeds(engine, "a (cat:1.0) on a mat")[0], plain)
+    stronger = embeds(engine, "a (cat:1.3) on a mat")[0]
+    emphasised = embeds(engine, "a (cat) on a mat")[0]
+    assert not torch.equal(stronger, plain) and not torch.equal(emphasised, plain)
+    # Only the weighted token's column moves much (the mean is restored over the whole chunk).
+    change = (stronger - plain).abs().sum(dim=2)[0]
+    assert change.argmax().item() == 2  # BOS, "a", "cat"
+    # (cat) is (cat:1.1): between the plain word and 1.3.
+    assert (emphasised - plain).abs().sum() < (stronger - plain).abs().sum()
+
+
+def test_escaped_brackets_are_literal(engine):
+    assert torch.equal(embeds(engine, r"a \(cat\)")[0], diffusers_embeds(engine, "a (cat)")[0])
+
+
+def test_long_prompts_are_chunked_not_truncated(engine):
+    words = ", ".join(f"word{i}" for i in range(60))  # well over 75 tokens
+    long_prompt = embeds(engine, words)[0]
+    assert long_prompt.shape[1] % 77 == 0 and long_prompt.shape[1] >= 154
+    # The end of the prompt matters: diffusers alone would have cut it off.
+    changed_end = embeds(engine, words + ", purple")[0]
+    assert long_prompt.shape != changed_end.shape or not torch.equal(long_prompt, changed_end)
+
+
+def test_chunks_keep_a1111_boundaries(engine):
+    tokenizer = engine.pipelines.base.tokenizer
+    chunks = prompts._chunks(tokenizer, "a cat BREAK a dog")
+    assert len(chunks) == 2 and len(chunks[0].tokens) == 2
+    # A full chunk breaks after its last comma when that comma is near the end.
+    text = " ".join(["cat"] * 70) + ", " + " ".join(["dog"] * 10)
+    first, second = prompts._chunks(tokenizer, text)
+    assert len(first.tokens) == 71 and first.tokens[-1] == tokenizer.convert_tokens_to_ids(",</w>")
+    assert len(second.tokens) == 10
+
+
+def test_prompt_and_negative_are_padded_to_the_same_length(engine):
+    positive, negative = embeds(engine, "x " * 100, "blurry")
+    assert positive.shape == negative.shape and positive.shape[1] == 154
+
+
+def test_syntax_changes_the_picture_and_weight_one_does_not(engine):
+    recipe = Recipe(prompt="a red fox", model="tiny", steps=3, width=64, height=64, seed=3)
+    plain = engine.generate(recipe)[0]
+    assert engine.generate(recipe.replace(prompt="a (red:1.0) fox"))[0].tobytes() == plain.tobytes()
+    assert engine.generate(recipe.replace(prompt="a (red:1.5) fox"))[0].tobytes() != plain.tobytes()
