@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.engine.factory import make_engine
     from studio.engine.models import DeviceSettings, default_cache_dir
     from studio.errors import ModelError
+    from studio.hashes import HashCache
     from studio.history import HistoryStore
     from studio.recipe import Recipe
     from studio.studio import Studio
@@ -78,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"\nWARNING: {error}\nThe studio starts anyway; load a model from its Model panel.\n", flush=True)
 
-    studio = Studio(engine, HistoryStore(args.outputs), defaults=Recipe(model=args.model))
+    cache_dir = args.cache or default_cache_dir()
+    studio = Studio(
+        engine,
+        HistoryStore(args.outputs),
+        defaults=Recipe(model=args.model),
+        hashes=HashCache(cache_dir / "hashes.json"),
+    )
     window = build_ui(studio, notice=notice)
     credentials = login(args)
     window.blocks.queue(default_concurrency_limit=4)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from studio import a1111, metadata
+from studio.hashes import HashCache, model_hash_for
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.picture_info import PictureInfo, read_picture_info
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
@@ -64,9 +65,11 @@ class Studio:
         *,
         session_id: str | None = None,
         defaults: Recipe | None = None,
+        hashes: HashCache | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
+        self.hashes = hashes
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -259,6 +262,7 @@ class Studio:
         reused_inputs: Mapping[str, str],
     ) -> Iteration:
         node_id = self.session.new_node_id()
+        model_hash = model_hash_for(recipe.model, self.hashes)
         inputs = dict(reused_inputs)
         for role, image in images.items():
             if role not in inputs:
@@ -287,7 +291,7 @@ class Studio:
                 self.session.path(node.outputs[index]),
                 {
                     metadata.STUDIO_KEY: json.dumps(studio_json),
-                    metadata.PARAMETERS_KEY: a1111.format_parameters(recipe, index),
+                    metadata.PARAMETERS_KEY: a1111.format_parameters(recipe, index, model_hash=model_hash),
                 },
             )
         self.session.add(node)
