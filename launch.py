@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also make a temporary public link (password-protected)")
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (always on with --share)")
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
+    parser.add_argument(
+        "--user-presets", type=Path, default=HERE / "presets" / "user", help="where your own presets are saved"
+    )
     parser.add_argument("--low-memory", action="store_true", help="keep idle model parts on the CPU (small GPUs)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     from studio.ui.app import build_ui
 
     settings = DeviceSettings.best_available(low_memory=args.low_memory)
-    engine = make_engine(cache_dir=args.cache or default_cache_dir(), settings=settings, allow_pickle=args.allow_pickle)
+    cache_dir = args.cache or default_cache_dir()
+    engine = make_engine(cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle)
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
     try:
@@ -79,12 +83,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"\nWARNING: {error}\nThe studio starts anyway; load a model from its Model panel.\n", flush=True)
 
-    cache_dir = args.cache or default_cache_dir()
     studio = Studio(
         engine,
         HistoryStore(args.outputs),
         defaults=Recipe(model=args.model),
         hashes=HashCache(cache_dir / "hashes.json"),
+        preset_folders=(HERE / "presets", args.user_presets),
     )
     window = build_ui(studio, notice=notice)
     credentials = login(args)

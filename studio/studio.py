@@ -21,6 +21,7 @@ from studio import a1111, metadata
 from studio.hashes import HashCache, model_hash_for
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.picture_info import PictureInfo, read_picture_info
+from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
 
 METADATA_SCHEMA_VERSION = 1
@@ -66,10 +67,13 @@ class Studio:
         session_id: str | None = None,
         defaults: Recipe | None = None,
         hashes: HashCache | None = None,
+        preset_folders: tuple[Path, Path] | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
         self.hashes = hashes
+        # (built-in, the artist's own); saving goes to the second.
+        self.preset_folders = preset_folders
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -210,6 +214,23 @@ class Studio:
         except (HistoryError, IndexError, OSError):
             return False
         return saved.size == picture.size and saved.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
+
+    def presets(self) -> tuple[list[Preset], list[str]]:
+        """Every preset that loads, and one line per preset file that does not (file and field)."""
+        return load_presets(self.preset_folders or ())
+
+    def apply_preset(self, name: str, recipe: Recipe) -> Recipe:
+        presets, _ = self.presets()
+        for preset in presets:
+            if preset.name == name:
+                return preset.apply(recipe)
+        raise PresetError(f"no preset named {name!r}")
+
+    def save_preset(self, name: str, recipe: Recipe) -> Path:
+        """Save the recipe's prompts and settings as the artist's own preset."""
+        if not self.preset_folders:
+            raise PresetError("this studio has no preset folder")
+        return save_preset(self.preset_folders[1], preset_from_recipe(name, recipe))
 
     def read_picture(self, path: str | Path) -> PictureInfo:
         """How any picture was made (ours, A1111/Forge, ComfyUI, EXIF). ValueError if it is no picture."""

@@ -11,13 +11,19 @@ from studio.recipe import Recipe
 from studio.studio import Studio
 from studio.ui.app import build_ui
 
+BUILT_IN_PRESETS = Path(__file__).resolve().parents[1] / "presets"
 # Small and quick on the CPU, still the real engine on the tiny model.
 TEST_DEFAULTS = Recipe(model="tiny", steps=3, width=128, height=128, sampler="Euler a")
 
 
 @contextlib.contextmanager
 def running_studio(engine, outputs: Path, *, notice: str | None = None, auth=None) -> Iterator[tuple[str, Studio]]:
-    studio = Studio(engine, HistoryStore(outputs), defaults=TEST_DEFAULTS)
+    studio = Studio(
+        engine,
+        HistoryStore(outputs),
+        defaults=TEST_DEFAULTS,
+        preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
+    )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)
     _, url, _ = window.blocks.launch(

@@ -222,3 +222,23 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         recipe = studio.session.get("00001").recipe
         assert (recipe.sampler, recipe.steps, recipe.cfg_scale, recipe.seed) == ("DPM++ 2M Karras", 4, 6.5, 4242)
         assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")
+
+
+def test_apply_a_preset_and_save_the_form_as_one(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a harbour at night")
+        page.locator("#preset input").click()
+        page.get_by_role("option", name="Oil painting · style").click()
+        page.click("#apply-preset")
+        expect(page.locator("#prompt textarea")).to_have_value(
+            "a harbour at night, oil painting, visible brush strokes, impasto, rich colour"
+        )
+        expect(page.locator("#negative-prompt textarea")).to_have_value("photo, 3d render, flat colours")
+        page.get_by_text("Save the form as a preset").click()
+        page.fill("#preset-name textarea, #preset-name input", "Harbour nights")
+        page.click("#save-preset")
+        expect(page.locator("#status")).to_contain_text("Saved the preset")
+        saved = tmp_path / "outputs" / "user-presets" / "harbour-nights.json"
+        assert saved.is_file()
+        assert "Harbour nights" in {preset.name for preset in studio.presets()[0]}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import api, editor, generate, history, picture_tab, present, results
+from studio.ui import api, editor, generate, history, picture_tab, present, presets_panel, results
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.screen import EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
@@ -53,6 +53,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
                 status = gr.Markdown("Ready.", elem_id="status")
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
+                    preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults)
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
@@ -64,6 +65,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     with gr.Row():
                         load_button = gr.Button("Load model", size="sm", elem_id="load-model")
                         tiny_button = gr.Button("Use the tiny test model", size="sm", elem_id="use-tiny")
+                preset_name, preset_save = presets_panel.saver_widgets()
 
             with gr.Column(scale=7, min_width=560):
                 with gr.Tabs(selected=RESULTS_TAB) as tabs:
@@ -135,6 +137,12 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         editor.wire(studio, screen, edit_panel)
         history.wire(studio, screen, history_panel, blocks)
         picture_tab.wire(studio, screen, picture_panel)
+        presets_panel.wire(
+            studio,
+            screen,
+            presets_panel.PresetPanel(preset_choice, preset_apply, preset_problems, preset_name, preset_save),
+            blocks,
+        )
 
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"

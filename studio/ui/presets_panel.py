@@ -1,0 +1,89 @@
+"""Presets in the left column: apply one to the form, or save the form as your own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from studio.studio import Studio
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+
+@dataclass
+class PresetPanel:
+    choice: gr.Dropdown
+    apply: gr.Button
+    problems: gr.Markdown
+    name: gr.Textbox
+    save: gr.Button
+
+
+def picker_widgets() -> tuple[gr.Dropdown, gr.Button, gr.Markdown]:
+    """One compact row: pick a preset, apply it."""
+    with gr.Row(equal_height=True):
+        choice = gr.Dropdown(
+            choices=[],
+            show_label=False,
+            container=False,
+            scale=4,
+            elem_id="preset",
+        )
+        apply = gr.Button("Apply preset", size="sm", scale=1, min_width=100, elem_id="apply-preset")
+    problems = gr.Markdown(visible=False, elem_id="preset-problems")
+    return choice, apply, problems
+
+
+def saver_widgets() -> tuple[gr.Textbox, gr.Button]:
+    with gr.Accordion("Save the form as a preset", open=False, elem_id="save-preset-fold"):
+        with gr.Row(equal_height=True):
+            name = gr.Textbox(
+                show_label=False,
+                container=False,
+                placeholder="Preset name, e.g. Mira, watercolour",
+                scale=4,
+                elem_id="preset-name",
+            )
+            save = gr.Button("Save", size="sm", scale=1, min_width=70, elem_id="save-preset")
+    return name, save
+
+
+def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) -> None:
+    form = screen.form
+
+    def listing(selected: str | None = None) -> dict[Any, Any]:
+        presets, problems = studio.presets()
+        choices = [(f"{preset.name} · {preset.kind}", preset.name) for preset in presets]
+        note = "**Presets that could not be loaded:**\n" + "\n".join(f"- {line}" for line in problems)
+        return {
+            panel.choice: gr.Dropdown(choices=choices, value=selected),
+            panel.problems: gr.Markdown(note, visible=bool(problems)),
+        }
+
+    blocks.load(listing, outputs=[panel.choice, panel.problems], api_visibility="private")
+
+    def apply(values: dict[Any, Any]):
+        name = values[panel.choice]
+        if not name:
+            raise gr.Error("Choose a preset first.", title="No preset chosen")
+        with user_errors():
+            recipe = studio.apply_preset(name, form.recipe(values, studio.defaults))
+        return {**form.show(recipe), screen.status: f"Applied the preset *{name}*."}
+
+    panel.apply.click(
+        apply, inputs=form.inputs | {panel.choice}, outputs=[*form.outputs, screen.status], api_visibility="private"
+    )
+
+    def save(values: dict[Any, Any]):
+        with user_errors():
+            file = studio.save_preset(values[panel.name], form.recipe(values, studio.defaults))
+        return {**listing(values[panel.name].strip()), screen.status: f"Saved the preset in `{file}`."}
+
+    panel.save.click(
+        save,
+        inputs=form.inputs | {panel.name},
+        outputs=[panel.choice, panel.problems, screen.status],
+        api_visibility="private",
+    )
