@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also make a temporary public link (password-protected)")
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (always on with --share)")
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
+    parser.add_argument("--loras", type=Path, default=HERE / "loras", help="the LoRA library folder")
     parser.add_argument(
         "--user-presets", type=Path, default=HERE / "presets" / "user", help="where your own presets are saved"
     )
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = DeviceSettings.best_available(low_memory=args.low_memory)
     cache_dir = args.cache or default_cache_dir()
-    engine = make_engine(cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle)
+    engine = make_engine(cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle, lora_dir=args.loras)
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
     try:
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         defaults=Recipe(model=args.model),
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
+        lora_dir=args.loras,
     )
     window = build_ui(studio, notice=notice)
     credentials = login(args)

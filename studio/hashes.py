@@ -34,6 +34,8 @@ class HashCache:
         return self._hash(checkpoint, "model", _sha256_of_file)[:10]
 
     def lora_hash(self, lora: Path) -> str:
+        if lora.suffix.lower() != ".safetensors":  # a pickled LoRA has no header to skip
+            return self._hash(lora, "model", _sha256_of_file)[:12]
         return self._hash(lora, "lora", _sha256_after_safetensors_header)[:12]
 
     def _hash(self, file: Path, kind: str, compute) -> str:

@@ -29,6 +29,29 @@ _TOKENS = re.compile(
     re.VERBOSE,
 )
 _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_LORA_TAG = re.compile(r"<lora:([^:>]+)(?::\s*([+-]?[\d.]+))?\s*>")
+
+
+def lora_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
+    """A1111's `<lora:name:weight>` tags: the prompt without them, and (name, weight) for each."""
+    tags = [(name.strip(), float(weight) if weight else 1.0) for name, weight in _LORA_TAG.findall(prompt)]
+    return _LORA_TAG.sub("", prompt), tags
+
+
+def prompt_with_lora_tags(prompt: str, loras: list[tuple[str, float]]) -> str:
+    """The prompt with a `<lora:name:weight>` tag added for each LoRA it does not tag already."""
+    tagged = {name for name, _ in lora_tags(prompt)[1]}
+    tags = [f"<lora:{name}:{weight:g}>" for name, weight in loras if name not in tagged]
+    return " ".join([prompt.rstrip(), *tags]).strip() if tags else prompt
+
+
+def effective_loras(prompt: str, loras: tuple[tuple[str, float], ...]) -> tuple[str, list[tuple[str, float]]]:
+    """The prompt without tags, and every LoRA a run uses: the recipe's own first, then the prompt's tags."""
+    prompt, tags = lora_tags(prompt)
+    weights = dict(loras)
+    for name, weight in tags:
+        weights.setdefault(name, weight)
+    return prompt, list(weights.items())
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,11 @@ from PIL import Image
 from studio import a1111, metadata
 from studio.hashes import HashCache, model_hash_for
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.lora_library import LoraInfo, list_loras
+from studio.lora_library import resolve as resolve_lora
 from studio.picture_info import PictureInfo, read_picture_info
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
+from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
 
 METADATA_SCHEMA_VERSION = 1
@@ -68,12 +71,14 @@ class Studio:
         defaults: Recipe | None = None,
         hashes: HashCache | None = None,
         preset_folders: tuple[Path, Path] | None = None,
+        lora_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
         self.hashes = hashes
         # (built-in, the artist's own); saving goes to the second.
         self.preset_folders = preset_folders
+        self.lora_dir = lora_dir
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -249,7 +254,18 @@ class Studio:
         already = 0 <= index < len(marks) and marks[index] is mark
         return self.set_mark(node_id, index, Mark.NONE if already else mark)
 
+    def loras(self) -> list[LoraInfo]:
+        """The LoRA library: name, base model, size, trigger words, preview."""
+        return list_loras(self.lora_dir)
+
     # --- one turn ------------------------------------------------------------------------------
+
+    def _lora_hashes(self, recipe: Recipe) -> dict[str, str]:
+        """A1111's `Lora hashes` for the LoRAs the run used (the engine has already found their files)."""
+        if self.hashes is None:
+            return {}
+        _, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
+        return {name: self.hashes.lora_hash(resolve_lora(name, self.lora_dir, allow_pickle=True)) for name, _ in loras}
 
     def _run(
         self,
@@ -284,6 +300,7 @@ class Studio:
     ) -> Iteration:
         node_id = self.session.new_node_id()
         model_hash = model_hash_for(recipe.model, self.hashes)
+        lora_hashes = self._lora_hashes(recipe)
         inputs = dict(reused_inputs)
         for role, image in images.items():
             if role not in inputs:
@@ -312,7 +329,9 @@ class Studio:
                 self.session.path(node.outputs[index]),
                 {
                     metadata.STUDIO_KEY: json.dumps(studio_json),
-                    metadata.PARAMETERS_KEY: a1111.format_parameters(recipe, index, model_hash=model_hash),
+                    metadata.PARAMETERS_KEY: a1111.format_parameters(
+                        recipe, index, model_hash=model_hash, lora_hashes=lora_hashes
+                    ),
                 },
             )
         self.session.add(node)

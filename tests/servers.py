@@ -17,12 +17,15 @@ TEST_DEFAULTS = Recipe(model="tiny", steps=3, width=128, height=128, sampler="Eu
 
 
 @contextlib.contextmanager
-def running_studio(engine, outputs: Path, *, notice: str | None = None, auth=None) -> Iterator[tuple[str, Studio]]:
+def running_studio(
+    engine, outputs: Path, *, notice: str | None = None, auth=None, lora_dir: Path | None = None
+) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
         HistoryStore(outputs),
         defaults=TEST_DEFAULTS,
         preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
+        lora_dir=lora_dir,
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)

@@ -242,3 +242,35 @@ def test_apply_a_preset_and_save_the_form_as_one(engine, page, tmp_path):
         saved = tmp_path / "outputs" / "user-presets" / "harbour-nights.json"
         assert saved.is_file()
         assert "Harbour nights" in {preset.name for preset in studio.presets()[0]}
+
+
+def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_path, model_cache):
+    import json
+
+    from tests.loras import make_lora
+
+    library = tmp_path / "loras"
+    library.mkdir()
+    make_lora(
+        library / "mira.safetensors",
+        model_cache,
+        seed=1,
+        metadata={"ss_tag_frequency": json.dumps({"a": {"mira_oc": 3}})},
+    )
+    previous, engine.lora_dir = engine.lora_dir, library
+    try:
+        with running_studio(engine, tmp_path / "outputs", lora_dir=library) as (url, studio):
+            page.goto(url)
+            page.fill("#prompt textarea", "a portrait")
+            open_tab(page, "LoRAs")
+            expect(page.locator("#lora-table")).to_contain_text("mira_oc")
+            page.click("#add-lora")
+            expect(page.locator("#prompt textarea")).to_have_value("a portrait <lora:mira:0.8>")
+            shoot(page, "10-lora-library")
+            page.click("#generate-button")
+            wait_for_saved(page, "00001")
+            plain = studio.generate(studio.session.get("00001").recipe.replace(prompt="a portrait"))
+            with_lora = Image.open(studio.output_path("00001")).tobytes()
+            assert with_lora != Image.open(studio.output_path(plain.id)).tobytes()
+    finally:
+        engine.lora_dir = previous

@@ -182,7 +182,7 @@ def test_stop_from_another_thread(engine):
         ({"mode": Mode.INPAINT}, True, False, "inpaint needs a mask"),
         ({"mode": Mode.IMG2IMG, "width": 256}, True, False, "recipe asks for 256x128"),
         ({"mode": Mode.IMG2IMG, "variation_seed": 1, "variation_strength": 0.5}, True, False, "variation_strength"),
-        ({"loras": (LoraRef("someone", 0.8),)}, False, False, "loras: this studio cannot apply LoRAs yet"),
+        ({"loras": (LoraRef("someone", 0.8),)}, False, False, "no LoRA named 'someone'"),
         ({"controls": (ControlRef("canny", "m", "c"),)}, False, False, "controls: this studio cannot apply ControlNet"),
     ],
 )

@@ -51,3 +51,16 @@ def test_prompt_syntax_table(prompt, expected):
 
 def test_runs_are_plain_data():
     assert parse("(x:2)") == [Run("x", 2.0)]
+
+
+def test_lora_tags_in_and_out_of_prompts():
+    from studio.prompt_syntax import effective_loras, lora_tags, prompt_with_lora_tags
+
+    prompt, tags = lora_tags("a girl <lora:mira:0.8>, sky <lora:ink> <lora:neg:-0.5>")
+    assert prompt == "a girl , sky  " and tags == [("mira", 0.8), ("ink", 1.0), ("neg", -0.5)]
+    assert (
+        prompt_with_lora_tags("a girl <lora:mira:0.8>", [("mira", 0.3), ("ink", 0.5)])
+        == "a girl <lora:mira:0.8> <lora:ink:0.5>"
+    )
+    # The recipe's own weight wins over a tag of the same name.
+    assert effective_loras("x <lora:mira:0.8>", (("mira", 0.2),))[1] == [("mira", 0.2)]

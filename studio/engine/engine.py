@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -15,6 +16,8 @@ from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
 from studio.errors import GenerationStopped, OutOfMemory
+from studio.lora_library import resolve as resolve_lora
+from studio.prompt_syntax import effective_loras
 from studio.recipe import InpaintArea, Mode, Recipe
 
 
@@ -31,8 +34,12 @@ StepCallback = Callable[[StepProgress], None]
 class Engine:
     """Runs recipes on one loaded model. Every run holds the lane: one run at a time, whoever asks."""
 
-    def __init__(self, load: Callable[[str], PipelineSet]) -> None:
+    def __init__(
+        self, load: Callable[[str], PipelineSet], *, lora_dir: Path | None = None, allow_pickle: bool = False
+    ) -> None:
         self._load = load
+        self.lora_dir = lora_dir
+        self._allow_pickle = allow_pickle
         self._pipelines: PipelineSet | None = None
         self._lane = threading.Lock()
         self._stop = threading.Event()
@@ -80,9 +87,7 @@ class Engine:
         )
         if whole_picture and image.size != size:
             raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
-        # The recipe has room for these; until the engine applies them, never ignore them silently.
-        if recipe.loras:
-            raise ValueError("loras: this studio cannot apply LoRAs yet; remove them from the recipe")
+        # The recipe has room for control units; until the engine applies them, never ignore them silently.
         if recipe.controls:
             raise ValueError("controls: this studio cannot apply ControlNet units yet; remove them from the recipe")
         if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
@@ -102,17 +107,19 @@ class Engine:
         # 1. Check everything that can be checked before touching the GPU.
         self.check_inputs(recipe, image, mask)
         seeds = recipe.seeds()
+        prompt, loras = self.loras_of(recipe)
         with self._lane:
             self._stop.clear()
             # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
             pipelines = self._ensure_model(recipe.model)
             pipe = pipelines.for_mode(recipe.mode)
             pipe.scheduler = make_scheduler(recipe.sampler, pipelines.scheduler_config, seed=seeds[0])
+            pipelines.loras.activate(pipelines.base, loras)
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
             # 3. Arguments for the mode.
             with torch.inference_mode():
-                prompt_embeds, negative_embeds = prompts.encode(pipe, recipe.prompt, recipe.negative_prompt)
+                prompt_embeds, negative_embeds = prompts.encode(pipe, prompt, recipe.negative_prompt)
             arguments = {
                 "prompt_embeds": prompt_embeds,
                 "negative_prompt_embeds": negative_embeds,
@@ -162,6 +169,12 @@ class Engine:
             if blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
                 pictures = [pipe.image_processor.apply_overlay(blurred_mask, image.convert("RGB"), p) for p in pictures]
             return [picture.convert("RGB") for picture in pictures]
+
+    def loras_of(self, recipe: Recipe) -> tuple[str, list[tuple[Path, float]]]:
+        """The prompt without `<lora:...>` tags, and the LoRA files to apply with their weights."""
+        prompt, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
+        files = [(resolve_lora(name, self.lora_dir, allow_pickle=self._allow_pickle), w) for name, w in loras]
+        return prompt, files
 
     def _ensure_model(self, model: str) -> PipelineSet:
         if self._pipelines is None or self._pipelines.model != model:

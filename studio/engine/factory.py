@@ -9,12 +9,21 @@ from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
 
 
-def make_engine(*, cache_dir: Path, settings: DeviceSettings | None = None, allow_pickle: bool = False) -> Engine:
-    """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny')."""
+def make_engine(
+    *,
+    cache_dir: Path,
+    settings: DeviceSettings | None = None,
+    allow_pickle: bool = False,
+    lora_dir: Path | None = None,
+) -> Engine:
+    """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
+
+    LoRAs named in recipes are looked up in `lora_dir` (or given as paths).
+    """
     device = settings or DeviceSettings.best_available()
 
     def load(model: str) -> PipelineSet:
         source = resolve_model(model, allow_pickle=allow_pickle)
         return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
 
-    return Engine(load)
+    return Engine(load, lora_dir=lora_dir, allow_pickle=allow_pickle)

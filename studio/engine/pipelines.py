@@ -9,6 +9,7 @@ from diffusers import (
     StableDiffusionPipeline,
 )
 
+from studio.engine.lora import LoraAdapters
 from studio.recipe import Mode
 
 _VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
@@ -29,6 +30,7 @@ class PipelineSet:
         self.model = model
         # Views share the scheduler object too, so keep the pristine configuration to build from.
         self.scheduler_config = base.scheduler.config
+        self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
         for mode, view_class in _VIEW_CLASSES.items():
             view = view_class.from_pipe(base)

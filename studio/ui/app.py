@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import api, editor, generate, history, picture_tab, present, presets_panel, results
+from studio.ui import api, editor, generate, history, loras_tab, picture_tab, present, presets_panel, results
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.screen import EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
@@ -96,6 +96,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         history_panel = history.history_widgets()
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
                         picture_panel = picture_tab.picture_widgets()
+                    with gr.Tab("LoRAs", id="loras", elem_id="tab-loras"):
+                        lora_panel = loras_tab.lora_widgets()
 
         form = RecipeForm(
             prompt=prompt,
@@ -137,6 +139,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         editor.wire(studio, screen, edit_panel)
         history.wire(studio, screen, history_panel, blocks)
         picture_tab.wire(studio, screen, picture_panel)
+        loras_tab.wire(studio, screen, lora_panel, blocks)
         presets_panel.wire(
             studio,
             screen,

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import MAX_BATCH, MAX_SIDE, MAX_STEPS, MIN_SIDE, RANDOM_SEED, SAMPLERS, InpaintArea, Recipe
 
 
@@ -55,6 +56,8 @@ class RecipeForm:
         """Widget values for `recipe` (an outputs dict for a handler)."""
         values = {getattr(self, f.name): getattr(recipe, f.name) for f in fields(self)}
         values[self.inpaint_area] = recipe.inpaint_area.value
+        # The form holds LoRAs the way A1111 does: as <lora:name:weight> tags in the prompt.
+        values[self.prompt] = prompt_with_lora_tags(recipe.prompt, [(lora.name, lora.weight) for lora in recipe.loras])
         return values
 
 

@@ -70,13 +70,7 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
             raise gr.Error("Choose a preset first.", title="No preset chosen")
         with user_errors():
             recipe = studio.apply_preset(name, form.recipe(values, studio.defaults))
-        status = f"Applied the preset *{name}*."
-        if recipe.loras:
-            # The form has no LoRA fields yet: say so rather than drop them silently.
-            names = ", ".join(f"{lora.name} ({lora.weight:g})" for lora in recipe.loras)
-            gr.Warning(f"This preset's LoRAs ({names}) are not applied: this studio cannot load LoRAs yet.")
-            status += f" Its LoRAs ({names}) are not applied yet."
-        return {**form.show(recipe), screen.status: status}
+        return {**form.show(recipe), screen.status: f"Applied the preset *{name}*."}
 
     panel.apply.click(
         apply, inputs=form.inputs | {panel.choice}, outputs=[*form.outputs, screen.status], api_visibility="private"

@@ -1,0 +1,49 @@
+"""LoRAs on the loaded model: loaded once as named adapters, switched per run, never leaking.
+
+Every run states its LoRAs: the ones it names are activated with their weights, and with none the
+adapters are disabled, which makes the UNet and text encoder compute exactly the base model again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffusers import StableDiffusionPipeline
+
+from studio.lora_library import LoraError
+
+
+class LoraAdapters:
+    """The adapters loaded into one model's (shared) UNet and text encoder."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, float], str] = {}  # (file, modification time) -> adapter name
+
+    def activate(self, pipe: StableDiffusionPipeline, loras: list[tuple[Path, float]]) -> None:
+        """Make exactly `loras` (file, weight) active on `pipe` for the next run."""
+        if not loras:
+            if self._names:
+                pipe.disable_lora()
+            return
+        names = [self._load(pipe, path) for path, _ in loras]
+        pipe.enable_lora()
+        pipe.set_adapters(names, [weight for _, weight in loras])
+
+    def _load(self, pipe: StableDiffusionPipeline, path: Path) -> str:
+        key = (str(path.resolve()), path.stat().st_mtime)
+        if key in self._names:
+            return self._names[key]
+        name = f"lora_{len(self._names)}"
+        try:
+            pipe.load_lora_weights(str(path), adapter_name=name)
+        except Exception as error:  # diffusers/peft raise many kinds for files that do not fit
+            raise LoraError(f"{path.name} is not a LoRA for this model ({_first_line(error)})") from None
+        loaded = {adapter for adapters in pipe.get_list_adapters().values() for adapter in adapters}
+        if name not in loaded:
+            raise LoraError(f"{path.name} holds no LoRA weights that fit this model (made for another base model?)")
+        self._names[key] = name
+        return name
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -1,0 +1,133 @@
+"""The LoRA library: what LoRA files there are, and what they say about themselves. Pure, no torch.
+
+A .safetensors file starts with its JSON header, so names, sizes, trainers' metadata (kohya's
+`ss_*` keys) and key names can all be read without loading a tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SAFE_SUFFIXES = (".safetensors",)
+PICKLED_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+_LORA_KEY_MARKS = ("lora_down", "lora_up", "lora_A", "lora_B", ".lora.", "lora.down", "lora.up")
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+class LoraError(ValueError):
+    """A LoRA cannot be found or used. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    name: str
+    path: Path
+    size_bytes: int
+    base: str
+    trigger_words: tuple[str, ...]
+    preview: Path | None
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a .safetensors file (tensor entries plus `__metadata__`)."""
+    try:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > _MAX_HEADER:
+                raise ValueError("header too large")
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error) as error:
+        raise LoraError(f"{path.name} is not a readable .safetensors file ({error})") from None
+    if not isinstance(header, dict):
+        raise LoraError(f"{path.name} is not a readable .safetensors file")
+    return header
+
+
+def check_is_lora(path: Path) -> None:
+    keys = [key for key in read_header(path) if key != "__metadata__"]
+    if not any(mark in key for key in keys for mark in _LORA_KEY_MARKS):
+        raise LoraError(f"{path.name} is not a LoRA: it holds no LoRA weights (is it a full model or an embedding?)")
+
+
+def list_loras(folder: Path | None) -> list[LoraInfo]:
+    """Every LoRA in the library folder (and its sub-folders), by name."""
+    if folder is None or not folder.is_dir():
+        return []
+    infos = []
+    for path in sorted(folder.rglob("*.safetensors")):
+        try:
+            header = read_header(path)
+        except LoraError:
+            continue
+        if not any(mark in key for key in header for mark in _LORA_KEY_MARKS):
+            continue
+        metadata = header.get("__metadata__") or {}
+        infos.append(
+            LoraInfo(
+                name=path.stem,
+                path=path,
+                size_bytes=path.stat().st_size,
+                base=_base(metadata, header),
+                trigger_words=_trigger_words(path, metadata),
+                preview=next((p for p in _preview_candidates(path) if p.is_file()), None),
+            )
+        )
+    return infos
+
+
+def resolve(name: str, folder: Path | None, *, allow_pickle: bool = False) -> Path:
+    """The file a LoRA name (library name, or a path) stands for."""
+    candidate = Path(name).expanduser()
+    if candidate.suffix.lower() in SAFE_SUFFIXES + PICKLED_SUFFIXES or candidate.is_absolute():
+        path = candidate
+    else:
+        matches = [info.path for info in list_loras(folder) if info.name == name]
+        if not matches:
+            where = f"in {folder}" if folder else "(no LoRA folder is set)"
+            raise LoraError(f"no LoRA named {name!r} {where}; put its .safetensors file there or give its path")
+        path = matches[0]
+    if not path.is_file():
+        raise LoraError(f"LoRA file {path} does not exist")
+    if path.suffix.lower() in PICKLED_SUFFIXES:
+        if not allow_pickle:
+            raise LoraError(
+                f"{path.name} is pickled (loading it can run code); use a .safetensors LoRA or --allow-pickle"
+            )
+        return path
+    check_is_lora(path)
+    return path
+
+
+def _base(metadata: dict[str, str], header: dict[str, Any]) -> str:
+    for key in ("studio_base_model", "ss_base_model_version", "ss_sd_model_name", "modelspec.architecture"):
+        if metadata.get(key):
+            return str(metadata[key])
+    keys = " ".join(header)
+    if "lora_unet_down_blocks" in keys or "unet.down_blocks" in keys:
+        return "SD 1.x/2.x (by layer names)"
+    return "unknown"
+
+
+def _trigger_words(path: Path, metadata: dict[str, str]) -> tuple[str, ...]:
+    sidecar = path.with_suffix(".txt")
+    if sidecar.is_file():
+        return tuple(word.strip() for word in sidecar.read_text(encoding="utf-8").split(",") if word.strip())
+    if metadata.get("studio_trigger_word"):
+        return (metadata["studio_trigger_word"],)
+    try:
+        frequencies = json.loads(metadata.get("ss_tag_frequency") or "{}")
+    except ValueError:
+        return ()
+    counts: dict[str, int] = {}
+    for tags in frequencies.values() if isinstance(frequencies, dict) else ():
+        for tag, count in (tags or {}).items():
+            counts[tag.strip()] = counts.get(tag.strip(), 0) + int(count)
+    return tuple(sorted(counts, key=lambda tag: -counts[tag])[:5])
+
+
+def _preview_candidates(path: Path) -> list[Path]:
+    return [path.with_name(path.stem + suffix) for suffix in (".preview.png", ".png", ".jpg", ".jpeg", ".webp")]

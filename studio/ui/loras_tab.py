@@ -1,0 +1,78 @@
+"""The LoRAs tab: the library at a glance, and a LoRA put into the prompt as A1111's <lora:name:weight>."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.prompt_syntax import prompt_with_lora_tags
+from studio.studio import Studio
+from studio.ui.screen import Screen
+
+
+@dataclass
+class LoraPanel:
+    table: gr.Dataframe
+    choice: gr.Dropdown
+    weight: gr.Slider
+    add: gr.Button
+    refresh: gr.Button
+    preview: gr.Image
+
+
+def lora_widgets() -> LoraPanel:
+    with gr.Row():
+        with gr.Column(scale=3):
+            table = gr.Dataframe(
+                headers=["LoRA", "base model", "size", "trigger words"],
+                interactive=False,
+                wrap=True,
+                max_height=330,
+                column_widths=["22%", "30%", "13%", "35%"],
+                elem_id="lora-table",
+            )
+        with gr.Column(scale=2, min_width=240):
+            preview = gr.Image(label="Preview", interactive=False, height=160, buttons=[], elem_id="lora-preview")
+            choice = gr.Dropdown(label="LoRA", choices=[], elem_id="lora-choice")
+            weight = gr.Slider(-2.0, 2.0, value=0.8, step=0.05, label="Weight", elem_id="lora-weight")
+            with gr.Row():
+                add = gr.Button("Add to prompt", variant="primary", size="sm", elem_id="add-lora")
+                refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-loras")
+    gr.Markdown(
+        "LoRAs go into the prompt as `<lora:name:weight>`, as in A1111; several at once mix. "
+        "Put `.safetensors` LoRAs (diffusers or kohya format) in the LoRA folder.",
+        elem_id="lora-help",
+    )
+    return LoraPanel(table, choice, weight, add, refresh, preview)
+
+
+def wire(studio: Studio, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) -> None:
+    def listing():
+        infos = studio.loras()
+        rows = [[i.name, i.base, f"{i.size_bytes / 2**20:.1f} MB", ", ".join(i.trigger_words)] for i in infos]
+        return {
+            panel.table: rows,
+            panel.choice: gr.Dropdown(choices=[info.name for info in infos], value=infos[0].name if infos else None),
+        }
+
+    blocks.load(listing, outputs=[panel.table, panel.choice], api_visibility="private")
+    panel.refresh.click(listing, outputs=[panel.table, panel.choice], api_visibility="private")
+
+    def preview(name: str | None):
+        info = next((info for info in studio.loras() if info.name == name), None)
+        return str(info.preview) if info and info.preview else None
+
+    panel.choice.change(preview, inputs=panel.choice, outputs=panel.preview, api_visibility="private")
+
+    def add(name: str | None, weight: float, prompt: str):
+        if not name:
+            raise gr.Error("Choose a LoRA first (put .safetensors LoRAs in the LoRA folder).", title="No LoRA chosen")
+        return prompt_with_lora_tags(prompt, [(name, weight)])
+
+    panel.add.click(
+        add,
+        inputs=[panel.choice, panel.weight, screen.form.prompt],
+        outputs=screen.form.prompt,
+        api_visibility="private",
+    )
