@@ -55,7 +55,9 @@ def make_lora(
         down = torch.randn(rank, inputs, generator=generator) * scale
         up = torch.randn(outputs, rank, generator=generator) * scale
         if kohya:
-            prefix = ("lora_unet_" if part == "unet" else "lora_te_") + name.replace(".", "_")
+            # kohya's names: diffusers' module paths with underscores; the text encoder under text_model.
+            module = name if part == "unet" or name.startswith("text_model.") else f"text_model.{name}"
+            prefix = ("lora_unet_" if part == "unet" else "lora_te_") + module.replace(".", "_")
             tensors |= {
                 f"{prefix}.lora_down.weight": down,
                 f"{prefix}.lora_up.weight": up,

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from studio.engine.tiny import tiny_model_folder
-from studio.lora_library import LoraError, list_loras
+from studio.lora_library import LoraError, list_loras, read_header
 from studio.recipe import LoraRef, Recipe
 from tests.loras import make_lora
 
@@ -24,7 +24,7 @@ def library(engine, model_cache, tmp_path_factory):
     )
     make_lora(folder / "inkstyle.safetensors", model_cache, seed=2)
     make_lora(folder / "kohya_char.safetensors", model_cache, seed=3, kohya=True, text_encoder=True)
-    make_lora(folder / "kohya_words.safetensors", model_cache, seed=4, kohya=True, text_encoder=True, unet=False)
+    make_lora(folder / "kohya_unet_half.safetensors", model_cache, seed=3, kohya=True)
     (folder / "mira.preview.png").write_bytes(b"")
     previous = engine.lora_dir
     engine.lora_dir = folder
@@ -74,8 +74,12 @@ def test_a1111_prompt_tags_are_loras(engine, library):
 def test_a_kohya_file_with_text_encoder_keys_loads_and_changes_the_picture(engine, library):
     base = pixels(engine, recipe())
     assert np.abs(pixels(engine, recipe(loras=(LoraRef("kohya_char", 1.0),))) - base).mean() > 1
-    # The text-encoder keys (lora_te_...) load too: a file with only those changes the picture.
-    assert np.abs(pixels(engine, recipe(loras=(LoraRef("kohya_words", 1.0),))) - base).mean() > 1
+    # Its text-encoder keys (lora_te_text_model_...) are applied too: without them the picture differs.
+    unet_half = pixels(engine, recipe(loras=(LoraRef("kohya_unet_half", 1.0),)))
+    assert not np.array_equal(unet_half, pixels(engine, recipe(loras=(LoraRef("kohya_char", 1.0),))))
+    assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in read_header(
+        library / "kohya_char.safetensors"
+    )
     assert np.array_equal(pixels(engine, recipe()), base)
 
 
@@ -110,7 +114,7 @@ def test_unknown_names_and_pickles_are_refused_clearly(engine, library, tmp_path
 
 def test_the_library_lists_names_bases_sizes_trigger_words_and_previews(library):
     infos = {info.name: info for info in list_loras(library)}
-    assert set(infos) == {"mira", "inkstyle", "kohya_char", "kohya_words"}
+    assert set(infos) == {"mira", "inkstyle", "kohya_char", "kohya_unet_half"}
     mira = infos["mira"]
     assert mira.trigger_words == ("mira_oc", "red hair", "smile")
     assert mira.preview == library / "mira.preview.png"

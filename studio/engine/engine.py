@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,17 @@ class Engine:
         """Load `model` unless it is the one already loaded. Raises ModelError with advice."""
         with self._lane:
             self._ensure_model(model)
+
+    @contextlib.contextmanager
+    def lane(self, model: str | None = None) -> Iterator[PipelineSet]:
+        """Hold the one GPU lane (a fresh stop flag) with `model` loaded: for work besides `generate`, like training."""
+        with self._lane:
+            self._stop.clear()
+            yield self._ensure_model(model) if model else self.pipelines
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         """Stop the current run at its next step. Harmless when nothing runs."""

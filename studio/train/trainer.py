@@ -1,0 +1,235 @@
+"""Train a LoRA with peft on the loaded model, holding the GPU lane, and save it in kohya's naming.
+
+The adapter is added to the model's own (shared) UNet and text encoder for the run and removed at
+the end, so no second copy of the model is made and nothing of it stays behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.tuners_utils import BaseTunerLayer
+from PIL import Image
+from safetensors.torch import save_file
+
+from studio.engine.engine import Engine
+from studio.engine.prompts import encode
+from studio.errors import GenerationStopped
+from studio.train.dataset import Example, load_examples
+from studio.training_settings import TrainingSettings
+
+ADAPTER = "studio_training"
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    step: int
+    total: int
+    loss: float
+    sample: Image.Image | None = None
+    saved: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    lora: Path
+    steps: int
+    stopped: bool
+
+
+def train_lora(
+    engine: Engine,
+    settings: TrainingSettings,
+    output_dir: Path,
+    *,
+    on_progress: Callable[[TrainingProgress], None] | None = None,
+) -> TrainingResult:
+    """Train, saving every `save_every` steps and at the end. A stop keeps the last saved file."""
+    examples = load_examples(settings)
+    total = (
+        settings.steps if settings.epochs is None else max(1, settings.epochs * len(examples) // settings.batch_size)
+    )
+    target = output_dir / f"{settings.name}.safetensors"
+    with engine.lane() as pipelines:
+        pipe = pipelines.base
+        pipelines.loras.activate(pipe, [])  # library LoRAs off: train against the base model
+        torch.manual_seed(settings.seed)
+        config = LoraConfig(
+            r=settings.rank,
+            lora_alpha=settings.alpha,
+            init_lora_weights="gaussian",
+            target_modules=list(settings.target_layers),
+        )
+        pipe.unet.add_adapter(config, adapter_name=ADAPTER)
+        pipe.unet.set_adapters([ADAPTER])
+        pipe.unet.enable_adapters()  # library LoRAs were disabled above; the new one must run
+        trained = [pipe.unet]
+        if settings.train_text_encoder:
+            text_config = LoraConfig(
+                r=settings.rank,
+                lora_alpha=settings.alpha,
+                init_lora_weights="gaussian",
+                target_modules=["q_proj", "k_proj", "v_proj", "out_proj"],
+            )
+            # peft directly: transformers' own adapter API wants a newer peft than diffusers pins.
+            inject_adapter_in_model(text_config, pipe.text_encoder, adapter_name=ADAPTER)
+            for layer in _tuner_layers(pipe.text_encoder):
+                layer.enable_adapters(True)
+                layer.set_adapter([ADAPTER])
+            trained.append(pipe.text_encoder)
+        try:
+            return _run(engine, pipe, trained, examples, settings, total, target, on_progress)
+        finally:
+            pipe.unet.delete_adapters([ADAPTER])
+            for layer in _tuner_layers(pipe.text_encoder):
+                if ADAPTER in layer.lora_A:
+                    layer.delete_adapter(ADAPTER)
+            pipe.unet.train(False)
+            pipe.text_encoder.train(False)
+
+
+def _tuner_layers(model) -> list[BaseTunerLayer]:
+    return [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
+
+
+def _run(engine, pipe, trained, examples: list[Example], settings, total, target, on_progress) -> TrainingResult:
+    device, dtype = pipe.unet.device, pipe.unet.dtype
+    parameters = [p for model in trained for name, p in model.named_parameters() if ADAPTER in name]
+    for model in trained:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(ADAPTER in name)
+        model.train(True)
+    # Trainable LoRA weights in fp32 even on an fp16 model: fp16 Adam steps underflow.
+    for parameter in parameters:
+        parameter.data = parameter.data.float()
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate)
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    rng = random.Random(settings.seed)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    with torch.no_grad():
+        latents = [_encode_picture(pipe, example.picture) for example in examples]
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for index, example in enumerate(examples):
+        by_size.setdefault(example.picture.size, []).append(index)
+    saved: Path | None = None
+    loss_value = 0.0
+    for step in range(1, total + 1):
+        if engine.stop_requested:
+            if saved is None:
+                raise GenerationStopped("training stopped before its first checkpoint; nothing was saved")
+            return TrainingResult(saved, step - 1, stopped=True)
+        bucket = rng.choice(sorted(by_size))
+        batch = [rng.choice(by_size[bucket]) for _ in range(settings.batch_size)]
+        clean = torch.cat([latents[i] for i in batch]).to(device, dtype)
+        noise = torch.randn(clean.shape, generator=generator).to(device, dtype)
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(batch),), generator=generator).to(
+            device
+        )
+        noisy = noise_scheduler.add_noise(clean, noise, timesteps)
+        with torch.set_grad_enabled(True):
+            text = torch.cat([_embed(pipe, examples[i].caption, settings.train_text_encoder) for i in batch])
+            prediction = pipe.unet(noisy, timesteps, text).sample
+            loss = F.mse_loss(prediction.float(), noise.float())
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_value = float(loss.detach())
+        sample = saved_now = None
+        if step % settings.save_every == 0 or step == total:
+            saved = saved_now = save_kohya_lora(pipe, trained, settings, len(examples), step, target, examples)
+        if settings.sample_prompt and (step % settings.sample_every == 0 or step == total):
+            sample = _sample(pipe, settings, examples[0].picture.size)
+        if on_progress:
+            on_progress(TrainingProgress(step, total, loss_value, sample, saved_now))
+    return TrainingResult(target, total, stopped=False)
+
+
+def _adapter_weights(model) -> dict[str, torch.Tensor]:
+    """The training adapter's weights as {"<module path>.lora_A.weight": tensor, ...}."""
+    weights = {}
+    for name, parameter in model.named_parameters():
+        for kind in ("lora_A", "lora_B"):
+            marker = f".{kind}.{ADAPTER}."
+            if marker in name:
+                module = name.split(marker)[0].replace(".base_layer", "")
+                weights[f"{module}.{kind}.weight"] = parameter
+    return weights
+
+
+def _encode_picture(pipe, picture: Image.Image) -> torch.Tensor:
+    pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+    pixels = pixels.to(pipe.vae.device, pipe.vae.dtype)
+    return pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+
+
+def _embed(pipe, caption: str, with_grad: bool) -> torch.Tensor:
+    with torch.set_grad_enabled(with_grad):
+        return encode(pipe, caption, "")[0]
+
+
+def _sample(pipe, settings: TrainingSettings, size: tuple[int, int]) -> Image.Image:
+    was_training = pipe.unet.training
+    pipe.unet.train(False)
+    try:
+        with torch.inference_mode():
+            positive, negative = encode(pipe, settings.sample_prompt, "")
+            return pipe(
+                prompt_embeds=positive,
+                negative_prompt_embeds=negative,
+                num_inference_steps=20,
+                width=size[0],
+                height=size[1],
+                generator=torch.Generator("cpu").manual_seed(settings.seed),
+            ).images[0]
+    finally:
+        pipe.unet.train(was_training)
+
+
+def save_kohya_lora(
+    pipe, trained, settings: TrainingSettings, image_count: int, step: int, target: Path, examples
+) -> Path:
+    """The adapter as one .safetensors in kohya's naming (A1111, ComfyUI and diffusers load it)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for model, prefix in zip(trained, ("lora_unet_", "lora_te_"), strict=False):
+        for key, value in _adapter_weights(model).items():
+            module, _, kind = key.rpartition(".lora_")
+            if prefix == "lora_te_" and not module.startswith("text_model."):
+                module = f"text_model.{module}"  # kohya names CLIP's layers as in transformers 4
+            name = prefix + module.replace(".", "_")
+            tensors[f"{name}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = (
+                value.detach().float().cpu().contiguous()
+            )
+            tensors[f"{name}.alpha"] = torch.tensor(float(settings.alpha))
+    tags = Counter(tag.strip() for example in examples for tag in example.caption.split(",") if tag.strip())
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(settings.rank),
+        "ss_network_alpha": str(settings.alpha),
+        "ss_learning_rate": str(settings.learning_rate),
+        "ss_num_train_images": str(image_count),
+        "ss_steps": str(step),
+        "ss_max_train_steps": str(settings.steps if settings.epochs is None else step),
+        "ss_resolution": str(settings.resolution),
+        "ss_seed": str(settings.seed),
+        "ss_base_model_version": "sd_v1",
+        "ss_tag_frequency": json.dumps({Path(settings.dataset).name: dict(tags)}),
+        "modelspec.architecture": "stable-diffusion-v1/lora",
+        "studio_base_model": str(getattr(pipe, "name_or_path", "") or pipe.config.get("_name_or_path", "")),
+        "studio_trigger_word": settings.trigger_word,
+        "studio_training": json.dumps(settings.to_dict()),
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp")
+    save_file(tensors, str(staging), metadata=metadata)
+    staging.replace(target)  # atomic: a stop or a crash never leaves half a LoRA
+    return target
