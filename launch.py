@@ -7,6 +7,7 @@ studio, build the window, launch it.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
 import sys
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.history import HistoryStore
     from studio.recipe import Recipe
     from studio.studio import Studio
+    from studio.train.trainer import train_lora
     from studio.ui.app import build_ui
 
     settings = DeviceSettings.best_available(low_memory=args.low_memory)
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,
+        trainer=functools.partial(train_lora, engine),
     )
     window = build_ui(studio, notice=notice)
     credentials = login(args)

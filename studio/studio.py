@@ -26,6 +26,7 @@ from studio.picture_info import PictureInfo, read_picture_info
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
+from studio.training_settings import TrainingSettings
 
 METADATA_SCHEMA_VERSION = 1
 
@@ -72,6 +73,7 @@ class Studio:
         hashes: HashCache | None = None,
         preset_folders: tuple[Path, Path] | None = None,
         lora_dir: Path | None = None,
+        trainer: Callable[..., Any] | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -79,6 +81,8 @@ class Studio:
         # (built-in, the artist's own); saving goes to the second.
         self.preset_folders = preset_folders
         self.lora_dir = lora_dir
+        # train_lora(settings, output_dir, on_progress=...) bound to the engine (studio/train/trainer.py).
+        self._trainer = trainer
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -253,6 +257,12 @@ class Studio:
         marks = self.session.get(node_id).marks
         already = 0 <= index < len(marks) and marks[index] is mark
         return self.set_mark(node_id, index, Mark.NONE if already else mark)
+
+    def train_lora(self, settings: TrainingSettings, on_progress: Callable[[Any], None] | None = None) -> Any:
+        """Train a LoRA into the LoRA library. It shares the GPU lane with generation; stop() stops it."""
+        if self._trainer is None or self.lora_dir is None:
+            raise ValueError("training: this studio was started without a LoRA folder to train into")
+        return self._trainer(settings, self.lora_dir, on_progress=on_progress)
 
     def loras(self) -> list[LoraInfo]:
         """The LoRA library: name, base model, size, trigger words, preview."""

@@ -274,3 +274,48 @@ def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_pat
             assert with_lora != Image.open(studio.output_path(plain.id)).tobytes()
     finally:
         engine.lora_dir = previous
+
+
+def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path):
+    from skimage import data
+
+    pictures = tmp_path / "mira-pictures"
+    pictures.mkdir()
+    Image.fromarray(data.astronaut()).save(pictures / "one.png")
+    (pictures / "one.txt").write_text("a woman in a spacesuit")
+    Image.fromarray(data.chelsea()).save(pictures / "two.png")
+    library = tmp_path / "loras"
+    library.mkdir()
+    previous, engine.lora_dir = engine.lora_dir, library
+    try:
+        with running_studio(engine, tmp_path / "outputs", lora_dir=library) as (url, studio):
+            page.goto(url)
+            open_tab(page, "Train")
+            page.fill("#train-folder textarea, #train-folder input", str(pictures))
+            page.fill("#train-name textarea, #train-name input", "mira")
+            page.fill("#train-trigger textarea, #train-trigger input", "mira_oc")
+            page.fill("#train-steps input", "6")
+            page.fill("#train-save-every input", "3")
+            page.fill("#train-sample-every input", "3")
+            page.fill("#train-lr input", "0.001")
+            page.locator("#train-resolution input").click()
+            page.get_by_role("option", name="256", exact=True).click()
+            page.fill("#train-sample-prompt textarea, #train-sample-prompt input", "mira_oc waving")
+            page.click("#train")
+            expect(page.locator("#train-progress")).to_contain_text("loss", timeout=RUN_TIMEOUT)
+            expect(page.locator("#train-progress")).to_contain_text("Done after 6 steps", timeout=RUN_TIMEOUT)
+            expect(page.locator("#train-sample img")).to_be_visible()
+            shoot(page, "11-trained")
+            assert (library / "mira.safetensors").is_file()
+
+            open_tab(page, "LoRAs")
+            page.click("#refresh-loras")
+            expect(page.locator("#lora-table")).to_contain_text("mira_oc")
+            page.fill("#prompt textarea", "a portrait")
+            page.click("#add-lora")
+            expect(page.locator("#prompt textarea")).to_have_value("a portrait <lora:mira:0.8>")
+            page.click("#generate-button")
+            wait_for_saved(page, "00001")
+            assert "<lora:mira:0.8>" in studio.session.get("00001").recipe.prompt
+    finally:
+        engine.lora_dir = previous

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import api, editor, generate, history, loras_tab, picture_tab, present, presets_panel, results
+from studio.ui import api, editor, generate, history, loras_tab, picture_tab, present, presets_panel, results, train_tab
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.screen import EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
@@ -98,6 +98,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         picture_panel = picture_tab.picture_widgets()
                     with gr.Tab("LoRAs", id="loras", elem_id="tab-loras"):
                         lora_panel = loras_tab.lora_widgets()
+                    with gr.Tab("Train", id="train", elem_id="tab-train"):
+                        train_panel = train_tab.train_widgets()
 
         form = RecipeForm(
             prompt=prompt,
@@ -140,6 +142,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         history.wire(studio, screen, history_panel, blocks)
         picture_tab.wire(studio, screen, picture_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)
+        train_tab.wire(studio, screen, train_panel)
         presets_panel.wire(
             studio,
             screen,

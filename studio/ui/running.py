@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from studio.errors import GenerationStopped, ModelError, OutOfMemory
-from studio.history import HistoryError, Iteration
+from studio.history import HistoryError
 from studio.recipe import RecipeError
 
 _DONE = object()
@@ -20,7 +20,7 @@ _DONE = object()
 
 @dataclass(frozen=True)
 class Finished:
-    node: Iteration | None  # None when the run was stopped
+    result: Any  # what the call returned (a node, a training result); None when it was stopped
 
 
 @contextlib.contextmanager
@@ -39,7 +39,7 @@ def user_errors() -> Iterator[None]:
         ) from error
 
 
-def stream(call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[Any]:
+def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
     """Run `call(on_step)` on a worker thread; yield each step's progress, then `Finished`.
 
     The worker owns the run: if the browser goes away, the run still finishes and is saved.
@@ -49,7 +49,7 @@ def stream(call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[Any]:
 
     def work() -> None:
         try:
-            outcome["node"] = call(steps.put)
+            outcome["result"] = call(steps.put)
         except BaseException as error:  # handed to the handler's thread below
             outcome["error"] = error
         finally:
@@ -70,7 +70,7 @@ def stream(call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[Any]:
     if error is not None:
         with user_errors():
             raise error
-    yield Finished(outcome["node"])
+    yield Finished(outcome["result"])
 
 
 def _title(error: Exception) -> str:

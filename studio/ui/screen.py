@@ -73,7 +73,7 @@ class Screen:
         """Screen updates for one facade call: the Results tab at once, live previews, then the saved result."""
         yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
         for item in stream(call):
-            yield self.after_run(studio, item.node) if isinstance(item, Finished) else self.progress(item)
+            yield self.after_run(studio, item.result) if isinstance(item, Finished) else self.progress(item)
 
     def progress(self, step: Any) -> dict[Any, Any]:
         return {

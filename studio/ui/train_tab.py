@@ -1,0 +1,156 @@
+"""The Train tab: a LoRA from a folder of pictures, with loss, samples and stop, into the LoRA library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gradio as gr
+
+from studio.studio import Studio
+from studio.training_settings import TrainingSettings
+from studio.ui.running import Finished, stream, user_errors
+from studio.ui.screen import GPU_LANE, Screen
+
+
+@dataclass
+class TrainForm:
+    """One widget per TrainingSettings field the artist sets. Field names are TrainingSettings names."""
+
+    dataset: gr.Textbox
+    name: gr.Textbox
+    trigger_word: gr.Textbox
+    rank: gr.Number
+    alpha: gr.Number
+    learning_rate: gr.Number
+    steps: gr.Number
+    batch_size: gr.Number
+    resolution: gr.Dropdown
+    bucketing: gr.Checkbox
+    seed: gr.Number
+    train_text_encoder: gr.Checkbox
+    save_every: gr.Number
+    sample_every: gr.Number
+    sample_prompt: gr.Textbox
+
+    @property
+    def inputs(self) -> set[Any]:
+        return {getattr(self, f.name) for f in fields(self)}
+
+    def settings(self, values: dict[Any, Any]) -> TrainingSettings:
+        raw = {f.name: values[getattr(self, f.name)] for f in fields(self)}
+        for name in ("rank", "steps", "batch_size", "resolution", "seed", "save_every", "sample_every"):
+            raw[name] = int(raw[name])
+        raw["alpha"], raw["learning_rate"] = float(raw["alpha"]), float(raw["learning_rate"])
+        return TrainingSettings(**raw)
+
+
+@dataclass
+class TrainPanel:
+    form: TrainForm
+    train: gr.Button
+    stop: gr.Button
+    progress: gr.Markdown
+    sample: gr.Image
+
+
+def train_widgets() -> TrainPanel:
+    with gr.Row():
+        with gr.Column(scale=3, min_width=320):
+            dataset = gr.Textbox(
+                label="Folder of pictures",
+                placeholder="/path/to/mira (pictures + optional .txt captions)",
+                elem_id="train-folder",
+            )
+            with gr.Row():
+                name = gr.Textbox(label="LoRA name", placeholder="mira", elem_id="train-name")
+                trigger = gr.Textbox(label="Trigger word", placeholder="mira_oc", elem_id="train-trigger")
+            with gr.Row():
+                rank = gr.Number(8, label="Rank", precision=0, min_width=70, elem_id="train-rank")
+                alpha = gr.Number(8, label="Alpha", min_width=70, elem_id="train-alpha")
+                learning_rate = gr.Number(1e-4, label="Learning rate", min_width=90, elem_id="train-lr")
+                steps = gr.Number(500, label="Steps", precision=0, min_width=70, elem_id="train-steps")
+                batch = gr.Number(1, label="Batch", precision=0, min_width=60, elem_id="train-batch")
+            with gr.Row():
+                resolution = gr.Dropdown(
+                    [256, 384, 512, 640, 768], value=512, label="Resolution", min_width=90, elem_id="train-resolution"
+                )
+                seed = gr.Number(0, label="Seed", precision=0, min_width=70, elem_id="train-seed")
+                save_every = gr.Number(100, label="Save every", precision=0, min_width=80, elem_id="train-save-every")
+                sample_every = gr.Number(
+                    100, label="Sample every", precision=0, min_width=80, elem_id="train-sample-every"
+                )
+            with gr.Row():
+                bucketing = gr.Checkbox(
+                    True,
+                    label="Keep aspect ratios (buckets)",
+                    info="Off: centre crop to a square",
+                    elem_id="train-buckets",
+                )
+                text_encoder = gr.Checkbox(False, label="Train the text encoder too", elem_id="train-text-encoder")
+            sample_prompt = gr.Textbox(
+                label="Sample prompt", placeholder="mira_oc waving, park", elem_id="train-sample-prompt"
+            )
+            with gr.Row():
+                train = gr.Button("Train LoRA", variant="primary", elem_id="train")
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=2, min_width=240):
+            progress = gr.Markdown("*Training progress shows here.*", elem_id="train-progress")
+            sample = gr.Image(label="Latest sample", interactive=False, height=260, buttons=[], elem_id="train-sample")
+    form = TrainForm(
+        dataset,
+        name,
+        trigger,
+        rank,
+        alpha,
+        learning_rate,
+        steps,
+        batch,
+        resolution,
+        bucketing,
+        seed,
+        text_encoder,
+        save_every,
+        sample_every,
+        sample_prompt,
+    )
+    return TrainPanel(form, train, stop, progress, sample)
+
+
+def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
+    def train(values: dict[Any, Any]):
+        with user_errors():
+            settings = panel.form.settings(values)
+        yield {panel.progress: "**Loading the pictures…**"}
+        last_saved = None
+        for item in stream(lambda on_progress: studio.train_lora(settings, on_progress)):
+            if isinstance(item, Finished):
+                if item.result is None:
+                    yield {panel.progress: "Stopped before the first save: nothing was written."}
+                else:
+                    how = "Stopped" if item.result.stopped else "Done"
+                    yield {
+                        panel.progress: f"**{how}** after {item.result.steps} steps: `{item.result.lora.name}` is in the LoRA "
+                        "library. Use it from the LoRAs tab (↻ Refresh). A stop keeps the last saved file."
+                    }
+                return
+            last_saved = item.saved or last_saved
+            update = {
+                panel.progress: f"**Training** step {item.step} of {item.total} · loss {item.loss:.4f}"
+                + (f"  \nSaved `{last_saved.name}`" if last_saved else "")
+            }
+            if item.sample is not None:
+                update[panel.sample] = item.sample
+            yield update
+
+    panel.train.click(
+        train,
+        inputs=panel.form.inputs,
+        outputs=[panel.progress, panel.sample],
+        concurrency_id=GPU_LANE,
+        concurrency_limit=1,
+        api_visibility="private",
+        show_progress="minimal",
+        show_progress_on=[panel.progress],
+    )
+    panel.stop.click(studio.stop, queue=False, api_visibility="private")
