@@ -7,7 +7,6 @@ studio, build the window, launch it.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import secrets
 import sys
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.history import HistoryStore
     from studio.recipe import Recipe
     from studio.studio import Studio
-    from studio.train.trainer import train_lora
+    from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
 
     settings = DeviceSettings.best_available(low_memory=args.low_memory)
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,
-        trainer=functools.partial(train_lora, engine),
+        workshop=LoraWorkshop(engine),
     )
     window = build_ui(studio, notice=notice)
     credentials = login(args)

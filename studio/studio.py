@@ -73,7 +73,7 @@ class Studio:
         hashes: HashCache | None = None,
         preset_folders: tuple[Path, Path] | None = None,
         lora_dir: Path | None = None,
-        trainer: Callable[..., Any] | None = None,
+        workshop: Any = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -81,8 +81,8 @@ class Studio:
         # (built-in, the artist's own); saving goes to the second.
         self.preset_folders = preset_folders
         self.lora_dir = lora_dir
-        # train_lora(settings, output_dir, on_progress=...) bound to the engine (studio/train/trainer.py).
-        self._trainer = trainer
+        # LoRA training and the memorization check on the same engine (studio/train/workshop.py).
+        self._workshop = workshop
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -260,9 +260,21 @@ class Studio:
 
     def train_lora(self, settings: TrainingSettings, on_progress: Callable[[Any], None] | None = None) -> Any:
         """Train a LoRA into the LoRA library. It shares the GPU lane with generation; stop() stops it."""
-        if self._trainer is None or self.lora_dir is None:
+        return self._require_workshop().train(settings, self.lora_dir, on_progress=on_progress)
+
+    def check_memorization(
+        self, lora: str, dataset: str, *, resolution: int = 512, on_progress: Callable[[int, int], None] | None = None
+    ) -> Any:
+        """Sample the LoRA from the folder's captions and report how close each sample is to a training picture."""
+        path = resolve_lora(lora, self.lora_dir)
+        return self._require_workshop().check(
+            path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress
+        )
+
+    def _require_workshop(self) -> Any:
+        if self._workshop is None or self.lora_dir is None:
             raise ValueError("training: this studio was started without a LoRA folder to train into")
-        return self._trainer(settings, self.lora_dir, on_progress=on_progress)
+        return self._workshop
 
     def loras(self) -> list[LoraInfo]:
         """The LoRA library: name, base model, size, trigger words, preview."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 from studio.history import HistoryStore
 from studio.recipe import Recipe
 from studio.studio import Studio
-from studio.train.trainer import train_lora
+from studio.train.workshop import LoraWorkshop
 from studio.ui.app import build_ui
 
 BUILT_IN_PRESETS = Path(__file__).resolve().parents[1] / "presets"
@@ -28,7 +27,7 @@ def running_studio(
         defaults=TEST_DEFAULTS,
         preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
         lora_dir=lora_dir,
-        trainer=functools.partial(train_lora, engine),
+        workshop=LoraWorkshop(engine),
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)

@@ -9,6 +9,7 @@ import gradio as gr
 
 from studio.studio import Studio
 from studio.training_settings import TrainingSettings
+from studio.ui import present
 from studio.ui.running import Finished, stream, user_errors
 from studio.ui.screen import GPU_LANE, Screen
 
@@ -52,6 +53,10 @@ class TrainPanel:
     stop: gr.Button
     progress: gr.Markdown
     sample: gr.Image
+    check_lora: gr.Textbox
+    check: gr.Button
+    report: gr.Markdown
+    sheet: gr.Image
 
 
 def train_widgets() -> TrainPanel:
@@ -96,7 +101,25 @@ def train_widgets() -> TrainPanel:
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
         with gr.Column(scale=2, min_width=240):
             progress = gr.Markdown("*Training progress shows here.*", elem_id="train-progress")
-            sample = gr.Image(label="Latest sample", interactive=False, height=260, buttons=[], elem_id="train-sample")
+            sample = gr.Image(label="Latest sample", interactive=False, height=200, buttons=[], elem_id="train-sample")
+            with gr.Accordion("Memorization check", open=True):
+                gr.Markdown(
+                    "Runs after training, or here for any LoRA and folder: samples from the captions, each "
+                    "compared with its nearest training picture (SSIM). Nearly identical means overfitted.",
+                )
+                with gr.Row(equal_height=True):
+                    check_lora = gr.Textbox(
+                        show_label=False, container=False, placeholder="LoRA name", scale=3, elem_id="check-lora"
+                    )
+                    check = gr.Button("Check", size="sm", scale=1, min_width=70, elem_id="check-memorization")
+                report = gr.Markdown(elem_id="memorization-report")
+                sheet = gr.Image(
+                    label="Closest pairs: sample | training picture",
+                    interactive=False,
+                    height=240,
+                    buttons=[],
+                    elem_id="memorization-sheet",
+                )
     form = TrainForm(
         dataset,
         name,
@@ -114,7 +137,7 @@ def train_widgets() -> TrainPanel:
         sample_every,
         sample_prompt,
     )
-    return TrainPanel(form, train, stop, progress, sample)
+    return TrainPanel(form, train, stop, progress, sample, check_lora, check, report, sheet)
 
 
 def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
@@ -127,12 +150,14 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
             if isinstance(item, Finished):
                 if item.result is None:
                     yield {panel.progress: "Stopped before the first save: nothing was written."}
-                else:
-                    how = "Stopped" if item.result.stopped else "Done"
-                    yield {
-                        panel.progress: f"**{how}** after {item.result.steps} steps: `{item.result.lora.name}` is in the LoRA "
-                        "library. Use it from the LoRAs tab (↻ Refresh). A stop keeps the last saved file."
-                    }
+                    return
+                how = "Stopped" if item.result.stopped else "Done"
+                yield {
+                    panel.progress: f"**{how}** after {item.result.steps} steps: `{item.result.lora.name}` is in the "
+                    "LoRA library. Use it from the LoRAs tab (↻ Refresh). A stop keeps the last saved file.",
+                    panel.check_lora: settings.name,
+                }
+                yield from check(settings.name, settings.dataset, settings.resolution)
                 return
             last_saved = item.saved or last_saved
             update = {
@@ -143,10 +168,34 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
                 update[panel.sample] = item.sample
             yield update
 
+    def check(lora: str, dataset: str, resolution: int):
+        if not (lora or "").strip() or not (dataset or "").strip():
+            raise gr.Error("Give a LoRA name and the folder of its training pictures.", title="Nothing to check")
+        yield {panel.report: "**Checking for memorization…**"}
+        calls = stream(
+            lambda on_progress: studio.check_memorization(
+                lora.strip(),
+                dataset,
+                resolution=int(resolution),
+                on_progress=lambda done, total: on_progress((done, total)),
+            )
+        )
+        for item in calls:
+            if isinstance(item, Finished):
+                if item.result is None:
+                    yield {panel.report: "Check stopped."}
+                    return
+                yield {
+                    panel.report: present.memorization_text(item.result),
+                    panel.sheet: present.memorization_sheet(item.result),
+                }
+                return
+            yield {panel.report: f"**Checking for memorization…** sample {item[0]} of {item[1]}"}
+
     panel.train.click(
         train,
         inputs=panel.form.inputs,
-        outputs=[panel.progress, panel.sample],
+        outputs=[panel.progress, panel.sample, panel.check_lora, panel.report, panel.sheet],
         concurrency_id=GPU_LANE,
         concurrency_limit=1,
         api_visibility="private",
@@ -154,3 +203,13 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
         show_progress_on=[panel.progress],
     )
     panel.stop.click(studio.stop, queue=False, api_visibility="private")
+    panel.check.click(
+        check,
+        inputs=[panel.check_lora, panel.form.dataset, panel.form.resolution],
+        outputs=[panel.report, panel.sheet],
+        concurrency_id=GPU_LANE,
+        concurrency_limit=1,
+        api_visibility="private",
+        show_progress="minimal",
+        show_progress_on=[panel.report],
+    )
