@@ -42,14 +42,16 @@ def dataset(folder: Path, size: int, count: int = 4) -> Path:
     return folder
 
 
-def full_size_engine() -> Engine:
-    """Stable Diffusion 1.5's real architecture (UNet 320/640/1280, CLIP ViT-L) with random weights, fp16 on CUDA."""
+def full_size_engine(device: str = "cuda", dtype: torch.dtype = torch.float16) -> Engine:
+    """Stable Diffusion 1.5's real architecture (UNet 320/640/1280, CLIP ViT-L) with random weights."""
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from studio.engine.tiny import clip_tokenizer
 
-    unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # the defaults are SD 1.x's
+    unet = UNet2DConditionModel(
+        sample_size=64, cross_attention_dim=768, attention_head_dim=8
+    )  # otherwise SD 1.x defaults
     vae = AutoencoderKL(
         block_out_channels=(128, 256, 512, 512),
         down_block_types=("DownEncoderBlock2D",) * 4,
@@ -64,7 +66,7 @@ def full_size_engine() -> Engine:
     pipe = StableDiffusionPipeline(
         vae, text, clip_tokenizer(), unet, scheduler, None, None, requires_safety_checker=False
     )
-    pipe.to("cuda", torch.float16)
+    pipe.to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return Engine(lambda model: PipelineSet(pipe, model))
 

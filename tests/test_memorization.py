@@ -15,7 +15,10 @@ from studio.training_settings import TrainingSettings
 def photos():
     from skimage import data
 
-    return {name: Image.fromarray(getattr(data, name)()).convert("RGB") for name in ("astronaut", "chelsea", "coffee", "rocket")}
+    return {
+        name: Image.fromarray(getattr(data, name)()).convert("RGB")
+        for name in ("astronaut", "chelsea", "coffee", "rocket")
+    }
 
 
 def jpeg(picture, quality=40):
@@ -51,7 +54,9 @@ def folders(tmp_path_factory, photos):
 
 def test_the_check_runs_on_a_trained_lora_and_saves_its_report(engine, folders, tmp_path):
     pair, unrelated = folders
-    settings = TrainingSettings(dataset=str(pair), name="mira", trigger_word="mira", rank=4, alpha=4, steps=6, resolution=64, save_every=6)
+    settings = TrainingSettings(
+        dataset=str(pair), name="mira", trigger_word="mira", rank=4, alpha=4, steps=6, resolution=64, save_every=6
+    )
     lora = train_lora(engine, settings, tmp_path).lora
     report = check_memorization(engine, lora, unrelated, resolution=64, samples_per_picture=1, steps=6)
     assert not report.overfitted and len(report.closest) == 2
