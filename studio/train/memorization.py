@@ -30,6 +30,7 @@ from studio.engine.engine import Engine
 from studio.files import atomic_write, atomic_write_text
 from studio.recipe import LoraRef, Recipe
 from studio.train.dataset import load_examples
+from studio.train.trainer import picture_latents
 from studio.training_settings import TrainingSettings
 
 SCHEMA_VERSION = 1
@@ -147,9 +148,8 @@ def _save(report: MemorizationReport, samples: list[Image.Image], pictures: dict
 
 
 def _through_vae(pipe, picture: Image.Image) -> Image.Image:
-    pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
     with torch.inference_mode():
-        latents = pipe.vae.encode(pixels.to(pipe.vae.device, pipe.vae.dtype)).latent_dist.mean
+        latents = picture_latents(pipe, picture) / pipe.vae.config.scaling_factor
         decoded = pipe.vae.decode(latents).sample[0]
     return Image.fromarray(((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
 

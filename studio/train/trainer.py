@@ -117,7 +117,7 @@ def _run(engine, pipe, trained, examples: list[Example], settings, total, target
     rng = random.Random(settings.seed)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     with torch.no_grad():
-        latents = [_encode_picture(pipe, example.picture) for example in examples]
+        latents = [picture_latents(pipe, example.picture) for example in examples]
     by_size: dict[tuple[int, int], list[int]] = {}
     for index, example in enumerate(examples):
         by_size.setdefault(example.picture.size, []).append(index)
@@ -166,7 +166,8 @@ def _adapter_weights(model) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _encode_picture(pipe, picture: Image.Image) -> torch.Tensor:
+def picture_latents(pipe, picture: Image.Image) -> torch.Tensor:
+    """A picture as the diffusion sees it: VAE latents, scaled by the VAE's scaling factor."""
     pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
     pixels = pixels.to(pipe.vae.device, pipe.vae.dtype)
     return pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
