@@ -123,3 +123,9 @@ def test_bad_training_requests_are_refused_clearly(tmp_path):
         TrainingSettings(dataset="x", name="y", resolution=500)
     with pytest.raises(DatasetError, match="holds no pictures"):
         load_examples(TrainingSettings(dataset=str(tmp_path), name="y"))
+
+
+def test_epochs_count_every_picture(engine, dataset, tmp_path):
+    progress = []
+    result = train_lora(engine, settings(dataset, epochs=3, save_every=100), tmp_path, on_progress=progress.append)
+    assert result.steps == 6 and progress[-1].total == 6  # 2 pictures x 3 epochs, batch 1

@@ -25,6 +25,7 @@ class TrainForm:
     alpha: gr.Number
     learning_rate: gr.Number
     steps: gr.Number
+    epochs: gr.Number
     batch_size: gr.Number
     resolution: gr.Dropdown
     bucketing: gr.Checkbox
@@ -43,6 +44,7 @@ class TrainForm:
         for name in ("rank", "steps", "batch_size", "resolution", "seed", "save_every", "sample_every"):
             raw[name] = int(raw[name])
         raw["alpha"], raw["learning_rate"] = float(raw["alpha"]), float(raw["learning_rate"])
+        raw["epochs"] = int(raw["epochs"]) or None  # 0: train for `steps`
         return TrainingSettings(**raw)
 
 
@@ -75,6 +77,7 @@ def train_widgets() -> TrainPanel:
                 alpha = gr.Number(8, label="Alpha", min_width=70, elem_id="train-alpha")
                 learning_rate = gr.Number(1e-4, label="Learning rate", min_width=90, elem_id="train-lr")
                 steps = gr.Number(500, label="Steps", precision=0, min_width=70, elem_id="train-steps")
+                epochs = gr.Number(0, label="or Epochs", precision=0, minimum=0, min_width=70, elem_id="train-epochs")
                 batch = gr.Number(1, label="Batch", precision=0, min_width=60, elem_id="train-batch")
             with gr.Row():
                 resolution = gr.Dropdown(
@@ -121,21 +124,22 @@ def train_widgets() -> TrainPanel:
                     elem_id="memorization-sheet",
                 )
     form = TrainForm(
-        dataset,
-        name,
-        trigger,
-        rank,
-        alpha,
-        learning_rate,
-        steps,
-        batch,
-        resolution,
-        bucketing,
-        seed,
-        text_encoder,
-        save_every,
-        sample_every,
-        sample_prompt,
+        dataset=dataset,
+        name=name,
+        trigger_word=trigger,
+        rank=rank,
+        alpha=alpha,
+        learning_rate=learning_rate,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch,
+        resolution=resolution,
+        bucketing=bucketing,
+        seed=seed,
+        train_text_encoder=text_encoder,
+        save_every=save_every,
+        sample_every=sample_every,
+        sample_prompt=sample_prompt,
     )
     return TrainPanel(form, train, stop, progress, sample, check_lora, check, report, sheet)
 
