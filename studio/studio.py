@@ -51,6 +51,18 @@ class Engine(Protocol):
     def model(self) -> str | None: ...
 
 
+class Workshop(Protocol):
+    """What the facade needs from studio.train.workshop.LoraWorkshop: training and the memorization check."""
+
+    def train(
+        self, settings: TrainingSettings, output_dir: Path, on_progress: Callable[[Any], None] | None = None
+    ) -> Any: ...
+
+    def check(
+        self, lora: Path, dataset: Path, *, resolution: int, on_progress: Callable[[int, int], None] | None = None
+    ) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Restored:
     """A node brought back: its recipe for the form, its pictures, and the human's inputs."""
@@ -73,7 +85,7 @@ class Studio:
         hashes: HashCache | None = None,
         preset_folders: tuple[Path, Path] | None = None,
         lora_dir: Path | None = None,
-        workshop: Any = None,
+        workshop: Workshop | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -271,7 +283,7 @@ class Studio:
             path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress
         )
 
-    def _require_workshop(self) -> Any:
+    def _require_workshop(self) -> Workshop:
         if self._workshop is None or self.lora_dir is None:
             raise ValueError("training: this studio was started without a LoRA folder to train into")
         return self._workshop
