@@ -1,7 +1,6 @@
 """Training a LoRA with peft on the tiny model: it changes the output, saves kohya files, stops cleanly."""
 
 import json
-import threading
 
 import numpy as np
 import pytest
@@ -92,7 +91,6 @@ def test_stop_keeps_the_last_saved_checkpoint(engine, dataset, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     # Stopped before any checkpoint: nothing is written, and the previous file is untouched.
     previous = (tmp_path / "mira.safetensors").read_bytes()
-    threading.Timer(0, engine.request_stop).run()
     with pytest.raises(GenerationStopped):
         train_lora(
             engine, settings(dataset, steps=50, save_every=40), tmp_path, on_progress=lambda p: engine.request_stop()
@@ -103,14 +101,10 @@ def test_stop_keeps_the_last_saved_checkpoint(engine, dataset, tmp_path):
 def test_captions_triggers_and_buckets(dataset):
     assert caption_for(dataset / "astronaut.png", "mira") == "mira, a woman in a spacesuit, smiling"
     assert caption_for(dataset / "cat.jpg", "mira") == "mira"
-    assert (
-        bucket_for((1024, 512), 512) == (704, 384) or bucket_for((1024, 512), 512)[0] > bucket_for((1024, 512), 512)[1]
-    )
+    assert bucket_for((1024, 512), 512) == (704, 384)
     assert bucket_for((512, 512), 512) == (512, 512)
-    examples = load_examples(settings(dataset, resolution=128))
-    assert [e.picture.size for e in examples] == [(128, 128), (128, 128)] or all(
-        e.picture.size[0] % 64 == 0 for e in examples
-    )
+    # The astronaut is square; the cat (451x300) keeps its landscape shape in a bucket.
+    assert [e.picture.size for e in load_examples(settings(dataset, resolution=256))] == [(256, 256), (320, 192)]
     assert [e.picture.size for e in load_examples(settings(dataset, resolution=128, bucketing=False))] == [
         (128, 128)
     ] * 2
