@@ -77,9 +77,28 @@ class LoraRef:
     weight: float = 1.0
 
 
+# What a ControlNet unit can steer with; studio/control/catalogue.py says which model and preprocessors each uses.
+CONTROL_KINDS: tuple[str, ...] = (
+    "canny",
+    "openpose",
+    "depth",
+    "seg",
+    "scribble",
+    "lineart",
+    "softedge",
+    "tile",
+    "shuffle",
+)
+
+
 @dataclass(frozen=True)
 class ControlRef:
-    """A ControlNet unit. `image` names the control map's role in the node's inputs."""
+    """A ControlNet unit: which model steers, with which map, how hard and over which part of the steps.
+
+    `image` names the control map's role among the node's inputs (like "control-0"): the map itself,
+    after preprocessing and the artist's edits, is saved on the node, so a replay is exact.
+    `preprocessor` and its settings record how the map was made ("none": the artist made it).
+    """
 
     kind: str
     model: str
@@ -88,6 +107,12 @@ class ControlRef:
     guidance_start: float = 0.0
     guidance_end: float = 1.0
     preprocessor: str = "none"
+    preprocessor_settings: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        settings = self.preprocessor_settings
+        pairs = settings.items() if isinstance(settings, dict) else settings
+        object.__setattr__(self, "preprocessor_settings", tuple(sorted((str(k), v) for k, v in pairs)))
 
 
 @dataclass(frozen=True)
@@ -154,9 +179,23 @@ class Recipe:
             _check_type("loras", lora, LoraRef)
         for control in self.controls:
             _check_type("controls", control, ControlRef)
+            if control.kind not in CONTROL_KINDS:
+                raise RecipeError(
+                    "controls.kind", f"unknown kind {control.kind!r}; choose one of {', '.join(CONTROL_KINDS)}"
+                )
+            for name in ("model", "image", "preprocessor"):
+                if not isinstance(getattr(control, name), str) or not getattr(control, name).strip():
+                    raise RecipeError(f"controls.{name}", "is empty")
             _check_number("controls.weight", control.weight, 0.0, 2.0)
-            if not 0.0 <= control.guidance_start <= control.guidance_end <= 1.0:
-                raise RecipeError("controls.guidance", "needs 0 <= guidance_start <= guidance_end <= 1")
+            _check_number("controls.guidance_start", control.guidance_start, 0.0, 1.0)
+            _check_number("controls.guidance_end", control.guidance_end, 0.0, 1.0)
+            if control.guidance_start >= control.guidance_end:
+                raise RecipeError("controls.guidance", "guidance_start must be below guidance_end")
+            for name, value in control.preprocessor_settings:
+                _check_number(f"controls.preprocessor_settings.{name}", value, -1e6, 1e6)
+        roles = [control.image for control in self.controls]
+        if len(set(roles)) != len(roles):
+            raise RecipeError("controls.image", "two units share one control image role; give each its own")
 
     @property
     def has_random_seed(self) -> bool:

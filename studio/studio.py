@@ -40,6 +40,7 @@ class Engine(Protocol):
         *,
         image: Image.Image | None = None,
         mask: Image.Image | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
     ) -> list[Image.Image]: ...
 
@@ -108,10 +109,16 @@ class Studio:
         recipe: Recipe,
         *,
         parent_id: str | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
     ) -> Iteration:
-        """txt2img. With `parent_id`, the result is a regeneration of that node (feedback loop)."""
-        return self._run(recipe.replace(mode=Mode.TXT2IMG), Action.GENERATE, parent_id=parent_id, on_step=on_step)
+        """txt2img. With `parent_id`, the result is a regeneration of that node (feedback loop).
+
+        `control_images` holds the map of each control unit in `recipe.controls`, by the unit's role.
+        """
+        recipe = recipe.replace(mode=Mode.TXT2IMG)
+        images = fit_control_maps(recipe, control_images, (recipe.width, recipe.height))
+        return self._run(recipe, Action.GENERATE, parent_id=parent_id, images=images, on_step=on_step)
 
     def repaint(
         self,
@@ -120,18 +127,15 @@ class Studio:
         *,
         parent_id: str | None = None,
         source_index: int | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
     ) -> Iteration:
         """img2img on a (painted-over) picture, at the picture's own size."""
         image = fit_to_model(image)
         recipe = recipe.replace(mode=Mode.IMG2IMG, width=image.width, height=image.height)
+        images = {"image": image} | fit_control_maps(recipe, control_images, image.size)
         return self._run(
-            recipe,
-            Action.REPAINT,
-            parent_id=parent_id,
-            source_index=source_index,
-            images={"image": image},
-            on_step=on_step,
+            recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
         )
 
     def inpaint(
@@ -142,6 +146,7 @@ class Studio:
         *,
         parent_id: str | None = None,
         source_index: int | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
     ) -> Iteration:
         """Repaint where `mask` is white. The rest of the picture comes back pixel for pixel.
@@ -157,7 +162,7 @@ class Studio:
         recipe = recipe.replace(mode=Mode.INPAINT)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
             recipe = recipe.replace(width=image.width, height=image.height)
-        images = {"image": image, "mask": mask}
+        images = {"image": image, "mask": mask} | fit_control_maps(recipe, control_images, image.size)
         return self._run(
             recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
         )
@@ -192,6 +197,18 @@ class Studio:
             )
         return self._run(
             recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
+        )
+
+    def replay(self, node_id: str, on_step: Callable[[Any], None] | None = None) -> Iteration:
+        """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""
+        node = self.session.get(node_id)
+        return self._run(
+            node.recipe,
+            node.action,
+            parent_id=node_id,
+            source_index=node.source_index,
+            reused_inputs=node.inputs,
+            on_step=on_step,
         )
 
     def stop(self) -> None:
@@ -318,7 +335,14 @@ class Studio:
         if reused_inputs:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
-        pictures = self.engine.generate(recipe, image=images.get("image"), mask=images.get("mask"), on_step=on_step)
+        roles = {unit.image for unit in recipe.controls}
+        pictures = self.engine.generate(
+            recipe,
+            image=images.get("image"),
+            mask=images.get("mask"),
+            control_images={role: picture for role, picture in images.items() if role in roles},
+            on_step=on_step,
+        )
         with self._write_lock:
             return self._record(recipe, action, parent_id, source_index, pictures, images, reused_inputs or {})
 
@@ -370,6 +394,22 @@ class Studio:
             )
         self.session.add(node)
         return node
+
+
+def fit_control_maps(
+    recipe: Recipe, control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]
+) -> dict[str, Image.Image]:
+    """Each unit's map at the size it steers, scaled without blending (a blended seg colour is another class)."""
+    maps = dict(control_images or {})
+    roles = {unit.image for unit in recipe.controls}
+    for role in sorted(set(maps) - roles):
+        raise ValueError(f"controls: no unit uses the control map {role!r}")
+    for number, unit in enumerate(recipe.controls, start=1):
+        if unit.image not in maps:
+            raise ValueError(f"controls: unit {number} ({unit.kind}) has no control map; make or upload one")
+        control = maps[unit.image].convert("RGB")
+        maps[unit.image] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
+    return maps
 
 
 def fit_to_model(image: Image.Image) -> Image.Image:

@@ -183,7 +183,7 @@ def test_stop_from_another_thread(engine):
         ({"mode": Mode.IMG2IMG, "width": 256}, True, False, "recipe asks for 256x128"),
         ({"mode": Mode.IMG2IMG, "variation_seed": 1, "variation_strength": 0.5}, True, False, "variation_strength"),
         ({"loras": (LoraRef("someone", 0.8),)}, False, False, "no LoRA named 'someone'"),
-        ({"controls": (ControlRef("canny", "m", "c"),)}, False, False, "controls: this studio cannot apply ControlNet"),
+        ({"controls": (ControlRef("canny", "tiny", "control-0"),)}, False, False, "unit 1 .canny. has no control map"),
     ],
 )
 def test_bad_inputs_give_clear_errors(engine, picture, square_mask, recipe_changes, use_image, use_mask, message):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from diffusers import ControlNetModel
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image, ImageFilter
 
@@ -36,9 +37,15 @@ class Engine:
     """Runs recipes on one loaded model. Every run holds the lane: one run at a time, whoever asks."""
 
     def __init__(
-        self, load: Callable[[str], PipelineSet], *, lora_dir: Path | None = None, allow_pickle: bool = False
+        self,
+        load: Callable[[str], PipelineSet],
+        *,
+        load_controlnet: Callable[[str], ControlNetModel] | None = None,
+        lora_dir: Path | None = None,
+        allow_pickle: bool = False,
     ) -> None:
         self._load = load
+        self._load_controlnet = load_controlnet
         self.lora_dir = lora_dir
         self._allow_pickle = allow_pickle
         self._pipelines: PipelineSet | None = None
@@ -76,7 +83,12 @@ class Engine:
         self._stop.set()
 
     @staticmethod
-    def check_inputs(recipe: Recipe, image: Image.Image | None, mask: Image.Image | None) -> None:
+    def check_inputs(
+        recipe: Recipe,
+        image: Image.Image | None,
+        mask: Image.Image | None,
+        control_images: Mapping[str, Image.Image] | None = None,
+    ) -> None:
         size = (recipe.width, recipe.height)
         if recipe.mode is Mode.TXT2IMG:
             if image is not None or mask is not None:
@@ -99,9 +111,28 @@ class Engine:
         )
         if whole_picture and image.size != size:
             raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
-        # The recipe has room for control units; until the engine applies them, never ignore them silently.
-        if recipe.controls:
-            raise ValueError("controls: this studio cannot apply ControlNet units yet; remove them from the recipe")
+        control_images = control_images or {}
+        # A ControlNet steers the latents it denoises, so its map has the size of what is rendered.
+        render_size = size
+        if recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+            render_size = image.size  # the map is cropped with the picture, then scaled to the recipe's size
+            if len(recipe.controls) > 1:
+                # diffusers crops only a single control map along with the masked area.
+                raise ValueError(
+                    "controls: inpainting 'only masked' takes one control unit; use 'whole picture' for several"
+                )
+        for number, unit in enumerate(recipe.controls, start=1):
+            control = control_images.get(unit.image)
+            if control is None:
+                raise ValueError(f"controls: unit {number} ({unit.kind}) has no control map {unit.image!r}")
+            if control.size != render_size:
+                raise ValueError(
+                    f"controls: unit {number}'s map is {control.size[0]}x{control.size[1]} "
+                    f"but the picture is {render_size[0]}x{render_size[1]}"
+                )
+        unused = sorted(set(control_images) - {unit.image for unit in recipe.controls})
+        if unused:
+            raise ValueError(f"controls: no unit uses the control map {unused[0]!r}")
         if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
             raise ValueError(
                 "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
@@ -113,18 +144,26 @@ class Engine:
         *,
         image: Image.Image | None = None,
         mask: Image.Image | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
         on_step: StepCallback | None = None,
     ) -> list[Image.Image]:
-        """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop."""
+        """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop.
+
+        `control_images` holds each control unit's map, by the role the unit names.
+        """
         # 1. Check everything that can be checked before touching the GPU.
-        self.check_inputs(recipe, image, mask)
+        self.check_inputs(recipe, image, mask, control_images)
         seeds = recipe.seeds()
         prompt, loras = self.loras_of(recipe)
         with self._lane:
             self._stop.clear()
             # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
             pipelines = self._ensure_model(recipe.model)
-            pipe = pipelines.for_mode(recipe.mode)
+            if recipe.controls:
+                controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
+                pipe = pipelines.with_control(recipe.mode, controlnets)
+            else:
+                pipe = pipelines.for_mode(recipe.mode)
             pipe.scheduler = make_scheduler(recipe.sampler, pipelines.scheduler_config, seed=seeds[0])
             pipelines.loras.activate(pipelines.base, loras)
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
@@ -163,6 +202,8 @@ class Engine:
                 if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
                     # diffusers crops mask + padding, renders it at width x height, and pastes it back.
                     arguments["padding_mask_crop"] = recipe.inpaint_padding
+            if recipe.controls:
+                arguments |= self._control_arguments(recipe, control_images)
 
             # 4. Denoise.
             try:
@@ -187,6 +228,26 @@ class Engine:
         prompt, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
         files = [(resolve_lora(name, self.lora_dir, allow_pickle=self._allow_pickle), w) for name, w in loras]
         return prompt, files
+
+    @staticmethod
+    def _control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image]) -> dict:
+        units = recipe.controls
+        maps = [control_images[unit.image].convert("RGB") for unit in units]
+        single = len(units) == 1  # one ControlNet takes plain values; several take one value per unit
+        return {
+            # txt2img's ControlNet pipeline calls the map `image`; img2img and inpaint use `image` for the picture.
+            ("image" if recipe.mode is Mode.TXT2IMG else "control_image"): maps[0] if single else maps,
+            "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
+            "control_guidance_start": [float(unit.guidance_start) for unit in units],
+            "control_guidance_end": [float(unit.guidance_end) for unit in units],
+        }
+
+    def _controlnet(self, pipelines: PipelineSet, spec: str) -> ControlNetModel:
+        if spec not in pipelines.controlnets:
+            if self._load_controlnet is None:
+                raise ValueError("controls: this engine was built without a ControlNet loader")
+            pipelines.controlnets[spec] = self._load_controlnet(spec)
+        return pipelines.controlnets[spec]
 
     def _ensure_model(self, model: str) -> PipelineSet:
         if self._pipelines is None or self._pipelines.model != model:

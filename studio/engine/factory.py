@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from diffusers import ControlNetModel
+
+from studio.engine.controlnets import load_controlnet
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
@@ -26,4 +29,7 @@ def make_engine(
         source = resolve_model(model, allow_pickle=allow_pickle)
         return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
 
-    return Engine(load, lora_dir=lora_dir, allow_pickle=allow_pickle)
+    def load_control(spec: str) -> ControlNetModel:
+        return load_controlnet(spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle)
+
+    return Engine(load, load_controlnet=load_control, lora_dir=lora_dir, allow_pickle=allow_pickle)

@@ -7,17 +7,16 @@ seconds: an unreachable hub is detected before diffusers starts its long retry l
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from diffusers import StableDiffusionPipeline
 
 from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
+from studio.network import reachable
 from studio.recipe import TINY_MODEL
 
 SAFE_CHECKPOINTS = (".safetensors",)
@@ -138,7 +137,7 @@ def _load_from_hub(repo_id: str, common: dict) -> StableDiffusionPipeline:
     if constants.HF_HUB_OFFLINE:
         raise ModelError(f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. {_HOW_TO_POINT}")
     endpoint = constants.ENDPOINT
-    if not _reachable(endpoint):
+    if not reachable(endpoint):
         raise ModelError(
             f"Cannot reach {endpoint} to download {repo_id} (no network?). Connect and try again, or: {_HOW_TO_POINT}"
         )
@@ -166,16 +165,6 @@ def _check_safetensors(path: Path) -> None:
         raise
     except Exception as error:
         raise ModelError(f"{path.name} is not a readable .safetensors file ({error}).") from error
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def default_cache_dir() -> Path:

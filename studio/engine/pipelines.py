@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from diffusers import (
+    ControlNetModel,
     DiffusionPipeline,
+    StableDiffusionControlNetImg2ImgPipeline,
+    StableDiffusionControlNetInpaintPipeline,
+    StableDiffusionControlNetPipeline,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
 )
+from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
 from studio.engine.lora import LoraAdapters
 from studio.recipe import Mode
@@ -15,6 +20,11 @@ from studio.recipe import Mode
 _VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
     Mode.IMG2IMG: StableDiffusionImg2ImgPipeline,
     Mode.INPAINT: StableDiffusionInpaintPipeline,
+}
+_CONTROL_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
+    Mode.TXT2IMG: StableDiffusionControlNetPipeline,
+    Mode.IMG2IMG: StableDiffusionControlNetImg2ImgPipeline,
+    Mode.INPAINT: StableDiffusionControlNetInpaintPipeline,
 }
 
 
@@ -31,6 +41,8 @@ class PipelineSet:
         # Views share the scheduler object too, so keep the pristine configuration to build from.
         self.scheduler_config = base.scheduler.config
         self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
+        # ControlNets loaded for this model, by the spec a recipe names them with; kept for the next run.
+        self.controlnets: dict[str, ControlNetModel] = {}
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
         for mode, view_class in _VIEW_CLASSES.items():
             view = view_class.from_pipe(base)
@@ -39,3 +51,10 @@ class PipelineSet:
 
     def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]
+
+    def with_control(self, mode: Mode, controlnets: list[ControlNetModel]) -> DiffusionPipeline:
+        """The ControlNet pipeline for `mode`, sharing the base's modules; made per run, as the units change."""
+        controlnet = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
+        view = _CONTROL_VIEW_CLASSES[mode].from_pipe(self.base, controlnet=controlnet)
+        view.set_progress_bar_config(disable=True)
+        return view

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, ControlNetModel, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 # Bump when the architecture or weights change, so caches built by older code are not reused.
@@ -32,18 +32,61 @@ def tiny_model_folder(cache_dir: Path) -> Path:
     return folder
 
 
+def tiny_controlnet_folder(cache_dir: Path) -> Path:
+    """A ControlNet for the tiny model, saved like a real one (config.json + safetensors), built on first use."""
+    folder = cache_dir / f"tiny-controlnet-v{TINY_VERSION}"
+    if not (folder / "config.json").is_file():
+        unet = UNet2DConditionModel.from_pretrained(tiny_model_folder(cache_dir) / "unet")
+        _save_atomically(folder, "config.json", lambda staging: _tiny_controlnet(unet).save_pretrained(staging))
+    return folder
+
+
 def _build(folder: Path) -> None:
+    _save_atomically(
+        folder, "model_index.json", lambda staging: _tiny_pipeline().save_pretrained(staging, safe_serialization=True)
+    )
+
+
+def _save_atomically(folder: Path, marker: str, save) -> None:
+    """Save into a staging folder and rename it into place, so a half-built model is never loaded."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        _tiny_pipeline().save_pretrained(staging, safe_serialization=True)
+        save(staging)
         try:
             staging.rename(folder)
         except OSError:
-            if not (folder / "model_index.json").is_file():  # another process did not win the race
+            if not (folder / marker).is_file():  # another process did not win the race
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
+    """The tiny UNet's encoder as a ControlNet, as `from_unet` makes one before training.
+
+    A real ControlNet starts with its output convolutions at zero and learns them; an untrained one
+    would change nothing, and no test could tell control from none. Small random weights stand in
+    for the training, so a map visibly steers the picture and its weight and timing matter.
+    """
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(1)
+    try:
+        controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64, 64))
+        embedding = controlnet.controlnet_cond_embedding
+        with torch.no_grad():
+            # He initialisation without biases: the map's signal survives the embedding's eight layers.
+            for layer in [embedding.conv_in, *embedding.blocks, embedding.conv_out]:
+                fan_in = layer.weight[0].numel()
+                layer.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+                layer.bias.zero_()
+            embedding.conv_out.weight *= 20.0  # as loud as the latents it is added to
+            for layer in [controlnet.controlnet_mid_block, *controlnet.controlnet_down_blocks]:
+                layer.weight.normal_(0.0, 0.1)
+                layer.bias.zero_()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return controlnet
 
 
 def _tiny_pipeline() -> StableDiffusionPipeline:

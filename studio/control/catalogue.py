@@ -1,0 +1,75 @@
+"""What each kind of control is: its ControlNet model for SD 1.5, its preprocessors, its blank map.
+
+Pure data, so the form, the facade and the engine agree on one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio.recipe import TINY_MODEL
+
+NO_PREPROCESSOR = "none"  # the map is the artist's own: painted, drawn or posed by hand
+
+
+@dataclass(frozen=True)
+class ControlKind:
+    name: str
+    label: str
+    sd15_model: str  # lllyasviel's ControlNet 1.1 for Stable Diffusion 1.5
+    preprocessors: tuple[str, ...]  # the first is the default
+    blank: tuple[int, int, int]  # the background a hand-made map starts from
+    hint: str  # what the map means, for the artist
+
+
+KINDS: dict[str, ControlKind] = {
+    kind.name: kind
+    for kind in (
+        ControlKind(
+            "canny", "Edges (canny)", "lllyasviel/control_v11p_sd15_canny", ("canny", NO_PREPROCESSOR), (0, 0, 0),
+            "white edges on black",
+        ),
+        ControlKind(
+            "openpose", "Pose (OpenPose)", "lllyasviel/control_v11p_sd15_openpose", ("openpose", NO_PREPROCESSOR),
+            (0, 0, 0), "an OpenPose skeleton in its standard colours",
+        ),
+        ControlKind(
+            "depth", "Depth", "lllyasviel/control_v11f1p_sd15_depth", ("depth_midas", "depth_zoe", NO_PREPROCESSOR),
+            (0, 0, 0), "near is white, far is black",
+        ),
+        ControlKind(
+            "seg", "Semantic map (ADE20K)", "lllyasviel/control_v11p_sd15_seg", (NO_PREPROCESSOR, "seg_upernet"),
+            (120, 120, 120), "each area painted in its ADE20K class colour",
+        ),
+        ControlKind(
+            "scribble", "Scribble", "lllyasviel/control_v11p_sd15_scribble", (NO_PREPROCESSOR,), (0, 0, 0),
+            "white lines drawn on black",
+        ),
+        ControlKind(
+            "lineart", "Line art", "lllyasviel/control_v11p_sd15_lineart",
+            ("lineart_standard", "lineart", NO_PREPROCESSOR), (0, 0, 0), "white lines on black",
+        ),
+        ControlKind(
+            "softedge", "Soft edges (HED)", "lllyasviel/control_v11p_sd15_softedge", ("softedge_hed", NO_PREPROCESSOR),
+            (0, 0, 0), "soft white edges on black",
+        ),
+        ControlKind(
+            "tile", "Tile (detail)", "lllyasviel/control_v11f1e_sd15_tile", ("tile_resample", NO_PREPROCESSOR),
+            (0, 0, 0), "the picture itself, perhaps blurred",
+        ),
+        ControlKind(
+            "shuffle", "Content shuffle (style)", "lllyasviel/control_v11e_sd15_shuffle", ("shuffle", NO_PREPROCESSOR),
+            (0, 0, 0), "the picture's colours, shuffled",
+        ),
+    )
+}  # fmt: skip
+
+
+def default_model(kind: str, base_model: str) -> str:
+    """The ControlNet a new unit of `kind` uses: lllyasviel's SD 1.5 model, or the tiny one for `tiny`."""
+    return TINY_MODEL if base_model == TINY_MODEL else KINDS[kind].sd15_model
+
+
+def control_role(index: int) -> str:
+    """The name a unit's map takes among the node's inputs."""
+    return f"control-{index}"

@@ -1,0 +1,71 @@
+"""ControlNet models: where one comes from (`tiny`, a hub id, a local folder, one .safetensors file) and loading it.
+
+Like base models, every failure is a `ModelError` that says what to do, and an unreachable hub is
+detected in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffusers import ControlNetModel
+
+from studio.engine.models import PICKLED_CHECKPOINTS, SAFE_CHECKPOINTS, DeviceSettings
+from studio.engine.tiny import tiny_controlnet_folder
+from studio.errors import ModelError
+from studio.network import reachable
+from studio.recipe import TINY_MODEL
+
+_HOW_TO_POINT = (
+    "Give the unit a ControlNet for Stable Diffusion 1.5: a Hugging Face id like "
+    "lllyasviel/control_v11p_sd15_canny (downloaded once), a local folder with its config.json, "
+    "or a .safetensors file; with the tiny model, use 'tiny'."
+)
+
+
+def load_controlnet(spec: str, settings: DeviceSettings, *, cache_dir: Path, allow_pickle: bool) -> ControlNetModel:
+    spec = spec.strip()
+    common = {"torch_dtype": settings.dtype}
+    try:
+        if spec == TINY_MODEL:
+            controlnet = ControlNetModel.from_pretrained(tiny_controlnet_folder(cache_dir), **common)
+        else:
+            controlnet = _load(spec, common, allow_pickle)
+    except ModelError:
+        raise
+    except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
+        raise ModelError(f"Could not load the ControlNet {spec}: {error}. {_HOW_TO_POINT}") from error
+    return controlnet.to(settings.device).eval()
+
+
+def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} is a folder but holds no ControlNet (no config.json). {_HOW_TO_POINT}")
+        return ControlNetModel.from_pretrained(path, **common)
+    suffix = path.suffix.lower()
+    if suffix in SAFE_CHECKPOINTS + PICKLED_CHECKPOINTS or path.exists():
+        if not path.is_file():
+            raise ModelError(f"{path} does not exist. {_HOW_TO_POINT}")
+        if suffix in PICKLED_CHECKPOINTS and not allow_pickle:
+            raise ModelError(
+                f"{path.name} is a pickled file: loading it can run code hidden in it. "
+                "Use a .safetensors ControlNet, or start the studio with --allow-pickle if you trust its source."
+            )
+        return ControlNetModel.from_single_file(str(path), **common)
+    if spec.count("/") != 1:
+        raise ModelError(f"{spec!r} is neither a file, a folder, nor a Hugging Face id. {_HOW_TO_POINT}")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return ControlNetModel.from_pretrained(snapshot_download(spec, local_files_only=True), **common)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        pass  # not fully cached yet: download it
+    if constants.HF_HUB_OFFLINE or not reachable(constants.ENDPOINT):
+        raise ModelError(
+            f"The ControlNet {spec} is not on this machine and cannot be downloaded now (offline). "
+            f"Download it once with a connection, or {_HOW_TO_POINT[0].lower() + _HOW_TO_POINT[1:]}"
+        )
+    return ControlNetModel.from_pretrained(spec, **common)
