@@ -10,6 +10,7 @@ tell them apart either, so the palette keeps the quirk rather than invent a colo
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 Colour = tuple[int, int, int]
@@ -88,7 +89,7 @@ def find(name: str) -> SemanticClass:
     for semantic_class in CLASSES:
         if semantic_class.name == wanted:
             return semantic_class
-    near = [c.name for c in search(wanted)][:5]
+    near = difflib.get_close_matches(wanted, _NAMES, n=5) or [c.name for c in search(wanted)][:5]
     raise KeyError(f"no ADE20K class {name!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
 
 
