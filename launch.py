@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cache", type=Path, default=None, help="where built models are kept (default ~/.cache/studio)"
     )
+    parser.add_argument(
+        "--annotators",
+        type=Path,
+        default=None,
+        help="folder with ControlNet preprocessor weights, e.g. body_pose_model.pth (default <cache>/annotators)",
+    )
     args = parser.parse_args(argv)
     if args.auth and ":" not in args.auth:
         parser.error("--auth takes USER:PASSWORD")
@@ -61,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a desktop app does not phone home
 
+    from studio.control.preprocessors import Preprocessors
     from studio.engine.factory import make_engine
     from studio.engine.models import DeviceSettings, default_cache_dir
     from studio.errors import ModelError
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,
         workshop=LoraWorkshop(engine),
+        map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
     )
     window = build_ui(studio, notice=notice)
     credentials = login(args)

@@ -68,6 +68,16 @@ def format_parameters(
             ("Variation seed", variation_seeds[index]),
             ("Variation seed strength", _number(recipe.variation_strength)),
         ]
+    for number, unit in enumerate(recipe.controls):
+        # sd-webui-controlnet's own line, so A1111 users and Civitai see which control made the picture.
+        settings = [
+            ("Module", unit.preprocessor),
+            ("Model", _model_name(unit.model)),
+            ("Weight", _number(unit.weight)),
+            ("Guidance Start", _number(unit.guidance_start)),
+            ("Guidance End", _number(unit.guidance_end)),
+        ]
+        fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
     if lora_hashes:
         fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in lora_hashes.items())))
     fields.append(("Version", "studio"))

@@ -13,3 +13,7 @@ class GenerationStopped(Exception):
 
 class OutOfMemory(RuntimeError):
     """The device ran out of memory for this run; a smaller size or batch, or --low-memory, may fit."""
+
+
+class AnnotatorMissing(RuntimeError):
+    """A ControlNet preprocessor's weights are not on this machine and cannot be downloaded now."""

@@ -52,6 +52,14 @@ class Engine(Protocol):
     def model(self) -> str | None: ...
 
 
+class MapMaker(Protocol):
+    """What the facade needs from studio.control.preprocessors.Preprocessors."""
+
+    def run(self, name: str, picture: Image.Image, settings: Mapping[str, float] | None = None) -> Image.Image: ...
+
+    def detect_pose(self, picture: Image.Image) -> Any: ...
+
+
 class Workshop(Protocol):
     """What the facade needs from studio.train.workshop.LoraWorkshop: training and the memorization check."""
 
@@ -87,6 +95,7 @@ class Studio:
         preset_folders: tuple[Path, Path] | None = None,
         lora_dir: Path | None = None,
         workshop: Workshop | None = None,
+        map_maker: MapMaker | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -96,6 +105,8 @@ class Studio:
         self.lora_dir = lora_dir
         # LoRA training and the memorization check on the same engine (studio/train/workshop.py).
         self._workshop = workshop
+        # Control maps from pictures (controlnet-aux annotators), run outside the GPU lane on the CPU.
+        self._map_maker = map_maker
         # What a new form (or an API request that leaves fields out) starts from.
         self.defaults = defaults or Recipe()
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
@@ -210,6 +221,18 @@ class Studio:
             reused_inputs=node.inputs,
             on_step=on_step,
         )
+
+    def control_map(self, preprocessor: str, picture: Image.Image, settings: Mapping[str, float] | None = None):
+        """The control map a preprocessor makes of `picture` (AnnotatorMissing says which weights are missing)."""
+        if self._map_maker is None:
+            raise ValueError("preprocessor: this studio was started without preprocessors")
+        return self._map_maker.run(preprocessor, picture, settings)
+
+    def detect_pose(self, picture: Image.Image) -> Any:
+        """The first person's OpenPose skeleton in `picture`, or None when there is nobody."""
+        if self._map_maker is None:
+            raise ValueError("preprocessor: this studio was started without preprocessors")
+        return self._map_maker.detect_pose(picture)
 
     def stop(self) -> None:
         """Stop the run in progress at its next step."""

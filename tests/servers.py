@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from studio.control.preprocessors import Preprocessors
 from studio.history import HistoryStore
 from studio.recipe import Recipe
 from studio.studio import Studio
@@ -28,6 +29,7 @@ def running_studio(
         preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
         lora_dir=lora_dir,
         workshop=LoraWorkshop(engine),
+        map_maker=Preprocessors(outputs / "annotators"),
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)

@@ -3,7 +3,7 @@
 import pytest
 
 from studio.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_name
-from studio.recipe import InpaintArea, Mode, Recipe
+from studio.recipe import ControlRef, InpaintArea, Mode, Recipe
 
 FULL = """masterpiece, 1girl, (silver hair:1.2), looking at viewer
 Negative prompt: (worst quality:1.4), lowres, bad hands
@@ -139,3 +139,19 @@ def test_written_shape_matches_a1111():
         "Negative prompt: dog",
         "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 5, Size: 512x512, Model: tiny, Version: studio",
     ]
+
+
+def test_control_units_are_written_as_sd_webui_controlnet_writes_them():
+    recipe = Recipe(
+        prompt="a dancer",
+        seed=3,
+        controls=(
+            ControlRef("openpose", "lllyasviel/control_v11p_sd15_openpose", "control-0", 0.8, 0.0, 0.6, "none"),
+            ControlRef("canny", "/models/cn/canny.safetensors", "control-1", 1.0, 0.1, 1.0, "canny"),
+        ),
+    )
+    fields = parse_parameters(format_parameters(recipe)).fields
+    assert fields["ControlNet 0"] == (
+        "Module: none, Model: lllyasviel/control_v11p_sd15_openpose, Weight: 0.8, Guidance Start: 0, Guidance End: 0.6"
+    )
+    assert fields["ControlNet 1"].startswith("Module: canny, Model: canny, Weight: 1, Guidance Start: 0.1")

@@ -319,3 +319,90 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
             assert "<lora:mira:0.8>" in studio.session.get("00001").recipe.prompt
     finally:
         engine.lora_dir = previous
+
+
+def paint_on(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A brush stroke across the editor `selector`, from and to fractions of its canvas."""
+    page.locator(selector).get_by_label("Brush", exact=True).click()
+    box = page.locator(f"{selector} canvas").first.bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=25)
+    page.mouse.up()
+
+
+def choose_class(page: Page, unit: int, name: str) -> None:
+    palette = page.locator(f"#control-{unit}-palette input")
+    palette.fill(name)
+    page.get_by_role("option", name=f"{name}  (", exact=False).first.click()
+    expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(name)
+
+
+def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_history(engine, page, tmp_path):
+    from studio.control.ade20k import find
+
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a castle under a wide sky")
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Unit 2").click()
+        page.locator("#control-2-enabled input").check()
+        page.click("#control-2-blank-map")
+        expect(page.locator("#control-2-map")).not_to_contain_text("Upload an image", timeout=20_000)
+        page.wait_for_timeout(1000)
+        choose_class(page, 2, "sky")
+        paint_on(page, "#control-2-map", (0.35, 0.25), (0.65, 0.25))  # strokes start on the picture
+        choose_class(page, 2, "person")
+        paint_on(page, "#control-2-map", (0.5, 0.5), (0.5, 0.8))
+        shoot(page, "20-semantic-map-painted")
+
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        node = studio.session.get("00001")
+        (unit,) = node.recipe.controls
+        assert unit.kind == "seg" and unit.model == "tiny" and unit.preprocessor == "none"
+        control_map = Image.open(studio.session.path(node.inputs[unit.image])).convert("RGB")
+        colours = {tuple(int(v) for v in c) for c in np.unique(np.asarray(control_map).reshape(-1, 3), axis=0)}
+        assert colours == {find("wall").colour, find("sky").colour, find("person").colour}
+
+        open_tab(page, "History")
+        page.locator("#history img").first.click()
+        expect(page.locator("#node-inputs img")).to_have_count(1)
+        expect(page.locator("#node-inputs")).to_contain_text("control-0: seg map")
+        expect(page.locator("#outline")).to_contain_text("00001")
+        shoot(page, "21-history-with-control-map")
+
+
+def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, tmp_path):
+    from studio.control.pose import COLOURS, JOINTS, PRESETS
+
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a dancer")
+        open_tab(page, "Control")
+        preset = page.locator("#control-1-pose-preset input")
+        preset.fill("arms raised")
+        page.get_by_role("option", name="arms raised").click()
+        expect(page.locator("#control-1-pose-help")).to_contain_text("click a joint")
+        expect(page.locator("#control-1-enabled input")).to_be_checked()
+
+        # Pick up the left wrist, put it down at the lower right.
+        view = page.locator("#control-1-pose-view img")
+        expect(view).to_have_count(1)
+        box = view.bounding_box()
+        wrist = JOINTS.index("left wrist")
+        x, y = PRESETS["arms raised"].keypoints[wrist]
+        view.click(position={"x": x * box["width"], "y": y * box["height"]})
+        expect(page.locator("#control-1-pose-help")).to_contain_text("Holding the left wrist")
+        view.click(position={"x": 0.8 * box["width"], "y": 0.7 * box["height"]})
+        expect(page.locator("#control-1-pose-help")).to_contain_text("Click a joint")
+        shoot(page, "22-pose-edited")
+
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        node = studio.session.get("00001")
+        assert [unit.kind for unit in node.recipe.controls] == ["openpose"]
+        pose_map = Image.open(studio.session.path(node.inputs["control-0"])).convert("RGB")
+        width, height = pose_map.size
+        assert pose_map.getpixel((int(0.8 * width), int(0.7 * height))) == COLOURS[wrist]
+        assert pose_map.getpixel((int(x * width), int(y * height))) != COLOURS[wrist]

@@ -8,7 +8,6 @@ that needs no weights keeps working.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,14 +17,12 @@ import numpy as np
 from PIL import Image
 
 from studio.control import ade20k
+from studio.control.pose import Pose
+from studio.errors import AnnotatorMissing
 from studio.network import reachable
 
 ANNOTATORS_REPO = "lllyasviel/Annotators"
 SEGMENTATION_REPO = "openmmlab/upernet-convnext-small"
-
-
-class AnnotatorMissing(RuntimeError):
-    """A preprocessor's weights are not on this machine and cannot be downloaded now."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +83,22 @@ class Preprocessors:
         with self._lock:
             control_map = _RUNNERS[name](self, picture, values)
         return control_map.convert("RGB").resize(picture.size, Image.Resampling.BILINEAR)
+
+    def detect_pose(self, picture: Image.Image) -> Pose | None:
+        """The first person's body keypoints, as an editable pose; None when nobody is found."""
+
+        def load(folder: str):
+            from controlnet_aux.open_pose import OpenposeDetector
+
+            return OpenposeDetector.from_pretrained(folder)
+
+        with self._lock:
+            detector = self._annotator("openpose", load)
+            people = detector.detect_poses(np.asarray(picture.convert("RGB")))
+        if not people:
+            return None
+        points = [None if k is None else (k.x, k.y) for k in people[0].body.keypoints]
+        return Pose(tuple(points))
 
     def weights_folder(self, preprocessor: Preprocessor) -> str:
         """A local folder, or the hub id, that holds the preprocessor's files. AnnotatorMissing if neither can."""
@@ -235,10 +248,3 @@ _RUNNERS = {
     "lineart": _with_detector("lineart", _lineart_model),
     "seg_upernet": _segmentation,
 }
-
-
-def default_annotator_dir() -> Path:
-    """$STUDIO_ANNOTATORS, or annotators/ in the studio's cache folder."""
-    if os.environ.get("STUDIO_ANNOTATORS"):
-        return Path(os.environ["STUDIO_ANNOTATORS"])
-    return Path(os.environ.get("STUDIO_CACHE") or Path.home() / ".cache" / "studio") / "annotators"

@@ -7,9 +7,22 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import api, editor, generate, history, loras_tab, picture_tab, present, presets_panel, results, train_tab
+from studio.ui import (
+    api,
+    control_tab,
+    editor,
+    generate,
+    history,
+    loras_tab,
+    picture_tab,
+    present,
+    presets_panel,
+    results,
+    train_tab,
+)
+from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
-from studio.ui.screen import EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
+from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
 .gradio-container { padding-top: 4px !important; }
@@ -21,6 +34,8 @@ CSS = """
 #generate-button { min-height: 46px; font-size: 1.05em; }
 #outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
 #selection { font-size: 0.92em; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 3px 0 8px; vertical-align: -1px;
+  border: 1px solid rgba(0, 0, 0, 0.35); border-radius: 2px; }
 """
 
 
@@ -92,6 +107,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         result_actions = results.action_widgets()
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
                         edit_panel = editor.editor_widgets(defaults)
+                    with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
+                        control_panel = control_widgets(defaults.model)
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets()
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
@@ -124,6 +141,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             history_ids=gr.State([]),
             outline=history_panel.outline,
             sessions=history_panel.sessions,
+            controls=control_panel,
+            node_inputs=history_panel.inputs,
         )
         generate.wire(
             studio,
@@ -139,6 +158,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         )
         results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editing=edit_panel.editing)
         editor.wire(studio, screen, edit_panel)
+        control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
         picture_tab.wire(studio, screen, picture_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)

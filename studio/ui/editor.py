@@ -15,7 +15,6 @@ from studio.canvas import flatten, mask_from_layers
 from studio.recipe import Recipe
 from studio.studio import Studio
 from studio.ui.form import edit_widgets
-from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
 BRUSH_COLOURS = [
@@ -75,7 +74,6 @@ def editor_widgets(defaults: Recipe) -> EditPanel:
 
 
 def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
-    form = screen.form
 
     def described(editing: dict | None) -> str:
         if not editing:
@@ -104,8 +102,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
             raise gr.Error("Brush over the part to change first; the rest stays as it is.", title="No mask painted")
         picture = flatten(composite if values[panel.keep_colours] else background)
         parent_id, source_index = parent_of(background, values[panel.editing])
-        with user_errors():
-            recipe = form.recipe(values, studio.defaults)
+        recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             studio,
             lambda on_step: studio.inpaint(
@@ -114,6 +111,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
                 recipe,
                 parent_id=parent_id,
                 source_index=source_index,
+                control_images=control_images,
                 on_step=on_step,
             ),
         )
@@ -121,8 +119,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
     def repaint(values: dict[Any, Any]):
         background, composite, _ = canvas(values[panel.image])
         parent_id, source_index = parent_of(background, values[panel.editing])
-        with user_errors():
-            recipe = form.recipe(values, studio.defaults)
+        recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             studio,
             lambda on_step: studio.repaint(
@@ -130,11 +127,12 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
                 recipe,
                 parent_id=parent_id,
                 source_index=source_index,
+                control_images=control_images,
                 on_step=on_step,
             ),
         )
 
-    inputs = form.inputs | {panel.image, panel.editing, panel.keep_colours}
+    inputs = screen.recipe_inputs | {panel.image, panel.editing, panel.keep_colours}
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

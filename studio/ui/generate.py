@@ -29,14 +29,17 @@ def wire(
     form = screen.form
 
     def generate(values: dict[Any, Any]):
-        with user_errors():
-            recipe = form.recipe(values, studio.defaults)
+        recipe, control_images = screen.recipe(studio, values)
         parent = (values[screen.selected] or {}).get("node")
-        yield from screen.run(studio, lambda on_step: studio.generate(recipe, parent_id=parent, on_step=on_step))
+        yield from screen.run(
+            studio,
+            lambda on_step: studio.generate(recipe, parent_id=parent, control_images=control_images, on_step=on_step),
+        )
 
     run = screen.run_options
-    generate_button.click(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
-    form.prompt.submit(generate, inputs=form.inputs | {screen.selected}, outputs=screen.run_outputs, **run)
+    inputs = screen.recipe_inputs | {screen.selected}
+    generate_button.click(generate, inputs=inputs, outputs=screen.run_outputs, **run)
+    form.prompt.submit(generate, inputs=inputs, outputs=screen.run_outputs, **run)
     # Stop skips the queue: it must reach the run that holds the lane.
     stop_button.click(studio.stop, queue=False, api_visibility="private")
 

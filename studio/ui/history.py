@@ -14,6 +14,7 @@ from studio.ui.screen import Screen
 @dataclass
 class HistoryPanel:
     gallery: gr.Gallery
+    inputs: gr.Gallery
     outline: gr.Markdown
     sessions: gr.Dropdown
     open_session: gr.Button
@@ -34,12 +35,21 @@ def history_widgets() -> HistoryPanel:
             )
         with gr.Column(scale=2, min_width=220):
             outline = gr.Markdown(elem_id="outline")
+            inputs = gr.Gallery(
+                label="What the picked node was given (picture, mask, control maps)",
+                columns=3,
+                height=150,
+                object_fit="contain",
+                allow_preview=True,
+                format="png",
+                elem_id="node-inputs",
+            )
     with gr.Row():
         sessions = gr.Dropdown(label="Session", choices=[], scale=4, elem_id="sessions")
         with gr.Column(scale=1, min_width=170):
             open_session = gr.Button("Continue in this session", size="sm", elem_id="open-session")
             refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-history")
-    return HistoryPanel(gallery, outline, sessions, open_session, refresh)
+    return HistoryPanel(gallery, inputs, outline, sessions, open_session, refresh)
 
 
 def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:

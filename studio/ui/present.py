@@ -105,7 +105,20 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
         parts.append(f"denoise {recipe.denoising_strength:g}")
     if recipe.variation_strength:
         parts.append(f"variation {recipe.variation_strength:g}")
+    if recipe.controls:
+        parts.append("control " + ", ".join(f"{unit.kind} {unit.weight:g}" for unit in recipe.controls))
     return " · ".join(parts)
+
+
+def input_pictures(node: Iteration, folder_path) -> list[tuple[str, str]]:
+    """What the artist gave a node (picture, mask, control maps), as (path, caption) pairs."""
+    kinds = {unit.image: unit for unit in node.recipe.controls}
+    shown = []
+    for role, name in node.inputs.items():
+        unit = kinds.get(role)
+        label = f"{role}: {unit.kind} map, weight {unit.weight:g}" if unit else role
+        shown.append((str(folder_path(name)), f"{node.id} · {label}"))
+    return shown
 
 
 def selection_text(node: Iteration | None, index: int | None) -> str:

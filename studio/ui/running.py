@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.errors import GenerationStopped, ModelError, OutOfMemory
+from studio.errors import AnnotatorMissing, GenerationStopped, ModelError, OutOfMemory
 from studio.history import HistoryError
 from studio.recipe import RecipeError
 
@@ -30,7 +30,7 @@ def user_errors() -> Iterator[None]:
         yield
     except gr.Error:
         raise
-    except (RecipeError, ValueError, ModelError, OutOfMemory, HistoryError) as error:
+    except (RecipeError, ValueError, ModelError, OutOfMemory, HistoryError, AnnotatorMissing) as error:
         raise gr.Error(str(error), title=_title(error)) from error
     except Exception as error:  # anything else is our bug, but the artist still gets told
         raise gr.Error(
@@ -78,4 +78,6 @@ def _title(error: Exception) -> str:
         return "Model problem"
     if isinstance(error, OutOfMemory):
         return "Out of memory"
+    if isinstance(error, AnnotatorMissing):
+        return "Preprocessor weights missing"
     return "Please check your input"

@@ -11,10 +11,11 @@ import gradio as gr
 from studio.history import Iteration
 from studio.studio import Studio
 from studio.ui import present
+from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
-from studio.ui.running import Finished, stream
+from studio.ui.running import Finished, stream, user_errors
 
-RESULTS_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "history", "picture"
+RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
 GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
 
 
@@ -34,6 +35,8 @@ class Screen:
     history_ids: gr.State
     outline: gr.Markdown
     sessions: gr.Dropdown
+    controls: ControlPanel
+    node_inputs: gr.Gallery  # what the selected node was given: picture, mask, control maps
 
     @property
     def run_outputs(self) -> list[Any]:
@@ -49,6 +52,7 @@ class Screen:
             self.history_ids,
             self.outline,
             self.sessions,
+            self.node_inputs,
             self.tabs,
         ]
 
@@ -65,7 +69,24 @@ class Screen:
 
     @property
     def select_outputs(self) -> list[Any]:
-        return [self.selected, self.selection, self.outline, *self.form.outputs]
+        return [
+            self.selected,
+            self.selection,
+            self.outline,
+            self.node_inputs,
+            *self.form.outputs,
+            *self.controls.outputs,
+        ]
+
+    def recipe(self, studio: Studio, values: dict[Any, Any]):
+        """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input."""
+        with user_errors():
+            controls, control_images = self.controls.controls(values)
+            return self.form.recipe(values, studio.defaults).replace(controls=controls), control_images
+
+    @property
+    def recipe_inputs(self) -> set[Any]:
+        return self.form.inputs | self.controls.inputs
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -98,6 +119,7 @@ class Screen:
             self.results_ids: [[p.node_id, p.index] for p in pictures],
             self.selected: selected,
             self.selection: present.selection_text(node, 0),
+            self.node_inputs: present.input_pictures(node, studio.session.path),
             **self.tree(studio, node.id),
         }
 
@@ -120,11 +142,14 @@ class Screen:
     def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form."""
         node = studio.session.get(node_id)
+        control_maps = studio.restore(node_id).inputs
         return {
             self.selected: {"node": node_id, "index": index},
             self.selection: present.selection_text(node, index),
             self.outline: present.outline(studio.tree(), node_id),
+            self.node_inputs: present.input_pictures(node, studio.session.path),
             **self.form.show(present.picture_recipe(node, index)),
+            **self.controls.show(node.recipe, control_maps),
         }
 
 

@@ -1,0 +1,278 @@
+"""The Control tab's widgets: up to three ControlNet units, each with its map, palette and pose editor.
+
+Layout and conversion only: `units(values)` turns the widgets into control units and maps (through
+studio.control.units), `show(recipe, maps)` puts a node's units back. Events live in control_tab.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from studio.canvas import flatten
+from studio.control import ade20k
+from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
+from studio.control.pose import PRESETS
+from studio.control.preprocessors import PREPROCESSORS
+from studio.control.units import UnitValues, build_units, default_settings
+from studio.recipe import ControlRef, Recipe
+
+UNIT_COUNT = 3
+# Each unit starts as a different kind, so the three show what control can do.
+STARTING_KINDS = ("openpose", "seg", "canny")
+LINE_COLOURS = ["#ffffff", "#000000"]
+
+
+@dataclass
+class UnitWidgets:
+    number: int
+    enabled: gr.Checkbox
+    kind: gr.Dropdown
+    model: gr.Textbox
+    weight: gr.Slider
+    guidance_start: gr.Slider
+    guidance_end: gr.Slider
+    hint: gr.Markdown
+    source: gr.Image
+    use_picked: gr.Button
+    preprocessor: gr.Dropdown
+    settings: gr.Textbox
+    make_map: gr.Button
+    blank_map: gr.Button
+    map: gr.ImageEditor
+    palette_box: gr.Group
+    palette: gr.Dropdown
+    painting_with: gr.Markdown
+    recent_classes: gr.State  # names of the classes in the brush's colour list, most recent first
+    pose_box: gr.Group
+    pose_preset: gr.Dropdown
+    detect_pose: gr.Button
+    pose_view: gr.Image
+    pose_help: gr.Markdown
+    pose: gr.State  # Pose.to_dict()
+    held_joint: gr.State  # the joint picked up by the last click, or None
+
+    @property
+    def recipe_widgets(self) -> list[Any]:
+        """The widgets a unit's ControlRef and map are read from, in UnitValues order."""
+        return [
+            self.enabled,
+            self.kind,
+            self.model,
+            self.weight,
+            self.guidance_start,
+            self.guidance_end,
+            self.preprocessor,
+            self.settings,
+            self.map,
+        ]
+
+    def values(self, values: dict[Any, Any]) -> UnitValues:
+        enabled, kind, model, weight, start, end, preprocessor, settings, editor = (
+            values[widget] for widget in self.recipe_widgets
+        )
+        return UnitValues(
+            bool(enabled), kind, model or "", weight, start, end, preprocessor or NO_PREPROCESSOR, settings or "",
+            map_of(editor),
+        )  # fmt: skip
+
+
+@dataclass
+class ControlPanel:
+    units: list[UnitWidgets]
+
+    @property
+    def inputs(self) -> set[Any]:
+        return {widget for unit in self.units for widget in unit.recipe_widgets}
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [widget for unit in self.units for widget in unit.recipe_widgets]
+
+    def controls(self, values: dict[Any, Any]) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:
+        """The enabled units and their maps by role; ValueError names the unit at fault."""
+        return build_units([unit.values(values) for unit in self.units])
+
+    def show(self, recipe: Recipe, maps: dict[str, Image.Image]) -> dict[Any, Any]:
+        """Widget values that put a node's units (and their maps) back; units it did not use are switched off."""
+        shown: dict[Any, Any] = {}
+        for widgets, unit in zip(self.units, [*recipe.controls, *[None] * UNIT_COUNT], strict=False):
+            if unit is None:
+                shown[widgets.enabled] = False
+                continue
+            shown |= {
+                widgets.enabled: True,
+                widgets.kind: unit.kind,
+                widgets.model: unit.model,
+                widgets.weight: unit.weight,
+                widgets.guidance_start: unit.guidance_start,
+                widgets.guidance_end: unit.guidance_end,
+                widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
+                widgets.settings: ", ".join(f"{name}={value:g}" for name, value in unit.preprocessor_settings),
+                widgets.map: editor_value(maps.get(unit.image)),
+            }
+        return shown
+
+
+def map_of(editor: dict | None) -> Image.Image | None:
+    if not editor or editor.get("background") is None:
+        return None
+    return flatten(editor.get("composite") or editor["background"], backdrop="black")
+
+
+def editor_value(picture: Image.Image | None) -> dict | None:
+    return None if picture is None else {"background": picture, "layers": [], "composite": picture}
+
+
+def preprocessor_choices(kind: str) -> list[tuple[str, str]]:
+    return [
+        ("none: my own map", name) if name == NO_PREPROCESSOR else (PREPROCESSORS[name].label, name)
+        for name in KINDS[kind].preprocessors
+    ]
+
+
+def class_choices() -> list[tuple[str, str]]:
+    return [(f"{c.name}  ({c.hex})", c.name) for c in ade20k.CLASSES]
+
+
+def brush_for(kind: str, recent_classes: list[str]) -> gr.Brush:
+    """Semantic maps paint only class colours (the most recent class first); line maps paint white or black."""
+    if kind == "seg":
+        colours = [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
+        return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=24)
+    return gr.Brush(colors=LINE_COLOURS, default_color=LINE_COLOURS[0], color_mode="fixed", default_size=4)
+
+
+def painting_text(recent_classes: list[str]) -> str:
+    swatches = " ".join(
+        f"<span class='swatch' style='background:{ade20k.find(name).hex}'></span>{name}" for name in recent_classes
+    )
+    return f"Brush colours: {swatches}" if recent_classes else "Choose a class to paint with."
+
+
+def control_widgets(base_model: str) -> ControlPanel:
+    gr.Markdown(
+        "Steer the picture with maps: a pose, edges, depth, a painted semantic map or a scribble. "
+        "Units that are on apply to **Generate**, **Inpaint** and **Repaint**; their maps are saved on the node.",
+        elem_id="control-intro",
+    )
+    units = []
+    with gr.Tabs():
+        for number, kind in enumerate(STARTING_KINDS, start=1):
+            with gr.Tab(f"Unit {number}", id=f"control-unit-{number}", elem_id=f"control-unit-{number}"):
+                units.append(_unit_widgets(number, kind, base_model))
+    return ControlPanel(units)
+
+
+def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
+    prefix = f"control-{number}"
+    with gr.Row(equal_height=True):
+        enabled = gr.Checkbox(value=False, label="Use this unit", scale=1, min_width=110, elem_id=f"{prefix}-enabled")
+        kind_choice = gr.Dropdown(
+            [(k.label, k.name) for k in KINDS.values()], value=kind, label="Kind", scale=2, elem_id=f"{prefix}-kind"
+        )
+        model = gr.Textbox(
+            value=default_model(kind, base_model),
+            label="ControlNet model",
+            info="Hugging Face id, folder or .safetensors; 'tiny' for the test model",
+            scale=3,
+            elem_id=f"{prefix}-model",
+        )
+    with gr.Row():
+        weight = gr.Slider(0, 2, value=1.0, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
+        start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
+        end = gr.Slider(0, 1, value=1.0, step=0.05, label="Ends at", elem_id=f"{prefix}-end")
+    hint = gr.Markdown(f"*The map: {KINDS[kind].hint}.*", elem_id=f"{prefix}-hint")
+    with gr.Row():
+        with gr.Column(scale=2, min_width=220):
+            source = gr.Image(
+                label="Picture to make a map from",
+                type="pil",
+                sources=("upload", "clipboard"),
+                height=200,
+                elem_id=f"{prefix}-source",
+            )
+            use_picked = gr.Button("Use the picked result", size="sm", elem_id=f"{prefix}-use-picked")
+            preprocessor = gr.Dropdown(
+                preprocessor_choices(kind),
+                value=KINDS[kind].preprocessors[0],
+                label="Preprocessor",
+                elem_id=f"{prefix}-preprocessor",
+            )
+            settings = gr.Textbox(
+                value=default_settings(KINDS[kind].preprocessors[0]),
+                label="Preprocessor settings",
+                elem_id=f"{prefix}-settings",
+            )
+            with gr.Row():
+                make_map = gr.Button("Make the map", size="sm", variant="primary", elem_id=f"{prefix}-make-map")
+                blank_map = gr.Button("Blank map", size="sm", elem_id=f"{prefix}-blank-map")
+        with gr.Column(scale=3, min_width=300):
+            control_map = gr.ImageEditor(
+                label="Control map (paint on it to edit)",
+                type="pil",
+                image_mode="RGB",
+                format="png",
+                height=330,
+                brush=brush_for(kind, ["sky"]),
+                eraser=gr.Eraser(),
+                layers=False,
+                transforms=(),
+                sources=("upload", "clipboard"),
+                elem_id=f"{prefix}-map",
+            )
+            with gr.Group(visible=kind == "seg", elem_id=f"{prefix}-palette-box") as palette_box:
+                palette = gr.Dropdown(
+                    class_choices(),
+                    value=None,
+                    label="Paint with class (type to search: sky, tree, person, road, water…)",
+                    filterable=True,
+                    elem_id=f"{prefix}-palette",
+                )
+                painting_with = gr.Markdown(painting_text(["sky"]), elem_id=f"{prefix}-painting-with")
+            with gr.Group(visible=kind == "openpose", elem_id=f"{prefix}-pose-box") as pose_box:
+                with gr.Row(equal_height=True):
+                    pose_preset = gr.Dropdown(
+                        list(PRESETS), value=None, label="Start from a pose", scale=2, elem_id=f"{prefix}-pose-preset"
+                    )
+                    detect_pose = gr.Button("Detect in the picture", size="sm", scale=1, elem_id=f"{prefix}-detect")
+                pose_view = gr.Image(
+                    label="Pose: click a joint, then click where it goes",
+                    type="pil",
+                    interactive=False,
+                    height=300,
+                    buttons=[],
+                    elem_id=f"{prefix}-pose-view",
+                )
+                pose_help = gr.Markdown("*Choose a pose to start from.*", elem_id=f"{prefix}-pose-help")
+    return UnitWidgets(
+        number=number,
+        enabled=enabled,
+        kind=kind_choice,
+        model=model,
+        weight=weight,
+        guidance_start=start,
+        guidance_end=end,
+        hint=hint,
+        source=source,
+        use_picked=use_picked,
+        preprocessor=preprocessor,
+        settings=settings,
+        make_map=make_map,
+        blank_map=blank_map,
+        map=control_map,
+        palette_box=palette_box,
+        palette=palette,
+        painting_with=painting_with,
+        recent_classes=gr.State(["sky"]),
+        pose_box=pose_box,
+        pose_preset=pose_preset,
+        detect_pose=detect_pose,
+        pose_view=pose_view,
+        pose_help=pose_help,
+        pose=gr.State(None),
+        held_joint=gr.State(None),
+    )

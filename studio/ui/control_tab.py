@@ -1,0 +1,190 @@
+"""The Control tab's events: choosing a kind, making a map, painting with a class, posing a skeleton."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from PIL import ImageDraw
+
+from studio.control import maps
+from studio.control.catalogue import KINDS, default_model
+from studio.control.pose import JOINTS, PRESETS, Pose, click, render
+from studio.control.units import default_settings, parse_settings
+from studio.studio import Studio
+from studio.ui.control_panel import (
+    ControlPanel,
+    UnitWidgets,
+    brush_for,
+    editor_value,
+    painting_text,
+    preprocessor_choices,
+)
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+_RECENT_CLASSES = 8
+
+
+def wire(studio: Studio, screen: Screen, panel: ControlPanel) -> None:
+    for unit in panel.units:
+        _wire_unit(studio, screen, unit)
+
+
+def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
+    form = screen.form
+    private = {"api_visibility": "private"}
+
+    def choose_kind(kind: str, model: str, recent: list[str]):
+        first = KINDS[kind].preprocessors[0]
+        return {
+            unit.model: default_model(kind, model or studio.defaults.model),
+            unit.preprocessor: gr.Dropdown(choices=preprocessor_choices(kind), value=first),
+            unit.settings: default_settings(first),
+            unit.hint: f"*The map: {KINDS[kind].hint}.*",
+            unit.palette_box: gr.Group(visible=kind == "seg"),
+            unit.pose_box: gr.Group(visible=kind == "openpose"),
+            unit.map: gr.ImageEditor(brush=brush_for(kind, recent)),
+        }
+
+    unit.kind.input(
+        choose_kind,
+        inputs=[unit.kind, form.model, unit.recent_classes],
+        outputs=[
+            unit.model,
+            unit.preprocessor,
+            unit.settings,
+            unit.hint,
+            unit.palette_box,
+            unit.pose_box,
+            unit.map,
+        ],
+        **private,
+    )
+    unit.preprocessor.input(default_settings, inputs=unit.preprocessor, outputs=unit.settings, **private)
+
+    def use_picked(selected: dict | None):
+        if not selected:
+            raise gr.Error("Pick a result first (click it in Results or History).", title="Nothing picked")
+        with user_errors():
+            return studio.restore(selected["node"]).outputs[selected["index"]]
+
+    unit.use_picked.click(use_picked, inputs=screen.selected, outputs=unit.source, **private)
+
+    def make_map(source, preprocessor: str, settings: str):
+        if source is None:
+            raise gr.Error("Upload a picture (or use the picked result) to make the map from.", title="No picture")
+        if preprocessor == "none":
+            raise gr.Error(
+                "This preprocessor is 'none': paint the map yourself (Blank map), or choose a preprocessor.",
+                title="Nothing to run",
+            )
+        with user_errors():
+            control_map = studio.control_map(preprocessor, source, parse_settings(settings, preprocessor))
+        return {unit.map: editor_value(control_map), unit.enabled: True}
+
+    unit.make_map.click(
+        make_map,
+        inputs=[unit.source, unit.preprocessor, unit.settings],
+        outputs=[unit.map, unit.enabled],
+        **private,
+    )
+
+    def blank(kind: str, width: float, height: float):
+        with user_errors():
+            size = _size(width, height)
+        return {unit.map: editor_value(maps.blank_map(kind, size)), unit.enabled: True}
+
+    unit.blank_map.click(
+        blank, inputs=[unit.kind, form.width, form.height], outputs=[unit.map, unit.enabled], **private
+    )
+
+    def paint_with(name: str | None, recent: list[str]):
+        if not name:
+            return {}
+        recent = [name, *(other for other in recent if other != name)][:_RECENT_CLASSES]
+        return {
+            unit.recent_classes: recent,
+            unit.map: gr.ImageEditor(brush=brush_for("seg", recent)),
+            unit.painting_with: painting_text(recent),
+        }
+
+    unit.palette.input(
+        paint_with,
+        inputs=[unit.palette, unit.recent_classes],
+        outputs=[unit.recent_classes, unit.map, unit.painting_with],
+        **private,
+    )
+
+    pose_outputs = [unit.pose, unit.held_joint, unit.pose_view, unit.pose_help, unit.map, unit.enabled]
+
+    def show_pose(pose: Pose, size: tuple[int, int], held: int | None, note: str = "") -> dict[Any, Any]:
+        control_map = render(pose, size)
+        view = render(pose, _view_size(size))
+        if held is not None:  # ring the joint in hand (on the view only, never on the map)
+            x, y = pose.keypoints[held]
+            centre = (x * view.width, y * view.height)
+            ImageDraw.Draw(view).ellipse(
+                (centre[0] - 12, centre[1] - 12, centre[0] + 12, centre[1] + 12), outline="white", width=2
+            )
+        if held is None:
+            help_text = note or "*Click a joint to pick it up.*"
+        else:
+            help_text = f"Holding the **{JOINTS[held]}**: click where it goes."
+        return {
+            unit.pose: pose.to_dict(),
+            unit.held_joint: held,
+            unit.pose_view: view,
+            unit.pose_help: help_text,
+            unit.map: editor_value(control_map),
+            unit.enabled: True,
+        }
+
+    def start_pose(name: str | None, width: float, height: float):
+        if not name:
+            return {}
+        with user_errors():
+            return show_pose(PRESETS[name], _size(width, height), None, f"*{name}: click a joint to pick it up.*")
+
+    unit.pose_preset.input(
+        start_pose, inputs=[unit.pose_preset, form.width, form.height], outputs=pose_outputs, **private
+    )
+
+    def detect(source, width: float, height: float):
+        if source is None:
+            raise gr.Error("Upload a picture (or use the picked result) to find a pose in.", title="No picture")
+        with user_errors():
+            pose = studio.detect_pose(source)
+        if pose is None:
+            raise gr.Error("No person was found in the picture; start from a preset pose instead.", title="No pose")
+        return show_pose(pose, _size(width, height), None, "*Detected: click a joint to pick it up.*")
+
+    unit.detect_pose.click(detect, inputs=[unit.source, form.width, form.height], outputs=pose_outputs, **private)
+
+    def click_pose(pose: dict | None, held: int | None, width: float, height: float, event: gr.SelectData):
+        if pose is None:
+            raise gr.Error("Start from a pose first.", title="No pose")
+        size = _size(width, height)
+        view = _view_size(size)
+        x, y = event.index  # in the view's pixels
+        moved, held = click(Pose.from_dict(pose), held, (x / view[0], y / view[1]), view)
+        return show_pose(moved, size, held)
+
+    unit.pose_view.select(
+        click_pose,
+        inputs=[unit.pose, unit.held_joint, form.width, form.height],
+        outputs=pose_outputs,
+        **private,
+    )
+
+
+def _view_size(size: tuple[int, int], longest: int = 512) -> tuple[int, int]:
+    """The pose editor draws at this size whatever the map's, so joints are big enough to click."""
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _size(width: float | None, height: float | None) -> tuple[int, int]:
+    if not width or not height:
+        raise ValueError("width/height: set the picture's size first")
+    return int(width), int(height)
