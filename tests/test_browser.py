@@ -335,7 +335,8 @@ def choose_class(page: Page, unit: int, name: str) -> None:
     palette = page.locator(f"#control-{unit}-palette input")
     palette.fill(name)
     page.get_by_role("option", name=f"{name}  (", exact=False).first.click()
-    expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(name)
+    expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(f"Brush colours: {name}")
+    page.wait_for_timeout(800)  # the editor takes its new brush just after the text changes
 
 
 def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_history(engine, page, tmp_path):
@@ -371,6 +372,17 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         expect(page.locator("#node-inputs")).to_contain_text("control-0: seg map")
         expect(page.locator("#outline")).to_contain_text("00001")
         shoot(page, "21-history-with-control-map")
+
+        # Picking the node puts its unit (map included) back in the Control tab, as unit 1.
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Unit 1").click()
+        expect(page.locator("#control-1-enabled input")).to_be_checked()
+        expect(page.locator("#control-1-kind input")).to_have_value("Semantic map (ADE20K)")
+        expect(page.locator("#control-1-palette-box").first).to_be_visible()
+        expect(page.locator("#control-1-pose-box").first).to_be_hidden()
+        expect(page.locator("#control-1-map")).not_to_contain_text("Upload an image")
+        expect(page.locator("#control-2-enabled input")).not_to_be_checked()
+        shoot(page, "23-node-units-restored")
 
 
 def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, tmp_path):

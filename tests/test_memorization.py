@@ -10,6 +10,9 @@ from studio.train.memorization import THRESHOLD, check_memorization, score_sampl
 from studio.train.trainer import train_lora
 from studio.training_settings import TrainingSettings
 
+# On the CPU in about two minutes; tiny's loss has flattened by then (measured: 0.33 -> 0.046).
+MEMORIZING_STEPS = 800
+
 
 @pytest.fixture(scope="module")
 def photos():
@@ -64,3 +67,48 @@ def test_the_check_runs_on_a_trained_lora_and_saves_its_report(engine, folders, 
     saved = json.loads((tmp_path / "mira.memorization.json").read_text())
     assert saved["schema_version"] == 1 and saved["threshold"] == THRESHOLD and saved["metric"].startswith("SSIM")
     assert Image.open(tmp_path / "mira.memorization.png").size[0] > 200
+
+
+def two_simple_pictures(folder):
+    """A disc and stripes: pictures a tiny model can learn by heart, as a real one learns a dozen photos."""
+    from PIL import ImageDraw
+
+    disc = Image.new("RGB", (64, 64), (20, 30, 120))
+    ImageDraw.Draw(disc).ellipse((12, 12, 52, 52), fill=(240, 240, 230))
+    disc.save(folder / "disc.png")
+    (folder / "disc.txt").write_text("mira, a disc")
+    stripes = Image.new("RGB", (64, 64), (200, 40, 40))
+    for top in range(0, 64, 16):
+        ImageDraw.Draw(stripes).rectangle((0, top, 63, top + 7), fill=(40, 180, 60))
+    stripes.save(folder / "stripes.png")
+    (folder / "stripes.txt").write_text("mira, stripes")
+
+
+def test_a_lora_trained_long_on_two_pictures_is_flagged_and_an_unrelated_folder_is_not(engine, folders, tmp_path):
+    """Long, strong training on two pictures until the loss stops falling: the LoRA reproduces them."""
+    pair = tmp_path / "pair"
+    pair.mkdir()
+    two_simple_pictures(pair)
+    every_layer = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2")
+    every_layer += ("conv1", "conv2", "conv_in", "conv_out", "time_emb_proj")
+    settings = TrainingSettings(
+        dataset=str(pair),
+        name="copycat",
+        rank=32,
+        alpha=32,
+        learning_rate=3e-3,
+        steps=MEMORIZING_STEPS,
+        batch_size=8,
+        resolution=64,
+        bucketing=False,
+        save_every=MEMORIZING_STEPS,
+        target_layers=every_layer,
+    )
+    lora = train_lora(engine, settings, tmp_path / "loras").lora
+
+    memorized = check_memorization(engine, lora, pair, resolution=64)
+    assert memorized.overfitted and memorized.worst >= THRESHOLD
+    assert {p.training_picture for p in memorized.closest if p.score >= THRESHOLD} == {"disc.png", "stripes.png"}
+
+    _, unrelated = folders
+    assert not check_memorization(engine, lora, unrelated, resolution=64).overfitted

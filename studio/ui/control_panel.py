@@ -90,7 +90,8 @@ class ControlPanel:
 
     @property
     def outputs(self) -> list[Any]:
-        return [widget for unit in self.units for widget in unit.recipe_widgets]
+        shown = [[*unit.recipe_widgets, unit.hint, unit.palette_box, unit.pose_box] for unit in self.units]
+        return [widget for widgets in shown for widget in widgets]
 
     def controls(self, values: dict[Any, Any]) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:
         """The enabled units and their maps by role; ValueError names the unit at fault."""
@@ -112,9 +113,19 @@ class ControlPanel:
                 widgets.guidance_end: unit.guidance_end,
                 widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
                 widgets.settings: ", ".join(f"{name}={value:g}" for name, value in unit.preprocessor_settings),
-                widgets.map: editor_value(maps.get(unit.image)),
+                widgets.map: gr.ImageEditor(value=editor_value(maps.get(unit.image)), brush=brush_for(unit.kind, [])),
+                **kind_display(widgets, unit.kind),
             }
         return shown
+
+
+def kind_display(widgets: UnitWidgets, kind: str) -> dict[Any, Any]:
+    """What changes with a unit's kind: its hint, and whether the palette or the pose editor shows."""
+    return {
+        widgets.hint: f"*The map: {KINDS[kind].hint}.*",
+        widgets.palette_box: gr.Group(visible=kind == "seg"),
+        widgets.pose_box: gr.Group(visible=kind == "openpose"),
+    }
 
 
 def map_of(editor: dict | None) -> Image.Image | None:
@@ -142,7 +153,7 @@ def brush_for(kind: str, recent_classes: list[str]) -> gr.Brush:
     """Semantic maps paint only class colours (the most recent class first); line maps paint white or black."""
     if kind == "seg":
         colours = [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
-        return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=24)
+        return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size="auto")
     return gr.Brush(colors=LINE_COLOURS, default_color=LINE_COLOURS[0], color_mode="fixed", default_size=4)
 
 
@@ -150,7 +161,7 @@ def painting_text(recent_classes: list[str]) -> str:
     swatches = " ".join(
         f"<span class='swatch' style='background:{ade20k.find(name).hex}'></span>{name}" for name in recent_classes
     )
-    return f"Brush colours: {swatches}" if recent_classes else "Choose a class to paint with."
+    return f"Brush colours: {swatches}" if recent_classes else "Choose a class to paint with (the brush starts as sky)."
 
 
 def control_widgets(base_model: str) -> ControlPanel:
@@ -232,7 +243,7 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
                     filterable=True,
                     elem_id=f"{prefix}-palette",
                 )
-                painting_with = gr.Markdown(painting_text(["sky"]), elem_id=f"{prefix}-painting-with")
+                painting_with = gr.Markdown(painting_text([]), elem_id=f"{prefix}-painting-with")
             with gr.Group(visible=kind == "openpose", elem_id=f"{prefix}-pose-box") as pose_box:
                 with gr.Row(equal_height=True):
                     pose_preset = gr.Dropdown(
@@ -267,7 +278,7 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
         palette_box=palette_box,
         palette=palette,
         painting_with=painting_with,
-        recent_classes=gr.State(["sky"]),
+        recent_classes=gr.State([]),
         pose_box=pose_box,
         pose_preset=pose_preset,
         detect_pose=detect_pose,

@@ -17,6 +17,7 @@ from studio.ui.control_panel import (
     UnitWidgets,
     brush_for,
     editor_value,
+    kind_display,
     painting_text,
     preprocessor_choices,
 )
@@ -41,10 +42,8 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.model: default_model(kind, model or studio.defaults.model),
             unit.preprocessor: gr.Dropdown(choices=preprocessor_choices(kind), value=first),
             unit.settings: default_settings(first),
-            unit.hint: f"*The map: {KINDS[kind].hint}.*",
-            unit.palette_box: gr.Group(visible=kind == "seg"),
-            unit.pose_box: gr.Group(visible=kind == "openpose"),
             unit.map: gr.ImageEditor(brush=brush_for(kind, recent)),
+            **kind_display(unit, kind),
         }
 
     unit.kind.input(
