@@ -418,3 +418,39 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
         width, height = pose_map.size
         assert pose_map.getpixel((int(0.8 * width), int(0.7 * height))) == COLOURS[wrist]
         assert pose_map.getpixel((int(x * width), int(y * height))) != COLOURS[wrist]
+
+
+def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        page.goto(url)
+        page.fill("#prompt textarea", "a harbour")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        open_tab(page, "Control")
+
+        # Canny needs no weights: the map appears in the unit's editor, and the unit is switched on.
+        page.get_by_role("tab", name="Unit 3").click()
+        page.click("#control-3-use-picked")
+        expect(page.locator("#control-3-source img")).to_have_count(1)
+        page.fill("#control-3-settings textarea", "low_threshold=50, high_threshold=120")
+        page.click("#control-3-make-map")
+        expect(page.locator("#control-3-map")).not_to_contain_text("Upload an image", timeout=20_000)
+        expect(page.locator("#control-3-enabled input")).to_be_checked()
+        page.wait_for_timeout(800)
+        shoot(page, "24-canny-map-made")
+
+        # OpenPose needs weights this machine does not have: a clear message, quickly; the studio goes on.
+        page.get_by_role("tab", name="Unit 1").click()
+        page.click("#control-1-use-picked")
+        expect(page.locator("#control-1-source img")).to_have_count(1)
+        page.click("#control-1-make-map")
+        expect(page.get_by_text("body_pose_model.pth")).to_be_visible(timeout=8_000)
+        page.wait_for_timeout(400)
+        shoot(page, "25-openpose-weights-missing")
+
+        page.click("#generate-button")
+        wait_for_saved(page, "00002")
+        node = studio.session.get("00002")
+        (unit,) = node.recipe.controls
+        assert unit.kind == "canny" and unit.preprocessor == "canny"
+        assert dict(unit.preprocessor_settings) == {"low_threshold": 50.0, "high_threshold": 120.0}
