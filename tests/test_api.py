@@ -27,8 +27,9 @@ def picture_file(path, pictures, index=0):
 
 def test_endpoints_are_named_and_ui_events_are_not_exposed(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/repaint", "/inpaint", "/vary", "/history", "/restore", "/mark", "/stop"} <= endpoints
-    assert len(endpoints) == 8
+    named = {"/generate", "/repaint", "/inpaint", "/vary", "/replay", "/history", "/restore", "/mark", "/stop"}
+    assert named <= endpoints
+    assert len(endpoints) == 9
 
 
 def test_the_whole_loop_through_the_api(client, tmp_path):
@@ -113,3 +114,17 @@ def test_two_users_at_once_get_exactly_their_own_pictures(client, server):
     ]
     for (_, shared), (_, solo) in zip(together, alone, strict=True):
         assert Image.open(shared[0]["image"]).tobytes() == Image.open(solo[0]["image"]).tobytes()
+
+
+def test_replay_a_node_made_under_control_gives_the_same_pixels(client, server):
+    from studio.control.pose import PRESETS, render
+    from studio.recipe import ControlRef, Recipe
+
+    _, studio = server
+    recipe = Recipe(prompt="a dancer", model="tiny", steps=3, width=SIZE, height=SIZE, seed=5)
+    recipe = recipe.replace(controls=(ControlRef("openpose", "tiny", "control-0", 0.9),))
+    made = studio.generate(recipe, control_images={"control-0": render(PRESETS["walking"], (SIZE, SIZE))})
+    node, pictures = client.predict(made.id, api_name="/replay")
+    assert node["parent_id"] == made.id and node["inputs"] == made.inputs
+    original = Image.open(studio.output_path(made.id)).convert("RGB")
+    assert Image.open(pictures[0]["image"]).convert("RGB").tobytes() == original.tobytes()

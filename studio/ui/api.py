@@ -87,6 +87,10 @@ def add_endpoints(studio: Studio) -> None:
         """`count` variations of picture `index` of a node: new seeds (strength 0) or close ones (strength > 0)."""
         return run(lambda: studio.vary(node, index=int(picture_index), count=int(how_many), strength=float(closeness)))
 
+    def replay(node: str):
+        """Run a node again exactly as it was made: its recipe, seeds, picture, mask and control maps."""
+        return run(lambda: studio.replay(node))
+
     def history() -> dict:
         """The current session's tree (nodes with parents, recipes, marks) and the list of sessions."""
         return {
@@ -116,6 +120,7 @@ def add_endpoints(studio: Studio) -> None:
         (repaint, [image, recipe, parent, index], [node_out, pictures], lane),
         (inpaint, [image, mask, recipe, parent, index], [node_out, pictures], lane),
         (vary, [node_id, index, count, strength], [node_out, pictures], lane),
+        (replay, [node_id], [node_out, pictures], lane),
         (history, [], [tree_out], {}),
         (restore, [node_id], [node_out, pictures], {}),
         (set_mark, [node_id, index, mark], [node_out], {}),
