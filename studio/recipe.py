@@ -194,6 +194,8 @@ class Recipe:
             for name, value in control.preprocessor_settings:
                 _check_number(f"controls.preprocessor_settings.{name}", value, -1e6, 1e6)
         roles = [control.image for control in self.controls]
+        if {"image", "mask"} & set(roles):
+            raise RecipeError("controls.image", "'image' and 'mask' name the input picture and mask; use control-N")
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
 

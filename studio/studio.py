@@ -128,7 +128,7 @@ class Studio:
         `control_images` holds the map of each control unit in `recipe.controls`, by the unit's role.
         """
         recipe = recipe.replace(mode=Mode.TXT2IMG)
-        images = fit_control_maps(recipe, control_images, (recipe.width, recipe.height))
+        images = fit_control_maps(control_images, (recipe.width, recipe.height))
         return self._run(recipe, Action.GENERATE, parent_id=parent_id, images=images, on_step=on_step)
 
     def repaint(
@@ -144,7 +144,7 @@ class Studio:
         """img2img on a (painted-over) picture, at the picture's own size."""
         image = fit_to_model(image)
         recipe = recipe.replace(mode=Mode.IMG2IMG, width=image.width, height=image.height)
-        images = {"image": image} | fit_control_maps(recipe, control_images, image.size)
+        images = {"image": image} | fit_control_maps(control_images, image.size)
         return self._run(
             recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
         )
@@ -173,7 +173,7 @@ class Studio:
         recipe = recipe.replace(mode=Mode.INPAINT)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
             recipe = recipe.replace(width=image.width, height=image.height)
-        images = {"image": image, "mask": mask} | fit_control_maps(recipe, control_images, image.size)
+        images = {"image": image, "mask": mask} | fit_control_maps(control_images, image.size)
         return self._run(
             recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
         )
@@ -224,15 +224,16 @@ class Studio:
 
     def control_map(self, preprocessor: str, picture: Image.Image, settings: Mapping[str, float] | None = None):
         """The control map a preprocessor makes of `picture` (AnnotatorMissing says which weights are missing)."""
-        if self._map_maker is None:
-            raise ValueError("preprocessor: this studio was started without preprocessors")
-        return self._map_maker.run(preprocessor, picture, settings)
+        return self._require_map_maker().run(preprocessor, picture, settings)
 
     def detect_pose(self, picture: Image.Image) -> Any:
         """The first person's OpenPose skeleton in `picture`, or None when there is nobody."""
+        return self._require_map_maker().detect_pose(picture)
+
+    def _require_map_maker(self) -> MapMaker:
         if self._map_maker is None:
             raise ValueError("preprocessor: this studio was started without preprocessors")
-        return self._map_maker.detect_pose(picture)
+        return self._map_maker
 
     def stop(self) -> None:
         """Stop the run in progress at its next step."""
@@ -265,8 +266,13 @@ class Studio:
         return Restored(
             node=node,
             outputs=[_load(self.session.path(name)) for name in node.outputs],
-            inputs={role: _load(self.session.path(name)) for role, name in node.inputs.items()},
+            inputs=self.inputs(node_id),
         )
+
+    def inputs(self, node_id: str) -> dict[str, Image.Image]:
+        """What the artist gave a node (picture, mask, control maps), by role, without its outputs."""
+        node = self.session.get(node_id)
+        return {role: _load(self.session.path(name)) for role, name in node.inputs.items()}
 
     def is_output(self, picture: Image.Image, node_id: str, index: int) -> bool:
         """Whether `picture` is exactly output `index` of the node (so an edit of it is that node's child)."""
@@ -358,12 +364,11 @@ class Studio:
         if reused_inputs:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
-        roles = {unit.image for unit in recipe.controls}
         pictures = self.engine.generate(
             recipe,
             image=images.get("image"),
             mask=images.get("mask"),
-            control_images={role: picture for role, picture in images.items() if role in roles},
+            control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
             on_step=on_step,
         )
         with self._write_lock:
@@ -419,20 +424,16 @@ class Studio:
         return node
 
 
-def fit_control_maps(
-    recipe: Recipe, control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]
-) -> dict[str, Image.Image]:
-    """Each unit's map at the size it steers, scaled without blending (a blended seg colour is another class)."""
-    maps = dict(control_images or {})
-    roles = {unit.image for unit in recipe.controls}
-    for role in sorted(set(maps) - roles):
-        raise ValueError(f"controls: no unit uses the control map {role!r}")
-    for number, unit in enumerate(recipe.controls, start=1):
-        if unit.image not in maps:
-            raise ValueError(f"controls: unit {number} ({unit.kind}) has no control map; make or upload one")
-        control = maps[unit.image].convert("RGB")
-        maps[unit.image] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
-    return maps
+def fit_control_maps(control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]) -> dict[str, Image.Image]:
+    """Each map at the size it steers, scaled without blending (a blended seg colour is another class).
+
+    A missing or unused map is left for the engine's check_inputs to refuse, before anything is saved.
+    """
+    fitted = {}
+    for role, control in (control_images or {}).items():
+        control = control.convert("RGB")
+        fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
+    return fitted
 
 
 def fit_to_model(image: Image.Image) -> Image.Image:

@@ -224,3 +224,14 @@ def test_control_maps_are_saved_on_the_node_and_a_replay_is_exact(engine, tmp_pa
     replayed = studio.replay(node.id)
     assert replayed.parent_id == node.id and replayed.inputs == node.inputs
     assert studio.restore(replayed.id).outputs[0].tobytes() == saved.outputs[0].tobytes()
+
+
+def test_the_facade_refuses_a_missing_or_unused_map_before_saving_anything(engine, tmp_path):
+    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    with pytest.raises(ValueError, match="no unit uses the control map 'control-0'"):
+        studio.generate(recipe(), control_images={ROLE: Image.new("RGB", (SIZE, SIZE))})
+    with pytest.raises(ValueError, match="unit 1 .openpose. has no control map"):
+        studio.generate(recipe(controls=(unit(),)))
+    assert studio.tree() == []
+    with pytest.raises(ValueError, match="'image' and 'mask' name the input picture"):
+        recipe(controls=(unit(role="mask"),))

@@ -87,13 +87,8 @@ class Preprocessors:
     def detect_pose(self, picture: Image.Image) -> Pose | None:
         """The first person's body keypoints, as an editable pose; None when nobody is found."""
 
-        def load(folder: str):
-            from controlnet_aux.open_pose import OpenposeDetector
-
-            return OpenposeDetector.from_pretrained(folder)
-
         with self._lock:
-            detector = self._annotator("openpose", load)
+            detector = self._annotator("openpose", lambda folder: _openpose_class().from_pretrained(folder))
             people = detector.detect_poses(np.asarray(picture.convert("RGB")))
         if not people:
             return None
@@ -174,17 +169,6 @@ def _tile_resample(_: Preprocessors, picture: Image.Image, values: dict) -> Imag
     return picture.resize(small, Image.Resampling.LANCZOS).resize(picture.size, Image.Resampling.LANCZOS)
 
 
-def _openpose(runner: Preprocessors, picture: Image.Image, values: dict) -> Image.Image:
-    def load(folder: str):
-        from controlnet_aux.open_pose import OpenposeDetector
-
-        return OpenposeDetector.from_pretrained(folder)
-
-    side = _detect_resolution(picture)
-    detector = runner._annotator("openpose", load)
-    return detector(picture, detect_resolution=side, image_resolution=side, output_type="pil")
-
-
 def _with_detector(name: str, import_detector):
     def run(runner: Preprocessors, picture: Image.Image, values: dict) -> Image.Image:
         detector = runner._annotator(name, lambda folder: import_detector().from_pretrained(folder))
@@ -192,6 +176,12 @@ def _with_detector(name: str, import_detector):
         return detector(picture, detect_resolution=side, image_resolution=side, output_type="pil")
 
     return run
+
+
+def _openpose_class():
+    from controlnet_aux.open_pose import OpenposeDetector
+
+    return OpenposeDetector
 
 
 def _midas():
@@ -241,7 +231,7 @@ _RUNNERS = {
     "lineart_standard": _lineart_standard,
     "shuffle": _shuffle,
     "tile_resample": _tile_resample,
-    "openpose": _openpose,
+    "openpose": _with_detector("openpose", _openpose_class),
     "depth_midas": _with_detector("depth_midas", _midas),
     "depth_zoe": _with_detector("depth_zoe", _zoe),
     "softedge_hed": _with_detector("softedge_hed", _hed),

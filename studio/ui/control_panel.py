@@ -17,7 +17,7 @@ from studio.control import ade20k
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
-from studio.control.units import UnitValues, build_units, default_settings
+from studio.control.units import UnitValues, build_units, default_settings, format_settings
 from studio.recipe import ControlRef, Recipe
 
 UNIT_COUNT = 3
@@ -112,7 +112,7 @@ class ControlPanel:
                 widgets.guidance_start: unit.guidance_start,
                 widgets.guidance_end: unit.guidance_end,
                 widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
-                widgets.settings: ", ".join(f"{name}={value:g}" for name, value in unit.preprocessor_settings),
+                widgets.settings: format_settings(dict(unit.preprocessor_settings)),
                 widgets.map: gr.ImageEditor(value=editor_value(maps.get(unit.image)), brush=brush_for(unit.kind, [])),
                 **kind_display(widgets, unit.kind),
             }
@@ -122,10 +122,14 @@ class ControlPanel:
 def kind_display(widgets: UnitWidgets, kind: str) -> dict[Any, Any]:
     """What changes with a unit's kind: its hint, and whether the palette or the pose editor shows."""
     return {
-        widgets.hint: f"*The map: {KINDS[kind].hint}.*",
+        widgets.hint: hint_text(kind),
         widgets.palette_box: gr.Group(visible=kind == "seg"),
         widgets.pose_box: gr.Group(visible=kind == "openpose"),
     }
+
+
+def hint_text(kind: str) -> str:
+    return f"*The map: {KINDS[kind].hint}.*"
 
 
 def map_of(editor: dict | None) -> Image.Image | None:
@@ -196,7 +200,7 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
         weight = gr.Slider(0, 2, value=1.0, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
         start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
         end = gr.Slider(0, 1, value=1.0, step=0.05, label="Ends at", elem_id=f"{prefix}-end")
-    hint = gr.Markdown(f"*The map: {KINDS[kind].hint}.*", elem_id=f"{prefix}-hint")
+    hint = gr.Markdown(hint_text(kind), elem_id=f"{prefix}-hint")
     with gr.Row():
         with gr.Column(scale=2, min_width=220):
             source = gr.Image(

@@ -142,14 +142,13 @@ class Screen:
     def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form."""
         node = studio.session.get(node_id)
-        control_maps = studio.restore(node_id).inputs
         return {
             self.selected: {"node": node_id, "index": index},
             self.selection: present.selection_text(node, index),
             self.outline: present.outline(studio.tree(), node_id),
             self.node_inputs: present.input_pictures(node, studio.session.path),
             **self.form.show(present.picture_recipe(node, index)),
-            **self.controls.show(node.recipe, control_maps),
+            **self.controls.show(node.recipe, studio.inputs(node_id)),
         }
 
 
