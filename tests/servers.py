@@ -20,12 +20,18 @@ TEST_DEFAULTS = Recipe(model="tiny", steps=3, width=128, height=128, sampler="Eu
 
 @contextlib.contextmanager
 def running_studio(
-    engine, outputs: Path, *, notice: str | None = None, auth=None, lora_dir: Path | None = None
+    engine,
+    outputs: Path,
+    *,
+    notice: str | None = None,
+    auth=None,
+    lora_dir: Path | None = None,
+    defaults: Recipe = TEST_DEFAULTS,
 ) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
         HistoryStore(outputs),
-        defaults=TEST_DEFAULTS,
+        defaults=defaults,
         preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
         lora_dir=lora_dir,
         workshop=LoraWorkshop(engine),

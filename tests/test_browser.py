@@ -454,3 +454,21 @@ def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing
         (unit,) = node.recipe.controls
         assert unit.kind == "canny" and unit.preprocessor == "canny"
         assert dict(unit.preprocessor_settings) == {"low_threshold": 50.0, "high_threshold": 120.0}
+
+
+def test_switching_to_the_tiny_model_moves_default_controlnets_along(engine, page, tmp_path):
+    from tests.servers import TEST_DEFAULTS
+
+    sd15 = TEST_DEFAULTS.replace(model="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    with running_studio(engine, tmp_path / "outputs", defaults=sd15) as (url, _):
+        page.goto(url)
+        open_tab(page, "Control")
+        expect(page.locator("#control-1-model textarea")).to_have_value("lllyasviel/control_v11p_sd15_openpose")
+        page.get_by_role("tab", name="Unit 3").click()
+        page.fill("#control-3-model textarea", "/models/my-canny.safetensors")
+        page.get_by_text("Model", exact=True).click()  # open the Model panel
+        page.click("#use-tiny")
+        expect(page.locator("#status")).to_contain_text("Loaded tiny", timeout=RUN_TIMEOUT)
+        expect(page.locator("#control-3-model textarea")).to_have_value("/models/my-canny.safetensors")
+        page.get_by_role("tab", name="Unit 1").click()
+        expect(page.locator("#control-1-model textarea")).to_have_value("tiny")

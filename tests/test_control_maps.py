@@ -113,3 +113,11 @@ def test_the_editor_picks_a_joint_up_with_one_click_and_puts_it_down_with_the_ne
     assert Pose.from_dict(moved.to_dict()) == moved
     assert render(moved, size).getpixel((256, int(0.05 * 512))) == COLOURS[0]
     assert JOINT_RADIUS == 4
+
+
+def test_a_units_default_controlnet_follows_the_base_model_and_the_artists_own_stays():
+    from studio.control.catalogue import model_for_new_base
+
+    assert model_for_new_base("openpose", "lllyasviel/control_v11p_sd15_openpose", "tiny") == "tiny"
+    assert model_for_new_base("openpose", "tiny", "someone/sd15-model") == "lllyasviel/control_v11p_sd15_openpose"
+    assert model_for_new_base("canny", "/models/my-canny.safetensors", "tiny") == "/models/my-canny.safetensors"

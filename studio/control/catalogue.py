@@ -70,6 +70,12 @@ def default_model(kind: str, base_model: str) -> str:
     return TINY_MODEL if base_model == TINY_MODEL else KINDS[kind].sd15_model
 
 
+def model_for_new_base(kind: str, current: str, base_model: str) -> str:
+    """A unit's ControlNet once the base model changes: a default follows the base, the artist's own choice stays."""
+    defaults = {TINY_MODEL, KINDS[kind].sd15_model, ""}
+    return default_model(kind, base_model) if current.strip() in defaults else current
+
+
 def control_role(index: int) -> str:
     """The name a unit's map takes among the node's inputs."""
     return f"control-{index}"

@@ -6,6 +6,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED, TINY_MODEL
 from studio.studio import Studio
 from studio.ui import present
@@ -53,16 +54,24 @@ def wire(
 
     reuse_seed.click(reuse, inputs=screen.selected, outputs=form.seed, queue=False, api_visibility="private")
 
-    def load(model: str):
+    units = screen.controls.units
+
+    def load(values: dict[Any, Any], model: str | None = None):
         with user_errors():
-            studio.load_model(model.strip())
+            studio.load_model((model or values[form.model]).strip())
+        # ControlNets left at their defaults follow the new base model (SD 1.5's, or tiny's).
+        control_models = {
+            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model) for unit in units
+        }
         return {
             model_status: present.model_line(studio.model),
             notice: gr.Markdown(visible=False),
             form.model: studio.model,
             screen.status: f"Loaded `{studio.model}`.",
+            **control_models,
         }
 
-    loading = [model_status, notice, form.model, screen.status]
-    load_button.click(load, inputs=form.model, outputs=loading, **run)
-    tiny_button.click(lambda: load(TINY_MODEL), outputs=loading, **run)
+    loading = [model_status, notice, form.model, screen.status, *(unit.model for unit in units)]
+    load_inputs = {form.model, *(unit.kind for unit in units), *(unit.model for unit in units)}
+    load_button.click(load, inputs=load_inputs, outputs=loading, **run)
+    tiny_button.click(lambda values: load(values, TINY_MODEL), inputs=load_inputs, outputs=loading, **run)
