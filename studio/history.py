@@ -2,6 +2,7 @@
 
 Layout of a session folder:
     history.json        the tree (schema-versioned, replaced atomically on every change)
+    marks.json          the artist's keep/reject marks, by picture file (a rebuild from the PNGs finds them here)
     00007-0.png ...     the outputs of node 00007; each carries the node as JSON in its metadata
     00007-mask.png      the human's inputs to node 00007 (painted picture, mask, control maps)
 
@@ -11,6 +12,8 @@ The PNGs are the ground truth: if history.json is lost or damaged, the tree is r
 from __future__ import annotations
 
 import json
+import math
+import re
 import secrets
 import threading
 import time
@@ -26,6 +29,9 @@ from studio.recipe import Recipe
 
 SCHEMA_VERSION = 1
 HISTORY_FILE = "history.json"
+MARKS_FILE = "marks.json"
+MARKS_SCHEMA_VERSION = 1
+_NODE_ID = re.compile(r"^\d{5,}$")
 
 # Each entry turns a history document of version N into version N + 1.
 _MIGRATIONS: dict[int, Any] = {}
@@ -67,14 +73,51 @@ class Iteration:
     created: float = 0.0
 
     def __post_init__(self) -> None:
+        # Checked, not trusted: a hand-edited or damaged history must be refused here, never half-used.
+        if not isinstance(self.id, str) or not _NODE_ID.match(self.id):
+            raise ValueError(f"node id {self.id!r} is not a string of digits")
+        if self.parent_id is not None and (not isinstance(self.parent_id, str) or not _NODE_ID.match(self.parent_id)):
+            raise ValueError(f"node {self.id}: parent id {self.parent_id!r} is not a string of digits")
+        if not isinstance(self.recipe, Recipe):
+            raise ValueError(f"node {self.id}: recipe is not a Recipe")
+        if (
+            isinstance(self.created, bool)
+            or not isinstance(self.created, (int, float))
+            or not math.isfinite(self.created)
+        ):
+            raise ValueError(f"node {self.id}: created {self.created!r} is not a time")
         object.__setattr__(self, "action", Action(self.action))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "outputs", _strings(self.id, "outputs", self.outputs))
+        if any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds):
+            raise ValueError(f"node {self.id}: seeds are not whole numbers")
         object.__setattr__(self, "seeds", tuple(self.seeds))
-        object.__setattr__(self, "inputs", dict(self.inputs))
+        if len(self.seeds) != len(self.outputs):
+            raise ValueError(f"node {self.id}: {len(self.seeds)} seeds for {len(self.outputs)} outputs")
+        if not isinstance(self.inputs, Mapping):
+            raise ValueError(f"node {self.id}: inputs are not a mapping of role to file")
+        object.__setattr__(
+            self, "inputs", dict(zip(self.inputs, _strings(self.id, "inputs", self.inputs.values()), strict=True))
+        )
+        if self.source_index is not None and (
+            isinstance(self.source_index, bool) or not isinstance(self.source_index, int)
+        ):
+            raise ValueError(f"node {self.id}: source_index {self.source_index!r} is not a whole number")
         marks = tuple(Mark(mark) for mark in self.marks) or (Mark.NONE,) * len(self.outputs)
         if len(marks) != len(self.outputs):
-            raise HistoryError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
+            raise ValueError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
         object.__setattr__(self, "marks", marks)
+
+    def keeping_outputs(self, exists) -> Iteration:
+        """This node with only the outputs for which `exists(file name)` holds (a batch cut short by a crash)."""
+        kept = [index for index, name in enumerate(self.outputs) if exists(name)]
+        if len(kept) == len(self.outputs):
+            return self
+        return replace(
+            self,
+            outputs=tuple(self.outputs[i] for i in kept),
+            seeds=tuple(self.seeds[i] for i in kept),
+            marks=tuple(self.marks[i] for i in kept),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,12 +138,23 @@ class Iteration:
         return cls(**{**data, "recipe": Recipe.from_dict(data["recipe"])})
 
 
+def _strings(node_id: str, name: str, values: Iterable[Any]) -> tuple[str, ...]:
+    values = tuple(values)
+    for value in values:
+        # File names only: a history must not point outside its own session folder.
+        if not isinstance(value, str) or not value or "/" in value or "\\" in value or value.startswith("."):
+            raise ValueError(f"node {node_id}: {name} holds {value!r}, not a file name")
+    return values
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     id: str
     folder: Path
     node_count: int
     modified: float
+    # Why the session can only be looked at (written by a newer studio), or None.
+    read_only: str | None = None
 
 
 class SessionHistory:
@@ -113,6 +167,7 @@ class SessionHistory:
         self._nodes: dict[str, Iteration] = {}
         self.recovered: list[str] = []  # node ids brought back from PNG metadata on the last load
         self.damage_note: str | None = None  # set when a damaged history.json was put aside
+        self.read_only: str | None = None  # set when a newer studio wrote this folder: shown, never changed
         self._load()
 
     # --- reading -------------------------------------------------------------------------------
@@ -141,9 +196,14 @@ class SessionHistory:
         with self._lock:
             return self._next_id()
 
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise HistoryError(self.read_only)
+
     def add(self, node: Iteration) -> None:
         """Record a node whose files are already written. Saved before this returns."""
         with self._lock:
+            self.check_writable()
             if node.id in self._nodes:
                 raise HistoryError(f"node {node.id} already exists in session {self.id}")
             if node.parent_id is not None and node.parent_id not in self._nodes:
@@ -156,15 +216,20 @@ class SessionHistory:
 
     def set_mark(self, node_id: str, index: int, mark: Mark | str) -> Iteration:
         with self._lock:
+            self.check_writable()
             node = self._nodes.get(node_id)
             if node is None:
                 raise HistoryError(f"no node {node_id!r} in session {self.id}")
             if not 0 <= index < len(node.outputs):
                 raise HistoryError(f"node {node_id} has no output {index}")
-            marks = list(node.marks)
-            marks[index] = Mark(mark)
+            try:
+                marks = list(node.marks)
+                marks[index] = Mark(mark)
+            except ValueError:
+                raise HistoryError(f"mark: {mark!r} is not one of 'keep', 'reject' or '' (none)") from None
             updated = replace(node, marks=tuple(marks))
             self._nodes[node_id] = updated
+            self._save_marks()
             self._save()
             return updated
 
@@ -183,6 +248,16 @@ class SessionHistory:
         }
         atomic_write_text(self.folder / HISTORY_FILE, json.dumps(document, indent=1))
 
+    def _save_marks(self) -> None:
+        marks = {
+            name: mark.value
+            for node in self._nodes.values()
+            for name, mark in zip(node.outputs, node.marks, strict=True)
+            if mark is not Mark.NONE
+        }
+        document = {"schema_version": MARKS_SCHEMA_VERSION, "marks": marks}
+        atomic_write_text(self.folder / MARKS_FILE, json.dumps(document, indent=1, sort_keys=True))
+
     def _load(self) -> None:
         # The folder appears with the first picture, so a session that makes nothing leaves no trace.
         history_file = self.folder / HISTORY_FILE
@@ -191,12 +266,14 @@ class SessionHistory:
         if history_file.exists():
             try:
                 nodes = _parse_history(history_file.read_text(encoding="utf-8"))
-            except HistoryFromTheFuture:
-                raise
-            except (ValueError, KeyError, TypeError) as error:
+            except HistoryFromTheFuture as error:
+                # Listed and shown, never rewritten: the newer studio's file stays exactly as it was.
+                self.read_only = f"session {self.id} is read-only here: {error}"
+                return
+            except (ValueError, KeyError, TypeError, AttributeError, HistoryError, RecursionError) as error:
                 # Keep the damaged file for the artist (and for us); never overwrite it.
                 damaged = True
-                aside = history_file.with_name(f"{HISTORY_FILE}.damaged-{int(time.time())}")
+                aside = history_file.with_name(f"{HISTORY_FILE}.damaged-{time.time_ns()}")
                 history_file.replace(aside)
                 self.damage_note = f"{history_file} was unreadable ({error}); kept as {aside.name}"
         # Nodes whose PNGs exist but that the history does not know (deleted, damaged or torn file).
@@ -206,9 +283,38 @@ class SessionHistory:
             if node.id not in nodes:
                 nodes[node.id] = node
                 self.recovered.append(node.id)
-        self._nodes = dict(sorted(nodes.items(), key=lambda item: (item[1].created, item[0])))
-        if self.recovered or damaged:
+        # A crash between two pictures of a batch leaves some outputs unwritten: show those that exist.
+        complete = {
+            node_id: node.keeping_outputs(lambda name: self.path(name).is_file()) for node_id, node in nodes.items()
+        }
+        trimmed = any(complete[node_id] is not node for node_id, node in nodes.items())
+        complete = {node_id: node for node_id, node in complete.items() if node.outputs}
+        marked = self._apply_saved_marks(complete)
+        self._nodes = dict(sorted(complete.items(), key=lambda item: (item[1].created, item[0])))
+        if self.recovered or damaged or trimmed or marked:
             self._save()
+
+    def _apply_saved_marks(self, nodes: dict[str, Iteration]) -> bool:
+        """Put back the marks kept in marks.json; whether any node changed."""
+        marks_file = self.folder / MARKS_FILE
+        if not marks_file.exists():
+            return False
+        try:
+            document = json.loads(marks_file.read_text(encoding="utf-8"))
+            saved = {str(name): Mark(value) for name, value in document["marks"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            aside = marks_file.with_name(f"{MARKS_FILE}.damaged-{time.time_ns()}")
+            marks_file.replace(aside)
+            note = f"{marks_file} was unreadable ({error}); kept as {aside.name}"
+            self.damage_note = f"{self.damage_note}; {note}" if self.damage_note else note
+            return False
+        changed = False
+        for node_id, node in nodes.items():
+            marks = tuple(saved.get(name, Mark.NONE) for name in node.outputs)
+            if marks != node.marks:
+                nodes[node_id] = replace(node, marks=marks)
+                changed = True
+        return changed
 
 
 class HistoryFromTheFuture(HistoryError):
@@ -217,6 +323,8 @@ class HistoryFromTheFuture(HistoryError):
 
 def _parse_history(text: str) -> dict[str, Iteration]:
     document = json.loads(text)
+    if not isinstance(document, dict):
+        raise ValueError(f"history is a JSON {type(document).__name__}, not an object")
     version = document.get("schema_version")
     if not isinstance(version, int):
         raise ValueError("history has no schema_version")
@@ -227,8 +335,13 @@ def _parse_history(text: str) -> dict[str, Iteration]:
     while version < SCHEMA_VERSION:
         document = _MIGRATIONS[version](document)
         version += 1
+    if not isinstance(document.get("nodes"), list):
+        raise ValueError("history has no list of nodes")
     nodes = [Iteration.from_dict(data) for data in document["nodes"]]
-    return {node.id: node for node in nodes}
+    by_id = {node.id: node for node in nodes}
+    if len(by_id) != len(nodes):
+        raise ValueError("history lists a node twice")
+    return by_id
 
 
 def _nodes_from_pngs(paths: Iterable[Path]) -> list[Iteration]:
@@ -239,7 +352,7 @@ def _nodes_from_pngs(paths: Iterable[Path]) -> list[Iteration]:
             continue
         try:
             node = Iteration.from_dict(data["node"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
         found.setdefault(node.id, node)
     return list(found.values())
@@ -273,8 +386,13 @@ class HistoryStore:
         for folder in self.root.iterdir():
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
-            session = self.session(folder.name)
+            try:
+                session = self.session(folder.name)
+            except HistoryError:
+                continue  # not a session folder (a name this studio never makes)
             nodes = session.nodes()
-            if nodes:
+            if session.read_only:
+                infos.append(SessionInfo(session.id, folder, 0, folder.stat().st_mtime, session.read_only))
+            elif nodes:
                 infos.append(SessionInfo(session.id, folder, len(nodes), max(node.created for node in nodes)))
         return sorted(infos, key=lambda info: info.modified, reverse=True)
