@@ -29,7 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="port to serve on (default: 7860 or the next free one)")
     parser.add_argument("--listen", action="store_true", help="serve on the local network, not only this computer")
     parser.add_argument("--share", action="store_true", help="also make a temporary public link (password-protected)")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (always on with --share)")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        action="append",
+        help="require this login (always on with --share); repeat for several accounts, each with its own sessions",
+    )
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
     parser.add_argument("--loras", type=Path, default=HERE / "loras", help="the LoRA library folder")
     parser.add_argument(
@@ -48,19 +53,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder with ControlNet preprocessor weights, e.g. body_pose_model.pth (default <cache>/annotators)",
     )
     args = parser.parse_args(argv)
-    if args.auth and ":" not in args.auth:
-        parser.error("--auth takes USER:PASSWORD")
+    from studio.login import LoginError, parse_account
+
+    try:
+        args.accounts = dict(parse_account(entry) for entry in args.auth or [])
+    except LoginError as error:
+        parser.error(str(error))
     return args
 
 
-def login(args: argparse.Namespace) -> tuple[str, str] | None:
-    """The login to require: --auth, or a fresh strong password when sharing without one."""
-    if args.auth:
-        user, password = args.auth.split(":", 1)
-        return user, password
+def accounts(args: argparse.Namespace) -> dict[str, str]:
+    """The logins to require: --auth, or a fresh strong password when sharing without one."""
+    if args.accounts:
+        return args.accounts
     if args.share:
-        return SHARE_USER, secrets.token_urlsafe(12)
-    return None
+        return {SHARE_USER: secrets.token_urlsafe(12)}
+    return {}
+
+
+def file_guard(studio, outputs: Path) -> dict:
+    """FastAPI arguments that keep each account's pictures to itself (with several accounts)."""
+    if not studio.per_account:
+        return {}
+    from starlette.middleware import Middleware
+
+    from studio.ui.own_files import OwnFilesOnly
+
+    return {"middleware": [Middleware(OwnFilesOnly, outputs=outputs)]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.errors import ModelError
     from studio.hashes import HashCache
     from studio.history import HistoryStore
+    from studio.login import LoginGuard
     from studio.recipe import Recipe
     from studio.studio import Studio
     from studio.train.workshop import LoraWorkshop
@@ -101,33 +121,37 @@ def main(argv: list[str] | None = None) -> None:
         lora_dir=args.loras,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
+        # Several accounts: each one's sessions are its own, and only it is served their pictures.
+        per_account=len(args.accounts) > 1,
     )
     window = build_ui(studio, notice=notice)
-    credentials = login(args)
+    credentials = accounts(args)
     window.blocks.queue(default_concurrency_limit=4)
     _, local_url, share_url = window.blocks.launch(
         server_name="0.0.0.0" if args.listen else "127.0.0.1",
         server_port=args.port,
         share=args.share,
-        auth=credentials,
+        auth=LoginGuard(credentials).check if credentials else None,
         auth_message="This studio is password-protected.",
         inbrowser=not args.no_browser,
         prevent_thread_lock=True,
         allowed_paths=[str(args.outputs.resolve())],
+        app_kwargs=file_guard(studio, args.outputs),
         theme=window.theme,
         css=window.css,
         footer_links=["api"],
         quiet=True,
     )
     print(f"\nThe studio is running at {local_url}", flush=True)
-    print(f"Pictures and history are saved in {args.outputs.resolve() / studio.session.id}", flush=True)
+    print(f"Pictures and history are saved in {args.outputs.resolve()}", flush=True)
     if args.share:
         if share_url:
             print(f"Public link (valid about a week): {share_url}", flush=True)
         else:
             print("No public link could be made (no network?). The studio runs locally as usual.", flush=True)
-    if credentials and not args.auth:
-        print(f"Login  user: {credentials[0]}   password: {credentials[1]}", flush=True)
+    if credentials and not args.accounts:
+        ((user, password),) = credentials.items()
+        print(f"Login  user: {user}   password: {password}", flush=True)
     if args.listen and not credentials:
         print("Note: --listen without --auth lets anyone on your network use the studio.", flush=True)
     try:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
+
+from studio.prompt_syntax import lora_tags
 
 SCHEMA_VERSION = 1
 
@@ -48,6 +51,10 @@ RANDOM_SEED = -1
 MIN_SIDE, MAX_SIDE = 64, 2048
 MAX_STEPS = 150
 MAX_BATCH = 8
+# A1111 sets no bound; ours keeps every PNG and history.json readable (the longest real prompts are ~2,000).
+MAX_PROMPT_CHARS = 10_000
+# LoRA weights beyond this only burn the picture (A1111's sliders stop at 2); negative weights are allowed.
+MAX_LORA_WEIGHT = 5.0
 
 
 class RecipeError(ValueError):
@@ -151,9 +158,13 @@ class Recipe:
         self._validate()
 
     def _validate(self) -> None:
-        _check_type("prompt", self.prompt, str)
-        _check_type("negative_prompt", self.negative_prompt, str)
-        _check_type("model", self.model, str)
+        for name in ("prompt", "negative_prompt", "model"):
+            _check_text(name, getattr(self, name))
+        for name in ("prompt", "negative_prompt"):
+            if len(getattr(self, name)) > MAX_PROMPT_CHARS:
+                raise RecipeError(
+                    name, f"is {len(getattr(self, name)):,} characters long; the most is {MAX_PROMPT_CHARS:,}"
+                )
         if not self.model.strip():
             raise RecipeError("model", "is empty; give a Hugging Face id, a folder, a .safetensors file or 'tiny'")
         if self.sampler not in SAMPLERS:
@@ -177,6 +188,12 @@ class Recipe:
             raise RecipeError("variation_strength", "needs a variation_seed to blend towards")
         for lora in self.loras:
             _check_type("loras", lora, LoraRef)
+            _check_text("loras.name", lora.name)
+            if not lora.name.strip():
+                raise RecipeError("loras.name", "is empty; give the LoRA's name in the library")
+            _check_number("loras.weight", lora.weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
+        for name, weight in lora_tags(self.prompt)[1]:
+            _check_number(f"prompt: <lora:{name}:...> weight", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
         for control in self.controls:
             _check_type("controls", control, ControlRef)
             if control.kind not in CONTROL_KINDS:
@@ -260,6 +277,11 @@ class Recipe:
         unknown = sorted(set(changes) - known - {"schema_version"})
         if unknown:
             raise RecipeError(unknown[0], f"is not a recipe field (known: {', '.join(sorted(known))})")
+        if "schema_version" in changes and changes["schema_version"] != SCHEMA_VERSION:
+            raise RecipeError(
+                "schema_version",
+                f"{changes['schema_version']!r} is not the version this studio writes ({SCHEMA_VERSION}); leave it out",
+            )
         changes = {key: value for key, value in changes.items() if key != "schema_version"}
         if "loras" in changes:
             changes["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in changes["loras"])
@@ -299,6 +321,16 @@ def _check_type(name: str, value: Any, expected: type) -> None:
         raise RecipeError(name, f"expected {expected.__name__}, got {type(value).__name__}")
 
 
+def _check_text(name: str, value: Any) -> None:
+    _check_type(name, value, str)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecipeError(
+            name, "holds a character that is not text (a lone surrogate); retype or paste it again"
+        ) from None
+
+
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RecipeError(name, f"expected a whole number, got {value!r}")
@@ -309,5 +341,7 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
 def _check_number(name: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecipeError(name, f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise RecipeError(name, f"{value} is not a finite number; give one from {low:g} to {high:g}")
     if not low <= value <= high:
         raise RecipeError(name, f"{value} is out of range ({low} to {high})")

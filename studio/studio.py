@@ -6,8 +6,11 @@ folder and records the node, all before returning: nothing reaches the screen th
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,9 +26,10 @@ from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, 
 from studio.lora_library import LoraInfo, list_loras
 from studio.lora_library import resolve as resolve_lora
 from studio.picture_info import PictureInfo, read_picture_info
+from studio.prepare import render_size
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
 from studio.prompt_syntax import effective_loras
-from studio.recipe import MAX_SEED, InpaintArea, Mode, Recipe
+from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
 from studio.training_settings import TrainingSettings
 
 METADATA_SCHEMA_VERSION = 1
@@ -81,8 +85,26 @@ class Restored:
     inputs: dict[str, Image.Image]
 
 
+# Session ids and account names become folder names: plain characters only.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class _Shared:
+    """What every session's view of the studio shares: the defaults, the write lock, the accounts' stores."""
+
+    defaults: Recipe
+    write_lock: threading.Lock
+    account_stores: dict[str, HistoryStore]
+
+
 class Studio:
-    """Generate, repaint, inpaint, vary, restore, mark and stop, for one session at a time."""
+    """Generate, repaint, inpaint, vary, restore, mark and stop, in one session.
+
+    A `Studio` acts on one session (`self.session`). Each browser and each API caller works in its
+    own: `for_session(id, account=...)` gives the view of the studio for that caller's session, so
+    one caller switching sessions never moves another's work.
+    """
 
     def __init__(
         self,
@@ -96,6 +118,7 @@ class Studio:
         lora_dir: Path | None = None,
         workshop: Workshop | None = None,
         map_maker: MapMaker | None = None,
+        per_account: bool = False,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -107,11 +130,45 @@ class Studio:
         self._workshop = workshop
         # Control maps from pictures (controlnet-aux annotators), run outside the GPU lane on the CPU.
         self._map_maker = map_maker
-        # What a new form (or an API request that leaves fields out) starts from.
-        self.defaults = defaults or Recipe()
+        # With several accounts, each account's sessions live in a folder of its own (outputs/<account>/).
+        self.per_account = per_account
+        self._shared = _Shared(defaults or Recipe(), threading.Lock(), {})
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
-        self._write_lock = threading.Lock()
         self._rng = random.SystemRandom()
+
+    @property
+    def defaults(self) -> Recipe:
+        """What a new form (or an API request that leaves fields out) starts from; shared by every session."""
+        return self._shared.defaults
+
+    @defaults.setter
+    def defaults(self, recipe: Recipe) -> None:
+        self._shared.defaults = recipe
+
+    def for_session(self, session_id: str | None, *, account: str | None = None) -> Studio:
+        """This studio acting in session `session_id` of `account` (a new session when the id is empty).
+
+        The session is bound for the whole of every call made on the view: a run that started in
+        one session records its node there, whatever other callers do meanwhile.
+        """
+        store = self._store_for(account)
+        if session_id and not _SAFE_NAME.match(session_id):
+            raise HistoryError(f"invalid session id {session_id!r}: use letters, digits, '-', '_' and '.'")
+        view = copy.copy(self)
+        view.history = store
+        view.session = store.session(session_id) if session_id else store.new_session()
+        return view
+
+    def _store_for(self, account: str | None) -> HistoryStore:
+        if not self.per_account:
+            return self.history
+        if not account or not _SAFE_NAME.match(account):
+            raise HistoryError("this studio keeps each account's sessions apart: log in first")
+        stores = self._shared.account_stores
+        with self._shared.write_lock:
+            if account not in stores:
+                stores[account] = HistoryStore(self.history.root / account)
+            return stores[account]
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -141,9 +198,10 @@ class Studio:
         control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
     ) -> Iteration:
-        """img2img on a (painted-over) picture, at the picture's own size."""
-        image = fit_to_model(image)
-        recipe = recipe.replace(mode=Mode.IMG2IMG, width=image.width, height=image.height)
+        """img2img on a (painted-over) picture; the result has the picture's own size."""
+        image = image.convert("RGB")
+        width, height = render_size(image.size)
+        recipe = recipe.replace(mode=Mode.IMG2IMG, width=width, height=height)
         images = {"image": image} | fit_control_maps(control_images, image.size)
         return self._run(
             recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
@@ -169,10 +227,12 @@ class Studio:
             raise ValueError(
                 f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
             )
-        image, mask = fit_to_model(image), fit_to_model(mask.convert("L"))
+        image, mask = image.convert("RGB"), mask.convert("L")
         recipe = recipe.replace(mode=Mode.INPAINT)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
-            recipe = recipe.replace(width=image.width, height=image.height)
+            # The recipe records the size the model rendered at; the result has the picture's own size.
+            width, height = render_size(image.size)
+            recipe = recipe.replace(width=width, height=height)
         images = {"image": image, "mask": mask} | fit_control_maps(control_images, image.size)
         return self._run(
             recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
@@ -193,8 +253,12 @@ class Studio:
         nudged towards new noise by `strength` (A1111's variation seed), so the results stay close to it.
         """
         parent = self.session.get(node_id)
-        if not 0 <= index < len(parent.outputs):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(parent.outputs):
             raise ValueError(f"index: node {node_id} has no picture {index}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
+            raise ValueError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
+        if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= 1:
+            raise ValueError(f"strength: {strength} is not from 0 (new seeds) to 1")
         if strength > 0:
             recipe = parent.recipe.replace(
                 seed=parent.seeds[index],
@@ -255,11 +319,6 @@ class Studio:
 
     def sessions(self) -> list[SessionInfo]:
         return self.history.sessions()
-
-    def open_session(self, session_id: str) -> SessionHistory:
-        """Continue in an earlier session: new nodes go there, and can branch from its nodes."""
-        self.session = self.history.session(session_id)
-        return self.session
 
     def restore(self, node_id: str) -> Restored:
         node = self.session.get(node_id)
@@ -359,8 +418,13 @@ class Studio:
         on_step: Callable[[Any], None] | None = None,
     ) -> Iteration:
         images = dict(images or {})
+        self.session.check_writable()
         if parent_id is not None:
-            self.session.get(parent_id)  # fail before spending GPU time on an orphan
+            parent = self.session.get(parent_id)  # fail before spending GPU time on an orphan
+            if source_index is not None and not 0 <= source_index < len(parent.outputs):
+                raise ValueError(f"source_index: node {parent_id} has no picture {source_index}")
+        elif source_index is not None:
+            raise ValueError("source_index: names a picture of the parent, but no parent_id was given")
         if reused_inputs:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
@@ -371,7 +435,7 @@ class Studio:
             control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
             on_step=on_step,
         )
-        with self._write_lock:
+        with self._shared.write_lock:
             return self._record(recipe, action, parent_id, source_index, pictures, images, reused_inputs or {})
 
     def _record(
@@ -434,15 +498,6 @@ def fit_control_maps(control_images: Mapping[str, Image.Image] | None, size: tup
         control = control.convert("RGB")
         fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
     return fitted
-
-
-def fit_to_model(image: Image.Image) -> Image.Image:
-    """The picture scaled to the nearest size the model can take (multiples of 8), if it is not one."""
-    width, height = max(64, round(image.width / 8) * 8), max(64, round(image.height / 8) * 8)
-    if (width, height) == image.size:
-        return image
-    resample = Image.Resampling.NEAREST if image.mode in ("L", "1") else Image.Resampling.LANCZOS
-    return image.resize((width, height), resample)
 
 
 def _load(path: Any) -> Image.Image:

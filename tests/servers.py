@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from launch import file_guard
 from studio.control.preprocessors import Preprocessors
 from studio.history import HistoryStore
 from studio.recipe import Recipe
@@ -27,6 +28,7 @@ def running_studio(
     auth=None,
     lora_dir: Path | None = None,
     defaults: Recipe = TEST_DEFAULTS,
+    per_account: bool = False,
 ) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
@@ -36,6 +38,7 @@ def running_studio(
         lora_dir=lora_dir,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(outputs / "annotators"),
+        per_account=per_account,
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)
@@ -47,8 +50,16 @@ def running_studio(
         theme=window.theme,
         css=window.css,
         auth=auth,
+        app_kwargs=file_guard(studio, outputs),
     )
     try:
         yield url, studio
     finally:
         window.blocks.close()
+
+
+def browser_session(studio: Studio) -> Studio:
+    """The studio in the session the test's browser works in: each browser has its own, so the only one with nodes."""
+    sessions = studio.sessions()
+    assert len(sessions) == 1, f"expected the browser's session alone, found {[info.id for info in sessions]}"
+    return studio.for_session(sessions[0].id)

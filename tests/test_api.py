@@ -35,7 +35,7 @@ def test_endpoints_are_named_and_ui_events_are_not_exposed(client):
 def test_the_whole_loop_through_the_api(client, tmp_path):
     node, pictures = client.predict({"prompt": "a lighthouse", "seed": 7, "batch_size": 2}, api_name="/generate")
     assert node["parent_id"] is None and node["seeds"] == [7, 8] and len(pictures) == 2
-    root = node["id"]
+    root, session = node["id"], node["session"]
     first = Image.open(pictures[0]["image"]).convert("RGB")
     assert first.size == (SIZE, SIZE)
 
@@ -49,6 +49,7 @@ def test_the_whole_loop_through_the_api(client, tmp_path):
         {"prompt": "a red door", "mask_blur": 4},
         root,
         1,
+        session=session,
         api_name="/inpaint",
     )
     assert (
@@ -60,23 +61,28 @@ def test_the_whole_loop_through_the_api(client, tmp_path):
     assert not np.array_equal(result[~outside], np.asarray(first)[~outside])
 
     repainted, _ = client.predict(
-        handle_file(str(tmp_path / "picture.png")), {"denoising_strength": 0.5}, root, 0, api_name="/repaint"
+        handle_file(str(tmp_path / "picture.png")),
+        {"denoising_strength": 0.5},
+        root,
+        0,
+        session=session,
+        api_name="/repaint",
     )
     assert repainted["parent_id"] == root and repainted["recipe"]["mode"] == "img2img"
 
-    varied, varied_pictures = client.predict(inpainted["id"], 0, 3, 0.0, api_name="/vary")
+    varied, varied_pictures = client.predict(inpainted["id"], 0, 3, 0.0, session=session, api_name="/vary")
     assert varied["parent_id"] == inpainted["id"] and len(varied_pictures) == 3
 
-    history = client.predict(api_name="/history")
+    history = client.predict(session=session, api_name="/history")
     parents = {n["id"]: n["parent_id"] for n in history["nodes"]}
     assert parents == {root: None, inpainted["id"]: root, repainted["id"]: root, varied["id"]: inpainted["id"]}
     assert [n["id"] for n in history["nodes"]] == [root, inpainted["id"], varied["id"], repainted["id"]]  # tree order
 
-    restored, restored_pictures = client.predict(inpainted["id"], api_name="/restore")
+    restored, restored_pictures = client.predict(inpainted["id"], session=session, api_name="/restore")
     assert restored["recipe"] == inpainted["recipe"] and restored["inputs"] == inpainted["inputs"]
     assert np.array_equal(np.asarray(Image.open(restored_pictures[0]["image"]).convert("RGB")), result)
 
-    marked = client.predict(root, 1, "keep", api_name="/mark")
+    marked = client.predict(root, 1, "keep", session=session, api_name="/mark")
     assert marked["marks"] == ["", "keep"]
 
 
@@ -124,7 +130,7 @@ def test_replay_a_node_made_under_control_gives_the_same_pixels(client, server):
     recipe = Recipe(prompt="a dancer", model="tiny", steps=3, width=SIZE, height=SIZE, seed=5)
     recipe = recipe.replace(controls=(ControlRef("openpose", "tiny", "control-0", 0.9),))
     made = studio.generate(recipe, control_images={"control-0": render(PRESETS["walking"], (SIZE, SIZE))})
-    node, pictures = client.predict(made.id, api_name="/replay")
+    node, pictures = client.predict(made.id, session=studio.session.id, api_name="/replay")
     assert node["parent_id"] == made.id and node["inputs"] == made.inputs
     original = Image.open(studio.output_path(made.id)).convert("RGB")
     assert Image.open(pictures[0]["image"]).convert("RGB").tobytes() == original.tobytes()

@@ -14,7 +14,7 @@ from PIL import Image, ImageFilter
 from playwright.sync_api import Page, expect, sync_playwright
 
 from studio.history import Action
-from tests.servers import running_studio
+from tests.servers import browser_session, running_studio
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
@@ -65,13 +65,22 @@ def paint_stroke(page: Page) -> None:
     page.mouse.up()
 
 
+def open_studio(page: Page, url: str | None = None) -> None:
+    """Open (or reload) the page and wait until it has its session, as a person would see it appear."""
+    if url:
+        page.goto(url)
+    else:
+        page.reload()
+    expect(page.locator("#session-line")).to_contain_text("Session:", timeout=30_000)
+
+
 def open_tab(page: Page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
 def test_the_loop_in_the_browser(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a lighthouse at dusk, oil painting")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
@@ -97,16 +106,18 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         wait_for_saved(page, "00002")
         shoot(page, "03-inpainted")
 
-        child = studio.session.get("00002")
+        child = browser_session(studio).session.get("00002")
         assert child.action is Action.INPAINT and child.parent_id == "00001" and child.source_index == 0
         assert child.recipe.prompt == "a lighthouse with a red door"
-        mask = Image.open(studio.session.path(child.inputs["mask"]))
+        mask = Image.open(browser_session(studio).session.path(child.inputs["mask"]))
         assert mask.getbbox(), "the stroke painted in the browser is the mask"
-        before = np.asarray(Image.open(studio.session.path(child.inputs["image"])).convert("RGB"))
-        after = np.asarray(Image.open(studio.session.path(child.outputs[0])).convert("RGB"))
+        before = np.asarray(Image.open(browser_session(studio).session.path(child.inputs["image"])).convert("RGB"))
+        after = np.asarray(Image.open(browser_session(studio).session.path(child.outputs[0])).convert("RGB"))
         outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(child.recipe.mask_blur))) == 0
         assert np.array_equal(after[outside], before[outside])
-        assert np.array_equal(before, np.asarray(Image.open(studio.output_path("00001")).convert("RGB")))
+        assert np.array_equal(
+            before, np.asarray(Image.open(browser_session(studio).output_path("00001")).convert("RGB"))
+        )
 
         # The history shows the child; selecting the parent restores its recipe; branch again.
         open_tab(page, "History")
@@ -116,12 +127,14 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         page.locator("#history img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         expect(page.locator("#prompt textarea")).to_have_value("a lighthouse at dusk, oil painting")
-        expect(page.locator("#seed input")).to_have_value(str(studio.session.get("00001").seeds[0]))
+        expect(page.locator("#seed input")).to_have_value(str(browser_session(studio).session.get("00001").seeds[0]))
         page.fill("#prompt textarea", "a lighthouse at dawn, oil painting")
         page.click("#generate-button")
         wait_for_saved(page, "00003")
-        branch = studio.session.get("00003")
-        assert branch.parent_id == "00001" and branch.recipe.seed == studio.session.get("00001").seeds[0]
+        branch = browser_session(studio).session.get("00003")
+        assert (
+            branch.parent_id == "00001" and branch.recipe.seed == browser_session(studio).session.get("00001").seeds[0]
+        )
         shoot(page, "05-branched")
 
         # The editor still holds the picture and mask after all that.
@@ -129,11 +142,11 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         expect(page.locator("#editor")).not_to_contain_text("Upload an image")
         page.click("#repaint")
         wait_for_saved(page, "00004")
-        assert studio.session.get("00004").action is Action.REPAINT
-        assert studio.session.get("00004").parent_id == "00001"
+        assert browser_session(studio).session.get("00004").action is Action.REPAINT
+        assert browser_session(studio).session.get("00004").parent_id == "00001"
 
-        # A reload (or a second browser) finds the same tree.
-        page.reload()
+        # A reload finds the same tree: the page's session is kept in this browser.
+        open_studio(page)
         open_tab(page, "History")
         expect(page.locator("#history img")).to_have_count(4)
         for node_id in ("00001", "00002", "00003", "00004"):
@@ -141,9 +154,50 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         shoot(page, "06-after-reload")
 
 
+def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        studio.for_session("an-earlier-session").generate(studio.defaults.replace(prompt="earlier", seed=1))
+        first = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        second = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        open_studio(first, url)
+        first.fill("#prompt textarea", "the first artist's lighthouse")
+        first.click("#generate-button")
+        wait_for_saved(first, "00001")
+
+        # Another browser starts empty, in a session of its own, and its picture is its own 00001.
+        open_studio(second, url)
+        open_tab(second, "History")
+        expect(second.locator("#outline")).to_contain_text("Nothing made yet")
+        second.fill("#prompt textarea", "the second artist's harbour")
+        second.click("#generate-button")
+        wait_for_saved(second, "00001")
+        made = {info.id: info.node_count for info in studio.sessions()}
+        assert len(made) == 3 and sorted(made.values()) == [1, 1, 1]
+
+        # The second browser continues in the earlier session; the first browser stays in its own.
+        open_tab(second, "History")
+        second.locator("#sessions input").click()
+        second.get_by_role("option", name="an-earlier-session · 1 nodes").click()
+        second.click("#open-session")
+        expect(second.locator("#history img")).to_have_count(1)
+        second.click("#generate-button")
+        wait_for_saved(second, "00002")
+        first.click("#generate-button")
+        wait_for_saved(first, "00002")
+        shoot(second, "07-second-browser-in-an-earlier-session")
+        counts = {info.id: info.node_count for info in studio.sessions()}
+        assert counts["an-earlier-session"] == 2 and sorted(counts.values()) == [1, 2, 2]
+        open_studio(first)
+        open_tab(first, "History")
+        expect(first.locator("#history img")).to_have_count(2)
+        expect(first.locator("#outline")).not_to_contain_text("00003")
+        first.context.close()
+        second.context.close()
+
+
 def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a fox")
         page.fill("#width input", "100")
         page.click("#generate-button")
@@ -157,12 +211,12 @@ def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tm
         open_tab(page, "Edit")
         page.click("#inpaint")
         expect(page.get_by_text("Send a picture to the editor first")).to_be_visible()
-        assert [node.id for node in studio.tree()] == ["00001"]
+        assert [node.id for node in browser_session(studio).tree()] == ["00001"]
 
 
 def test_live_preview_and_stop(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a long run")
         page.fill("#steps input[type=number]", "150")
         page.fill("#width input", "256")
@@ -173,12 +227,12 @@ def test_live_preview_and_stop(engine, page, tmp_path):
         shoot(page, "08-live-preview")
         page.click("#stop-button")
         expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
-        assert studio.tree() == []
+        assert studio.sessions() == []
 
 
 def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "two candidates")
         page.fill("#batch input[type=number]", "2")
         page.click("#generate-button")
@@ -187,10 +241,10 @@ def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
         expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
         page.click("#mark-keep")
         expect(page.locator("#results")).to_contain_text("★ kept")
-        assert studio.session.get("00001").marks[1].value == "keep"
+        assert browser_session(studio).session.get("00001").marks[1].value == "keep"
         page.click("#mark-keep")
         expect(page.locator("#results")).not_to_contain_text("★ kept")
-        assert studio.session.get("00001").marks[1].value == ""
+        assert browser_session(studio).session.get("00001").marks[1].value == ""
 
 
 def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path):
@@ -206,7 +260,7 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
     )
     Image.new("RGB", (128, 192), "white").save(dropped, pnginfo=info)
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         open_tab(page, "Picture info")
         page.locator("#picture-drop input[type=file]").set_input_files(str(dropped))
         expect(page.locator("#picture-info")).to_contain_text("Made with AUTOMATIC1111 / Forge", timeout=20_000)
@@ -219,14 +273,14 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         shoot(page, "09-picture-info")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        recipe = studio.session.get("00001").recipe
+        recipe = browser_session(studio).session.get("00001").recipe
         assert (recipe.sampler, recipe.steps, recipe.cfg_scale, recipe.seed) == ("DPM++ 2M Karras", 4, 6.5, 4242)
         assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")
 
 
 def test_apply_a_preset_and_save_the_form_as_one(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a harbour at night")
         page.locator("#preset input").click()
         page.get_by_role("option", name="Oil painting · style").click()
@@ -260,7 +314,7 @@ def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_pat
     previous, engine.lora_dir = engine.lora_dir, library
     try:
         with running_studio(engine, tmp_path / "outputs", lora_dir=library) as (url, studio):
-            page.goto(url)
+            open_studio(page, url)
             page.fill("#prompt textarea", "a portrait")
             open_tab(page, "LoRAs")
             expect(page.locator("#lora-table")).to_contain_text("mira_oc")
@@ -269,8 +323,9 @@ def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_pat
             shoot(page, "10-lora-library")
             page.click("#generate-button")
             wait_for_saved(page, "00001")
-            plain = studio.generate(studio.session.get("00001").recipe.replace(prompt="a portrait"))
-            with_lora = Image.open(studio.output_path("00001")).tobytes()
+            mine = browser_session(studio)
+            plain = studio.generate(mine.session.get("00001").recipe.replace(prompt="a portrait"))
+            with_lora = Image.open(mine.output_path("00001")).tobytes()
             assert with_lora != Image.open(studio.output_path(plain.id)).tobytes()
     finally:
         engine.lora_dir = previous
@@ -289,7 +344,7 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
     previous, engine.lora_dir = engine.lora_dir, library
     try:
         with running_studio(engine, tmp_path / "outputs", lora_dir=library) as (url, studio):
-            page.goto(url)
+            open_studio(page, url)
             open_tab(page, "Train")
             page.fill("#train-folder textarea, #train-folder input", str(pictures))
             page.fill("#train-name textarea, #train-name input", "mira")
@@ -316,7 +371,7 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
             expect(page.locator("#prompt textarea")).to_have_value("a portrait <lora:mira:0.8>")
             page.click("#generate-button")
             wait_for_saved(page, "00001")
-            assert "<lora:mira:0.8>" in studio.session.get("00001").recipe.prompt
+            assert "<lora:mira:0.8>" in browser_session(studio).session.get("00001").recipe.prompt
     finally:
         engine.lora_dir = previous
 
@@ -343,7 +398,7 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
     from studio.control.ade20k import find
 
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a castle under a wide sky")
         open_tab(page, "Control")
         page.get_by_role("tab", name="Unit 2").click()
@@ -359,10 +414,10 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
 
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        node = studio.session.get("00001")
+        node = browser_session(studio).session.get("00001")
         (unit,) = node.recipe.controls
         assert unit.kind == "seg" and unit.model == "tiny" and unit.preprocessor == "none"
-        control_map = Image.open(studio.session.path(node.inputs[unit.image])).convert("RGB")
+        control_map = Image.open(browser_session(studio).session.path(node.inputs[unit.image])).convert("RGB")
         colours = {tuple(int(v) for v in c) for c in np.unique(np.asarray(control_map).reshape(-1, 3), axis=0)}
         assert colours == {find("wall").colour, find("sky").colour, find("person").colour}
 
@@ -389,7 +444,7 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
     from studio.control.pose import COLOURS, JOINTS, PRESETS
 
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a dancer")
         open_tab(page, "Control")
         preset = page.locator("#control-1-pose-preset input")
@@ -412,9 +467,9 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
 
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        node = studio.session.get("00001")
+        node = browser_session(studio).session.get("00001")
         assert [unit.kind for unit in node.recipe.controls] == ["openpose"]
-        pose_map = Image.open(studio.session.path(node.inputs["control-0"])).convert("RGB")
+        pose_map = Image.open(browser_session(studio).session.path(node.inputs["control-0"])).convert("RGB")
         width, height = pose_map.size
         assert pose_map.getpixel((int(0.8 * width), int(0.7 * height))) == COLOURS[wrist]
         assert pose_map.getpixel((int(x * width), int(y * height))) != COLOURS[wrist]
@@ -422,7 +477,7 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
 
 def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        page.goto(url)
+        open_studio(page, url)
         page.fill("#prompt textarea", "a harbour")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
@@ -450,7 +505,7 @@ def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing
 
         page.click("#generate-button")
         wait_for_saved(page, "00002")
-        node = studio.session.get("00002")
+        node = browser_session(studio).session.get("00002")
         (unit,) = node.recipe.controls
         assert unit.kind == "canny" and unit.preprocessor == "canny"
         assert dict(unit.preprocessor_settings) == {"low_threshold": 50.0, "high_threshold": 120.0}
@@ -461,7 +516,7 @@ def test_switching_to_the_tiny_model_moves_default_controlnets_along(engine, pag
 
     sd15 = TEST_DEFAULTS.replace(model="stable-diffusion-v1-5/stable-diffusion-v1-5")
     with running_studio(engine, tmp_path / "outputs", defaults=sd15) as (url, _):
-        page.goto(url)
+        open_studio(page, url)
         open_tab(page, "Control")
         expect(page.locator("#control-1-model textarea")).to_have_value("lllyasviel/control_v11p_sd15_openpose")
         page.get_by_role("tab", name="Unit 3").click()

@@ -87,6 +87,9 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do
         Client(url, verbose=False)
     assert httpx.post(f"{url}login", data={"username": user, "password": "wrong"}).status_code in (400, 401)
+    started_at = time.monotonic()
+    assert httpx.post(f"{url}login", data={"username": user, "password": "wrong"}).status_code in (400, 401)
+    assert time.monotonic() - started_at >= 0.9  # the second wrong password in a row waits twice as long
     client = Client(url, auth=(user, password), verbose=False)
     node, pictures = client.predict(
         {"prompt": "behind a password", "steps": 2, "width": 64, "height": 64}, api_name="/generate"

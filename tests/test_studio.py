@@ -176,15 +176,6 @@ def test_nodes_missing_from_history_are_recovered(studio):
     assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
 
 
-def test_history_from_a_newer_studio_is_left_alone(studio):
-    studio.generate(recipe())
-    history_file = studio.session.folder / HISTORY_FILE
-    history_file.write_text(json.dumps({"schema_version": 99, "nodes": []}))
-    with pytest.raises(HistoryError, match="newer"):
-        SessionHistory(studio.session.folder)
-    assert json.loads(history_file.read_text())["schema_version"] == 99
-
-
 def test_stopped_run_records_nothing(studio):
     studio.generate(recipe())
 

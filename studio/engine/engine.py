@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
 from studio.errors import GenerationStopped, OutOfMemory
 from studio.lora_library import resolve as resolve_lora
+from studio.prepare import crop_back, extend, render_size
 from studio.prompt_syntax import effective_loras
 from studio.recipe import InpaintArea, Mode, Recipe
 
@@ -106,29 +108,38 @@ class Engine:
                 )
             if not mask.convert("L").getbbox():
                 raise ValueError("mask: is empty; paint the area to change")
-        whole_picture = recipe.mode is Mode.IMG2IMG or (
-            recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE
-        )
-        if whole_picture and image.size != size:
-            raise ValueError(f"image: is {image.size[0]}x{image.size[1]} but the recipe asks for {size[0]}x{size[1]}")
-        control_images = control_images or {}
-        # A ControlNet steers the latents it denoises, so its map has the size of what is rendered.
-        render_size = size
-        if recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED:
-            render_size = image.size  # the map is cropped with the picture, then scaled to the recipe's size
-            if len(recipe.controls) > 1:
-                # diffusers crops only a single control map along with the masked area.
+        if image is not None:
+            # A picture is rendered at its own size, extended to multiples of 8 (see studio/prepare.py).
+            if _is_whole_picture(recipe) and render_size(image.size) != size:
                 raise ValueError(
-                    "controls: inpainting 'only masked' takes one control unit; use 'whole picture' for several"
+                    f"image: is {image.size[0]}x{image.size[1]}, rendered at {render_size(image.size)[0]}x"
+                    f"{render_size(image.size)[1]}, but the recipe asks for {size[0]}x{size[1]}"
                 )
+            steps_run = int(recipe.steps * recipe.denoising_strength)
+            if recipe.denoising_strength > 0 and steps_run < 1:
+                least_steps = math.ceil(1 / recipe.denoising_strength - 1e-9)
+                raise ValueError(
+                    f"denoising_strength: {recipe.denoising_strength:g} of {recipe.steps} steps runs no step at all; "
+                    f"raise the strength to {math.ceil(100 / recipe.steps) / 100:g} or the steps to {least_steps}"
+                )
+        control_images = control_images or {}
+        # A ControlNet map has the size of the picture it steers (the picture's own size when there is one).
+        map_size = image.size if image is not None else size
+        # Inpainting "only masked" crops the map with the picture, then scales it to the recipe's size.
+        only_masked = recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED
+        if only_masked and len(recipe.controls) > 1:
+            # diffusers crops only a single control map along with the masked area.
+            raise ValueError(
+                "controls: inpainting 'only masked' takes one control unit; use 'whole picture' for several"
+            )
         for number, unit in enumerate(recipe.controls, start=1):
             control = control_images.get(unit.image)
             if control is None:
                 raise ValueError(f"controls: unit {number} ({unit.kind}) has no control map {unit.image!r}")
-            if control.size != render_size:
+            if control.size != map_size:
                 raise ValueError(
                     f"controls: unit {number}'s map is {control.size[0]}x{control.size[1]} "
-                    f"but the picture is {render_size[0]}x{render_size[1]}"
+                    f"but the picture is {map_size[0]}x{map_size[1]}"
                 )
         unused = sorted(set(control_images) - {unit.image for unit in recipe.controls})
         if unused:
@@ -155,6 +166,15 @@ class Engine:
         self.check_inputs(recipe, image, mask, control_images)
         seeds = recipe.seeds()
         prompt, loras = self.loras_of(recipe)
+        if image is not None and recipe.denoising_strength == 0:
+            return [image.convert("RGB") for _ in seeds]  # nothing may change: the picture itself
+        picture_size = image.size if image is not None else None
+        if image is not None and _is_whole_picture(recipe):
+            # Extended, never resized: the artist's pixels stay where they are (cropped back in step 5).
+            size = (recipe.width, recipe.height)
+            image = extend(image.convert("RGB"), size)
+            mask = extend(mask.convert("L"), size, fill=0) if mask is not None else None
+            control_images = {role: extend(m.convert("RGB"), size) for role, m in (control_images or {}).items()}
         with self._lane:
             self._stop.clear()
             # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
@@ -218,9 +238,11 @@ class Engine:
             if self._stop.is_set():
                 raise GenerationStopped("stopped")
 
-            # 5. Outside the (blurred) mask, the artist's pixels come back exactly.
+            # 5. Outside the (blurred) mask, the artist's pixels come back exactly, at the picture's own size.
             if blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
                 pictures = [pipe.image_processor.apply_overlay(blurred_mask, image.convert("RGB"), p) for p in pictures]
+            if picture_size is not None:
+                pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
 
     def loras_of(self, recipe: Recipe) -> tuple[str, list[tuple[Path, float]]]:
@@ -281,6 +303,13 @@ class Engine:
         variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds()]
         variation = randn_tensor(shape, generator=variation_generators, device=pipe._execution_device, dtype=dtype)
         return _slerp(recipe.variation_strength, noise, variation)
+
+
+def _is_whole_picture(recipe: Recipe) -> bool:
+    """Whether the whole input picture is rendered (img2img, or inpaint of the whole picture)."""
+    return recipe.mode is Mode.IMG2IMG or (
+        recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE
+    )
 
 
 def _release_cached_memory() -> None:

@@ -2,10 +2,15 @@
 
 Endpoints speak the recipe (a JSON object; fields left out take the studio's defaults) and node ids,
 and answer with the node as JSON plus its pictures. The window's own events are private.
+
+Every endpoint that touches the history takes a `session`: the caller's own. Left empty, the call
+starts a new session, whose id comes back in the answer (`"session"`): pass it on to go on there.
+No caller ever acts in another caller's session by accident.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gradio as gr
@@ -13,101 +18,125 @@ from PIL import Image
 
 from studio.errors import GenerationStopped
 from studio.history import Iteration
+from studio.pictures import open_picture
+from studio.recipe import Mode, Recipe
 from studio.studio import Studio
 from studio.ui import present
 from studio.ui.running import user_errors
-from studio.ui.screen import GPU_LANE
+from studio.ui.screen import GPU_LANE, account_of
 
 
 def add_endpoints(studio: Studio) -> None:
     """Hidden components carry the endpoints' values; nothing here is drawn."""
     with gr.Column(visible=False):
         recipe = gr.JSON(label="recipe")
-        image = gr.Image(label="image", type="pil", format="png", image_mode="RGB")
-        mask = gr.Image(label="mask", type="pil", format="png", image_mode="L")
+        # Files, not gr.Image: the studio reads the size from the header before decoding (studio/pictures.py).
+        image = gr.File(label="image", type="filepath")
+        mask = gr.File(label="mask", type="filepath")
         parent = gr.Textbox(label="parent_id")
         node_id = gr.Textbox(label="node_id")
-        index = gr.Number(label="index", precision=0, value=0)
-        count = gr.Number(label="count", precision=0, value=4)
+        # No `precision`: Gradio would fail on NaN before the handler could say what is wrong (_whole does).
+        index = gr.Number(label="index", value=0)
+        count = gr.Number(label="count", value=4)
         strength = gr.Number(label="strength", value=0.0)
         mark = gr.Textbox(label="mark")
         node_out = gr.JSON(label="node")
         pictures = gr.Gallery(label="pictures", format="png")
         tree_out = gr.JSON(label="history")
         done = gr.Textbox(label="result")
+        session_box = gr.Textbox(label="session", value="")
         trigger = gr.Button()
 
-    def answer(node: Iteration) -> tuple[dict, list]:
-        return _node_json(studio, node), [(p.path, p.caption) for p in present.node_pictures(node, studio.session.path)]
+    def bound(session_id: str | None, request: gr.Request | None) -> Studio:
+        with user_errors():
+            return studio.for_session((session_id or "").strip() or None, account=account_of(request))
 
-    def run(call) -> tuple[dict, list]:
+    def answer(view: Studio, node: Iteration) -> tuple[dict, list]:
+        pictures = present.node_pictures(node, view.session.path)
+        return _node_json(view, node), [(p.path, p.caption) for p in pictures]
+
+    def run(view: Studio, call) -> tuple[dict, list]:
         with user_errors():
             try:
-                return answer(call())
+                return answer(view, call())
             except GenerationStopped:
                 raise gr.Error("The run was stopped before it finished.", title="Stopped") from None
 
-    def generate(request: dict | None):
+    def generate(recipe: dict | None, session: str, request: gr.Request):
         """txt2img. `recipe`: fields to change from the defaults, e.g. {"prompt": "a fox", "steps": 20}."""
-        return run(lambda: studio.generate(_recipe(studio, request)))
+        view = bound(session, request)
+        changes = _recipe(studio, recipe, Mode.TXT2IMG)
+        return run(view, lambda: view.generate(changes))
 
-    def repaint(picture: Image.Image | None, request: dict | None, parent_id: str, source_index: float):
+    def repaint(
+        picture: str | None,
+        recipe: dict | None,
+        parent_id: str,
+        source_index: float,
+        session: str,
+        request: gr.Request,
+    ):
         """img2img on `image` (a painted-over picture) with the recipe's denoising_strength."""
-        _require(picture, "image")
+        view = bound(session, request)
+        changes = _recipe(studio, recipe, Mode.IMG2IMG)
+        picture_index = _index(source_index, parent_id)
+        painted = _picture(picture, "image").convert("RGB")
         return run(
-            lambda: studio.repaint(
-                picture,
-                _recipe(studio, request),
-                parent_id=parent_id or None,
-                source_index=_index(source_index, parent_id),
-            )
+            view,
+            lambda: view.repaint(painted, changes, parent_id=parent_id or None, source_index=picture_index),
         )
 
     def inpaint(
-        picture: Image.Image | None,
-        mask_image: Image.Image | None,
-        request: dict | None,
+        picture: str | None,
+        mask_image: str | None,
+        recipe: dict | None,
         parent_id: str,
         source_index: float,
+        session: str,
+        request: gr.Request,
     ):
         """Repaint `image` where `mask` is white; every pixel outside the (blurred) mask is kept exactly."""
-        _require(picture, "image")
-        _require(mask_image, "mask")
+        view = bound(session, request)
+        changes = _recipe(studio, recipe, Mode.INPAINT)
+        picture_index = _index(source_index, parent_id)
+        base, painted_mask = _picture(picture, "image").convert("RGB"), _picture(mask_image, "mask").convert("L")
         return run(
-            lambda: studio.inpaint(
-                picture,
-                mask_image,
-                _recipe(studio, request),
-                parent_id=parent_id or None,
-                source_index=_index(source_index, parent_id),
-            )
+            view,
+            lambda: view.inpaint(base, painted_mask, changes, parent_id=parent_id or None, source_index=picture_index),
         )
 
-    def vary(node: str, picture_index: float, how_many: float, closeness: float):
+    def vary(node: str, picture_index: float, how_many: float, closeness: float, session: str, request: gr.Request):
         """`count` variations of picture `index` of a node: new seeds (strength 0) or close ones (strength > 0)."""
-        return run(lambda: studio.vary(node, index=int(picture_index), count=int(how_many), strength=float(closeness)))
+        view = bound(session, request)
+        index, count = _whole(picture_index, "index"), _whole(how_many, "count")
+        strength = _number(closeness, "strength")
+        return run(view, lambda: view.vary(node, index=index, count=count, strength=strength))
 
-    def replay(node: str):
+    def replay(node: str, session: str, request: gr.Request):
         """Run a node again exactly as it was made: its recipe, seeds, picture, mask and control maps."""
-        return run(lambda: studio.replay(node))
+        view = bound(session, request)
+        return run(view, lambda: view.replay(node))
 
-    def history() -> dict:
-        """The current session's tree (nodes with parents, recipes, marks) and the list of sessions."""
+    def history(session: str, request: gr.Request) -> dict:
+        """The view's tree (nodes with parents, recipes, marks) and the list of your sessions."""
+        view = bound(session, request)
         return {
-            "session": studio.session.id,
-            "nodes": [_node_json(studio, node) for node, _ in present.tree_order(studio.tree())],
-            "sessions": [{"id": info.id, "nodes": info.node_count} for info in studio.sessions()],
+            "session": view.session.id,
+            "nodes": [_node_json(view, node) for node, _ in present.tree_order(view.tree())],
+            "sessions": [{"id": info.id, "nodes": info.node_count} for info in view.sessions()],
         }
 
-    def restore(node: str):
+    def restore(node: str, session: str, request: gr.Request):
         """A node's recipe (to branch from) and its pictures."""
+        view = bound(session, request)
         with user_errors():
-            return answer(studio.restore(node).node)
+            return answer(view, view.restore(node).node)
 
-    def set_mark(node: str, picture_index: float, value: str) -> dict:
+    def set_mark(node: str, picture_index: float, value: str, session: str, request: gr.Request) -> dict:
         """Mark picture `index` of a node: "keep", "reject" or "" (none)."""
+        view = bound(session, request)
         with user_errors():
-            return _node_json(studio, studio.set_mark(node, int(picture_index), value))
+            return _node_json(view, view.set_mark(node, _whole(picture_index, "index"), value))
 
     def stop() -> str:
         """Stop the run in progress at its next step."""
@@ -116,14 +145,14 @@ def add_endpoints(studio: Studio) -> None:
 
     lane = {"concurrency_id": GPU_LANE, "concurrency_limit": 1}
     endpoints: list[tuple[Any, list, list, dict]] = [
-        (generate, [recipe], [node_out, pictures], lane),
-        (repaint, [image, recipe, parent, index], [node_out, pictures], lane),
-        (inpaint, [image, mask, recipe, parent, index], [node_out, pictures], lane),
-        (vary, [node_id, index, count, strength], [node_out, pictures], lane),
-        (replay, [node_id], [node_out, pictures], lane),
-        (history, [], [tree_out], {}),
-        (restore, [node_id], [node_out, pictures], {}),
-        (set_mark, [node_id, index, mark], [node_out], {}),
+        (generate, [recipe, session_box], [node_out, pictures], lane),
+        (repaint, [image, recipe, parent, index, session_box], [node_out, pictures], lane),
+        (inpaint, [image, mask, recipe, parent, index, session_box], [node_out, pictures], lane),
+        (vary, [node_id, index, count, strength, session_box], [node_out, pictures], lane),
+        (replay, [node_id, session_box], [node_out, pictures], lane),
+        (history, [session_box], [tree_out], {}),
+        (restore, [node_id, session_box], [node_out, pictures], {}),
+        (set_mark, [node_id, index, mark, session_box], [node_out], {}),
         (stop, [], [done], {"queue": False}),
     ]
     for fn, inputs, outputs, options in endpoints:
@@ -131,22 +160,43 @@ def add_endpoints(studio: Studio) -> None:
         trigger.click(fn, inputs=inputs, outputs=outputs, api_name=name, api_description=fn.__doc__, **options)
 
 
-def _recipe(studio: Studio, request: dict | None):
-    if request is not None and not isinstance(request, dict):
+def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
+    if changes is not None and not isinstance(changes, dict):
         raise gr.Error('recipe must be a JSON object, e.g. {"prompt": "a fox"}', title="Please check your input")
+    if changes and "mode" in changes and changes["mode"] != mode.value:
+        raise gr.Error(
+            f"mode: this endpoint runs {mode.value}; leave mode out of the recipe "
+            "(/generate is txt2img, /repaint img2img, /inpaint inpaint)",
+            title="Please check your input",
+        )
     with user_errors():
-        return studio.defaults.updated(dict(request or {}))
+        return studio.defaults.updated(dict(changes or {}))
 
 
-def _require(value: Any, name: str) -> None:
-    if value is None:
+def _picture(path: str | None, name: str) -> Image.Image:
+    if not path:
         raise gr.Error(
             f"{name} is missing: send a picture (gradio_client.handle_file(path)).", title="Please check your input"
         )
+    with user_errors():
+        return open_picture(path, name)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise gr.Error(f"{name}: {value!r} is not a finite number", title="Please check your input")
+    return float(value)
+
+
+def _whole(value: Any, name: str) -> int:
+    number = _number(value, name)
+    if not number.is_integer():
+        raise gr.Error(f"{name}: {value!r} is not a whole number", title="Please check your input")
+    return int(number)
 
 
 def _index(value: float | None, parent_id: str) -> int | None:
-    return int(value) if parent_id and value is not None else None
+    return _whole(value, "index") if parent_id and value is not None else None
 
 
 def _node_json(studio: Studio, node: Iteration) -> dict:

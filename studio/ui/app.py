@@ -57,7 +57,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 "## Studio\nGenerate, pick, paint over or mask, regenerate. Every step is kept in the history.",
                 elem_id="title",
             )
-            model_status = gr.Markdown(present.model_line(studio.model), elem_id="model-status")
+            with gr.Column(scale=0, min_width=320):
+                model_status = gr.Markdown(present.model_line(studio.model), elem_id="model-status")
+                session_line = gr.Markdown("", elem_id="session-line")
         notice_box = gr.Markdown(notice or "", visible=bool(notice), elem_id="notice")
 
         with gr.Row():
@@ -143,6 +145,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             sessions=history_panel.sessions,
             controls=control_panel,
             node_inputs=history_panel.inputs,
+            # Kept in this browser's storage: a reload stays in the session, another browser has its own.
+            session=gr.BrowserState(None, storage_key="studio-session"),
+            session_line=session_line,
         )
         generate.wire(
             studio,

@@ -62,13 +62,14 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     )
     unit.preprocessor.input(default_settings, inputs=unit.preprocessor, outputs=unit.settings, **private)
 
-    def use_picked(selected: dict | None):
+    def use_picked(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
             raise gr.Error("Pick a result first (click it in Results or History).", title="Nothing picked")
+        session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return studio.restore(selected["node"]).outputs[selected["index"]]
+            return session.restore(selected["node"]).outputs[selected["index"]]
 
-    unit.use_picked.click(use_picked, inputs=screen.selected, outputs=unit.source, **private)
+    unit.use_picked.click(use_picked, inputs=[screen.selected, screen.session], outputs=unit.source, **private)
 
     def make_map(source, preprocessor: str, settings: str):
         if source is None:

@@ -82,9 +82,9 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
 
     panel.editing.change(described, inputs=panel.editing, outputs=panel.source, api_visibility="private")
 
-    def parent_of(background: Any, editing: dict | None) -> tuple[str | None, int | None]:
+    def parent_of(session: Studio, background: Any, editing: dict | None) -> tuple[str | None, int | None]:
         # The editor may since hold an upload: only the very same picture makes the result a child.
-        if editing and studio.is_output(flatten(background), editing["node"], editing["index"]):
+        if editing and session.is_output(flatten(background), editing["node"], editing["index"]):
             return editing["node"], editing["index"]
         return None, None
 
@@ -95,17 +95,18 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         layers = [layer for layer in value.get("layers") or [] if layer is not None]
         return background, (value.get("composite") or background), layers
 
-    def inpaint(values: dict[Any, Any]):
+    def inpaint(values: dict[Any, Any], request: gr.Request):
+        session = screen.studio_for(studio, values[screen.session], request)
         background, composite, layers = canvas(values[panel.image])
         mask = mask_from_layers(layers, background.size)
         if not mask.getbbox():
             raise gr.Error("Brush over the part to change first; the rest stays as it is.", title="No mask painted")
         picture = flatten(composite if values[panel.keep_colours] else background)
-        parent_id, source_index = parent_of(background, values[panel.editing])
+        parent_id, source_index = parent_of(session, background, values[panel.editing])
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
-            studio,
-            lambda on_step: studio.inpaint(
+            session,
+            lambda on_step: session.inpaint(
                 picture,
                 mask,
                 recipe,
@@ -116,13 +117,14 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
             ),
         )
 
-    def repaint(values: dict[Any, Any]):
+    def repaint(values: dict[Any, Any], request: gr.Request):
+        session = screen.studio_for(studio, values[screen.session], request)
         background, composite, _ = canvas(values[panel.image])
-        parent_id, source_index = parent_of(background, values[panel.editing])
+        parent_id, source_index = parent_of(session, background, values[panel.editing])
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
-            studio,
-            lambda on_step: studio.repaint(
+            session,
+            lambda on_step: session.repaint(
                 flatten(composite),
                 recipe,
                 parent_id=parent_id,
@@ -132,7 +134,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
             ),
         )
 
-    inputs = screen.recipe_inputs | {panel.image, panel.editing, panel.keep_colours}
+    inputs = screen.recipe_inputs | {panel.image, panel.editing, panel.keep_colours, screen.session}
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

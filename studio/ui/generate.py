@@ -29,16 +29,17 @@ def wire(
 ) -> None:
     form = screen.form
 
-    def generate(values: dict[Any, Any]):
+    def generate(values: dict[Any, Any], request: gr.Request):
+        session = screen.studio_for(studio, values[screen.session], request)
         recipe, control_images = screen.recipe(studio, values)
         parent = (values[screen.selected] or {}).get("node")
         yield from screen.run(
-            studio,
-            lambda on_step: studio.generate(recipe, parent_id=parent, control_images=control_images, on_step=on_step),
+            session,
+            lambda on_step: session.generate(recipe, parent_id=parent, control_images=control_images, on_step=on_step),
         )
 
     run = screen.run_options
-    inputs = screen.recipe_inputs | {screen.selected}
+    inputs = screen.recipe_inputs | {screen.selected, screen.session}
     generate_button.click(generate, inputs=inputs, outputs=screen.run_outputs, **run)
     form.prompt.submit(generate, inputs=inputs, outputs=screen.run_outputs, **run)
     # Stop skips the queue: it must reach the run that holds the lane.
@@ -46,13 +47,16 @@ def wire(
 
     random_seed.click(lambda: RANDOM_SEED, outputs=form.seed, queue=False, api_visibility="private")
 
-    def reuse(selected: dict | None) -> int:
+    def reuse(selected: dict | None, session_id: str | None, request: gr.Request) -> int:
         if not selected:
             raise gr.Error("Pick a picture first: its seed is the one reused.", title="Nothing selected")
+        session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return studio.session.get(selected["node"]).seeds[selected["index"]]
+            return session.session.get(selected["node"]).seeds[selected["index"]]
 
-    reuse_seed.click(reuse, inputs=screen.selected, outputs=form.seed, queue=False, api_visibility="private")
+    reuse_seed.click(
+        reuse, inputs=[screen.selected, screen.session], outputs=form.seed, queue=False, api_visibility="private"
+    )
 
     units = screen.controls.units
 

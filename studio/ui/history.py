@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
+from studio.ui import present
 from studio.ui.running import user_errors
-from studio.ui.screen import Screen
+from studio.ui.screen import Screen, account_of
 
 
 @dataclass
@@ -55,32 +56,57 @@ def history_widgets() -> HistoryPanel:
 def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
     tree_outputs = [screen.history, screen.history_ids, screen.outline, screen.sessions]
 
-    def show_tree(selected: dict | None):
-        node = (selected or {}).get("node")
-        known = {n.id for n in studio.tree()}
-        return screen.tree(studio, node if node in known else None)
-
-    # A reload, or a second browser, shows the same tree: it is read from the studio, not the page.
-    blocks.load(show_tree, inputs=screen.selected, outputs=tree_outputs, api_visibility="private")
-    panel.refresh.click(show_tree, inputs=screen.selected, outputs=tree_outputs, api_visibility="private")
-
-    def pick(ids: list, event: gr.SelectData):
-        node_id, index = ids[event.index]
+    def show_tree(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
-            return screen.select(studio, node_id, index)
+            # A browser's first visit starts its own session; a reload comes back to it.
+            session = studio.for_session(session_id or None, account=account_of(request))
+        node = (selected or {}).get("node")
+        known = {n.id for n in session.tree()}
+        return {
+            screen.session: session.session.id,
+            screen.session_line: present.session_line(session.session.id),
+            **screen.tree(session, node if node in known else None),
+        }
 
-    panel.gallery.select(pick, inputs=screen.history_ids, outputs=screen.select_outputs, api_visibility="private")
+    blocks.load(
+        show_tree,
+        inputs=[screen.selected, screen.session],
+        outputs=[screen.session, screen.session_line, *tree_outputs],
+        api_visibility="private",
+    )
+    panel.refresh.click(
+        show_tree,
+        inputs=[screen.selected, screen.session],
+        outputs=[screen.session, screen.session_line, *tree_outputs],
+        api_visibility="private",
+    )
 
-    def open_session(session_id: str | None):
+    def pick(ids: list, session_id: str | None, event: gr.SelectData, request: gr.Request):
+        node_id, index = ids[event.index]
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            return screen.select(session, node_id, index)
+
+    panel.gallery.select(
+        pick, inputs=[screen.history_ids, screen.session], outputs=screen.select_outputs, api_visibility="private"
+    )
+
+    def open_session(session_id: str | None, request: gr.Request):
         if not session_id:
             raise gr.Error("Choose a session first.", title="No session chosen")
-        with user_errors():
-            studio.open_session(session_id)
-        return {screen.selected: None, screen.selection: "", **screen.tree(studio)}
+        # Only this browser moves to that session; other browsers and API callers stay where they are.
+        session = screen.studio_for(studio, session_id, request)
+        return {
+            screen.session: session.session.id,
+            screen.session_line: present.session_line(session.session.id),
+            screen.selected: None,
+            screen.selection: "",
+            **screen.tree(session),
+        }
 
     panel.open_session.click(
         open_session,
         inputs=panel.sessions,
-        outputs=[screen.selected, screen.selection, *tree_outputs],
+        outputs=[screen.session, screen.session_line, screen.selected, screen.selection, *tree_outputs],
         api_visibility="private",
     )

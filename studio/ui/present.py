@@ -145,6 +145,10 @@ def progress_bar(step: int, total: int, width: int = 20) -> str:
     return f"`{'█' * filled}{'░' * (width - filled)}` step {step} of {total}"
 
 
+def session_line(session_id: str) -> str:
+    return f"**Session:** `{session_id}` (this browser's; others are under *History*)"
+
+
 def model_line(model: str | None) -> str:
     return f"**Model:** `{model}`" if model else "**Model:** none loaded — open *Model* on the left"
 

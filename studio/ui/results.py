@@ -45,58 +45,69 @@ def action_widgets() -> ResultActions:
 
 
 def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: Any, editing: gr.State) -> None:
-    def pick(ids: list, event: gr.SelectData):
+    def pick(ids: list, session_id: str | None, event: gr.SelectData, request: gr.Request):
         node_id, index = ids[event.index]
+        session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return screen.select(studio, node_id, index)
+            return screen.select(session, node_id, index)
 
-    screen.results.select(pick, inputs=screen.results_ids, outputs=screen.select_outputs, api_visibility="private")
+    screen.results.select(
+        pick, inputs=[screen.results_ids, screen.session], outputs=screen.select_outputs, api_visibility="private"
+    )
 
     def require(selected: dict | None) -> dict:
         if not selected:
             raise gr.Error("Click a picture in Results or History first.", title="Nothing selected")
         return selected
 
-    def send_to_editor(selected: dict | None):
+    def send_to_editor(selected: dict | None, session_id: str | None, request: gr.Request):
         selected = require(selected)
+        session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            path = studio.output_path(selected["node"], selected["index"])
+            path = session.output_path(selected["node"], selected["index"])
         return {editor_image: {"background": path, "layers": [], "composite": None}, editing: dict(selected)}
 
     # The tab is shown first: an editor that receives a picture while hidden has no size to draw it at.
     actions.edit.click(
         lambda: gr.Tabs(selected=EDIT_TAB), outputs=screen.tabs, queue=False, api_visibility="private"
-    ).then(send_to_editor, inputs=screen.selected, outputs=[editor_image, editing], api_visibility="private")
+    ).then(
+        send_to_editor,
+        inputs=[screen.selected, screen.session],
+        outputs=[editor_image, editing],
+        api_visibility="private",
+    )
 
-    def vary(selected: dict | None, count: float, strength: float):
+    def vary(selected: dict | None, count: float, strength: float, session_id: str | None, request: gr.Request):
         selected = require(selected)
+        session = screen.studio_for(studio, session_id, request)
         yield from screen.run(
-            studio,
-            lambda on_step: studio.vary(
+            session,
+            lambda on_step: session.vary(
                 selected["node"], index=selected["index"], count=int(count), strength=strength, on_step=on_step
             ),
         )
 
     actions.vary.click(
         vary,
-        inputs=[screen.selected, actions.count, actions.strength],
+        inputs=[screen.selected, actions.count, actions.strength, screen.session],
         outputs=screen.run_outputs,
         **screen.run_options,
     )
 
     def marker(mark: Mark):
-        def toggle(selected: dict | None, ids: list):
+        def toggle(selected: dict | None, ids: list, session_id: str | None, request: gr.Request):
             selected = require(selected)
+            session = screen.studio_for(studio, session_id, request)
             with user_errors():
-                studio.toggle_mark(selected["node"], selected["index"], mark)
-                return screen.refresh(studio, ids, selected["node"])
+                session.toggle_mark(selected["node"], selected["index"], mark)
+                return screen.refresh(session, ids, selected["node"])
 
         return toggle
 
     for button, mark in ((actions.keep, Mark.KEEP), (actions.reject, Mark.REJECT)):
         button.click(
             marker(mark),
-            inputs=[screen.selected, screen.results_ids],
+            inputs=[screen.selected, screen.results_ids, screen.session],
             outputs=[screen.results, screen.history, screen.history_ids, screen.outline, screen.sessions],
             api_visibility="private",
         )

@@ -37,6 +37,15 @@ class Screen:
     sessions: gr.Dropdown
     controls: ControlPanel
     node_inputs: gr.Gallery  # what the selected node was given: picture, mask, control maps
+    session: gr.BrowserState  # this browser's session id: each browser works in its own session
+    session_line: gr.Markdown  # says which session this browser works in
+
+    def studio_for(self, studio: Studio, session_id: str | None, request: gr.Request | None) -> Studio:
+        """The studio acting in this browser's session, for the logged-in account (if any)."""
+        if not session_id:
+            raise gr.Error("This page has not started its session yet: reload it.", title="Page not ready")
+        with user_errors():
+            return studio.for_session(session_id, account=account_of(request))
 
     @property
     def run_outputs(self) -> list[Any]:
@@ -152,8 +161,18 @@ class Screen:
         }
 
 
+def account_of(request: gr.Request | None) -> str | None:
+    return getattr(request, "username", None) if request is not None else None
+
+
 def session_choices(studio: Studio) -> list[tuple[str, str]]:
-    choices = [(f"{info.id} · {info.node_count} nodes", info.id) for info in studio.sessions()]
+    choices = [
+        (
+            f"{info.id} · {'read-only: made by a newer studio' if info.read_only else f'{info.node_count} nodes'}",
+            info.id,
+        )
+        for info in studio.sessions()
+    ]
     if studio.session.id not in {value for _, value in choices}:
         choices.insert(0, (f"{studio.session.id} · this session", studio.session.id))
     return choices

@@ -1,0 +1,41 @@
+"""Reading a picture someone sent: its size from the header first, then the pixels, with messages a person understands.
+
+A 30000x30000 PNG can be 100 KB on the wire and 2.7 GB decoded: the size is read (and refused)
+before a single pixel is decoded. Pure: PIL only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+# Larger than anything the engine renders (2048) so a big photo can still be a ControlNet source or
+# be read for its metadata, small enough that decoding it costs at most ~200 MB.
+MAX_PICTURE_SIDE = 8192
+
+
+def open_picture(path: str | Path, role: str = "image") -> Image.Image:
+    """The picture at `path`, decoded. ValueError naming `role` when it is no picture, is damaged or too large."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                width, height = picture.size
+                if max(width, height) > MAX_PICTURE_SIDE:
+                    raise ValueError(_too_large(role, f"{width}x{height} pixels"))
+                picture.load()
+                return picture.copy() if picture.mode != "P" else picture.convert("RGBA")
+    except Image.DecompressionBombError:
+        raise ValueError(_too_large(role, f"over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels")) from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{role}: is not a picture the studio can read; send a PNG, JPEG or WebP file") from None
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"{role}: the picture is damaged or cut short ({error}); send the whole file again") from None
+
+
+def _too_large(role: str, size: str) -> str:
+    return (
+        f"{role}: the picture is {size}; the studio takes sides up to {MAX_PICTURE_SIDE} pixels. Scale it down first."
+    )

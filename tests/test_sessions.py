@@ -1,0 +1,125 @@
+"""Each browser and each API caller works in its own session; accounts keep theirs apart."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from studio.history import HistoryError, HistoryStore
+from studio.recipe import Recipe
+from studio.studio import Studio
+from tests.servers import running_studio
+
+RECIPE = {"prompt": "a lighthouse", "steps": 2, "width": 64, "height": 64}
+
+
+def tiny_recipe(**changes) -> Recipe:
+    return Recipe(prompt="a lighthouse", model="tiny", steps=3, width=64, height=64).replace(**changes)
+
+
+def test_a_run_records_its_node_in_the_session_it_started_in(engine, tmp_path):
+    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    first, second = studio.for_session("first"), studio.for_session("second")
+    started, go_on = threading.Event(), threading.Event()
+
+    def slow_step(step):
+        started.set()
+        go_on.wait(timeout=30)
+
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(node=first.generate(tiny_recipe(), on_step=slow_step)))
+    worker.start()
+    assert started.wait(timeout=60)
+    # Meanwhile another caller works in (and switches to) other sessions.
+    assert studio.for_session("second").tree() == [] and second.session.id == "second"
+    go_on.set()
+    worker.join(timeout=60)
+    node = result["node"]
+    assert [n.id for n in studio.for_session("first").tree()] == [node.id]
+    assert studio.for_session("second").tree() == []
+    assert (tmp_path / "outputs" / "first" / node.outputs[0]).is_file()
+    assert not (tmp_path / "outputs" / "second").exists()
+
+
+def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(engine, tmp_path):
+    studio = Studio(engine, HistoryStore(tmp_path / "outputs"), per_account=True)
+    for bad in ("../x", "a/b", ".hidden", "x" * 100):
+        with pytest.raises(HistoryError, match="invalid session id"):
+            studio.for_session(bad, account="ann")
+    with pytest.raises(HistoryError, match="log in"):
+        studio.for_session("s1", account=None)
+    assert studio.for_session("s1", account="ann").session.folder == tmp_path / "outputs" / "ann" / "s1"
+
+
+@pytest.fixture(scope="module")
+def server(engine, tmp_path_factory):
+    with running_studio(engine, tmp_path_factory.mktemp("session-outputs")) as (url, studio):
+        yield url, studio
+
+
+def test_api_callers_never_act_in_each_others_session(server):
+    url, _ = server
+    alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+    mine, _ = alice.predict({**RECIPE, "seed": 1}, api_name="/generate")
+    theirs, _ = bob.predict({**RECIPE, "seed": 2}, api_name="/generate")
+    assert mine["session"] != theirs["session"]
+    assert mine["id"] == theirs["id"] == "00001"  # each session numbers its own nodes
+
+    # bob varies and marks *his* 00001; alice's node is untouched.
+    varied, _ = bob.predict("00001", 0, 2, 0.0, session=theirs["session"], api_name="/vary")
+    assert varied["session"] == theirs["session"] and varied["parent_id"] == "00001"
+    bob.predict("00001", 0, "reject", session=theirs["session"], api_name="/mark")
+    alice_tree = alice.predict(session=mine["session"], api_name="/history")
+    assert [n["id"] for n in alice_tree["nodes"]] == ["00001"]
+    assert alice_tree["nodes"][0]["marks"] == [""] and alice_tree["nodes"][0]["recipe"]["seed"] == 1
+
+    # A caller that names no session gets a new, empty one: never somebody else's node.
+    with pytest.raises(Exception, match="no node '00001'"):
+        bob.predict("00001", 0, 2, 0.0, api_name="/vary")
+
+
+def test_a_session_switch_during_a_run_does_not_move_the_run(server):
+    url, _ = server
+    runner, switcher = Client(url, verbose=False), Client(url, verbose=False)
+    first, _ = runner.predict({**RECIPE, "seed": 3}, api_name="/generate")
+    session = first["session"]
+    job = runner.submit({**RECIPE, "seed": 4, "steps": 8}, session, api_name="/generate")
+    # The other caller moves between sessions and makes a picture of its own while the run goes on.
+    other, _ = switcher.predict({**RECIPE, "seed": 5}, api_name="/generate")
+    switcher.predict(session=other["session"], api_name="/history")
+    node, pictures = job.result(timeout=120)
+    assert node["session"] == session and node["id"] == "00002" and len(pictures) == 1
+    tree = runner.predict(session=session, api_name="/history")
+    assert [n["id"] for n in tree["nodes"]] == ["00001", "00002"]
+    assert [n["id"] for n in switcher.predict(session=other["session"], api_name="/history")["nodes"]] == ["00001"]
+
+
+def test_each_account_has_its_own_sessions_and_only_its_own_pictures(engine, tmp_path):
+    accounts = [("ann", "ann-password"), ("ben", "ben-password")]
+    with running_studio(engine, tmp_path / "outputs", auth=accounts, per_account=True) as (url, _):
+        ann = Client(url, auth=accounts[0], verbose=False)
+        ben = Client(url, auth=accounts[1], verbose=False)
+        node, pictures = ann.predict({**RECIPE, "seed": 6}, api_name="/generate")
+        picture = tmp_path / "outputs" / "ann" / node["session"] / node["outputs"][0]
+        assert picture.is_file()
+
+        # ben names ann's session: he gets an empty session of his own, never her nodes.
+        assert ben.predict(session=node["session"], api_name="/history")["nodes"] == []
+        assert node["session"] not in {s["id"] for s in ben.predict(api_name="/history")["sessions"]}
+        assert node["session"] in {s["id"] for s in ann.predict(api_name="/history")["sessions"]}
+
+        # The file route serves ann's picture to ann only.
+        file_url = f"{url}gradio_api/file={picture}"
+
+        def logged_in(user: str, password: str) -> httpx.Client:
+            browser = httpx.Client()
+            assert browser.post(f"{url}login", data={"username": user, "password": password}).status_code == 200
+            return browser
+
+        assert logged_in(*accounts[0]).get(file_url).status_code == 200
+        refused = logged_in(*accounts[1]).get(file_url)
+        assert refused.status_code == 403 and str(tmp_path) not in refused.text
+        assert httpx.get(file_url).status_code in (401, 403)
