@@ -71,6 +71,20 @@ def accounts(args: argparse.Namespace) -> dict[str, str]:
     return {}
 
 
+def offered(args: argparse.Namespace):
+    """What a shared studio lets requests name: the model it started with, tiny, the default ControlNets, the library."""
+    from studio.control.catalogue import KINDS
+    from studio.lora_library import list_loras
+    from studio.offered import Offered
+    from studio.recipe import TINY_MODEL
+
+    return Offered(
+        models=frozenset({args.model, TINY_MODEL}),
+        controlnets=frozenset({TINY_MODEL, *(kind.sd15_model for kind in KINDS.values())}),
+        lora_names=lambda: [info.name for info in list_loras(args.loras)],
+    )
+
+
 def file_guard(studio, outputs: Path) -> dict:
     """FastAPI arguments that keep each account's pictures to itself (with several accounts)."""
     if not studio.per_account:
@@ -123,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         # Several accounts: each one's sessions are its own, and only it is served their pictures.
         per_account=len(args.accounts) > 1,
+        offered=offered(args) if args.share or args.listen else None,
     )
     window = build_ui(studio, notice=notice)
     credentials = accounts(args)

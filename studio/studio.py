@@ -25,6 +25,7 @@ from studio.hashes import HashCache, model_hash_for
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.lora_library import LoraInfo, list_loras
 from studio.lora_library import resolve as resolve_lora
+from studio.offered import Offered
 from studio.picture_info import PictureInfo, read_picture_info
 from studio.prepare import render_size
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
@@ -119,6 +120,7 @@ class Studio:
         workshop: Workshop | None = None,
         map_maker: MapMaker | None = None,
         per_account: bool = False,
+        offered: Offered | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -132,6 +134,8 @@ class Studio:
         self._map_maker = map_maker
         # With several accounts, each account's sessions live in a folder of its own (outputs/<account>/).
         self.per_account = per_account
+        # Shared (--share, --listen): what recipes may name; None locally, where paths work.
+        self.offered = offered
         self._shared = _Shared(defaults or Recipe(), threading.Lock(), {})
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
         self._rng = random.SystemRandom()
@@ -201,7 +205,10 @@ class Studio:
         """img2img on a (painted-over) picture; the result has the picture's own size."""
         image = image.convert("RGB")
         width, height = render_size(image.size)
-        recipe = recipe.replace(mode=Mode.IMG2IMG, width=width, height=height)
+        # A variation seed blends txt2img noise; an edit starts from the picture, so it has none.
+        recipe = recipe.replace(
+            mode=Mode.IMG2IMG, width=width, height=height, variation_seed=None, variation_strength=0.0
+        )
         images = {"image": image} | fit_control_maps(control_images, image.size)
         return self._run(
             recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
@@ -228,7 +235,8 @@ class Studio:
                 f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
             )
         image, mask = image.convert("RGB"), mask.convert("L")
-        recipe = recipe.replace(mode=Mode.INPAINT)
+        # A variation seed blends txt2img noise; an edit starts from the picture, so it has none.
+        recipe = recipe.replace(mode=Mode.INPAINT, variation_seed=None, variation_strength=0.0)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
             # The recipe records the size the model rendered at; the result has the picture's own size.
             width, height = render_size(image.size)
@@ -268,7 +276,7 @@ class Studio:
             )
         else:
             recipe = parent.recipe.replace(
-                batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_strength=0.0
+                batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_seed=None, variation_strength=0.0
             )
         return self._run(
             recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
@@ -305,6 +313,8 @@ class Studio:
 
     def load_model(self, model: str) -> None:
         """Load `model` (raises ModelError with advice); new recipes default to it."""
+        if self.offered is not None:
+            self.offered.check_model(model)
         self.engine.load(model)
         self.defaults = self.defaults.replace(model=model)
 
@@ -377,12 +387,16 @@ class Studio:
 
     def train_lora(self, settings: TrainingSettings, on_progress: Callable[[Any], None] | None = None) -> Any:
         """Train a LoRA into the LoRA library. It shares the GPU lane with generation; stop() stops it."""
+        if self.offered is not None:
+            self.offered.refuse_server_folders("training")
         return self._require_workshop().train(settings, self.lora_dir, on_progress=on_progress)
 
     def check_memorization(
         self, lora: str, dataset: str, *, resolution: int = 512, on_progress: Callable[[int, int], None] | None = None
     ) -> Any:
         """Sample the LoRA from the folder's captions and report how close each sample is to a training picture."""
+        if self.offered is not None:
+            self.offered.refuse_server_folders("the memorization check")
         path = resolve_lora(lora, self.lora_dir)
         return self._require_workshop().check(
             path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress
@@ -419,6 +433,8 @@ class Studio:
     ) -> Iteration:
         images = dict(images or {})
         self.session.check_writable()
+        if self.offered is not None:
+            self.offered.check_recipe(recipe)
         if parent_id is not None:
             parent = self.session.get(parent_id)  # fail before spending GPU time on an orphan
             if source_index is not None and not 0 <= source_index < len(parent.outputs):

@@ -29,6 +29,7 @@ def running_studio(
     lora_dir: Path | None = None,
     defaults: Recipe = TEST_DEFAULTS,
     per_account: bool = False,
+    offered=None,
 ) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
@@ -39,6 +40,7 @@ def running_studio(
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(outputs / "annotators"),
         per_account=per_account,
+        offered=offered,
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)
