@@ -29,6 +29,7 @@ _TOKENS = re.compile(
     re.VERBOSE,
 )
 _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_BREAK_WORD, _BREAK_WEIGHT = "BREAK", -1.0  # A1111's marker entry for a chunk break
 _LORA_TAG = re.compile(r"<lora:([^:>]+)(?::\s*([+-]?[\d.]+))?\s*>")
 
 
@@ -64,24 +65,28 @@ class Run:
 
 
 def parse(prompt: str) -> list[Run]:
-    """The prompt as weighted runs, neighbours of equal weight merged."""
-    runs: list[list] = []  # [text, weight, is_break], mutable while brackets close
+    """The prompt as weighted runs, as A1111's `parse_prompt_attention` makes them.
+
+    A BREAK is an entry ("BREAK", -1) that brackets scale like any text: only a BREAK outside every
+    bracket keeps weight -1 and starts a new chunk; inside brackets A1111 encodes the word "BREAK"
+    with the scaled (negative) weight, and so do we. Neighbours of equal weight merge, as there.
+    """
+    entries: list[list] = []  # [text, weight], mutable while brackets close
     open_round: list[int] = []
     open_square: list[int] = []
 
     def scale_from(start: int, factor: float) -> None:
-        for run in runs[start:]:
-            if not run[2]:
-                run[1] *= factor
+        for entry in entries[start:]:
+            entry[1] *= factor
 
     for match in _TOKENS.finditer(prompt):
         token, explicit_weight = match.group(0), match.group(1)
         if token.startswith("\\"):
-            runs.append([token[1:], 1.0, False])
+            entries.append([token[1:], 1.0])
         elif token == "(":
-            open_round.append(len(runs))
+            open_round.append(len(entries))
         elif token == "[":
-            open_square.append(len(runs))
+            open_square.append(len(entries))
         elif explicit_weight is not None and open_round:
             scale_from(open_round.pop(), float(explicit_weight))
         elif token == ")" and open_round:
@@ -91,18 +96,24 @@ def parse(prompt: str) -> list[Run]:
         else:
             for index, part in enumerate(_BREAK.split(token)):
                 if index:
-                    runs.append(["BREAK", 1.0, True])
-                runs.append([part, 1.0, False])
+                    entries.append([_BREAK_WORD, _BREAK_WEIGHT])
+                entries.append([part, 1.0])
     # Unclosed brackets still count, as in A1111.
     for start in open_round:
         scale_from(start, ROUND_BRACKETS)
     for start in open_square:
         scale_from(start, SQUARE_BRACKETS)
+    if not entries:
+        entries = [["", 1.0]]
 
     merged: list[list] = []
-    for run in runs:
-        if run[2] or not merged or merged[-1][2] or merged[-1][1] != run[1]:
-            merged.append(list(run))
+    for entry in entries:
+        if merged and merged[-1][1] == entry[1]:
+            merged[-1][0] += entry[0]
         else:
-            merged[-1][0] += run[0]
-    return [Run(text, weight, is_break) for text, weight, is_break in merged if text or is_break] or [Run("", 1.0)]
+            merged.append(list(entry))
+    runs = [
+        Run("BREAK", 1.0, True) if text == _BREAK_WORD and weight == _BREAK_WEIGHT else Run(text, weight)
+        for text, weight in merged
+    ]
+    return [run for run in runs if run.text or run.is_break] or [Run("", 1.0)]

@@ -40,7 +40,10 @@ def runs(prompt):
             ],
         ),
         ("a cat BREAK a dog", [("a cat", 1.0), "BREAK", ("a dog", 1.0)]),
-        ("(a cat BREAK a dog:1.2)", [("a cat", 1.2), "BREAK", ("a dog", 1.2)]),
+        # A1111 scales its BREAK entry (-1) with the brackets, so inside them BREAK is the word, weighted -1.2.
+        ("(a cat BREAK a dog:1.2)", [("a cat", 1.2), ("BREAK", -1.2), ("a dog", 1.2)]),
+        ("[(a BREAK b)]", [("a", 1.0), "BREAK", ("b", 1.0)]),  # 1.1 then 1/1.1: exactly -1 again, as in A1111
+        ("a BREAK BREAK b", [("a", 1.0), "BREAK", "BREAK", ("b", 1.0)]),
         ("BREAKFAST", [("BREAKFAST", 1.0)]),
         ("", [("", 1.0)]),
     ],

@@ -1,5 +1,6 @@
 """A1111 prompt syntax and long prompts through the real text encoder of the tiny model."""
 
+import pytest
 import torch
 
 from studio.engine import prompts
@@ -60,6 +61,36 @@ def test_chunks_keep_a1111_boundaries(engine):
     first, second = prompts._chunks(tokenizer, text)
     assert len(first.tokens) == 71 and first.tokens[-1] == tokenizer.convert_tokens_to_ids(",</w>")
     assert len(second.tokens) == 10
+
+
+def lengths(engine, text: str) -> list[int]:
+    return [len(chunk.tokens) for chunk in prompts._chunks(engine.pipelines.base.tokenizer, text)]
+
+
+# Chunk lengths as A1111's `FrozenCLIPEmbedderWithCustomWordsBase.tokenize_line` makes them (comma_padding_backtrack
+# 20): "cat" and "," are one token each, so token positions can be counted by hand.
+def cats(count: int) -> str:
+    return " ".join(["cat"] * count)
+
+
+A1111_CHUNKS = [
+    # The 76th token is a comma: A1111 only remembers it, closes the full chunk, and the comma opens the next.
+    (cats(75) + ", dog", [75, 2]),
+    (cats(60) + ", " + cats(14) + ", dog", [75, 2]),
+    # A word at a full chunk moves the words after a comma back... when the comma is at most 20 tokens back:
+    (cats(55) + ", " + cats(19) + " dog", [56, 20]),  # comma at index 55: 75 - 55 = 20, moved
+    (cats(54) + ", " + cats(20) + " dog", [75, 1]),  # comma at index 54: 75 - 54 = 21, not moved
+    (cats(74) + ", dog", [75, 1]),
+    ("a cat BREAK a dog", [2, 2]),
+    ("BREAK a dog", [0, 2]),
+    ("(a cat BREAK a dog)", [5]),  # inside brackets BREAK is a word, as in A1111
+    ("", [0]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), A1111_CHUNKS)
+def test_chunks_break_where_a1111_breaks_them(engine, text, expected):
+    assert lengths(engine, text) == expected
 
 
 def test_prompt_and_negative_are_padded_to_the_same_length(engine):

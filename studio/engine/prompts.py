@@ -15,7 +15,7 @@ import torch
 from studio.prompt_syntax import parse
 
 CHUNK = 75  # tokens per chunk, plus BOS and EOS = CLIP's 77
-COMMA_BACKTRACK = 20  # a full chunk breaks after its last comma if that comma is this close to the end
+COMMA_BACKTRACK = 20  # A1111's `comma_padding_backtrack` default
 MAX_MEAN_CORRECTION = (0.5, 2.0)
 
 
@@ -52,18 +52,23 @@ def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
             close()
             continue
         for token in tokenizer(run.text, add_special_tokens=False, truncation=False).input_ids:
-            if len(current.tokens) == CHUNK:
-                keep = last_comma + 1
-                if last_comma >= 0 and CHUNK - keep <= COMMA_BACKTRACK:
-                    # Move the words after the last comma to the next chunk, as A1111 does.
-                    moved = _Chunk(current.tokens[keep:], current.weights[keep:])
-                    current.tokens, current.weights = current.tokens[:keep], current.weights[:keep]
-                    close()
-                    current = moved
-                else:
-                    close()
+            # The steps of A1111's `tokenize_line`, in its order: a comma is remembered (and never
+            # triggers the look-back itself); any other token arriving at a full chunk moves the words
+            # after a comma at most COMMA_BACKTRACK tokens back to the next chunk.
             if token == comma:
                 last_comma = len(current.tokens)
+            elif (
+                len(current.tokens) == CHUNK
+                and last_comma != -1
+                and len(current.tokens) - last_comma <= COMMA_BACKTRACK
+            ):
+                keep = last_comma + 1
+                moved = _Chunk(current.tokens[keep:], current.weights[keep:])
+                current.tokens, current.weights = current.tokens[:keep], current.weights[:keep]
+                close()
+                current = moved
+            if len(current.tokens) == CHUNK:
+                close()
             current.tokens.append(token)
             current.weights.append(run.weight)
     if current.tokens or not chunks:
