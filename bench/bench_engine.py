@@ -85,7 +85,7 @@ def main() -> None:
     def switch(mode: Mode) -> float:
         started = time.perf_counter()
         view = pipelines.for_mode(mode)
-        view.scheduler = make_scheduler("Euler a", pipelines.scheduler_config, seed=1)
+        view.scheduler = make_scheduler("Euler a", "Automatic", pipelines.scheduler_config, seed=1)
         elapsed = time.perf_counter() - started
         assert view.unet is base_unet, "a mode switch must not load a second copy of the weights"
         return elapsed

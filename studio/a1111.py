@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.recipe import SAMPLERS, InpaintArea, Mode, Recipe
+from studio.lora_library import library_name
+from studio.prompt_syntax import prompt_with_lora_tags
+from studio.recipe import AUTOMATIC, AUTOMATIC_SCHEDULES, SAMPLERS, SCHEDULERS, InpaintArea, Mode, Recipe
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
 _PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
-_KARRAS = " Karras"
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,19 @@ def format_parameters(
     model_hash: str | None = None,
     lora_hashes: dict[str, str] | None = None,
 ) -> str:
-    """The text A1111 writes for picture `index` of the recipe's batch."""
-    lines = [recipe.prompt]
+    """The text A1111 writes for picture `index` of the recipe's batch.
+
+    LoRAs the recipe lists (not as tags) are written as `<lora:name:weight>` tags, as A1111 reads
+    them back; `Lora hashes` name each by its library name without ':' and ',' (as A1111 does).
+    """
+    lines = [prompt_with_lora_tags(recipe.prompt, [(library_name(lora.name), lora.weight) for lora in recipe.loras])]
     if recipe.negative_prompt:
         lines.append(f"Negative prompt: {recipe.negative_prompt}")
-    sampler, schedule = _split_sampler(recipe.sampler)
     fields: list[tuple[str, Any]] = [
         ("Steps", recipe.steps),
-        ("Sampler", sampler),
-        ("Schedule type", schedule),
+        ("Sampler", recipe.sampler),
+        # "Automatic" means in A1111 1.9+ what it means here: the sampler's own default schedule.
+        ("Schedule type", recipe.scheduler),
         ("CFG scale", _number(recipe.cfg_scale)),
         ("Seed", recipe.seeds()[index]),
         ("Size", f"{recipe.width}x{recipe.height}"),
@@ -79,7 +84,8 @@ def format_parameters(
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
     if lora_hashes:
-        fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in lora_hashes.items())))
+        named = {_hash_alias(name): value for name, value in lora_hashes.items()}
+        fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in named.items())))
     fields.append(("Version", "studio"))
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
     return "\n".join(lines)
@@ -145,9 +151,9 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
             InpaintArea.ONLY_MASKED.value if area.lower() == "only masked" else InpaintArea.WHOLE_PICTURE.value
         )
     if "Sampler" in fields:
-        sampler = sampler_name(fields.pop("Sampler"), fields.pop("Schedule type", None))
-        if sampler:
-            changes["sampler"] = sampler
+        found = sampler_and_schedule(fields.pop("Sampler"), fields.pop("Schedule type", None))
+        if found:
+            changes["sampler"], changes["scheduler"] = found
         else:
             unknown["Sampler"] = parameters.fields["Sampler"]
             if "Schedule type" in parameters.fields:
@@ -156,20 +162,48 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
     return changes, unknown
 
 
-def sampler_name(sampler: str, schedule: str | None = None) -> str | None:
-    """Our sampler for A1111's (sampler, schedule type) pair, or None if the studio has no such one."""
-    sampler = sampler.strip()
-    if schedule and schedule.strip().lower() == "karras" and not sampler.endswith(_KARRAS):
-        sampler += _KARRAS
-    elif schedule and schedule.strip().lower() not in ("automatic", "karras"):
-        return None  # exponential, polyexponential, sgm uniform, ...: not offered here
-    return sampler if sampler in SAMPLERS else None
+# A1111's schedule types (`modules/sd_schedulers.py`): name, label, aliases. Those the studio runs are in SCHEDULERS.
+_A1111_SCHEDULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("automatic", "Automatic", ()),
+    ("uniform", "Uniform", ()),
+    ("karras", "Karras", ()),
+    ("exponential", "Exponential", ()),
+    ("polyexponential", "Polyexponential", ()),
+    ("sgm_uniform", "SGM Uniform", ("SGMUniform",)),
+    ("kl_optimal", "KL Optimal", ()),
+    ("align_your_steps", "Align Your Steps", ()),
+    ("simple", "Simple", ()),
+    ("normal", "Normal", ()),
+    ("ddim", "DDIM", ()),
+    ("beta", "Beta", ()),
+)
 
 
-def _split_sampler(sampler: str) -> tuple[str, str]:
-    if sampler.endswith(_KARRAS):
-        return sampler[: -len(_KARRAS)], "Karras"
-    return sampler, "Automatic"
+def sampler_and_schedule(sampler: str, schedule: str | None = None) -> tuple[str, str] | None:
+    """(sampler, schedule type) as A1111 1.9+ reads a text's `Sampler` and `Schedule type`, or None if we lack one.
+
+    As A1111's `get_sampler_and_scheduler`: a missing or unknown schedule is Automatic; a sampler name
+    that ends in a schedule ("DPM++ 2M Karras") names that schedule; a schedule that is the sampler's
+    own default is Automatic again.
+    """
+    labels = {key: label for name, label, aliases in _A1111_SCHEDULES for key in (name, label, *aliases)}
+    found = labels.get(schedule.strip() if schedule else None, AUTOMATIC)
+    name = sampler.strip()
+    for schedule_name, label, aliases in _A1111_SCHEDULES:
+        for option in (label, schedule_name, *aliases):
+            if name.endswith(" " + option):
+                found, name = label, name[: -len(option) - 1]
+                break
+    if name not in SAMPLERS:
+        return None
+    if found == AUTOMATIC_SCHEDULES.get(name):
+        found = AUTOMATIC
+    return (name, found) if found in SCHEDULERS else None
+
+
+def _hash_alias(name: str) -> str:
+    # A1111's lora_script drops these, which would break its "name: hash, name: hash" list.
+    return library_name(name).replace(":", "").replace(",", "")
 
 
 def _model_name(model: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.recipe import SAMPLERS
+from studio.recipe import MAX_SEED, Recipe, RecipeError
 
 _SAMPLERS = {
     "euler": "Euler",
@@ -41,9 +41,10 @@ def from_prompt_graph(graph: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     for name, value in (("seed", seed), ("steps", inputs.get("steps")), ("cfg_scale", inputs.get("cfg"))):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             changes[name] = int(value) if name != "cfg_scale" else float(value)
-    name = _sampler(inputs.get("sampler_name"), inputs.get("scheduler"))
-    if name:
-        changes["sampler"] = name
+    _keep_seed_in_range(changes, unknown)
+    found = _sampler(inputs.get("sampler_name"), inputs.get("scheduler"))
+    if found:
+        changes["sampler"], changes["scheduler"] = found
     elif inputs.get("sampler_name"):
         unknown["sampler"] = f"{inputs.get('sampler_name')} / {inputs.get('scheduler')}"
     if isinstance(inputs.get("denoise"), (int, float)) and inputs["denoise"] < 1:
@@ -75,19 +76,28 @@ def from_workflow(workflow: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
         if node.get("type") == "KSampler" and len(values) >= 6:
             seed, _, steps, cfg, sampler, scheduler = values[:6]
             changes |= {"seed": int(seed), "steps": int(steps), "cfg_scale": float(cfg)}
-            name = _sampler(sampler, scheduler)
-            if name:
-                changes["sampler"] = name
+            _keep_seed_in_range(changes, unknown)
+            found = _sampler(sampler, scheduler)
+            if found:
+                changes["sampler"], changes["scheduler"] = found
         elif node.get("type") == "CLIPTextEncode" and values:
             unknown[f"text (node {node.get('id')})"] = str(values[0])
     return changes, unknown
 
 
-def _sampler(sampler: Any, scheduler: Any) -> str | None:
-    name = _SAMPLERS.get(str(sampler))
-    if name and scheduler == "karras" and f"{name} Karras" in SAMPLERS:
-        return f"{name} Karras"
-    return name
+# ComfyUI scheduler -> A1111 schedule type; the others have no counterpart here.
+_SCHEDULES = {"normal": "Uniform", "karras": "Karras", "exponential": "Exponential", "sgm_uniform": "SGM Uniform"}
+
+
+def _sampler(sampler: Any, scheduler: Any) -> tuple[str, str] | None:
+    name, schedule = _SAMPLERS.get(str(sampler)), _SCHEDULES.get(str(scheduler))
+    if name is None or schedule is None:
+        return None
+    try:
+        Recipe(sampler=name, scheduler=schedule)  # e.g. Euler a cannot run Karras sigmas here
+    except RecipeError:
+        return None
+    return name, schedule
 
 
 def _linked(nodes: dict[str, Any], link: Any) -> dict[str, Any] | None:
@@ -102,3 +112,11 @@ def _text_of(nodes: dict[str, Any], link: Any) -> str | None:
         text = node.get("inputs", {}).get("text")
         return text if isinstance(text, str) else None
     return None
+
+
+def _keep_seed_in_range(changes: dict[str, Any], unknown: dict[str, str]) -> None:
+    """ComfyUI seeds go up to 2**64 - 1; A1111's and ours to 2**32 - 1. A larger one is shown, not applied."""
+    seed = changes.get("seed")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        del changes["seed"]
+        unknown["seed"] = f"{seed} (ComfyUI's; this studio's seeds go from 0 to {MAX_SEED}, so it is not applied)"

@@ -25,16 +25,28 @@ from typing import Any
 
 from studio import metadata
 from studio.files import atomic_write_text
-from studio.recipe import Recipe
+from studio.recipe import Recipe, upgrade_recipe_dict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HISTORY_FILE = "history.json"
 MARKS_FILE = "marks.json"
 MARKS_SCHEMA_VERSION = 1
 _NODE_ID = re.compile(r"^\d{5,}$")
 
+
+def _history_v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2: recipes name the sampler and the schedule type apart (see recipe.upgrade_recipe_dict)."""
+    nodes = document.get("nodes")
+    if isinstance(nodes, list):
+        nodes = [
+            {**node, "recipe": upgrade_recipe_dict(node.get("recipe"))} if isinstance(node, dict) else node
+            for node in nodes
+        ]
+    return {**document, "schema_version": 2, "nodes": nodes}
+
+
 # Each entry turns a history document of version N into version N + 1.
-_MIGRATIONS: dict[int, Any] = {}
+_MIGRATIONS: dict[int, Any] = {1: _history_v1_to_v2}
 
 
 class HistoryError(RuntimeError):
@@ -107,6 +119,19 @@ class Iteration:
             raise ValueError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
         object.__setattr__(self, "marks", marks)
 
+    def recipe_of(self, index: int) -> Recipe:
+        """The recipe that makes picture `index` again, as the first picture of its batch.
+
+        Its own seed and, for a variation, its own variation seed with the same strength: generating
+        it (any batch size) makes exactly that picture first.
+        """
+        position = _batch_position(self.outputs[index], index)
+        variation_seeds = self.recipe.variation_seeds()
+        return self.recipe.replace(
+            seed=self.seeds[index],
+            variation_seed=variation_seeds[position] if variation_seeds else self.recipe.variation_seed,
+        )
+
     def keeping_outputs(self, exists) -> Iteration:
         """This node with only the outputs for which `exists(file name)` holds (a batch cut short by a crash)."""
         kept = [index for index, name in enumerate(self.outputs) if exists(name)]
@@ -136,6 +161,13 @@ class Iteration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
         return cls(**{**data, "recipe": Recipe.from_dict(data["recipe"])})
+
+
+def _batch_position(file_name: str, fallback: int) -> int:
+    """Which picture of its batch an output file is ("00007-2.png" is the third), even after a crash cut the batch."""
+    stem = file_name.rsplit(".", 1)[0]
+    suffix = stem.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else fallback
 
 
 def _strings(node_id: str, name: str, values: Iterable[Any]) -> tuple[str, ...]:

@@ -79,6 +79,14 @@ def list_loras(folder: Path | None) -> list[LoraInfo]:
     return infos
 
 
+def library_name(name: str) -> str:
+    """How a LoRA is named in texts others read: its library name, or a path's file name without suffix."""
+    candidate = Path(name)
+    if candidate.suffix.lower() in SAFE_SUFFIXES + PICKLED_SUFFIXES or len(candidate.parts) > 1:
+        return candidate.stem
+    return name
+
+
 def resolve(name: str, folder: Path | None, *, allow_pickle: bool = False) -> Path:
     """The file a LoRA name (library name, or a path) stands for."""
     candidate = Path(name).expanduser()

@@ -46,6 +46,10 @@ def read_picture_info(path: Path) -> PictureInfo:
         with Image.open(path) as image:
             texts = {key: value for key, value in image.info.items() if isinstance(value, str)}
             comment = _exif_user_comment(image)
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"{Path(path).name} is over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels: too large to open"
+        ) from None
     except (OSError, SyntaxError) as error:
         raise ValueError(f"{Path(path).name} is not a picture this studio can read ({error})") from None
 
@@ -74,7 +78,7 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
     except (ValueError, KeyError, TypeError, RecipeError):
         return None
     index = data.get("output_index", 0)
-    recipe = node.recipe.replace(seed=node.seeds[index]) if index < len(node.seeds) else node.recipe
+    recipe = node.recipe_of(index) if isinstance(index, int) and 0 <= index < len(node.outputs) else node.recipe
     changes = recipe.to_dict()
     changes.pop("schema_version")
     return PictureInfo(Source.STUDIO, changes, {}, node, data.get("session"))

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 KINDS = ("style", "sampler", "character", "mixed")
 PROMPT_SLOT = "{prompt}"
 # Settings a preset may hold. Recipe fields apply as they are; the rest are combined as A1111 does.
-RECIPE_SETTINGS = ("sampler", "steps", "cfg_scale", "width", "height", "loras")
+RECIPE_SETTINGS = ("sampler", "scheduler", "steps", "cfg_scale", "width", "height", "loras")
 PROMPT_SETTINGS = ("prompt_template", "negative_prompt", "trigger_words")
 
 
@@ -53,7 +53,8 @@ class Preset:
             added = [LoraRef(**lora) for lora in settings["loras"]]
             kept = [lora for lora in recipe.loras if lora.name not in {new.name for new in added}]
             changes["loras"] = tuple(kept + added)
-        return recipe.replace(**changes)
+        # `updated` reads older one-field sampler names ("DPM++ 2M Karras") as sampler + schedule type.
+        return recipe.updated(changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "name": self.name, "kind": self.kind, "settings": dict(self.settings)}
@@ -111,6 +112,7 @@ def preset_from_recipe(name: str, recipe: Recipe) -> Preset:
         "prompt_template": recipe.prompt,
         "negative_prompt": recipe.negative_prompt,
         "sampler": recipe.sampler,
+        "scheduler": recipe.scheduler,
         "steps": recipe.steps,
         "cfg_scale": recipe.cfg_scale,
         "width": recipe.width,

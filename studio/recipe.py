@@ -17,34 +17,55 @@ from typing import Any
 
 from studio.prompt_syntax import lora_tags
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
 
-# A1111's sampler names, in the order its dropdown shows them. The engine maps each to a scheduler
-# (studio/engine/samplers.py); a test keeps the two lists equal.
+# A1111's sampler names (1.9 and later: the schedule is a field of its own), in its dropdown's order.
+# The engine maps each to a diffusers scheduler (studio/engine/samplers.py); a test keeps the two equal.
 SAMPLERS: tuple[str, ...] = (
     "DPM++ 2M",
-    "DPM++ 2M Karras",
-    "DPM++ 2M SDE",
-    "DPM++ 2M SDE Karras",
     "DPM++ SDE",
-    "DPM++ SDE Karras",
+    "DPM++ 2M SDE",
     "Euler a",
     "Euler",
     "LMS",
-    "LMS Karras",
     "Heun",
     "DPM2",
-    "DPM2 Karras",
     "DPM2 a",
-    "DPM2 a Karras",
     "DDIM",
     "PLMS",
     "UniPC",
     "LCM",
 )
+# A1111's "Schedule type" labels that the studio runs. "Uniform" is the model's own timestep spacing.
+SCHEDULERS: tuple[str, ...] = ("Automatic", "Uniform", "Karras", "Exponential", "SGM Uniform")
+AUTOMATIC = "Automatic"
+# What "Automatic" means for each sampler, as in A1111 1.9+ (its samplers' `scheduler` option); others: Uniform.
+AUTOMATIC_SCHEDULES: dict[str, str] = {
+    "DPM++ 2M": "Karras",
+    "DPM++ SDE": "Karras",
+    "DPM2": "Karras",
+    "DPM2 a": "Karras",
+    "DPM++ 2M SDE": "Exponential",
+}
+# Samplers whose diffusers schedulers cannot take Karras or exponential sigmas.
+_SPACING_ONLY = frozenset({"Euler a", "DDIM", "PLMS", "LCM"})
+
+
+def resolved_schedule(sampler: str, scheduler: str) -> str:
+    """The schedule that runs: "Automatic" is the sampler's own default, as in A1111."""
+    return AUTOMATIC_SCHEDULES.get(sampler, "Uniform") if scheduler == AUTOMATIC else scheduler
+
+
+def split_sampler_name(name: str) -> tuple[str, str | None]:
+    """A1111's older one-field names ("DPM++ 2M Karras") -> ("DPM++ 2M", "Karras"); others -> (name, None)."""
+    for schedule in SCHEDULERS:
+        if name.endswith(f" {schedule}") and name[: -len(schedule) - 1] in SAMPLERS:
+            return name[: -len(schedule) - 1], schedule
+    return name, None
+
 
 MAX_SEED = 2**32 - 1
 RANDOM_SEED = -1
@@ -130,6 +151,8 @@ class Recipe:
     negative_prompt: str = ""
     model: str = DEFAULT_MODEL
     sampler: str = "Euler a"
+    # A1111's "Schedule type": how the steps are spaced ("Automatic" is the sampler's own default).
+    scheduler: str = AUTOMATIC
     steps: int = 20
     cfg_scale: float = 7.0
     width: int = 512
@@ -169,6 +192,18 @@ class Recipe:
             raise RecipeError("model", "is empty; give a Hugging Face id, a folder, a .safetensors file or 'tiny'")
         if self.sampler not in SAMPLERS:
             raise RecipeError("sampler", f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise RecipeError(
+                "scheduler", f"unknown schedule type {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
+            )
+        if self.sampler in _SPACING_ONLY and resolved_schedule(self.sampler, self.scheduler) in (
+            "Karras",
+            "Exponential",
+        ):
+            raise RecipeError(
+                "scheduler",
+                f"{self.sampler} cannot run {self.scheduler} sigmas; choose Automatic, Uniform or SGM Uniform",
+            )
         _check_int("steps", self.steps, 1, MAX_STEPS)
         _check_number("cfg_scale", self.cfg_scale, 0.0, 30.0)
         for name in ("width", "height"):
@@ -256,6 +291,9 @@ class Recipe:
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         data = dict(data)
         version = data.pop("schema_version", None)
+        if version == 1:
+            data = _recipe_v1_to_v2(data)
+            version = 2
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
@@ -283,6 +321,15 @@ class Recipe:
                 f"{changes['schema_version']!r} is not the version this studio writes ({SCHEMA_VERSION}); leave it out",
             )
         changes = {key: value for key, value in changes.items() if key != "schema_version"}
+        if isinstance(changes.get("sampler"), str):
+            # A1111's API and older texts still say "DPM++ 2M Karras": the same as sampler + schedule type.
+            sampler, schedule = split_sampler_name(changes["sampler"])
+            if schedule is not None:
+                if changes.get("scheduler", schedule) != schedule:
+                    raise RecipeError(
+                        "scheduler", f"{changes['scheduler']!r} contradicts sampler {changes['sampler']!r}"
+                    )
+                changes |= {"sampler": sampler, "scheduler": schedule}
         if "loras" in changes:
             changes["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in changes["loras"])
         if "controls" in changes:
@@ -295,6 +342,26 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         return cls.from_dict(json.loads(text))
+
+
+def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored recipe dict of any version this studio reads, as a dict of the current version (for migrations)."""
+    if isinstance(data, dict) and data.get("schema_version") == 1:
+        return {**_recipe_v1_to_v2({k: v for k, v in data.items() if k != "schema_version"}), "schema_version": 2}
+    return data
+
+
+def _recipe_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 named the schedule inside the sampler ("DPM++ 2M Karras") and ran every other name on the
+    model's own spacing. Version 2 says exactly that: the sampler, and the schedule that ran."""
+    sampler = data.get("sampler", "Euler a")
+    if not isinstance(sampler, str):
+        return data
+    base, schedule = split_sampler_name(sampler)
+    if schedule is None:
+        # Plain names ran uniform spacing; where A1111's Automatic means another schedule, say Uniform.
+        schedule = AUTOMATIC if AUTOMATIC_SCHEDULES.get(base, "Uniform") == "Uniform" else "Uniform"
+    return {**data, "sampler": base, "scheduler": schedule}
 
 
 def _as(kind: type, name: str, value: Any) -> Any:

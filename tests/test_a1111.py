@@ -2,8 +2,8 @@
 
 import pytest
 
-from studio.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_name
-from studio.recipe import ControlRef, InpaintArea, Mode, Recipe
+from studio.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_and_schedule
+from studio.recipe import ControlRef, InpaintArea, Mode, Recipe, resolved_schedule
 
 FULL = """masterpiece, 1girl, (silver hair:1.2), looking at viewer
 Negative prompt: (worst quality:1.4), lowres, bad hands
@@ -25,7 +25,9 @@ def test_the_full_modern_shape():
         "denoising_strength": 0.45,
         "width": 512,
         "height": 768,
-        "sampler": "DPM++ 2M Karras",
+        # A1111 1.9+ reads Karras, DPM++ 2M's own default, as Automatic: the same sigmas either way.
+        "sampler": "DPM++ 2M",
+        "scheduler": "Automatic",
     }
     assert unknown == {
         "Model hash": "6ce0161689",
@@ -44,9 +46,41 @@ def test_old_shape_without_negative_prompt_and_with_the_sampler_holding_karras()
     parsed = parse_parameters(text)
     assert parsed.prompt == "a cat sitting on a windowsill" and parsed.negative_prompt == ""
     changes, unknown = recipe_changes(parsed)
-    assert changes["sampler"] == "Euler a" and changes["seed"] == 42
+    assert (changes["sampler"], changes["scheduler"], changes["seed"]) == ("Euler a", "Automatic", 42)
     assert unknown == {"Model hash": "81761151"}
-    assert sampler_name("DPM++ 2M Karras") == "DPM++ 2M Karras"
+
+
+# What A1111 1.9+ (`sd_samplers.get_sampler_and_scheduler`, `convert_automatic=True`) makes of (Sampler, Schedule type).
+A1111_READINGS = [
+    (("DPM++ 2M", None), ("DPM++ 2M", "Automatic")),  # a text without Schedule type: Automatic, i.e. Karras
+    (("DPM++ 2M Karras", None), ("DPM++ 2M", "Automatic")),  # the old one-field name: its default again
+    (("DPM++ 2M", "Karras"), ("DPM++ 2M", "Automatic")),
+    (("DPM++ 2M", "Uniform"), ("DPM++ 2M", "Uniform")),
+    (("DPM++ 2M", "karras"), ("DPM++ 2M", "Automatic")),  # schedule names work like labels
+    (("DPM++ 2M SDE", "Exponential"), ("DPM++ 2M SDE", "Automatic")),
+    (("DPM++ 2M SDE Karras", None), ("DPM++ 2M SDE", "Karras")),
+    (("DPM++ SDE Karras", None), ("DPM++ SDE", "Automatic")),
+    (("DPM2 a Karras", None), ("DPM2 a", "Automatic")),
+    (("LMS Karras", None), ("LMS", "Karras")),  # LMS has no default schedule: Karras stays
+    (("Euler", "exponential"), ("Euler", "Exponential")),
+    (("Euler", "SGMUniform"), ("Euler", "SGM Uniform")),  # an alias
+    (("Euler a", "Something new"), ("Euler a", "Automatic")),  # unknown schedule: A1111 falls back
+]
+
+
+@pytest.mark.parametrize(("written", "read"), A1111_READINGS)
+def test_sampler_and_schedule_are_read_as_a1111_reads_them(written, read):
+    assert sampler_and_schedule(*written) == read
+
+
+def test_samplers_and_schedules_the_studio_cannot_run_are_not_applied():
+    assert sampler_and_schedule("DPM++ 3M SDE") is None
+    assert sampler_and_schedule("Euler", "Polyexponential") is None
+    changes, unknown = recipe_changes(
+        parse_parameters("x\nSteps: 5, Sampler: Euler, Schedule type: Align Your Steps, Seed: 1")
+    )
+    assert "sampler" not in changes and "scheduler" not in changes
+    assert unknown["Sampler"] == "Euler" and unknown["Schedule type"] == "Align Your Steps"
 
 
 def test_multi_line_prompts_and_negative_prompts():
@@ -77,7 +111,7 @@ def test_unknown_samplers_and_schedules_are_kept_not_applied():
     changes, unknown = recipe_changes(parse_parameters(text))
     assert "sampler" not in changes
     assert unknown == {"Sampler": "DPM++ 3M SDE", "Schedule type": "Exponential"}
-    assert sampler_name("Euler", "Exponential") is None
+    assert sampler_and_schedule("Euler", "Exponential") == ("Euler", "Exponential")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +121,8 @@ def test_unknown_samplers_and_schedules_are_kept_not_applied():
         Recipe(
             prompt='a fox, "quoted", (snow:1.2)\nsecond line',
             negative_prompt="blurry, dog",
-            sampler="DPM++ 2M SDE Karras",
+            sampler="DPM++ 2M SDE",
+            scheduler="Karras",
             steps=33,
             cfg_scale=5.5,
             width=640,
@@ -101,6 +136,9 @@ def test_unknown_samplers_and_schedules_are_kept_not_applied():
             model="/models/myModel_v10.safetensors",
         ),
         Recipe(prompt="v", seed=10, batch_size=3, variation_seed=70, variation_strength=0.35),
+        Recipe(prompt="w", seed=1, sampler="DPM++ 2M", scheduler="Uniform"),
+        Recipe(prompt="w", seed=1, sampler="DPM2 a", scheduler="Karras"),
+        Recipe(prompt="w", seed=1, sampler="UniPC", scheduler="SGM Uniform"),
     ],
 )
 def test_what_the_studio_writes_reads_back_the_same(recipe):
@@ -118,6 +156,10 @@ def test_what_the_studio_writes_reads_back_the_same(recipe):
         "sampler": recipe.sampler,
     }
     assert {key: changes[key] for key in expected} == expected
+    # The same schedule runs (A1111 may call the sampler's own default "Automatic").
+    assert resolved_schedule(recipe.sampler, changes["scheduler"]) == resolved_schedule(
+        recipe.sampler, recipe.scheduler
+    )
     if recipe.mode is Mode.INPAINT:
         assert changes["denoising_strength"] == recipe.denoising_strength
         assert (changes["mask_blur"], changes["inpaint_padding"]) == (recipe.mask_blur, recipe.inpaint_padding)
@@ -132,7 +174,7 @@ def test_what_the_studio_writes_reads_back_the_same(recipe):
 
 def test_written_shape_matches_a1111():
     text = format_parameters(
-        Recipe(prompt="a cat", negative_prompt="dog", sampler="DPM++ 2M Karras", seed=5, model="tiny")
+        Recipe(prompt="a cat", negative_prompt="dog", sampler="DPM++ 2M", scheduler="Karras", seed=5, model="tiny")
     )
     assert text.splitlines() == [
         "a cat",

@@ -274,7 +274,14 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         page.click("#generate-button")
         wait_for_saved(page, "00001")
         recipe = browser_session(studio).session.get("00001").recipe
-        assert (recipe.sampler, recipe.steps, recipe.cfg_scale, recipe.seed) == ("DPM++ 2M Karras", 4, 6.5, 4242)
+        # "DPM++ 2M" with "Schedule type: Karras" is, as A1111 1.9+ reads it, DPM++ 2M on Automatic (Karras).
+        assert (recipe.sampler, recipe.scheduler, recipe.steps, recipe.cfg_scale, recipe.seed) == (
+            "DPM++ 2M",
+            "Automatic",
+            4,
+            6.5,
+            4242,
+        )
         assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")
 
 

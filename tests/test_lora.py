@@ -57,6 +57,23 @@ def test_no_leak_from_one_run_into_the_next(engine, library):
     assert np.array_equal(pixels(engine, recipe(loras=(LoraRef("inkstyle", 0.7),))), first)
 
 
+def test_the_order_loras_are_listed_in_does_not_change_a_pixel(engine, library):
+    a_then_b = pixels(engine, recipe(loras=(LoraRef("mira", 0.9), LoraRef("kohya_char", 0.6))))
+    b_then_a = pixels(engine, recipe(loras=(LoraRef("kohya_char", 0.6), LoraRef("mira", 0.9))))
+    tags = pixels(engine, recipe(prompt="a portrait <lora:kohya_char:0.6> <lora:mira:0.9>"))
+    assert np.array_equal(a_then_b, b_then_a) and np.array_equal(a_then_b, tags)
+
+
+def test_recipe_loras_are_written_as_tags_with_library_names_in_the_parameters(engine, library):
+    from studio.a1111 import format_parameters, parse_parameters
+
+    r = recipe(loras=(LoraRef(str(library / "mira.safetensors"), 0.8),))
+    text = format_parameters(r, lora_hashes={str(library / "mira.safetensors"): "0123456789ab"})
+    parsed = parse_parameters(text)
+    assert parsed.prompt == "a portrait <lora:mira:0.8>"
+    assert parsed.fields["Lora hashes"] == "mira: 0123456789ab" and str(library) not in text
+
+
 def test_two_loras_mix_and_negative_weights_work(engine, library):
     one = pixels(engine, recipe(loras=(LoraRef("mira", 0.8),)))
     other = pixels(engine, recipe(loras=(LoraRef("inkstyle", 0.8),)))

@@ -57,7 +57,7 @@ def test_a1111_png(tmp_path):
     recipe = info.recipe(Recipe(model="tiny"))
     assert (recipe.prompt, recipe.sampler, recipe.steps, recipe.seed, recipe.width, recipe.height) == (
         "portrait of a knight, (detailed armour:1.2)",
-        "DPM++ 2M Karras",
+        "DPM++ 2M",
         24,
         777,
         512,
@@ -103,16 +103,19 @@ def test_comfyui_prompt_graph(tmp_path):
     info = read_picture_info(png_with(tmp_path / "c.png", prompt=json.dumps(graph), workflow="{}"))
     assert info.source is Source.COMFYUI
     assert info.changes == {
-        "seed": 156680208700286,
         "steps": 20,
         "cfg_scale": 8.0,
-        "sampler": "DPM++ 2M Karras",
+        "sampler": "DPM++ 2M",
+        "scheduler": "Karras",
         "prompt": "beautiful scenery, glass bottle",
         "negative_prompt": "text, watermark",
         "width": 512,
         "height": 768,
     }
     assert info.unknown["checkpoint"] == "v1-5-pruned-emaonly.safetensors"
+    # ComfyUI's seeds go to 2**64: one above ours is shown with a word why, and the rest still applies.
+    assert info.unknown["seed"].startswith("156680208700286 (ComfyUI's; this studio's seeds go from 0 to 4294967295")
+    assert info.recipe(Recipe()).steps == 20
 
 
 def test_comfyui_workflow_only(tmp_path):
@@ -123,7 +126,7 @@ def test_comfyui_workflow_only(tmp_path):
         ]
     }
     info = read_picture_info(png_with(tmp_path / "w.png", workflow=json.dumps(workflow)))
-    assert info.changes == {"seed": 42, "steps": 25, "cfg_scale": 7.5, "sampler": "Euler a"}
+    assert info.changes == {"seed": 42, "steps": 25, "cfg_scale": 7.5, "sampler": "Euler a", "scheduler": "Uniform"}
     assert info.unknown == {"text (node 6)": "a lighthouse"}
 
 

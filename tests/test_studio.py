@@ -41,7 +41,7 @@ def test_generate_writes_the_node_before_returning(studio):
         assert stored["node"]["id"] == node.id and stored["output_index"] == index
         assert f"Seed: {node.seeds[index]}," in texts["parameters"]
     history = json.loads((studio.session.folder / HISTORY_FILE).read_text())
-    assert history["schema_version"] == 1 and [n["id"] for n in history["nodes"]] == [node.id]
+    assert history["schema_version"] == 2 and [n["id"] for n in history["nodes"]] == [node.id]
 
 
 def test_the_loop_builds_a_tree(studio):
@@ -89,7 +89,8 @@ def test_only_masked_keeps_the_render_size(studio):
 def test_uploads_of_any_size_fit_the_model(studio):
     upload = Image.new("RGB", (203, 150), "teal")
     node = studio.repaint(upload, recipe())
-    assert (node.recipe.width, node.recipe.height) == (200, 152)
+    assert (node.recipe.width, node.recipe.height) == (208, 152)  # extended, never resized (tests/test_any_size.py)
+    assert studio.restore(node.id).outputs[0].size == (203, 150)
 
 
 def test_marks_are_kept(studio, tmp_path):

@@ -184,7 +184,7 @@ class Engine:
                 pipe = pipelines.with_control(recipe.mode, controlnets)
             else:
                 pipe = pipelines.for_mode(recipe.mode)
-            pipe.scheduler = make_scheduler(recipe.sampler, pipelines.scheduler_config, seed=seeds[0])
+            pipe.scheduler = make_scheduler(recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=seeds[0])
             pipelines.loras.activate(pipelines.base, loras)
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 

@@ -25,6 +25,9 @@ class LoraAdapters:
             if self._names:
                 pipe.disable_lora()
             return
+        # One order whatever order the artist listed them in: float sums depend on it, and A then B
+        # must give the very pixels of B then A.
+        loras = sorted(loras, key=lambda lora: str(lora[0].resolve()))
         names = [self._load(pipe, path) for path, _ in loras]
         pipe.enable_lora()
         pipe.set_adapters(names, [weight for _, weight in loras])

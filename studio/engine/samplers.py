@@ -1,4 +1,4 @@
-"""A1111 sampler names -> diffusers schedulers, built fresh for every run.
+"""A1111 sampler names and schedule types -> diffusers schedulers, built fresh for every run.
 
 Pipelines made with `from_pipe` share one scheduler object, so the engine never mutates a scheduler:
 it builds the one the recipe names from the model's own base configuration, every call.
@@ -24,39 +24,46 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-_KARRAS = {"use_karras_sigmas": True}
+from studio.recipe import resolved_schedule
+
 _SDE_DPMPP = {"algorithm_type": "sde-dpmsolver++"}
 
-# name -> (scheduler class, extra configuration)
+# A1111 sampler -> (scheduler class, extra configuration)
 SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
     "DPM++ 2M": (DPMSolverMultistepScheduler, {}),
-    "DPM++ 2M Karras": (DPMSolverMultistepScheduler, _KARRAS),
-    "DPM++ 2M SDE": (DPMSolverMultistepScheduler, _SDE_DPMPP),
-    "DPM++ 2M SDE Karras": (DPMSolverMultistepScheduler, {**_SDE_DPMPP, **_KARRAS}),
     "DPM++ SDE": (DPMSolverSDEScheduler, {}),
-    "DPM++ SDE Karras": (DPMSolverSDEScheduler, _KARRAS),
+    "DPM++ 2M SDE": (DPMSolverMultistepScheduler, _SDE_DPMPP),
     "Euler a": (EulerAncestralDiscreteScheduler, {}),
     "Euler": (EulerDiscreteScheduler, {}),
     "LMS": (LMSDiscreteScheduler, {}),
-    "LMS Karras": (LMSDiscreteScheduler, _KARRAS),
     "Heun": (HeunDiscreteScheduler, {}),
     "DPM2": (KDPM2DiscreteScheduler, {}),
-    "DPM2 Karras": (KDPM2DiscreteScheduler, _KARRAS),
     "DPM2 a": (KDPM2AncestralDiscreteScheduler, {}),
-    "DPM2 a Karras": (KDPM2AncestralDiscreteScheduler, _KARRAS),
     "DDIM": (DDIMScheduler, {}),
     "PLMS": (PNDMScheduler, {"skip_prk_steps": True}),
     "UniPC": (UniPCMultistepScheduler, {}),
     "LCM": (LCMScheduler, {}),
 }
 
+# A1111 schedule type -> diffusers configuration. "Uniform" keeps the model's own timestep spacing.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "Uniform": {},
+    "Karras": {"use_karras_sigmas": True},
+    "Exponential": {"use_exponential_sigmas": True},
+    "SGM Uniform": {"timestep_spacing": "trailing"},
+}
 
-def make_scheduler(sampler: str, base_config: Any, *, seed: int) -> SchedulerMixin:
-    """A new scheduler for `sampler`, configured like the model's own, deterministic for `seed`."""
+
+def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) -> SchedulerMixin:
+    """A new scheduler for `sampler` with `schedule` ("Automatic" resolved as A1111 does), deterministic for `seed`."""
     try:
         scheduler_class, extra = SCHEDULERS[sampler]
     except KeyError:
         raise ValueError(f"sampler: unknown sampler {sampler!r}") from None
+    try:
+        extra = {**extra, **SCHEDULES[resolved_schedule(sampler, schedule)]}
+    except KeyError:
+        raise ValueError(f"scheduler: unknown schedule type {schedule!r}") from None
     if scheduler_class is DPMSolverSDEScheduler:
         # Its Brownian-tree noise ignores the pipeline's generator; only this seed makes it repeatable.
         extra = {**extra, "noise_sampler_seed": seed}

@@ -126,7 +126,18 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             model=model,
             **{
                 name: settings[name]
-                for name in ("sampler", "steps", "cfg_scale", "width", "height", "seed", "batch_size")
+                for name in (
+                    "sampler",
+                    "scheduler",
+                    "steps",
+                    "cfg_scale",
+                    "width",
+                    "height",
+                    "seed",
+                    "variation_seed",
+                    "variation_strength",
+                    "batch_size",
+                )
             },
             **edit_panel.settings,
         )

@@ -12,7 +12,17 @@ from typing import Any
 import gradio as gr
 
 from studio.prompt_syntax import prompt_with_lora_tags
-from studio.recipe import MAX_BATCH, MAX_SIDE, MAX_STEPS, MIN_SIDE, RANDOM_SEED, SAMPLERS, InpaintArea, Recipe
+from studio.recipe import (
+    MAX_BATCH,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    RANDOM_SEED,
+    SAMPLERS,
+    SCHEDULERS,
+    InpaintArea,
+    Recipe,
+)
 
 
 @dataclass
@@ -22,11 +32,14 @@ class RecipeForm:
     prompt: gr.Textbox
     negative_prompt: gr.Textbox
     sampler: gr.Dropdown
+    scheduler: gr.Dropdown
     steps: gr.Slider
     cfg_scale: gr.Slider
     width: gr.Number
     height: gr.Number
     seed: gr.Number
+    variation_seed: gr.Number
+    variation_strength: gr.Slider
     batch_size: gr.Slider
     model: gr.Textbox
     denoising_strength: gr.Slider
@@ -49,6 +62,9 @@ class RecipeForm:
             changes[name] = int(changes[name])
         seed = changes["seed"]
         changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
+        variation_seed = changes["variation_seed"]
+        changes["variation_seed"] = None if variation_seed is None or variation_seed == "" else int(variation_seed)
+        changes["variation_strength"] = float(changes["variation_strength"] or 0.0)
         changes["model"] = (changes["model"] or "").strip() or base.model
         return base.updated(changes)
 
@@ -85,8 +101,16 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
     """Sampler, steps, guidance, size, seed and batch, compactly."""
     with gr.Row():
         sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
-        steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1, label="Steps", scale=4, elem_id="steps")
+        scheduler = gr.Dropdown(
+            list(SCHEDULERS),
+            value=defaults.scheduler,
+            label="Schedule type",
+            info="Automatic: the sampler's own, as in A1111",
+            scale=3,
+            elem_id="scheduler",
+        )
     with gr.Row():
+        steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1, label="Steps", elem_id="steps")
         cfg_scale = gr.Slider(0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", elem_id="cfg")
         batch_size = gr.Slider(1, MAX_BATCH, value=defaults.batch_size, step=1, label="Pictures", elem_id="batch")
     with gr.Row(equal_height=True):
@@ -122,13 +146,35 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=80):
             random_seed = gr.Button("Random", size="sm", elem_id="seed-random")
             reuse_seed = gr.Button("Reuse last", size="sm", elem_id="seed-reuse")
+    # A1111's "Variation seed": picking one of a batch of close variations brings its own back here.
+    with gr.Row(equal_height=True):
+        variation_seed = gr.Number(
+            value=defaults.variation_seed,
+            label="Variation seed (empty: none)",
+            precision=0,
+            minimum=0,
+            min_width=110,
+            elem_id="variation-seed",
+        )
+        variation_strength = gr.Slider(
+            0.0,
+            1.0,
+            value=defaults.variation_strength,
+            step=0.01,
+            label="Variation strength",
+            scale=2,
+            elem_id="variation-strength",
+        )
     return {
         "sampler": sampler,
+        "scheduler": scheduler,
         "steps": steps,
         "cfg_scale": cfg_scale,
         "width": width,
         "height": height,
         "seed": seed,
+        "variation_seed": variation_seed,
+        "variation_strength": variation_strength,
         "batch_size": batch_size,
         "random_seed": random_seed,
         "reuse_seed": reuse_seed,

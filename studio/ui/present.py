@@ -95,7 +95,7 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
     """One line of what a picture was made with."""
     parts = [
         recipe.mode.value,
-        recipe.sampler,
+        recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
         f"{recipe.steps} steps",
         f"CFG {recipe.cfg_scale:g}",
         f"{recipe.width}×{recipe.height}",
@@ -133,11 +133,8 @@ def selection_text(node: Iteration | None, index: int | None) -> str:
 
 
 def picture_recipe(node: Iteration, index: int) -> Recipe:
-    """The recipe the form shows for one picture: the node's, with that picture's own seed.
-
-    A variation's blend is not a form field, so the form shows its base seed without the blend.
-    """
-    return node.recipe.replace(seed=node.seeds[index], variation_seed=None, variation_strength=0.0)
+    """The recipe the form shows for one picture: exactly the one that makes it again (its seeds, its variation)."""
+    return node.recipe_of(index)
 
 
 def progress_bar(step: int, total: int, width: int = 20) -> str:
@@ -157,6 +154,7 @@ _FIELD_LABELS = {
     "prompt": "Prompt",
     "negative_prompt": "Negative prompt",
     "sampler": "Sampler",
+    "scheduler": "Schedule type",
     "steps": "Steps",
     "cfg_scale": "CFG",
     "seed": "Seed",
