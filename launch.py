@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a desktop app does not phone home
 
-    from studio.control.preprocessors import Preprocessors
+    from studio.engine.annotators import Preprocessors
     from studio.engine.factory import make_engine
     from studio.engine.models import DeviceSettings, default_cache_dir
     from studio.errors import ModelError
-    from studio.hashes import HashCache
+    from studio.formats.hashes import HashCache
     from studio.history import HistoryStore
     from studio.login import LoginGuard
     from studio.recipe import Recipe

@@ -27,8 +27,8 @@ from studio.engine.engine import Engine  # noqa: E402
 from studio.engine.factory import make_engine  # noqa: E402
 from studio.engine.models import DeviceSettings  # noqa: E402
 from studio.engine.pipelines import PipelineSet  # noqa: E402
+from studio.train.settings import TrainingSettings  # noqa: E402
 from studio.train.trainer import train_lora  # noqa: E402
-from studio.training_settings import TrainingSettings  # noqa: E402
 
 WARM_UP = 3
 

@@ -27,4 +27,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    def write(handle: IO[bytes]) -> None:
+        handle.write(text.encode("utf-8"))
+
+    atomic_write(path, write)

@@ -23,8 +23,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from studio import metadata
 from studio.files import atomic_write_text
+from studio.formats import png_text
 from studio.recipe import Recipe, upgrade_recipe_dict
 
 SCHEMA_VERSION = 2
@@ -216,6 +216,10 @@ class SessionHistory:
             except KeyError:
                 raise HistoryError(f"no node {node_id!r} in session {self.id}") from None
 
+    def in_tree_order(self) -> list[tuple[Iteration, int]]:
+        """Every node depth-first (children after their parent, oldest first), each with its depth."""
+        return tree_order(self.nodes())
+
     def children(self, node_id: str) -> list[Iteration]:
         return [node for node in self.nodes() if node.parent_id == node_id]
 
@@ -349,6 +353,27 @@ class SessionHistory:
         return changed
 
 
+def tree_order(nodes: Iterable[Iteration]) -> list[tuple[Iteration, int]]:
+    """`nodes` depth-first (children after their parent, oldest first), each with its depth.
+
+    A node whose parent is not among `nodes` is shown as a root.
+    """
+    nodes = list(nodes)
+    children: dict[str | None, list[Iteration]] = {}
+    known = {node.id for node in nodes}
+    for node in nodes:
+        children.setdefault(node.parent_id if node.parent_id in known else None, []).append(node)
+    ordered: list[tuple[Iteration, int]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for child in children.get(parent, []):
+            ordered.append((child, depth))
+            visit(child.id, depth + 1)
+
+    visit(None, 0)
+    return ordered
+
+
 class HistoryFromTheFuture(HistoryError):
     """history.json was written by a newer studio: refuse rather than overwrite it."""
 
@@ -379,7 +404,7 @@ def _parse_history(text: str) -> dict[str, Iteration]:
 def _nodes_from_pngs(paths: Iterable[Path]) -> list[Iteration]:
     found: dict[str, Iteration] = {}
     for path in sorted(paths):
-        data = metadata.read_studio_json(path)
+        data = png_text.read_studio_json(path)
         if not data or "node" not in data:
             continue
         try:

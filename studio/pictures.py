@@ -28,7 +28,9 @@ def open_picture(path: str | Path, role: str = "image") -> Image.Image:
                 picture.load()
                 return picture.copy() if picture.mode != "P" else picture.convert("RGBA")
     except Image.DecompressionBombError:
-        raise ValueError(_too_large(role, f"over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels")) from None
+        raise ValueError(
+            _too_large(role, f"over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} million pixels")
+        ) from None
     except UnidentifiedImageError:
         raise ValueError(f"{role}: is not a picture the studio can read; send a PNG, JPEG or WebP file") from None
     except (OSError, SyntaxError) as error:

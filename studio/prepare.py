@@ -1,18 +1,109 @@
-"""Pictures of any size made ready for the engine, and the results brought back to that size.
+"""Preparing a request: what the window holds (the editor's layers, the picked picture) made ready for the engine.
 
-The model works on sides that are multiples of 8. A picture the artist made or uploaded is never
-resized for that (a resize moves every pixel): it is extended at its right and bottom edges to the
-next multiple of 8, rendered, and the result cropped back, so every pixel outside the area the
-artist asked to change stays exactly as it was. Pure: PIL only.
+As Krita AI Diffusion's `prepare()`: pure functions from UI state to the pictures a run takes, tested
+without a window or an engine. Two jobs live here:
+
+- The editor: its background, the layers the artist painted and the composite become the picture and
+  the mask of an inpaint or a repaint, and the picture it came from (if it still holds exactly that
+  picture) becomes the parent of the result.
+- Sizes: the model works on sides that are multiples of 8. A picture the artist made or uploaded is
+  never resized for that (a resize moves every pixel): it is extended at its right and bottom edges to
+  the next multiple of 8, rendered, and the result cropped back, so every pixel outside the area the
+  artist asked to change stays exactly as it was.
+
+Pure: PIL only.
 """
 
 from __future__ import annotations
 
-from PIL import Image
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageChops
 
 from studio.recipe import MAX_SIDE, MIN_SIDE
 
 MULTIPLE = 8
+
+
+class NothingToEdit(ValueError):
+    """The editor holds nothing a run can use. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an inpaint or a repaint runs on, from the editor."""
+
+    picture: Image.Image  # RGB: the background, or the painted composite when the paint is a guide
+    mask: Image.Image  # L: white where the artist painted (for a repaint: unused)
+    parent_id: str | None  # the node whose picture the editor holds, if it still holds exactly that picture
+    source_index: int | None
+
+
+def edit_from_editor(
+    value: Mapping[str, Any] | None,
+    *,
+    editing: Mapping[str, Any] | None,
+    keep_colours: bool,
+    is_output: Callable[[Image.Image, str, int], bool],
+) -> Edit:
+    """The picture, mask and parent an editor value stands for (Gradio's {"background", "layers", "composite"}).
+
+    `keep_colours`: the painted composite is the picture (the paint guides the run); else the mask
+    only marks what changes and the picture is the untouched background. `editing` names the picture
+    sent to the editor; `is_output(picture, node, index)` says whether the editor still holds exactly it.
+    """
+    if not value or value.get("background") is None:
+        raise NothingToEdit("Send a picture to the editor first (✏ Edit), or upload one.")
+    background = value["background"]
+    layers = [layer for layer in value.get("layers") or [] if layer is not None]
+    composite = value.get("composite") or background
+    mask = mask_from_layers(layers, background.size)
+    parent_id, source_index = None, None
+    if editing and is_output(flatten(background), editing["node"], editing["index"]):
+        parent_id, source_index = editing["node"], editing["index"]
+    picture = flatten(composite if keep_colours else background)
+    return Edit(picture, mask, parent_id, source_index)
+
+
+def require_mask(edit: Edit) -> Edit:
+    if not edit.mask.getbbox():
+        raise NothingToEdit("Brush over the part to change first; the rest stays as it is.")
+    return edit
+
+
+def mask_from_layers(layers: Sequence[Image.Image], size: tuple[int, int]) -> Image.Image:
+    """White wherever any layer has paint (alpha > 0), black elsewhere."""
+    mask = Image.new("L", size, 0)
+    for layer in layers:
+        alpha = layer.convert("RGBA").getchannel("A")
+        if alpha.size != size:
+            alpha = alpha.resize(size, Image.Resampling.NEAREST)
+        mask = ImageChops.lighter(mask, alpha.point([0] + [255] * 255))  # any paint at all: alpha > 0
+    return mask
+
+
+def flatten(image: Image.Image, backdrop: str = "white") -> Image.Image:
+    """An RGB picture; transparent parts (an empty canvas) become `backdrop`."""
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, backdrop)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def fit_control_maps(control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]) -> dict[str, Image.Image]:
+    """Each map at the size of the picture it steers, scaled without blending (a blended seg colour is another class).
+
+    A missing or unused map is left for the engine's check_inputs to refuse, before anything is saved.
+    """
+    fitted = {}
+    for role, control in (control_images or {}).items():
+        control = control.convert("RGB")
+        fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
+    return fitted
 
 
 def render_size(size: tuple[int, int]) -> tuple[int, int]:

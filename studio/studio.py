@@ -20,18 +20,18 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from studio import a1111, metadata
-from studio.hashes import HashCache, model_hash_for
+from studio.formats import a1111, png_text
+from studio.formats.hashes import HashCache, model_hash_for
+from studio.formats.picture_info import PictureInfo, read_picture_info
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.lora_library import LoraInfo, list_loras
 from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
-from studio.picture_info import PictureInfo, read_picture_info
-from studio.prepare import render_size
+from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
-from studio.training_settings import TrainingSettings
+from studio.train.settings import TrainingSettings
 
 METADATA_SCHEMA_VERSION = 1
 
@@ -58,7 +58,7 @@ class Engine(Protocol):
 
 
 class MapMaker(Protocol):
-    """What the facade needs from studio.control.preprocessors.Preprocessors."""
+    """What the facade needs from studio.engine.annotators.Preprocessors."""
 
     def run(self, name: str, picture: Image.Image, settings: Mapping[str, float] | None = None) -> Image.Image: ...
 
@@ -230,10 +230,6 @@ class Studio:
         "whole picture" renders at the picture's size; "only masked" renders the masked area (plus
         padding) at the recipe's size and pastes it back, as A1111 does.
         """
-        if mask.size != image.size:
-            raise ValueError(
-                f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
-            )
         image, mask = image.convert("RGB"), mask.convert("L")
         # A variation seed blends txt2img noise; an edit starts from the picture, so it has none.
         recipe = recipe.replace(mode=Mode.INPAINT, variation_seed=None, variation_strength=0.0)
@@ -389,7 +385,8 @@ class Studio:
         """Train a LoRA into the LoRA library. It shares the GPU lane with generation; stop() stops it."""
         if self.offered is not None:
             self.offered.refuse_server_folders("training")
-        return self._require_workshop().train(settings, self.lora_dir, on_progress=on_progress)
+        workshop, lora_dir = self._require_workshop()
+        return workshop.train(settings, lora_dir, on_progress=on_progress)
 
     def check_memorization(
         self, lora: str, dataset: str, *, resolution: int = 512, on_progress: Callable[[int, int], None] | None = None
@@ -398,14 +395,13 @@ class Studio:
         if self.offered is not None:
             self.offered.refuse_server_folders("the memorization check")
         path = resolve_lora(lora, self.lora_dir)
-        return self._require_workshop().check(
-            path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress
-        )
+        workshop, _ = self._require_workshop()
+        return workshop.check(path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress)
 
-    def _require_workshop(self) -> Workshop:
+    def _require_workshop(self) -> tuple[Workshop, Path]:
         if self._workshop is None or self.lora_dir is None:
             raise ValueError("training: this studio was started without a LoRA folder to train into")
-        return self._workshop
+        return self._workshop, self.lora_dir
 
     def loras(self) -> list[LoraInfo]:
         """The LoRA library: name, base model, size, trigger words, preview."""
@@ -471,7 +467,7 @@ class Studio:
         for role, image in images.items():
             if role not in inputs:
                 inputs[role] = f"{node_id}-{role}.png"
-                metadata.write_plain_png(image, self.session.path(inputs[role]))
+                png_text.write_plain_png(image, self.session.path(inputs[role]))
         node = Iteration(
             id=node_id,
             parent_id=parent_id,
@@ -490,30 +486,18 @@ class Studio:
                 "output_index": index,
                 "node": node.to_dict(),
             }
-            metadata.write_png(
+            png_text.write_png(
                 picture,
                 self.session.path(node.outputs[index]),
                 {
-                    metadata.STUDIO_KEY: json.dumps(studio_json),
-                    metadata.PARAMETERS_KEY: a1111.format_parameters(
+                    png_text.STUDIO_KEY: json.dumps(studio_json),
+                    png_text.PARAMETERS_KEY: a1111.format_parameters(
                         recipe, index, model_hash=model_hash, lora_hashes=lora_hashes
                     ),
                 },
             )
         self.session.add(node)
         return node
-
-
-def fit_control_maps(control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]) -> dict[str, Image.Image]:
-    """Each map at the size it steers, scaled without blending (a blended seg colour is another class).
-
-    A missing or unused map is left for the engine's check_inputs to refuse, before anything is saved.
-    """
-    fitted = {}
-    for role, control in (control_images or {}).items():
-        control = control.convert("RGB")
-        fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
-    return fitted
 
 
 def _load(path: Any) -> Image.Image:

@@ -35,3 +35,25 @@ def engine(model_cache: Path):
     engine = make_engine(cache_dir=model_cache)
     engine.load("tiny")
     return engine
+
+
+@pytest.fixture
+def fake_engine():
+    """The facade's Engine protocol without a model: for tests of wiring, never of pixels (tests/fake_engine.py)."""
+    from tests.fake_engine import FakeEngine
+
+    return FakeEngine()
+
+
+@pytest.fixture
+def latent_sizes(engine):
+    """The (height, width) of every latent the UNet denoises during the test: what size was really rendered."""
+    sizes: list[tuple[int, int]] = []
+
+    def record(module, args, kwargs):
+        sample = args[0] if args else kwargs["sample"]
+        sizes.append(tuple(sample.shape[-2:]))
+
+    handle = engine.pipelines.base.unet.register_forward_pre_hook(record, with_kwargs=True)
+    yield sizes
+    handle.remove()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from launch import file_guard
-from studio.control.preprocessors import Preprocessors
+from studio.engine.annotators import Preprocessors
 from studio.history import HistoryStore
 from studio.recipe import Recipe
 from studio.studio import Studio

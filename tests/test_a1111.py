@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_and_schedule
+from studio.formats.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_and_schedule
 from studio.recipe import ControlRef, InpaintArea, Mode, Recipe, resolved_schedule
 
 FULL = """masterpiece, 1girl, (silver hair:1.2), looking at viewer

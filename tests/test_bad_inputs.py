@@ -11,14 +11,15 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from tests.fake_engine import FakeEngine
 from tests.servers import running_studio
 
 RECIPE = {"prompt": "a fox", "steps": 2, "width": 64, "height": 64, "seed": 1}
 
 
 @pytest.fixture(scope="module")
-def server(engine, tmp_path_factory):
-    with running_studio(engine, tmp_path_factory.mktemp("bad-input-outputs")) as (url, studio):
+def server(tmp_path_factory):
+    with running_studio(FakeEngine(), tmp_path_factory.mktemp("bad-input-outputs")) as (url, studio):
         yield url, studio
 
 

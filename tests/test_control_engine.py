@@ -10,7 +10,7 @@ from studio.control import maps
 from studio.control.ade20k import find
 from studio.control.catalogue import KINDS
 from studio.control.pose import PRESETS, render
-from studio.control.preprocessors import Preprocessors
+from studio.engine.annotators import Preprocessors
 from studio.errors import ModelError
 from studio.history import HistoryStore
 from studio.recipe import CONTROL_KINDS, ControlRef, InpaintArea, Mode, Recipe
@@ -176,7 +176,7 @@ def test_bad_control_inputs_are_refused_before_any_work(engine, controls, images
         engine.generate(recipe(controls=controls), control_images=images)
 
 
-def test_only_masked_inpaint_with_one_unit_renders_the_crop_under_control(engine, picture, mask):
+def test_only_masked_inpaint_with_one_unit_renders_the_crop_under_control(engine, picture, mask, latent_sizes):
     control_map = render(PRESETS["standing"], (SIZE, SIZE))
     only_masked = recipe(mode=Mode.INPAINT, inpaint_area=InpaintArea.ONLY_MASKED, width=64, height=64)
     plain = engine.generate(only_masked, image=picture, mask=mask)[0]
@@ -184,6 +184,7 @@ def test_only_masked_inpaint_with_one_unit_renders_the_crop_under_control(engine
         only_masked.replace(controls=(unit(),)), image=picture, mask=mask, control_images={ROLE: control_map}
     )[0]
     assert controlled.size == picture.size and controlled.tobytes() != plain.tobytes()
+    assert set(latent_sizes) == {(8, 8)}  # the crop, at the recipe's 64x64, in both runs
     two = only_masked.replace(controls=(unit(role="control-0"), unit(role="control-1")))
     with pytest.raises(ValueError, match="'only masked' takes one control unit"):
         engine.generate(

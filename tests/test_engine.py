@@ -1,7 +1,6 @@
 """The real diffusers engine on the tiny model: modes, samplers, determinism, masks, progress, stop."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -152,12 +151,12 @@ def test_stop_ends_the_run_within_one_step_and_leaves_the_engine_clean(engine):
 
 
 def test_stop_from_another_thread(engine):
-    started = threading.Event()
+    started, stop_sent = threading.Event(), threading.Event()
     outcome = {}
 
     def slow_step(step):
         started.set()
-        time.sleep(0.05)
+        stop_sent.wait(timeout=30)  # each step waits until the stop is on its way: no race, no sleep
 
     def run():
         try:
@@ -170,6 +169,7 @@ def test_stop_from_another_thread(engine):
     worker.start()
     assert started.wait(30)
     engine.request_stop()
+    stop_sent.set()
     worker.join(timeout=10)
     assert not worker.is_alive() and outcome["result"] == "stopped"
 

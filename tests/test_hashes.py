@@ -1,10 +1,10 @@
 import hashlib
-import time
+import os
 
 import torch
 from safetensors.torch import save_file
 
-from studio.hashes import HashCache
+from studio.formats.hashes import HashCache
 
 
 def test_model_hash_is_a1111_autov2(tmp_path):
@@ -21,8 +21,14 @@ def test_lora_hash_ignores_the_metadata_header(tmp_path):
     save_file(tensors, str(annotated), metadata={"ss_output_name": "my character", "ss_tag_frequency": "{}"})
     cache = HashCache(tmp_path / "hashes.json")
     assert cache.lora_hash(plain) == cache.lora_hash(annotated)
-    assert len(cache.lora_hash(plain)) == 12
+    assert cache.lora_hash(plain) == addnet_hash(plain)[:12]
     assert cache.model_hash(plain) != cache.model_hash(annotated)  # the whole-file hash does see it
+
+
+def addnet_hash(path) -> str:
+    """A1111's `addnet_hash_safetensors`: the SHA-256 of everything after the 8-byte length and the JSON header."""
+    data = path.read_bytes()
+    return hashlib.sha256(data[8 + int.from_bytes(data[:8], "little") :]).hexdigest()
 
 
 def test_hashes_are_cached_until_the_file_changes(tmp_path):
@@ -31,8 +37,11 @@ def test_hashes_are_cached_until_the_file_changes(tmp_path):
     cache = HashCache(tmp_path / "hashes.json")
     first = cache.model_hash(checkpoint)
     assert HashCache(tmp_path / "hashes.json").model_hash(checkpoint) == first  # read back from the file
-    time.sleep(0.01)
-    checkpoint.write_bytes(b"two")
+    written = checkpoint.stat().st_mtime_ns
+    checkpoint.write_bytes(b"two")  # the same size: only the time tells the file changed
+    os.utime(checkpoint, ns=(written, written))
+    assert cache.model_hash(checkpoint) == first  # same size, same time: the cached hash (as A1111 keeps it)
+    os.utime(checkpoint, ns=(written + 1_000_000_000, written + 1_000_000_000))
     assert cache.model_hash(checkpoint) == hashlib.sha256(b"two").hexdigest()[:10]
 
 
@@ -44,7 +53,7 @@ def test_a_damaged_cache_only_costs_time(tmp_path):
 
 
 def test_model_hash_only_for_single_file_models(tmp_path):
-    from studio.hashes import model_hash_for
+    from studio.formats.hashes import model_hash_for
 
     checkpoint = tmp_path / "m.safetensors"
     checkpoint.write_bytes(b"hello")

@@ -14,9 +14,9 @@ RECIPE = Recipe(prompt="a lighthouse", model="tiny", steps=2, width=64, height=6
 
 
 @pytest.fixture
-def made(engine, tmp_path):
+def made(fake_engine, tmp_path):
     """A session with a root (two pictures, the second kept) and a child, as a crash or an editor may find it."""
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
     root = studio.generate(RECIPE.replace(batch_size=2))
     child = studio.vary(root.id, count=1)
     studio.set_mark(root.id, 1, Mark.KEEP)
@@ -56,7 +56,7 @@ FORMS = [
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_a_damaged_history_is_set_aside_and_the_tree_rebuilt_with_its_marks(made, engine, tmp_path, form):
+def test_a_damaged_history_is_set_aside_and_the_tree_rebuilt_with_its_marks(made, fake_engine, tmp_path, form):
     studio, root, child = made
     folder = studio.session.folder
     history_file = folder / HISTORY_FILE
@@ -64,7 +64,7 @@ def test_a_damaged_history_is_set_aside_and_the_tree_rebuilt_with_its_marks(made
     history_file.write_text(json.dumps(damaged))
 
     # As after a restart: every caller can list sessions, see the tree and generate again.
-    fresh = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
     assert [info.id for info in fresh.sessions()] == ["damaged"]
     again = fresh.for_session("damaged")
     assert [node.id for node in again.tree()] == [root.id, child.id]
@@ -92,13 +92,13 @@ def test_a_damaged_marks_file_is_set_aside_and_the_history_keeps_its_marks(made)
     assert list(studio.session.folder.glob(f"{MARKS_FILE}.damaged-*"))
 
 
-def test_a_batch_cut_short_by_a_crash_lists_the_pictures_that_exist(made, engine, tmp_path):
+def test_a_batch_cut_short_by_a_crash_lists_the_pictures_that_exist(made, fake_engine, tmp_path):
     studio, root, child = made
     folder = studio.session.folder
     # The crash: the second picture of the batch was never written, nor the history.
     (folder / root.outputs[1]).unlink()
     (folder / HISTORY_FILE).unlink()
-    fresh = Studio(engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
+    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
     node = fresh.session.get(root.id)
     assert node.outputs == (root.outputs[0],) and node.seeds == (root.seeds[0],)
     restored = fresh.restore(root.id)
@@ -106,14 +106,14 @@ def test_a_batch_cut_short_by_a_crash_lists_the_pictures_that_exist(made, engine
     assert fresh.vary(root.id, index=0, count=1).parent_id == root.id
 
 
-def test_a_session_from_a_newer_studio_is_read_only_and_breaks_no_other(made, engine, tmp_path):
+def test_a_session_from_a_newer_studio_is_read_only_and_breaks_no_other(made, fake_engine, tmp_path):
     studio, root, _ = made
     history_file = studio.session.folder / HISTORY_FILE
     future = {"schema_version": 99, "nodes": [{"something": "new"}]}
     history_file.write_text(json.dumps(future))
-    Studio(engine, HistoryStore(tmp_path / "outputs")).for_session("other").generate(RECIPE)
+    Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("other").generate(RECIPE)
 
-    fresh = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
     infos = {info.id: info for info in fresh.sessions()}
     assert set(infos) == {"damaged", "other"}
     assert "newer" in infos["damaged"].read_only and infos["other"].read_only is None

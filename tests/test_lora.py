@@ -65,7 +65,7 @@ def test_the_order_loras_are_listed_in_does_not_change_a_pixel(engine, library):
 
 
 def test_recipe_loras_are_written_as_tags_with_library_names_in_the_parameters(engine, library):
-    from studio.a1111 import format_parameters, parse_parameters
+    from studio.formats.a1111 import format_parameters, parse_parameters
 
     r = recipe(loras=(LoraRef(str(library / "mira.safetensors"), 0.8),))
     text = format_parameters(r, lora_hashes={str(library / "mira.safetensors"): "0123456789ab"})
@@ -140,14 +140,14 @@ def test_the_library_lists_names_bases_sizes_trigger_words_and_previews(library)
 
 
 def test_pictures_made_with_loras_carry_a1111_lora_hashes(engine, library, tmp_path):
-    from studio import metadata
-    from studio.hashes import HashCache
+    from studio.formats import png_text
+    from studio.formats.hashes import HashCache
     from studio.history import HistoryStore
     from studio.studio import Studio
 
     studio = Studio(engine, HistoryStore(tmp_path / "out"), hashes=HashCache(tmp_path / "h.json"), lora_dir=library)
     node = studio.generate(recipe(prompt="a portrait <lora:inkstyle:0.5>", loras=(LoraRef("mira", 0.7),)))
-    parameters = metadata.read_texts(studio.session.path(node.outputs[0]))["parameters"]
+    parameters = png_text.read_texts(studio.session.path(node.outputs[0]))["parameters"]
     expected = f'Lora hashes: "mira: {studio.hashes.lora_hash(library / "mira.safetensors")}, inkstyle: {studio.hashes.lora_hash(library / "inkstyle.safetensors")}"'
     assert expected in parameters
     assert {info.name for info in studio.loras()} == {"mira", "inkstyle", "kohya_char", "kohya_unet_half"}

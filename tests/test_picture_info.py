@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from studio.formats.picture_info import Source, read_picture_info
 from studio.history import HistoryStore
-from studio.picture_info import Source, read_picture_info
 from studio.recipe import Recipe
 from studio.studio import Studio
 

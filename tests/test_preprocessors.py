@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.control.preprocessors import PREPROCESSORS, AnnotatorMissing, Preprocessors
+from studio.control.preprocessors import PREPROCESSORS
+from studio.engine.annotators import Preprocessors
+from studio.errors import AnnotatorMissing
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import metadata
 from studio.engine.samplers import SCHEDULERS as ENGINE_SAMPLERS
 from studio.engine.samplers import make_scheduler
+from studio.formats import png_text
 from studio.history import HISTORY_FILE, HistoryStore, SessionHistory
 from studio.recipe import AUTOMATIC_SCHEDULES, SAMPLERS, SCHEDULERS, Recipe, RecipeError
 from studio.studio import Studio
@@ -90,12 +90,12 @@ def version_1(folder) -> None:
         node["recipe"] = downgrade(node["recipe"])
     (folder / HISTORY_FILE).write_text(json.dumps(history))
     for png in folder.glob("*-[0-9].png"):
-        texts = metadata.read_texts(png)
+        texts = png_text.read_texts(png)
         stored = json.loads(texts["studio"])
         stored["node"]["recipe"] = downgrade(stored["node"]["recipe"])
         with Image.open(png) as picture:
             picture.load()
-            metadata.write_png(picture, png, {**texts, "studio": json.dumps(stored)})
+            png_text.write_png(picture, png, {**texts, "studio": json.dumps(stored)})
 
 
 @pytest.mark.parametrize("keep_history", [True, False], ids=["history.json", "PNGs alone"])
@@ -122,15 +122,14 @@ def test_a_version_1_session_migrates_and_replays_exactly(engine, tmp_path, keep
 
 
 def test_picking_picture_i_of_a_variation_batch_gives_the_recipe_that_remakes_it(engine, tmp_path):
-    from studio.picture_info import read_picture_info
-    from studio.ui.present import picture_recipe
+    from studio.formats.picture_info import read_picture_info
 
     studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
     root = studio.generate(RECIPE)
     varied = studio.vary(root.id, count=3, strength=0.3)
     outputs = studio.restore(varied.id).outputs
     for index in range(3):
-        recipe = picture_recipe(varied, index)
+        recipe = varied.recipe_of(index)
         assert recipe.variation_strength == 0.3 and recipe.variation_seed == varied.recipe.variation_seeds()[index]
         # At the batch's own size the picture comes back first, bit for bit (a batch of one may differ by one
         # level in a few values: batched arithmetic, as in A1111).

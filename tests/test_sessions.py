@@ -11,6 +11,7 @@ from gradio_client import Client
 from studio.history import HistoryError, HistoryStore
 from studio.recipe import Recipe
 from studio.studio import Studio
+from tests.fake_engine import FakeEngine
 from tests.servers import running_studio
 
 RECIPE = {"prompt": "a lighthouse", "steps": 2, "width": 64, "height": 64}
@@ -20,8 +21,8 @@ def tiny_recipe(**changes) -> Recipe:
     return Recipe(prompt="a lighthouse", model="tiny", steps=3, width=64, height=64).replace(**changes)
 
 
-def test_a_run_records_its_node_in_the_session_it_started_in(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+def test_a_run_records_its_node_in_the_session_it_started_in(fake_engine, tmp_path):
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
     first, second = studio.for_session("first"), studio.for_session("second")
     started, go_on = threading.Event(), threading.Event()
 
@@ -44,8 +45,8 @@ def test_a_run_records_its_node_in_the_session_it_started_in(engine, tmp_path):
     assert not (tmp_path / "outputs" / "second").exists()
 
 
-def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"), per_account=True)
+def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(fake_engine, tmp_path):
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), per_account=True)
     for bad in ("../x", "a/b", ".hidden", "x" * 100):
         with pytest.raises(HistoryError, match="invalid session id"):
             studio.for_session(bad, account="ann")
@@ -55,8 +56,8 @@ def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(engine, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def server(engine, tmp_path_factory):
-    with running_studio(engine, tmp_path_factory.mktemp("session-outputs")) as (url, studio):
+def server(tmp_path_factory):
+    with running_studio(FakeEngine(), tmp_path_factory.mktemp("session-outputs")) as (url, studio):
         yield url, studio
 
 
@@ -97,9 +98,9 @@ def test_a_session_switch_during_a_run_does_not_move_the_run(server):
     assert [n["id"] for n in switcher.predict(session=other["session"], api_name="/history")["nodes"]] == ["00001"]
 
 
-def test_each_account_has_its_own_sessions_and_only_its_own_pictures(engine, tmp_path):
+def test_each_account_has_its_own_sessions_and_only_its_own_pictures(fake_engine, tmp_path):
     accounts = [("ann", "ann-password"), ("ben", "ben-password")]
-    with running_studio(engine, tmp_path / "outputs", auth=accounts, per_account=True) as (url, _):
+    with running_studio(fake_engine, tmp_path / "outputs", auth=accounts, per_account=True) as (url, _):
         ann = Client(url, auth=accounts[0], verbose=False)
         ben = Client(url, auth=accounts[1], verbose=False)
         node, pictures = ann.predict({**RECIPE, "seed": 6}, api_name="/generate")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import metadata
 from studio.errors import GenerationStopped
+from studio.formats import png_text
 from studio.history import HISTORY_FILE, Action, HistoryError, HistoryStore, Mark, SessionHistory
 from studio.recipe import InpaintArea, Mode, Recipe
 from studio.studio import Studio
@@ -36,7 +36,7 @@ def test_generate_writes_the_node_before_returning(studio):
     assert node.seeds == (node.recipe.seed, node.recipe.seed + 1)
     for index, name in enumerate(node.outputs):
         path = studio.session.path(name)
-        texts = metadata.read_texts(path)
+        texts = png_text.read_texts(path)
         stored = json.loads(texts["studio"])
         assert stored["node"]["id"] == node.id and stored["output_index"] == index
         assert f"Seed: {node.seeds[index]}," in texts["parameters"]
@@ -79,10 +79,12 @@ def test_restore_gives_the_recipe_back_and_replays_exactly(studio):
     assert replay[0].tobytes() == restored.outputs[0].tobytes()
 
 
-def test_only_masked_keeps_the_render_size(studio):
+def test_only_masked_renders_the_crop_at_the_recipe_size(studio, latent_sizes):
     picture = studio.restore(studio.generate(recipe()).id).outputs[0]
+    latent_sizes.clear()
     node = studio.inpaint(picture, mask_square(), recipe(inpaint_area=InpaintArea.ONLY_MASKED, width=256, height=256))
     assert (node.recipe.width, node.recipe.height) == (256, 256)
+    assert set(latent_sizes) == {(32, 32)}  # the crop was denoised at 256x256, not at the picture's 128x128
     assert studio.restore(node.id).outputs[0].size == picture.size
 
 

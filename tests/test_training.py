@@ -10,8 +10,8 @@ from safetensors import safe_open
 from studio.errors import GenerationStopped
 from studio.recipe import LoraRef, Recipe, RecipeError
 from studio.train.dataset import DatasetError, bucket_for, caption_for, load_examples
+from studio.train.settings import TrainingSettings
 from studio.train.trainer import train_lora
-from studio.training_settings import TrainingSettings
 
 
 @pytest.fixture(scope="module")

@@ -52,9 +52,9 @@ def painted_classes(semantic_map: Image.Image) -> list[ade20k.SemanticClass]:
     by_colour = {c.colour: c for c in reversed(ade20k.CLASSES)}  # road before skyscraper, which shares its colour
     minimum = max(1, int(_PAINTED_SHARE * len(pixels)))
     found = [
-        (count, by_colour[tuple(int(v) for v in colour)])
+        (count, by_colour[(int(colour[0]), int(colour[1]), int(colour[2]))])
         for colour, count in zip(colours, counts, strict=True)
-        if count >= minimum and tuple(int(v) for v in colour) in by_colour
+        if count >= minimum and (int(colour[0]), int(colour[1]), int(colour[2])) in by_colour
     ]
     return [semantic_class for _, semantic_class in sorted(found, key=lambda pair: -pair[0])]
 

@@ -89,7 +89,7 @@ def render(pose: Pose, size: tuple[int, int]) -> Image.Image:
         outline = cv2.ellipse2Poly(
             (int((ax + bx) / 2), int((ay + by) / 2)), (int(length / 2), LIMB_HALF_WIDTH), int(angle), 0, 360, 1
         )
-        cv2.fillConvexPoly(canvas, outline, [int(c * LIMB_SHADE) for c in colour])
+        cv2.fillConvexPoly(canvas, outline, [int(c * LIMB_SHADE) for c in colour])  # pyright: ignore[reportCallIssue, reportArgumentType] (an int32 point array, as cv2 wants)
     for point, colour in zip(pose.keypoints, COLOURS, strict=True):
         if point is not None:
             cv2.circle(canvas, (int(point[0] * width), int(point[1] * height)), JOINT_RADIUS, colour, thickness=-1)

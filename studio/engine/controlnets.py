@@ -35,7 +35,7 @@ def load_controlnet(spec: str, settings: DeviceSettings, *, cache_dir: Path, all
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
         raise ModelError(f"Could not load the ControlNet {spec}: {error}. {_HOW_TO_POINT}") from error
-    return controlnet.to(settings.device).eval()
+    return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
 
 
 def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:

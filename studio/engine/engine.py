@@ -102,6 +102,7 @@ class Engine:
         if recipe.mode is Mode.INPAINT:
             if mask is None:
                 raise ValueError("mask: inpaint needs a mask (white where the picture should change)")
+            assert image is not None  # refused above for every mode but txt2img
             if mask.size != image.size:
                 raise ValueError(
                     f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
@@ -169,12 +170,13 @@ class Engine:
         if image is not None and recipe.denoising_strength == 0:
             return [image.convert("RGB") for _ in seeds]  # nothing may change: the picture itself
         picture_size = image.size if image is not None else None
+        control_images = dict(control_images or {})
         if image is not None and _is_whole_picture(recipe):
             # Extended, never resized: the artist's pixels stay where they are (cropped back in step 5).
             size = (recipe.width, recipe.height)
             image = extend(image.convert("RGB"), size)
             mask = extend(mask.convert("L"), size, fill=0) if mask is not None else None
-            control_images = {role: extend(m.convert("RGB"), size) for role, m in (control_images or {}).items()}
+            control_images = {role: extend(m.convert("RGB"), size) for role, m in control_images.items()}
         with self._lane:
             self._stop.clear()
             # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
@@ -207,8 +209,10 @@ class Engine:
                 if recipe.variation_strength > 0:
                     arguments["latents"] = self._variation_noise(pipe, recipe, generators)
             elif recipe.mode is Mode.IMG2IMG:
+                assert image is not None  # check_inputs refused an img2img without a picture
                 arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
             else:
+                assert image is not None and mask is not None  # check_inputs refused an inpaint without them
                 blurred_mask = mask.convert("L")
                 if recipe.mask_blur:
                     blurred_mask = blurred_mask.filter(ImageFilter.GaussianBlur(recipe.mask_blur))
@@ -228,7 +232,7 @@ class Engine:
             # 4. Denoise.
             try:
                 with torch.inference_mode():
-                    pictures = pipe(**arguments).images
+                    pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
             except torch.OutOfMemoryError as error:
                 _release_cached_memory()
                 raise OutOfMemory(
@@ -239,7 +243,7 @@ class Engine:
                 raise GenerationStopped("stopped")
 
             # 5. Outside the (blurred) mask, the artist's pixels come back exactly, at the picture's own size.
-            if blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
+            if image is not None and blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
                 pictures = [pipe.image_processor.apply_overlay(blurred_mask, image.convert("RGB"), p) for p in pictures]
             if picture_size is not None:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
@@ -300,7 +304,7 @@ class Engine:
         dtype = pipe.unet.dtype
         # Drawn exactly as the pipeline would draw it, so strength 0 gives the plain seed's picture.
         noise = randn_tensor(shape, generator=generators, device=pipe._execution_device, dtype=dtype)
-        variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds()]
+        variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds() or []]
         variation = randn_tensor(shape, generator=variation_generators, device=pipe._execution_device, dtype=dtype)
         return _slerp(recipe.variation_strength, noise, variation)
 

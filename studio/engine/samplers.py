@@ -6,7 +6,7 @@ it builds the one the recipe names from the model's own base configuration, ever
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from diffusers import (
     DDIMScheduler,
@@ -29,7 +29,8 @@ from studio.recipe import resolved_schedule
 _SDE_DPMPP = {"algorithm_type": "sde-dpmsolver++"}
 
 # A1111 sampler -> (scheduler class, extra configuration)
-SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
+# (diffusers' `from_config` is typed too loosely to check; each class is a SchedulerMixin.)
+SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
     "DPM++ 2M": (DPMSolverMultistepScheduler, {}),
     "DPM++ SDE": (DPMSolverSDEScheduler, {}),
     "DPM++ 2M SDE": (DPMSolverMultistepScheduler, _SDE_DPMPP),
@@ -67,4 +68,4 @@ def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) 
     if scheduler_class is DPMSolverSDEScheduler:
         # Its Brownian-tree noise ignores the pipeline's generator; only this seed makes it repeatable.
         extra = {**extra, "noise_sampler_seed": seed}
-    return scheduler_class.from_config(base_config, **extra)
+    return cast(SchedulerMixin, scheduler_class.from_config(base_config, **extra))

@@ -110,9 +110,10 @@ def _tiny_pipeline() -> StableDiffusionPipeline:
             in_channels=3,
             out_channels=3,
             latent_channels=4,
-            block_out_channels=(32, 32, 64, 64),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
+            # diffusers annotates these as one-element tuples; any length is meant.
+            block_out_channels=(32, 32, 64, 64),  # pyright: ignore[reportArgumentType]
+            down_block_types=("DownEncoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
+            up_block_types=("UpDecoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
             layers_per_block=1,
             norm_num_groups=32,
             sample_size=512,
@@ -151,9 +152,9 @@ def _tiny_pipeline() -> StableDiffusionPipeline:
         text_encoder=text_encoder,
         tokenizer=clip_tokenizer(),
         unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
+        scheduler=scheduler,  # pyright: ignore[reportArgumentType] (any scheduler; the annotation names an enum)
+        safety_checker=None,  # pyright: ignore[reportArgumentType] (None is documented: no safety checker)
+        feature_extractor=None,  # pyright: ignore[reportArgumentType]
         requires_safety_checker=False,
     )
 
@@ -163,7 +164,7 @@ def clip_tokenizer() -> CLIPTokenizer:
     vocab, merges = _clip_vocabulary()
     tokenizer = CLIPTokenizer(
         vocab=vocab,
-        merges=merges,
+        merges=merges,  # pyright: ignore[reportArgumentType] (transformers 5 takes (left, right) pairs)
         model_max_length=CLIP_MAX_LENGTH,
         bos_token="<|startoftext|>",
         eos_token="<|endoftext|>",
@@ -187,7 +188,7 @@ def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     bpe_file = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
     with gzip.open(bpe_file, "rt", encoding="utf-8") as vocabulary:
         lines = vocabulary.read().split("\n")
-    merges = [tuple(line.split()) for line in lines[1 : _CLIP_MERGES + 1]]
+    merges = [(left, right) for left, right in (line.split() for line in lines[1 : _CLIP_MERGES + 1])]
     byte_symbols = list(_bytes_to_unicode().values())
     tokens = byte_symbols + [symbol + "</w>" for symbol in byte_symbols]
     tokens += ["".join(merge) for merge in merges]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from studio.training_settings import IMAGE_SUFFIXES, TrainingSettings
+from studio.train.settings import IMAGE_SUFFIXES, TrainingSettings
 
 
 class DatasetError(ValueError):
@@ -35,7 +35,11 @@ def load_examples(settings: TrainingSettings) -> list[Example]:
                 picture = ImageOps.exif_transpose(opened).convert("RGB")
         except OSError as error:
             raise DatasetError(f"dataset: {path.name} is not a readable picture ({error})") from None
-        size = bucket_for(picture.size, settings.resolution) if settings.bucketing else (settings.resolution,) * 2
+        size = (
+            bucket_for(picture.size, settings.resolution)
+            if settings.bucketing
+            else (settings.resolution, settings.resolution)
+        )
         examples.append(Example(path, caption_for(path, settings.trigger_word), ImageOps.fit(picture, size)))
     return examples
 

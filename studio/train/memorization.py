@@ -30,8 +30,8 @@ from studio.engine.engine import Engine
 from studio.files import atomic_write, atomic_write_text
 from studio.recipe import LoraRef, Recipe
 from studio.train.dataset import load_examples
+from studio.train.settings import TrainingSettings
 from studio.train.trainer import picture_latents
-from studio.training_settings import TrainingSettings
 
 SCHEMA_VERSION = 1
 METRIC = "SSIM, 128x128 greyscale, against the VAE reconstruction of each training picture"
@@ -65,7 +65,8 @@ class MemorizationReport:
 
 
 def similarity(a: Image.Image, b: Image.Image) -> float:
-    return float(structural_similarity(_grey(a), _grey(b), data_range=255.0))
+    score = structural_similarity(_grey(a), _grey(b), data_range=255.0)  # a float without `full`/`gradient`
+    return float(score)  # pyright: ignore[reportArgumentType]
 
 
 def score_samples(samples: list[Image.Image], references: dict[str, Image.Image]) -> list[Pair]:

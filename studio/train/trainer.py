@@ -26,7 +26,7 @@ from studio.engine.engine import Engine
 from studio.engine.prompts import encode
 from studio.errors import GenerationStopped
 from studio.train.dataset import Example, load_examples
-from studio.training_settings import TrainingSettings
+from studio.train.settings import TrainingSettings
 
 ADAPTER = "studio_training"
 
@@ -66,7 +66,7 @@ def train_lora(
         torch.manual_seed(settings.seed)
         config = LoraConfig(
             r=settings.rank,
-            lora_alpha=settings.alpha,
+            lora_alpha=settings.alpha,  # pyright: ignore[reportArgumentType] (peft takes any number)
             init_lora_weights="gaussian",
             target_modules=list(settings.target_layers),
         )
@@ -77,7 +77,7 @@ def train_lora(
         if settings.train_text_encoder:
             text_config = LoraConfig(
                 r=settings.rank,
-                lora_alpha=settings.alpha,
+                lora_alpha=settings.alpha,  # pyright: ignore[reportArgumentType] (peft takes any number)
                 init_lora_weights="gaussian",
                 target_modules=["q_proj", "k_proj", "v_proj", "out_proj"],
             )
@@ -92,7 +92,7 @@ def train_lora(
         finally:
             pipe.unet.delete_adapters([ADAPTER])
             for layer in _tuner_layers(pipe.text_encoder):
-                if ADAPTER in layer.lora_A:
+                if ADAPTER in layer.lora_A:  # pyright: ignore[reportAttributeAccessIssue] (LoRA layers have it)
                     layer.delete_adapter(ADAPTER)
             pipe.unet.train(False)
             pipe.text_encoder.train(False)
@@ -113,7 +113,7 @@ def _run(engine, pipe, trained, examples: list[Example], settings, total, target
     for parameter in parameters:
         parameter.data = parameter.data.float()
     optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate)
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    noise_scheduler: DDPMScheduler = DDPMScheduler.from_config(pipe.scheduler.config)  # pyright: ignore[reportAssignmentType] (typed as a tuple)
     rng = random.Random(settings.seed)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     with torch.no_grad():
@@ -132,10 +132,10 @@ def _run(engine, pipe, trained, examples: list[Example], settings, total, target
         batch = [rng.choice(by_size[bucket]) for _ in range(settings.batch_size)]
         clean = torch.cat([latents[i] for i in batch]).to(device, dtype)
         noise = torch.randn(clean.shape, generator=generator).to(device, dtype)
-        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(batch),), generator=generator).to(
-            device
-        )
-        noisy = noise_scheduler.add_noise(clean, noise, timesteps)
+        timesteps = torch.randint(
+            0, noise_scheduler.config["num_train_timesteps"], (len(batch),), generator=generator
+        ).to(device)
+        noisy = noise_scheduler.add_noise(clean, noise, timesteps)  # pyright: ignore[reportArgumentType] (any int tensor)
         with torch.set_grad_enabled(True):
             text = torch.cat([_embed(pipe, examples[i].caption, settings.train_text_encoder) for i in batch])
             prediction = pipe.unet(noisy, timesteps, text).sample

@@ -8,8 +8,8 @@ from typing import Any
 
 from studio.engine.engine import Engine
 from studio.train.memorization import MemorizationReport, check_memorization
+from studio.train.settings import TrainingSettings
 from studio.train.trainer import TrainingResult, train_lora
-from studio.training_settings import TrainingSettings
 
 
 class LoraWorkshop:

@@ -21,7 +21,7 @@ from studio.history import Iteration
 from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
 from studio.studio import Studio
-from studio.ui import present
+from studio.ui.present import history as tree_text
 from studio.ui.running import user_errors
 from studio.ui.screen import GPU_LANE, account_of
 
@@ -52,7 +52,7 @@ def add_endpoints(studio: Studio) -> None:
             return studio.for_session((session_id or "").strip() or None, account=account_of(request))
 
     def answer(view: Studio, node: Iteration) -> tuple[dict, list]:
-        pictures = present.node_pictures(node, view.session.path)
+        pictures = tree_text.node_pictures(node, view.session.path)
         return _node_json(view, node), [(p.path, p.caption) for p in pictures]
 
     def run(view: Studio, call) -> tuple[dict, list]:
@@ -122,7 +122,7 @@ def add_endpoints(studio: Studio) -> None:
         view = bound(session, request)
         return {
             "session": view.session.id,
-            "nodes": [_node_json(view, node) for node, _ in present.tree_order(view.tree())],
+            "nodes": [_node_json(view, node) for node, _ in view.session.in_tree_order()],
             "sessions": [{"id": info.id, "nodes": info.node_count} for info in view.sessions()],
         }
 

@@ -15,13 +15,13 @@ from studio.ui import (
     history,
     loras_tab,
     picture_tab,
-    present,
     presets_panel,
     results,
     train_tab,
 )
 from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
+from studio.ui.present import header
 from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
@@ -58,7 +58,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 elem_id="title",
             )
             with gr.Column(scale=0, min_width=320):
-                model_status = gr.Markdown(present.model_line(studio.model), elem_id="model-status")
+                model_status = gr.Markdown(header.model_line(studio.model), elem_id="model-status")
                 session_line = gr.Markdown("", elem_id="session-line")
         notice_box = gr.Markdown(notice or "", visible=bool(notice), elem_id="notice")
 

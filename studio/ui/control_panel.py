@@ -12,12 +12,12 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from studio.canvas import flatten
 from studio.control import ade20k
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
 from studio.control.units import UnitValues, build_units, default_settings, format_settings
+from studio.prepare import flatten
 from studio.recipe import ControlRef, Recipe
 
 UNIT_COUNT = 3
@@ -138,7 +138,7 @@ def map_of(editor: dict | None) -> Image.Image | None:
     return flatten(editor.get("composite") or editor["background"], backdrop="black")
 
 
-def editor_value(picture: Image.Image | None) -> dict | None:
+def editor_value(picture: Image.Image | None) -> Any:
     return None if picture is None else {"background": picture, "layers": [], "composite": picture}
 
 
@@ -157,8 +157,8 @@ def brush_for(kind: str, recent_classes: list[str]) -> gr.Brush:
     """Semantic maps paint only class colours (the most recent class first); line maps paint white or black."""
     if kind == "seg":
         colours = [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
-        return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size="auto")
-    return gr.Brush(colors=LINE_COLOURS, default_color=LINE_COLOURS[0], color_mode="fixed", default_size=4)
+        return gr.Brush(colors=list(colours), default_color=colours[0], color_mode="fixed", default_size="auto")
+    return gr.Brush(colors=list(LINE_COLOURS), default_color=LINE_COLOURS[0], color_mode="fixed", default_size=4)
 
 
 def painting_text(recent_classes: list[str]) -> str:
@@ -206,7 +206,7 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
             source = gr.Image(
                 label="Picture to make a map from",
                 type="pil",
-                sources=("upload", "clipboard"),
+                sources=["upload", "clipboard"],
                 height=200,
                 elem_id=f"{prefix}-source",
             )

@@ -34,7 +34,7 @@ def wire(studio: Studio, screen: Screen, panel: ControlPanel) -> None:
 
 def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     form = screen.form
-    private = {"api_visibility": "private"}
+    private: dict[str, Any] = {"api_visibility": "private"}
 
     def choose_kind(kind: str, model: str, recent: list[str]):
         first = KINDS[kind].preprocessors[0]
@@ -121,8 +121,9 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     def show_pose(pose: Pose, size: tuple[int, int], held: int | None, note: str = "") -> dict[Any, Any]:
         control_map = render(pose, size)
         view = render(pose, _view_size(size))
-        if held is not None:  # ring the joint in hand (on the view only, never on the map)
-            x, y = pose.keypoints[held]
+        point = pose.keypoints[held] if held is not None else None
+        if point is not None:  # ring the joint in hand (on the view only, never on the map)
+            x, y = point
             centre = (x * view.width, y * view.height)
             ImageDraw.Draw(view).ellipse(
                 (centre[0] - 12, centre[1] - 12, centre[0] + 12, centre[1] + 12), outline="white", width=2

@@ -11,13 +11,14 @@ from typing import Any
 
 import gradio as gr
 
-from studio.canvas import flatten, mask_from_layers
+from studio.prepare import Edit, edit_from_editor, require_mask
 from studio.recipe import Recipe
 from studio.studio import Studio
 from studio.ui.form import edit_widgets
+from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
-BRUSH_COLOURS = [
+BRUSH_COLOURS: list[str | tuple[str, float]] = [
     "#ffffff",
     "#000000",
     "#d62828",
@@ -82,36 +83,28 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
 
     panel.editing.change(described, inputs=panel.editing, outputs=panel.source, api_visibility="private")
 
-    def parent_of(session: Studio, background: Any, editing: dict | None) -> tuple[str | None, int | None]:
-        # The editor may since hold an upload: only the very same picture makes the result a child.
-        if editing and session.is_output(flatten(background), editing["node"], editing["index"]):
-            return editing["node"], editing["index"]
-        return None, None
-
-    def canvas(value: dict | None) -> tuple[Any, Any, list]:
-        if not value or value.get("background") is None:
-            raise gr.Error("Send a picture to the editor first (✏ Edit), or upload one.", title="Nothing to edit")
-        background = value["background"]
-        layers = [layer for layer in value.get("layers") or [] if layer is not None]
-        return background, (value.get("composite") or background), layers
+    def edit(session: Studio, values: dict[Any, Any]) -> Edit:
+        with user_errors():
+            return edit_from_editor(
+                values[panel.image],
+                editing=values[panel.editing],
+                keep_colours=values[panel.keep_colours],
+                is_output=session.is_output,
+            )
 
     def inpaint(values: dict[Any, Any], request: gr.Request):
         session = screen.studio_for(studio, values[screen.session], request)
-        background, composite, layers = canvas(values[panel.image])
-        mask = mask_from_layers(layers, background.size)
-        if not mask.getbbox():
-            raise gr.Error("Brush over the part to change first; the rest stays as it is.", title="No mask painted")
-        picture = flatten(composite if values[panel.keep_colours] else background)
-        parent_id, source_index = parent_of(session, background, values[panel.editing])
+        with user_errors():
+            painted = require_mask(edit(session, values))
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             session,
             lambda on_step: session.inpaint(
-                picture,
-                mask,
+                painted.picture,
+                painted.mask,
                 recipe,
-                parent_id=parent_id,
-                source_index=source_index,
+                parent_id=painted.parent_id,
+                source_index=painted.source_index,
                 control_images=control_images,
                 on_step=on_step,
             ),
@@ -119,16 +112,16 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
 
     def repaint(values: dict[Any, Any], request: gr.Request):
         session = screen.studio_for(studio, values[screen.session], request)
-        background, composite, _ = canvas(values[panel.image])
-        parent_id, source_index = parent_of(session, background, values[panel.editing])
+        # A repaint always runs on what is painted: the colours are the point of it.
+        painted = edit(session, {**values, panel.keep_colours: True})
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             session,
             lambda on_step: session.repaint(
-                flatten(composite),
+                painted.picture,
                 recipe,
-                parent_id=parent_id,
-                source_index=source_index,
+                parent_id=painted.parent_id,
+                source_index=painted.source_index,
                 control_images=control_images,
                 on_step=on_step,
             ),

@@ -48,7 +48,7 @@ class RecipeForm:
     inpaint_padding: gr.Slider
 
     @property
-    def inputs(self) -> set[gr.components.Component]:
+    def inputs(self) -> set[Any]:
         return {getattr(self, f.name) for f in fields(self)}
 
     @property

@@ -9,7 +9,7 @@ import gradio as gr
 from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED, TINY_MODEL
 from studio.studio import Studio
-from studio.ui import present
+from studio.ui.present import header
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
@@ -65,10 +65,11 @@ def wire(
             studio.load_model((model or values[form.model]).strip())
         # ControlNets left at their defaults follow the new base model (SD 1.5's, or tiny's).
         control_models = {
-            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model) for unit in units
+            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model or "")
+            for unit in units
         }
         return {
-            model_status: present.model_line(studio.model),
+            model_status: header.model_line(studio.model),
             notice: gr.Markdown(visible=False),
             form.model: studio.model,
             screen.status: f"Loaded `{studio.model}`.",

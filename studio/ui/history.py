@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui import present
+from studio.ui.present import header
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen, account_of
 
@@ -64,7 +64,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         known = {n.id for n in session.tree()}
         return {
             screen.session: session.session.id,
-            screen.session_line: present.session_line(session.session.id),
+            screen.session_line: header.session_line(session.session.id),
             **screen.tree(session, node if node in known else None),
         }
 
@@ -98,7 +98,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         session = screen.studio_for(studio, session_id, request)
         return {
             screen.session: session.session.id,
-            screen.session_line: present.session_line(session.session.id),
+            screen.session_line: header.session_line(session.session.id),
             screen.selected: None,
             screen.selection: "",
             **screen.tree(session),

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio.picture_info import Source
+from studio.formats.picture_info import Source
 from studio.studio import Studio
-from studio.ui import present
+from studio.ui.present import picture as picture_text
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
@@ -50,7 +50,7 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
             info = studio.read_picture(path)
         return {
             panel.preview: path,
-            panel.info: present.picture_info_text(info),
+            panel.info: picture_text.picture_info_text(info),
             panel.use: gr.Button(interactive=info.source is not Source.NONE),
         }
 

@@ -13,6 +13,7 @@ import gradio as gr
 
 from studio.errors import AnnotatorMissing, GenerationStopped, ModelError, OutOfMemory
 from studio.history import HistoryError
+from studio.prepare import NothingToEdit
 from studio.recipe import RecipeError
 
 _DONE = object()
@@ -74,6 +75,8 @@ def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
 
 
 def _title(error: Exception) -> str:
+    if isinstance(error, NothingToEdit):
+        return "Nothing to edit"
     if isinstance(error, ModelError):
         return "Model problem"
     if isinstance(error, OutOfMemory):

@@ -10,9 +10,10 @@ import gradio as gr
 
 from studio.history import Iteration
 from studio.studio import Studio
-from studio.ui import present
 from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
+from studio.ui.present import history as tree_text
+from studio.ui.present import results as results_text
 from studio.ui.running import Finished, stream, user_errors
 
 RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
@@ -107,7 +108,7 @@ class Screen:
 
     def progress(self, step: Any) -> dict[Any, Any]:
         return {
-            self.status: f"**Painting…** {present.progress_bar(step.step, step.total)}",
+            self.status: f"**Painting…** {results_text.progress_bar(step.step, step.total)}",
             self.preview: gr.Image(value=step.preview, visible=True),
             self.results: gr.Gallery(visible=False),
         }
@@ -119,33 +120,33 @@ class Screen:
                 self.preview: gr.Image(visible=False),
             }
         selected = {"node": node.id, "index": 0}
-        pictures = present.node_pictures(node, studio.session.path)
+        pictures = tree_text.node_pictures(node, studio.session.path)
         folder = studio.session.folder
         return {
-            self.status: f"Saved **{node.id}** ({present.what_happened(node)}) in `{folder}`",
+            self.status: f"Saved **{node.id}** ({tree_text.what_happened(node)}) in `{folder}`",
             self.preview: gr.Image(value=None, visible=False),
             self.results: gr.Gallery(value=[(p.path, p.caption) for p in pictures], visible=True),
             self.results_ids: [[p.node_id, p.index] for p in pictures],
             self.selected: selected,
-            self.selection: present.selection_text(node, 0),
-            self.node_inputs: present.input_pictures(node, studio.session.path),
+            self.selection: results_text.selection_text(node, 0),
+            self.node_inputs: tree_text.input_pictures(node, studio.session.path),
             **self.tree(studio, node.id),
         }
 
     def tree(self, studio: Studio, selected_node: str | None = None) -> dict[Any, Any]:
         nodes = studio.tree()
-        pictures = present.pictures(nodes, studio.session.path)
+        pictures = tree_text.pictures(nodes, studio.session.path)
         return {
             self.history: [(p.path, p.caption) for p in pictures],
             self.history_ids: [[p.node_id, p.index] for p in pictures],
-            self.outline: present.outline(nodes, selected_node),
+            self.outline: tree_text.outline(nodes, selected_node),
             self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
         }
 
     def refresh(self, studio: Studio, result_ids: list, selected_node: str | None) -> dict[Any, Any]:
         """The same results and tree, redrawn (after a mark changed their captions)."""
         shown = [studio.session.get(node_id) for node_id in dict.fromkeys(node_id for node_id, _ in result_ids)]
-        pictures = [p for node in shown for p in present.node_pictures(node, studio.session.path)]
+        pictures = [p for node in shown for p in tree_text.node_pictures(node, studio.session.path)]
         return {self.results: [(p.path, p.caption) for p in pictures], **self.tree(studio, selected_node)}
 
     def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
@@ -153,10 +154,10 @@ class Screen:
         node = studio.session.get(node_id)
         return {
             self.selected: {"node": node_id, "index": index},
-            self.selection: present.selection_text(node, index),
-            self.outline: present.outline(studio.tree(), node_id),
-            self.node_inputs: present.input_pictures(node, studio.session.path),
-            **self.form.show(present.picture_recipe(node, index)),
+            self.selection: results_text.selection_text(node, index),
+            self.outline: tree_text.outline(studio.tree(), node_id),
+            self.node_inputs: tree_text.input_pictures(node, studio.session.path),
+            **self.form.show(node.recipe_of(index)),
             **self.controls.show(node.recipe, studio.inputs(node_id)),
         }
 

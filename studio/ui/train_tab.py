@@ -8,8 +8,8 @@ from typing import Any
 import gradio as gr
 
 from studio.studio import Studio
-from studio.training_settings import TrainingSettings
-from studio.ui import present
+from studio.train.settings import TrainingSettings
+from studio.ui.present import train as train_text
 from studio.ui.running import Finished, stream, user_errors
 from studio.ui.screen import GPU_LANE, Screen
 
@@ -164,7 +164,7 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
                 yield from check(settings.name, settings.dataset, settings.resolution)
                 return
             last_saved = item.saved or last_saved
-            update = {
+            update: dict[Any, Any] = {
                 panel.progress: f"**Training** step {item.step} of {item.total} · loss {item.loss:.4f}"
                 + (f"  \nSaved `{last_saved.name}`" if last_saved else "")
             }
@@ -190,8 +190,8 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
                     yield {panel.report: "Check stopped."}
                     return
                 yield {
-                    panel.report: present.memorization_text(item.result),
-                    panel.sheet: present.memorization_sheet(item.result),
+                    panel.report: train_text.memorization_text(item.result),
+                    panel.sheet: train_text.memorization_sheet(item.result),
                 }
                 return
             yield {panel.report: f"**Checking for memorization…** sample {item[0]} of {item[1]}"}

@@ -187,7 +187,7 @@ def sampler_and_schedule(sampler: str, schedule: str | None = None) -> tuple[str
     own default is Automatic again.
     """
     labels = {key: label for name, label, aliases in _A1111_SCHEDULES for key in (name, label, *aliases)}
-    found = labels.get(schedule.strip() if schedule else None, AUTOMATIC)
+    found = labels.get(schedule.strip(), AUTOMATIC) if schedule else AUTOMATIC
     name = sampler.strip()
     for schedule_name, label, aliases in _A1111_SCHEDULES:
         for option in (label, schedule_name, *aliases):

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from studio import a1111, comfyui, metadata
+from studio.formats import a1111, comfyui, png_text
 from studio.history import Iteration
 from studio.recipe import Recipe, RecipeError
 
@@ -44,20 +44,20 @@ def read_picture_info(path: Path) -> PictureInfo:
     """Everything `path` says about how it was made. Raises ValueError if it is not a picture."""
     try:
         with Image.open(path) as image:
-            texts = {key: value for key, value in image.info.items() if isinstance(value, str)}
+            texts = {key: value for key, value in image.info.items() if isinstance(key, str) and isinstance(value, str)}
             comment = _exif_user_comment(image)
     except Image.DecompressionBombError:
         raise ValueError(
-            f"{Path(path).name} is over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels: too large to open"
+            f"{Path(path).name} is over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} million pixels: too large to open"
         ) from None
     except (OSError, SyntaxError) as error:
         raise ValueError(f"{Path(path).name} is not a picture this studio can read ({error})") from None
 
-    if metadata.STUDIO_KEY in texts:
+    if png_text.STUDIO_KEY in texts:
         info = _ours(texts)
         if info:
             return info
-    parameters = texts.get(metadata.PARAMETERS_KEY) or comment
+    parameters = texts.get(png_text.PARAMETERS_KEY) or comment
     if parameters:
         changes, unknown = a1111.recipe_changes(a1111.parse_parameters(parameters))
         return PictureInfo(Source.A1111, changes, unknown | _other_texts(texts))
@@ -73,7 +73,7 @@ def read_picture_info(path: Path) -> PictureInfo:
 
 def _ours(texts: dict[str, str]) -> PictureInfo | None:
     try:
-        data = json.loads(texts[metadata.STUDIO_KEY])
+        data = json.loads(texts[png_text.STUDIO_KEY])
         node = Iteration.from_dict(data["node"])
     except (ValueError, KeyError, TypeError, RecipeError):
         return None
@@ -85,7 +85,7 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
 
 
 def _other_texts(texts: dict[str, str], *skip: str) -> dict[str, str]:
-    known = {metadata.STUDIO_KEY, metadata.PARAMETERS_KEY, "prompt", "workflow", *skip}
+    known = {png_text.STUDIO_KEY, png_text.PARAMETERS_KEY, "prompt", "workflow", *skip}
     return {f"text: {key}": value for key, value in texts.items() if key not in known}
 
 

@@ -57,12 +57,14 @@ class HashCache:
 
     def _load(self) -> dict[str, dict]:
         if self._entries is None:
+            entries: dict[str, dict] = {}
             try:
                 document = json.loads(self.path.read_text())
-                ok = document.get("schema_version") == self.SCHEMA_VERSION
-                self._entries = document["entries"] if ok else {}
+                if document.get("schema_version") == self.SCHEMA_VERSION:
+                    entries = document["entries"]
             except (OSError, ValueError, KeyError, AttributeError):
-                self._entries = {}  # a cache: losing it only costs time
+                pass  # a cache: losing it only costs time
+            self._entries = entries
         return self._entries
 
 

@@ -1,0 +1,1 @@
+"""How things read on screen, one module per part of the window. Pure functions, no gradio."""

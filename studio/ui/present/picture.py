@@ -1,0 +1,49 @@
+"""The Picture info tab: what a dropped picture says, applied and only shown."""
+
+from __future__ import annotations
+
+from studio.formats.picture_info import PictureInfo, Source
+from studio.ui.present.history import what_happened
+
+_FIELD_LABELS = {
+    "prompt": "Prompt",
+    "negative_prompt": "Negative prompt",
+    "sampler": "Sampler",
+    "scheduler": "Schedule type",
+    "steps": "Steps",
+    "cfg_scale": "CFG",
+    "seed": "Seed",
+    "width": "Width",
+    "height": "Height",
+    "denoising_strength": "Denoising",
+    "model": "Model",
+    "mode": "Mode",
+}
+
+
+def picture_info_text(info: PictureInfo) -> str:
+    """What a dropped picture says, for the artist: what will be applied, and what is only shown."""
+    if info.source is Source.NONE:
+        text = "**This picture carries no generation settings** (no PNG text, no EXIF comment)."
+        return text + _unknown_lines(info.unknown)
+    lines = [f"**Made with {info.source.value}.** Press *Use these settings* to put them in the form."]
+    if info.node is not None:
+        parent = f", from {info.node.parent_id}" if info.node.parent_id else ""
+        lines.append(f"Node **{info.node.id}** of session `{info.session}` ({what_happened(info.node)}{parent}).")
+        if info.node.inputs:
+            lines.append("Its inputs: " + ", ".join(f"{role} `{name}`" for role, name in info.node.inputs.items()))
+    for key, label in _FIELD_LABELS.items():
+        if key in info.changes and info.changes[key] not in ("", None):
+            lines.append(f"- {label}: {_clip(str(info.changes[key]))}")
+    return "  \n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + _unknown_lines(info.unknown)
+
+
+def _unknown_lines(unknown: dict[str, str]) -> str:
+    if not unknown:
+        return ""
+    rows = "\n".join(f"- {key}: {_clip(value)}" for key, value in unknown.items())
+    return f"\n\n**Also in the picture (kept, not applied):**\n{rows}"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,44 @@
+"""The Results tab: what the picked picture was made with, and a run's progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from studio.history import Iteration
+from studio.recipe import Mode, Recipe
+from studio.ui.present.history import what_happened
+
+
+def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
+    """One line of what a picture was made with."""
+    parts = [
+        recipe.mode.value,
+        recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
+        f"{recipe.steps} steps",
+        f"CFG {recipe.cfg_scale:g}",
+        f"{recipe.width}×{recipe.height}",
+        f"seed {seed if seed is not None else recipe.seed}",
+    ]
+    if recipe.mode is not Mode.TXT2IMG:
+        parts.append(f"denoise {recipe.denoising_strength:g}")
+    if recipe.variation_strength:
+        parts.append(f"variation {recipe.variation_strength:g}")
+    if recipe.controls:
+        parts.append("control " + ", ".join(f"{unit.kind} {unit.weight:g}" for unit in recipe.controls))
+    return " · ".join(parts)
+
+
+def selection_text(node: Iteration | None, index: int | None) -> str:
+    if node is None or index is None:
+        return "Nothing selected: the next Generate starts a new root of the tree."
+    made = datetime.fromtimestamp(node.created).strftime("%H:%M:%S")
+    prompt = node.recipe.prompt if len(node.recipe.prompt) <= 90 else node.recipe.prompt[:87] + "…"
+    return (
+        f"**Selected {node.id}·{index + 1}** ({what_happened(node)}, {made}). "
+        f"New results branch from here.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n*{prompt}*"
+    )
+
+
+def progress_bar(step: int, total: int, width: int = 20) -> str:
+    filled = round(width * step / total) if total else 0
+    return f"`{'█' * filled}{'░' * (width - filled)}` step {step} of {total}"

@@ -1,0 +1,21 @@
+"""The Train tab: a memorization report in words."""
+
+from __future__ import annotations
+
+
+def memorization_text(report) -> str:
+    """A memorization report for the artist: the verdict, the threshold, the closest pairs."""
+    verdict = (
+        f"**Overfitted:** a sample is nearly identical to a training picture (score {report.worst:.2f} ≥ "
+        f"{report.threshold:g}). The LoRA copies instead of learning: train fewer steps, a lower rate, or add pictures."
+        if report.overfitted
+        else f"**No memorization found:** the closest sample scores {report.worst:.2f} (flagged at ≥ {report.threshold:g})."
+    )
+    rows = "\n".join(
+        f"- sample {pair.sample} ↔ `{pair.training_picture}`: {pair.score:.2f}" for pair in report.closest[:5]
+    )
+    return f"{verdict}\n\n{rows}\n\n*{report.metric}. Saved beside the LoRA.*"
+
+
+def memorization_sheet(report) -> str | None:
+    return report.sheet or None

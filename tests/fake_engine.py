@@ -1,0 +1,76 @@
+"""A fake engine for wiring tests: the facade's `Engine` protocol without a model (as Krita AI Diffusion's mock client).
+
+It checks its inputs with the real engine's `check_inputs`, reports every step, stops when asked, and
+paints each picture one flat colour drawn from the recipe and the picture's seed: the same recipe gives
+the same pictures, another seed another colour. An inpaint keeps every pixel outside the mask. Tests
+that claim something about real pixels (samplers, masks, LoRAs, control) use the tiny engine instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from PIL import Image, ImageChops
+
+from studio.engine.engine import Engine, StepProgress
+from studio.errors import GenerationStopped, ModelError
+from studio.recipe import Mode, Recipe
+
+
+class FakeEngine:
+    def __init__(self, model: str = "tiny") -> None:
+        self._model: str | None = model
+        self._stop = threading.Event()
+        self.runs: list[Recipe] = []  # every recipe that ran, in order
+
+    @property
+    def model(self) -> str | None:
+        return self._model
+
+    def load(self, model: str) -> None:
+        if model != "tiny" and not model.startswith("fake/"):
+            raise ModelError(f"{model} is not in the local Hugging Face cache; try --model tiny")
+        self._model = model
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def generate(
+        self,
+        recipe: Recipe,
+        *,
+        image: Image.Image | None = None,
+        mask: Image.Image | None = None,
+        control_images: Mapping[str, Image.Image] | None = None,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> list[Image.Image]:
+        Engine.check_inputs(recipe, image, mask, control_images)
+        self.load(recipe.model)
+        self._stop.clear()
+        for step in range(recipe.steps):
+            if self._stop.is_set():
+                raise GenerationStopped("stopped")
+            if on_step is not None:
+                on_step(StepProgress(step + 1, recipe.steps, None))
+        self.runs.append(recipe)
+        size = image.size if image is not None else (recipe.width, recipe.height)
+        variation_seeds = recipe.variation_seeds() or [None] * recipe.batch_size
+        pictures = [
+            Image.new("RGB", size, _colour(recipe, seed, variation))
+            for seed, variation in zip(recipe.seeds(), variation_seeds, strict=True)
+        ]
+        if image is not None and recipe.denoising_strength == 0:
+            return [image.convert("RGB") for _ in pictures]
+        if recipe.mode is Mode.INPAINT:
+            pictures = [Image.composite(picture, image.convert("RGB"), mask.convert("L")) for picture in pictures]
+        elif recipe.mode is Mode.IMG2IMG:
+            pictures = [ImageChops.blend(image.convert("RGB"), p, recipe.denoising_strength) for p in pictures]
+        return pictures
+
+
+def _colour(recipe: Recipe, seed: int, variation: int | None) -> tuple[int, int, int]:
+    digest = hashlib.sha256(f"{recipe.to_json()}|{seed}|{variation}".encode()).digest()
+    return digest[0], digest[1], digest[2]
