@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
@@ -29,9 +29,14 @@ from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
 from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
+from studio.progress import StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
+from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
+
+if TYPE_CHECKING:  # the pose editor draws with OpenCV; the facade only passes poses along
+    from studio.control.pose import Pose
 
 METADATA_SCHEMA_VERSION = 1
 
@@ -46,7 +51,7 @@ class Engine(Protocol):
         image: Image.Image | None = None,
         mask: Image.Image | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> list[Image.Image]: ...
 
     def request_stop(self) -> None: ...
@@ -62,19 +67,22 @@ class MapMaker(Protocol):
 
     def run(self, name: str, picture: Image.Image, settings: Mapping[str, float] | None = None) -> Image.Image: ...
 
-    def detect_pose(self, picture: Image.Image) -> Any: ...
+    def detect_pose(self, picture: Image.Image) -> Pose | None: ...
 
 
 class Workshop(Protocol):
     """What the facade needs from studio.train.workshop.LoraWorkshop: training and the memorization check."""
 
     def train(
-        self, settings: TrainingSettings, output_dir: Path, on_progress: Callable[[Any], None] | None = None
-    ) -> Any: ...
+        self,
+        settings: TrainingSettings,
+        output_dir: Path,
+        on_progress: Callable[[TrainingProgress], None] | None = None,
+    ) -> TrainingResult: ...
 
     def check(
         self, lora: Path, dataset: Path, *, resolution: int, on_progress: Callable[[int, int], None] | None = None
-    ) -> Any: ...
+    ) -> MemorizationReport: ...
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,7 @@ class Studio:
         *,
         parent_id: str | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """txt2img. With `parent_id`, the result is a regeneration of that node (feedback loop).
 
@@ -200,7 +208,7 @@ class Studio:
         parent_id: str | None = None,
         source_index: int | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """img2img on a (painted-over) picture; the result has the picture's own size."""
         image = image.convert("RGB")
@@ -223,7 +231,7 @@ class Studio:
         parent_id: str | None = None,
         source_index: int | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """Repaint where `mask` is white. The rest of the picture comes back pixel for pixel.
 
@@ -249,7 +257,7 @@ class Studio:
         index: int = 0,
         count: int = 4,
         strength: float = 0.0,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """`count` variations of output `index` of a node.
 
@@ -278,7 +286,7 @@ class Studio:
             recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
         )
 
-    def replay(self, node_id: str, on_step: Callable[[Any], None] | None = None) -> Iteration:
+    def replay(self, node_id: str, on_step: Callable[[StepProgress], None] | None = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""
         node = self.session.get(node_id)
         return self._run(
@@ -290,11 +298,13 @@ class Studio:
             on_step=on_step,
         )
 
-    def control_map(self, preprocessor: str, picture: Image.Image, settings: Mapping[str, float] | None = None):
+    def control_map(
+        self, preprocessor: str, picture: Image.Image, settings: Mapping[str, float] | None = None
+    ) -> Image.Image:
         """The control map a preprocessor makes of `picture` (AnnotatorMissing says which weights are missing)."""
         return self._require_map_maker().run(preprocessor, picture, settings)
 
-    def detect_pose(self, picture: Image.Image) -> Any:
+    def detect_pose(self, picture: Image.Image) -> Pose | None:
         """The first person's OpenPose skeleton in `picture`, or None when there is nobody."""
         return self._require_map_maker().detect_pose(picture)
 
@@ -381,7 +391,9 @@ class Studio:
         already = 0 <= index < len(marks) and marks[index] is mark
         return self.set_mark(node_id, index, Mark.NONE if already else mark)
 
-    def train_lora(self, settings: TrainingSettings, on_progress: Callable[[Any], None] | None = None) -> Any:
+    def train_lora(
+        self, settings: TrainingSettings, on_progress: Callable[[TrainingProgress], None] | None = None
+    ) -> TrainingResult:
         """Train a LoRA into the LoRA library. It shares the GPU lane with generation; stop() stops it."""
         if self.offered is not None:
             self.offered.refuse_server_folders("training")
@@ -390,7 +402,7 @@ class Studio:
 
     def check_memorization(
         self, lora: str, dataset: str, *, resolution: int = 512, on_progress: Callable[[int, int], None] | None = None
-    ) -> Any:
+    ) -> MemorizationReport:
         """Sample the LoRA from the folder's captions and report how close each sample is to a training picture."""
         if self.offered is not None:
             self.offered.refuse_server_folders("the memorization check")
@@ -425,7 +437,7 @@ class Studio:
         source_index: int | None = None,
         images: Mapping[str, Image.Image] | None = None,
         reused_inputs: Mapping[str, str] | None = None,
-        on_step: Callable[[Any], None] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         images = dict(images or {})
         self.session.check_writable()
@@ -500,7 +512,7 @@ class Studio:
         return node
 
 
-def _load(path: Any) -> Image.Image:
+def _load(path: str | Path) -> Image.Image:
     with Image.open(path) as image:
         image.load()
         return image

@@ -15,8 +15,9 @@ from typing import Any
 
 from PIL import Image, ImageChops
 
-from studio.engine.engine import Engine, StepProgress
+from studio.engine.engine import Engine
 from studio.errors import GenerationStopped, ModelError
+from studio.progress import StepProgress
 from studio.recipe import Mode, Recipe
 
 

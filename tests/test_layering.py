@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # torch and diffusers live in these packages; gradio in the last.
 TORCH_PACKAGES = ("studio.engine", "studio.train")
 UI_PACKAGE = "studio.ui"
-# Training settings are pure data, read by the facade and the window without torch.
-PURE_EXCEPTIONS = {"studio.train", "studio.train.settings"}
+# Training settings and the memorization report are pure data, read by the facade and the window without torch.
+PURE_EXCEPTIONS = {"studio.train", "studio.train.settings", "studio.train.report"}
 
 
 def every_module() -> list[str]:

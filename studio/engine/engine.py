@@ -6,7 +6,6 @@ import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,16 +20,9 @@ from studio.engine.samplers import make_scheduler
 from studio.errors import GenerationStopped, OutOfMemory
 from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend, render_size
+from studio.progress import StepProgress
 from studio.prompt_syntax import effective_loras
 from studio.recipe import InpaintArea, Mode, Recipe
-
-
-@dataclass(frozen=True)
-class StepProgress:
-    step: int
-    total: int
-    preview: Image.Image | None
-
 
 StepCallback = Callable[[StepProgress], None]
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,38 +29,13 @@ from studio.engine.engine import Engine
 from studio.files import atomic_write, atomic_write_text
 from studio.recipe import LoraRef, Recipe
 from studio.train.dataset import load_examples
+from studio.train.report import MemorizationReport, Pair
 from studio.train.settings import TrainingSettings
 from studio.train.trainer import picture_latents
 
-SCHEMA_VERSION = 1
 METRIC = "SSIM, 128x128 greyscale, against the VAE reconstruction of each training picture"
 THRESHOLD = 0.5
 _SIDE = 128
-
-
-@dataclass(frozen=True)
-class Pair:
-    sample: int  # index into the report's samples
-    training_picture: str
-    score: float
-
-
-@dataclass(frozen=True)
-class MemorizationReport:
-    lora: str
-    dataset: str
-    metric: str
-    threshold: float
-    overfitted: bool
-    closest: list[Pair] = field(default_factory=list)  # the nearest training picture per sample, closest first
-    sheet: str = ""  # the side-by-side picture of the closest pairs, saved beside the LoRA
-
-    def to_dict(self) -> dict:
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
-
-    @property
-    def worst(self) -> float:
-        return self.closest[0].score if self.closest else 0.0
 
 
 def similarity(a: Image.Image, b: Image.Image) -> float:

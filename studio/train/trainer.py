@@ -10,7 +10,6 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,26 +24,11 @@ from safetensors.torch import save_file
 from studio.engine.engine import Engine
 from studio.engine.prompts import encode
 from studio.errors import GenerationStopped
+from studio.progress import TrainingProgress, TrainingResult
 from studio.train.dataset import Example, load_examples
 from studio.train.settings import TrainingSettings
 
 ADAPTER = "studio_training"
-
-
-@dataclass(frozen=True)
-class TrainingProgress:
-    step: int
-    total: int
-    loss: float
-    sample: Image.Image | None = None
-    saved: Path | None = None
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    lora: Path
-    steps: int
-    stopped: bool
 
 
 def train_lora(

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.engine.engine import Engine
-from studio.train.memorization import MemorizationReport, check_memorization
+from studio.progress import TrainingResult
+from studio.train.memorization import check_memorization
+from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
-from studio.train.trainer import TrainingResult, train_lora
+from studio.train.trainer import train_lora
 
 
 class LoraWorkshop:
