@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARE_USER = "artist"
+READY_LINE = "Press Ctrl+C to stop the studio."
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Login  user: {user}   password: {password}", flush=True)
     if args.listen and not credentials:
         print("Note: --listen without --auth lets anyone on your network use the studio.", flush=True)
+    print(READY_LINE, flush=True)
     try:
         window.blocks.block_thread()
     except KeyboardInterrupt:

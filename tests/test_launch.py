@@ -15,6 +15,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
+from launch import READY_LINE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,15 +49,20 @@ def launch(tmp_path: Path, model_cache: Path, *args: str) -> Launched:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(line.rstrip() for line in process.stdout), daemon=True).start()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if any(line.startswith("Pictures and history are saved") for line in lines):
-            time.sleep(1.0)  # the lines about the share link and the login follow at once
-            return Launched(process, lines)
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("the studio did not start:\n" + "\n".join(lines))
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if line.startswith(READY_LINE):
+                ready.set()  # every startup line (the link, the login) is printed before this one
+        ready.set()  # the process ended
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(timeout=120) or process.poll() is not None:
+        process.kill()
+        raise AssertionError("the studio did not start:\n" + "\n".join(lines))
+    return Launched(process, lines)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The facade on the real tiny engine: the loop, and a version tree that never loses a picture."""
+"""The facade: the loop and its pixels on the tiny engine; the version tree, marks and files on the fake one."""
 
 import json
 
@@ -17,7 +17,14 @@ SIZE = 128
 
 @pytest.fixture
 def studio(engine, tmp_path) -> Studio:
+    """The facade on the tiny engine: for the tests that claim something about pixels."""
     return Studio(engine, HistoryStore(tmp_path / "outputs"))
+
+
+@pytest.fixture
+def wired(fake_engine, tmp_path) -> Studio:
+    """The facade on the fake engine: for the tests of the tree, marks and files."""
+    return Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
 
 
 def recipe(**changes) -> Recipe:
@@ -30,17 +37,17 @@ def mask_square() -> Image.Image:
     return mask
 
 
-def test_generate_writes_the_node_before_returning(studio):
-    node = studio.generate(recipe(batch_size=2))
+def test_generate_writes_the_node_before_returning(wired):
+    node = wired.generate(recipe(batch_size=2))
     assert node.recipe.seed >= 0  # the random seed was made concrete and recorded
     assert node.seeds == (node.recipe.seed, node.recipe.seed + 1)
     for index, name in enumerate(node.outputs):
-        path = studio.session.path(name)
+        path = wired.session.path(name)
         texts = png_text.read_texts(path)
         stored = json.loads(texts["studio"])
         assert stored["node"]["id"] == node.id and stored["output_index"] == index
         assert f"Seed: {node.seeds[index]}," in texts["parameters"]
-    history = json.loads((studio.session.folder / HISTORY_FILE).read_text())
+    history = json.loads((wired.session.folder / HISTORY_FILE).read_text())
     assert history["schema_version"] == 2 and [n["id"] for n in history["nodes"]] == [node.id]
 
 
@@ -95,65 +102,65 @@ def test_uploads_of_any_size_fit_the_model(studio):
     assert studio.restore(node.id).outputs[0].size == (203, 150)
 
 
-def test_marks_are_kept(studio, tmp_path):
-    node = studio.generate(recipe(batch_size=2))
-    studio.set_mark(node.id, 1, Mark.KEEP)
-    studio.set_mark(node.id, 0, "reject")
-    reopened = SessionHistory(studio.session.folder)
+def test_marks_are_kept(wired, tmp_path):
+    node = wired.generate(recipe(batch_size=2))
+    wired.set_mark(node.id, 1, Mark.KEEP)
+    wired.set_mark(node.id, 0, "reject")
+    reopened = SessionHistory(wired.session.folder)
     assert reopened.get(node.id).marks == (Mark.REJECT, Mark.KEEP)
     with pytest.raises(HistoryError):
-        studio.set_mark(node.id, 5, Mark.KEEP)
+        wired.set_mark(node.id, 5, Mark.KEEP)
 
 
-def test_restart_brings_back_every_session_and_node(studio, engine, tmp_path):
-    first = studio.generate(recipe())
-    child = studio.vary(first.id, count=1)
-    later = Studio(engine, HistoryStore(tmp_path / "outputs"))
+def test_restart_brings_back_every_session_and_node(wired, fake_engine, tmp_path):
+    first = wired.generate(recipe())
+    child = wired.vary(first.id, count=1)
+    later = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
     later.generate(recipe())
 
     fresh_store = HistoryStore(tmp_path / "outputs")
     sessions = fresh_store.sessions()
-    assert {info.id for info in sessions} == {studio.session.id, later.session.id}
-    reopened = Studio(engine, fresh_store, session_id=studio.session.id)
-    assert reopened.tree() == studio.tree()
+    assert {info.id for info in sessions} == {wired.session.id, later.session.id}
+    reopened = Studio(fake_engine, fresh_store, session_id=wired.session.id)
+    assert reopened.tree() == wired.tree()
     assert reopened.tree()[1].parent_id == first.id and reopened.tree()[1].id == child.id
     # Branching goes on where it left off, with new ids.
     branch = reopened.vary(first.id, count=1)
     assert branch.id not in {first.id, child.id}
 
 
-def test_deleted_history_is_rebuilt_from_the_pngs(studio):
-    root = studio.generate(recipe())
-    inpainted = studio.inpaint(studio.restore(root.id).outputs[0], mask_square(), recipe(), parent_id=root.id)
-    before = studio.tree()
-    (studio.session.folder / HISTORY_FILE).unlink()
+def test_deleted_history_is_rebuilt_from_the_pngs(wired):
+    root = wired.generate(recipe())
+    inpainted = wired.inpaint(wired.restore(root.id).outputs[0], mask_square(), recipe(), parent_id=root.id)
+    before = wired.tree()
+    (wired.session.folder / HISTORY_FILE).unlink()
 
-    rebuilt = SessionHistory(studio.session.folder)
+    rebuilt = SessionHistory(wired.session.folder)
     assert rebuilt.recovered == [root.id, inpainted.id]
     assert [n.to_dict() for n in rebuilt.nodes()] == [n.to_dict() for n in before]
-    assert (studio.session.folder / HISTORY_FILE).is_file()  # written back at once
+    assert (wired.session.folder / HISTORY_FILE).is_file()  # written back at once
 
 
-def test_torn_history_is_put_aside_and_rebuilt(studio):
-    root = studio.generate(recipe())
-    child = studio.vary(root.id, count=1)
-    history_file = studio.session.folder / HISTORY_FILE
+def test_torn_history_is_put_aside_and_rebuilt(wired):
+    root = wired.generate(recipe())
+    child = wired.vary(root.id, count=1)
+    history_file = wired.session.folder / HISTORY_FILE
     whole = history_file.read_bytes()
     history_file.write_bytes(whole[: len(whole) // 2])  # a crash halfway through a plain write
 
-    rebuilt = SessionHistory(studio.session.folder)
+    rebuilt = SessionHistory(wired.session.folder)
     assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
     assert rebuilt.get(child.id).parent_id == root.id
-    damaged = list(studio.session.folder.glob(f"{HISTORY_FILE}.damaged-*"))
+    damaged = list(wired.session.folder.glob(f"{HISTORY_FILE}.damaged-*"))
     assert len(damaged) == 1 and damaged[0].read_bytes() == whole[: len(whole) // 2]
     assert "unreadable" in rebuilt.damage_note
 
 
-def test_a_write_that_dies_halfway_leaves_the_old_file_whole(studio):
+def test_a_write_that_dies_halfway_leaves_the_old_file_whole(wired):
     from studio.files import atomic_write
 
-    node = studio.generate(recipe())
-    history_file = studio.session.folder / HISTORY_FILE
+    node = wired.generate(recipe())
+    history_file = wired.session.folder / HISTORY_FILE
     before = history_file.read_bytes()
 
     def crash(handle):
@@ -163,18 +170,18 @@ def test_a_write_that_dies_halfway_leaves_the_old_file_whole(studio):
     with pytest.raises(OSError):
         atomic_write(history_file, crash)
     assert history_file.read_bytes() == before
-    assert not list(studio.session.folder.glob(".*.tmp"))
-    assert SessionHistory(studio.session.folder).get(node.id) == node
+    assert not list(wired.session.folder.glob(".*.tmp"))
+    assert SessionHistory(wired.session.folder).get(node.id) == node
 
 
-def test_nodes_missing_from_history_are_recovered(studio):
+def test_nodes_missing_from_history_are_recovered(wired):
     # A crash after the PNGs were written but before history.json was replaced.
-    root = studio.generate(recipe())
-    history_file = studio.session.folder / HISTORY_FILE
+    root = wired.generate(recipe())
+    history_file = wired.session.folder / HISTORY_FILE
     stale = history_file.read_text()
-    child = studio.vary(root.id, count=1)
+    child = wired.vary(root.id, count=1)
     history_file.write_text(stale)
-    rebuilt = SessionHistory(studio.session.folder)
+    rebuilt = SessionHistory(wired.session.folder)
     assert rebuilt.recovered == [child.id]
     assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
 
@@ -191,28 +198,28 @@ def test_stopped_run_records_nothing(studio):
     assert len(list(studio.session.folder.glob("*.png"))) == 1
 
 
-def test_bad_requests_fail_before_anything_is_written(studio):
+def test_bad_requests_fail_before_anything_is_written(wired):
     with pytest.raises(HistoryError, match="no node"):
-        studio.vary("00042")
+        wired.vary("00042")
     with pytest.raises(ValueError, match="mask"):
-        studio.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (64, 64), 255), recipe())
+        wired.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (64, 64), 255), recipe())
     with pytest.raises(ValueError, match="mask: is empty"):
-        studio.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (SIZE, SIZE), 0), recipe())
-    assert studio.tree() == [] and not list(studio.session.folder.glob("*.png"))
+        wired.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (SIZE, SIZE), 0), recipe())
+    assert wired.tree() == [] and not list(wired.session.folder.glob("*.png"))
 
 
-def test_is_output_recognises_a_nodes_own_picture(studio):
-    node = studio.generate(recipe())
-    picture = studio.restore(node.id).outputs[0]
-    assert studio.is_output(picture, node.id, 0)
+def test_is_output_recognises_a_nodes_own_picture(wired):
+    node = wired.generate(recipe())
+    picture = wired.restore(node.id).outputs[0]
+    assert wired.is_output(picture, node.id, 0)
     changed = picture.copy()
     changed.putpixel((0, 0), (1, 2, 3))
-    assert not studio.is_output(changed, node.id, 0)
-    assert not studio.is_output(picture, "99999", 0)
+    assert not wired.is_output(changed, node.id, 0)
+    assert not wired.is_output(picture, "99999", 0)
 
 
-def test_a_second_click_on_a_mark_clears_it(studio):
-    node = studio.generate(recipe())
-    assert studio.toggle_mark(node.id, 0, Mark.KEEP).marks == (Mark.KEEP,)
-    assert studio.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.REJECT,)
-    assert studio.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.NONE,)
+def test_a_second_click_on_a_mark_clears_it(wired):
+    node = wired.generate(recipe())
+    assert wired.toggle_mark(node.id, 0, Mark.KEEP).marks == (Mark.KEEP,)
+    assert wired.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.REJECT,)
+    assert wired.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.NONE,)

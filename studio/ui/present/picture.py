@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from studio.formats.picture_info import PictureInfo, Source
+from studio.recipe import AUTOMATIC, resolved_schedule
 from studio.ui.present.history import what_happened
 
 _FIELD_LABELS = {
@@ -34,8 +35,16 @@ def picture_info_text(info: PictureInfo) -> str:
             lines.append("Its inputs: " + ", ".join(f"{role} `{name}`" for role, name in info.node.inputs.items()))
     for key, label in _FIELD_LABELS.items():
         if key in info.changes and info.changes[key] not in ("", None):
-            lines.append(f"- {label}: {_clip(str(info.changes[key]))}")
+            lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
     return "  \n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + _unknown_lines(info.unknown)
+
+
+def _shown(key: str, changes: dict) -> str:
+    value = str(changes[key])
+    if key == "scheduler" and value == AUTOMATIC and changes.get("sampler"):
+        # Say what Automatic runs: a text's "Karras" for DPM++ 2M reads as Automatic, which is Karras.
+        return f"{value} ({resolved_schedule(changes['sampler'], value)} for {changes['sampler']})"
+    return value
 
 
 def _unknown_lines(unknown: dict[str, str]) -> str:
