@@ -63,8 +63,10 @@ class RecipeForm:
         seed = changes["seed"]
         changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
         variation_seed = changes["variation_seed"]
-        changes["variation_seed"] = None if variation_seed is None or variation_seed == "" else int(variation_seed)
         changes["variation_strength"] = float(changes["variation_strength"] or 0.0)
+        # Without a strength there is no variation, so no variation seed is recorded (an empty box can read 0).
+        blank = variation_seed is None or variation_seed == "" or changes["variation_strength"] == 0
+        changes["variation_seed"] = None if blank else int(variation_seed)
         changes["model"] = (changes["model"] or "").strip() or base.model
         return base.updated(changes)
 
