@@ -65,8 +65,10 @@ class RecipeForm:
         variation_seed = changes["variation_seed"]
         changes["variation_strength"] = float(changes["variation_strength"] or 0.0)
         # Without a strength there is no variation, so no variation seed is recorded (an empty box can read 0).
-        blank = variation_seed is None or variation_seed == "" or changes["variation_strength"] == 0
-        changes["variation_seed"] = None if blank else int(variation_seed)
+        if variation_seed is None or variation_seed == "" or changes["variation_strength"] == 0:
+            changes["variation_seed"] = None
+        else:
+            changes["variation_seed"] = int(variation_seed)
         changes["model"] = (changes["model"] or "").strip() or base.model
         return base.updated(changes)
 
