@@ -73,7 +73,10 @@ def accounts(args: argparse.Namespace) -> dict[str, str]:
 
 
 def offered(args: argparse.Namespace):
-    """What a shared studio lets requests name: the model it started with, tiny, the default ControlNets, the library."""
+    """What a shared studio (--share, --listen) lets requests name: the model it started with, tiny, the default
+    ControlNets, the library. None for a local studio, where paths work."""
+    if not (args.share or args.listen):
+        return None
     from studio.control.catalogue import KINDS
     from studio.lora_library import list_loras
     from studio.offered import Offered
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         # Several accounts: each one's sessions are its own, and only it is served their pictures.
         per_account=len(args.accounts) > 1,
-        offered=offered(args) if args.share or args.listen else None,
+        offered=offered(args),
     )
     window = build_ui(studio, notice=notice)
     credentials = accounts(args)

@@ -32,8 +32,8 @@ class Offered:
                 f"{model!r} is not one of them"
             )
 
-    def check_lora(self, name: str) -> None:
-        if name not in set(self.lora_names()):
+    def check_lora(self, name: str, library: set[str] | None = None) -> None:
+        if name not in (library if library is not None else set(self.lora_names())):
             raise NotOffered(
                 f"LoRA {name!r}: a shared studio uses LoRAs of its library, by name (see the LoRAs tab); "
                 "there is no such LoRA there"
@@ -48,8 +48,9 @@ class Offered:
                     f"{unit.model!r} is not one of them"
                 )
         _, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
+        library = set(self.lora_names()) if loras else set()  # read the library once per request
         for name, _ in loras:
-            self.check_lora(name)
+            self.check_lora(name, library)
 
     def refuse_server_folders(self, what: str) -> None:
         raise NotOffered(f"{what} reads a folder on the server, which a shared studio does not do; run it locally")

@@ -67,5 +67,7 @@ def test_training_and_the_memorization_check_read_no_server_folder(shared):
         studio.train_lora(None)
 
 
-def test_local_studios_keep_paths_working():
-    assert offered(parse_args(["--listen", "--model", "tiny"])).models == {"tiny"}
+def test_only_share_and_listen_restrict_what_a_recipe_names():
+    assert offered(parse_args(["--model", "tiny"])) is None  # local: paths keep working
+    listening = offered(parse_args(["--listen", "--model", "tiny"]))
+    assert listening is not None and listening.models == {"tiny"}
