@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         app_kwargs=file_guard(studio, args.outputs),
         theme=window.theme,
         css=window.css,
+        head=window.head,
         footer_links=["api"],
         quiet=True,
     )

@@ -271,6 +271,11 @@ class Studio:
             raise ValueError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
         if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= 1:
             raise ValueError(f"strength: {strength} is not from 0 (new seeds) to 1")
+        if strength > 0 and parent.recipe.mode is not Mode.TXT2IMG:
+            raise ValueError(
+                f"Close variations work on generated pictures, and {node_id} was made by {parent.recipe.mode.value}. "
+                "Set Closeness to 0 to vary it with new seeds."
+            )
         if strength > 0:
             recipe = parent.recipe.replace(
                 seed=parent.seeds[index],

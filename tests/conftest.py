@@ -57,3 +57,24 @@ def latent_sizes(engine):
     handle = engine.pipelines.base.unet.register_forward_pre_hook(record, with_kwargs=True)
     yield sizes
     handle.remove()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium, one per test module (tests/browser_kit.py has the flags)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_kit import CHROMIUM, FLAGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page at the laptop size the window is designed for."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    yield page
+    page.close()

@@ -51,6 +51,7 @@ def running_studio(
         allowed_paths=[str(outputs.resolve())],
         theme=window.theme,
         css=window.css,
+        head=window.head,
         auth=auth,
         app_kwargs=file_guard(studio, outputs),
     )

@@ -5,81 +5,28 @@ Screenshots of each step go to test-artifacts/screenshots/ (or $STUDIO_SCREENSHO
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from studio.history import Action
+from tests.browser_kit import (
+    RUN_TIMEOUT,
+    choose_class,
+    open_studio,
+    open_tab,
+    paint_on,
+    paint_stroke,
+    shoot,
+    wait_for_saved,
+)
 from tests.servers import browser_session, running_studio
 
-ROOT = Path(__file__).resolve().parents[1]
-SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-RUN_TIMEOUT = 90_000
 # The browser tests run on their own, one at a time (`pytest -m browser`), never beside CPU-heavy tests: on a
-# busy machine Gradio's image editor can miss a brush stroke (the editor issue, #12), and a test must not
-# depend on how busy the machine is.
+# busy machine Gradio's image editor can miss a brush stroke, and a test must not depend on how busy the
+# machine is.
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
-    yield page
-    page.close()
-
-
-def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def wait_for_saved(page: Page, node_id: str) -> None:
-    expect(page.locator("#status")).to_contain_text(f"Saved {node_id}", timeout=RUN_TIMEOUT)
-
-
-def paint_stroke(page: Page) -> None:
-    page.get_by_label("Brush", exact=True).click()
-    box = page.locator("#editor canvas").first.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x - 50, y - 10)
-    page.mouse.down()
-    page.mouse.move(x + 50, y + 20, steps=20)
-    page.mouse.up()
-
-
-def open_studio(page: Page, url: str | None = None) -> None:
-    """Open (or reload) the page and wait until it has its session, as a person would see it appear."""
-    if url:
-        page.goto(url)
-    else:
-        page.reload()
-    expect(page.locator("#session-line")).to_contain_text("Session:", timeout=30_000)
-
-
-def open_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
 
 
 def test_the_loop_in_the_browser(engine, page, tmp_path):
@@ -133,6 +80,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         expect(page.locator("#prompt textarea")).to_have_value("a lighthouse at dusk, oil painting")
         expect(page.locator("#seed input")).to_have_value(str(browser_session(studio).session.get("00001").seeds[0]))
         page.fill("#prompt textarea", "a lighthouse at dawn, oil painting")
+        page.locator("#branch input").check()  # a Generate branches from the pick only when asked to
         page.click("#generate-button")
         wait_for_saved(page, "00003")
         branch = browser_session(studio).session.get("00003")
@@ -387,24 +335,6 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
         engine.lora_dir = previous
 
 
-def paint_on(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """A brush stroke across the editor `selector`, from and to fractions of its canvas."""
-    page.locator(selector).get_by_label("Brush", exact=True).click()
-    box = page.locator(f"{selector} canvas").first.bounding_box()
-    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
-    page.mouse.down()
-    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=25)
-    page.mouse.up()
-
-
-def choose_class(page: Page, unit: int, name: str) -> None:
-    palette = page.locator(f"#control-{unit}-palette input")
-    palette.fill(name)
-    page.get_by_role("option", name=f"{name}  (", exact=False).first.click()
-    expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(f"Brush colours: {name}")
-    page.wait_for_timeout(800)  # the editor takes its new brush just after the text changes
-
-
 def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_history(engine, page, tmp_path):
     from studio.control.ade20k import find
 
@@ -439,9 +369,13 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         expect(page.locator("#outline")).to_contain_text("00001")
         shoot(page, "21-history-with-control-map")
 
-        # Picking the node puts its unit (map included) back in the Control tab, as unit 1.
+        # Picking the node leaves the Control tab as the artist set it; the button puts the node's unit back.
         open_tab(page, "Control")
         page.get_by_role("tab", name="Unit 1").click()
+        expect(page.locator("#control-1-enabled input")).not_to_be_checked()
+        expect(page.locator("#restore-controls")).to_have_text("Use 00001's control unit (1)")
+        page.click("#restore-controls")
+        expect(page.locator("#status")).to_contain_text("now holds 00001's units (seg)")
         expect(page.locator("#control-1-enabled input")).to_be_checked()
         expect(page.locator("#control-1-kind input")).to_have_value("Semantic map (ADE20K)")
         expect(page.locator("#control-1-palette-box").first).to_be_visible()

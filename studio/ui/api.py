@@ -22,7 +22,7 @@ from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
 from studio.studio import Studio
 from studio.ui.present import history as tree_text
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import GPU_LANE, account_of
 
 
@@ -60,7 +60,7 @@ def add_endpoints(studio: Studio) -> None:
             try:
                 return answer(view, call())
             except GenerationStopped:
-                raise gr.Error("The run was stopped before it finished.", title="Stopped") from None
+                raise refusal("The run was stopped before it finished.", title="Stopped") from None
 
     def generate(recipe: dict | None, session: str, request: gr.Request):
         """txt2img. `recipe`: fields to change from the defaults, e.g. {"prompt": "a fox", "steps": 20}."""
@@ -162,9 +162,9 @@ def add_endpoints(studio: Studio) -> None:
 
 def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
     if changes is not None and not isinstance(changes, dict):
-        raise gr.Error('recipe must be a JSON object, e.g. {"prompt": "a fox"}', title="Please check your input")
+        raise refusal('recipe must be a JSON object, e.g. {"prompt": "a fox"}', title="Please check your input")
     if changes and "mode" in changes and changes["mode"] != mode.value:
-        raise gr.Error(
+        raise refusal(
             f"mode: this endpoint runs {mode.value}; leave mode out of the recipe "
             "(/generate is txt2img, /repaint img2img, /inpaint inpaint)",
             title="Please check your input",
@@ -175,7 +175,7 @@ def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
 
 def _picture(path: str | None, name: str) -> Image.Image:
     if not path:
-        raise gr.Error(
+        raise refusal(
             f"{name} is missing: send a picture (gradio_client.handle_file(path)).", title="Please check your input"
         )
     with user_errors():
@@ -184,14 +184,14 @@ def _picture(path: str | None, name: str) -> Image.Image:
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise gr.Error(f"{name}: {value!r} is not a finite number", title="Please check your input")
+        raise refusal(f"{name}: {value!r} is not a finite number", title="Please check your input")
     return float(value)
 
 
 def _whole(value: Any, name: str) -> int:
     number = _number(value, name)
     if not number.is_integer():
-        raise gr.Error(f"{name}: {value!r} is not a whole number", title="Please check your input")
+        raise refusal(f"{name}: {value!r} is not a whole number", title="Please check your input")
     return int(number)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -22,6 +23,7 @@ from studio.ui import (
 from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.present import header
+from studio.ui.present.plan import plan_text
 from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
@@ -30,6 +32,7 @@ CSS = """
 #title p { margin: 0; opacity: 0.75; }
 #notice { border-left: 4px solid #e8a33d; padding: 6px 12px; background: rgba(232, 163, 61, 0.12); }
 #status { min-height: 1.6em; }
+#plan { font-size: 0.88em; border-left: 3px solid rgba(128, 128, 128, 0.4); padding-left: 8px; }
 #preview img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
 #outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
@@ -44,6 +47,11 @@ class Window:
     blocks: gr.Blocks
     css: str
     theme: gr.themes.Base
+    head: str  # the window's own keys (studio/ui/keys.js)
+
+
+def _head() -> str:
+    return f"<script>{(Path(__file__).parent / 'keys.js').read_text(encoding='utf-8')}</script>"
 
 
 def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
@@ -69,6 +77,16 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     generate_button = gr.Button("Generate", variant="primary", scale=3, elem_id="generate-button")
                     stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
                 status = gr.Markdown("Ready.", elem_id="status")
+                branch = gr.Checkbox(
+                    value=False,
+                    label="Branch from the picked picture",
+                    info="Off: Generate starts a new root of the tree",
+                    elem_id="branch",
+                )
+                plan = gr.Markdown(plan_text(defaults.model, defaults.prompt, []), elem_id="plan")
+                restore_controls = gr.Button(
+                    "Use its control units", size="sm", visible=False, elem_id="restore-controls"
+                )
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults)
@@ -159,6 +177,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             # Kept in this browser's storage: a reload stays in the session, another browser has its own.
             session=gr.BrowserState(None, storage_key="studio-session"),
             session_line=session_line,
+            plan=plan,
+            restore_controls=restore_controls,
+            badge_sink=gr.HTML(visible=False, elem_id="badge-sink"),
         )
         generate.wire(
             studio,
@@ -169,6 +190,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             reuse_seed=settings["reuse_seed"],
             load_button=load_button,
             tiny_button=tiny_button,
+            branch=branch,
             model_status=model_status,
             notice=notice_box,
         )
@@ -189,4 +211,4 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
     )
-    return Window(blocks, CSS, theme)
+    return Window(blocks, CSS, theme, _head())

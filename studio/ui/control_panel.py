@@ -54,10 +54,15 @@ class UnitWidgets:
     pose_help: gr.Markdown
     pose: gr.State  # Pose.to_dict()
     held_joint: gr.State  # the joint picked up by the last click, or None
+    # What made the map now in the editor: {"preprocessor": name, "settings": text}, {"preprocessor": "none"}
+    # for a map drawn, posed or uploaded by hand, None for no map. The recipe records this, never the
+    # dropdowns, which may have changed since the map was made.
+    made_by: gr.State
+    shown_kind: gr.State  # the kind the unit's widgets were last set up for
 
     @property
     def recipe_widgets(self) -> list[Any]:
-        """The widgets a unit's ControlRef and map are read from, in UnitValues order."""
+        """The widgets a unit's ControlRef and map are read from."""
         return [
             self.enabled,
             self.kind,
@@ -65,18 +70,16 @@ class UnitWidgets:
             self.weight,
             self.guidance_start,
             self.guidance_end,
-            self.preprocessor,
-            self.settings,
+            self.made_by,
             self.map,
         ]
 
     def values(self, values: dict[Any, Any]) -> UnitValues:
-        enabled, kind, model, weight, start, end, preprocessor, settings, editor = (
-            values[widget] for widget in self.recipe_widgets
-        )
+        enabled, kind, model, weight, start, end, made_by, editor = (values[widget] for widget in self.recipe_widgets)
+        made_by = made_by or {}
         return UnitValues(
-            bool(enabled), kind, model or "", weight, start, end, preprocessor or NO_PREPROCESSOR, settings or "",
-            map_of(editor),
+            bool(enabled), kind, model or "", weight, start, end,
+            made_by.get("preprocessor") or NO_PREPROCESSOR, made_by.get("settings") or "", map_of(editor),
         )  # fmt: skip
 
 
@@ -90,7 +93,18 @@ class ControlPanel:
 
     @property
     def outputs(self) -> list[Any]:
-        shown = [[*unit.recipe_widgets, unit.hint, unit.palette_box, unit.pose_box] for unit in self.units]
+        shown = [
+            [
+                *unit.recipe_widgets,
+                unit.preprocessor,
+                unit.settings,
+                unit.shown_kind,
+                unit.hint,
+                unit.palette_box,
+                unit.pose_box,
+            ]
+            for unit in self.units
+        ]
         return [widget for widgets in shown for widget in widgets]
 
     def controls(self, values: dict[Any, Any]) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:
@@ -113,6 +127,10 @@ class ControlPanel:
                 widgets.guidance_end: unit.guidance_end,
                 widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
                 widgets.settings: format_settings(dict(unit.preprocessor_settings)),
+                widgets.made_by: {
+                    "preprocessor": unit.preprocessor,
+                    "settings": format_settings(dict(unit.preprocessor_settings)),
+                },
                 widgets.map: gr.ImageEditor(value=editor_value(maps.get(unit.image)), brush=brush_for(unit.kind, [])),
                 **kind_display(widgets, unit.kind),
             }
@@ -122,6 +140,7 @@ class ControlPanel:
 def kind_display(widgets: UnitWidgets, kind: str) -> dict[Any, Any]:
     """What changes with a unit's kind: its hint, and whether the palette or the pose editor shows."""
     return {
+        widgets.shown_kind: kind,
         widgets.hint: hint_text(kind),
         widgets.palette_box: gr.Group(visible=kind == "seg"),
         widgets.pose_box: gr.Group(visible=kind == "openpose"),
@@ -144,7 +163,7 @@ def editor_value(picture: Image.Image | None) -> Any:
 
 def preprocessor_choices(kind: str) -> list[tuple[str, str]]:
     return [
-        ("none: my own map", name) if name == NO_PREPROCESSOR else (PREPROCESSORS[name].label, name)
+        ("none: the picture is my map", name) if name == NO_PREPROCESSOR else (PREPROCESSORS[name].label, name)
         for name in KINDS[kind].preprocessors
     ]
 
@@ -236,7 +255,9 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
                 eraser=gr.Eraser(),
                 layers=False,
                 transforms=(),
-                sources=("upload", "clipboard"),
+                # Maps come in through the buttons on the left (an own map: preprocessor "none"), so the
+                # unit always knows what made its map and the recipe can say so.
+                sources=(),
                 elem_id=f"{prefix}-map",
             )
             with gr.Group(visible=kind == "seg", elem_id=f"{prefix}-palette-box") as palette_box:
@@ -290,4 +311,6 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
         pose_help=pose_help,
         pose=gr.State(None),
         held_joint=gr.State(None),
+        made_by=gr.State(None),
+        shown_kind=gr.State(kind),
     )

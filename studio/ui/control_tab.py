@@ -8,7 +8,7 @@ import gradio as gr
 from PIL import ImageDraw
 
 from studio.control import maps
-from studio.control.catalogue import KINDS, default_model
+from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import JOINTS, PRESETS, Pose, click, render
 from studio.control.units import default_settings, parse_settings
 from studio.studio import Studio
@@ -17,14 +17,16 @@ from studio.ui.control_panel import (
     UnitWidgets,
     brush_for,
     editor_value,
+    hint_text,
     kind_display,
     painting_text,
     preprocessor_choices,
 )
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors, warn
 from studio.ui.screen import Screen
 
 _RECENT_CLASSES = 8
+BY_HAND = {"preprocessor": NO_PREPROCESSOR}  # a map drawn, posed or uploaded by the artist
 
 
 def wire(studio: Studio, screen: Screen, panel: ControlPanel) -> None:
@@ -36,20 +38,34 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     form = screen.form
     private: dict[str, Any] = {"api_visibility": "private"}
 
-    def choose_kind(kind: str, model: str, recent: list[str]):
+    def choose_kind(kind: str, shown_kind: str, model: str, recent: list[str], made_by: dict | None):
+        if kind == shown_kind:  # the dropdown reports one choice more than once
+            return {}
         first = KINDS[kind].preprocessors[0]
-        return {
+        shown = {
+            unit.shown_kind: kind,
             unit.model: default_model(kind, model or studio.defaults.model),
             unit.preprocessor: gr.Dropdown(choices=preprocessor_choices(kind), value=first),
             unit.settings: default_settings(first),
-            unit.map: gr.ImageEditor(brush=brush_for(kind, recent)),
             **kind_display(unit, kind),
+        }
+        if made_by is None:
+            return {**shown, unit.map: gr.ImageEditor(brush=brush_for(kind, recent))}
+        # A map means one thing to one kind (a skeleton is not a depth map): it never outlives the kind.
+        return {
+            **shown,
+            unit.map: gr.ImageEditor(value=None, brush=brush_for(kind, recent)),
+            unit.made_by: None,
+            unit.enabled: False,
+            unit.hint: hint_text(kind) + "  \n**The old map was cleared** (it was made for another kind): "
+            "make or paint a new one; the unit is off until then.",
         }
 
     unit.kind.input(
         choose_kind,
-        inputs=[unit.kind, form.model, unit.recent_classes],
+        inputs=[unit.kind, unit.shown_kind, form.model, unit.recent_classes, unit.made_by],
         outputs=[
+            unit.shown_kind,
             unit.model,
             unit.preprocessor,
             unit.settings,
@@ -57,6 +73,8 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.palette_box,
             unit.pose_box,
             unit.map,
+            unit.made_by,
+            unit.enabled,
         ],
         **private,
     )
@@ -64,7 +82,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     def use_picked(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
-            raise gr.Error("Pick a result first (click it in Results or History).", title="Nothing picked")
+            return warn("Pick a result first (click it in Results or History).", title="Nothing picked")
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             return session.restore(selected["node"]).outputs[selected["index"]]
@@ -73,30 +91,33 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     def make_map(source, preprocessor: str, settings: str):
         if source is None:
-            raise gr.Error("Upload a picture (or use the picked result) to make the map from.", title="No picture")
-        if preprocessor == "none":
-            raise gr.Error(
-                "This preprocessor is 'none': paint the map yourself (Blank map), or choose a preprocessor.",
-                title="Nothing to run",
-            )
+            raise refusal("Upload a picture (or use the picked result) to make the map from.", title="No picture")
+        if preprocessor == NO_PREPROCESSOR:  # the artist's own map, taken as it is
+            return {unit.map: editor_value(source.convert("RGB")), unit.enabled: True, unit.made_by: BY_HAND}
         with user_errors():
             control_map = studio.control_map(preprocessor, source, parse_settings(settings, preprocessor))
-        return {unit.map: editor_value(control_map), unit.enabled: True}
+        made_by = {"preprocessor": preprocessor, "settings": settings}
+        return {unit.map: editor_value(control_map), unit.enabled: True, unit.made_by: made_by}
 
     unit.make_map.click(
         make_map,
         inputs=[unit.source, unit.preprocessor, unit.settings],
-        outputs=[unit.map, unit.enabled],
+        outputs=[unit.map, unit.enabled, unit.made_by],
+        # Progress (and a failure's badge) on the hint line, never over the map, where it would block painting.
+        show_progress_on=[unit.hint],
         **private,
     )
 
     def blank(kind: str, width: float, height: float):
         with user_errors():
             size = _size(width, height)
-        return {unit.map: editor_value(maps.blank_map(kind, size)), unit.enabled: True}
+        return {unit.map: editor_value(maps.blank_map(kind, size)), unit.enabled: True, unit.made_by: BY_HAND}
 
     unit.blank_map.click(
-        blank, inputs=[unit.kind, form.width, form.height], outputs=[unit.map, unit.enabled], **private
+        blank,
+        inputs=[unit.kind, form.width, form.height],
+        outputs=[unit.map, unit.enabled, unit.made_by],
+        **private,
     )
 
     def paint_with(name: str | None, recent: list[str]):
@@ -116,7 +137,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         **private,
     )
 
-    pose_outputs = [unit.pose, unit.held_joint, unit.pose_view, unit.pose_help, unit.map, unit.enabled]
+    pose_outputs = [unit.pose, unit.held_joint, unit.pose_view, unit.pose_help, unit.map, unit.enabled, unit.made_by]
 
     def show_pose(pose: Pose, size: tuple[int, int], held: int | None, note: str = "") -> dict[Any, Any]:
         control_map = render(pose, size)
@@ -139,6 +160,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.pose_help: help_text,
             unit.map: editor_value(control_map),
             unit.enabled: True,
+            unit.made_by: BY_HAND,
         }
 
     def start_pose(name: str | None, width: float, height: float):
@@ -153,18 +175,24 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     def detect(source, width: float, height: float):
         if source is None:
-            raise gr.Error("Upload a picture (or use the picked result) to find a pose in.", title="No picture")
+            raise refusal("Upload a picture (or use the picked result) to find a pose in.", title="No picture")
         with user_errors():
             pose = studio.detect_pose(source)
         if pose is None:
-            raise gr.Error("No person was found in the picture; start from a preset pose instead.", title="No pose")
+            raise refusal("No person was found in the picture; start from a preset pose instead.", title="No pose")
         return show_pose(pose, _size(width, height), None, "*Detected: click a joint to pick it up.*")
 
-    unit.detect_pose.click(detect, inputs=[unit.source, form.width, form.height], outputs=pose_outputs, **private)
+    unit.detect_pose.click(
+        detect,
+        inputs=[unit.source, form.width, form.height],
+        outputs=pose_outputs,
+        show_progress_on=[unit.pose_help],
+        **private,
+    )
 
     def click_pose(pose: dict | None, held: int | None, width: float, height: float, event: gr.SelectData):
         if pose is None:
-            raise gr.Error("Start from a pose first.", title="No pose")
+            raise refusal("Start from a pose first.", title="No pose")
         size = _size(width, height)
         view = _view_size(size)
         x, y = event.index  # in the view's pixels

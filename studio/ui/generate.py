@@ -10,7 +10,8 @@ from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED, TINY_MODEL
 from studio.studio import Studio
 from studio.ui.present import header
-from studio.ui.running import user_errors
+from studio.ui.present.plan import UnitPlan, plan_text
+from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
 
 
@@ -24,6 +25,7 @@ def wire(
     reuse_seed: gr.Button,
     load_button: gr.Button,
     tiny_button: gr.Button,
+    branch: gr.Checkbox,
     model_status: gr.Markdown,
     notice: gr.Markdown,
 ) -> None:
@@ -32,33 +34,74 @@ def wire(
     def generate(values: dict[Any, Any], request: gr.Request):
         session = screen.studio_for(studio, values[screen.session], request)
         recipe, control_images = screen.recipe(studio, values)
-        parent = (values[screen.selected] or {}).get("node")
+        # A new prompt is a new idea: only the artist's "branch" makes it a child of the picked picture.
+        parent = (values[screen.selected] or {}).get("node") if values[branch] else None
         yield from screen.run(
             session,
             lambda on_step: session.generate(recipe, parent_id=parent, control_images=control_images, on_step=on_step),
         )
 
     run = screen.run_options
-    inputs = screen.recipe_inputs | {screen.selected, screen.session}
+    inputs = screen.recipe_inputs | {screen.selected, screen.session, branch}
     generate_button.click(generate, inputs=inputs, outputs=screen.run_outputs, **run)
-    form.prompt.submit(generate, inputs=inputs, outputs=screen.run_outputs, **run)
     # Stop skips the queue: it must reach the run that holds the lane.
     stop_button.click(studio.stop, queue=False, api_visibility="private")
 
     random_seed.click(lambda: RANDOM_SEED, outputs=form.seed, queue=False, api_visibility="private")
 
-    def reuse(selected: dict | None, session_id: str | None, request: gr.Request) -> int:
+    def reuse(selected: dict | None, session_id: str | None, request: gr.Request) -> Any:
         if not selected:
-            raise gr.Error("Pick a picture first: its seed is the one reused.", title="Nothing selected")
+            return warn("Pick a picture first: its seed is the one reused.", title="Nothing selected")
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             return session.session.get(selected["node"]).seeds[selected["index"]]
 
+    # Queued, with no progress badge: a refusal is a readable message, never a bare "Error" over the seed box.
     reuse_seed.click(
-        reuse, inputs=[screen.selected, screen.session], outputs=form.seed, queue=False, api_visibility="private"
+        reuse,
+        inputs=[screen.selected, screen.session],
+        outputs=form.seed,
+        show_progress_on=[screen.badge_sink],
+        api_visibility="private",
     )
 
     units = screen.controls.units
+
+    plan_inputs = [form.model, form.prompt, *(w for u in units for w in (u.enabled, u.kind, u.weight, u.made_by))]
+
+    def show_plan(model: str, prompt: str, *unit_values: Any) -> str:
+        plans = [
+            UnitPlan(unit.number, bool(enabled), kind, float(weight or 0), made_by)
+            for unit, (enabled, kind, weight, made_by) in zip(
+                units, zip(*[iter(unit_values)] * 4, strict=True), strict=True
+            )
+        ]
+        return plan_text(model, prompt, plans)
+
+    for widget in plan_inputs:
+        widget.change(
+            show_plan,
+            inputs=plan_inputs,
+            outputs=screen.plan,
+            queue=False,
+            trigger_mode="always_last",
+            show_progress_on=[screen.badge_sink],
+            api_visibility="private",
+        )
+
+    def restore_units(selected: dict | None, session_id: str | None, request: gr.Request):
+        if not selected:
+            return warn("Pick a picture first: its control units are the ones put back.", title="Nothing selected")
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            return screen.restore_units(session, selected["node"])
+
+    screen.restore_controls.click(
+        restore_units,
+        inputs=[screen.selected, screen.session],
+        outputs=[*screen.controls.outputs, screen.status],
+        api_visibility="private",
+    )
 
     def load(values: dict[Any, Any], model: str | None = None):
         with user_errors():

@@ -8,7 +8,7 @@ import gradio as gr
 
 from studio.studio import Studio
 from studio.ui.present import header
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
 
 
@@ -93,7 +93,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
 
     def open_session(session_id: str | None, request: gr.Request):
         if not session_id:
-            raise gr.Error("Choose a session first.", title="No session chosen")
+            raise refusal("Choose a session first.", title="No session chosen")
         # Only this browser moves to that session; other browsers and API callers stay where they are.
         session = screen.studio_for(studio, session_id, request)
         return {

@@ -8,6 +8,7 @@ import gradio as gr
 
 from studio.prompt_syntax import prompt_with_lora_tags
 from studio.studio import Studio
+from studio.ui.running import refusal
 from studio.ui.screen import Screen
 
 
@@ -67,7 +68,7 @@ def wire(studio: Studio, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) ->
 
     def add(name: str | None, weight: float, prompt: str):
         if not name:
-            raise gr.Error("Choose a LoRA first (put .safetensors LoRAs in the LoRA folder).", title="No LoRA chosen")
+            raise refusal("Choose a LoRA first (put .safetensors LoRAs in the LoRA folder).", title="No LoRA chosen")
         return prompt_with_lora_tags(prompt, [(name, weight)])
 
     panel.add.click(

@@ -9,7 +9,7 @@ import gradio as gr
 from studio.formats.picture_info import Source
 from studio.studio import Studio
 from studio.ui.present import picture as picture_text
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
 
 
@@ -58,7 +58,7 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
 
     def use(path: str | None):
         if not path:
-            raise gr.Error("Drop a picture first.", title="No picture")
+            raise refusal("Drop a picture first.", title="No picture")
         with user_errors():
             recipe = studio.read_picture(path).recipe(studio.defaults)
         return {**screen.form.show(recipe), screen.status: "Settings taken from the dropped picture."}

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from studio.studio import Studio
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
 
 
@@ -67,7 +67,7 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
     def apply(values: dict[Any, Any]):
         name = values[panel.choice]
         if not name:
-            raise gr.Error("Choose a preset first.", title="No preset chosen")
+            raise refusal("Choose a preset first.", title="No preset chosen")
         with user_errors():
             recipe = studio.apply_preset(name, form.recipe(values, studio.defaults))
         return {**form.show(recipe), screen.status: f"Applied the preset *{name}*."}

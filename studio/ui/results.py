@@ -9,7 +9,7 @@ import gradio as gr
 
 from studio.history import Mark
 from studio.studio import Studio
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import EDIT_TAB, Screen
 
 
@@ -57,7 +57,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
 
     def require(selected: dict | None) -> dict:
         if not selected:
-            raise gr.Error("Click a picture in Results or History first.", title="Nothing selected")
+            raise refusal("Click a picture in Results or History first.", title="Nothing selected")
         return selected
 
     def send_to_editor(selected: dict | None, session_id: str | None, request: gr.Request):

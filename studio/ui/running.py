@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -17,11 +18,31 @@ from studio.prepare import NothingToEdit
 from studio.recipe import RecipeError
 
 _DONE = object()
+logger = logging.getLogger("studio")
 
 
 @dataclass(frozen=True)
 class Finished:
     result: Any  # what the call returned (a node, a training result); None when it was stopped
+
+
+def refusal(message: str, title: str) -> gr.Error:
+    """A message for the artist about their input or setup: shown in the window, one line in the console.
+
+    Not a traceback: nothing went wrong in the studio, and a console full of them hides real bugs.
+    """
+    logger.warning("%s: %s", title, message)
+    return gr.Error(message, title=title, print_exception=False)
+
+
+def warn(message: str, title: str) -> Any:
+    """For a button pressed too early (nothing picked yet): a message, and nothing on the page changes.
+
+    A raised error would also leave an "Error" badge on the event's outputs (the seed box, a unit's map).
+    """
+    logger.warning("%s: %s", title, message)
+    gr.Warning(message, title=title)
+    return gr.skip()
 
 
 @contextlib.contextmanager
@@ -32,8 +53,8 @@ def user_errors() -> Iterator[None]:
     except gr.Error:
         raise
     except (RecipeError, ValueError, ModelError, OutOfMemory, HistoryError, AnnotatorMissing) as error:
-        raise gr.Error(str(error), title=_title(error)) from error
-    except Exception as error:  # anything else is our bug, but the artist still gets told
+        raise refusal(str(error), _title(error)) from error
+    except Exception as error:  # anything else is our bug, but the artist still gets told (with a traceback)
         raise gr.Error(
             f"Something went wrong: {type(error).__name__}: {error}. Your pictures so far are saved; try again.",
             title="Unexpected error",

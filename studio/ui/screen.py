@@ -14,7 +14,7 @@ from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
-from studio.ui.running import Finished, stream, user_errors
+from studio.ui.running import Finished, refusal, stream, user_errors
 
 RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
 GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
@@ -40,11 +40,16 @@ class Screen:
     node_inputs: gr.Gallery  # what the selected node was given: picture, mask, control maps
     session: gr.BrowserState  # this browser's session id: each browser works in its own session
     session_line: gr.Markdown  # says which session this browser works in
+    plan: gr.Markdown  # under Generate: the model, LoRAs, styles and control units the next run uses
+    restore_controls: gr.Button  # puts the picked node's control units back; picking alone never does
+    # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
+    # badge over it (or over a control) would hide them or block clicks.
+    badge_sink: gr.HTML
 
     def studio_for(self, studio: Studio, session_id: str | None, request: gr.Request | None) -> Studio:
         """The studio acting in this browser's session, for the logged-in account (if any)."""
         if not session_id:
-            raise gr.Error("This page has not started its session yet: reload it.", title="Page not ready")
+            raise refusal("This page has not started its session yet: reload it.", title="Page not ready")
         with user_errors():
             return studio.for_session(session_id, account=account_of(request))
 
@@ -74,7 +79,7 @@ class Screen:
             "concurrency_limit": 1,
             "api_visibility": "private",
             "show_progress": "minimal",
-            "show_progress_on": [self.status],
+            "show_progress_on": [self.badge_sink],
         }
 
     @property
@@ -84,8 +89,8 @@ class Screen:
             self.selection,
             self.outline,
             self.node_inputs,
+            self.restore_controls,
             *self.form.outputs,
-            *self.controls.outputs,
         ]
 
     def recipe(self, studio: Studio, values: dict[Any, Any]):
@@ -103,8 +108,17 @@ class Screen:
     def run(self, studio: Studio, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
         """Screen updates for one facade call: the Results tab at once, live previews, then the saved result."""
         yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
-        for item in stream(call):
-            yield self.after_run(studio, item.result) if isinstance(item, Finished) else self.progress(item)
+        try:
+            for item in stream(call):
+                yield self.after_run(studio, item.result) if isinstance(item, Finished) else self.progress(item)
+        except gr.Error as error:
+            # The status line must never stay at "Starting…": it says what failed, the results come back.
+            yield {
+                self.status: f"**Not done:** {error.message}",
+                self.preview: gr.Image(value=None, visible=False),
+                self.results: gr.Gallery(visible=True),
+            }
+            raise
 
     def progress(self, step: Any) -> dict[Any, Any]:
         return {
@@ -117,7 +131,8 @@ class Screen:
         if node is None:
             return {
                 self.status: "Stopped. Nothing was saved for the stopped run.",
-                self.preview: gr.Image(visible=False),
+                self.preview: gr.Image(value=None, visible=False),
+                self.results: gr.Gallery(visible=True),  # the earlier results, as they were
             }
         selected = {"node": node.id, "index": 0}
         pictures = tree_text.node_pictures(node, studio.session.path)
@@ -150,15 +165,31 @@ class Screen:
         return {self.results: [(p.path, p.caption) for p in pictures], **self.tree(studio, selected_node)}
 
     def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
-        """Select a picture: show what made it and put its recipe (with its own seed) in the form."""
+        """Select a picture: show what made it and put its recipe (with its own seed) in the form.
+
+        The Control tab is left as the artist set it: a node's units come back only with the
+        "Use its control units" button, so a pick never switches control on behind the artist's back.
+        """
         node = studio.session.get(node_id)
+        count = len(node.recipe.controls)
         return {
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
             self.outline: tree_text.outline(studio.tree(), node_id),
             self.node_inputs: tree_text.input_pictures(node, studio.session.path),
+            self.restore_controls: gr.Button(
+                f"Use {node_id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0
+            ),
             **self.form.show(node.recipe_of(index)),
+        }
+
+    def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
+        """The Control tab set to what node `node_id` ran under (its units on, the others off)."""
+        node = studio.session.get(node_id)
+        kinds = ", ".join(unit.kind for unit in node.recipe.controls)
+        return {
             **self.controls.show(node.recipe, studio.inputs(node_id)),
+            self.status: f"The Control tab now holds {node_id}'s units ({kinds}); they apply to the next run.",
         }
 
 

@@ -10,7 +10,7 @@ import gradio as gr
 from studio.studio import Studio
 from studio.train.settings import TrainingSettings
 from studio.ui.present import train as train_text
-from studio.ui.running import Finished, stream, user_errors
+from studio.ui.running import Finished, refusal, stream, user_errors
 from studio.ui.screen import GPU_LANE, Screen
 
 
@@ -174,7 +174,7 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
 
     def check(lora: str, dataset: str, resolution: int):
         if not (lora or "").strip() or not (dataset or "").strip():
-            raise gr.Error("Give a LoRA name and the folder of its training pictures.", title="Nothing to check")
+            raise refusal("Give a LoRA name and the folder of its training pictures.", title="Nothing to check")
         yield {panel.report: "**Checking for memorization…**"}
         calls = stream(
             lambda on_progress: studio.check_memorization(

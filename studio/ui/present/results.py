@@ -35,7 +35,7 @@ def selection_text(node: Iteration | None, index: int | None) -> str:
     prompt = node.recipe.prompt if len(node.recipe.prompt) <= 90 else node.recipe.prompt[:87] + "…"
     return (
         f"**Selected {node.id}·{index + 1}** ({what_happened(node)}, {made}). "
-        f"New results branch from here.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n*{prompt}*"
+        f"Edits and variations branch from here; Generate does when *Branch from the picked picture* is on.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n*{prompt}*"
     )
 
 

@@ -1,0 +1,40 @@
+"""What the next run will use, in one short block under Generate: nothing runs that is not listed here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from studio.control.catalogue import KINDS, NO_PREPROCESSOR
+from studio.prompt_syntax import lora_tags
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    number: int
+    enabled: bool
+    kind: str
+    weight: float
+    made_by: dict | None  # the unit's map origin (see UnitWidgets.made_by); None: no map yet
+
+
+def plan_text(model: str, prompt: str, units: Sequence[UnitPlan], styles: Sequence[str] = ()) -> str:
+    """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs."""
+    loras = lora_tags(prompt or "")[1]
+    lines = [f"**Will run:** `{(model or '').strip() or 'no model'}`"]
+    lines.append("LoRAs: " + (", ".join(f"{name} {weight:g}" for name, weight in loras) if loras else "none"))
+    lines.append("Styles: " + (", ".join(styles) if styles else "none"))
+    active = [unit for unit in units if unit.enabled]
+    if not active:
+        lines.append("Control: off")
+    for unit in active:
+        label = KINDS[unit.kind].label if unit.kind in KINDS else unit.kind
+        lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}, {_origin(unit.made_by)}")
+    return "  \n".join(lines)
+
+
+def _origin(made_by: dict | None) -> str:
+    if not made_by:
+        return "**no map yet** (the run will stop and say so)"
+    preprocessor = made_by.get("preprocessor") or NO_PREPROCESSOR
+    return "map by hand" if preprocessor == NO_PREPROCESSOR else f"map by {preprocessor}"

@@ -1,0 +1,75 @@
+"""What the browser tests share: Chromium's flags, screenshots, and the artist's gestures on the page.
+
+The `browser` and `page` fixtures are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUN_TIMEOUT = 90_000
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def wait_for_saved(page: Page, node_id: str) -> None:
+    expect(page.locator("#status")).to_contain_text(f"Saved {node_id}", timeout=RUN_TIMEOUT)
+
+
+def paint_stroke(page: Page) -> None:
+    page.get_by_label("Brush", exact=True).click()
+    box = page.locator("#editor canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 50, y - 10)
+    page.mouse.down()
+    page.mouse.move(x + 50, y + 20, steps=20)
+    page.mouse.up()
+
+
+def open_studio(page: Page, url: str | None = None) -> None:
+    """Open (or reload) the page and wait until it has its session, as a person would see it appear."""
+    if url:
+        page.goto(url)
+    else:
+        page.reload()
+    expect(page.locator("#session-line")).to_contain_text("Session:", timeout=30_000)
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def paint_on(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A brush stroke across the editor `selector`, from and to fractions of its canvas."""
+    page.locator(selector).get_by_label("Brush", exact=True).click()
+    box = page.locator(f"{selector} canvas").first.bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=25)
+    page.mouse.up()
+
+
+def choose_class(page: Page, unit: int, name: str) -> None:
+    palette = page.locator(f"#control-{unit}-palette input")
+    palette.fill(name)
+    page.get_by_role("option", name=f"{name}  (", exact=False).first.click()
+    expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(f"Brush colours: {name}")
+    page.wait_for_timeout(800)  # the editor takes its new brush just after the text changes

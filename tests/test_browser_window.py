@@ -1,0 +1,128 @@
+"""The window's promises in the real page (issue 12's scenarios): nothing changes behind the artist's back,
+results stay visible, and every failure reads as a message."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser_kit import RUN_TIMEOUT, open_studio, open_tab, shoot, wait_for_saved
+from tests.servers import browser_session, running_studio
+
+pytestmark = pytest.mark.browser
+
+
+def generate(page: Page, prompt: str, node_id: str) -> None:
+    page.fill("#prompt textarea", prompt)
+    page.click("#generate-button")
+    wait_for_saved(page, node_id)
+
+
+def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        expect(page.locator("#plan")).to_contain_text("Control: off")
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Unit 2").click()
+        page.click("#control-2-blank-map")
+        expect(page.locator("#control-2-enabled input")).to_be_checked()
+        expect(page.locator("#plan")).to_contain_text("Control unit 2: Semantic map (ADE20K), weight 1, map by hand")
+        generate(page, "a castle", "00001")
+        assert len(browser_session(studio).session.get("00001").recipe.controls) == 1
+
+        # The artist switches the unit off, then picks the controlled picture.
+        open_tab(page, "Control")
+        page.locator("#control-2-enabled input").uncheck()
+        expect(page.locator("#plan")).to_contain_text("Control: off")
+        open_tab(page, "Results")
+        page.locator("#results img").first.click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
+        expect(page.locator("#restore-controls")).to_be_visible()
+        expect(page.locator("#plan")).to_contain_text("Control: off")
+        shoot(page, "30-pick-keeps-control-off")
+        open_tab(page, "Control")
+        expect(page.locator("#control-2-enabled input")).not_to_be_checked()
+
+        generate(page, "a castle at night", "00002")
+        assert browser_session(studio).session.get("00002").recipe.controls == ()
+
+
+def test_a_new_kind_clears_the_old_map(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        open_tab(page, "Control")
+        page.locator("#control-1-pose-preset input").click()
+        page.get_by_role("option", name="standing").first.click()
+        expect(page.locator("#control-1-map")).not_to_contain_text("Upload an image", timeout=20_000)
+        expect(page.locator("#plan")).to_contain_text("Pose (OpenPose), weight 1, map by hand")
+
+        page.locator("#control-1-kind input").click()
+        page.get_by_role("option", name="Depth").click()
+        expect(page.locator("#control-1-hint")).to_contain_text("The old map was cleared")
+        expect(page.locator("#control-1-enabled input")).not_to_be_checked()
+        shoot(page, "31-kind-change-clears-the-map")
+
+        # Switched back on without a map, the unit stops the run with a message, before anything runs.
+        page.locator("#control-1-enabled input").check()
+        expect(page.locator("#plan")).to_contain_text("Control unit 1: Depth, weight 1, no map yet")
+        page.fill("#prompt textarea", "a dancer")
+        page.click("#generate-button")
+        expect(page.get_by_text("it has no map yet").first).to_be_visible(timeout=RUN_TIMEOUT)
+        assert studio.sessions() == []  # nothing ran, nothing was saved
+
+
+def test_stop_keeps_the_earlier_results_in_view(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, _):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "4")
+        generate(page, "a quick one", "00001")
+        page.fill("#steps input[type=number]", "150")
+        page.fill("#prompt textarea", "a long run")
+        page.click("#generate-button")
+        expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
+        page.click("#stop-button")
+        expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
+        expect(page.locator("#results img")).to_have_count(1)
+        expect(page.locator("#results img").first).to_be_visible()
+        expect(page.locator("#preview img")).to_be_hidden()
+
+
+def test_ctrl_enter_in_the_prompt_generates_and_enter_adds_a_line(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        prompt = page.locator("#prompt textarea")
+        prompt.fill("a fox")
+        prompt.press("Enter")
+        prompt.type("in the snow")
+        expect(prompt).to_have_value("a fox\nin the snow")
+        prompt.press("Control+Enter")
+        wait_for_saved(page, "00001")
+        assert browser_session(studio).session.get("00001").recipe.prompt == "a fox\nin the snow"
+
+
+def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.click("#seed-reuse")
+        expect(page.get_by_text("Pick a picture first: its seed is the one reused.")).to_be_visible()
+        expect(page.locator("#seed")).not_to_contain_text("Error")
+
+        generate(page, "a cottage", "00001")
+        session = browser_session(studio)
+        page.locator("#results img").first.click()
+        page.click("#send-to-editor")
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
+        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        page.click("#repaint")
+        wait_for_saved(page, "00002")
+        assert session.session.get("00002").recipe.mode.value == "img2img"
+
+        page.locator("#results img").first.click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00002·1")
+        page.locator("#vary-strength input[type=number]").fill("0.3")
+        page.click("#vary")
+        expect(page.get_by_text("Close variations work on generated pictures").first).to_be_visible(timeout=RUN_TIMEOUT)
+        expect(page.locator("#status")).to_contain_text("Not done: Close variations work on generated pictures")
+        expect(page.locator("#status")).not_to_contain_text("variation_strength")
+        shoot(page, "32-refusal-message")
+        assert [node.id for node in session.tree()] == ["00001", "00002"]
