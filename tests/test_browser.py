@@ -35,11 +35,11 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         page.fill("#prompt textarea", "a lighthouse at dusk, oil painting")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        expect(page.locator("#results img")).to_have_count(1)
+        expect(page.locator("#results .thumb img")).to_have_count(1)
         shoot(page, "01-generated")
 
         # Pick the picture and send it to the editor.
-        page.locator("#results img").first.click()
+        page.locator("#results .thumb img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
@@ -189,7 +189,7 @@ def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
         page.fill("#batch input[type=number]", "2")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        page.locator("#results img").nth(1).click()
+        page.locator("#results .thumb img").nth(1).click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
         page.click("#mark-keep")
         expect(page.locator("#results")).to_contain_text("★ kept")

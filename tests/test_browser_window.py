@@ -35,7 +35,7 @@ def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, pa
         page.locator("#control-2-enabled input").uncheck()
         expect(page.locator("#plan")).to_contain_text("Control: off")
         open_tab(page, "Results")
-        page.locator("#results img").first.click()
+        page.locator("#results .thumb img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         expect(page.locator("#restore-controls")).to_be_visible()
         expect(page.locator("#plan")).to_contain_text("Control: off")
@@ -82,8 +82,8 @@ def test_stop_keeps_the_earlier_results_in_view(engine, page, tmp_path):
         expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
         page.click("#stop-button")
         expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
-        expect(page.locator("#results img")).to_have_count(1)
-        expect(page.locator("#results img").first).to_be_visible()
+        expect(page.locator("#results .thumb img")).to_have_count(1)
+        expect(page.locator("#results .thumb img").first).to_be_visible()
         expect(page.locator("#preview img")).to_be_hidden()
 
 
@@ -109,7 +109,7 @@ def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_pat
 
         generate(page, "a cottage", "00001")
         session = browser_session(studio)
-        page.locator("#results img").first.click()
+        page.locator("#results .thumb img").first.click()
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
         expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
@@ -117,7 +117,7 @@ def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_pat
         wait_for_saved(page, "00002")
         assert session.session.get("00002").recipe.mode.value == "img2img"
 
-        page.locator("#results img").first.click()
+        page.locator("#results .thumb img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00002·1")
         page.locator("#vary-strength input[type=number]").fill("0.3")
         page.click("#vary")
@@ -126,3 +126,53 @@ def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_pat
         expect(page.locator("#status")).not_to_contain_text("variation_strength")
         shoot(page, "32-refusal-message")
         assert [node.id for node in session.tree()] == ["00001", "00002"]
+
+
+def test_a_single_result_fits_the_view_and_100_percent_shows_it_pixel_for_pixel(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, _):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        page.fill("#width input", "512")
+        page.fill("#height input", "512")
+        generate(page, "a big one", "00001")
+        stage = page.locator("#results .stage").bounding_box()
+        picture = page.locator("#results img.after")
+        expect(picture).to_be_visible()
+        expect(picture).to_have_js_property("naturalWidth", 512)
+        # Fitted ("contain"): the picture as drawn is whole inside the view, square as it was made, and fills it.
+        box = picture.bounding_box()
+        drawn = picture.evaluate(
+            "img => { const s = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);"
+            " return [img.naturalWidth * s, img.naturalHeight * s]; }"
+        )
+        assert box["width"] <= stage["width"] + 1 and box["height"] <= stage["height"] + 1
+        assert drawn[0] == drawn[1] and drawn[1] >= stage["height"] - 4
+        assert picture.evaluate("img => getComputedStyle(img).objectFit") == "contain"
+        shoot(page, "33-single-result-fits")
+        page.locator("#results [data-zoom=full]").click()
+        expect(picture).to_have_js_property("offsetWidth", 512)
+        shoot(page, "34-single-result-at-100")
+
+
+def test_two_results_show_their_captions_and_an_edit_shows_before_and_after(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, _):
+        open_studio(page, url)
+        page.fill("#batch input[type=number]", "2")
+        generate(page, "two of them", "00001")
+        for number in (1, 2):
+            expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_be_visible()
+            expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_contain_text(f"00001·{number}")
+        page.locator("#results .thumb img").nth(1).click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
+        expect(page.locator("#results .caption")).to_contain_text("00001·2")
+        page.click("#mark-keep")
+        expect(page.locator("#results .thumb").nth(1)).to_contain_text("★ kept")
+        expect(page.locator("#results .thumb.selected")).to_contain_text("00001·2")
+
+        page.click("#send-to-editor")
+        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        page.click("#repaint")
+        wait_for_saved(page, "00002")
+        expect(page.locator("#results .compare")).to_be_visible()
+        expect(page.locator("#results img.before")).to_be_visible()
+        shoot(page, "35-before-and-after")

@@ -24,7 +24,8 @@ from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.present import header
 from studio.ui.present.plan import plan_text
-from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, PICTURE_TAB, RESULTS_TAB, Screen
+from studio.ui.present.viewer import VIEWER_CSS, viewer_html
+from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, NOTHING_YET, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
 .gradio-container { padding-top: 4px !important; }
@@ -33,7 +34,7 @@ CSS = """
 #notice { border-left: 4px solid #e8a33d; padding: 6px 12px; background: rgba(232, 163, 61, 0.12); }
 #status { min-height: 1.6em; }
 #plan { font-size: 0.88em; border-left: 3px solid rgba(128, 128, 128, 0.4); padding-left: 8px; }
-#preview img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+#preview img { width: 100%; height: 100%; object-fit: contain; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
 #outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
 #selection { font-size: 0.92em; }
@@ -50,8 +51,12 @@ class Window:
     head: str  # the window's own keys (studio/ui/keys.js)
 
 
+def _script(name: str) -> str:
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")
+
+
 def _head() -> str:
-    return f"<script>{(Path(__file__).parent / 'keys.js').read_text(encoding='utf-8')}</script>"
+    return f"<script>{_script('keys.js')}</script>"
 
 
 def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
@@ -109,18 +114,14 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         preview = gr.Image(
                             label="Live preview",
                             interactive=False,
-                            height=380,
+                            height=400,
                             visible=False,
                             buttons=[],
                             elem_id="preview",
                         )
-                        results_gallery = gr.Gallery(
-                            label="Results (click one to pick it)",
-                            columns=4,
-                            height=380,
-                            object_fit="contain",
-                            allow_preview=False,
-                            format="png",
+                        results_gallery = gr.HTML(
+                            viewer_html([], empty=NOTHING_YET),
+                            js_on_load=_script("viewer.js"),
                             elem_id="results",
                         )
                         selection = gr.Markdown(elem_id="selection")
@@ -211,4 +212,4 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
     )
-    return Window(blocks, CSS, theme, _head())
+    return Window(blocks, CSS + VIEWER_CSS, theme, _head())

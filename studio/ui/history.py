@@ -85,7 +85,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         node_id, index = ids[event.index]
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return screen.select(session, node_id, index)
+            return screen.select(session, node_id, index, show_node=True)
 
     panel.gallery.select(
         pick, inputs=[screen.history_ids, screen.session], outputs=screen.select_outputs, api_visibility="private"

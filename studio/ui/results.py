@@ -45,8 +45,8 @@ def action_widgets() -> ResultActions:
 
 
 def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: Any, editing: gr.State) -> None:
-    def pick(ids: list, session_id: str | None, event: gr.SelectData, request: gr.Request):
-        node_id, index = ids[event.index]
+    def pick(ids: list, session_id: str | None, event: gr.EventData, request: gr.Request):
+        node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             return screen.select(session, node_id, index)
@@ -100,7 +100,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
             session = screen.studio_for(studio, session_id, request)
             with user_errors():
                 session.toggle_mark(selected["node"], selected["index"], mark)
-                return screen.refresh(session, ids, selected["node"])
+                return screen.refresh(session, ids, selected)
 
         return toggle
 
@@ -108,6 +108,13 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
         button.click(
             marker(mark),
             inputs=[screen.selected, screen.results_ids, screen.session],
-            outputs=[screen.results, screen.history, screen.history_ids, screen.outline, screen.sessions],
+            outputs=[
+                screen.results,
+                screen.results_ids,
+                screen.history,
+                screen.history_ids,
+                screen.outline,
+                screen.sessions,
+            ],
             api_visibility="private",
         )

@@ -14,8 +14,10 @@ from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
+from studio.ui.present.viewer import Shown, viewer_html
 from studio.ui.running import Finished, refusal, stream, user_errors
 
+NOTHING_YET = "Nothing yet: write a prompt and press Generate (or Ctrl+Enter)."
 RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
 GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
 
@@ -28,7 +30,7 @@ class Screen:
     tabs: gr.Tabs
     status: gr.Markdown
     preview: gr.Image
-    results: gr.Gallery
+    results: gr.HTML  # the picture viewer (present/viewer.py)
     results_ids: gr.State  # [[node_id, index], ...] in gallery order
     selected: gr.State  # {"node": id, "index": i} or None
     selection: gr.Markdown
@@ -90,6 +92,8 @@ class Screen:
             self.outline,
             self.node_inputs,
             self.restore_controls,
+            self.results,
+            self.results_ids,
             *self.form.outputs,
         ]
 
@@ -116,7 +120,7 @@ class Screen:
             yield {
                 self.status: f"**Not done:** {error.message}",
                 self.preview: gr.Image(value=None, visible=False),
-                self.results: gr.Gallery(visible=True),
+                self.results: gr.HTML(visible=True),
             }
             raise
 
@@ -124,7 +128,7 @@ class Screen:
         return {
             self.status: f"**Painting…** {results_text.progress_bar(step.step, step.total)}",
             self.preview: gr.Image(value=step.preview, visible=True),
-            self.results: gr.Gallery(visible=False),
+            self.results: gr.HTML(visible=False),
         }
 
     def after_run(self, studio: Studio, node: Iteration | None) -> dict[Any, Any]:
@@ -132,16 +136,14 @@ class Screen:
             return {
                 self.status: "Stopped. Nothing was saved for the stopped run.",
                 self.preview: gr.Image(value=None, visible=False),
-                self.results: gr.Gallery(visible=True),  # the earlier results, as they were
+                self.results: gr.HTML(visible=True),  # the earlier results, as they were
             }
         selected = {"node": node.id, "index": 0}
-        pictures = tree_text.node_pictures(node, studio.session.path)
         folder = studio.session.folder
         return {
             self.status: f"Saved **{node.id}** ({tree_text.what_happened(node)}) in `{folder}`",
             self.preview: gr.Image(value=None, visible=False),
-            self.results: gr.Gallery(value=[(p.path, p.caption) for p in pictures], visible=True),
-            self.results_ids: [[p.node_id, p.index] for p in pictures],
+            **self.show_results(studio, [node], 0),
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
             self.node_inputs: tree_text.input_pictures(node, studio.session.path),
@@ -158,13 +160,29 @@ class Screen:
             self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
         }
 
-    def refresh(self, studio: Studio, result_ids: list, selected_node: str | None) -> dict[Any, Any]:
+    def show_results(self, studio: Studio, nodes: list[Iteration], selected: int | None) -> dict[Any, Any]:
+        """The viewer showing every picture of `nodes`, picture `selected` in the large view."""
+        shown = [
+            Shown(p.node_id, p.index, p.path, p.caption, before=_edited_picture(node, studio))
+            for node in nodes
+            for p in tree_text.node_pictures(node, studio.session.path)
+        ]
+        return {
+            self.results: gr.HTML(viewer_html(shown, selected, empty=NOTHING_YET), visible=True),
+            self.results_ids: [[p.node_id, p.index] for p in shown],
+        }
+
+    def refresh(self, studio: Studio, result_ids: list, selected: dict | None) -> dict[Any, Any]:
         """The same results and tree, redrawn (after a mark changed their captions)."""
         shown = [studio.session.get(node_id) for node_id in dict.fromkeys(node_id for node_id, _ in result_ids)]
-        pictures = [p for node in shown for p in tree_text.node_pictures(node, studio.session.path)]
-        return {self.results: [(p.path, p.caption) for p in pictures], **self.tree(studio, selected_node)}
+        position = [selected["node"], selected["index"]] if selected else None
+        index = result_ids.index(position) if position in result_ids else None
+        return {
+            **self.show_results(studio, shown, index),
+            **self.tree(studio, selected["node"] if selected else None),
+        }
 
-    def select(self, studio: Studio, node_id: str, index: int) -> dict[Any, Any]:
+    def select(self, studio: Studio, node_id: str, index: int, *, show_node: bool = False) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form.
 
         The Control tab is left as the artist set it: a node's units come back only with the
@@ -181,6 +199,8 @@ class Screen:
                 f"Use {node_id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0
             ),
             **self.form.show(node.recipe_of(index)),
+            # Picked elsewhere (History): the viewer shows that node, so Results never highlights another.
+            **(self.show_results(studio, [node], index) if show_node else {}),
         }
 
     def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
@@ -208,3 +228,9 @@ def session_choices(studio: Studio) -> list[tuple[str, str]]:
     if studio.session.id not in {value for _, value in choices}:
         choices.insert(0, (f"{studio.session.id} · this session", studio.session.id))
     return choices
+
+
+def _edited_picture(node: Iteration, studio: Studio) -> str | None:
+    """The picture an edit started from (what "before" shows), or None for a generated picture."""
+    name = node.inputs.get("image")
+    return str(studio.session.path(name)) if name else None
