@@ -73,7 +73,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         # The history shows the child; selecting the parent restores its recipe; branch again.
         open_tab(page, "History")
         expect(page.locator("#history img")).to_have_count(2)
-        expect(page.locator("#outline")).to_contain_text("inpaint of 00001·1")
+        expect(page.locator("#node-00002")).to_contain_text("00002 · inpaint ·1")
         shoot(page, "04-history")
         page.locator("#history img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
@@ -102,7 +102,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         open_tab(page, "History")
         expect(page.locator("#history img")).to_have_count(4)
         for node_id in ("00001", "00002", "00003", "00004"):
-            expect(page.locator("#outline")).to_contain_text(node_id)
+            expect(page.locator("#history")).to_contain_text(node_id)
         shoot(page, "06-after-reload")
 
 
@@ -119,7 +119,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         # Another browser starts empty, in a session of its own, and its picture is its own 00001.
         open_studio(second, url)
         open_tab(second, "History")
-        expect(second.locator("#outline")).to_contain_text("Nothing made yet")
+        expect(second.locator("#history")).to_contain_text("Nothing made yet")
         second.fill("#prompt textarea", "the second artist's harbour")
         second.click("#generate-button")
         wait_for_saved(second, "00001")
@@ -142,7 +142,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         open_studio(first)
         open_tab(first, "History")
         expect(first.locator("#history img")).to_have_count(2)
-        expect(first.locator("#outline")).not_to_contain_text("00003")
+        expect(first.locator("#history")).not_to_contain_text("00003")
         first.context.close()
         second.context.close()
 
@@ -366,7 +366,7 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         page.locator("#history img").first.click()
         expect(page.locator("#node-inputs img")).to_have_count(1)
         expect(page.locator("#node-inputs")).to_contain_text("control-0: seg map")
-        expect(page.locator("#outline")).to_contain_text("00001")
+        expect(page.locator("#history")).to_contain_text("00001")
         shoot(page, "21-history-with-control-map")
 
         # Picking the node leaves the Control tab as the artist set it; the button puts the node's unit back.

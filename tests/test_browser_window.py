@@ -176,3 +176,57 @@ def test_two_results_show_their_captions_and_an_edit_shows_before_and_after(engi
         expect(page.locator("#results .compare")).to_be_visible()
         expect(page.locator("#results img.before")).to_be_visible()
         shoot(page, "35-before-and-after")
+
+
+def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        generate(page, "a red fox", "00001")
+        page.locator("#results .thumb img").first.click()
+        page.locator("#branch input").check()
+        generate(page, "a grey fox", "00002")  # a child of 00001
+        page.locator("#branch input").uncheck()
+        generate(page, "a lighthouse", "00003")  # a new root
+        page.locator("#results .thumb img").first.click()
+        page.click("#send-to-editor")
+        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        page.click("#repaint")
+        wait_for_saved(page, "00004")  # a child of 00003
+        assert [n.parent_id for n in browser_session(studio).tree()] == [None, "00001", None, "00003"]
+
+        open_tab(page, "History")
+        expect(page.locator("#history .card")).to_have_count(4)
+        expect(page.locator("#history img")).to_have_count(4)
+        cards = {n: page.locator(f"#node-{n}").bounding_box() for n in ("00001", "00002", "00003", "00004")}
+        # Branches side by side, children under their parents.
+        assert cards["00002"]["y"] > cards["00001"]["y"] and cards["00004"]["y"] > cards["00003"]["y"]
+        assert cards["00003"]["x"] > cards["00001"]["x"] + cards["00001"]["width"]
+        # Each edge runs from the bottom of its parent's card to the top of its child's.
+        for parent, child in (("00001", "00002"), ("00003", "00004")):
+            edge = page.locator(f"#history path[data-from='{parent}'][data-to='{child}']").bounding_box()
+            assert abs(edge["y"] - (cards[parent]["y"] + cards[parent]["height"])) <= 6
+            assert abs(edge["y"] + edge["height"] - cards[child]["y"]) <= 6
+        expect(page.locator("#history")).to_contain_text("regenerate")
+        expect(page.locator("#history")).to_contain_text("repaint ·1")
+        shoot(page, "36-version-tree")
+
+        # Click a node: it is restored (its recipe in the form) and shown in Results.
+        page.locator("#node-00002 img").click()
+        expect(page.locator("#selection")).to_contain_text("Selected 00002·1")
+        expect(page.locator("#prompt textarea")).to_have_value("a grey fox")
+        expect(page.locator("#node-00002 .pic.selected")).to_have_count(1)
+
+        # Compare two pictures: side by side under a slider, with the prompt diff.
+        page.locator("#history .compare-mode").check()
+        page.locator("#node-00001 img").click()
+        page.locator("#node-00002 img").click()
+        expect(page.locator("#compare-box")).to_be_visible()
+        expect(page.locator("#compare-text")).to_contain_text("A 00001·1")
+        expect(page.locator("#compare-text del")).to_have_text("red")
+        expect(page.locator("#compare-text ins")).to_have_text("grey")
+        expect(page.locator("#compare-view img")).to_have_count(2)
+        page.locator("#compare-box").scroll_into_view_if_needed()
+        shoot(page, "37-compare-two-nodes")
+        # Still the picked picture: comparing restores nothing.
+        expect(page.locator("#prompt textarea")).to_have_value("a grey fox")

@@ -24,6 +24,7 @@ from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.present import header
 from studio.ui.present.plan import plan_text
+from studio.ui.present.tree_view import TREE_CSS
 from studio.ui.present.viewer import VIEWER_CSS, viewer_html
 from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, NOTHING_YET, PICTURE_TAB, RESULTS_TAB, Screen
 
@@ -36,7 +37,6 @@ CSS = """
 #plan { font-size: 0.88em; border-left: 3px solid rgba(128, 128, 128, 0.4); padding-left: 8px; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
-#outline { max-height: 430px; overflow-y: auto; font-size: 0.92em; }
 #selection { font-size: 0.92em; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 3px 0 8px; vertical-align: -1px;
   border: 1px solid rgba(0, 0, 0, 0.35); border-radius: 2px; }
@@ -131,7 +131,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model)
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
-                        history_panel = history.history_widgets()
+                        history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
                         picture_panel = picture_tab.picture_widgets()
                     with gr.Tab("LoRAs", id="loras", elem_id="tab-loras"):
@@ -169,9 +169,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             results_ids=gr.State([]),
             selected=gr.State(None),
             selection=selection,
-            history=history_panel.gallery,
-            history_ids=gr.State([]),
-            outline=history_panel.outline,
+            history=history_panel.tree,
             sessions=history_panel.sessions,
             controls=control_panel,
             node_inputs=history_panel.inputs,
@@ -212,4 +210,4 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
     )
-    return Window(blocks, CSS + VIEWER_CSS, theme, _head())
+    return Window(blocks, CSS + VIEWER_CSS + TREE_CSS, theme, _head())

@@ -1,4 +1,4 @@
-"""The History tab: the session's version tree, earlier sessions, and picking any node to branch from."""
+"""The History tab: the session's version tree (restore any picture, compare two), earlier sessions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.studio import Studio
+from studio.ui.present import compare as compare_text
 from studio.ui.present import header
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
@@ -14,58 +15,64 @@ from studio.ui.screen import Screen, account_of
 
 @dataclass
 class HistoryPanel:
-    gallery: gr.Gallery
+    tree: gr.HTML
+    compare_box: gr.Column
+    compare_view: gr.ImageSlider
+    compare_text: gr.Markdown
     inputs: gr.Gallery
-    outline: gr.Markdown
     sessions: gr.Dropdown
     open_session: gr.Button
     refresh: gr.Button
 
 
-def history_widgets() -> HistoryPanel:
-    with gr.Row():
-        with gr.Column(scale=3):
-            gallery = gr.Gallery(
-                label="Every picture of this session, parents before children (click to branch from it)",
-                columns=5,
-                height=400,
-                object_fit="contain",
-                allow_preview=False,
-                format="png",
-                elem_id="history",
+def history_widgets(tree_script: str) -> HistoryPanel:
+    tree = gr.HTML(
+        "<div class='tree empty'><p>Loading the history…</p></div>",
+        js_on_load=tree_script,
+        elem_id="history",
+    )
+    with gr.Column(visible=False, elem_id="compare-box") as compare_box:
+        with gr.Row():
+            compare_view = gr.ImageSlider(
+                label="A | B (drag the line)",
+                interactive=False,
+                height=360,
+                buttons=[],
+                scale=3,
+                elem_id="compare-view",
             )
+            compare_text_box = gr.Markdown(elem_id="compare-text")
+    with gr.Row():
+        inputs = gr.Gallery(
+            label="What the picked node was given (picture, mask, control maps)",
+            columns=4,
+            height=150,
+            object_fit="contain",
+            allow_preview=True,
+            format="png",
+            scale=3,
+            elem_id="node-inputs",
+        )
         with gr.Column(scale=2, min_width=220):
-            outline = gr.Markdown(elem_id="outline")
-            inputs = gr.Gallery(
-                label="What the picked node was given (picture, mask, control maps)",
-                columns=3,
-                height=150,
-                object_fit="contain",
-                allow_preview=True,
-                format="png",
-                elem_id="node-inputs",
-            )
-    with gr.Row():
-        sessions = gr.Dropdown(label="Session", choices=[], scale=4, elem_id="sessions")
-        with gr.Column(scale=1, min_width=170):
-            open_session = gr.Button("Continue in this session", size="sm", elem_id="open-session")
-            refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-history")
-    return HistoryPanel(gallery, inputs, outline, sessions, open_session, refresh)
+            sessions = gr.Dropdown(label="Session", choices=[], elem_id="sessions")
+            with gr.Row():
+                open_session = gr.Button("Continue in this session", size="sm", elem_id="open-session")
+                refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-history")
+    return HistoryPanel(tree, compare_box, compare_view, compare_text_box, inputs, sessions, open_session, refresh)
 
 
 def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
-    tree_outputs = [screen.history, screen.history_ids, screen.outline, screen.sessions]
+    tree_outputs = [screen.history, screen.sessions]
 
     def show_tree(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
             # A browser's first visit starts its own session; a reload comes back to it.
             session = studio.for_session(session_id or None, account=account_of(request))
-        node = (selected or {}).get("node")
         known = {n.id for n in session.tree()}
         return {
             screen.session: session.session.id,
             screen.session_line: header.session_line(session.session.id),
-            **screen.tree(session, node if node in known else None),
+            **screen.tree(session, selected if selected and selected.get("node") in known else None),
         }
 
     blocks.load(
@@ -81,14 +88,29 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         api_visibility="private",
     )
 
-    def pick(ids: list, session_id: str | None, event: gr.SelectData, request: gr.Request):
-        node_id, index = ids[event.index]
+    def pick(session_id: str | None, event: gr.EventData, request: gr.Request):
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return screen.select(session, node_id, index, show_node=True)
+            return screen.select(session, str(event.node), int(event.index), show_node=True)
 
-    panel.gallery.select(
-        pick, inputs=[screen.history_ids, screen.session], outputs=screen.select_outputs, api_visibility="private"
+    panel.tree.select(pick, inputs=[screen.session], outputs=screen.select_outputs, api_visibility="private")
+
+    def compare(session_id: str | None, event: gr.EventData, request: gr.Request):
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            (a_node, a_index), (b_node, b_index) = (_picture(event.a), _picture(event.b))
+            first, second = session.session.get(a_node), session.session.get(b_node)
+            return {
+                panel.compare_box: gr.Column(visible=True),
+                panel.compare_view: (session.output_path(a_node, a_index), session.output_path(b_node, b_index)),
+                panel.compare_text: compare_text.comparison(first, a_index, second, b_index),
+            }
+
+    panel.tree.submit(
+        compare,
+        inputs=[screen.session],
+        outputs=[panel.compare_box, panel.compare_view, panel.compare_text],
+        api_visibility="private",
     )
 
     def open_session(session_id: str | None, request: gr.Request):
@@ -110,3 +132,11 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         outputs=[screen.session, screen.session_line, screen.selected, screen.selection, *tree_outputs],
         api_visibility="private",
     )
+
+
+def _picture(key: object) -> tuple[str, int]:
+    """ "00003:1" (a tree picture's key) -> ("00003", 1)."""
+    node_id, _, index = str(key).partition(":")
+    if not node_id.isdigit() or not index.isdigit():
+        raise ValueError(f"no such picture in the tree: {key!r}")
+    return node_id, int(index)

@@ -112,8 +112,6 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
                 screen.results,
                 screen.results_ids,
                 screen.history,
-                screen.history_ids,
-                screen.outline,
                 screen.sessions,
             ],
             api_visibility="private",

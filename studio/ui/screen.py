@@ -14,6 +14,7 @@ from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
+from studio.ui.present.tree_view import tree_html
 from studio.ui.present.viewer import Shown, viewer_html
 from studio.ui.running import Finished, refusal, stream, user_errors
 
@@ -34,9 +35,7 @@ class Screen:
     results_ids: gr.State  # [[node_id, index], ...] in gallery order
     selected: gr.State  # {"node": id, "index": i} or None
     selection: gr.Markdown
-    history: gr.Gallery
-    history_ids: gr.State
-    outline: gr.Markdown
+    history: gr.HTML  # the version tree, drawn (present/tree_view.py)
     sessions: gr.Dropdown
     controls: ControlPanel
     node_inputs: gr.Gallery  # what the selected node was given: picture, mask, control maps
@@ -66,8 +65,6 @@ class Screen:
             self.selected,
             self.selection,
             self.history,
-            self.history_ids,
-            self.outline,
             self.sessions,
             self.node_inputs,
             self.tabs,
@@ -89,7 +86,7 @@ class Screen:
         return [
             self.selected,
             self.selection,
-            self.outline,
+            self.history,
             self.node_inputs,
             self.restore_controls,
             self.results,
@@ -147,18 +144,18 @@ class Screen:
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
             self.node_inputs: tree_text.input_pictures(node, studio.session.path),
-            **self.tree(studio, node.id),
+            **self.tree(studio, selected),
         }
 
-    def tree(self, studio: Studio, selected_node: str | None = None) -> dict[Any, Any]:
-        nodes = studio.tree()
-        pictures = tree_text.pictures(nodes, studio.session.path)
+    def tree(self, studio: Studio, selected: dict | None = None) -> dict[Any, Any]:
         return {
-            self.history: [(p.path, p.caption) for p in pictures],
-            self.history_ids: [[p.node_id, p.index] for p in pictures],
-            self.outline: tree_text.outline(nodes, selected_node),
+            self.history: self.tree_drawing(studio, selected),
             self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
         }
+
+    def tree_drawing(self, studio: Studio, selected: dict | None) -> str:
+        picked = (selected["node"], selected["index"]) if selected else None
+        return tree_html(studio.tree(), studio.session.path, picked)
 
     def show_results(self, studio: Studio, nodes: list[Iteration], selected: int | None) -> dict[Any, Any]:
         """The viewer showing every picture of `nodes`, picture `selected` in the large view."""
@@ -179,7 +176,7 @@ class Screen:
         index = result_ids.index(position) if position in result_ids else None
         return {
             **self.show_results(studio, shown, index),
-            **self.tree(studio, selected["node"] if selected else None),
+            **self.tree(studio, selected),
         }
 
     def select(self, studio: Studio, node_id: str, index: int, *, show_node: bool = False) -> dict[Any, Any]:
@@ -193,7 +190,7 @@ class Screen:
         return {
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
-            self.outline: tree_text.outline(studio.tree(), node_id),
+            self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
             self.node_inputs: tree_text.input_pictures(node, studio.session.path),
             self.restore_controls: gr.Button(
                 f"Use {node_id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0

@@ -1,0 +1,180 @@
+"""The History tab's version tree, drawn: a card of thumbnails per node, branches side by side, an edge from
+each parent to its children labelled with what was done. Pure: nodes in, positions and HTML out
+(studio/ui/tree.js pans, zooms, restores and compares on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+from studio.history import Action, Iteration, Mark
+from studio.ui.present.viewer import file_url
+
+CARD_WIDTH = 140
+CARD_HEIGHT = 170
+COLUMN_GAP = 36
+ROW_GAP = 64
+_THUMB_AREA = CARD_WIDTH - 12
+_EDGE_WORDS = {Action.GENERATE: "regenerate", Action.REPAINT: "repaint", Action.INPAINT: "inpaint", Action.VARY: "vary"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a node's card sits: `column` across (branches side by side), `row` down (its depth)."""
+
+    column: float
+    row: int
+
+    @property
+    def left(self) -> float:
+        return self.column * (CARD_WIDTH + COLUMN_GAP)
+
+    @property
+    def top(self) -> float:
+        return self.row * (CARD_HEIGHT + ROW_GAP)
+
+
+def layout(nodes: Sequence[Iteration]) -> dict[str, Place]:
+    """A tidy tree: every leaf has a column of its own, each parent sits centred over its children.
+
+    Children are in the order they were made; a node whose parent is gone is a root.
+    """
+    known = {node.id for node in nodes}
+    children: dict[str | None, list[str]] = {}
+    for node in nodes:
+        children.setdefault(node.parent_id if node.parent_id in known else None, []).append(node.id)
+    places: dict[str, Place] = {}
+    next_column = 0
+    # Depth-first without recursion: a session can be a chain of hundreds of nodes.
+    stack: list[tuple[str, int, bool]] = [(root, 0, False) for root in reversed(children.get(None, []))]
+    while stack:
+        node_id, row, children_placed = stack.pop()
+        kids = children.get(node_id, [])
+        if not kids:
+            places[node_id] = Place(next_column, row)
+            next_column += 1
+        elif children_placed:
+            places[node_id] = Place((places[kids[0]].column + places[kids[-1]].column) / 2, row)
+        else:
+            stack.append((node_id, row, True))
+            stack.extend((kid, row + 1, False) for kid in reversed(kids))
+    return places
+
+
+def edge_label(child: Iteration) -> str:
+    source = f" ·{child.source_index + 1}" if child.source_index is not None else ""
+    return f"{_EDGE_WORDS[child.action]}{source}"
+
+
+def tree_html(
+    nodes: Sequence[Iteration],
+    picture_path: Callable[[str], object],
+    selected: tuple[str, int] | None = None,
+    empty: str = "Nothing made yet in this session. Write a prompt and press Generate.",
+) -> str:
+    """The whole tree; `picture_path(name)` is where a node's output file is; `selected` is (node id, index)."""
+    if not nodes:
+        return f"<div class='tree empty'><p>{escape(empty)}</p></div>"
+    places = layout(nodes)
+    by_id = {node.id: node for node in nodes}
+    width = max(place.left for place in places.values()) + CARD_WIDTH
+    height = max(place.top for place in places.values()) + CARD_HEIGHT
+    edges = []
+    labels = []
+    for node in nodes:
+        if node.parent_id not in by_id:
+            continue
+        parent, child = places[node.parent_id], places[node.id]
+        x1, y1 = parent.left + CARD_WIDTH / 2, parent.top + CARD_HEIGHT
+        x2, y2 = child.left + CARD_WIDTH / 2, child.top
+        middle = (y1 + y2) / 2
+        edges.append(
+            f"<path class='edge' data-from='{node.parent_id}' data-to='{node.id}' "
+            f"d='M{x1:g},{y1:g} C{x1:g},{middle:g} {x2:g},{middle:g} {x2:g},{y2:g}'/>"
+        )
+        labels.append(
+            f"<span class='edge-label' style='left:{(x1 + x2) / 2:g}px;top:{middle:g}px'>{escape(edge_label(node))}</span>"
+        )
+    cards = "".join(_card(node, places[node.id], picture_path, selected) for node in nodes)
+    return (
+        "<div class='tree'>"
+        "<div class='toolbar'>"
+        "<button type='button' data-act='zoom-out' title='Zoom out'>−</button>"
+        "<button type='button' data-act='zoom-in' title='Zoom in'>+</button>"
+        "<button type='button' data-act='fit' title='Show the whole tree'>Fit</button>"
+        "<label><input type='checkbox' class='hide-rejected'> hide rejected</label>"
+        "<label><input type='checkbox' class='compare-mode'> compare two pictures</label>"
+        "<span class='hint'>Drag to move, wheel to zoom, click a picture to restore it.</span>"
+        "</div>"
+        "<div class='viewport'>"
+        f"<div class='canvas' style='width:{width:g}px;height:{height:g}px'>"
+        f"<svg class='edges' width='{width:g}' height='{height:g}'>{''.join(edges)}</svg>"
+        f"{''.join(labels)}{cards}"
+        "</div></div></div>"
+    )
+
+
+def _card(
+    node: Iteration, place: Place, picture_path: Callable[[str], object], selected: tuple[str, int] | None
+) -> str:
+    count = len(node.outputs)
+    columns = 1 if count == 1 else 2 if count <= 4 else 3
+    side = _THUMB_AREA // columns - 4
+    thumbs = []
+    for index, name in enumerate(node.outputs):
+        mark = node.marks[index] if index < len(node.marks) else Mark.NONE
+        classes = ["pic", mark.value or "", "selected" if selected == (node.id, index) else ""]
+        badge = {Mark.KEEP: "★", Mark.REJECT: "✗"}.get(mark, "")
+        thumbs.append(
+            f"<button type='button' class='{' '.join(filter(None, classes))}' data-node='{node.id}' "
+            f"data-index='{index}' title='{node.id}·{index + 1}'>"
+            f"<img loading='lazy' alt='{node.id}·{index + 1}' src='{file_url(str(picture_path(name)))}' "
+            f"style='width:{side}px;height:{side}px'>"
+            f"{f'<span class=badge>{badge}</span>' if badge else ''}</button>"
+        )
+    what = "generate" if node.parent_id is None and node.action is Action.GENERATE else edge_label(node)
+    title = f"{node.id} · {what}"
+    prompt = escape(node.recipe.prompt[:120], quote=True)
+    return (
+        f"<div class='card' id='node-{node.id}' data-node='{node.id}' title='{prompt}' "
+        f"style='left:{place.left:g}px;top:{place.top:g}px;width:{CARD_WIDTH}px;height:{CARD_HEIGHT}px'>"
+        f"<div class='card-title'>{escape(title)}</div><div class='pics'>{''.join(thumbs)}</div></div>"
+    )
+
+
+TREE_CSS = """
+.tree { display: flex; flex-direction: column; gap: 4px; }
+.tree.empty p { opacity: 0.7; padding: 24px 8px; margin: 0; }
+.tree .toolbar { display: flex; align-items: center; gap: 10px; font-size: 0.85em; flex-wrap: wrap; }
+.tree .toolbar button { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 9px;
+  background: var(--button-secondary-background-fill); }
+.tree .toolbar .hint { opacity: 0.65; }
+.tree .viewport { position: relative; height: 440px; overflow: hidden; cursor: grab; border-radius: 4px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+.tree .canvas { position: absolute; left: 0; top: 0; transform-origin: 0 0; }
+.tree .edges { position: absolute; left: 0; top: 0; overflow: visible; }
+.tree .edge { fill: none; stroke: var(--body-text-color-subdued); stroke-width: 1.6; }
+.tree .edge-label { position: absolute; transform: translate(-50%, -50%); font-size: 11px; padding: 0 5px;
+  border-radius: 8px; background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
+  white-space: nowrap; }
+.tree .card { position: absolute; box-sizing: border-box; padding: 4px 6px; border-radius: 6px;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
+  box-shadow: 0 1px 3px rgba(0, 0, 0, 0.12); }
+.tree .card-title { font-size: 11px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.tree .pics { display: flex; flex-wrap: wrap; gap: 2px; justify-content: center; margin-top: 3px; }
+.tree .pic { position: relative; padding: 0; border: 2px solid transparent; border-radius: 3px; cursor: pointer;
+  line-height: 0; background: none; }
+.tree .pic img { object-fit: contain; background: var(--background-fill-secondary); }
+.tree .pic.selected { border-color: var(--color-accent); }
+.tree .pic.reject img { opacity: 0.35; }
+.tree .pic .badge { position: absolute; right: 2px; top: 2px; font-size: 12px; line-height: 1; padding: 1px 3px;
+  border-radius: 3px; background: rgba(0, 0, 0, 0.6); color: white; }
+.tree .pic.compare-a, .tree .pic.compare-b { border-color: #2a9d8f; }
+.tree .pic.compare-a::after, .tree .pic.compare-b::after { position: absolute; left: 2px; top: 2px; font-size: 11px;
+  line-height: 1; padding: 1px 3px; background: #2a9d8f; color: white; border-radius: 3px; }
+.tree .pic.compare-a::after { content: "A"; }
+.tree .pic.compare-b::after { content: "B"; }
+.tree.hiding-rejected .pic.reject { display: none; }
+"""

@@ -1,0 +1,119 @@
+// The version tree (studio/ui/present/tree_view.py draws it): drag to pan, wheel or buttons to zoom, click a
+// picture to restore it, or, in compare mode, click two to compare them. `element` outlives every redraw.
+let view = null; // {x, y, scale}; null until the first fit
+let hideRejected = false;
+let comparing = [];
+const canvas = () => element.querySelector(".canvas");
+const viewport = () => element.querySelector(".viewport");
+
+function apply() {
+  const c = canvas();
+  if (!c) return;
+  if (view === null) fit();
+  if (view === null) return; // hidden (another tab is open): fitted once it shows
+  c.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
+  element.querySelector(".tree")?.classList.toggle("hiding-rejected", hideRejected);
+  const box = element.querySelector(".hide-rejected");
+  if (box) box.checked = hideRejected;
+  element.querySelectorAll(".pic").forEach((pic) => {
+    const key = pic.dataset.node + ":" + pic.dataset.index;
+    pic.classList.toggle("compare-a", comparing[0] === key);
+    pic.classList.toggle("compare-b", comparing[1] === key);
+  });
+  const mode = element.querySelector(".compare-mode");
+  if (mode) mode.checked = comparing.length > 0 || mode.dataset.on === "1";
+}
+
+function fit() {
+  const c = canvas();
+  const v = viewport();
+  if (!c || !v || v.clientWidth === 0) {
+    view = null;
+    return;
+  }
+  const scale = Math.min(1, (v.clientWidth - 16) / c.offsetWidth, (v.clientHeight - 16) / c.offsetHeight);
+  view = { x: Math.max(8, (v.clientWidth - c.offsetWidth * scale) / 2), y: 8, scale: Math.max(scale, 0.15) };
+}
+
+function zoomAt(factor, cx, cy) {
+  const scale = Math.min(3, Math.max(0.1, view.scale * factor));
+  view = { x: cx - ((cx - view.x) * scale) / view.scale, y: cy - ((cy - view.y) * scale) / view.scale, scale };
+  apply();
+}
+
+function comparingOn() {
+  return element.querySelector(".compare-mode")?.checked;
+}
+
+element.addEventListener("click", (event) => {
+  const pic = event.target.closest(".pic");
+  if (pic && !moved) {
+    const key = pic.dataset.node + ":" + pic.dataset.index;
+    if (comparingOn()) {
+      comparing = comparing.length >= 2 ? [key] : [...comparing, key];
+      apply();
+      if (comparing.length === 2) trigger("submit", { a: comparing[0], b: comparing[1] });
+      return;
+    }
+    element.querySelectorAll(".pic.selected").forEach((p) => p.classList.remove("selected"));
+    pic.classList.add("selected");
+    trigger("select", { node: pic.dataset.node, index: Number(pic.dataset.index) });
+    return;
+  }
+  const act = event.target.closest("[data-act]")?.dataset.act;
+  const v = viewport();
+  if (act === "fit") {
+    fit();
+    apply();
+  } else if ((act === "zoom-in" || act === "zoom-out") && view) {
+    zoomAt(act === "zoom-in" ? 1.25 : 0.8, v.clientWidth / 2, v.clientHeight / 2);
+  }
+});
+element.addEventListener("change", (event) => {
+  if (event.target.matches(".hide-rejected")) {
+    hideRejected = event.target.checked;
+    apply();
+  } else if (event.target.matches(".compare-mode")) {
+    event.target.dataset.on = event.target.checked ? "1" : "";
+    comparing = [];
+    apply();
+  }
+});
+element.addEventListener(
+  "wheel",
+  (event) => {
+    const v = event.target.closest(".viewport");
+    if (!v) return;
+    event.preventDefault();
+    const box = v.getBoundingClientRect();
+    zoomAt(event.deltaY < 0 ? 1.1 : 0.9, event.clientX - box.left, event.clientY - box.top);
+  },
+  { passive: false },
+);
+
+let drag = null;
+let moved = false; // a drag is not a click
+element.addEventListener("pointerdown", (event) => {
+  if (!event.target.closest(".viewport") || event.button !== 0) return;
+  drag = { x: event.clientX, y: event.clientY, vx: view?.x ?? 0, vy: view?.y ?? 0 };
+  moved = false;
+});
+window.addEventListener("pointermove", (event) => {
+  if (!drag || !view) return;
+  const dx = event.clientX - drag.x;
+  const dy = event.clientY - drag.y;
+  if (Math.abs(dx) + Math.abs(dy) > 4) moved = true;
+  if (!moved) return;
+  view = { ...view, x: drag.vx + dx, y: drag.vy + dy };
+  apply();
+});
+window.addEventListener("pointerup", () => {
+  drag = null;
+  setTimeout(() => (moved = false), 0);
+});
+watch("value", apply);
+// The History tab may be hidden when the tree is first drawn: fit once it has a size.
+new ResizeObserver(() => {
+  if (view === null) apply();
+}).observe(element);
+apply();

@@ -1,0 +1,106 @@
+"""The window's drawn pages as pure functions: the version tree's layout, the viewer, the plan, the comparison."""
+
+from __future__ import annotations
+
+import re
+
+from studio.history import Action, Iteration, Mark
+from studio.recipe import ControlRef, Recipe
+from studio.ui.present.compare import comparison, word_diff
+from studio.ui.present.plan import UnitPlan, plan_text
+from studio.ui.present.tree_view import CARD_HEIGHT, CARD_WIDTH, Place, layout, tree_html
+from studio.ui.present.viewer import Shown, viewer_html
+
+
+def node(node_id: str, parent: str | None = None, action: Action = Action.GENERATE, count: int = 1, **recipe):
+    return Iteration(
+        id=node_id,
+        parent_id=parent,
+        recipe=Recipe(prompt=recipe.pop("prompt", "a fox"), model="tiny", **recipe),
+        action=action,
+        outputs=tuple(f"{node_id}-{i}.png" for i in range(count)),
+        seeds=tuple(range(count)),
+        source_index=0 if parent else None,
+        marks=(Mark.NONE,) * count,
+    )
+
+
+def test_branches_stand_side_by_side_and_parents_centre_over_their_children():
+    nodes = [
+        node("00001"),
+        node("00002", "00001", Action.INPAINT),
+        node("00003", "00001", Action.VARY),
+        node("00004", "00003", Action.REPAINT),
+        node("00005"),
+    ]
+    places = layout(nodes)
+    assert places["00002"] == Place(0, 1) and places["00003"] == Place(1, 1) and places["00004"] == Place(1, 2)
+    assert places["00001"] == Place(0.5, 0)
+    assert places["00005"] == Place(2, 0)  # a new root: a tree of its own, beside the first
+
+
+def test_a_long_chain_is_laid_out_without_recursion():
+    chain = [node("00001")] + [node(f"{i:05d}", f"{i - 1:05d}") for i in range(2, 1500)]
+    places = layout(chain)
+    assert places["01499"] == Place(0, 1498)
+
+
+def test_the_tree_draws_an_edge_from_each_parent_to_each_child_labelled_with_the_action():
+    nodes = [node("00001", count=2), node("00002", "00001", Action.INPAINT), node("00003", "00001", Action.VARY)]
+    html = tree_html(nodes, lambda name: f"/out/{name}", selected=("00001", 1))
+    edges = re.findall(r"data-from='(\d+)' data-to='(\d+)' d='M([\d.]+),([\d.]+) C[^']* ([\d.]+),([\d.]+)'", html)
+    assert [(a, b) for a, b, *_ in edges] == [("00001", "00002"), ("00001", "00003")]
+    places = layout(nodes)
+    for parent, child, x1, y1, x2, y2 in edges:
+        assert float(x1) == places[parent].left + CARD_WIDTH / 2 and float(y1) == places[parent].top + CARD_HEIGHT
+        assert float(x2) == places[child].left + CARD_WIDTH / 2 and float(y2) == places[child].top
+    assert "inpaint ·1" in html and "vary ·1" in html
+    assert html.count("<img") == 4
+    assert "class='pic selected' data-node='00001' data-index='1'" in html
+
+
+def test_the_viewer_shows_the_picked_picture_and_offers_before_after_only_for_edits():
+    shown = [Shown("00001", 0, "/out/a.png", "00001·1 generate"), Shown("00002", 0, "/out/b.png", "x", "/out/a.png")]
+    generated = viewer_html(shown, 0)
+    assert "class='after' alt='00001·1 generate' src='/gradio_api/file=/out/a.png'" in generated
+    assert "<label class='compare' hidden>" in generated
+    edited = viewer_html(shown, 1)
+    assert "<label class='compare'>" in edited and "src='/gradio_api/file=/out/a.png'>" in edited
+    assert "Nothing yet" in viewer_html([], empty="Nothing yet")
+
+
+def test_the_plan_lists_everything_the_next_run_uses():
+    text = plan_text(
+        "tiny",
+        "a knight <lora:mira:0.8>",
+        [
+            UnitPlan(1, True, "openpose", 1.0, {"preprocessor": "none"}),
+            UnitPlan(2, False, "seg", 1.0, None),
+            UnitPlan(3, True, "depth", 0.5, None),
+        ],
+        ["Oil painting"],
+    )
+    assert "`tiny`" in text and "LoRAs: mira 0.8" in text and "Styles: Oil painting" in text
+    assert "Control unit 1: Pose (OpenPose), weight 1, map by hand" in text
+    assert "unit 2" not in text
+    assert "Control unit 3: Depth, weight 0.5, **no map yet**" in text
+    assert "Control: off" in plan_text("tiny", "a fox", [UnitPlan(1, False, "canny", 1.0, None)])
+
+
+def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():
+    assert word_diff("a red fox in snow", "a grey fox in the snow") == (
+        "a <del>red</del> <ins>grey</ins> fox in <ins>the</ins> snow"
+    )
+    first = node("00001", prompt="a red fox", steps=20)
+    second = node(
+        "00002",
+        "00001",
+        Action.INPAINT,
+        prompt="a grey fox",
+        steps=30,
+        controls=(ControlRef(kind="canny", model="tiny", image="control-0"),),
+    )
+    text = comparison(first, 0, second, 0)
+    assert "<del>red</del> <ins>grey</ins>" in text
+    assert "steps: 20 → 30" in text and "controls: none → canny" in text
+    assert "Prompt** (A → B): unchanged" in comparison(first, 0, first, 0)
