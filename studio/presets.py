@@ -24,7 +24,8 @@ KINDS = ("style", "sampler", "character", "mixed")
 PROMPT_SLOT = "{prompt}"
 # Settings a preset may hold. Recipe fields apply as they are; the rest are combined as A1111 does.
 RECIPE_SETTINGS = ("sampler", "scheduler", "steps", "cfg_scale", "width", "height", "loras")
-PROMPT_SETTINGS = ("prompt_template", "negative_prompt", "trigger_words")
+PROMPT_SETTINGS = ("prompt", "prompt_template", "negative_prompt", "trigger_words")
+STYLE = "style"  # a style's settings are prompt text only, and it is toggled on, not applied to the form
 
 
 class PresetError(ValueError):
@@ -42,12 +43,15 @@ class Preset:
         """The recipe with this preset applied; the artist's prompt goes where the template says."""
         settings = dict(self.settings)
         changes = {key: settings[key] for key in RECIPE_SETTINGS if key in settings and key != "loras"}
-        prompt = _fill(settings.get("prompt_template"), recipe.prompt)
+        # An own preset holds a whole prompt: it replaces the form's, so applying it twice changes nothing.
+        prompt = settings["prompt"] if "prompt" in settings else _fill(settings.get("prompt_template"), recipe.prompt)
         triggers = [word for word in settings.get("trigger_words", []) if word not in prompt]
         if triggers:
             prompt = ", ".join([*triggers, prompt] if prompt else triggers)
         changes["prompt"] = prompt
-        if settings.get("negative_prompt"):
+        if "prompt" in settings:
+            changes["negative_prompt"] = settings.get("negative_prompt", "")
+        elif settings.get("negative_prompt"):
             changes["negative_prompt"] = _join(recipe.negative_prompt, settings["negative_prompt"])
         if "loras" in settings:
             added = [LoraRef(**lora) for lora in settings["loras"]]
@@ -55,6 +59,13 @@ class Preset:
             changes["loras"] = tuple(kept + added)
         # `updated` reads older one-field sampler names ("DPM++ 2M Karras") as sampler + schedule type.
         return recipe.updated(changes)
+
+    def styled(self, prompt: str, negative_prompt: str) -> tuple[str, str]:
+        """A style's prompts around the artist's own: its template filled, its negative prompt appended."""
+        negative = self.settings.get("negative_prompt")
+        return _fill(self.settings.get("prompt_template"), prompt), _join(
+            negative_prompt, negative
+        ) if negative else negative_prompt
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "name": self.name, "kind": self.kind, "settings": dict(self.settings)}
@@ -94,6 +105,9 @@ def read_preset(file: Path) -> Preset:
     unknown = sorted(set(settings) - set(RECIPE_SETTINGS) - set(PROMPT_SETTINGS))
     if unknown:
         raise PresetError(f"{file.name}: {unknown[0]}: not a preset setting")
+    if kind == STYLE and set(settings) - {"prompt_template", "negative_prompt"}:
+        extra = sorted(set(settings) - {"prompt_template", "negative_prompt"})[0]
+        raise PresetError(f"{file.name}: {extra}: a style holds only prompt_template and negative_prompt")
     preset = Preset(name.strip(), kind, settings, file)
     try:  # every value must make a valid recipe
         preset.apply(Recipe(prompt="test"))
@@ -109,7 +123,7 @@ def preset_from_recipe(name: str, recipe: Recipe) -> Preset:
     if not name.strip():
         raise PresetError("name: give the preset a name")
     settings: dict[str, Any] = {
-        "prompt_template": recipe.prompt,
+        "prompt": recipe.prompt,
         "negative_prompt": recipe.negative_prompt,
         "sampler": recipe.sampler,
         "scheduler": recipe.scheduler,
@@ -141,3 +155,18 @@ def _fill(template: str | None, prompt: str) -> str:
 
 def _join(first: str, second: str) -> str:
     return ", ".join(part for part in (first.strip().rstrip(","), second.strip()) if part)
+
+
+def apply_styles(recipe: Recipe, presets: Iterable[Preset]) -> Recipe:
+    """The recipe as it is encoded: its styles' templates around its prompt, in the order they were turned on.
+
+    The result is what runs and what A1111's `parameters` show; the recipe the tree keeps is the artist's.
+    """
+    styles = {preset.name: preset for preset in presets if preset.kind == STYLE}
+    prompt, negative = recipe.prompt, recipe.negative_prompt
+    for name in recipe.styles:
+        if name not in styles:
+            known = ", ".join(sorted(styles)) or "none"
+            raise PresetError(f"styles: {name!r} is not a style preset here (styles: {known})")
+        prompt, negative = styles[name].styled(prompt, negative)
+    return recipe.replace(prompt=prompt, negative_prompt=negative)

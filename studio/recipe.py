@@ -17,7 +17,8 @@ from typing import Any
 
 from studio.prompt_syntax import lora_tags
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: styles; 2: sampler and schedule type apart
+MAX_STYLES = 16
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
@@ -171,6 +172,8 @@ class Recipe:
     variation_strength: float = 0.0
     loras: tuple[LoraRef, ...] = field(default_factory=tuple)
     controls: tuple[ControlRef, ...] = field(default_factory=tuple)
+    # Style presets by name, applied when the prompt is encoded: `prompt` stays the artist's own words.
+    styles: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         # Coerce JSON-ish values so that from_dict and hand-built recipes compare equal.
@@ -178,6 +181,8 @@ class Recipe:
         object.__setattr__(self, "inpaint_area", _enum(InpaintArea, "inpaint_area", self.inpaint_area))
         object.__setattr__(self, "loras", tuple(self.loras))
         object.__setattr__(self, "controls", tuple(self.controls))
+        if isinstance(self.styles, (list, tuple)):
+            object.__setattr__(self, "styles", tuple(self.styles))
         self._validate()
 
     def _validate(self) -> None:
@@ -229,6 +234,14 @@ class Recipe:
             _check_number("loras.weight", lora.weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
         for name, weight in lora_tags(self.prompt)[1]:
             _check_number(f"prompt: <lora:{name}:...> weight", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
+        if not isinstance(self.styles, tuple) or len(self.styles) > MAX_STYLES:
+            raise RecipeError("styles", f"expected a list of at most {MAX_STYLES} style names")
+        for style in self.styles:
+            _check_text("styles", style)
+            if not style.strip():
+                raise RecipeError("styles", "a style name is empty")
+        if len(set(self.styles)) != len(self.styles):
+            raise RecipeError("styles", "names a style twice; a style is on or off")
         for control in self.controls:
             _check_type("controls", control, ControlRef)
             if control.kind not in CONTROL_KINDS:
@@ -294,6 +307,8 @@ class Recipe:
         if version == 1:
             data = _recipe_v1_to_v2(data)
             version = 2
+        if version == 2:  # version 3 only added `styles` (none before)
+            version = 3
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
@@ -334,6 +349,8 @@ class Recipe:
             changes["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in changes["loras"])
         if "controls" in changes:
             changes["controls"] = tuple(_as(ControlRef, "controls", control) for control in changes["controls"])
+        if isinstance(changes.get("styles"), list):
+            changes["styles"] = tuple(changes["styles"])
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
@@ -347,7 +364,9 @@ class Recipe:
 def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
     """A stored recipe dict of any version this studio reads, as a dict of the current version (for migrations)."""
     if isinstance(data, dict) and data.get("schema_version") == 1:
-        return {**_recipe_v1_to_v2({k: v for k, v in data.items() if k != "schema_version"}), "schema_version": 2}
+        data = {**_recipe_v1_to_v2({k: v for k, v in data.items() if k != "schema_version"}), "schema_version": 2}
+    if isinstance(data, dict) and data.get("schema_version") == 2:
+        data = {**data, "schema_version": 3}
     return data
 
 

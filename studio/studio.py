@@ -28,7 +28,7 @@ from studio.lora_library import LoraInfo, list_loras
 from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
 from studio.prepare import fit_control_maps, render_size
-from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, save_preset
+from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
@@ -457,19 +457,21 @@ class Studio:
         if reused_inputs:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
+        encoded = apply_styles(recipe, self.presets()[0]) if recipe.styles else recipe
         pictures = self.engine.generate(
-            recipe,
+            encoded,
             image=images.get("image"),
             mask=images.get("mask"),
             control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
             on_step=on_step,
         )
         with self._shared.write_lock:
-            return self._record(recipe, action, parent_id, source_index, pictures, images, reused_inputs or {})
+            return self._record(recipe, encoded, action, parent_id, source_index, pictures, images, reused_inputs or {})
 
     def _record(
         self,
         recipe: Recipe,
+        encoded: Recipe,
         action: Action,
         parent_id: str | None,
         source_index: int | None,
@@ -479,7 +481,7 @@ class Studio:
     ) -> Iteration:
         node_id = self.session.new_node_id()
         model_hash = model_hash_for(recipe.model, self.hashes)
-        lora_hashes = self._lora_hashes(recipe)
+        lora_hashes = self._lora_hashes(encoded)
         inputs = dict(reused_inputs)
         for role, image in images.items():
             if role not in inputs:
@@ -508,8 +510,9 @@ class Studio:
                 self.session.path(node.outputs[index]),
                 {
                     png_text.STUDIO_KEY: json.dumps(studio_json),
+                    # A1111 writes the prompt as encoded, styles applied: so do we, for other tools to read.
                     png_text.PARAMETERS_KEY: a1111.format_parameters(
-                        recipe, index, model_hash=model_hash, lora_hashes=lora_hashes
+                        encoded, index, model_hash=model_hash, lora_hashes=lora_hashes
                     ),
                 },
             )

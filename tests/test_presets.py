@@ -3,8 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from studio.presets import Preset, PresetError, load_presets, preset_from_recipe, read_preset, save_preset
-from studio.recipe import LoraRef, Recipe
+from studio.presets import (
+    Preset,
+    PresetError,
+    apply_styles,
+    load_presets,
+    preset_from_recipe,
+    read_preset,
+    save_preset,
+)
+from studio.recipe import LoraRef, Recipe, RecipeError
 
 BUILT_IN = Path(__file__).resolve().parents[1] / "presets"
 
@@ -91,7 +99,7 @@ def test_character_preset_adds_trigger_words_and_loras():
 
 def test_save_from_the_form_and_load_back(tmp_path):
     recipe = Recipe(
-        prompt="{prompt}, watercolour",
+        prompt="a harbour at dawn, watercolour",
         negative_prompt="photo",
         sampler="DDIM",
         steps=25,
@@ -103,13 +111,16 @@ def test_save_from_the_form_and_load_back(tmp_path):
     assert file.name == "my-watercolour.json"
     loaded = read_preset(file)
     assert loaded.name == "My watercolour" and loaded.kind == "mixed"
-    applied = loaded.apply(Recipe(prompt="a harbour"))
-    assert (applied.prompt, applied.sampler, applied.steps, applied.width) == (
-        "a harbour, watercolour",
+    applied = loaded.apply(Recipe(prompt="a harbour", negative_prompt="blurry"))
+    # An own preset is the form as it was saved: its prompt replaces the form's, never piles onto it.
+    assert (applied.prompt, applied.negative_prompt, applied.sampler, applied.steps, applied.width) == (
+        "a harbour at dawn, watercolour",
+        "photo",
         "DDIM",
         25,
         640,
     )
+    assert loaded.apply(applied) == applied
     with pytest.raises(PresetError, match="name"):
         preset_from_recipe("  ", recipe)
 
@@ -120,3 +131,36 @@ def test_user_presets_override_built_ins_of_the_same_name(tmp_path):
     )
     presets, _ = load_presets([BUILT_IN, tmp_path])
     assert next(p for p in presets if p.name == "Quick draft").settings == {"steps": 5}
+
+
+def test_applying_any_built_in_preset_twice_is_the_same_as_once():
+    presets, _ = load_presets([BUILT_IN])
+    start = Recipe(prompt="a fox", negative_prompt="blurry")
+    for preset in (p for p in presets if p.kind != "style"):
+        once = preset.apply(start)
+        assert preset.apply(once) == once, preset.name
+
+
+def test_styles_wrap_the_prompt_when_it_is_encoded_in_the_order_they_are_listed():
+    presets = [
+        Preset("Oil", "style", {"prompt_template": "{prompt}, oil painting", "negative_prompt": "photo"}),
+        Preset("Moody", "style", {"prompt_template": "moody, {prompt}"}),
+        Preset("Draft", "sampler", {"steps": 8}),
+    ]
+    encoded = apply_styles(Recipe(prompt="a fox", negative_prompt="blurry", styles=("Oil", "Moody")), presets)
+    assert (encoded.prompt, encoded.negative_prompt) == ("moody, a fox, oil painting", "blurry, photo")
+    assert encoded.styles == ("Oil", "Moody")
+    with pytest.raises(PresetError, match="'Draft' is not a style preset here"):
+        apply_styles(Recipe(prompt="a fox", styles=("Draft",)), presets)
+    with pytest.raises(RecipeError, match="names a style twice"):
+        Recipe(prompt="a fox", styles=("Oil", "Oil"))
+
+
+def test_a_style_holds_prompt_text_only(tmp_path):
+    write(
+        tmp_path,
+        "style.json",
+        {"schema_version": 1, "name": "S", "kind": "style", "settings": {"prompt_template": "{prompt}", "steps": 9}},
+    )
+    with pytest.raises(PresetError, match="steps: a style holds only prompt_template and negative_prompt"):
+        read_preset(tmp_path / "style.json")

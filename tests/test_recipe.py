@@ -43,7 +43,7 @@ def full_recipe() -> Recipe:
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 2
+    assert json.loads(text)["schema_version"] == 3
     assert Recipe.from_json(text) == recipe
     assert Recipe.from_json(text).to_json() == text
 

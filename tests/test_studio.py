@@ -223,3 +223,30 @@ def test_a_second_click_on_a_mark_clears_it(wired):
     assert wired.toggle_mark(node.id, 0, Mark.KEEP).marks == (Mark.KEEP,)
     assert wired.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.REJECT,)
     assert wired.toggle_mark(node.id, 0, Mark.REJECT).marks == (Mark.NONE,)
+
+
+def test_styles_run_applied_while_the_tree_keeps_the_artists_prompt(fake_engine, tmp_path):
+
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "oil.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "name": "Oil",
+                "kind": "style",
+                "settings": {"prompt_template": "{prompt}, oil painting", "negative_prompt": "photo"},
+            }
+        )
+    )
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), preset_folders=(presets, tmp_path / "mine"))
+    node = studio.generate(recipe(prompt="a fox", styles=("Oil",)))
+    assert fake_engine.runs[-1].prompt == "a fox, oil painting"
+    assert fake_engine.runs[-1].negative_prompt == "photo"
+    assert node.recipe.prompt == "a fox" and node.recipe.styles == ("Oil",)
+    texts = png_text.read_texts(studio.session.path(node.outputs[0]))
+    assert texts["parameters"].startswith("a fox, oil painting\nNegative prompt: photo\n")
+    assert json.loads(texts[png_text.STUDIO_KEY])["node"]["recipe"]["styles"] == ["Oil"]
+    # Replayed, the same style runs again: the same pixels.
+    again = studio.replay(node.id)
+    assert fake_engine.runs[-1].prompt == "a fox, oil painting" and again.recipe == node.recipe

@@ -93,7 +93,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     "Use its control units", size="sm", visible=False, elem_id="restore-controls"
                 )
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
-                    preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
+                    styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults)
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
@@ -159,6 +159,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 )
             },
             **edit_panel.settings,
+            styles=styles,
         )
         screen = Screen(
             form=form,

@@ -46,6 +46,7 @@ class RecipeForm:
     mask_blur: gr.Slider
     inpaint_area: gr.Radio
     inpaint_padding: gr.Slider
+    styles: gr.CheckboxGroup
 
     @property
     def inputs(self) -> set[Any]:
@@ -70,12 +71,14 @@ class RecipeForm:
         else:
             changes["variation_seed"] = int(variation_seed)
         changes["model"] = (changes["model"] or "").strip() or base.model
+        changes["styles"] = tuple(changes["styles"] or ())
         return base.updated(changes)
 
     def show(self, recipe: Recipe) -> dict[gr.components.Component, Any]:
         """Widget values for `recipe` (an outputs dict for a handler)."""
         values = {getattr(self, f.name): getattr(recipe, f.name) for f in fields(self)}
         values[self.inpaint_area] = recipe.inpaint_area.value
+        values[self.styles] = list(recipe.styles)
         # The form holds LoRAs the way A1111 does: as <lora:name:weight> tags in the prompt.
         values[self.prompt] = prompt_with_lora_tags(recipe.prompt, [(lora.name, lora.weight) for lora in recipe.loras])
         return values

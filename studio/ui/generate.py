@@ -67,16 +67,21 @@ def wire(
 
     units = screen.controls.units
 
-    plan_inputs = [form.model, form.prompt, *(w for u in units for w in (u.enabled, u.kind, u.weight, u.made_by))]
+    plan_inputs = [
+        form.model,
+        form.prompt,
+        form.styles,
+        *(w for u in units for w in (u.enabled, u.kind, u.weight, u.made_by)),
+    ]
 
-    def show_plan(model: str, prompt: str, *unit_values: Any) -> str:
+    def show_plan(model: str, prompt: str, styles: list[str] | None, *unit_values: Any) -> str:
         plans = [
             UnitPlan(unit.number, bool(enabled), kind, float(weight or 0), made_by)
             for unit, (enabled, kind, weight, made_by) in zip(
                 units, zip(*[iter(unit_values)] * 4, strict=True), strict=True
             )
         ]
-        return plan_text(model, prompt, plans)
+        return plan_text(model, prompt, plans, styles or ())
 
     for widget in plan_inputs:
         widget.change(

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.presets import STYLE
 from studio.studio import Studio
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
@@ -21,8 +22,13 @@ class PresetPanel:
     save: gr.Button
 
 
-def picker_widgets() -> tuple[gr.Dropdown, gr.Button, gr.Markdown]:
-    """One compact row: pick a preset, apply it."""
+def picker_widgets() -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Button, gr.Markdown]:
+    """Styles to toggle on; then one compact row: pick a preset (sampler, character, own), apply it."""
+    styles = gr.CheckboxGroup(
+        choices=[],
+        label="Styles (added to the prompt when it runs; your prompt stays as you wrote it)",
+        elem_id="styles",
+    )
     with gr.Row(equal_height=True):
         choice = gr.Dropdown(
             choices=[],
@@ -33,7 +39,7 @@ def picker_widgets() -> tuple[gr.Dropdown, gr.Button, gr.Markdown]:
         )
         apply = gr.Button("Apply preset", size="sm", scale=1, min_width=100, elem_id="apply-preset")
     problems = gr.Markdown(visible=False, elem_id="preset-problems")
-    return choice, apply, problems
+    return styles, choice, apply, problems
 
 
 def saver_widgets() -> tuple[gr.Textbox, gr.Button]:
@@ -55,14 +61,16 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
 
     def listing(selected: str | None = None) -> dict[Any, Any]:
         presets, problems = studio.presets()
-        choices = [(f"{preset.name} · {preset.kind}", preset.name) for preset in presets]
+        choices = [(f"{preset.name} · {preset.kind}", preset.name) for preset in presets if preset.kind != STYLE]
+        styles = [preset.name for preset in presets if preset.kind == STYLE]
         note = "**Presets that could not be loaded:**\n" + "\n".join(f"- {line}" for line in problems)
         return {
             panel.choice: gr.Dropdown(choices=choices, value=selected),
             panel.problems: gr.Markdown(note, visible=bool(problems)),
+            form.styles: gr.CheckboxGroup(choices=styles),
         }
 
-    blocks.load(listing, outputs=[panel.choice, panel.problems], api_visibility="private")
+    blocks.load(listing, outputs=[panel.choice, panel.problems, form.styles], api_visibility="private")
 
     def apply(values: dict[Any, Any]):
         name = values[panel.choice]
@@ -84,6 +92,6 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
     panel.save.click(
         save,
         inputs=form.inputs | {panel.name},
-        outputs=[panel.choice, panel.problems, screen.status],
+        outputs=[panel.choice, panel.problems, form.styles, screen.status],
         api_visibility="private",
     )
