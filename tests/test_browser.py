@@ -237,24 +237,49 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")
 
 
-def test_apply_a_preset_and_save_the_form_as_one(engine, page, tmp_path):
+def test_styles_and_presets_never_pile_up_in_the_prompt(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.fill("#prompt textarea", "a harbour at night")
+        page.fill("#steps input[type=number]", "2")
+        # A style is toggled on, not pasted in: the prompt stays the artist's, the plan says it will run.
+        style = page.locator("#styles").get_by_label("Oil painting")
+        style.check()
+        style.uncheck()
+        style.check()
+        expect(page.locator("#prompt textarea")).to_have_value("a harbour at night")
+        expect(page.locator("#plan")).to_contain_text("Styles: Oil painting")
+        # A sampler preset applied twice is the same as once.
         page.locator("#preset input").click()
-        page.get_by_role("option", name="Oil painting · style").click()
+        page.get_by_role("option", name="Quick draft · sampler").click()
         page.click("#apply-preset")
-        expect(page.locator("#prompt textarea")).to_have_value(
-            "a harbour at night, oil painting, visible brush strokes, impasto, rich colour"
-        )
-        expect(page.locator("#negative-prompt textarea")).to_have_value("photo, 3d render, flat colours")
+        expect(page.locator("#status")).to_contain_text("Applied the preset")
+        page.click("#apply-preset")
+        expect(page.locator("#prompt textarea")).to_have_value("a harbour at night")
+        steps = page.locator("#steps input[type=number]").input_value()
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        node = browser_session(studio).session.get("00001")
+        assert node.recipe.prompt == "a harbour at night" and node.recipe.styles == ("Oil painting",)
+        assert node.recipe.steps == int(steps)
+        parameters = Image.open(browser_session(studio).session.path(node.outputs[0])).text["parameters"]
+        assert parameters.startswith("a harbour at night, oil painting, visible brush strokes")
+
+        # Saved from the form and applied twice, an own preset gives back the form as it was saved.
         page.get_by_text("Save the form as a preset").click()
         page.fill("#preset-name textarea, #preset-name input", "Harbour nights")
         page.click("#save-preset")
         expect(page.locator("#status")).to_contain_text("Saved the preset")
-        saved = tmp_path / "outputs" / "user-presets" / "harbour-nights.json"
-        assert saved.is_file()
-        assert "Harbour nights" in {preset.name for preset in studio.presets()[0]}
+        assert (tmp_path / "outputs" / "user-presets" / "harbour-nights.json").is_file()
+        page.fill("#prompt textarea", "something else")
+        page.locator("#preset input").click()
+        page.get_by_role("option", name="Harbour nights · mixed").click()
+        page.click("#apply-preset")
+        expect(page.locator("#prompt textarea")).to_have_value("a harbour at night")
+        page.click("#apply-preset")
+        expect(page.locator("#status")).to_contain_text("Applied the preset")
+        expect(page.locator("#prompt textarea")).to_have_value("a harbour at night")
+        shoot(page, "38-styles-and-presets")
 
 
 def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_path, model_cache):
