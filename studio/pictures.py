@@ -6,8 +6,12 @@ before a single pixel is decoded. Pure: PIL only.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import warnings
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -16,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 MAX_PICTURE_SIDE = 8192
 
 
-def open_picture(path: str | Path, role: str = "image") -> Image.Image:
+def open_picture(path: str | Path | IO[bytes], role: str = "image") -> Image.Image:
     """The picture at `path`, decoded. ValueError naming `role` when it is no picture, is damaged or too large."""
     try:
         with warnings.catch_warnings():
@@ -41,3 +45,25 @@ def _too_large(role: str, size: str) -> str:
     return (
         f"{role}: the picture is {size}; the studio takes sides up to {MAX_PICTURE_SIDE} pixels. Scale it down first."
     )
+
+
+_PNG_DATA_URL = "data:image/png;base64,"
+
+
+def picture_from_data_url(text: object, size: tuple[int, int], role: str) -> Image.Image | None:
+    """A layer the window's editor sent as a PNG data URL (None when empty), checked to be `size`."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str) or not text.startswith(_PNG_DATA_URL):
+        raise ValueError(f"{role}: the editor sent something that is not a PNG layer; reload the page")
+    try:
+        raw = base64.b64decode(text[len(_PNG_DATA_URL) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{role}: the editor's layer arrived damaged; paint it again") from None
+    layer = open_picture(io.BytesIO(raw), role)
+    if layer.size != size:
+        raise ValueError(
+            f"{role}: is {layer.width}x{layer.height} but the picture is {size[0]}x{size[1]}; "
+            "send the picture to the editor again"
+        )
+    return layer

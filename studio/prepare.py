@@ -3,9 +3,8 @@
 As Krita AI Diffusion's `prepare()`: pure functions from UI state to the pictures a run takes, tested
 without a window or an engine. Two jobs live here:
 
-- The editor: its background, the layers the artist painted and the composite become the picture and
-  the mask of an inpaint or a repaint, and the picture it came from (if it still holds exactly that
-  picture) becomes the parent of the result.
+- The editor: its picture, the mask the artist brushed and the colours they painted become the picture
+  and the mask of an inpaint or a repaint, and the node picture it was given becomes the parent.
 - Sizes: the model works on sides that are multiples of 8. A picture the artist made or uploaded is
   never resized for that (a resize moves every pixel): it is extended at its right and bottom edges to
   the next multiple of 8, rendered, and the result cropped back, so every pixel outside the area the
@@ -16,9 +15,8 @@ Pure: PIL only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image, ImageChops
 
@@ -41,30 +39,24 @@ class Edit:
     source_index: int | None
 
 
-def edit_from_editor(
-    value: Mapping[str, Any] | None,
+def edit_from_layers(
+    background: Image.Image,
     *,
-    editing: Mapping[str, Any] | None,
-    keep_colours: bool,
-    is_output: Callable[[Image.Image, str, int], bool],
+    mask: Image.Image | None,
+    paint: Image.Image | None,
+    parent: tuple[str, int] | None,
 ) -> Edit:
-    """The picture, mask and parent an editor value stands for (Gradio's {"background", "layers", "composite"}).
+    """The picture, mask and parent of the window's editor: a picture, a mask layer and a paint layer.
 
-    `keep_colours`: the painted composite is the picture (the paint guides the run); else the mask
-    only marks what changes and the picture is the untouched background. `editing` names the picture
-    sent to the editor; `is_output(picture, node, index)` says whether the editor still holds exactly it.
+    Paint guides the run (it is part of the picture) and marks what may change, as the mask brush does;
+    the mask brush only marks. `parent` is the node picture the editor was given, None for an upload.
     """
-    if not value or value.get("background") is None:
-        raise NothingToEdit("Send a picture to the editor first (✏ Edit), or upload one.")
-    background = value["background"]
-    layers = [layer for layer in value.get("layers") or [] if layer is not None]
-    composite = value.get("composite") or background
-    mask = mask_from_layers(layers, background.size)
-    parent_id, source_index = None, None
-    if editing and is_output(flatten(background), editing["node"], editing["index"]):
-        parent_id, source_index = editing["node"], editing["index"]
-    picture = flatten(composite if keep_colours else background)
-    return Edit(picture, mask, parent_id, source_index)
+    layers = [layer.convert("RGBA") for layer in (mask, paint) if layer is not None]
+    picture = flatten(background)
+    if paint is not None:
+        picture = Image.alpha_composite(picture.convert("RGBA"), paint.convert("RGBA")).convert("RGB")
+    parent_id, source_index = parent if parent else (None, None)
+    return Edit(picture, mask_from_layers(layers, background.size), parent_id, source_index)
 
 
 def require_mask(edit: Edit) -> Edit:

@@ -34,14 +34,21 @@ def wait_for_saved(page: Page, node_id: str) -> None:
     expect(page.locator("#status")).to_contain_text(f"Saved {node_id}", timeout=RUN_TIMEOUT)
 
 
-def paint_stroke(page: Page) -> None:
-    page.get_by_label("Brush", exact=True).click()
-    box = page.locator("#editor canvas").first.bounding_box()
+def paint_stroke(page: Page, tool: str = "Mask brush") -> None:
+    """A stroke across the middle of the picture in the editor, with `tool` (the editor's own canvas)."""
+    page.locator("#editor").get_by_role("button", name=tool, exact=True).click()
+    box = page.locator("#editor canvas.mask").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x - 50, y - 10)
+    page.mouse.move(x - box["width"] * 0.3, y - 10)
     page.mouse.down()
-    page.mouse.move(x + 50, y + 20, steps=20)
+    page.mouse.move(x + box["width"] * 0.3, y + 20, steps=20)
     page.mouse.up()
+
+
+def editor_ready(page: Page) -> None:
+    """The editor shows its picture (it loads once the Edit tab has it)."""
+    expect(page.locator("#editor .sheet")).to_be_visible(timeout=20_000)
+    expect(page.locator("#editor .message")).to_have_text("", timeout=20_000)
 
 
 def open_studio(page: Page, url: str | None = None) -> None:

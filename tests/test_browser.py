@@ -14,6 +14,7 @@ from studio.history import Action
 from tests.browser_kit import (
     RUN_TIMEOUT,
     choose_class,
+    editor_ready,
     open_studio,
     open_tab,
     paint_on,
@@ -43,8 +44,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
-        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
-        page.wait_for_timeout(1500)  # the picture is drawn onto the canvas after it loads
+        editor_ready(page)
         paint_stroke(page)
         shoot(page, "02-mask-painted")
 
@@ -91,7 +91,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
 
         # The editor still holds the picture and mask after all that.
         open_tab(page, "Edit")
-        expect(page.locator("#editor")).not_to_contain_text("Upload an image")
+        editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00004")
         assert browser_session(studio).session.get("00004").action is Action.REPAINT

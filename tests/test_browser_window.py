@@ -3,10 +3,14 @@ results stay visible, and every failure reads as a message."""
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser_kit import RUN_TIMEOUT, open_studio, open_tab, shoot, wait_for_saved
+from tests.browser_kit import RUN_TIMEOUT, editor_ready, open_studio, open_tab, paint_stroke, shoot, wait_for_saved
 from tests.servers import browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -112,7 +116,7 @@ def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_pat
         page.locator("#results .thumb img").first.click()
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
-        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00002")
         assert session.session.get("00002").recipe.mode.value == "img2img"
@@ -170,7 +174,7 @@ def test_two_results_show_their_captions_and_an_edit_shows_before_and_after(engi
         expect(page.locator("#results .thumb.selected")).to_contain_text("00001·2")
 
         page.click("#send-to-editor")
-        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00002")
         expect(page.locator("#results .compare")).to_be_visible()
@@ -190,7 +194,7 @@ def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine
         generate(page, "a lighthouse", "00003")  # a new root
         page.locator("#results .thumb img").first.click()
         page.click("#send-to-editor")
-        expect(page.locator("#editor")).not_to_contain_text("Upload an image", timeout=20_000)
+        editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00004")  # a child of 00003
         assert [n.parent_id for n in browser_session(studio).tree()] == [None, "00001", None, "00003"]
@@ -230,3 +234,97 @@ def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine
         shoot(page, "37-compare-two-nodes")
         # Still the picked picture: comparing restores nothing.
         expect(page.locator("#prompt textarea")).to_have_value("a grey fox")
+
+
+def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        generate(page, "a harbour", "00001")
+        page.locator("#results .thumb img").first.click()
+        page.click("#send-to-editor")
+        editor_ready(page)
+        paint_stroke(page)
+        page.click("#inpaint")
+        wait_for_saved(page, "00002")
+
+        # The inpainted picture straight back into the editor, a tool chosen while it loads: it loads, and paints.
+        page.locator("#results .thumb img").first.click()
+        page.click("#send-to-editor")
+        page.locator("#editor").get_by_role("button", name="Paint", exact=True).click()
+        editor_ready(page)
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00002·1")
+
+        # Brush size: [ and ] change it; the cursor ring shows it.
+        size = page.locator("#editor .size-label")
+        before = size.inner_text()
+        page.locator("#editor canvas.mask").hover()
+        page.keyboard.press("]")
+        expect(size).not_to_have_text(before)
+        page.keyboard.press("[")
+        expect(size).to_have_text(before)
+        expect(page.locator("#editor .cursor")).to_be_visible()
+
+        # A swatch paints its colour; Ctrl+Z takes the stroke back, Ctrl+Shift+Z brings it again.
+        page.locator("#editor .swatch[data-colour='#2a9d8f']").click()
+        expect(page.locator("#editor [data-tool=paint]")).to_have_class(re.compile("active"))
+        paint_stroke(page, tool="Paint")
+        painted = page.evaluate("() => document.querySelector('#editor canvas.paint').toDataURL()")
+        page.keyboard.press("Control+z")
+        expect(page.locator("#editor .redo")).to_be_enabled()
+        blank = page.evaluate("() => document.querySelector('#editor canvas.paint').toDataURL()")
+        assert blank != painted
+        page.keyboard.press("Control+Shift+z")
+        assert page.evaluate("() => document.querySelector('#editor canvas.paint').toDataURL()") == painted
+
+        # The mask is see-through, as much as the artist likes; invert turns it inside out.
+        page.locator("#editor .opacity").fill("30")
+        expect(page.locator("#editor canvas.mask")).to_have_css("opacity", "0.3")
+        page.locator("#editor").get_by_role("button", name="Invert mask").click()
+        shoot(page, "39-editor-tools")
+        page.click("#repaint")
+        wait_for_saved(page, "00003")
+        node = browser_session(studio).session.get("00003")
+        assert node.parent_id == "00002"
+        given = np.asarray(Image.open(browser_session(studio).session.path(node.inputs["image"])).convert("RGB"))
+        assert (np.abs(given.astype(int) - (0x2A, 0x9D, 0x8F)).sum(axis=2) < 30).any(), "the swatch's colour ran"
+
+
+def test_a_file_that_is_not_a_picture_is_refused_and_the_editor_keeps_its_picture(engine, page, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    with running_studio(engine, tmp_path / "outputs") as (url, _):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        generate(page, "a harbour", "00001")
+        page.locator("#results .thumb img").first.click()
+        page.click("#send-to-editor")
+        editor_ready(page)
+        paint_stroke(page)
+        page.locator("#editor .file").set_input_files(str(notes))
+        expect(page.locator("#editor .message")).to_contain_text("notes.txt is not a picture")
+        expect(page.locator("#editor .message")).to_contain_text("the editor keeps what it had")
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
+        expect(page.locator("#editor .sheet")).to_be_visible()
+        shoot(page, "40-not-a-picture")
+        page.click("#inpaint")
+        wait_for_saved(page, "00002")  # the mask painted before the refused upload is still there
+
+
+def test_an_uploaded_picture_is_edited_and_starts_a_new_branch(engine, page, tmp_path):
+    upload = tmp_path / "mine.png"
+    Image.new("RGB", (96, 72), (200, 180, 40)).save(upload)
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        open_tab(page, "Edit")
+        page.locator("#editor .file").set_input_files(str(upload))
+        editor_ready(page)
+        expect(page.locator("#edit-source")).to_contain_text("uploaded picture")
+        paint_stroke(page)
+        page.click("#inpaint")
+        wait_for_saved(page, "00001")
+        node = browser_session(studio).session.get("00001")
+        assert node.parent_id is None
+        result = Image.open(browser_session(studio).session.path(node.outputs[0]))
+        assert result.size == (96, 72)

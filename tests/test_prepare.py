@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from studio.pictures import picture_from_data_url
 from studio.prepare import (
     NothingToEdit,
-    edit_from_editor,
+    edit_from_layers,
     fit_control_maps,
     flatten,
     mask_from_layers,
@@ -20,14 +24,6 @@ def layer_with_paint(size=(16, 16), box=(4, 4, 8, 8), colour=(255, 0, 0, 255)) -
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     layer.paste(colour, box)
     return layer
-
-
-def editor(background, layers=(), composite=None) -> dict:
-    return {"background": background, "layers": list(layers), "composite": composite}
-
-
-def never_an_output(picture, node, index) -> bool:
-    return False
 
 
 def test_mask_is_the_union_of_painted_pixels():
@@ -45,45 +41,35 @@ def test_flatten_puts_transparency_on_white():
     assert list(flatten(image).getdata()) == [(255, 255, 255), (10, 20, 30)]
 
 
-def test_an_inpaint_runs_on_the_untouched_background_unless_the_paint_is_a_guide():
-    background = Image.new("RGBA", (16, 16), (0, 128, 0, 255))
-    composite = background.copy()
-    composite.paste((255, 0, 0, 255), (4, 4, 8, 8))
-    value = editor(background, [layer_with_paint()], composite)
-    plain = edit_from_editor(value, editing=None, keep_colours=False, is_output=never_an_output)
-    assert plain.picture.getpixel((5, 5)) == (0, 128, 0) and plain.mask.getpixel((5, 5)) == 255
-    assert plain.mask.getpixel((0, 0)) == 0 and (plain.parent_id, plain.source_index) == (None, None)
-    guided = edit_from_editor(value, editing=None, keep_colours=True, is_output=never_an_output)
-    assert guided.picture.getpixel((5, 5)) == (255, 0, 0)
-
-
-def test_the_result_is_a_child_only_while_the_editor_holds_exactly_the_sent_picture():
-    sent = Image.new("RGB", (16, 16), "teal")
-    asked: list = []
-
-    def is_output(picture, node, index):
-        asked.append((node, index))
-        return picture.tobytes() == sent.tobytes()
-
-    editing = {"node": "00003", "index": 1}
-    child = edit_from_editor(editor(sent), editing=editing, keep_colours=False, is_output=is_output)
-    assert (child.parent_id, child.source_index) == ("00003", 1) and asked == [("00003", 1)]
-    upload = edit_from_editor(
-        editor(Image.new("RGB", (16, 16), "red")), editing=editing, keep_colours=False, is_output=is_output
-    )
+def test_the_mask_brush_only_marks_and_paint_both_marks_and_guides():
+    background = Image.new("RGB", (16, 16), (0, 128, 0))
+    mask = layer_with_paint(box=(0, 0, 4, 4), colour=(79, 124, 255, 255))
+    paint = layer_with_paint(box=(8, 8, 12, 12), colour=(255, 0, 0, 255))
+    edit = edit_from_layers(background, mask=mask, paint=paint, parent=("00003", 1))
+    assert edit.picture.getpixel((1, 1)) == (0, 128, 0), "the mask's tint is never part of the picture"
+    assert edit.picture.getpixel((9, 9)) == (255, 0, 0), "paint is"
+    assert edit.mask.getpixel((1, 1)) == 255 and edit.mask.getpixel((9, 9)) == 255 and edit.mask.getpixel((6, 6)) == 0
+    assert (edit.parent_id, edit.source_index) == ("00003", 1)
+    upload = edit_from_layers(background, mask=None, paint=None, parent=None)
     assert (upload.parent_id, upload.source_index) == (None, None)
-
-
-def test_an_empty_editor_or_mask_says_what_to_do():
-    with pytest.raises(NothingToEdit, match="Send a picture to the editor first"):
-        edit_from_editor(None, editing=None, keep_colours=False, is_output=never_an_output)
-    with pytest.raises(NothingToEdit, match="Send a picture to the editor first"):
-        edit_from_editor(editor(None), editing=None, keep_colours=False, is_output=never_an_output)
-    blank = edit_from_editor(
-        editor(Image.new("RGB", (8, 8))), editing=None, keep_colours=False, is_output=never_an_output
-    )
+    assert upload.picture.tobytes() == background.tobytes()
     with pytest.raises(NothingToEdit, match="Brush over the part to change"):
-        require_mask(blank)
+        require_mask(upload)
+
+
+def test_layers_from_the_page_are_checked_pngs_of_the_pictures_size():
+    layer = layer_with_paint()
+    buffer = io.BytesIO()
+    layer.save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert picture_from_data_url(url, (16, 16), "mask").tobytes() == layer.tobytes()
+    assert picture_from_data_url(None, (16, 16), "mask") is None
+    with pytest.raises(ValueError, match="mask: is 16x16 but the picture is 32x32"):
+        picture_from_data_url(url, (32, 32), "mask")
+    with pytest.raises(ValueError, match="not a PNG layer"):
+        picture_from_data_url("data:text/plain;base64,aGk=", (16, 16), "mask")
+    with pytest.raises(ValueError, match="paint: is not a picture"):
+        picture_from_data_url("data:image/png;base64," + base64.b64encode(b"nope").decode(), (16, 16), "paint")
 
 
 def test_control_maps_are_scaled_without_blending_classes():

@@ -23,6 +23,7 @@ from studio.ui import (
 from studio.ui.control_panel import control_widgets
 from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
 from studio.ui.present import header
+from studio.ui.present.editor_page import EDITOR_CSS
 from studio.ui.present.plan import plan_text
 from studio.ui.present.tree_view import TREE_CSS
 from studio.ui.present.viewer import VIEWER_CSS, viewer_html
@@ -127,7 +128,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         selection = gr.Markdown(elem_id="selection")
                         result_actions = results.action_widgets()
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
-                        edit_panel = editor.editor_widgets(defaults)
+                        edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model)
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
@@ -194,7 +195,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             model_status=model_status,
             notice=notice_box,
         )
-        results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editing=edit_panel.editing)
+        results.wire(studio, screen, result_actions, editor_image=edit_panel.image)
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
@@ -211,4 +212,4 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
     )
-    return Window(blocks, CSS + VIEWER_CSS + TREE_CSS, theme, _head())
+    return Window(blocks, CSS + VIEWER_CSS + TREE_CSS + EDITOR_CSS, theme, _head())

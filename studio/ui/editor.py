@@ -1,101 +1,106 @@
 """The Edit tab: paint over or mask a picture, then inpaint or repaint it.
 
-The editor's content is never replaced by anything but the artist's own "Edit this picture" or
-upload: new results, tab switches and prompt edits leave it alone.
+The editor (studio/ui/editor.js on present/editor_page.py) is the studio's own: a picture, a mask over it
+at an adjustable opacity, a paint layer, undo. Its content is never replaced by anything but the artist's
+own "Edit this picture" or upload: new results, tab switches and prompt edits leave it alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
+from PIL import Image
 
-from studio.prepare import Edit, edit_from_editor, require_mask
+from studio.pictures import open_picture, picture_from_data_url
+from studio.prepare import Edit, NothingToEdit, edit_from_layers, require_mask
 from studio.recipe import Recipe
 from studio.studio import Studio
 from studio.ui.form import edit_widgets
+from studio.ui.present.editor_page import editing_line, editor_html, editor_value
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
-
-BRUSH_COLOURS: list[str | tuple[str, float]] = [
-    "#ffffff",
-    "#000000",
-    "#d62828",
-    "#f77f00",
-    "#fcbf49",
-    "#2a9d8f",
-    "#264653",
-    "#8ab17d",
-    "#e9c46a",
-    "#6d597a",
-]
 
 
 @dataclass
 class EditPanel:
-    image: gr.ImageEditor
-    editing: gr.State  # {"node": id, "index": i} the picture came from, or None for an upload
+    image: gr.HTML  # the editor; its value is editor_page.editor_value plus the painted layers
     source: gr.Markdown
-    keep_colours: gr.Checkbox
     inpaint: gr.Button
     repaint: gr.Button
     settings: dict[str, Any]  # the recipe form's edit fields (denoising, mask blur, area, padding)
 
 
-def editor_widgets(defaults: Recipe) -> EditPanel:
+def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
     """The editor on the left; what to do with it, and how strongly, on the right."""
     with gr.Row():
         with gr.Column(scale=3, min_width=360):
-            image = gr.ImageEditor(
-                label="Paint over the picture, or brush a mask over what should change",
-                type="pil",
-                format="png",
-                image_mode="RGBA",
-                height=440,
-                brush=gr.Brush(colors=BRUSH_COLOURS, default_color="#ffffff", color_mode="defaults"),
-                eraser=gr.Eraser(),
-                layers=False,
-                transforms=(),
-                sources=("upload", "clipboard"),
-                elem_id="editor",
-            )
-            source = gr.Markdown("*Send a picture here with ✏ Edit, or upload one.*", elem_id="edit-source")
+            image = gr.HTML(None, html_template=editor_html(), js_on_load=script, elem_id="editor")
+            source = gr.Markdown(editing_line(None), elem_id="edit-source")
         with gr.Column(scale=2, min_width=260):
-            inpaint = gr.Button("Inpaint the painted area", variant="primary", elem_id="inpaint")
+            inpaint = gr.Button("Inpaint the masked and painted area", variant="primary", elem_id="inpaint")
             repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
-            keep_colours = gr.Checkbox(
-                value=False,
-                label="Use my brush colours as a guide",
-                info="Off: the brush only marks what to change",
-                elem_id="keep-colours",
+            gr.Markdown(
+                "*Mask brush*: marks what may change. *Paint*: colours the run follows (repaint, or inpaint "
+                "where painted). Outside the mask and paint, an inpaint keeps every pixel.",
+                elem_id="edit-help",
             )
             settings = edit_widgets(defaults)
-    return EditPanel(image, gr.State(None), source, keep_colours, inpaint, repaint, settings)
+    return EditPanel(image, source, inpaint, repaint, settings)
+
+
+def picture_for_editor(session: Studio, node_id: str, index: int) -> dict:
+    """The editor value that loads output `index` of node `node_id`."""
+    path = session.output_path(node_id, index)
+    with Image.open(path) as picture:
+        size = picture.size
+    return editor_value(str(path), size, {"node": node_id, "index": index})
+
+
+def read_edit(session: Studio, value: dict | None) -> Edit:
+    """The editor's picture, mask, paint and parent, checked: the client says which picture, the server reads it."""
+    source = (value or {}).get("source")
+    if not isinstance(source, dict):
+        raise NothingToEdit("Send a picture to the editor first (✏ Edit this picture), or upload one.")
+    if "node" in source:
+        node_id, index = str(source["node"]), int(source["index"])
+        background = open_picture(session.output_path(node_id, index))
+        parent: tuple[str, int] | None = (node_id, index)
+    else:
+        background = open_picture(_uploaded(source.get("upload")))
+        parent = None
+    assert value is not None
+    mask = picture_from_data_url(value.get("mask"), background.size, "mask")
+    paint = picture_from_data_url(value.get("paint"), background.size, "paint")
+    return edit_from_layers(background, mask=mask, paint=paint, parent=parent)
+
+
+def _uploaded(path: object) -> Path:
+    """An upload's file, only from Gradio's own upload folder: the page names it, so it is checked."""
+    folder = Path(get_upload_folder()).resolve()
+    target = Path(str(path or "")).resolve()
+    if not path or not target.is_relative_to(folder) or not target.is_file():
+        raise NothingToEdit("The uploaded picture is gone (the studio restarted?); upload it again.")
+    return target
 
 
 def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
-
-    def described(editing: dict | None) -> str:
-        if not editing:
-            return "*Editing an uploaded picture: results start a new branch.*"
-        return f"Editing **{editing['node']}·{editing['index'] + 1}**: results become its children."
-
-    panel.editing.change(described, inputs=panel.editing, outputs=panel.source, api_visibility="private")
-
-    def edit(session: Studio, values: dict[Any, Any]) -> Edit:
-        with user_errors():
-            return edit_from_editor(
-                values[panel.image],
-                editing=values[panel.editing],
-                keep_colours=values[panel.keep_colours],
-                is_output=session.is_output,
-            )
+    panel.image.change(
+        lambda value: editing_line((value or {}).get("source")),
+        inputs=panel.image,
+        outputs=panel.source,
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
 
     def inpaint(values: dict[Any, Any], request: gr.Request):
         session = screen.studio_for(studio, values[screen.session], request)
         with user_errors():
-            painted = require_mask(edit(session, values))
+            painted = require_mask(read_edit(session, values[panel.image]))
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             session,
@@ -112,8 +117,8 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
 
     def repaint(values: dict[Any, Any], request: gr.Request):
         session = screen.studio_for(studio, values[screen.session], request)
-        # A repaint always runs on what is painted: the colours are the point of it.
-        painted = edit(session, {**values, panel.keep_colours: True})
+        with user_errors():
+            painted = read_edit(session, values[panel.image])
         recipe, control_images = screen.recipe(studio, values)
         yield from screen.run(
             session,
@@ -127,7 +132,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
             ),
         )
 
-    inputs = screen.recipe_inputs | {panel.image, panel.editing, panel.keep_colours, screen.session}
+    inputs = screen.recipe_inputs | {panel.image, screen.session}
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 
 from studio.history import Mark
 from studio.studio import Studio
+from studio.ui.editor import picture_for_editor
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import EDIT_TAB, Screen
 
@@ -44,7 +44,7 @@ def action_widgets() -> ResultActions:
     return ResultActions(edit, vary, count, strength, keep, reject)
 
 
-def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: Any, editing: gr.State) -> None:
+def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: gr.HTML) -> None:
     def pick(ids: list, session_id: str | None, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)
@@ -64,16 +64,15 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
         selected = require(selected)
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            path = session.output_path(selected["node"], selected["index"])
-        return {editor_image: {"background": path, "layers": [], "composite": None}, editing: dict(selected)}
+            return picture_for_editor(session, selected["node"], selected["index"])
 
-    # The tab is shown first: an editor that receives a picture while hidden has no size to draw it at.
     actions.edit.click(
         lambda: gr.Tabs(selected=EDIT_TAB), outputs=screen.tabs, queue=False, api_visibility="private"
     ).then(
         send_to_editor,
         inputs=[screen.selected, screen.session],
-        outputs=[editor_image, editing],
+        outputs=editor_image,
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
 

@@ -148,8 +148,8 @@ TREE_CSS = """
 .tree { display: flex; flex-direction: column; gap: 4px; }
 .tree.empty p { opacity: 0.7; padding: 24px 8px; margin: 0; }
 .tree .toolbar { display: flex; align-items: center; gap: 10px; font-size: 0.85em; flex-wrap: wrap; }
-.tree .toolbar button { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 9px;
-  background: var(--button-secondary-background-fill); }
+#history .tree .toolbar button { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 9px;
+  font-size: 12px; font-weight: normal; line-height: 1.6; background: var(--button-secondary-background-fill); }
 .tree .toolbar .hint { opacity: 0.65; }
 .tree .viewport { position: relative; height: 440px; overflow: hidden; cursor: grab; border-radius: 4px;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }

@@ -79,9 +79,9 @@ VIEWER_CSS = """
 .viewer .frame img.before[hidden] { display: none; }
 .viewer .tools { display: flex; align-items: center; gap: 8px; font-size: 0.9em; }
 .viewer .tools .caption { flex: 1; font-weight: 600; }
-.viewer .tools button { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 1px 10px;
-  font-size: 0.9em; font-weight: normal; background: var(--button-secondary-background-fill); }
-.viewer .tools button.active { border-color: var(--color-accent); color: var(--color-accent); font-weight: 600; }
+#results .viewer .tools button { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 1px 10px;
+  font-size: 12px; font-weight: normal; line-height: 1.6; background: var(--button-secondary-background-fill); }
+#results .viewer .tools button.active { border-color: var(--color-accent); color: var(--color-accent); font-weight: 600; }
 .viewer .compare[hidden] { display: none; }
 .viewer .thumbs { display: flex; gap: 6px; overflow-x: auto; padding-bottom: 2px; }
 .viewer .thumb { margin: 0; width: 112px; flex: none; cursor: pointer; border: 2px solid transparent;
