@@ -18,6 +18,16 @@ class StepProgress:
 
 
 @dataclass(frozen=True)
+class RunReport:
+    """Where a session's latest run stands, for a window that was reloaded while it ran."""
+
+    progress: StepProgress | None  # the last step done
+    finished: bool = False
+    node_id: str | None = None  # the saved node, once finished
+    failed: str | None = None  # why it did not finish (stopped, or the error's message)
+
+
+@dataclass(frozen=True)
 class TrainingProgress:
     """One training step done: its loss, a sample when one was drawn, the file when one was saved."""
 

@@ -14,12 +14,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
 from studio.formats.picture_info import PictureInfo, read_picture_info
@@ -29,7 +30,7 @@ from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
 from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
-from studio.progress import StepProgress, TrainingProgress, TrainingResult
+from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
 from studio.train.report import MemorizationReport
@@ -105,6 +106,7 @@ class _Shared:
     defaults: Recipe
     write_lock: threading.Lock
     account_stores: dict[str, HistoryStore]
+    runs: dict[Path, RunReport] = field(default_factory=dict)  # each session folder's latest run
 
 
 class Studio:
@@ -458,15 +460,38 @@ class Studio:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
         encoded = apply_styles(recipe, self.presets()[0]) if recipe.styles else recipe
-        pictures = self.engine.generate(
-            encoded,
-            image=images.get("image"),
-            mask=images.get("mask"),
-            control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
-            on_step=on_step,
-        )
-        with self._shared.write_lock:
-            return self._record(recipe, encoded, action, parent_id, source_index, pictures, images, reused_inputs or {})
+        runs, folder = self._shared.runs, self.session.folder
+
+        def report(progress: StepProgress) -> None:
+            runs[folder] = RunReport(progress)
+            if on_step is not None:
+                on_step(progress)
+
+        runs[folder] = RunReport(None)
+        try:
+            pictures = self.engine.generate(
+                encoded,
+                image=images.get("image"),
+                mask=images.get("mask"),
+                control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
+                on_step=report,
+            )
+            with self._shared.write_lock:
+                node = self._record(
+                    recipe, encoded, action, parent_id, source_index, pictures, images, reused_inputs or {}
+                )
+        except GenerationStopped:
+            runs[folder] = RunReport(runs[folder].progress, finished=True, failed="Stopped.")
+            raise
+        except Exception as error:
+            runs[folder] = RunReport(runs[folder].progress, finished=True, failed=str(error))
+            raise
+        runs[folder] = RunReport(runs[folder].progress, finished=True, node_id=node.id)
+        return node
+
+    def latest_run(self) -> RunReport | None:
+        """This session's latest run since the studio started: running, or how it ended."""
+        return self._shared.runs.get(self.session.folder)
 
     def _record(
         self,

@@ -328,3 +328,36 @@ def test_an_uploaded_picture_is_edited_and_starts_a_new_branch(engine, page, tmp
         assert node.parent_id is None
         result = Image.open(browser_session(studio).session.path(node.outputs[0]))
         assert result.size == (96, 72)
+
+
+def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        generate(page, "a lighthouse", "00001")
+        page.locator("#results .thumb img").first.click()
+        page.fill("#prompt textarea", "a lighthouse in fog")
+        page.fill("#negative-prompt textarea", "people")
+        page.locator("#styles").get_by_label("Ink sketch").check()
+        page.locator("#branch input").check()
+        expect(page.locator("#plan")).to_contain_text("Styles: Ink sketch")
+        open_studio(page)  # reload
+        expect(page.locator("#prompt textarea")).to_have_value("a lighthouse in fog")
+        expect(page.locator("#negative-prompt textarea")).to_have_value("people")
+        expect(page.locator("#styles").get_by_label("Ink sketch")).to_be_checked()
+        expect(page.locator("#branch input")).to_be_checked()
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
+        expect(page.locator("#results .thumb")).to_have_count(1)
+
+        # A long run, a reload in the middle: the page shows its progress, then its result.
+        page.fill("#steps input[type=number]", "60")
+        page.fill("#prompt textarea", "a long run")
+        page.click("#generate-button")
+        expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
+        open_studio(page)
+        expect(page.locator("#status")).to_contain_text("step", timeout=30_000)
+        expect(page.locator("#preview img")).to_be_visible()
+        shoot(page, "41-reload-mid-run")
+        wait_for_saved(page, "00002")
+        expect(page.locator("#results .thumb")).to_contain_text("00002·1")
+        assert browser_session(studio).session.get("00002").recipe.prompt == "a long run"

@@ -15,6 +15,7 @@ from studio.ui import (
     generate,
     history,
     loras_tab,
+    page,
     picture_tab,
     presets_panel,
     results,
@@ -169,7 +170,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             preview=preview,
             results=results_gallery,
             results_ids=gr.State([]),
-            selected=gr.State(None),
+            # Kept in this browser's storage, as the session is: a reload keeps the picked picture.
+            selected=gr.BrowserState(None, storage_key="studio-selected"),
             selection=selection,
             history=history_panel.tree,
             sessions=history_panel.sessions,
@@ -199,6 +201,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
+        page.wire(studio, screen, blocks, branch=branch, poll=gr.Timer(page.POLL_SECONDS, active=False))
         picture_tab.wire(studio, screen, picture_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)
         train_tab.wire(studio, screen, train_panel)

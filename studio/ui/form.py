@@ -53,6 +53,11 @@ class RecipeForm:
         return {getattr(self, f.name) for f in fields(self)}
 
     @property
+    def named(self) -> dict[str, Any]:
+        """Each widget by its recipe field name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
     def outputs(self) -> list[gr.components.Component]:
         return [getattr(self, f.name) for f in fields(self)]
 

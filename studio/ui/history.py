@@ -66,7 +66,6 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
 
     def show_tree(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
-            # A browser's first visit starts its own session; a reload comes back to it.
             session = studio.for_session(session_id or None, account=account_of(request))
         known = {n.id for n in session.tree()}
         return {
@@ -75,12 +74,6 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
             **screen.tree(session, selected if selected and selected.get("node") in known else None),
         }
 
-    blocks.load(
-        show_tree,
-        inputs=[screen.selected, screen.session],
-        outputs=[screen.session, screen.session_line, *tree_outputs],
-        api_visibility="private",
-    )
     panel.refresh.click(
         show_tree,
         inputs=[screen.selected, screen.session],

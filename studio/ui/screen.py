@@ -33,7 +33,7 @@ class Screen:
     preview: gr.Image
     results: gr.HTML  # the picture viewer (present/viewer.py)
     results_ids: gr.State  # [[node_id, index], ...] in gallery order
-    selected: gr.State  # {"node": id, "index": i} or None
+    selected: gr.BrowserState  # {"node": id, "index": i} or None
     selection: gr.Markdown
     history: gr.HTML  # the version tree, drawn (present/tree_view.py)
     sessions: gr.Dropdown
@@ -186,19 +186,20 @@ class Screen:
         "Use its control units" button, so a pick never switches control on behind the artist's back.
         """
         node = studio.session.get(node_id)
-        count = len(node.recipe.controls)
         return {
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
             self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
             self.node_inputs: tree_text.input_pictures(node, studio.session.path),
-            self.restore_controls: gr.Button(
-                f"Use {node_id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0
-            ),
+            self.restore_controls: self.restore_button(node),
             **self.form.show(node.recipe_of(index)),
             # Picked elsewhere (History): the viewer shows that node, so Results never highlights another.
             **(self.show_results(studio, [node], index) if show_node else {}),
         }
+
+    def restore_button(self, node: Iteration) -> gr.Button:
+        count = len(node.recipe.controls)
+        return gr.Button(f"Use {node.id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0)
 
     def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
         """The Control tab set to what node `node_id` ran under (its units on, the others off)."""

@@ -1,0 +1,155 @@
+"""What a page shows when it opens or is reloaded: its session, the form as the artist left it, the picked
+picture, and a run that is still going (its progress, then its result).
+
+The form lives in this browser's storage (small values, saved as they change); pictures never do: the
+editor and the control maps come back from the session's draft on the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.control.catalogue import KINDS
+from studio.presets import STYLE
+from studio.studio import Studio
+from studio.ui.control_panel import kind_display, preprocessor_choices
+from studio.ui.present import header
+from studio.ui.present import results as results_text
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen, account_of
+
+POLL_SECONDS = 0.5
+
+
+def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
+    """The widgets whose values a reload keeps, by a stable name."""
+    widgets: dict[str, Any] = {f"form.{name}": widget for name, widget in screen.form.named.items()}
+    widgets["branch"] = branch
+    for unit in screen.controls.units:
+        for name in (
+            "enabled",
+            "kind",
+            "model",
+            "weight",
+            "guidance_start",
+            "guidance_end",
+            "preprocessor",
+            "settings",
+        ):
+            widgets[f"unit{unit.number}.{name}"] = getattr(unit, name)
+        widgets[f"unit{unit.number}.made_by"] = unit.made_by
+        widgets[f"unit{unit.number}.shown_kind"] = unit.shown_kind
+    return widgets
+
+
+def wire(studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer) -> None:
+    widgets = remembered_widgets(screen, branch)
+    names = list(widgets)
+    store = gr.BrowserState({}, storage_key="studio-form")
+
+    def remember(*values: Any) -> dict[str, Any]:
+        return dict(zip(names, values, strict=True))
+
+    gr.on(
+        [widget.change for widget in widgets.values()],
+        remember,
+        inputs=list(widgets.values()),
+        outputs=store,
+        queue=False,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        api_visibility="private",
+    )
+
+    run_outputs = screen.run_outputs
+    kind_outputs = [w for unit in screen.controls.units for w in (unit.hint, unit.palette_box, unit.pose_box)]
+
+    def restored_form(saved: dict[str, Any]) -> dict[Any, Any]:
+        """The saved values, with the choices that depend on them (a unit's preprocessors follow its kind)."""
+        shown: dict[Any, Any] = {widgets[name]: value for name, value in saved.items() if name in widgets}
+        styles = [preset.name for preset in studio.presets()[0] if preset.kind == STYLE]
+        chosen = [name for name in saved.get("form.styles") or [] if name in styles]
+        shown[screen.form.styles] = gr.CheckboxGroup(choices=styles, value=chosen)
+        for unit in screen.controls.units:
+            kind = saved.get(f"unit{unit.number}.kind")
+            if kind not in KINDS:
+                continue
+            choices = preprocessor_choices(kind)
+            preprocessor = saved.get(f"unit{unit.number}.preprocessor")
+            if preprocessor not in KINDS[kind].preprocessors:
+                preprocessor = KINDS[kind].preprocessors[0]
+            shown |= {unit.preprocessor: gr.Dropdown(choices=choices, value=preprocessor), **kind_display(unit, kind)}
+        return shown
+
+    def opened(saved: dict | None, selected: dict | None, session_id: str | None, request: gr.Request):
+        with user_errors():
+            # A browser's first visit starts its own session; a reload comes back to it.
+            session = studio.for_session(session_id or None, account=account_of(request))
+        nodes = {node.id: node for node in session.tree()}
+        picked = selected if selected and selected.get("node") in nodes else None
+        shown: dict[Any, Any] = {
+            screen.session: session.session.id,
+            screen.session_line: header.session_line(session.session.id),
+            screen.selected: picked,
+            **screen.tree(session, picked),
+            **restored_form(saved or {}),
+        }
+        if picked:
+            node = nodes[picked["node"]]
+            shown |= screen.show_results(session, [node], picked["index"])
+            shown[screen.selection] = results_text.selection_text(node, picked["index"])
+            shown[screen.restore_controls] = screen.restore_button(node)
+        run = session.latest_run()
+        if run is not None and not run.finished:
+            shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"
+            shown[poll] = gr.Timer(active=True)
+        return shown
+
+    blocks.load(
+        opened,
+        inputs=[store, screen.selected, screen.session],
+        outputs=[
+            screen.session,
+            screen.session_line,
+            screen.selected,
+            screen.history,
+            screen.sessions,
+            screen.results,
+            screen.results_ids,
+            screen.selection,
+            screen.restore_controls,
+            screen.status,
+            poll,
+            *widgets.values(),
+            *kind_outputs,
+        ],
+        api_visibility="private",
+    )
+
+    def follow(session_id: str | None, request: gr.Request):
+        """A run that outlived the page it started on: its progress, then its result."""
+        session = screen.studio_for(studio, session_id, request)
+        run = session.latest_run()
+        if run is None:
+            return {poll: gr.Timer(active=False)}
+        if not run.finished:
+            return screen.progress(run.progress) if run.progress else {}
+        if run.node_id is None:
+            return {
+                poll: gr.Timer(active=False),
+                screen.status: f"**Not done:** {run.failed}",
+                screen.preview: gr.Image(value=None, visible=False),
+                screen.results: gr.HTML(visible=True),
+            }
+        with user_errors():
+            return {poll: gr.Timer(active=False), **screen.after_run(session, session.session.get(run.node_id))}
+
+    poll.tick(
+        follow,
+        inputs=[screen.session],
+        outputs=[*run_outputs, poll],
+        show_progress="hidden",
+        api_visibility="private",
+    )
