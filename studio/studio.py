@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from studio.drafts import FOLDER as DRAFT_FOLDER
+from studio.drafts import Drafts
 from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
@@ -384,6 +386,12 @@ class Studio:
     def read_picture(self, path: str | Path) -> PictureInfo:
         """How any picture was made (ours, A1111/Forge, ComfyUI, EXIF). ValueError if it is no picture."""
         return read_picture_info(Path(path))
+
+    @property
+    def drafts(self) -> Drafts:
+        """This session's work in progress (the editor, the control maps); a read-only session keeps none."""
+        self.session.check_writable()
+        return Drafts(self.session.folder / DRAFT_FOLDER)
 
     def output_path(self, node_id: str, index: int = 0) -> str:
         node = self.session.get(node_id)

@@ -361,3 +361,40 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb")).to_contain_text("00002·1")
         assert browser_session(studio).session.get("00002").recipe.prompt == "a long run"
+
+
+def test_a_reload_brings_back_the_editor_and_the_control_maps(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        generate(page, "a lighthouse", "00001")
+        page.locator("#results .thumb img").first.click()
+        page.click("#send-to-editor")
+        editor_ready(page)
+        paint_stroke(page)
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
+        open_tab(page, "Control")
+        page.locator("#control-1-pose-preset input").click()
+        page.get_by_role("option", name="standing").first.click()
+        expect(page.locator("#plan")).to_contain_text("Pose (OpenPose), weight 1, map by hand")
+        session = browser_session(studio)
+        for _ in range(50):  # the drafts are written as the page reports each change
+            if session.drafts.map(1) and session.drafts.editor() and session.drafts.editor().mask:
+                break
+            page.wait_for_timeout(100)
+        assert session.drafts.map(1) is not None and session.drafts.editor().mask is not None
+
+        open_studio(page)  # reload
+        expect(page.locator("#plan")).to_contain_text("Pose (OpenPose), weight 1, map by hand")
+        open_tab(page, "Edit")
+        editor_ready(page)
+        expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
+        assert page.evaluate(
+            "() => { const c = document.querySelector('#editor canvas.mask');"
+            " return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v); }"
+        ), "the mask painted before the reload is back"
+        shoot(page, "42-editor-after-reload")
+        page.click("#inpaint")
+        wait_for_saved(page, "00002")
+        node = browser_session(studio).session.get("00002")
+        assert node.parent_id == "00001" and node.recipe.controls[0].kind == "openpose"

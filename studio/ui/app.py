@@ -201,7 +201,14 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
-        page.wire(studio, screen, blocks, branch=branch, poll=gr.Timer(page.POLL_SECONDS, active=False))
+        page.wire(
+            studio,
+            screen,
+            blocks,
+            branch=branch,
+            poll=gr.Timer(page.POLL_SECONDS, active=False),
+            editor=edit_panel.image,
+        )
         picture_tab.wire(studio, screen, picture_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)
         train_tab.wire(studio, screen, train_panel)

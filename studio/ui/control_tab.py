@@ -19,6 +19,7 @@ from studio.ui.control_panel import (
     editor_value,
     hint_text,
     kind_display,
+    map_of,
     painting_text,
     preprocessor_choices,
 )
@@ -77,8 +78,11 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.enabled,
         ],
         **private,
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
     unit.preprocessor.input(default_settings, inputs=unit.preprocessor, outputs=unit.settings, **private)
+
+    # Every change of the map (painted, made, posed, cleared) goes to the session's draft: a reload keeps it.
+    unit.map.change(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def use_picked(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
@@ -106,7 +110,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         # Progress (and a failure's badge) on the hint line, never over the map, where it would block painting.
         show_progress_on=[unit.hint],
         **private,
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def blank(kind: str, width: float, height: float):
         with user_errors():
@@ -118,7 +122,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.kind, form.width, form.height],
         outputs=[unit.map, unit.enabled, unit.made_by],
         **private,
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def paint_with(name: str | None, recent: list[str]):
         if not name:
@@ -171,7 +175,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     unit.pose_preset.input(
         start_pose, inputs=[unit.pose_preset, form.width, form.height], outputs=pose_outputs, **private
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def detect(source, width: float, height: float):
         if source is None:
@@ -188,7 +192,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         outputs=pose_outputs,
         show_progress_on=[unit.pose_help],
         **private,
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def click_pose(pose: dict | None, held: int | None, width: float, height: float, event: gr.SelectData):
         if pose is None:
@@ -204,7 +208,35 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.pose, unit.held_joint, form.width, form.height],
         outputs=pose_outputs,
         **private,
-    )
+    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+
+
+def keep_map(studio: Studio, screen: Screen, unit: UnitWidgets) -> Any:
+    """A handler that writes `unit`'s map into the session's draft."""
+
+    def keep(editor: dict | None, session_id: str | None, request: gr.Request) -> None:
+        if not session_id:
+            return
+        session = screen.studio_for(studio, session_id, request)
+        if not session.session.read_only:
+            session.drafts.save_map(unit.number, map_of(editor))
+
+    return keep
+
+
+def keep_options(screen: Screen, unit: UnitWidgets) -> dict[str, Any]:
+    return {
+        "inputs": [unit.map, screen.session],
+        "trigger_mode": "always_last",
+        "show_progress": "hidden",
+        "api_visibility": "private",
+    }
+
+
+def keep_every_map(studio: Studio, screen: Screen, event: Any) -> None:
+    """After `event` (which may set any unit's map), the drafts follow."""
+    for unit in screen.controls.units:
+        event = event.then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
 
 def _view_size(size: tuple[int, int], longest: int = 512) -> tuple[int, int]:

@@ -90,6 +90,7 @@ async function load(value) {
     await drawImage(value.mask_url, maskCanvas);
     await drawImage(value.paint_url, paintCanvas);
     say("");
+    if (value.mask_url || value.paint_url) publish(); // layers back from the draft: the next run reads them
   } catch (error) {
     say("The picture could not be shown; send it again.");
   }

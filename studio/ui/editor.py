@@ -65,17 +65,62 @@ def read_edit(session: Studio, value: dict | None) -> Edit:
     source = (value or {}).get("source")
     if not isinstance(source, dict):
         raise NothingToEdit("Send a picture to the editor first (✏ Edit this picture), or upload one.")
-    if "node" in source:
-        node_id, index = str(source["node"]), int(source["index"])
-        background = open_picture(session.output_path(node_id, index))
-        parent: tuple[str, int] | None = (node_id, index)
-    else:
-        background = open_picture(_uploaded(source.get("upload")))
-        parent = None
+    background, parent = _background(session, source)
     assert value is not None
     mask = picture_from_data_url(value.get("mask"), background.size, "mask")
     paint = picture_from_data_url(value.get("paint"), background.size, "paint")
     return edit_from_layers(background, mask=mask, paint=paint, parent=parent)
+
+
+def _background(session: Studio, source: dict) -> tuple[Image.Image, tuple[str, int] | None]:
+    """The picture the editor holds, read on the server, and the node picture it is (None for an upload)."""
+    if "node" in source:
+        node_id, index = str(source["node"]), int(source["index"])
+        return open_picture(session.output_path(node_id, index)), (node_id, index)
+    if source.get("upload") is True:  # an upload kept in the session's draft, across a reload
+        kept = session.drafts.editor()
+        if kept is None or kept.picture is None:
+            raise NothingToEdit("The uploaded picture is gone; upload it again.")
+        return open_picture(kept.picture), None
+    return open_picture(_uploaded(source.get("upload"))), None
+
+
+def keep_draft(session: Studio, value: dict | None) -> None:
+    """The editor as it is now, into the session's draft, so a reload brings it back."""
+    source = (value or {}).get("source")
+    if not isinstance(source, dict):
+        return
+    assert value is not None
+    if value.get("mask_url") or value.get("paint_url"):
+        return  # just brought back from the draft: the draft already holds these layers
+    background, _ = _background(session, source)
+    upload = _uploaded(source["upload"]) if isinstance(source.get("upload"), str) else None
+    session.drafts.save_editor(
+        source,
+        mask=picture_from_data_url(value.get("mask"), background.size, "mask"),
+        paint=picture_from_data_url(value.get("paint"), background.size, "paint"),
+        upload=upload,
+    )
+
+
+def draft_for_editor(session: Studio) -> dict | None:
+    """The editor value that brings the draft back (picture, mask and paint), or None."""
+    kept = session.drafts.editor()
+    if kept is None:
+        return None
+    if kept.picture is not None:
+        path = str(kept.picture)
+    else:
+        path = session.output_path(str(kept.source["node"]), int(kept.source["index"]))
+    with Image.open(path) as picture:
+        size = picture.size
+    return editor_value(
+        path,
+        size,
+        kept.source,
+        mask_path=str(kept.mask) if kept.mask else None,
+        paint_path=str(kept.paint) if kept.paint else None,
+    )
 
 
 def _uploaded(path: object) -> Path:
@@ -88,11 +133,18 @@ def _uploaded(path: object) -> Path:
 
 
 def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
+    def changed(value: dict | None, session_id: str | None, request: gr.Request):
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            keep_draft(session, value)
+        return editing_line((value or {}).get("source"))
+
+    # After every stroke and upload: the line saying what is edited, and the draft a reload brings back.
     panel.image.change(
-        lambda value: editing_line((value or {}).get("source")),
-        inputs=panel.image,
+        changed,
+        inputs=[panel.image, screen.session],
         outputs=panel.source,
-        queue=False,
+        trigger_mode="always_last",
         show_progress="hidden",
         api_visibility="private",
     )

@@ -9,6 +9,7 @@ import gradio as gr
 from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED, TINY_MODEL
 from studio.studio import Studio
+from studio.ui.control_tab import keep_every_map
 from studio.ui.present import header
 from studio.ui.present.plan import UnitPlan, plan_text
 from studio.ui.running import user_errors, warn
@@ -101,12 +102,13 @@ def wire(
         with user_errors():
             return screen.restore_units(session, selected["node"])
 
-    screen.restore_controls.click(
+    restored = screen.restore_controls.click(
         restore_units,
         inputs=[screen.selected, screen.session],
         outputs=[*screen.controls.outputs, screen.status],
         api_visibility="private",
     )
+    keep_every_map(studio, screen, restored)
 
     def load(values: dict[Any, Any], model: str | None = None):
         with user_errors():

@@ -12,9 +12,12 @@ from typing import Any
 import gradio as gr
 
 from studio.control.catalogue import KINDS
+from studio.pictures import open_picture
 from studio.presets import STYLE
 from studio.studio import Studio
+from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.control_panel import kind_display, preprocessor_choices
+from studio.ui.editor import draft_for_editor
 from studio.ui.present import header
 from studio.ui.present import results as results_text
 from studio.ui.running import user_errors
@@ -44,7 +47,9 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
     return widgets
 
 
-def wire(studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer) -> None:
+def wire(
+    studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer, editor: gr.HTML
+) -> None:
     widgets = remembered_widgets(screen, branch)
     names = list(widgets)
     store = gr.BrowserState({}, storage_key="studio-form")
@@ -83,6 +88,19 @@ def wire(studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkb
             shown |= {unit.preprocessor: gr.Dropdown(choices=choices, value=preprocessor), **kind_display(unit, kind)}
         return shown
 
+    def drafted(session: Studio) -> dict[Any, Any]:
+        """The editor and the control maps as the artist left them (the session's draft)."""
+        shown: dict[Any, Any] = {}
+        with user_errors():
+            kept = draft_for_editor(session)
+        if kept is not None:
+            shown[editor] = kept
+        for unit in screen.controls.units:
+            path = session.drafts.map(unit.number)
+            if path is not None:
+                shown[unit.map] = editor_value_of(open_picture(path, "control map"))
+        return shown
+
     def opened(saved: dict | None, selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
             # A browser's first visit starts its own session; a reload comes back to it.
@@ -101,6 +119,8 @@ def wire(studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkb
             shown |= screen.show_results(session, [node], picked["index"])
             shown[screen.selection] = results_text.selection_text(node, picked["index"])
             shown[screen.restore_controls] = screen.restore_button(node)
+        if not session.session.read_only:
+            shown |= drafted(session)
         run = session.latest_run()
         if run is not None and not run.finished:
             shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"
@@ -124,6 +144,8 @@ def wire(studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkb
             poll,
             *widgets.values(),
             *kind_outputs,
+            editor,
+            *(unit.map for unit in screen.controls.units),
         ],
         api_visibility="private",
     )

@@ -1,0 +1,126 @@
+"""Work in progress that is not a node yet: the editor's picture and layers, and the control maps.
+
+Kept in the session's `draft/` folder as it changes, so a reload (or a restart) brings it back as the
+artist left it. Never part of the tree: the history reads only the session folder's own PNGs.
+
+    draft/editor.json   {"schema_version": 1, "source": {"node": "00003", "index": 0} | {"upload": true},
+                         "picture": "editor-picture.png" | null, "mask": "editor-mask.png" | null,
+                         "paint": "editor-paint.png" | null, "uploaded_from": "<upload path>" | null}
+    draft/control-1.png ... the map of each control unit
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image
+
+from studio.files import atomic_write, atomic_write_text
+
+SCHEMA_VERSION = 1
+FOLDER = "draft"
+_EDITOR = "editor.json"
+
+
+@dataclass(frozen=True)
+class EditorDraft:
+    source: dict[str, Any]  # {"node": id, "index": i}, or {"upload": True} for a picture kept in the draft
+    picture: Path | None  # an uploaded picture's copy; None for a node's picture (it is in the tree)
+    mask: Path | None
+    paint: Path | None
+    uploaded_from: str | None  # the upload the copy was made from (so a stroke does not copy it again)
+
+
+class Drafts:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    # --- the editor ---------------------------------------------------------------------------
+
+    def save_editor(
+        self,
+        source: dict[str, Any],
+        *,
+        mask: Image.Image | None,
+        paint: Image.Image | None,
+        upload: Path | None = None,
+    ) -> None:
+        """Keep the editor's picture (an upload is copied here once) and its layers."""
+        kept = self.editor()
+        picture = None
+        uploaded_from = None
+        if upload is not None:
+            uploaded_from = str(upload)
+            picture = self.folder / "editor-picture.png"
+            if kept is None or kept.uploaded_from != uploaded_from or kept.picture is None:
+                _write_png(Image.open(upload), picture)
+        elif "upload" in source and kept is not None and kept.picture is not None:
+            picture, uploaded_from = kept.picture, kept.uploaded_from  # the kept upload, edited further
+        layers = {}
+        for name, layer in (("mask", mask), ("paint", paint)):
+            path = self.folder / f"editor-{name}.png"
+            if layer is None:
+                path.unlink(missing_ok=True)
+                layers[name] = None
+            else:
+                _write_png(layer, path)
+                layers[name] = path.name
+        atomic_write_text(
+            self.folder / _EDITOR,
+            json.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "source": {"upload": True} if picture is not None else source,
+                    "picture": picture.name if picture is not None else None,
+                    **layers,
+                    "uploaded_from": uploaded_from,
+                }
+            ),
+        )
+
+    def editor(self) -> EditorDraft | None:
+        """The editor as it was left; None when there is none, or it cannot be read (it is only a draft)."""
+        try:
+            data = json.loads((self.folder / _EDITOR).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            return None
+        source = data.get("source")
+        if not isinstance(source, dict):
+            return None
+        files = {name: self._file(data.get(name)) for name in ("picture", "mask", "paint")}
+        if source.get("upload") and files["picture"] is None:
+            return None
+        uploaded_from = data.get("uploaded_from")
+        return EditorDraft(
+            source, files["picture"], files["mask"], files["paint"], uploaded_from if uploaded_from else None
+        )
+
+    # --- control maps --------------------------------------------------------------------------
+
+    def save_map(self, unit: int, picture: Image.Image | None) -> None:
+        path = self.folder / f"control-{int(unit)}.png"
+        if picture is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_png(picture, path)
+
+    def map(self, unit: int) -> Path | None:
+        return self._file(f"control-{int(unit)}.png")
+
+    def _file(self, name: object) -> Path | None:
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            return None
+        path = self.folder / name
+        return path if path.is_file() else None
+
+
+def _write_png(picture: Image.Image, path: Path) -> None:
+    def write(handle: IO[bytes]) -> None:
+        picture.save(handle, format="PNG")
+
+    atomic_write(path, write)

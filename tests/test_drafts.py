@@ -1,0 +1,54 @@
+"""The session's draft: the editor and the control maps as the artist left them, across a reload."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from studio.drafts import Drafts
+
+
+def test_the_editor_of_a_node_picture_keeps_its_layers_and_drops_empty_ones(tmp_path):
+    drafts = Drafts(tmp_path / "draft")
+    assert drafts.editor() is None
+    mask = Image.new("RGBA", (8, 8), (0, 0, 255, 255))
+    drafts.save_editor({"node": "00003", "index": 1}, mask=mask, paint=None)
+    kept = drafts.editor()
+    assert kept is not None and kept.source == {"node": "00003", "index": 1} and kept.picture is None
+    assert kept.mask is not None and Image.open(kept.mask).tobytes() == mask.tobytes() and kept.paint is None
+    drafts.save_editor({"node": "00003", "index": 1}, mask=None, paint=None)
+    assert drafts.editor().mask is None and not (tmp_path / "draft" / "editor-mask.png").exists()
+
+
+def test_an_upload_is_copied_once_and_stays_the_picture_while_it_is_edited(tmp_path):
+    upload = tmp_path / "upload.png"
+    Image.new("RGB", (12, 10), "teal").save(upload)
+    drafts = Drafts(tmp_path / "draft")
+    drafts.save_editor({"upload": str(upload)}, mask=None, paint=None, upload=upload)
+    kept = drafts.editor()
+    assert kept.source == {"upload": True} and kept.picture is not None and kept.uploaded_from == str(upload)
+    upload.unlink()  # Gradio's upload cache is gone after a restart: the draft's copy is what counts
+    drafts.save_editor({"upload": True}, mask=Image.new("RGBA", (12, 10), (1, 2, 3, 255)), paint=None)
+    again = drafts.editor()
+    assert again.picture == kept.picture and Image.open(again.picture).size == (12, 10) and again.mask is not None
+
+
+def test_a_damaged_or_foreign_draft_is_no_draft(tmp_path):
+    folder = tmp_path / "draft"
+    folder.mkdir()
+    for text in ("{", "[]", json.dumps({"schema_version": 99, "source": {}})):
+        (folder / "editor.json").write_text(text)
+        assert Drafts(folder).editor() is None
+    (folder / "editor.json").write_text(
+        json.dumps({"schema_version": 1, "source": {"node": "00001", "index": 0}, "mask": "../../etc/passwd"})
+    )
+    assert Drafts(folder).editor().mask is None
+
+
+def test_control_maps_are_kept_per_unit(tmp_path):
+    drafts = Drafts(tmp_path / "draft")
+    drafts.save_map(2, Image.new("RGB", (8, 8), "white"))
+    assert drafts.map(2) is not None and drafts.map(1) is None
+    drafts.save_map(2, None)
+    assert drafts.map(2) is None
