@@ -413,7 +413,18 @@ class Studio:
         if self.offered is not None:
             self.offered.refuse_server_folders("training")
         workshop, lora_dir = self._require_workshop()
-        return workshop.train(settings, lora_dir, on_progress=on_progress)
+        samples: list[Image.Image] = []
+
+        def keep_sample(progress: TrainingProgress) -> None:
+            if progress.sample is not None:
+                samples[:] = [progress.sample]
+            if on_progress is not None:
+                on_progress(progress)
+
+        result = workshop.train(settings, lora_dir, on_progress=keep_sample)
+        if samples:  # the last sample is the LoRA's picture in the library
+            png_text.write_plain_png(samples[0], result.lora.with_name(f"{result.lora.stem}.preview.png"))
+        return result
 
     def check_memorization(
         self, lora: str, dataset: str, *, resolution: int = 512, on_progress: Callable[[int, int], None] | None = None

@@ -344,8 +344,14 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
             expect(page.locator("#train-progress")).to_contain_text("loss", timeout=RUN_TIMEOUT)
             expect(page.locator("#train-progress")).to_contain_text("Done after 6 steps", timeout=RUN_TIMEOUT)
             expect(page.locator("#train-sample img")).to_be_visible()
+            # The loss as a chart, the last sample kept as the LoRA's picture, the memorization sheet shown.
+            expect(page.locator("#train-loss")).to_contain_text("Loss")
+            expect(page.locator("#train-loss canvas, #train-loss svg").first).to_be_visible()
+            expect(page.locator("#memorization-report")).to_contain_text("memorization", timeout=RUN_TIMEOUT)
+            expect(page.locator("#memorization-sheet img")).to_be_visible(timeout=RUN_TIMEOUT)
             shoot(page, "11-trained")
             assert (library / "mira.safetensors").is_file()
+            assert Image.open(library / "mira.preview.png").size == (256, 256)
 
             open_tab(page, "LoRAs")
             page.click("#refresh-loras")

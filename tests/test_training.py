@@ -71,6 +71,8 @@ def test_the_file_is_kohya_named_with_training_metadata(engine, dataset, tmp_pat
     assert any(key.startswith("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up") for key in keys)
     assert all(key.endswith((".lora_down.weight", ".lora_up.weight", ".alpha")) for key in keys)
     assert meta["ss_num_train_images"] == "2" and meta["ss_steps"] == "4" and meta["studio_trigger_word"] == "mira"
+    # The base model as the artist named it, so the LoRA library lists "tiny", not a cache folder.
+    assert meta["studio_base_model"] == "tiny"
     assert json.loads(meta["studio_training"])["rank"] == 4
     assert "mira" in json.loads(meta["ss_tag_frequency"])[dataset.name]
     # diffusers itself loads it (through the engine, as A1111-style kohya keys).

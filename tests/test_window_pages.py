@@ -104,3 +104,33 @@ def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():
     assert "<del>red</del> <ins>grey</ins>" in text
     assert "steps: 20 → 30" in text and "controls: none → canny" in text
     assert "Prompt** (A → B): unchanged" in comparison(first, 0, first, 0)
+
+
+def test_picture_info_shows_what_ran_and_no_denoising_for_a_generated_picture():
+    from studio.formats.picture_info import PictureInfo, Source
+    from studio.recipe import InpaintArea, LoraRef, Mode
+    from studio.ui.present.picture import picture_info_text
+
+    def info(recipe: Recipe) -> str:
+        changes = recipe.to_dict()
+        changes.pop("schema_version")
+        return picture_info_text(PictureInfo(Source.STUDIO, changes, {}))
+
+    generated = info(Recipe(prompt="a fox", model="tiny", styles=("Oil painting",)))
+    assert "Denoising" not in generated and "Styles: Oil painting" in generated
+    inpainted = info(
+        Recipe(
+            prompt="a fox",
+            model="tiny",
+            mode=Mode.INPAINT,
+            denoising_strength=0.6,
+            inpaint_area=InpaintArea.ONLY_MASKED,
+            mask_blur=6,
+            loras=(LoraRef("mira", 0.8),),
+            controls=(ControlRef(kind="openpose", model="tiny", image="control-0", preprocessor="none"),),
+        )
+    )
+    assert "- Denoising: 0.6" in inpainted
+    assert "- Inpaint: only masked, mask blur 6 px, padding 32 px" in inpainted
+    assert "- LoRA: mira 0.8" in inpainted
+    assert "- Control unit 1: openpose · `tiny` · weight 1.0 · steps 0.0–1.0 · map by hand" in inpainted

@@ -16,6 +16,7 @@ strict about shifts, so the line sits halfway: a margin to both kinds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +99,7 @@ def check_memorization(
         overfitted=bool(closest) and closest[0].score >= THRESHOLD,
         closest=closest,
     )
+    report = dataclasses.replace(report, sheet=str(report_paths(lora)[1]))
     _save(report, samples, {e.path.name: e.picture for e in examples}, lora)
     return report
 

@@ -130,7 +130,9 @@ def _run(engine, pipe, trained, examples: list[Example], settings, total, target
         loss_value = float(loss.detach())
         sample = saved_now = None
         if step % settings.save_every == 0 or step == total:
-            saved = saved_now = save_kohya_lora(pipe, trained, settings, len(examples), step, target, examples)
+            saved = saved_now = save_kohya_lora(
+                pipe, trained, settings, len(examples), step, target, examples, base_model=engine.model or ""
+            )
         if settings.sample_prompt and (step % settings.sample_every == 0 or step == total):
             sample = _sample(pipe, settings, examples[0].picture.size)
         if on_progress:
@@ -181,7 +183,7 @@ def _sample(pipe, settings: TrainingSettings, size: tuple[int, int]) -> Image.Im
 
 
 def save_kohya_lora(
-    pipe, trained, settings: TrainingSettings, image_count: int, step: int, target: Path, examples
+    pipe, trained, settings: TrainingSettings, image_count: int, step: int, target: Path, examples, *, base_model: str
 ) -> Path:
     """The adapter as one .safetensors in kohya's naming (A1111, ComfyUI and diffusers load it)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -209,7 +211,8 @@ def save_kohya_lora(
         "ss_base_model_version": "sd_v1",
         "ss_tag_frequency": json.dumps({Path(settings.dataset).name: dict(tags)}),
         "modelspec.architecture": "stable-diffusion-v1/lora",
-        "studio_base_model": str(getattr(pipe, "name_or_path", "") or pipe.config.get("_name_or_path", "")),
+        # The model as the artist named it ("tiny", a hub id, a file), never the cache folder it was read from.
+        "studio_base_model": base_model,
         "studio_trigger_word": settings.trigger_word,
         "studio_training": json.dumps(settings.to_dict()),
     }

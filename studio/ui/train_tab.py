@@ -54,6 +54,7 @@ class TrainPanel:
     train: gr.Button
     stop: gr.Button
     progress: gr.Markdown
+    loss: gr.LinePlot
     sample: gr.Image
     check_lora: gr.Textbox
     check: gr.Button
@@ -75,7 +76,7 @@ def train_widgets() -> TrainPanel:
             with gr.Row():
                 rank = gr.Number(8, label="Rank", precision=0, min_width=70, elem_id="train-rank")
                 alpha = gr.Number(8, label="Alpha", min_width=70, elem_id="train-alpha")
-                learning_rate = gr.Number(1e-4, label="Learning rate", min_width=90, elem_id="train-lr")
+                learning_rate = gr.Number(1e-4, label="Learning rate", min_width=120, elem_id="train-lr")
                 steps = gr.Number(500, label="Steps", precision=0, min_width=70, elem_id="train-steps")
                 epochs = gr.Number(0, label="or Epochs", precision=0, minimum=0, min_width=70, elem_id="train-epochs")
                 batch = gr.Number(1, label="Batch", precision=0, min_width=60, elem_id="train-batch")
@@ -104,6 +105,9 @@ def train_widgets() -> TrainPanel:
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
         with gr.Column(scale=2, min_width=240):
             progress = gr.Markdown("*Training progress shows here.*", elem_id="train-progress")
+            loss = gr.LinePlot(
+                x="step", y="loss", title="Loss", height=180, x_title="step", y_title="loss", elem_id="train-loss"
+            )
             sample = gr.Image(label="Latest sample", interactive=False, height=200, buttons=[], elem_id="train-sample")
             with gr.Accordion("Memorization check", open=True):
                 gr.Markdown(
@@ -141,15 +145,16 @@ def train_widgets() -> TrainPanel:
         sample_every=sample_every,
         sample_prompt=sample_prompt,
     )
-    return TrainPanel(form, train, stop, progress, sample, check_lora, check, report, sheet)
+    return TrainPanel(form, train, stop, progress, loss, sample, check_lora, check, report, sheet)
 
 
 def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
     def train(values: dict[Any, Any]):
         with user_errors():
             settings = panel.form.settings(values)
-        yield {panel.progress: "**Loading the pictures…**"}
+        yield {panel.progress: "**Loading the pictures…**", panel.loss: train_text.loss_table([])}
         last_saved = None
+        losses: list[tuple[int, float]] = []
         for item in stream(lambda on_progress: studio.train_lora(settings, on_progress)):
             if isinstance(item, Finished):
                 if item.result is None:
@@ -158,15 +163,18 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
                 how = "Stopped" if item.result.stopped else "Done"
                 yield {
                     panel.progress: f"**{how}** after {item.result.steps} steps: `{item.result.lora.name}` is in the "
-                    "LoRA library. Use it from the LoRAs tab (↻ Refresh). A stop keeps the last saved file.",
+                    "LoRA library, its last sample as its picture. Use it from the LoRAs tab (↻ Refresh). "
+                    "A stop keeps the last saved file.",
                     panel.check_lora: settings.name,
                 }
                 yield from check(settings.name, settings.dataset, settings.resolution)
                 return
             last_saved = item.saved or last_saved
+            losses.append((item.step, item.loss))
             update: dict[Any, Any] = {
+                panel.loss: train_text.loss_table(losses),
                 panel.progress: f"**Training** step {item.step} of {item.total} · loss {item.loss:.4f}"
-                + (f"  \nSaved `{last_saved.name}`" if last_saved else "")
+                + (f"  \nSaved `{last_saved.name}`" if last_saved else ""),
             }
             if item.sample is not None:
                 update[panel.sample] = item.sample
@@ -199,7 +207,7 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
     panel.train.click(
         train,
         inputs=panel.form.inputs,
-        outputs=[panel.progress, panel.sample, panel.check_lora, panel.report, panel.sheet],
+        outputs=[panel.progress, panel.loss, panel.sample, panel.check_lora, panel.report, panel.sheet],
         concurrency_id=GPU_LANE,
         concurrency_limit=1,
         api_visibility="private",

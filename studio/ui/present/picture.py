@@ -34,9 +34,37 @@ def picture_info_text(info: PictureInfo) -> str:
         if info.node.inputs:
             lines.append("Its inputs: " + ", ".join(f"{role} `{name}`" for role, name in info.node.inputs.items()))
     for key, label in _FIELD_LABELS.items():
+        if key == "denoising_strength" and info.changes.get("mode") == "txt2img":
+            continue  # a txt2img picture has no denoising: the field is only the recipe's default
         if key in info.changes and info.changes[key] not in ("", None):
             lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
+    lines.extend(_studio_lines(info.changes))
     return "  \n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + _unknown_lines(info.unknown)
+
+
+def _studio_lines(changes: dict) -> list[str]:
+    """What only the studio's own recipe holds: inpaint settings, variation, styles, LoRAs, control units."""
+    lines = []
+    if changes.get("mode") == "inpaint":
+        lines.append(
+            f"- Inpaint: {changes.get('inpaint_area')}, mask blur {changes.get('mask_blur')} px"
+            + (f", padding {changes.get('inpaint_padding')} px" if changes.get("inpaint_area") == "only masked" else "")
+        )
+    if changes.get("variation_strength"):
+        lines.append(f"- Variation: seed {changes.get('variation_seed')}, strength {changes['variation_strength']:g}")
+    if changes.get("styles"):
+        lines.append("- Styles: " + ", ".join(str(name) for name in changes["styles"]))
+    for lora in changes.get("loras") or []:
+        if isinstance(lora, dict):
+            lines.append(f"- LoRA: {lora.get('name')} {lora.get('weight')}")
+    for number, unit in enumerate(changes.get("controls") or [], start=1):
+        if isinstance(unit, dict):
+            made = "by hand" if unit.get("preprocessor") == "none" else f"by {unit.get('preprocessor')}"
+            lines.append(
+                f"- Control unit {number}: {unit.get('kind')} · `{unit.get('model')}` · weight {unit.get('weight')}"
+                f" · steps {unit.get('guidance_start')}–{unit.get('guidance_end')} · map {made}"
+            )
+    return lines
 
 
 def _shown(key: str, changes: dict) -> str:

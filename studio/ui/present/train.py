@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pandas as pd
+
 
 def memorization_text(report) -> str:
     """A memorization report for the artist: the verdict, the threshold, the closest pairs."""
@@ -19,3 +23,8 @@ def memorization_text(report) -> str:
 
 def memorization_sheet(report) -> str | None:
     return report.sheet or None
+
+
+def loss_table(losses: Sequence[tuple[int, float]]) -> pd.DataFrame:
+    """The loss per step, for the Train tab's chart."""
+    return pd.DataFrame(list(losses), columns=["step", "loss"])
