@@ -134,3 +134,14 @@ def test_picture_info_shows_what_ran_and_no_denoising_for_a_generated_picture():
     assert "- Inpaint: only masked, mask blur 6 px, padding 32 px" in inpainted
     assert "- LoRA: mira 0.8" in inpainted
     assert "- Control unit 1: openpose · `tiny` · weight 1.0 · steps 0.0–1.0 · map by hand" in inpainted
+
+
+def test_window_messages_name_fields_as_the_window_labels_them():
+    from studio.recipe import RecipeError
+    from studio.ui.running import in_the_windows_words
+
+    assert in_the_windows_words(RecipeError("cfg_scale", "40 is above 30")) == "Prompt strength (CFG): 40 is above 30"
+    assert in_the_windows_words(RecipeError("variation_strength", "needs a variation_seed")).startswith(
+        "Variation strength: "
+    )
+    assert in_the_windows_words(RecipeError("controls.kind", "unknown kind")) == "controls.kind: unknown kind"

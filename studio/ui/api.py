@@ -48,7 +48,7 @@ def add_endpoints(studio: Studio) -> None:
         trigger = gr.Button()
 
     def bound(session_id: str | None, request: gr.Request | None) -> Studio:
-        with user_errors():
+        with user_errors(field_names=True):
             return studio.for_session((session_id or "").strip() or None, account=account_of(request))
 
     def answer(view: Studio, node: Iteration) -> tuple[dict, list]:
@@ -56,7 +56,7 @@ def add_endpoints(studio: Studio) -> None:
         return _node_json(view, node), [(p.path, p.caption) for p in pictures]
 
     def run(view: Studio, call) -> tuple[dict, list]:
-        with user_errors():
+        with user_errors(field_names=True):
             try:
                 return answer(view, call())
             except GenerationStopped:
@@ -129,13 +129,13 @@ def add_endpoints(studio: Studio) -> None:
     def restore(node: str, session: str, request: gr.Request):
         """A node's recipe (to branch from) and its pictures."""
         view = bound(session, request)
-        with user_errors():
+        with user_errors(field_names=True):
             return answer(view, view.restore(node).node)
 
     def set_mark(node: str, picture_index: float, value: str, session: str, request: gr.Request) -> dict:
         """Mark picture `index` of a node: "keep", "reject" or "" (none)."""
         view = bound(session, request)
-        with user_errors():
+        with user_errors(field_names=True):
             return _node_json(view, view.set_mark(node, _whole(picture_index, "index"), value))
 
     def stop() -> str:
@@ -169,7 +169,7 @@ def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
             "(/generate is txt2img, /repaint img2img, /inpaint inpaint)",
             title="Please check your input",
         )
-    with user_errors():
+    with user_errors(field_names=True):
         return studio.defaults.updated(dict(changes or {}))
 
 
@@ -178,7 +178,7 @@ def _picture(path: str | None, name: str) -> Image.Image:
         raise refusal(
             f"{name} is missing: send a picture (gradio_client.handle_file(path)).", title="Please check your input"
         )
-    with user_errors():
+    with user_errors(field_names=True):
         return open_picture(path, name)
 
 

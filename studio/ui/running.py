@@ -46,19 +46,56 @@ def warn(message: str, title: str) -> Any:
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn every failure into a message in the window; the server keeps serving."""
+def user_errors(*, field_names: bool = False) -> Iterator[None]:
+    """Turn every failure into a message in the window; the server keeps serving.
+
+    `field_names`: name recipe fields as the recipe does (for API callers), not as the window labels them.
+    """
     try:
         yield
     except gr.Error:
         raise
-    except (RecipeError, ValueError, ModelError, OutOfMemory, HistoryError, AnnotatorMissing) as error:
+    except RecipeError as error:
+        raise refusal(str(error) if field_names else in_the_windows_words(error), _title(error)) from error
+    except (ValueError, ModelError, OutOfMemory, HistoryError, AnnotatorMissing) as error:
         raise refusal(str(error), _title(error)) from error
     except Exception as error:  # anything else is our bug, but the artist still gets told (with a traceback)
         raise gr.Error(
             f"Something went wrong: {type(error).__name__}: {error}. Your pictures so far are saved; try again.",
             title="Unexpected error",
         ) from error
+
+
+# A recipe field as the window labels it: messages name what the artist sees, not the recipe's field names.
+FIELD_LABELS = {
+    "prompt": "Prompt",
+    "negative_prompt": "Negative prompt",
+    "model": "Model",
+    "sampler": "Sampler",
+    "scheduler": "Schedule type",
+    "steps": "Steps",
+    "cfg_scale": "Prompt strength (CFG)",
+    "width": "Width",
+    "height": "Height",
+    "seed": "Seed",
+    "batch_size": "Pictures",
+    "denoising_strength": "Change strength (denoising)",
+    "mask_blur": "Mask edge softness",
+    "inpaint_area": "Inpaint area",
+    "inpaint_padding": "Padding around the mask",
+    "variation_seed": "Variation seed",
+    "variation_strength": "Variation strength",
+    "styles": "Styles",
+}
+
+
+def in_the_windows_words(error: RecipeError) -> str:
+    """ "cfg_scale: 40 is above 30" -> "Prompt strength (CFG): 40 is above 30"."""
+    label = FIELD_LABELS.get(error.field)
+    message = str(error)
+    if label and message.startswith(f"{error.field}: "):
+        return f"{label}: {message[len(error.field) + 2 :]}"
+    return message
 
 
 def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
