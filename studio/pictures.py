@@ -67,3 +67,10 @@ def picture_from_data_url(text: object, size: tuple[int, int], role: str) -> Ima
             "send the picture to the editor again"
         )
     return layer
+
+
+def png_data_url(picture: Image.Image) -> str:
+    """`picture` as a PNG data URL (what the window's map editors are given)."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return _PNG_DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii")

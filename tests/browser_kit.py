@@ -10,6 +10,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from studio.control.ade20k import find
+
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 CHROMIUM = "/usr/bin/chromium"
@@ -65,13 +67,18 @@ def open_tab(page: Page, name: str) -> None:
 
 
 def paint_on(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """A brush stroke across the editor `selector`, from and to fractions of its canvas."""
-    page.locator(selector).get_by_label("Brush", exact=True).click()
-    box = page.locator(f"{selector} canvas").first.bounding_box()
+    """A stroke with the Paint tool across the editor `selector` (a control map), between fractions of its picture."""
+    page.locator(selector).get_by_role("button", name="Paint", exact=True).click()
+    box = page.locator(f"{selector} canvas.mask").bounding_box()
     page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=25)
     page.mouse.up()
+
+
+def map_ready(page: Page, unit: int) -> None:
+    """Control unit `unit`'s editor shows a map."""
+    expect(page.locator(f"#control-{unit}-map .sheet")).to_be_visible(timeout=20_000)
 
 
 def choose_class(page: Page, unit: int, name: str) -> None:
@@ -79,4 +86,6 @@ def choose_class(page: Page, unit: int, name: str) -> None:
     palette.fill(name)
     page.get_by_role("option", name=f"{name}  (", exact=False).first.click()
     expect(page.locator(f"#control-{unit}-painting-with")).to_contain_text(f"Brush colours: {name}")
-    page.wait_for_timeout(800)  # the editor takes its new brush just after the text changes
+    colour = find(name).hex
+    # The map editor paints with the class's exact colour from the very next stroke.
+    expect(page.locator(f"#control-{unit}-map .swatch.active")).to_have_attribute("data-colour", colour)

@@ -15,6 +15,7 @@ from tests.browser_kit import (
     RUN_TIMEOUT,
     choose_class,
     editor_ready,
+    map_ready,
     open_studio,
     open_tab,
     paint_on,
@@ -376,8 +377,7 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         page.get_by_role("tab", name="Unit 2").click()
         page.locator("#control-2-enabled input").check()
         page.click("#control-2-blank-map")
-        expect(page.locator("#control-2-map")).not_to_contain_text("Upload an image", timeout=20_000)
-        page.wait_for_timeout(1000)
+        map_ready(page, 2)
         choose_class(page, 2, "sky")
         paint_on(page, "#control-2-map", (0.35, 0.25), (0.65, 0.25))  # strokes start on the picture
         choose_class(page, 2, "person")
@@ -411,7 +411,7 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         expect(page.locator("#control-1-kind input")).to_have_value("Semantic map (ADE20K)")
         expect(page.locator("#control-1-palette-box").first).to_be_visible()
         expect(page.locator("#control-1-pose-box").first).to_be_hidden()
-        expect(page.locator("#control-1-map")).not_to_contain_text("Upload an image")
+        map_ready(page, 1)
         expect(page.locator("#control-2-enabled input")).not_to_be_checked()
         shoot(page, "23-node-units-restored")
 
@@ -465,9 +465,8 @@ def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing
         expect(page.locator("#control-3-source img")).to_have_count(1)
         page.fill("#control-3-settings textarea", "low_threshold=50, high_threshold=120")
         page.click("#control-3-make-map")
-        expect(page.locator("#control-3-map")).not_to_contain_text("Upload an image", timeout=20_000)
+        map_ready(page, 3)
         expect(page.locator("#control-3-enabled input")).to_be_checked()
-        page.wait_for_timeout(800)
         shoot(page, "24-canny-map-made")
 
         # OpenPose needs weights this machine does not have: a clear message, quickly; the studio goes on.

@@ -10,7 +10,16 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser_kit import RUN_TIMEOUT, editor_ready, open_studio, open_tab, paint_stroke, shoot, wait_for_saved
+from tests.browser_kit import (
+    RUN_TIMEOUT,
+    editor_ready,
+    map_ready,
+    open_studio,
+    open_tab,
+    paint_stroke,
+    shoot,
+    wait_for_saved,
+)
 from tests.servers import browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -57,7 +66,7 @@ def test_a_new_kind_clears_the_old_map(engine, page, tmp_path):
         open_tab(page, "Control")
         page.locator("#control-1-pose-preset input").click()
         page.get_by_role("option", name="standing").first.click()
-        expect(page.locator("#control-1-map")).not_to_contain_text("Upload an image", timeout=20_000)
+        map_ready(page, 1)
         expect(page.locator("#plan")).to_contain_text("Pose (OpenPose), weight 1, map by hand")
 
         page.locator("#control-1-kind input").click()

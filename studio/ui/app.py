@@ -131,7 +131,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
                         edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
-                        control_panel = control_widgets(defaults.model)
+                        control_panel = control_widgets(defaults.model, _script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):

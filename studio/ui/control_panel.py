@@ -17,8 +17,9 @@ from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
 from studio.control.units import UnitValues, build_units, default_settings, format_settings
-from studio.prepare import flatten
+from studio.pictures import picture_from_data_url, png_data_url
 from studio.recipe import ControlRef, Recipe
+from studio.ui.present.editor_page import editor_html, map_value
 
 UNIT_COUNT = 3
 # Each unit starts as a different kind, so the three show what control can do.
@@ -42,7 +43,7 @@ class UnitWidgets:
     settings: gr.Textbox
     make_map: gr.Button
     blank_map: gr.Button
-    map: gr.ImageEditor
+    map: gr.HTML  # the studio's own editor in map mode (editor.js); value: editor_page.map_value + paint
     palette_box: gr.Group
     palette: gr.Dropdown
     painting_with: gr.Markdown
@@ -131,7 +132,7 @@ class ControlPanel:
                     "preprocessor": unit.preprocessor,
                     "settings": format_settings(dict(unit.preprocessor_settings)),
                 },
-                widgets.map: gr.ImageEditor(value=editor_value(maps.get(unit.image)), brush=brush_for(unit.kind, [])),
+                widgets.map: editor_value(maps.get(unit.image), unit.kind),
                 **kind_display(widgets, unit.kind),
             }
         return shown
@@ -152,13 +153,36 @@ def hint_text(kind: str) -> str:
 
 
 def map_of(editor: dict | None) -> Image.Image | None:
-    if not editor or editor.get("background") is None:
+    """The map a map editor holds: its map with the artist's paint over it (None when it has none)."""
+    if not editor or not editor.get("picture_url"):
         return None
-    return flatten(editor.get("composite") or editor["background"], backdrop="black")
+    size = (int(editor["width"]), int(editor["height"]))
+    base = picture_from_data_url(editor["picture_url"], size, "control map")
+    if base is None:
+        return None
+    paint = picture_from_data_url(editor.get("paint"), size, "control map paint")
+    if paint is None:
+        return base.convert("RGB")
+    return Image.alpha_composite(base.convert("RGBA"), paint.convert("RGBA")).convert("RGB")
 
 
-def editor_value(picture: Image.Image | None) -> Any:
-    return None if picture is None else {"background": picture, "layers": [], "composite": picture}
+def editor_value(picture: Image.Image | None, kind: str, recent_classes: list[str] | None = None) -> Any:
+    """The map editor's value for `picture`, with the colours a `kind` map may be painted in."""
+    if picture is None:
+        return None
+    picture = picture.convert("RGB")
+    return map_value(png_data_url(picture), picture.size, map_colours(kind, recent_classes or []), map_brush(kind))
+
+
+def map_colours(kind: str, recent_classes: list[str]) -> list[str]:
+    """Semantic maps paint only class colours (the most recent class first); line maps paint white or black."""
+    if kind == "seg":
+        return [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
+    return list(LINE_COLOURS)
+
+
+def map_brush(kind: str) -> int:
+    return 24 if kind == "seg" else 4
 
 
 def preprocessor_choices(kind: str) -> list[tuple[str, str]]:
@@ -172,14 +196,6 @@ def class_choices() -> list[tuple[str, str]]:
     return [(f"{c.name}  ({c.hex})", c.name) for c in ade20k.CLASSES]
 
 
-def brush_for(kind: str, recent_classes: list[str]) -> gr.Brush:
-    """Semantic maps paint only class colours (the most recent class first); line maps paint white or black."""
-    if kind == "seg":
-        colours = [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
-        return gr.Brush(colors=list(colours), default_color=colours[0], color_mode="fixed", default_size="auto")
-    return gr.Brush(colors=list(LINE_COLOURS), default_color=LINE_COLOURS[0], color_mode="fixed", default_size=4)
-
-
 def painting_text(recent_classes: list[str]) -> str:
     swatches = " ".join(
         f"<span class='swatch' style='background:{ade20k.find(name).hex}'></span>{name}" for name in recent_classes
@@ -187,7 +203,7 @@ def painting_text(recent_classes: list[str]) -> str:
     return f"Brush colours: {swatches}" if recent_classes else "Choose a class to paint with (the brush starts as sky)."
 
 
-def control_widgets(base_model: str) -> ControlPanel:
+def control_widgets(base_model: str, editor_script: str) -> ControlPanel:
     gr.Markdown(
         "Steer the picture with maps: a pose, edges, depth, a painted semantic map or a scribble. "
         "Units that are on apply to **Generate**, **Inpaint** and **Repaint**; their maps are saved on the node.",
@@ -197,11 +213,11 @@ def control_widgets(base_model: str) -> ControlPanel:
     with gr.Tabs():
         for number, kind in enumerate(STARTING_KINDS, start=1):
             with gr.Tab(f"Unit {number}", id=f"control-unit-{number}", elem_id=f"control-unit-{number}"):
-                units.append(_unit_widgets(number, kind, base_model))
+                units.append(_unit_widgets(number, kind, base_model, editor_script))
     return ControlPanel(units)
 
 
-def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
+def _unit_widgets(number: int, kind: str, base_model: str, editor_script: str) -> UnitWidgets:
     prefix = f"control-{number}"
     with gr.Row(equal_height=True):
         enabled = gr.Checkbox(value=False, label="Use this unit", scale=1, min_width=110, elem_id=f"{prefix}-enabled")
@@ -245,20 +261,8 @@ def _unit_widgets(number: int, kind: str, base_model: str) -> UnitWidgets:
                 make_map = gr.Button("Make the map", size="sm", variant="primary", elem_id=f"{prefix}-make-map")
                 blank_map = gr.Button("Blank map", size="sm", elem_id=f"{prefix}-blank-map")
         with gr.Column(scale=3, min_width=300):
-            control_map = gr.ImageEditor(
-                label="Control map (paint on it to edit)",
-                type="pil",
-                image_mode="RGB",
-                format="png",
-                height=330,
-                brush=brush_for(kind, ["sky"]),
-                eraser=gr.Eraser(),
-                layers=False,
-                transforms=(),
-                # Maps come in through the buttons on the left (an own map: preprocessor "none"), so the
-                # unit always knows what made its map and the recipe can say so.
-                sources=(),
-                elem_id=f"{prefix}-map",
+            control_map = gr.HTML(
+                None, html_template=editor_html("map"), js_on_load=editor_script, elem_id=f"{prefix}-map"
             )
             with gr.Group(visible=kind == "seg", elem_id=f"{prefix}-palette-box") as palette_box:
                 palette = gr.Dropdown(

@@ -15,10 +15,10 @@ from studio.studio import Studio
 from studio.ui.control_panel import (
     ControlPanel,
     UnitWidgets,
-    brush_for,
     editor_value,
     hint_text,
     kind_display,
+    map_colours,
     map_of,
     painting_text,
     preprocessor_choices,
@@ -51,11 +51,11 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             **kind_display(unit, kind),
         }
         if made_by is None:
-            return {**shown, unit.map: gr.ImageEditor(brush=brush_for(kind, recent))}
+            return shown
         # A map means one thing to one kind (a skeleton is not a depth map): it never outlives the kind.
         return {
             **shown,
-            unit.map: gr.ImageEditor(value=None, brush=brush_for(kind, recent)),
+            unit.map: None,
             unit.made_by: None,
             unit.enabled: False,
             unit.hint: hint_text(kind) + "  \n**The old map was cleared** (it was made for another kind): "
@@ -93,50 +93,54 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     unit.use_picked.click(use_picked, inputs=[screen.selected, screen.session], outputs=unit.source, **private)
 
-    def make_map(source, preprocessor: str, settings: str):
+    def make_map(source, preprocessor: str, settings: str, kind: str, recent: list[str]):
         if source is None:
             raise refusal("Upload a picture (or use the picked result) to make the map from.", title="No picture")
         if preprocessor == NO_PREPROCESSOR:  # the artist's own map, taken as it is
-            return {unit.map: editor_value(source.convert("RGB")), unit.enabled: True, unit.made_by: BY_HAND}
+            return {unit.map: editor_value(source, kind), unit.enabled: True, unit.made_by: BY_HAND}
         with user_errors():
             control_map = studio.control_map(preprocessor, source, parse_settings(settings, preprocessor))
         made_by = {"preprocessor": preprocessor, "settings": settings}
-        return {unit.map: editor_value(control_map), unit.enabled: True, unit.made_by: made_by}
+        return {unit.map: editor_value(control_map, kind, recent), unit.enabled: True, unit.made_by: made_by}
 
     unit.make_map.click(
         make_map,
-        inputs=[unit.source, unit.preprocessor, unit.settings],
+        inputs=[unit.source, unit.preprocessor, unit.settings, unit.kind, unit.recent_classes],
         outputs=[unit.map, unit.enabled, unit.made_by],
         # Progress (and a failure's badge) on the hint line, never over the map, where it would block painting.
         show_progress_on=[unit.hint],
         **private,
     ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
-    def blank(kind: str, width: float, height: float):
+    def blank(kind: str, width: float, height: float, recent: list[str]):
         with user_errors():
             size = _size(width, height)
-        return {unit.map: editor_value(maps.blank_map(kind, size)), unit.enabled: True, unit.made_by: BY_HAND}
+        return {
+            unit.map: editor_value(maps.blank_map(kind, size), kind, recent),
+            unit.enabled: True,
+            unit.made_by: BY_HAND,
+        }
 
     unit.blank_map.click(
         blank,
-        inputs=[unit.kind, form.width, form.height],
+        inputs=[unit.kind, form.width, form.height, unit.recent_classes],
         outputs=[unit.map, unit.enabled, unit.made_by],
         **private,
     ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
-    def paint_with(name: str | None, recent: list[str]):
+    def paint_with(name: str | None, recent: list[str], current: dict | None):
         if not name:
             return {}
         recent = [name, *(other for other in recent if other != name)][:_RECENT_CLASSES]
         return {
             unit.recent_classes: recent,
-            unit.map: gr.ImageEditor(brush=brush_for("seg", recent)),
+            unit.map: {**current, "colours": map_colours("seg", recent)} if current else current,
             unit.painting_with: painting_text(recent),
         }
 
     unit.palette.input(
         paint_with,
-        inputs=[unit.palette, unit.recent_classes],
+        inputs=[unit.palette, unit.recent_classes, unit.map],
         outputs=[unit.recent_classes, unit.map, unit.painting_with],
         **private,
     )
@@ -162,7 +166,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.held_joint: held,
             unit.pose_view: view,
             unit.pose_help: help_text,
-            unit.map: editor_value(control_map),
+            unit.map: editor_value(control_map, "openpose"),
             unit.enabled: True,
             unit.made_by: BY_HAND,
         }

@@ -11,7 +11,8 @@ const picture = $(".picture");
 const maskCanvas = $("canvas.mask");
 const paintCanvas = $("canvas.paint");
 const cursor = $(".cursor");
-let tool = "mask";
+const mapMode = $(".paint-editor").dataset.mode === "map"; // a control map: paint in its kind's colours only
+let tool = mapMode ? "paint" : "mask";
 let size = 40;
 let colour = "#d62828";
 let loadedToken = null;
@@ -19,6 +20,7 @@ let undo = [];
 let redo = [];
 let stroke = null;
 let loading = false;
+let shownColours = [];
 
 function say(text) {
   $(".message").textContent = text || "";
@@ -57,7 +59,7 @@ function showTools() {
   element.querySelectorAll(".swatch").forEach((b) => b.classList.toggle("active", b.dataset.colour === colour));
   $(".size-label").textContent = `${size} px`;
   $(".size").value = size;
-  $(".colour").value = colour;
+  if (!mapMode) $(".colour").value = colour;
   maskCanvas.style.opacity = $(".opacity").value / 100;
   $(".undo").disabled = undo.length === 0;
   $(".redo").disabled = redo.length === 0;
@@ -70,8 +72,34 @@ function drawImage(url, canvas) {
   return image.decode().then(() => canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height));
 }
 
+function setColours(colours) {
+  // A map's colours come with it (ADE20K classes, or white and black); a picture's swatches are fixed.
+  if (!colours) return;
+  $(".palette").innerHTML = colours
+    .map((c) => `<button type="button" class="swatch" data-colour="${c}" style="background:${c}" title="Paint with ${c}" aria-label="Paint with ${c}"></button>`)
+    .join("");
+  // A class just chosen comes first: the brush takes it for the very next stroke.
+  if (!colours.includes(colour) || colours[0] !== shownColours[0]) colour = colours[0];
+  shownColours = colours;
+  showTools();
+}
+
+function unload() {
+  loadedToken = null;
+  $(".sheet").hidden = true;
+  $(".empty").hidden = false;
+  for (const canvas of [maskCanvas, paintCanvas]) canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  undo = [];
+  redo = [];
+}
+
 async function load(value) {
-  if (!value || !value.token || value.token === loadedToken) return;
+  if (!value || !value.token) {
+    if (loadedToken !== null) unload();
+    return;
+  }
+  setColours(value.colours);
+  if (value.token === loadedToken) return;
   loadedToken = value.token;
   $(".sheet").hidden = !value.picture_url;
   $(".empty").hidden = !!value.picture_url;
@@ -83,7 +111,8 @@ async function load(value) {
     canvas.height = value.height;
   }
   picture.src = value.picture_url;
-  size = Math.min(80, Math.max(4, Math.round(Math.max(value.width, value.height) / 16)));
+  size = value.brush || Math.min(80, Math.max(4, Math.round(Math.max(value.width, value.height) / 16)));
+  if (value.colours) colour = value.colours[0];
   fitSheet();
   try {
     await picture.decode();

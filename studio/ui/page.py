@@ -88,7 +88,7 @@ def wire(
             shown |= {unit.preprocessor: gr.Dropdown(choices=choices, value=preprocessor), **kind_display(unit, kind)}
         return shown
 
-    def drafted(session: Studio) -> dict[Any, Any]:
+    def drafted(session: Studio, saved: dict[str, Any]) -> dict[Any, Any]:
         """The editor and the control maps as the artist left them (the session's draft)."""
         shown: dict[Any, Any] = {}
         with user_errors():
@@ -97,8 +97,9 @@ def wire(
             shown[editor] = kept
         for unit in screen.controls.units:
             path = session.drafts.map(unit.number)
-            if path is not None:
-                shown[unit.map] = editor_value_of(open_picture(path, "control map"))
+            kind = saved.get(f"unit{unit.number}.kind")
+            if path is not None and kind in KINDS:
+                shown[unit.map] = editor_value_of(open_picture(path, "control map"), kind)
         return shown
 
     def opened(saved: dict | None, selected: dict | None, session_id: str | None, request: gr.Request):
@@ -120,7 +121,7 @@ def wire(
             shown[screen.selection] = results_text.selection_text(node, picked["index"])
             shown[screen.restore_controls] = screen.restore_button(node)
         if not session.session.read_only:
-            shown |= drafted(session)
+            shown |= drafted(session, saved or {})
         run = session.latest_run()
         if run is not None and not run.finished:
             shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"

@@ -13,33 +13,42 @@ from studio.ui.present.viewer import file_url
 SWATCHES = ("#ffffff", "#000000", "#d62828", "#f77f00", "#fcbf49", "#2a9d8f", "#264653", "#8ab17d", "#6d597a")
 
 
-def editor_html() -> str:
+def editor_html(mode: str = "picture") -> str:
+    """The editor's page. "picture": the Edit tab (mask, paint, upload). "map": a control map, painted with the
+    colours its kind allows (the swatches come with the value: ADE20K classes, or white and black)."""
     swatches = "".join(
         f"<button type='button' class='swatch' data-colour='{colour}' style='background:{colour}' "
         f"title='Paint with {colour}' aria-label='Paint with {colour}'></button>"
-        for colour in SWATCHES
+        for colour in (SWATCHES if mode == "picture" else ())
+    )
+    empty = (
+        "Send a picture here with ✏ Edit this picture, or drop one here (Upload…)."
+        if mode == "picture"
+        else "No map yet: make one from a picture, start a blank one, or choose a pose."
     )
     return (
-        "<div class='paint-editor'>"
+        f"<div class='paint-editor' data-mode='{mode}'>"
         "<div class='toolbar'>"
-        "<button type='button' data-tool='mask' title='Brush a mask over what should change'>Mask brush</button>"
+        "<button type='button' class='for-pictures' data-tool='mask' "
+        "title='Brush a mask over what should change'>Mask brush</button>"
         "<button type='button' data-tool='paint' title='Paint colours that guide the picture'>Paint</button>"
         "<button type='button' data-tool='erase'>Eraser</button>"
-        "<label>Size <input class='size' type='range' min='2' max='400' value='40' aria-label='Brush size'>"
+        "<label>Size <input class='size' type='range' min='1' max='400' value='40' aria-label='Brush size'>"
         "<span class='size-label'></span></label>"
-        "<label>Mask opacity <input class='opacity' type='range' min='10' max='100' value='50' "
-        "aria-label='Mask opacity'></label>"
-        "<button type='button' class='invert' title='Change what was kept, keep what was changed'>Invert mask</button>"
+        "<label class='for-pictures'>Mask opacity <input class='opacity' type='range' min='10' max='100' "
+        "value='50' aria-label='Mask opacity'></label>"
+        "<button type='button' class='invert for-pictures' "
+        "title='Change what was kept, keep what was changed'>Invert mask</button>"
         "<button type='button' class='undo' title='Undo (Ctrl+Z)'>↶ Undo</button>"
         "<button type='button' class='redo' title='Redo (Ctrl+Shift+Z)'>↷ Redo</button>"
         "<button type='button' class='clear'>Clear</button>"
-        "<button type='button' class='open'>Upload…</button>"
+        "<button type='button' class='open for-pictures'>Upload…</button>"
         "<input class='file' type='file' accept='image/png,image/jpeg,image/webp' hidden>"
         "</div>"
-        f"<div class='swatches'>{swatches}<input class='colour' type='color' value='#d62828' "
-        "aria-label='Paint colour'><span class='keys'>[ ] size · Ctrl+Z undo</span></div>"
+        f"<div class='swatches'><span class='palette'>{swatches}</span><input class='colour for-pictures' "
+        "type='color' value='#d62828' aria-label='Paint colour'><span class='keys'>[ ] size · Ctrl+Z undo</span></div>"
         "<div class='board'>"
-        "<p class='empty'>Send a picture here with ✏ Edit this picture, or drop one here (Upload…).</p>"
+        f"<p class='empty'>{escape(empty)}</p>"
         "<div class='sheet' hidden><img class='picture' alt='The picture being edited'>"
         "<canvas class='paint'></canvas><canvas class='mask'></canvas></div>"
         "<div class='cursor' hidden></div>"
@@ -83,12 +92,13 @@ EDITOR_CSS = """
 .paint-editor { display: flex; flex-direction: column; gap: 4px; }
 .paint-editor .toolbar, .paint-editor .swatches { display: flex; flex-wrap: wrap; align-items: center; gap: 6px;
   font-size: 0.85em; }
-#editor .paint-editor .toolbar button { border: 1px solid var(--border-color-primary); border-radius: 4px;
+.gradio-container .paint-editor .toolbar button { border: 1px solid var(--border-color-primary); border-radius: 4px;
   padding: 1px 8px; font-size: 12px; font-weight: normal; line-height: 1.6;
   background: var(--button-secondary-background-fill); }
-#editor .paint-editor .toolbar button.active { border-color: var(--color-accent); color: var(--color-accent); font-weight: 600; }
+.gradio-container .paint-editor .toolbar button.active { border-color: var(--color-accent); color: var(--color-accent); font-weight: 600; }
 .paint-editor .toolbar button:disabled { opacity: 0.45; }
 .paint-editor .toolbar input[type=range] { width: 80px; vertical-align: middle; }
+.paint-editor .palette { display: inline-flex; flex-wrap: wrap; gap: 6px; }
 .paint-editor .swatch { width: 20px; height: 20px; border-radius: 3px; border: 1px solid rgba(0, 0, 0, 0.4); padding: 0; }
 .paint-editor .swatch.active { outline: 2px solid var(--color-accent); outline-offset: 1px; }
 .paint-editor .colour { width: 28px; height: 22px; padding: 0; border: none; background: none; }
@@ -105,5 +115,20 @@ EDITOR_CSS = """
 .paint-editor .cursor { position: absolute; pointer-events: none; border-radius: 50%; border: 1.5px solid white;
   box-shadow: 0 0 0 1px rgba(0, 0, 0, 0.7); }
 .paint-editor .cursor[hidden] { display: none; }
+.paint-editor[data-mode=map] .for-pictures { display: none; }
+.paint-editor[data-mode=map] .board { height: 330px; }
 .paint-editor .message { min-height: 1.2em; margin: 0; font-size: 0.9em; color: var(--color-accent); }
 """
+
+
+def map_value(picture_url: str, size: tuple[int, int], colours: list[str], brush: int) -> dict:
+    """What loads a control map into a map editor: the map (a data URL), the colours it may be painted with."""
+    return {
+        "token": uuid.uuid4().hex,
+        "picture_url": picture_url,
+        "width": size[0],
+        "height": size[1],
+        "colours": colours,
+        "brush": brush,
+        "paint": None,
+    }
