@@ -358,14 +358,6 @@ class Studio:
         node = self.session.get(node_id)
         return {role: _load(self.session.path(name)) for role, name in node.inputs.items()}
 
-    def is_output(self, picture: Image.Image, node_id: str, index: int) -> bool:
-        """Whether `picture` is exactly output `index` of the node (so an edit of it is that node's child)."""
-        try:
-            saved = _load(self.session.path(self.session.get(node_id).outputs[index]))
-        except (HistoryError, IndexError, OSError):
-            return False
-        return saved.size == picture.size and saved.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
-
     def presets(self) -> tuple[list[Preset], list[str]]:
         """Every preset that loads, and one line per preset file that does not (file and field)."""
         return load_presets(self.preset_folders or ())

@@ -167,39 +167,6 @@ def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tm
         assert [node.id for node in browser_session(studio).tree()] == ["00001"]
 
 
-def test_live_preview_and_stop(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#prompt textarea", "a long run")
-        page.fill("#steps input[type=number]", "150")
-        page.fill("#width input", "256")
-        page.fill("#height input", "256")
-        page.click("#generate-button")
-        expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
-        expect(page.locator("#status")).to_contain_text("step")
-        shoot(page, "08-live-preview")
-        page.click("#stop-button")
-        expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
-        assert studio.sessions() == []
-
-
-def test_keep_and_reject_marks_show_in_captions(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#prompt textarea", "two candidates")
-        page.fill("#batch input[type=number]", "2")
-        page.click("#generate-button")
-        wait_for_saved(page, "00001")
-        page.locator("#results .thumb img").nth(1).click()
-        expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
-        page.click("#mark-keep")
-        expect(page.locator("#results")).to_contain_text("★ kept")
-        assert browser_session(studio).session.get("00001").marks[1].value == "keep"
-        page.click("#mark-keep")
-        expect(page.locator("#results")).not_to_contain_text("★ kept")
-        assert browser_session(studio).session.get("00001").marks[1].value == ""
-
-
 def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path):
     from PIL.PngImagePlugin import PngInfo
 

@@ -84,8 +84,8 @@ def test_a_new_kind_clears_the_old_map(engine, page, tmp_path):
         assert studio.sessions() == []  # nothing ran, nothing was saved
 
 
-def test_stop_keeps_the_earlier_results_in_view(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, _):
+def test_live_preview_and_stop_which_keeps_the_earlier_results_in_view(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.fill("#steps input[type=number]", "4")
         generate(page, "a quick one", "00001")
@@ -93,35 +93,33 @@ def test_stop_keeps_the_earlier_results_in_view(engine, page, tmp_path):
         page.fill("#prompt textarea", "a long run")
         page.click("#generate-button")
         expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
+        expect(page.locator("#status")).to_contain_text("step")
+        shoot(page, "08-live-preview")
         page.click("#stop-button")
         expect(page.locator("#status")).to_contain_text("Stopped", timeout=30_000)
+        assert [node.id for node in browser_session(studio).tree()] == ["00001"]  # the stopped run saved nothing
         expect(page.locator("#results .thumb img")).to_have_count(1)
         expect(page.locator("#results .thumb img").first).to_be_visible()
         expect(page.locator("#preview img")).to_be_hidden()
 
 
-def test_ctrl_enter_in_the_prompt_generates_and_enter_adds_a_line(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        prompt = page.locator("#prompt textarea")
-        prompt.fill("a fox")
-        prompt.press("Enter")
-        prompt.type("in the snow")
-        expect(prompt).to_have_value("a fox\nin the snow")
-        prompt.press("Control+Enter")
-        wait_for_saved(page, "00001")
-        assert browser_session(studio).session.get("00001").recipe.prompt == "a fox\nin the snow"
-
-
-def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_path):
+def test_ctrl_enter_generates_and_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.click("#seed-reuse")
         expect(page.get_by_text("Pick a picture first: its seed is the one reused.")).to_be_visible()
         expect(page.locator("#seed")).not_to_contain_text("Error")
 
-        generate(page, "a cottage", "00001")
+        # Enter adds a line; Ctrl+Enter generates, as in A1111.
+        prompt = page.locator("#prompt textarea")
+        prompt.fill("a cottage")
+        prompt.press("Enter")
+        prompt.type("by a lake")
+        expect(prompt).to_have_value("a cottage\nby a lake")
+        prompt.press("Control+Enter")
+        wait_for_saved(page, "00001")
         session = browser_session(studio)
+        assert session.session.get("00001").recipe.prompt == "a cottage\nby a lake"
         page.locator("#results .thumb img").first.click()
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
@@ -141,8 +139,8 @@ def test_refusals_read_as_messages_and_the_status_moves_on(engine, page, tmp_pat
         assert [node.id for node in session.tree()] == ["00001", "00002"]
 
 
-def test_a_single_result_fits_the_view_and_100_percent_shows_it_pixel_for_pixel(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, _):
+def test_results_fit_the_view_show_their_captions_and_before_and_after(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         page.fill("#width input", "512")
@@ -166,26 +164,29 @@ def test_a_single_result_fits_the_view_and_100_percent_shows_it_pixel_for_pixel(
         expect(picture).to_have_js_property("offsetWidth", 512)
         shoot(page, "34-single-result-at-100")
 
-
-def test_two_results_show_their_captions_and_an_edit_shows_before_and_after(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, _):
-        open_studio(page, url)
+        # Two results: both captions in view; a mark shows on its picture; an edit shows before and after.
+        page.fill("#width input", "128")
+        page.fill("#height input", "128")
         page.fill("#batch input[type=number]", "2")
-        generate(page, "two of them", "00001")
+        generate(page, "two of them", "00002")
         for number in (1, 2):
             expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_be_visible()
-            expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_contain_text(f"00001·{number}")
+            expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_contain_text(f"00002·{number}")
         page.locator("#results .thumb img").nth(1).click()
-        expect(page.locator("#selection")).to_contain_text("Selected 00001·2")
-        expect(page.locator("#results .caption")).to_contain_text("00001·2")
+        expect(page.locator("#selection")).to_contain_text("Selected 00002·2")
+        expect(page.locator("#results .caption")).to_contain_text("00002·2")
         page.click("#mark-keep")
         expect(page.locator("#results .thumb").nth(1)).to_contain_text("★ kept")
-        expect(page.locator("#results .thumb.selected")).to_contain_text("00001·2")
+        expect(page.locator("#results .thumb.selected")).to_contain_text("00002·2")
+        assert browser_session(studio).session.get("00002").marks[1].value == "keep"
+        page.click("#mark-keep")  # a second click takes the mark back
+        expect(page.locator("#results .thumb").nth(1)).not_to_contain_text("★ kept")
+        assert browser_session(studio).session.get("00002").marks[1].value == ""
 
         page.click("#send-to-editor")
         editor_ready(page)
         page.click("#repaint")
-        wait_for_saved(page, "00002")
+        wait_for_saved(page, "00003")
         expect(page.locator("#results .compare")).to_be_visible()
         expect(page.locator("#results img.before")).to_be_visible()
         shoot(page, "35-before-and-after")
@@ -299,10 +300,12 @@ def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tm
         assert (np.abs(given.astype(int) - (0x2A, 0x9D, 0x8F)).sum(axis=2) < 30).any(), "the swatch's colour ran"
 
 
-def test_a_file_that_is_not_a_picture_is_refused_and_the_editor_keeps_its_picture(engine, page, tmp_path):
+def test_a_file_that_is_not_a_picture_is_refused_and_a_picture_is_edited_at_its_size(engine, page, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture")
-    with running_studio(engine, tmp_path / "outputs") as (url, _):
+    upload = tmp_path / "mine.png"
+    Image.new("RGB", (96, 72), (200, 180, 40)).save(upload)
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a harbour", "00001")
@@ -319,24 +322,17 @@ def test_a_file_that_is_not_a_picture_is_refused_and_the_editor_keeps_its_pictur
         page.click("#inpaint")
         wait_for_saved(page, "00002")  # the mask painted before the refused upload is still there
 
-
-def test_an_uploaded_picture_is_edited_and_starts_a_new_branch(engine, page, tmp_path):
-    upload = tmp_path / "mine.png"
-    Image.new("RGB", (96, 72), (200, 180, 40)).save(upload)
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "2")
+        # A picture is taken: edited at its own size, its result a new root.
         open_tab(page, "Edit")
         page.locator("#editor .file").set_input_files(str(upload))
-        editor_ready(page)
         expect(page.locator("#edit-source")).to_contain_text("uploaded picture")
+        editor_ready(page)
         paint_stroke(page)
         page.click("#inpaint")
-        wait_for_saved(page, "00001")
-        node = browser_session(studio).session.get("00001")
+        wait_for_saved(page, "00003")
+        node = browser_session(studio).session.get("00003")
         assert node.parent_id is None
-        result = Image.open(browser_session(studio).session.path(node.outputs[0]))
-        assert result.size == (96, 72)
+        assert Image.open(browser_session(studio).session.path(node.outputs[0])).size == (96, 72)
 
 
 def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(engine, page, tmp_path):
@@ -349,7 +345,9 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         page.fill("#negative-prompt textarea", "people")
         page.locator("#styles").get_by_label("Ink sketch").check()
         page.locator("#branch input").check()
+        # The plan and the kept form arrive together: once the plan shows the last change, it is kept.
         expect(page.locator("#plan")).to_contain_text("Styles: Ink sketch")
+        expect(page.locator("#plan")).to_contain_text("Generate: a child of 00001·1")
         open_studio(page)  # reload
         expect(page.locator("#prompt textarea")).to_have_value("a lighthouse in fog")
         expect(page.locator("#negative-prompt textarea")).to_have_value("people")

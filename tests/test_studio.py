@@ -208,16 +208,6 @@ def test_bad_requests_fail_before_anything_is_written(wired):
     assert wired.tree() == [] and not list(wired.session.folder.glob("*.png"))
 
 
-def test_is_output_recognises_a_nodes_own_picture(wired):
-    node = wired.generate(recipe())
-    picture = wired.restore(node.id).outputs[0]
-    assert wired.is_output(picture, node.id, 0)
-    changed = picture.copy()
-    changed.putpixel((0, 0), (1, 2, 3))
-    assert not wired.is_output(changed, node.id, 0)
-    assert not wired.is_output(picture, "99999", 0)
-
-
 def test_a_second_click_on_a_mark_clears_it(wired):
     node = wired.generate(recipe())
     assert wired.toggle_mark(node.id, 0, Mark.KEEP).marks == (Mark.KEEP,)

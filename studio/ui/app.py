@@ -197,7 +197,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             model_status=model_status,
             notice=notice_box,
         )
-        results.wire(studio, screen, result_actions, editor_image=edit_panel.image)
+        results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editor_source=edit_panel.source)
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
@@ -207,7 +207,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             blocks,
             branch=branch,
             poll=gr.Timer(page.POLL_SECONDS, active=False),
-            editor=edit_panel.image,
+            editor=edit_panel,
         )
         picture_tab.wire(studio, screen, picture_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)

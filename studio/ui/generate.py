@@ -11,7 +11,6 @@ from studio.recipe import RANDOM_SEED, TINY_MODEL
 from studio.studio import Studio
 from studio.ui.control_tab import keep_every_map
 from studio.ui.present import header
-from studio.ui.present.plan import UnitPlan, plan_text
 from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
 
@@ -67,33 +66,6 @@ def wire(
     )
 
     units = screen.controls.units
-
-    plan_inputs = [
-        form.model,
-        form.prompt,
-        form.styles,
-        *(w for u in units for w in (u.enabled, u.kind, u.weight, u.made_by)),
-    ]
-
-    def show_plan(model: str, prompt: str, styles: list[str] | None, *unit_values: Any) -> str:
-        plans = [
-            UnitPlan(unit.number, bool(enabled), kind, float(weight or 0), made_by)
-            for unit, (enabled, kind, weight, made_by) in zip(
-                units, zip(*[iter(unit_values)] * 4, strict=True), strict=True
-            )
-        ]
-        return plan_text(model, prompt, plans, styles or ())
-
-    for widget in plan_inputs:
-        widget.change(
-            show_plan,
-            inputs=plan_inputs,
-            outputs=screen.plan,
-            queue=False,
-            trigger_mode="always_last",
-            show_progress_on=[screen.badge_sink],
-            api_visibility="private",
-        )
 
     def restore_units(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:

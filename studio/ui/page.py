@@ -15,11 +15,13 @@ from studio.control.catalogue import KINDS
 from studio.pictures import open_picture
 from studio.presets import STYLE
 from studio.studio import Studio
+from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
-from studio.ui.control_panel import kind_display, preprocessor_choices
-from studio.ui.editor import draft_for_editor
+from studio.ui.editor import EditPanel, draft_for_editor
 from studio.ui.present import header
 from studio.ui.present import results as results_text
+from studio.ui.present.editor_page import editing_line
+from studio.ui.present.plan import UnitPlan, plan_text
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen, account_of
 
@@ -47,21 +49,46 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
     return widgets
 
 
+def plan_of(saved: dict[str, Any], selected: dict | None) -> str:
+    """The plan under Generate, from the form's values by name (see remembered_widgets)."""
+    units = [
+        UnitPlan(
+            number,
+            bool(saved.get(f"unit{number}.enabled")),
+            str(saved.get(f"unit{number}.kind")),
+            float(saved.get(f"unit{number}.weight") or 0),
+            saved.get(f"unit{number}.made_by"),
+        )
+        for number in range(1, UNIT_COUNT + 1)
+    ]
+    parent = f"{selected['node']}·{selected['index'] + 1}" if selected and saved.get("branch") else None
+    return plan_text(
+        saved.get("form.model") or "",
+        saved.get("form.prompt") or "",
+        units,
+        saved.get("form.styles") or (),
+        parent,
+    )
+
+
 def wire(
-    studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer, editor: gr.HTML
+    studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer, editor: EditPanel
 ) -> None:
     widgets = remembered_widgets(screen, branch)
     names = list(widgets)
     store = gr.BrowserState({}, storage_key="studio-form")
 
-    def remember(*values: Any) -> dict[str, Any]:
-        return dict(zip(names, values, strict=True))
+    def remember(selected: dict | None, *values: Any) -> tuple[dict[str, Any], str]:
+        """The form into this browser's storage, and the plan under Generate, in one answer: when the plan
+        shows a change, the change is kept."""
+        saved = dict(zip(names, values, strict=True))
+        return saved, plan_of(saved, selected)
 
     gr.on(
-        [widget.change for widget in widgets.values()],
+        [widget.change for widget in widgets.values()] + [screen.selected.change],
         remember,
-        inputs=list(widgets.values()),
-        outputs=store,
+        inputs=[screen.selected, *widgets.values()],
+        outputs=[store, screen.plan],
         queue=False,
         trigger_mode="always_last",
         show_progress="hidden",
@@ -94,7 +121,7 @@ def wire(
         with user_errors():
             kept = draft_for_editor(session)
         if kept is not None:
-            shown[editor] = kept
+            shown |= {editor.image: kept, editor.source: editing_line(kept["source"])}
         for unit in screen.controls.units:
             path = session.drafts.map(unit.number)
             kind = saved.get(f"unit{unit.number}.kind")
@@ -145,7 +172,8 @@ def wire(
             poll,
             *widgets.values(),
             *kind_outputs,
-            editor,
+            editor.image,
+            editor.source,
             *(unit.map for unit in screen.controls.units),
         ],
         api_visibility="private",

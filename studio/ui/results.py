@@ -9,6 +9,7 @@ import gradio as gr
 from studio.history import Mark
 from studio.studio import Studio
 from studio.ui.editor import picture_for_editor
+from studio.ui.present.editor_page import editing_line
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import EDIT_TAB, Screen
 
@@ -44,7 +45,9 @@ def action_widgets() -> ResultActions:
     return ResultActions(edit, vary, count, strength, keep, reject)
 
 
-def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: gr.HTML) -> None:
+def wire(
+    studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: gr.HTML, editor_source: gr.Markdown
+) -> None:
     def pick(ids: list, session_id: str | None, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)
@@ -64,14 +67,15 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor_image
         selected = require(selected)
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return picture_for_editor(session, selected["node"], selected["index"])
+            value = picture_for_editor(session, selected["node"], selected["index"])
+        return {editor_image: value, editor_source: editing_line(value["source"])}
 
     actions.edit.click(
         lambda: gr.Tabs(selected=EDIT_TAB), outputs=screen.tabs, queue=False, api_visibility="private"
     ).then(
         send_to_editor,
         inputs=[screen.selected, screen.session],
-        outputs=editor_image,
+        outputs=[editor_image, editor_source],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

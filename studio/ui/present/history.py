@@ -1,14 +1,12 @@
-"""The History tab (and every gallery): captions, the tree outline, what a node was given."""
+"""Words for nodes and pictures: what happened, captions, what a node was given."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from studio.history import Action, Iteration, Mark, tree_order
+from studio.history import Action, Iteration, Mark
 
 _MARK_BADGES = {Mark.KEEP: "★ kept", Mark.REJECT: "✗ rejected", Mark.NONE: ""}
-_MAX_INDENT = 8
 
 
 @dataclass(frozen=True)
@@ -41,33 +39,8 @@ def caption(node: Iteration, index: int) -> str:
     return f"{label}  {badge}" if badge else label
 
 
-def pictures(nodes: Sequence[Iteration], folder_path) -> list[Picture]:
-    """Every picture of `nodes`, in tree order."""
-    return [
-        Picture(node.id, index, str(folder_path(name)), caption(node, index))
-        for node, _ in tree_order(nodes)
-        for index, name in enumerate(node.outputs)
-    ]
-
-
 def node_pictures(node: Iteration, folder_path) -> list[Picture]:
     return [Picture(node.id, i, str(folder_path(name)), caption(node, i)) for i, name in enumerate(node.outputs)]
-
-
-def outline(nodes: Sequence[Iteration], selected: str | None = None) -> str:
-    """The version tree as indented Markdown lines, the selected node in bold."""
-    if not nodes:
-        return "*Nothing made yet in this session. Write a prompt and press Generate.*"
-    lines = []
-    for node, depth in tree_order(nodes):
-        indent = "\u2003" * min(depth, _MAX_INDENT) + ("└ " if depth else "")
-        kept = sum(mark is Mark.KEEP for mark in node.marks)
-        rejected = sum(mark is Mark.REJECT for mark in node.marks)
-        badges = " ".join(filter(None, [f"★{kept}" if kept else "", f"✗{rejected}" if rejected else ""]))
-        count = f"{len(node.outputs)} pictures" if len(node.outputs) > 1 else "1 picture"
-        text = f"`{node.id}` {what_happened(node)} · {count} {badges}".rstrip()
-        lines.append(f"{indent}**{text}** ◀" if node.id == selected else f"{indent}{text}")
-    return "  \n".join(lines)
 
 
 def input_pictures(node: Iteration, folder_path) -> list[tuple[str, str]]:
