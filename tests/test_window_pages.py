@@ -145,3 +145,22 @@ def test_window_messages_name_fields_as_the_window_labels_them():
         "Variation strength: "
     )
     assert in_the_windows_words(RecipeError("controls.kind", "unknown kind")) == "controls.kind: unknown kind"
+
+
+def test_a_tree_of_hundreds_of_nodes_has_a_place_for_each_and_no_two_cards_overlap():
+    import random
+
+    chooser = random.Random(7)
+    nodes = [node("00001")]
+    for number in range(2, 301):
+        parent = nodes[chooser.randrange(len(nodes))].id if chooser.random() < 0.9 else None
+        nodes.append(node(f"{number:05d}", parent, Action.VARY if parent else Action.GENERATE))
+    places = layout(nodes)
+    assert len(places) == 300 and len(set(places.values())) == 300
+    for row in {place.row for place in places.values()}:
+        columns = sorted(place.column for place in places.values() if place.row == row)
+        assert all(b - a >= 1 for a, b in zip(columns, columns[1:], strict=False)), "cards side by side never overlap"
+    html = tree_html(nodes, lambda name: f"/out/{name}")
+    assert html.count("class='card'") == 300 and html.count("<path class='edge'") == sum(
+        1 for n in nodes if n.parent_id
+    )

@@ -106,7 +106,14 @@ def train_widgets() -> TrainPanel:
         with gr.Column(scale=2, min_width=240):
             progress = gr.Markdown("*Training progress shows here.*", elem_id="train-progress")
             loss = gr.LinePlot(
-                x="step", y="loss", title="Loss", height=180, x_title="step", y_title="loss", elem_id="train-loss"
+                x="step",
+                y="loss",
+                title="Loss per step",
+                height=180,
+                x_title="step",
+                y_title="",
+                y_axis_format=".2f",
+                elem_id="train-loss",
             )
             sample = gr.Image(label="Latest sample", interactive=False, height=200, buttons=[], elem_id="train-sample")
             with gr.Accordion("Memorization check", open=True):
