@@ -9,6 +9,7 @@ import gradio as gr
 from studio.studio import Studio
 from studio.ui.present import compare as compare_text
 from studio.ui.present import header
+from studio.ui.present.viewer import inputs_html
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
 
@@ -19,7 +20,7 @@ class HistoryPanel:
     compare_box: gr.Column
     compare_view: gr.ImageSlider
     compare_text: gr.Markdown
-    inputs: gr.Gallery
+    inputs: gr.HTML
     sessions: gr.Dropdown
     open_session: gr.Button
     refresh: gr.Button
@@ -43,16 +44,9 @@ def history_widgets(tree_script: str) -> HistoryPanel:
             )
             compare_text_box = gr.Markdown(elem_id="compare-text")
     with gr.Row():
-        inputs = gr.Gallery(
-            label="What the picked node was given (picture, mask, control maps)",
-            columns=4,
-            height=150,
-            object_fit="contain",
-            allow_preview=True,
-            format="png",
-            scale=3,
-            elem_id="node-inputs",
-        )
+        with gr.Column(scale=3):
+            gr.Markdown("**What the picked node was given** (picture, mask, control maps)")
+            inputs = gr.HTML(inputs_html([]), elem_id="node-inputs")
         with gr.Column(scale=2, min_width=220):
             sessions = gr.Dropdown(label="Session", choices=[], elem_id="sessions")
             with gr.Row():

@@ -15,7 +15,7 @@ from studio.ui.form import RecipeForm
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.tree_view import tree_html
-from studio.ui.present.viewer import Shown, viewer_html
+from studio.ui.present.viewer import Shown, inputs_html, viewer_html
 from studio.ui.running import Finished, refusal, stream, user_errors
 
 NOTHING_YET = "Nothing yet: write a prompt and press Generate (or Ctrl+Enter)."
@@ -38,7 +38,7 @@ class Screen:
     history: gr.HTML  # the version tree, drawn (present/tree_view.py)
     sessions: gr.Dropdown
     controls: ControlPanel
-    node_inputs: gr.Gallery  # what the selected node was given: picture, mask, control maps
+    node_inputs: gr.HTML  # what the selected node was given: picture, mask, control maps
     session: gr.BrowserState  # this browser's session id: each browser works in its own session
     session_line: gr.Markdown  # says which session this browser works in
     plan: gr.Markdown  # under Generate: the model, LoRAs, styles and control units the next run uses
@@ -143,7 +143,7 @@ class Screen:
             **self.show_results(studio, [node], 0),
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
-            self.node_inputs: tree_text.input_pictures(node, studio.session.path),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
             **self.tree(studio, selected),
         }
 
@@ -190,7 +190,7 @@ class Screen:
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
             self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
-            self.node_inputs: tree_text.input_pictures(node, studio.session.path),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
             self.restore_controls: self.restore_button(node),
             **self.form.show(node.recipe_of(index)),
             # Picked elsewhere (History): the viewer shows that node, so Results never highlights another.

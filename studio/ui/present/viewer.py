@@ -64,6 +64,19 @@ def _thumb(index: int, picture: Shown, selected: bool) -> str:
     )
 
 
+def inputs_html(pictures: Sequence[tuple[str, str]]) -> str:
+    """What a node was given (picture, mask, control maps) as captioned thumbnails; each opens at full size."""
+    if not pictures:
+        return "<div class='viewer empty'><p>Pick a picture: what its node was given shows here.</p></div>"
+    figures = "".join(
+        f"<figure class='thumb'><a href='{file_url(path)}' target='_blank' rel='noopener'>"
+        f"<img alt='{escape(caption, quote=True)}' src='{file_url(path)}'></a>"
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+        for path, caption in pictures
+    )
+    return f"<div class='viewer'><div class='thumbs'>{figures}</div></div>"
+
+
 VIEWER_CSS = """
 .viewer { display: flex; flex-direction: column; gap: 6px; }
 .viewer.empty p { opacity: 0.7; padding: 24px 8px; margin: 0; }
