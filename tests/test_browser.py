@@ -210,6 +210,10 @@ def test_styles_and_presets_never_pile_up_in_the_prompt(engine, page, tmp_path):
         open_studio(page, url)
         page.fill("#prompt textarea", "a harbour at night")
         page.fill("#steps input[type=number]", "2")
+        # Applying nothing: a message, and no "Error" badge left over the form.
+        page.click("#apply-preset")
+        expect(page.get_by_text("Choose a preset first.")).to_be_visible()
+        expect(page.locator("#prompt")).not_to_contain_text("Error")
         # A style is toggled on, not pasted in: the prompt stays the artist's, the plan says it will run.
         style = page.locator("#styles").get_by_label("Oil painting")
         style.check()

@@ -245,6 +245,15 @@ def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine
         # Still the picked picture: comparing restores nothing.
         expect(page.locator("#prompt textarea")).to_have_value("a grey fox")
 
+        # A rejected picture carries its badge, and "hide rejected" takes it out of the tree.
+        open_tab(page, "Results")
+        page.click("#mark-reject")
+        open_tab(page, "History")
+        expect(page.locator("#node-00002 .pic.reject")).to_have_count(1)
+        page.locator("#history .hide-rejected").check()
+        expect(page.locator("#node-00002 .pic")).to_be_hidden()
+        expect(page.locator("#node-00001 .pic")).to_be_visible()
+
 
 def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):

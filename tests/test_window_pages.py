@@ -164,3 +164,22 @@ def test_a_tree_of_hundreds_of_nodes_has_a_place_for_each_and_no_two_cards_overl
     assert html.count("class='card'") == 300 and html.count("<path class='edge'") == sum(
         1 for n in nodes if n.parent_id
     )
+
+
+def test_a_users_mistake_is_one_line_in_the_console_and_a_bug_keeps_its_traceback(caplog):
+    import gradio as gr
+    import pytest
+
+    from studio.ui.running import user_errors
+
+    with caplog.at_level("WARNING", logger="studio"), pytest.raises(gr.Error) as refused:
+        with user_errors():
+            raise ValueError("image: is not a picture the studio can read")
+    assert refused.value.print_exception is False
+    assert [record.getMessage() for record in caplog.records] == [
+        "Please check your input: image: is not a picture the studio can read"
+    ]
+    with pytest.raises(gr.Error) as bug:
+        with user_errors():
+            raise KeyError("oops")
+    assert bug.value.print_exception is True and "Unexpected error" in str(bug.value.title)

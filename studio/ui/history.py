@@ -80,7 +80,13 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         with user_errors():
             return screen.select(session, str(event.node), int(event.index), show_node=True)
 
-    panel.tree.select(pick, inputs=[screen.session], outputs=screen.select_outputs, api_visibility="private")
+    panel.tree.select(
+        pick,
+        inputs=[screen.session],
+        outputs=screen.select_outputs,
+        show_progress_on=[screen.badge_sink],
+        api_visibility="private",
+    )
 
     def compare(session_id: str | None, event: gr.EventData, request: gr.Request):
         session = screen.studio_for(studio, session_id, request)
@@ -117,6 +123,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         open_session,
         inputs=panel.sessions,
         outputs=[screen.session, screen.session_line, screen.selected, screen.selection, *tree_outputs],
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
 

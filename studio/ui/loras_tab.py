@@ -75,5 +75,6 @@ def wire(studio: Studio, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) ->
         add,
         inputs=[panel.choice, panel.weight, screen.form.prompt],
         outputs=screen.form.prompt,
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

@@ -63,4 +63,10 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
             recipe = studio.read_picture(path).recipe(studio.defaults)
         return {**screen.form.show(recipe), screen.status: "Settings taken from the dropped picture."}
 
-    panel.use.click(use, inputs=panel.file, outputs=[*screen.form.outputs, screen.status], api_visibility="private")
+    panel.use.click(
+        use,
+        inputs=panel.file,
+        outputs=[*screen.form.outputs, screen.status],
+        show_progress_on=[screen.badge_sink],
+        api_visibility="private",
+    )

@@ -80,8 +80,13 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
             recipe = studio.apply_preset(name, form.recipe(values, studio.defaults))
         return {**form.show(recipe), screen.status: f"Applied the preset *{name}*."}
 
+    # A refusal is a message; no "Error" badge lands on the form's fields.
     panel.apply.click(
-        apply, inputs=form.inputs | {panel.choice}, outputs=[*form.outputs, screen.status], api_visibility="private"
+        apply,
+        inputs=form.inputs | {panel.choice},
+        outputs=[*form.outputs, screen.status],
+        show_progress_on=[screen.badge_sink],
+        api_visibility="private",
     )
 
     def save(values: dict[Any, Any]):
@@ -93,5 +98,6 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
         save,
         inputs=form.inputs | {panel.name},
         outputs=[panel.choice, panel.problems, form.styles, screen.status],
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

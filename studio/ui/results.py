@@ -55,7 +55,11 @@ def wire(
             return screen.select(session, node_id, index)
 
     screen.results.select(
-        pick, inputs=[screen.results_ids, screen.session], outputs=screen.select_outputs, api_visibility="private"
+        pick,
+        inputs=[screen.results_ids, screen.session],
+        outputs=screen.select_outputs,
+        show_progress_on=[screen.badge_sink],
+        api_visibility="private",
     )
 
     def require(selected: dict | None) -> dict:
@@ -117,5 +121,6 @@ def wire(
                 screen.history,
                 screen.sessions,
             ],
+            show_progress_on=[screen.badge_sink],
             api_visibility="private",
         )
