@@ -89,3 +89,11 @@ def choose_class(page: Page, unit: int, name: str) -> None:
     colour = find(name).hex
     # The map editor paints with the class's exact colour from the very next stroke.
     expect(page.locator(f"#control-{unit}-map .swatch.active")).to_have_attribute("data-colour", colour)
+
+
+def pick_result(page: Page, index: int = 0) -> None:
+    """Click result `index` and wait until the page has picked it (its recipe is in the form by then)."""
+    thumb = page.locator("#results .thumb").nth(index)
+    picture = thumb.locator("figcaption").inner_text().split()[0]  # "00002·1"
+    thumb.locator("img").click()
+    expect(page.locator("#selection")).to_contain_text(f"Selected {picture}")

@@ -20,14 +20,12 @@ from tests.browser_kit import (
     open_tab,
     paint_on,
     paint_stroke,
+    pick_result,
     shoot,
     wait_for_saved,
 )
 from tests.servers import browser_session, running_studio
 
-# The browser tests run on their own, one at a time (`pytest -m browser`), never beside CPU-heavy tests: on a
-# busy machine Gradio's image editor can miss a brush stroke, and a test must not depend on how busy the
-# machine is.
 pytestmark = pytest.mark.browser
 
 
@@ -41,7 +39,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         shoot(page, "01-generated")
 
         # Pick the picture and send it to the editor.
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")

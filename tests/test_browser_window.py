@@ -17,6 +17,7 @@ from tests.browser_kit import (
     open_studio,
     open_tab,
     paint_stroke,
+    pick_result,
     shoot,
     wait_for_saved,
 )
@@ -48,7 +49,7 @@ def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, pa
         page.locator("#control-2-enabled input").uncheck()
         expect(page.locator("#plan")).to_contain_text("Control: off")
         open_tab(page, "Results")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         expect(page.locator("#restore-controls")).to_be_visible()
         expect(page.locator("#plan")).to_contain_text("Control: off")
@@ -120,7 +121,7 @@ def test_ctrl_enter_generates_and_refusals_read_as_messages_and_the_status_moves
         wait_for_saved(page, "00001")
         session = browser_session(studio)
         assert session.session.get("00001").recipe.prompt == "a cottage\nby a lake"
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
         editor_ready(page)
@@ -128,7 +129,7 @@ def test_ctrl_enter_generates_and_refusals_read_as_messages_and_the_status_moves
         wait_for_saved(page, "00002")
         assert session.session.get("00002").recipe.mode.value == "img2img"
 
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         expect(page.locator("#selection")).to_contain_text("Selected 00002·1")
         page.locator("#vary-strength input[type=number]").fill("0.3")
         page.click("#vary")
@@ -172,7 +173,7 @@ def test_results_fit_the_view_show_their_captions_and_before_and_after(engine, p
         for number in (1, 2):
             expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_be_visible()
             expect(page.locator("#results .thumb figcaption").nth(number - 1)).to_contain_text(f"00002·{number}")
-        page.locator("#results .thumb img").nth(1).click()
+        pick_result(page, 1)
         expect(page.locator("#selection")).to_contain_text("Selected 00002·2")
         expect(page.locator("#results .caption")).to_contain_text("00002·2")
         page.click("#mark-keep")
@@ -197,12 +198,12 @@ def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a red fox", "00001")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.locator("#branch input").check()
         generate(page, "a grey fox", "00002")  # a child of 00001
         page.locator("#branch input").uncheck()
         generate(page, "a lighthouse", "00003")  # a new root
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         editor_ready(page)
         page.click("#repaint")
@@ -260,7 +261,7 @@ def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tm
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a harbour", "00001")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         editor_ready(page)
         paint_stroke(page)
@@ -268,7 +269,7 @@ def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tm
         wait_for_saved(page, "00002")
 
         # The inpainted picture straight back into the editor, a tool chosen while it loads: it loads, and paints.
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         page.locator("#editor").get_by_role("button", name="Paint", exact=True).click()
         editor_ready(page)
@@ -318,7 +319,7 @@ def test_a_file_that_is_not_a_picture_is_refused_and_a_picture_is_edited_at_its_
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a harbour", "00001")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         editor_ready(page)
         paint_stroke(page)
@@ -349,7 +350,10 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a lighthouse", "00001")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
+        # The pick puts 00001's recipe in the form: wait for it, or it lands over what is typed next.
+        expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
+        expect(page.locator("#prompt textarea")).to_have_value("a lighthouse")
         page.fill("#prompt textarea", "a lighthouse in fog")
         page.fill("#negative-prompt textarea", "people")
         page.locator("#styles").get_by_label("Ink sketch").check()
@@ -384,7 +388,7 @@ def test_a_reload_brings_back_the_editor_and_the_control_maps(engine, page, tmp_
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         generate(page, "a lighthouse", "00001")
-        page.locator("#results .thumb img").first.click()
+        pick_result(page)
         page.click("#send-to-editor")
         editor_ready(page)
         paint_stroke(page)
