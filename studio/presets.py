@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 KINDS = ("style", "sampler", "character", "mixed")
 PROMPT_SLOT = "{prompt}"
 # Settings a preset may hold. Recipe fields apply as they are; the rest are combined as A1111 does.
-RECIPE_SETTINGS = ("sampler", "scheduler", "steps", "cfg_scale", "width", "height", "loras")
+RECIPE_SETTINGS = ("sampler", "scheduler", "steps", "cfg_scale", "clip_skip", "width", "height", "loras")
 PROMPT_SETTINGS = ("prompt", "prompt_template", "negative_prompt", "trigger_words")
 STYLE = "style"  # a style's settings are prompt text only, and it is toggled on, not applied to the form
 
@@ -129,6 +129,7 @@ def preset_from_recipe(name: str, recipe: Recipe) -> Preset:
         "scheduler": recipe.scheduler,
         "steps": recipe.steps,
         "cfg_scale": recipe.cfg_scale,
+        "clip_skip": recipe.clip_skip,
         "width": recipe.width,
         "height": recipe.height,
     }

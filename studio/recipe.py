@@ -17,8 +17,9 @@ from typing import Any
 
 from studio.prompt_syntax import lora_tags
 
-SCHEMA_VERSION = 3  # 3: styles; 2: sampler and schedule type apart
+SCHEMA_VERSION = 3  # 3: styles and clip skip; 2: sampler and schedule type apart
 MAX_STYLES = 16
+MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
@@ -174,6 +175,8 @@ class Recipe:
     controls: tuple[ControlRef, ...] = field(default_factory=tuple)
     # Style presets by name, applied when the prompt is encoded: `prompt` stays the artist's own words.
     styles: tuple[str, ...] = field(default_factory=tuple)
+    # A1111's "Clip skip": 1 uses CLIP's last layer (off), 2 the one before it (anime and Pony models).
+    clip_skip: int = 1
 
     def __post_init__(self) -> None:
         # Coerce JSON-ish values so that from_dict and hand-built recipes compare equal.
@@ -234,6 +237,7 @@ class Recipe:
             _check_number("loras.weight", lora.weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
         for name, weight in lora_tags(self.prompt)[1]:
             _check_number(f"prompt: <lora:{name}:...> weight", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
+        _check_int("clip_skip", self.clip_skip, 1, MAX_CLIP_SKIP)
         if not isinstance(self.styles, tuple) or len(self.styles) > MAX_STYLES:
             raise RecipeError("styles", f"expected a list of at most {MAX_STYLES} style names")
         for style in self.styles:
@@ -307,7 +311,7 @@ class Recipe:
         if version == 1:
             data = _recipe_v1_to_v2(data)
             version = 2
-        if version == 2:  # version 3 only added `styles` (none before)
+        if version == 2:  # version 3 only added `styles` (none before) and `clip_skip` (1: off)
             version = 3
         if version != SCHEMA_VERSION:
             raise RecipeError(

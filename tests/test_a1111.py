@@ -28,11 +28,11 @@ def test_the_full_modern_shape():
         # A1111 1.9+ reads Karras, DPM++ 2M's own default, as Automatic: the same sigmas either way.
         "sampler": "DPM++ 2M",
         "scheduler": "Automatic",
+        "clip_skip": 2,
     }
     assert unknown == {
         "Model hash": "6ce0161689",
         "Model": "v1-5-pruned-emaonly",
-        "Clip skip": "2",
         "Hires upscale": "2",
         "Hires steps": "12",
         "Hires upscaler": "4x-UltraSharp",
@@ -197,3 +197,11 @@ def test_control_units_are_written_as_sd_webui_controlnet_writes_them():
         "Module: none, Model: lllyasviel/control_v11p_sd15_openpose, Weight: 0.8, Guidance Start: 0, Guidance End: 0.6"
     )
     assert fields["ControlNet 1"].startswith("Module: canny, Model: canny, Weight: 1, Guidance Start: 0.1")
+
+
+def test_clip_skip_is_written_as_a1111_writes_it_only_when_on_and_read_back():
+    assert "Clip skip" not in format_parameters(Recipe(prompt="a fox", model="tiny", seed=7), 0)
+    text = format_parameters(Recipe(prompt="a fox", model="tiny", clip_skip=2, seed=7), 0)
+    assert "Clip skip: 2," in text
+    changes, unknown = recipe_changes(parse_parameters(text))
+    assert changes["clip_skip"] == 2 and "Clip skip" not in unknown

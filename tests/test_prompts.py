@@ -103,3 +103,26 @@ def test_syntax_changes_the_picture_and_weight_one_does_not(engine):
     plain = engine.generate(recipe)[0]
     assert engine.generate(recipe.replace(prompt="a (red:1.0) fox"))[0].tobytes() == plain.tobytes()
     assert engine.generate(recipe.replace(prompt="a (red:1.5) fox"))[0].tobytes() != plain.tobytes()
+
+
+def test_clip_skip_2_is_the_layer_before_the_last_through_the_final_layer_norm_as_in_a1111(engine):
+    """A1111 (`FrozenCLIPEmbedderWithCustomWords.encode_with_transformers`): with "Clip skip: N" > 1 it takes
+    hidden_states[-N] and applies CLIP's final layer norm. (diffusers calls that clip_skip=N-1; its own
+    encode_prompt still reaches for `text_model`, which transformers 5 no longer has.)"""
+    pipe = engine.pipelines.base
+    ids = pipe.tokenizer(
+        "a red fox in the snow", padding="max_length", max_length=pipe.tokenizer.model_max_length, return_tensors="pt"
+    ).input_ids
+    with torch.inference_mode():
+        ours = prompts.encode(pipe, "a red fox in the snow", "", clip_skip=2)[0]
+        states = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
+        expected = pipe.text_encoder.final_layer_norm(states[-2])
+    assert torch.allclose(ours, expected, atol=1e-6)
+    assert not torch.allclose(ours, embeds(engine, "a red fox in the snow")[0])
+
+
+def test_clip_skip_changes_the_picture_and_1_is_off(engine):
+    base = Recipe(prompt="a lighthouse", model="tiny", steps=2, width=64, height=64, seed=5)
+    plain = engine.generate(base)[0]
+    assert engine.generate(base.replace(clip_skip=1))[0].tobytes() == plain.tobytes()
+    assert engine.generate(base.replace(clip_skip=2))[0].tobytes() != plain.tobytes()

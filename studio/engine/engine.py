@@ -184,7 +184,9 @@ class Engine:
 
             # 3. Arguments for the mode.
             with torch.inference_mode():
-                prompt_embeds, negative_embeds = prompts.encode(pipe, prompt, recipe.negative_prompt)
+                prompt_embeds, negative_embeds = prompts.encode(
+                    pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip
+                )
             arguments = {
                 "prompt_embeds": prompt_embeds,
                 "negative_prompt_embeds": negative_embeds,

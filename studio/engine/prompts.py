@@ -25,15 +25,20 @@ class _Chunk:
     weights: list[float] = field(default_factory=list)
 
 
-def encode(pipe, prompt: str, negative_prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompt_embeds, negative_prompt_embeds), each 1 x 77·n x width, padded to the same n."""
+def encode(pipe, prompt: str, negative_prompt: str, clip_skip: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prompt_embeds, negative_prompt_embeds), each 1 x 77·n x width, padded to the same n.
+
+    `clip_skip` is A1111's "Clip skip": 1 takes CLIP's last layer, 2 the one before it (what anime
+    models are trained on), each through CLIP's final layer norm, as A1111 does. (diffusers counts
+    the layers skipped: its clip_skip=1 is A1111's 2.)
+    """
     positive = _chunks(pipe.tokenizer, prompt)
     negative = _chunks(pipe.tokenizer, negative_prompt)
     empty = _chunks(pipe.tokenizer, "")[0]
     count = max(len(positive), len(negative))
     positive += [empty] * (count - len(positive))
     negative += [empty] * (count - len(negative))
-    return _embed(pipe, positive), _embed(pipe, negative)
+    return _embed(pipe, positive, clip_skip), _embed(pipe, negative, clip_skip)
 
 
 def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
@@ -76,7 +81,15 @@ def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
     return chunks
 
 
-def _embed(pipe, chunks: list[_Chunk]) -> torch.Tensor:
+def _hidden(encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor:
+    if clip_skip <= 1:
+        return encoder(ids)[0]
+    states = encoder(ids, output_hidden_states=True).hidden_states
+    # transformers 5 keeps the final layer norm on the model itself; 4 kept it on `text_model`.
+    return getattr(encoder, "text_model", encoder).final_layer_norm(states[-clip_skip])
+
+
+def _embed(pipe, chunks: list[_Chunk], clip_skip: int = 1) -> torch.Tensor:
     tokenizer, encoder = pipe.tokenizer, pipe.text_encoder
     device = pipe._execution_device
     embeddings = []
@@ -84,7 +97,7 @@ def _embed(pipe, chunks: list[_Chunk]) -> torch.Tensor:
         padding = CHUNK - len(chunk.tokens)
         ids = [tokenizer.bos_token_id, *chunk.tokens, tokenizer.eos_token_id, *[tokenizer.pad_token_id] * padding]
         weights = [1.0, *chunk.weights, 1.0, *[1.0] * padding]
-        hidden = encoder(torch.tensor([ids], device=device))[0]
+        hidden = _hidden(encoder, torch.tensor([ids], device=device), clip_skip)
         if any(weight != 1.0 for weight in weights):
             original_mean = hidden.mean()
             hidden = hidden * torch.tensor(weights, device=device, dtype=hidden.dtype).reshape(1, -1, 1)

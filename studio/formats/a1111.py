@@ -67,6 +67,8 @@ def format_parameters(
         fields.append(("Mask blur", recipe.mask_blur))
         if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
             fields += [("Inpaint area", "Only masked"), ("Masked area padding", recipe.inpaint_padding)]
+    if recipe.clip_skip > 1:  # A1111 writes it only when it is on
+        fields.append(("Clip skip", recipe.clip_skip))
     variation_seeds = recipe.variation_seeds()
     if variation_seeds:
         fields += [
@@ -141,6 +143,7 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
     take("Masked area padding", "inpaint_padding", int)
     take("Variation seed", "variation_seed", int)
     take("Variation seed strength", "variation_strength", float)
+    take("Clip skip", "clip_skip", int)
     if "Size" in fields:
         size = _SIZE.match(fields.pop("Size"))
         if size:
@@ -158,7 +161,7 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
             unknown["Sampler"] = parameters.fields["Sampler"]
             if "Schedule type" in parameters.fields:
                 unknown["Schedule type"] = parameters.fields["Schedule type"]
-    unknown.update(fields)  # Model, Model hash, Lora hashes, Hires ..., Clip skip, Version, ...
+    unknown.update(fields)  # Model, Model hash, Lora hashes, Hires ..., Version, ...
     return changes, unknown
 
 

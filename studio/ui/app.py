@@ -158,6 +158,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     "variation_seed",
                     "variation_strength",
                     "batch_size",
+                    "clip_skip",
                 )
             },
             **edit_panel.settings,

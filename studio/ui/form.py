@@ -14,6 +14,7 @@ import gradio as gr
 from studio.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import (
     MAX_BATCH,
+    MAX_CLIP_SKIP,
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
@@ -41,6 +42,7 @@ class RecipeForm:
     variation_seed: gr.Number
     variation_strength: gr.Slider
     batch_size: gr.Slider
+    clip_skip: gr.Slider
     model: gr.Textbox
     denoising_strength: gr.Slider
     mask_blur: gr.Slider
@@ -64,7 +66,7 @@ class RecipeForm:
     def recipe(self, values: dict[Any, Any], base: Recipe) -> Recipe:
         """The recipe the widgets describe; raises RecipeError naming the field."""
         changes = {f.name: values[getattr(self, f.name)] for f in fields(self)}
-        for name in ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding"):
+        for name in ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding", "clip_skip"):
             changes[name] = int(changes[name])
         seed = changes["seed"]
         changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
@@ -125,6 +127,15 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
         steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1, label="Steps", elem_id="steps")
         cfg_scale = gr.Slider(0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", elem_id="cfg")
         batch_size = gr.Slider(1, MAX_BATCH, value=defaults.batch_size, step=1, label="Pictures", elem_id="batch")
+    clip_skip = gr.Slider(
+        1,
+        MAX_CLIP_SKIP,
+        value=defaults.clip_skip,
+        step=1,
+        label="Clip skip",
+        info="1: off. 2 for anime models (and Pony, Illustrious), as in A1111",
+        elem_id="clip-skip",
+    )
     with gr.Row(equal_height=True):
         width = gr.Number(
             value=defaults.width,
@@ -188,6 +199,7 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
         "variation_seed": variation_seed,
         "variation_strength": variation_strength,
         "batch_size": batch_size,
+        "clip_skip": clip_skip,
         "random_seed": random_seed,
         "reuse_seed": reuse_seed,
     }

@@ -89,7 +89,9 @@ def wire(
         remember,
         inputs=[screen.selected, *widgets.values()],
         outputs=[store, screen.plan],
-        queue=False,
+        # Queued one at a time: answers arrive in the order of the changes, so an older one never lands last.
+        concurrency_limit=1,
+        concurrency_id="form-store",
         trigger_mode="always_last",
         show_progress="hidden",
         api_visibility="private",

@@ -86,6 +86,7 @@ FIELD_LABELS = {
     "variation_seed": "Variation seed",
     "variation_strength": "Variation strength",
     "styles": "Styles",
+    "clip_skip": "Clip skip",
 }
 
 

@@ -17,6 +17,7 @@ _FIELD_LABELS = {
     "width": "Width",
     "height": "Height",
     "denoising_strength": "Denoising",
+    "clip_skip": "Clip skip",
     "model": "Model",
     "mode": "Mode",
 }
@@ -36,6 +37,8 @@ def picture_info_text(info: PictureInfo) -> str:
     for key, label in _FIELD_LABELS.items():
         if key == "denoising_strength" and info.changes.get("mode") == "txt2img":
             continue  # a txt2img picture has no denoising: the field is only the recipe's default
+        if key == "clip_skip" and info.changes.get(key) == 1:
+            continue  # off
         if key in info.changes and info.changes[key] not in ("", None):
             lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
     lines.extend(_studio_lines(info.changes))
