@@ -7,6 +7,7 @@ artist left it. Never part of the tree: the history reads only the session folde
                          "picture": "editor-picture.png" | null, "mask": "editor-mask.png" | null,
                          "paint": "editor-paint.png" | null, "uploaded_from": "<upload path>" | null}
     draft/control-1.png ... the map of each control unit
+    draft/form.json     {"schema_version": 1, "values": {"form.prompt": "...", "unit1.kind": "seg", ...}}
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from studio.files import atomic_write, atomic_write_text
 SCHEMA_VERSION = 1
 FOLDER = "draft"
 _EDITOR = "editor.json"
+_FORM = "form.json"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,23 @@ class Drafts:
         return EditorDraft(
             source, files["picture"], files["mask"], files["paint"], uploaded_from if uploaded_from else None
         )
+
+    # --- the form ------------------------------------------------------------------------------
+
+    def save_form(self, values: dict[str, Any]) -> None:
+        """The window's form by widget name (plain JSON values), written before the window is answered."""
+        atomic_write_text(self.folder / _FORM, json.dumps({"schema_version": SCHEMA_VERSION, "values": values}))
+
+    def form(self) -> dict[str, Any]:
+        """The form as it was left; {} when there is none or it cannot be read."""
+        try:
+            data = json.loads((self.folder / _FORM).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            return {}
+        values = data.get("values")
+        return values if isinstance(values, dict) else {}
 
     # --- control maps --------------------------------------------------------------------------
 

@@ -370,7 +370,7 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         expect(page.locator("#results .thumb")).to_have_count(1)
 
         # A long run, a reload in the middle: the page shows its progress, then its result.
-        page.fill("#steps input[type=number]", "60")
+        page.fill("#steps input[type=number]", "150")
         page.fill("#prompt textarea", "a long run")
         page.click("#generate-button")
         expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)

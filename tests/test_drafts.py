@@ -52,3 +52,12 @@ def test_control_maps_are_kept_per_unit(tmp_path):
     assert drafts.map(2) is not None and drafts.map(1) is None
     drafts.save_map(2, None)
     assert drafts.map(2) is None
+
+
+def test_the_form_is_kept_as_plain_values_and_a_damaged_one_is_no_form(tmp_path):
+    drafts = Drafts(tmp_path / "draft")
+    assert drafts.form() == {}
+    drafts.save_form({"form.prompt": "a lighthouse in fog", "unit1.kind": "seg", "form.styles": ["Ink sketch"]})
+    assert drafts.form() == {"form.prompt": "a lighthouse in fog", "unit1.kind": "seg", "form.styles": ["Ink sketch"]}
+    (tmp_path / "draft" / "form.json").write_text('{"schema_version": 1, "values": [1]}')
+    assert drafts.form() == {}

@@ -1,8 +1,8 @@
 """What a page shows when it opens or is reloaded: its session, the form as the artist left it, the picked
 picture, and a run that is still going (its progress, then its result).
 
-The form lives in this browser's storage (small values, saved as they change); pictures never do: the
-editor and the control maps come back from the session's draft on the server.
+The form, the editor and the control maps are kept in the session's draft on the server, written before
+the window is answered (so a reload right after a change still finds it); the pick is kept in the browser.
 """
 
 from __future__ import annotations
@@ -75,20 +75,25 @@ def wire(
     studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer, editor: EditPanel
 ) -> None:
     widgets = remembered_widgets(screen, branch)
-    names = list(widgets)
-    store = gr.BrowserState({}, storage_key="studio-form")
 
-    def remember(selected: dict | None, *values: Any) -> tuple[dict[str, Any], str]:
-        """The form into this browser's storage, and the plan under Generate, in one answer: when the plan
-        shows a change, the change is kept."""
-        saved = dict(zip(names, values, strict=True))
-        return saved, plan_of(saved, selected)
+    ready = gr.State(False)  # this page has put the kept form back
+
+    def remember(values: dict[Any, Any], request: gr.Request) -> str:
+        """The form into the session's draft (on disk before the window is answered), and the plan under
+        Generate: when the plan shows a change, the change is kept."""
+        saved = {name: values[widget] for name, widget in widgets.items()}
+        # Not before the page has put the kept form back: its starting values would overwrite it.
+        if values[ready] and values[screen.session]:
+            session = screen.studio_for(studio, values[screen.session], request)
+            if not session.session.read_only:
+                session.drafts.save_form(saved)
+        return plan_of(saved, values[screen.selected])
 
     gr.on(
         [widget.change for widget in widgets.values()] + [screen.selected.change],
         remember,
-        inputs=[screen.selected, *widgets.values()],
-        outputs=[store, screen.plan],
+        inputs={screen.session, screen.selected, ready, *widgets.values()},
+        outputs=[screen.plan],
         # Queued one at a time: answers arrive in the order of the changes, so an older one never lands last.
         concurrency_limit=1,
         concurrency_id="form-store",
@@ -131,13 +136,15 @@ def wire(
                 shown[unit.map] = editor_value_of(open_picture(path, "control map"), kind)
         return shown
 
-    def opened(saved: dict | None, selected: dict | None, session_id: str | None, request: gr.Request):
+    def opened(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
             # A browser's first visit starts its own session; a reload comes back to it.
             session = studio.for_session(session_id or None, account=account_of(request))
+        saved = session.drafts.form() if not session.session.read_only else {}
         nodes = {node.id: node for node in session.tree()}
         picked = selected if selected and selected.get("node") in nodes else None
         shown: dict[Any, Any] = {
+            ready: True,
             screen.session: session.session.id,
             screen.session_line: header.session_line(session.session.id),
             screen.selected: picked,
@@ -159,8 +166,9 @@ def wire(
 
     blocks.load(
         opened,
-        inputs=[store, screen.selected, screen.session],
+        inputs=[screen.selected, screen.session],
         outputs=[
+            ready,
             screen.session,
             screen.session_line,
             screen.selected,
