@@ -130,6 +130,8 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         second.locator("#sessions input").click()
         second.get_by_role("option", name="an-earlier-session · 1 nodes").click()
         second.click("#open-session")
+        # Both sessions hold one picture: wait for the session line, not the count, before generating.
+        expect(second.locator("#session-line")).to_contain_text("an-earlier-session")
         expect(second.locator("#history img")).to_have_count(1)
         second.click("#generate-button")
         wait_for_saved(second, "00002")

@@ -361,6 +361,12 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         # The plan and the kept form arrive together: once the plan shows the last change, it is kept.
         expect(page.locator("#plan")).to_contain_text("Styles: Ink sketch")
         expect(page.locator("#plan")).to_contain_text("Generate: a child of 00001·1")
+        kept = browser_session(studio).drafts
+        for _ in range(100):  # the form reaches the session's draft with the plan's answer
+            if kept.form().get("form.prompt") == "a lighthouse in fog" and kept.form().get("branch"):
+                break
+            page.wait_for_timeout(100)
+        assert kept.form()["form.prompt"] == "a lighthouse in fog" and kept.form()["form.negative_prompt"] == "people"
         open_studio(page)  # reload
         expect(page.locator("#prompt textarea")).to_have_value("a lighthouse in fog")
         expect(page.locator("#negative-prompt textarea")).to_have_value("people")
