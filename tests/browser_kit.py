@@ -92,8 +92,16 @@ def choose_class(page: Page, unit: int, name: str) -> None:
 
 
 def pick_result(page: Page, index: int = 0) -> None:
-    """Click result `index` and wait until the page has picked it (its recipe is in the form by then)."""
+    """Click result `index` and wait until the pick has put its recipe in the form.
+
+    The selection line alone proves nothing (a finished run already selects its first picture); the form's
+    seed does: a pick writes the picture's own seed over the form's -1.
+    """
     thumb = page.locator("#results .thumb").nth(index)
     picture = thumb.locator("figcaption").inner_text().split()[0]  # "00002·1"
+    seed = page.locator("#seed input")
+    if seed.input_value() != "-1":
+        seed.fill("-1")
     thumb.locator("img").click()
     expect(page.locator("#selection")).to_contain_text(f"Selected {picture}")
+    expect(seed).not_to_have_value("-1")
