@@ -32,6 +32,16 @@ def generate(page: Page, prompt: str, node_id: str) -> None:
     wait_for_saved(page, node_id)
 
 
+def start_editing(page: Page, url: str, prompt: str) -> None:
+    """Open the studio, generate 00001 quickly, pick it and send it to the editor."""
+    open_studio(page, url)
+    page.fill("#steps input[type=number]", "2")
+    generate(page, prompt, "00001")
+    pick_result(page)
+    page.click("#send-to-editor")
+    editor_ready(page)
+
+
 def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
@@ -258,12 +268,7 @@ def test_the_version_tree_draws_branches_restores_a_node_and_compares_two(engine
 
 def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "2")
-        generate(page, "a harbour", "00001")
-        pick_result(page)
-        page.click("#send-to-editor")
-        editor_ready(page)
+        start_editing(page, url, "a harbour")
         paint_stroke(page)
         page.click("#inpaint")
         wait_for_saved(page, "00002")
@@ -316,12 +321,7 @@ def test_a_file_that_is_not_a_picture_is_refused_and_a_picture_is_edited_at_its_
     upload = tmp_path / "mine.png"
     Image.new("RGB", (96, 72), (200, 180, 40)).save(upload)
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "2")
-        generate(page, "a harbour", "00001")
-        pick_result(page)
-        page.click("#send-to-editor")
-        editor_ready(page)
+        start_editing(page, url, "a harbour")
         paint_stroke(page)
         page.locator("#editor .file").set_input_files(str(notes))
         expect(page.locator("#editor .message")).to_contain_text("notes.txt is not a picture")
@@ -391,12 +391,7 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
 
 def test_a_reload_brings_back_the_editor_and_the_control_maps(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "2")
-        generate(page, "a lighthouse", "00001")
-        pick_result(page)
-        page.click("#send-to-editor")
-        editor_ready(page)
+        start_editing(page, url, "a lighthouse")
         paint_stroke(page)
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
         open_tab(page, "Control")
