@@ -110,14 +110,39 @@ def resolve(name: str, folder: Path | None, *, allow_pickle: bool = False) -> Pa
     return path
 
 
+# Layer names only one family's LoRAs have: kohya names SDXL's two text encoders te1/te2 and its UNet
+# blocks as the original code does (input_blocks...); SDXL has no attention in its first down block.
+_SDXL_MARKS = ("lora_te1_", "lora_te2_", "text_encoder_2.", "lora_unet_input_blocks_", "lora_unet_output_blocks_")
+_SD15_MARKS = ("lora_te_", "lora_unet_down_blocks_0_attentions_", "unet.down_blocks.0.attentions.")
+
+
+def lora_family(header: dict[str, Any]) -> str | None:
+    """ "SDXL" or "SD 1.5" when the LoRA's layer names say so, None when they do not (then its shapes decide)."""
+    keys = [key for key in header if key != "__metadata__"]
+    if any(key.startswith(_SDXL_MARKS) or "text_encoder_2." in key for key in keys):
+        return "SDXL"
+    if any(key.startswith(_SD15_MARKS) or ".down_blocks.0.attentions." in key for key in keys):
+        return "SD 1.5"
+    return None
+
+
+def cross_attention_width(header: dict[str, Any]) -> int | None:
+    """The text width the LoRA's cross-attention layers read (768 for SD 1.5, 2048 for SDXL), if it has them."""
+    for key, entry in header.items():
+        flat = key.replace("_", ".")
+        if "attn2.to.k" in flat and any(mark in flat for mark in ("lora.down.weight", "lora.A.weight")):
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if isinstance(shape, list) and len(shape) == 2:
+                return int(shape[1])
+    return None
+
+
 def _base(metadata: dict[str, str], header: dict[str, Any]) -> str:
     for key in ("studio_base_model", "ss_base_model_version", "ss_sd_model_name", "modelspec.architecture"):
         if metadata.get(key):
             return str(metadata[key])
-    keys = " ".join(header)
-    if "lora_unet_down_blocks" in keys or "unet.down_blocks" in keys:
-        return "SD 1.x/2.x (by layer names)"
-    return "unknown"
+    family = lora_family(header)
+    return f"{family} (by layer names)" if family else "unknown"
 
 
 def _trigger_words(path: Path, metadata: dict[str, str]) -> tuple[str, ...]:

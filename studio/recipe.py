@@ -23,6 +23,7 @@ MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
+TINY_SDXL_MODEL = "tiny-sdxl"
 
 # A1111's sampler names (1.9 and later: the schedule is a field of its own), in its dropdown's order.
 # The engine maps each to a diffusers scheduler (studio/engine/samplers.py); a test keeps the two equal.

@@ -35,6 +35,7 @@ from studio.presets import Preset, PresetError, apply_styles, load_presets, pres
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
+from studio.sizes import size_for_new_family
 from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
 
@@ -63,6 +64,11 @@ class Engine(Protocol):
 
     @property
     def model(self) -> str | None: ...
+
+    @property
+    def family(self) -> str | None:
+        """The loaded model's family, "SD 1.5" or "SDXL" (read from its files)."""
+        ...
 
 
 class MapMaker(Protocol):
@@ -327,15 +333,21 @@ class Studio:
         self.engine.request_stop()
 
     def load_model(self, model: str) -> None:
-        """Load `model` (raises ModelError with advice); new recipes default to it."""
+        """Load `model` (raises ModelError with advice); new recipes default to it, at a size its family suits."""
         if self.offered is not None:
             self.offered.check_model(model)
+        old_family = self.family
         self.engine.load(model)
-        self.defaults = self.defaults.replace(model=model)
+        (width, height), _ = size_for_new_family((self.defaults.width, self.defaults.height), old_family, self.family)
+        self.defaults = self.defaults.replace(model=model, width=width, height=height)
 
     @property
     def model(self) -> str | None:
         return self.engine.model
+
+    @property
+    def family(self) -> str | None:
+        return self.engine.family
 
     # --- the tree ------------------------------------------------------------------------------
 

@@ -37,6 +37,19 @@ def engine(model_cache: Path):
     return engine
 
 
+@pytest.fixture(scope="session")
+def sdxl_engine(model_cache: Path):
+    """The real engine on the tiny SDXL model, loaded once for the whole run (apart from `engine`: no reloads)."""
+    import torch
+
+    from studio.engine.factory import make_engine
+
+    torch.set_num_threads(1)
+    engine = make_engine(cache_dir=model_cache)
+    engine.load("tiny-sdxl")
+    return engine
+
+
 @pytest.fixture
 def fake_engine():
     """The facade's Engine protocol without a model: for tests of wiring, never of pixels (tests/fake_engine.py)."""

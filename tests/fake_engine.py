@@ -31,8 +31,15 @@ class FakeEngine:
     def model(self) -> str | None:
         return self._model
 
+    @property
+    def family(self) -> str | None:
+        """Fakes of both families: a model named like fake/sdxl-... is SDXL."""
+        if self._model is None:
+            return None
+        return "SDXL" if self._model.startswith("fake/sdxl") or self._model == "tiny-sdxl" else "SD 1.5"
+
     def load(self, model: str) -> None:
-        if model != "tiny" and not model.startswith("fake/"):
+        if model not in ("tiny", "tiny-sdxl") and not model.startswith("fake/"):
             raise ModelError(f"{model} is not in the local Hugging Face cache; try --model tiny")
         self._model = model
 

@@ -136,7 +136,7 @@ def test_the_library_lists_names_bases_sizes_trigger_words_and_previews(library)
     assert mira.trigger_words == ("mira_oc", "red hair", "smile")
     assert mira.preview == library / "mira.preview.png"
     assert mira.size_bytes == (library / "mira.safetensors").stat().st_size
-    assert infos["kohya_char"].base == "SD 1.x/2.x (by layer names)"
+    assert infos["kohya_char"].base == "SD 1.5 (by layer names)"
 
 
 def test_pictures_made_with_loras_carry_a1111_lora_hashes(engine, library, tmp_path):

@@ -9,7 +9,8 @@ from studio.recipe import Recipe
 
 def embeds(engine, prompt, negative=""):
     with torch.inference_mode():
-        return prompts.encode(engine.pipelines.base, prompt, negative)
+        encoded = prompts.encode(engine.pipelines.base, prompt, negative)
+    return encoded["prompt_embeds"], encoded["negative_prompt_embeds"]
 
 
 def diffusers_embeds(engine, prompt, negative=""):
@@ -114,7 +115,7 @@ def test_clip_skip_2_is_the_layer_before_the_last_through_the_final_layer_norm_a
         "a red fox in the snow", padding="max_length", max_length=pipe.tokenizer.model_max_length, return_tensors="pt"
     ).input_ids
     with torch.inference_mode():
-        ours = prompts.encode(pipe, "a red fox in the snow", "", clip_skip=2)[0]
+        ours = prompts.encode(pipe, "a red fox in the snow", "", clip_skip=2)["prompt_embeds"]
         states = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
         expected = pipe.text_encoder.final_layer_norm(states[-2])
     assert torch.allclose(ours, expected, atol=1e-6)

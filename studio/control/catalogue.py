@@ -1,4 +1,4 @@
-"""What each kind of control is: its ControlNet model for SD 1.5, its preprocessors, its blank map.
+"""What each kind of control is: its ControlNet models for SD 1.5 and SDXL, its preprocessors, its blank map.
 
 Pure data, so the form, the facade and the engine agree on one table.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.recipe import TINY_MODEL
+from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
+
+SDXL = "SDXL"  # a model family's name, as studio/engine/families.py's Family says it
 
 NO_PREPROCESSOR = "none"  # the map is the artist's own: painted, drawn or posed by hand
 
@@ -17,6 +19,7 @@ class ControlKind:
     name: str
     label: str
     sd15_model: str  # lllyasviel's ControlNet 1.1 for Stable Diffusion 1.5
+    sdxl_model: str  # the diffusers-format SDXL ControlNet artists use for it
     preprocessors: tuple[str, ...]  # the first is the default
     blank: tuple[int, int, int]  # the background a hand-made map starts from
     hint: str  # what the map means, for the artist
@@ -26,54 +29,57 @@ KINDS: dict[str, ControlKind] = {
     kind.name: kind
     for kind in (
         ControlKind(
-            "canny", "Edges (canny)", "lllyasviel/control_v11p_sd15_canny", ("canny", NO_PREPROCESSOR), (0, 0, 0),
+            "canny", "Edges (canny)", "lllyasviel/control_v11p_sd15_canny", "xinsir/controlnet-canny-sdxl-1.0", ("canny", NO_PREPROCESSOR), (0, 0, 0),
             "white edges on black",
         ),
         ControlKind(
-            "openpose", "Pose (OpenPose)", "lllyasviel/control_v11p_sd15_openpose", ("openpose", NO_PREPROCESSOR),
+            "openpose", "Pose (OpenPose)", "lllyasviel/control_v11p_sd15_openpose", "xinsir/controlnet-openpose-sdxl-1.0", ("openpose", NO_PREPROCESSOR),
             (0, 0, 0), "an OpenPose skeleton in its standard colours",
         ),
         ControlKind(
-            "depth", "Depth", "lllyasviel/control_v11f1p_sd15_depth", ("depth_midas", "depth_zoe", NO_PREPROCESSOR),
+            "depth", "Depth", "lllyasviel/control_v11f1p_sd15_depth", "diffusers/controlnet-depth-sdxl-1.0", ("depth_midas", "depth_zoe", NO_PREPROCESSOR),
             (0, 0, 0), "near is white, far is black",
         ),
         ControlKind(
-            "seg", "Semantic map (ADE20K)", "lllyasviel/control_v11p_sd15_seg", (NO_PREPROCESSOR, "seg_upernet"),
+            "seg", "Semantic map (ADE20K)", "lllyasviel/control_v11p_sd15_seg", "SargeZT/sdxl-controlnet-seg", (NO_PREPROCESSOR, "seg_upernet"),
             (120, 120, 120), "each area painted in its ADE20K class colour",
         ),
         ControlKind(
-            "scribble", "Scribble", "lllyasviel/control_v11p_sd15_scribble", (NO_PREPROCESSOR,), (0, 0, 0),
+            "scribble", "Scribble", "lllyasviel/control_v11p_sd15_scribble", "xinsir/controlnet-scribble-sdxl-1.0", (NO_PREPROCESSOR,), (0, 0, 0),
             "white lines drawn on black",
         ),
         ControlKind(
-            "lineart", "Line art", "lllyasviel/control_v11p_sd15_lineart",
+            "lineart", "Line art", "lllyasviel/control_v11p_sd15_lineart", "TheMistoAI/MistoLine",
             ("lineart_standard", "lineart", NO_PREPROCESSOR), (0, 0, 0), "white lines on black",
         ),
         ControlKind(
-            "softedge", "Soft edges (HED)", "lllyasviel/control_v11p_sd15_softedge", ("softedge_hed", NO_PREPROCESSOR),
+            "softedge", "Soft edges (HED)", "lllyasviel/control_v11p_sd15_softedge", "TheMistoAI/MistoLine", ("softedge_hed", NO_PREPROCESSOR),
             (0, 0, 0), "soft white edges on black",
         ),
         ControlKind(
-            "tile", "Tile (detail)", "lllyasviel/control_v11f1e_sd15_tile", ("tile_resample", NO_PREPROCESSOR),
+            "tile", "Tile (detail)", "lllyasviel/control_v11f1e_sd15_tile", "xinsir/controlnet-tile-sdxl-1.0", ("tile_resample", NO_PREPROCESSOR),
             (0, 0, 0), "the picture itself, perhaps blurred",
         ),
         ControlKind(
-            "shuffle", "Content shuffle (style)", "lllyasviel/control_v11e_sd15_shuffle", ("shuffle", NO_PREPROCESSOR),
+            "shuffle", "Content shuffle (style)", "lllyasviel/control_v11e_sd15_shuffle", "", ("shuffle", NO_PREPROCESSOR),
             (0, 0, 0), "the picture's colours, shuffled",
         ),
     )
 }  # fmt: skip
 
 
-def default_model(kind: str, base_model: str) -> str:
-    """The ControlNet a new unit of `kind` uses: lllyasviel's SD 1.5 model, or the tiny one for `tiny`."""
-    return TINY_MODEL if base_model == TINY_MODEL else KINDS[kind].sd15_model
+def default_model(kind: str, base_model: str, family: str | None = None) -> str:
+    """The ControlNet a new unit of `kind` uses on a model of `family`: the family's usual one, or the tiny one
+    for a tiny model. ("" where no SDXL ControlNet of that kind is known: the artist names one.)"""
+    if base_model in (TINY_MODEL, TINY_SDXL_MODEL):
+        return TINY_MODEL
+    return KINDS[kind].sdxl_model if family == SDXL else KINDS[kind].sd15_model
 
 
-def model_for_new_base(kind: str, current: str, base_model: str) -> str:
+def model_for_new_base(kind: str, current: str, base_model: str, family: str | None = None) -> str:
     """A unit's ControlNet once the base model changes: a default follows the base, the artist's own choice stays."""
-    defaults = {TINY_MODEL, KINDS[kind].sd15_model, ""}
-    return default_model(kind, base_model) if current.strip() in defaults else current
+    defaults = {TINY_MODEL, KINDS[kind].sd15_model, KINDS[kind].sdxl_model, ""}
+    return default_model(kind, base_model, family) if current.strip() in defaults else current
 
 
 def control_role(index: int) -> str:

@@ -1,5 +1,8 @@
 """ControlNet models: where one comes from (`tiny`, a hub id, a local folder, one .safetensors file) and loading it.
 
+A ControlNet belongs to a family (SD 1.5 or SDXL) like the model it steers; one of the other family is
+refused by name before a run, never half-applied.
+
 Like base models, every failure is a `ModelError` that says what to do, and an unreachable hub is
 detected in seconds.
 """
@@ -10,6 +13,7 @@ from pathlib import Path
 
 from diffusers import ControlNetModel
 
+from studio.engine.families import Family
 from studio.engine.models import PICKLED_CHECKPOINTS, SAFE_CHECKPOINTS, DeviceSettings
 from studio.engine.tiny import tiny_controlnet_folder
 from studio.errors import ModelError
@@ -17,24 +21,36 @@ from studio.network import reachable
 from studio.recipe import TINY_MODEL
 
 _HOW_TO_POINT = (
-    "Give the unit a ControlNet for Stable Diffusion 1.5: a Hugging Face id like "
-    "lllyasviel/control_v11p_sd15_canny (downloaded once), a local folder with its config.json, "
-    "or a .safetensors file; with the tiny model, use 'tiny'."
+    "Give the unit a ControlNet of the model's family: a Hugging Face id like "
+    "lllyasviel/control_v11p_sd15_canny (SD 1.5) or xinsir/controlnet-canny-sdxl-1.0 (SDXL), downloaded once, "
+    "a local folder with its config.json, or a .safetensors file; with a tiny model, use 'tiny'."
 )
+# The width of the text a ControlNet reads, as its UNet's: what tells the families' ControlNets apart.
+_TEXT_WIDTHS = {768: Family.SD15, 2048: Family.SDXL}
 
 
-def load_controlnet(spec: str, settings: DeviceSettings, *, cache_dir: Path, allow_pickle: bool) -> ControlNetModel:
+def load_controlnet(
+    spec: str, settings: DeviceSettings, *, cache_dir: Path, allow_pickle: bool, family: Family, text_width: int
+) -> ControlNetModel:
+    """The ControlNet `spec` names, for a model of `family` whose UNet reads text `text_width` wide."""
     spec = spec.strip()
     common = {"torch_dtype": settings.dtype}
     try:
         if spec == TINY_MODEL:
-            controlnet = ControlNetModel.from_pretrained(tiny_controlnet_folder(cache_dir), **common)
+            controlnet = ControlNetModel.from_pretrained(tiny_controlnet_folder(cache_dir, family), **common)
         else:
             controlnet = _load(spec, common, allow_pickle)
     except ModelError:
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
         raise ModelError(f"Could not load the ControlNet {spec}: {error}. {_HOW_TO_POINT}") from error
+    width = controlnet.config["cross_attention_dim"]
+    if width != text_width:
+        made_for = _TEXT_WIDTHS.get(width, f"a model whose text is {width} wide")
+        raise ModelError(
+            f"The ControlNet {spec} is made for {made_for} and the model is {family}: a ControlNet works only "
+            f"on its own family. {_HOW_TO_POINT}"
+        )
     return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
 
 

@@ -14,6 +14,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image, ImageFilter
 
 from studio.engine import prompts
+from studio.engine.families import Family
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
@@ -34,7 +35,7 @@ class Engine:
         self,
         load: Callable[[str], PipelineSet],
         *,
-        load_controlnet: Callable[[str], ControlNetModel] | None = None,
+        load_controlnet: Callable[[str, PipelineSet], ControlNetModel] | None = None,
         lora_dir: Path | None = None,
         allow_pickle: bool = False,
     ) -> None:
@@ -49,6 +50,11 @@ class Engine:
     @property
     def model(self) -> str | None:
         return self._pipelines.model if self._pipelines else None
+
+    @property
+    def family(self) -> Family | None:
+        """The loaded model's family (SD 1.5 or SDXL), read from its files."""
+        return self._pipelines.family if self._pipelines else None
 
     @property
     def pipelines(self) -> PipelineSet:
@@ -184,17 +190,14 @@ class Engine:
 
             # 3. Arguments for the mode.
             with torch.inference_mode():
-                prompt_embeds, negative_embeds = prompts.encode(
-                    pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip
-                )
+                embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip)
             arguments = {
-                "prompt_embeds": prompt_embeds,
-                "negative_prompt_embeds": negative_embeds,
+                **embeddings,
                 "num_inference_steps": recipe.steps,
                 "guidance_scale": recipe.cfg_scale,
                 "num_images_per_prompt": recipe.batch_size,
                 "generator": generators,
-                "callback_on_step_end": self._step_callback(on_step),
+                "callback_on_step_end": self._step_callback(on_step, pipelines.family),
                 "callback_on_step_end_tensor_inputs": ["latents"],
             }
             blurred_mask = None
@@ -266,7 +269,7 @@ class Engine:
         if spec not in pipelines.controlnets:
             if self._load_controlnet is None:
                 raise ValueError("controls: this engine was built without a ControlNet loader")
-            pipelines.controlnets[spec] = self._load_controlnet(spec)
+            pipelines.controlnets[spec] = self._load_controlnet(spec, pipelines)
         return pipelines.controlnets[spec]
 
     def _ensure_model(self, model: str) -> PipelineSet:
@@ -275,13 +278,15 @@ class Engine:
             self._pipelines = self._load(model)
         return self._pipelines
 
-    def _step_callback(self, on_step: StepCallback | None) -> Callable:
+    def _step_callback(self, on_step: StepCallback | None, family: Family) -> Callable:
         def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
             if self._stop.is_set():
                 pipe._interrupt = True  # diffusers skips the remaining steps
                 return tensors
             if on_step is not None:
-                on_step(StepProgress(step_index + 1, pipe.num_timesteps, latents_to_preview(tensors["latents"][0])))
+                on_step(
+                    StepProgress(step_index + 1, pipe.num_timesteps, latents_to_preview(tensors["latents"][0], family))
+                )
             return tensors
 
         return callback

@@ -29,7 +29,10 @@ def make_engine(
         source = resolve_model(model, allow_pickle=allow_pickle)
         return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
 
-    def load_control(spec: str) -> ControlNetModel:
-        return load_controlnet(spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle)
+    def load_control(spec: str, pipelines: PipelineSet) -> ControlNetModel:
+        text_width = pipelines.base.unet.config.cross_attention_dim
+        return load_controlnet(
+            spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle, family=pipelines.family, text_width=text_width
+        )
 
     return Engine(load, load_controlnet=load_control, lora_dir=lora_dir, allow_pickle=allow_pickle)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffusers import StableDiffusionPipeline
+from diffusers import DiffusionPipeline
 
-from studio.lora_library import LoraError
+from studio.engine.families import Family
+from studio.lora_library import SAFE_SUFFIXES, LoraError, cross_attention_width, lora_family, read_header
 
 
 class LoraAdapters:
@@ -19,7 +20,7 @@ class LoraAdapters:
     def __init__(self) -> None:
         self._names: dict[tuple[str, float], str] = {}  # (file, modification time) -> adapter name
 
-    def activate(self, pipe: StableDiffusionPipeline, loras: list[tuple[Path, float]]) -> None:
+    def activate(self, pipe: DiffusionPipeline, loras: list[tuple[Path, float]]) -> None:
         """Make exactly `loras` (file, weight) active on `pipe` for the next run."""
         if not loras:
             if self._names:
@@ -32,10 +33,11 @@ class LoraAdapters:
         pipe.enable_lora()
         pipe.set_adapters(names, [weight for _, weight in loras])
 
-    def _load(self, pipe: StableDiffusionPipeline, path: Path) -> str:
+    def _load(self, pipe: DiffusionPipeline, path: Path) -> str:
         key = (str(path.resolve()), path.stat().st_mtime)
         if key in self._names:
             return self._names[key]
+        self._check_family(pipe, path)
         name = f"lora_{len(self._names)}"
         try:
             pipe.load_lora_weights(str(path), adapter_name=name)
@@ -46,6 +48,27 @@ class LoraAdapters:
             raise LoraError(f"{path.name} holds no LoRA weights that fit this model (made for another base model?)")
         self._names[key] = name
         return name
+
+    @staticmethod
+    def _check_family(pipe: DiffusionPipeline, path: Path) -> None:
+        """Refuse a LoRA of the other family before any of it is loaded: never applied half-way."""
+        if path.suffix.lower() not in SAFE_SUFFIXES:
+            return  # a pickled file's names cannot be read without running it; diffusers' own checks apply
+        family = Family.SDXL if getattr(pipe, "text_encoder_2", None) is not None else Family.SD15
+        header = read_header(path)
+        named = lora_family(header)
+        if named is not None and named != family:
+            raise LoraError(
+                f"{path.name} is an {named} LoRA and the model is {family}: a LoRA works only on models of its own "
+                f"family. Use an {family} version of it, or load an {named} model."
+            )
+        width = cross_attention_width(header)
+        model_width = pipe.unet.config.cross_attention_dim  # pyright: ignore[reportAttributeAccessIssue]
+        if width is not None and width != model_width:
+            raise LoraError(
+                f"{path.name} was made for a model whose text is {width} wide, and this {family} model's is "
+                f"{model_width} (SD 1.5: 768, SDXL: 2048): it belongs to another family."
+            )
 
 
 def _first_line(error: Exception) -> str:

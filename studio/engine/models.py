@@ -1,4 +1,6 @@
-"""Where a model comes from, and loading it: a hub id, a local diffusers folder, one checkpoint file, or `tiny`.
+"""Where a model comes from, and loading it: a hub id, a local diffusers folder, one checkpoint file, or a tiny one.
+
+SD 1.5 and SDXL models load alike; the family is read from the files (studio/engine/families.py).
 
 Every failure is a `ModelError` whose message tells the artist what to do next, and comes within
 seconds: an unreachable hub is detected before diffusers starts its long retry loops.
@@ -12,12 +14,14 @@ from enum import StrEnum
 from pathlib import Path
 
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import DiffusionPipeline, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
+from studio.engine.checkpoint_configs import config_folder
+from studio.engine.families import Family, checkpoint_keys, family_of_folder, traits_of_checkpoint
 from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
 from studio.network import reachable
-from studio.recipe import TINY_MODEL
+from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 
 SAFE_CHECKPOINTS = (".safetensors",)
 # Loading these runs `pickle`, which can execute any code the file's author chose.
@@ -25,7 +29,7 @@ PICKLED_CHECKPOINTS = (".ckpt", ".pt", ".pth", ".bin")
 
 _HOW_TO_POINT = (
     "Start the studio with --model pointing at a local diffusers folder or a .safetensors checkpoint, "
-    "or use --model tiny to try the studio with the built-in test model."
+    "or use --model tiny (or tiny-sdxl) to try the studio with a built-in test model."
 )
 
 
@@ -63,7 +67,7 @@ class DeviceSettings:
 def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     """Decide what kind of model `spec` names, checking what can be checked without loading it."""
     spec = spec.strip()
-    if spec == TINY_MODEL:
+    if spec in (TINY_MODEL, TINY_SDXL_MODEL):
         return ModelSource(SourceKind.TINY, spec)
     path = Path(spec).expanduser()
     looks_like_path = (
@@ -99,18 +103,28 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     return ModelSource(SourceKind.SINGLE_FILE, str(path))
 
 
-def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: Path) -> StableDiffusionPipeline:
-    """Load a Stable Diffusion pipeline from `source`, placed as `settings` says."""
-    common = {"dtype": settings.dtype, "safety_checker": None, "requires_safety_checker": False}
+def pipeline_class(family: Family) -> type[DiffusionPipeline]:
+    return StableDiffusionXLPipeline if family is Family.SDXL else StableDiffusionPipeline
+
+
+def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: Path) -> DiffusionPipeline:
+    """Load the SD 1.5 or SDXL pipeline `source` names, placed as `settings` says."""
+    common = {
+        "dtype": settings.dtype,
+        "safety_checker": None,
+        "requires_safety_checker": False,
+        "add_watermarker": False,  # SDXL's invisible watermark would change the artist's pixels
+    }
     try:
         if source.kind is SourceKind.TINY:
-            pipe = StableDiffusionPipeline.from_pretrained(tiny_model_folder(cache_dir), **common)
+            family = Family.SDXL if source.location == TINY_SDXL_MODEL else Family.SD15
+            pipe = _from_folder(tiny_model_folder(cache_dir, family), common)
         elif source.kind is SourceKind.FOLDER:
-            pipe = StableDiffusionPipeline.from_pretrained(source.location, **common)
+            pipe = _from_folder(Path(source.location), common)
         elif source.kind is SourceKind.HUB:
             pipe = _load_from_hub(source.location, common)
         else:
-            pipe = _load_single_file(Path(source.location), common)
+            pipe = _load_single_file(Path(source.location), common, cache_dir)
     except ModelError:
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
@@ -125,13 +139,24 @@ def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: P
     return pipe
 
 
-def _load_from_hub(repo_id: str, common: dict) -> StableDiffusionPipeline:
+def _from_folder(folder: Path, common: dict) -> DiffusionPipeline:
+    family = family_of_folder(folder)
+    return pipeline_class(family).from_pretrained(folder, **_for_family(family, common))
+
+
+def _for_family(family: Family, common: dict) -> dict:
+    """The loading options `family`'s pipeline takes (SD 1.5's has a safety checker, SDXL's a watermarker)."""
+    if family is Family.SDXL:
+        return {key: value for key, value in common.items() if "safety" not in key}
+    return {key: value for key, value in common.items() if key != "add_watermarker"}
+
+
+def _load_from_hub(repo_id: str, common: dict) -> DiffusionPipeline:
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = snapshot_download(repo_id, local_files_only=True)
-        return StableDiffusionPipeline.from_pretrained(folder, **common)
+        return _from_folder(Path(snapshot_download(repo_id, local_files_only=True)), common)
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass  # not fully cached yet: download it
     if constants.HF_HUB_OFFLINE:
@@ -141,17 +166,34 @@ def _load_from_hub(repo_id: str, common: dict) -> StableDiffusionPipeline:
         raise ModelError(
             f"Cannot reach {endpoint} to download {repo_id} (no network?). Connect and try again, or: {_HOW_TO_POINT}"
         )
-    return StableDiffusionPipeline.from_pretrained(repo_id, **common)
+    from huggingface_hub import hf_hub_download
+
+    family = family_of_folder(Path(hf_hub_download(repo_id, "model_index.json")).parent)
+    return pipeline_class(family).from_pretrained(repo_id, **_for_family(family, common))
 
 
-def _load_single_file(path: Path, common: dict) -> StableDiffusionPipeline:
+def _load_single_file(path: Path, common: dict, cache_dir: Path) -> DiffusionPipeline:
+    """A checkpoint in the original layout, configured from the studio's own files: nothing is downloaded."""
+    traits = traits_of_checkpoint(checkpoint_keys(path), path.name)
+    config = config_folder(path, traits.family, cache_dir)
     try:
-        return StableDiffusionPipeline.from_single_file(str(path), **common)
+        pipe = pipeline_class(traits.family).from_single_file(  # pyright: ignore[reportAttributeAccessIssue] (both have it)
+            str(path), config=str(config), local_files_only=True, **_for_family(traits.family, common)
+        )
     except Exception as error:
-        raise ModelError(
-            f"Could not load the checkpoint {path.name}: {error}. A single-file checkpoint needs its base "
-            "configuration from Hugging Face the first time (network), and must be a Stable Diffusion 1.x model."
-        ) from error
+        raise ModelError(f"Could not load the {traits.family} checkpoint {path.name}: {_first_line(error)}") from error
+    if traits.v_prediction:
+        # The checkpoint says it predicts v (and, with `ztsnr`, was trained to reach pure noise). Euler's
+        # configuration holds both settings (SD 1.5's PNDM would drop the second); every run builds
+        # its sampler's scheduler from this configuration (studio/engine/samplers.py).
+        pipe.scheduler = EulerDiscreteScheduler.from_config(
+            pipe.scheduler.config, prediction_type="v_prediction", rescale_betas_zero_snr=traits.zero_terminal_snr
+        )
+    return pipe
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 def _check_safetensors(path: Path) -> None:

@@ -10,22 +10,41 @@ from diffusers import (
     StableDiffusionControlNetPipeline,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
+    StableDiffusionXLControlNetImg2ImgPipeline,
+    StableDiffusionXLControlNetInpaintPipeline,
+    StableDiffusionXLControlNetPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
+    StableDiffusionXLPipeline,
 )
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
+from studio.engine.families import Family
 from studio.engine.lora import LoraAdapters
 from studio.recipe import Mode
 
-_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
-    Mode.IMG2IMG: StableDiffusionImg2ImgPipeline,
-    Mode.INPAINT: StableDiffusionInpaintPipeline,
+_VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
+    Family.SD15: {Mode.IMG2IMG: StableDiffusionImg2ImgPipeline, Mode.INPAINT: StableDiffusionInpaintPipeline},
+    Family.SDXL: {Mode.IMG2IMG: StableDiffusionXLImg2ImgPipeline, Mode.INPAINT: StableDiffusionXLInpaintPipeline},
 }
-_CONTROL_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
-    Mode.TXT2IMG: StableDiffusionControlNetPipeline,
-    Mode.IMG2IMG: StableDiffusionControlNetImg2ImgPipeline,
-    Mode.INPAINT: StableDiffusionControlNetInpaintPipeline,
+_CONTROL_VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
+    Family.SD15: {
+        Mode.TXT2IMG: StableDiffusionControlNetPipeline,
+        Mode.IMG2IMG: StableDiffusionControlNetImg2ImgPipeline,
+        Mode.INPAINT: StableDiffusionControlNetInpaintPipeline,
+    },
+    Family.SDXL: {
+        Mode.TXT2IMG: StableDiffusionXLControlNetPipeline,
+        Mode.IMG2IMG: StableDiffusionXLControlNetImg2ImgPipeline,
+        Mode.INPAINT: StableDiffusionXLControlNetInpaintPipeline,
+    },
 }
+# SDXL's views would each add an invisible watermark unless told not to: the artist's pixels stay theirs.
+_VIEW_OPTIONS: dict[Family, dict] = {Family.SD15: {}, Family.SDXL: {"add_watermarker": False}}
+
+
+def family_of(pipe: DiffusionPipeline) -> Family:
+    return Family.SDXL if isinstance(pipe, StableDiffusionXLPipeline) else Family.SD15
 
 
 class PipelineSet:
@@ -35,17 +54,18 @@ class PipelineSet:
     keeps a mode switch to a dictionary look-up.
     """
 
-    def __init__(self, base: StableDiffusionPipeline, model: str) -> None:
+    def __init__(self, base: DiffusionPipeline, model: str) -> None:
         self.base = base
         self.model = model
+        self.family = family_of(base)
         # Views share the scheduler object too, so keep the pristine configuration to build from.
         self.scheduler_config = base.scheduler.config
         self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
         # ControlNets loaded for this model, by the spec a recipe names them with; kept for the next run.
         self.controlnets: dict[str, ControlNetModel] = {}
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
-        for mode, view_class in _VIEW_CLASSES.items():
-            view = view_class.from_pipe(base)
+        for mode, view_class in _VIEW_CLASSES[self.family].items():
+            view = view_class.from_pipe(base, **_VIEW_OPTIONS[self.family])
             view.set_progress_bar_config(disable=True)
             self._views[mode] = view
 
@@ -55,6 +75,8 @@ class PipelineSet:
     def with_control(self, mode: Mode, controlnets: list[ControlNetModel]) -> DiffusionPipeline:
         """The ControlNet pipeline for `mode`, sharing the base's modules; made per run, as the units change."""
         controlnet = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
-        view = _CONTROL_VIEW_CLASSES[mode].from_pipe(self.base, controlnet=controlnet)
+        view = _CONTROL_VIEW_CLASSES[self.family][mode].from_pipe(
+            self.base, controlnet=controlnet, **_VIEW_OPTIONS[self.family]
+        )
         view.set_progress_bar_config(disable=True)
         return view

@@ -4,11 +4,18 @@ Why not compel: compel speaks its own syntax (`word++`, `(word)1.3`), while arti
 Doing A1111's steps here (parse, chunk by 75 tokens with BOS/EOS around each, break at a recent
 comma, encode each chunk, scale by weight, restore the mean) reads the same prompt the same way,
 and a prompt without syntax gives exactly the embeddings diffusers itself would make.
+
+SDXL has two text encoders (CLIP ViT-L and OpenCLIP bigG). As in A1111/Forge, each encodes the same
+chunks on its own (weights and mean restoration per encoder), their hidden states are joined side by
+side, and the pooled embedding is bigG's projection of the first chunk, unweighted. An empty negative
+prompt is all zeros, as SDXL was trained (A1111's and diffusers' `force_zeros_for_empty_prompt`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -25,20 +32,56 @@ class _Chunk:
     weights: list[float] = field(default_factory=list)
 
 
-def encode(pipe, prompt: str, negative_prompt: str, clip_skip: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompt_embeds, negative_prompt_embeds), each 1 x 77·n x width, padded to the same n.
+def encode(pipe, prompt: str, negative_prompt: str, clip_skip: int = 1) -> dict[str, torch.Tensor]:
+    """The pipeline's embedding arguments: prompt and negative embeds, each 1 x 77·n x width, padded to the
+    same n (and on SDXL their pooled embeddings).
 
-    `clip_skip` is A1111's "Clip skip": 1 takes CLIP's last layer, 2 the one before it (what anime
-    models are trained on), each through CLIP's final layer norm, as A1111 does. (diffusers counts
-    the layers skipped: its clip_skip=1 is A1111's 2.)
+    `clip_skip` is A1111's "Clip skip". SD 1.5: 1 takes CLIP's last layer, 2 the one before it (what
+    anime models are trained on), each through CLIP's final layer norm, as A1111 does. (diffusers
+    counts the layers skipped: its clip_skip=1 is A1111's 2.) SDXL is trained on the layer before
+    the last, without the norm, so 1 and 2 both take that one and 3 the one before it, as in Forge
+    (A1111 ignores clip skip on SDXL; diffusers' clip_skip=1 is the studio's 3).
     """
-    positive = _chunks(pipe.tokenizer, prompt)
-    negative = _chunks(pipe.tokenizer, negative_prompt)
-    empty = _chunks(pipe.tokenizer, "")[0]
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return _encode_sdxl(pipe, prompt, negative_prompt, clip_skip)
+    positive, negative = _padded_chunks(pipe.tokenizer, prompt, negative_prompt)
+    layer = _sd15_layer(clip_skip)
+    return {
+        "prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, positive, layer),
+        "negative_prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, negative, layer),
+    }
+
+
+def _encode_sdxl(pipe, prompt: str, negative_prompt: str, clip_skip: int) -> dict[str, torch.Tensor]:
+    layer = _sdxl_layer(clip_skip)
+    positive_l, negative_l = _padded_chunks(pipe.tokenizer, prompt, negative_prompt)
+    positive_g, negative_g = _padded_chunks(pipe.tokenizer_2, prompt, negative_prompt)
+
+    def both(chunks_l: list[_Chunk], chunks_g: list[_Chunk]) -> torch.Tensor:
+        hidden_l = _embed(pipe, pipe.tokenizer, pipe.text_encoder, chunks_l, layer)
+        hidden_g = _embed(pipe, pipe.tokenizer_2, pipe.text_encoder_2, chunks_g, layer)
+        return torch.cat([hidden_l, hidden_g], dim=-1)
+
+    arguments = {
+        "prompt_embeds": both(positive_l, positive_g),
+        "negative_prompt_embeds": both(negative_l, negative_g),
+        "pooled_prompt_embeds": _pooled(pipe, positive_g[0]),
+        "negative_pooled_prompt_embeds": _pooled(pipe, negative_g[0]),
+    }
+    if negative_prompt == "" and pipe.config.get("force_zeros_for_empty_prompt", False):
+        for name in ("negative_prompt_embeds", "negative_pooled_prompt_embeds"):
+            arguments[name] = torch.zeros_like(arguments[name])
+    return arguments
+
+
+def _padded_chunks(tokenizer, prompt: str, negative_prompt: str) -> tuple[list[_Chunk], list[_Chunk]]:
+    positive = _chunks(tokenizer, prompt)
+    negative = _chunks(tokenizer, negative_prompt)
+    empty = _chunks(tokenizer, "")[0]
     count = max(len(positive), len(negative))
     positive += [empty] * (count - len(positive))
     negative += [empty] * (count - len(negative))
-    return _embed(pipe, positive, clip_skip), _embed(pipe, negative, clip_skip)
+    return positive, negative
 
 
 def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
@@ -81,23 +124,61 @@ def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
     return chunks
 
 
-def _hidden(encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor:
-    if clip_skip <= 1:
-        return encoder(ids)[0]
-    states = encoder(ids, output_hidden_states=True).hidden_states
-    # transformers 5 keeps the final layer norm on the model itself; 4 kept it on `text_model`.
-    return getattr(encoder, "text_model", encoder).final_layer_norm(states[-clip_skip])
+Layer = Callable[[Any, torch.Tensor], torch.Tensor]  # (encoder, token ids) -> hidden states
 
 
-def _embed(pipe, chunks: list[_Chunk], clip_skip: int = 1) -> torch.Tensor:
-    tokenizer, encoder = pipe.tokenizer, pipe.text_encoder
+def _layers(encoder) -> int:
+    return encoder.config.num_hidden_layers
+
+
+def _check_depth(encoder, depth: int, clip_skip: int) -> None:
+    if depth > _layers(encoder):
+        raise ValueError(
+            f"clip_skip: {clip_skip} skips more layers than this model's text encoder has ({_layers(encoder)}); "
+            f"choose at most {_layers(encoder)}"
+        )
+
+
+def _sd15_layer(clip_skip: int) -> Layer:
+    def hidden(encoder, ids: torch.Tensor) -> torch.Tensor:
+        if clip_skip <= 1:
+            return encoder(ids)[0]
+        _check_depth(encoder, clip_skip, clip_skip)
+        states = encoder(ids, output_hidden_states=True).hidden_states
+        # transformers 5 keeps the final layer norm on the model itself; 4 kept it on `text_model`.
+        return getattr(encoder, "text_model", encoder).final_layer_norm(states[-clip_skip])
+
+    return hidden
+
+
+def _sdxl_layer(clip_skip: int) -> Layer:
+    depth = max(clip_skip, 2)
+
+    def hidden(encoder, ids: torch.Tensor) -> torch.Tensor:
+        _check_depth(encoder, depth, clip_skip)
+        return encoder(ids, output_hidden_states=True).hidden_states[-depth]
+
+    return hidden
+
+
+def _ids(tokenizer, chunk: _Chunk) -> list[int]:
+    padding = CHUNK - len(chunk.tokens)
+    return [tokenizer.bos_token_id, *chunk.tokens, tokenizer.eos_token_id, *[tokenizer.pad_token_id] * padding]
+
+
+def _pooled(pipe, chunk: _Chunk) -> torch.Tensor:
+    """bigG's projected end-of-text state (`text_embeds`) for one chunk, unweighted, as A1111 takes it."""
+    ids = torch.tensor([_ids(pipe.tokenizer_2, chunk)], device=pipe._execution_device)
+    return pipe.text_encoder_2(ids)[0].to(dtype=pipe.text_encoder_2.dtype)
+
+
+def _embed(pipe, tokenizer, encoder, chunks: list[_Chunk], layer: Layer) -> torch.Tensor:
     device = pipe._execution_device
     embeddings = []
     for chunk in chunks:
         padding = CHUNK - len(chunk.tokens)
-        ids = [tokenizer.bos_token_id, *chunk.tokens, tokenizer.eos_token_id, *[tokenizer.pad_token_id] * padding]
         weights = [1.0, *chunk.weights, 1.0, *[1.0] * padding]
-        hidden = _hidden(encoder, torch.tensor([ids], device=device), clip_skip)
+        hidden = layer(encoder, torch.tensor([_ids(tokenizer, chunk)], device=device))
         if any(weight != 1.0 for weight in weights):
             original_mean = hidden.mean()
             hidden = hidden * torch.tensor(weights, device=device, dtype=hidden.dtype).reshape(1, -1, 1)

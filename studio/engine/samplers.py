@@ -6,6 +6,7 @@ it builds the one the recipe names from the model's own base configuration, ever
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, cast
 
 from diffusers import (
@@ -55,6 +56,10 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 
+def _settings(scheduler_class: Any) -> set[str]:
+    return set(inspect.signature(scheduler_class.__init__).parameters)
+
+
 def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) -> SchedulerMixin:
     """A new scheduler for `sampler` with `schedule` ("Automatic" resolved as A1111 does), deterministic for `seed`."""
     try:
@@ -65,6 +70,11 @@ def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) 
         extra = {**extra, **SCHEDULES[resolved_schedule(sampler, schedule)]}
     except KeyError:
         raise ValueError(f"scheduler: unknown schedule type {schedule!r}") from None
+    if base_config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in _settings(scheduler_class):
+        able = ", ".join(name for name, (cls, _) in SCHEDULERS.items() if "rescale_betas_zero_snr" in _settings(cls))
+        raise ValueError(
+            f"sampler: {sampler} cannot run this zero-terminal-SNR (v-prediction) model; choose one of {able}"
+        )
     if scheduler_class is DPMSolverSDEScheduler:
         # Its Brownian-tree noise ignores the pipeline's generator; only this seed makes it repeatable.
         extra = {**extra, "noise_sampler_seed": seed}

@@ -1,8 +1,8 @@
-"""The `tiny` model: Stable Diffusion 1.5's shape with small random weights, built offline.
+"""The tiny models: Stable Diffusion 1.5's (`tiny`) and SDXL's (`tiny-sdxl`) shapes with small random weights.
 
-It exists so the whole studio (and its tests) run without a model hub: same pipeline classes, same
-folder layout, same 49,408-token CLIP tokenizer, loaded with `from_pretrained` like any local model.
-Its pictures are noise-coloured, not art.
+They exist so the whole studio (and its tests) run without a model hub: same pipeline classes, same
+folder layout, same 49,408-token CLIP tokenizers, loaded with `from_pretrained` like any local model.
+Their pictures are noise-coloured, not art.
 """
 
 from __future__ import annotations
@@ -12,10 +12,21 @@ import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import torch
-from diffusers import AutoencoderKL, ControlNetModel, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from diffusers import (
+    AutoencoderKL,
+    ControlNetModel,
+    EulerDiscreteScheduler,
+    PNDMScheduler,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+from studio.engine.families import Family
 
 # Bump when the architecture or weights change, so caches built by older code are not reused.
 TINY_VERSION = 2
@@ -24,30 +35,31 @@ CLIP_MAX_LENGTH = 77
 _CLIP_MERGES = 49152 - 256 - 2  # merges used by OpenAI's CLIP tokenizer
 
 
-def tiny_model_folder(cache_dir: Path) -> Path:
-    """The tiny model's folder, built on first use."""
-    folder = cache_dir / f"tiny-sd15-v{TINY_VERSION}"
+_FOLDER_NAMES = {Family.SD15: "tiny-sd15", Family.SDXL: "tiny-sdxl"}
+
+
+def tiny_model_folder(cache_dir: Path, family: Family = Family.SD15) -> Path:
+    """The tiny model's folder for `family`, built on first use."""
+    folder = cache_dir / f"{_FOLDER_NAMES[family]}-v{TINY_VERSION}"
     if not (folder / "model_index.json").is_file():
-        _build(folder)
+        build = _tiny_sdxl_pipeline if family is Family.SDXL else _tiny_pipeline
+        save_atomically(
+            folder, "model_index.json", lambda staging: build().save_pretrained(staging, safe_serialization=True)
+        )
     return folder
 
 
-def tiny_controlnet_folder(cache_dir: Path) -> Path:
-    """A ControlNet for the tiny model, saved like a real one (config.json + safetensors), built on first use."""
-    folder = cache_dir / f"tiny-controlnet-v{TINY_VERSION}"
+def tiny_controlnet_folder(cache_dir: Path, family: Family = Family.SD15) -> Path:
+    """A ControlNet for the tiny model of `family`, saved like a real one (config.json + safetensors)."""
+    prefix = "tiny-controlnet" if family is Family.SD15 else "tiny-sdxl-controlnet"
+    folder = cache_dir / f"{prefix}-v{TINY_VERSION}"
     if not (folder / "config.json").is_file():
-        unet = UNet2DConditionModel.from_pretrained(tiny_model_folder(cache_dir) / "unet")
-        _save_atomically(folder, "config.json", lambda staging: _tiny_controlnet(unet).save_pretrained(staging))
+        unet = UNet2DConditionModel.from_pretrained(tiny_model_folder(cache_dir, family) / "unet")
+        save_atomically(folder, "config.json", lambda staging: _tiny_controlnet(unet).save_pretrained(staging))
     return folder
 
 
-def _build(folder: Path) -> None:
-    _save_atomically(
-        folder, "model_index.json", lambda staging: _tiny_pipeline().save_pretrained(staging, safe_serialization=True)
-    )
-
-
-def _save_atomically(folder: Path, marker: str, save) -> None:
+def save_atomically(folder: Path, marker: str, save) -> None:
     """Save into a staging folder and rename it into place, so a half-built model is never loaded."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
@@ -73,6 +85,19 @@ def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
     torch.manual_seed(1)
     try:
         controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64, 64))
+        if unet.config["addition_embed_type"] == "text_time":
+            # `from_unet` leaves out SDXL's size conditioning; a ControlNet made from an SDXL UNet has it.
+            sdxl = ("addition_embed_type", "addition_time_embed_dim", "projection_class_embeddings_input_dim")
+            controlnet = cast(
+                ControlNetModel,
+                ControlNetModel.from_config(
+                    {
+                        **controlnet.config,
+                        **{name: unet.config[name] for name in sdxl},
+                        "transformer_layers_per_block": unet.config["transformer_layers_per_block"],
+                    }
+                ),
+            )
         embedding = controlnet.controlnet_cond_embedding
         with torch.no_grad():
             # He initialisation without biases: the map's signal survives the embedding's eight layers.
@@ -106,35 +131,8 @@ def _tiny_pipeline() -> StableDiffusionPipeline:
             attention_head_dim=8,
             norm_num_groups=32,
         )
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            latent_channels=4,
-            # diffusers annotates these as one-element tuples; any length is meant.
-            block_out_channels=(32, 32, 64, 64),  # pyright: ignore[reportArgumentType]
-            down_block_types=("DownEncoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
-            up_block_types=("UpDecoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
-            layers_per_block=1,
-            norm_num_groups=32,
-            sample_size=512,
-            # Like SD's own 0.18215: scales this VAE's latents of photos (std ~0.19) to unit variance,
-            # so that noise and picture weigh in the diffusion as they do in the real model.
-            scaling_factor=5.3,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=CLIP_VOCAB_SIZE,
-                hidden_size=32,
-                intermediate_size=64,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                max_position_embeddings=CLIP_MAX_LENGTH,
-                projection_dim=32,
-                bos_token_id=49406,
-                eos_token_id=49407,
-                pad_token_id=49407,
-            )
-        )
+        vae = _tiny_vae()
+        text_encoder = CLIPTextModel(_tiny_clip_config(2))
     finally:
         torch.random.set_rng_state(generator_state)
     # Stable Diffusion 1.5's own scheduler configuration.
@@ -159,8 +157,99 @@ def _tiny_pipeline() -> StableDiffusionPipeline:
     )
 
 
-def clip_tokenizer() -> CLIPTokenizer:
-    """OpenAI CLIP's real tokenizer, from the BPE vocabulary that ships inside the open_clip wheel."""
+def _tiny_vae() -> AutoencoderKL:
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        # diffusers annotates these as one-element tuples; any length is meant.
+        block_out_channels=(32, 32, 64, 64),  # pyright: ignore[reportArgumentType]
+        down_block_types=("DownEncoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
+        up_block_types=("UpDecoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
+        layers_per_block=1,
+        norm_num_groups=32,
+        sample_size=512,
+        # Like SD's own 0.18215: scales this VAE's latents of photos (std ~0.19) to unit variance,
+        # so that noise and picture weigh in the diffusion as they do in the real model.
+        scaling_factor=5.3,
+    )
+
+
+def _tiny_clip_config(hidden_layers: int, *, width: int = 32, activation: str = "quick_gelu") -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_attention_heads=4,
+        num_hidden_layers=hidden_layers,
+        max_position_embeddings=CLIP_MAX_LENGTH,
+        projection_dim=width,
+        hidden_act=activation,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+
+
+def _tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
+    """SDXL's architecture in miniature: no attention in the first block, linear projections, two text
+    encoders (CLIP ViT-L and OpenCLIP bigG's shape: GELU, a projection for the pooled embedding) whose
+    hidden states are joined for the cross-attention, and the size conditioning ("text_time")."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        text_encoder = CLIPTextModel(_tiny_clip_config(3))
+        # Wider than the first, as bigG (1280) is wider than ViT-L (768): loaders tell them apart by width.
+        text_encoder_2 = CLIPTextModelWithProjection(_tiny_clip_config(3, width=48, activation="gelu"))
+        unet = UNet2DConditionModel(
+            sample_size=128,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(32, 64, 64),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 1, 1),  # pyright: ignore[reportArgumentType]
+            cross_attention_dim=32 + 48,  # the two encoders' hidden states side by side
+            attention_head_dim=(2, 4, 4),  # pyright: ignore[reportArgumentType]
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=8,
+            # six size numbers (original size, crop, target size), each embedded, plus the pooled text
+            projection_class_embeddings_input_dim=8 * 6 + 48,
+            norm_num_groups=32,
+        )
+        vae = _tiny_vae()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    # SDXL base 1.0's own scheduler configuration.
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,
+        timestep_spacing="leading",
+        prediction_type="epsilon",
+    )
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,  # pyright: ignore[reportArgumentType]
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        unet=unet,
+        scheduler=scheduler,  # pyright: ignore[reportArgumentType]
+        force_zeros_for_empty_prompt=True,
+        add_watermarker=False,
+    )
+
+
+def clip_tokenizer(pad_token: str = "<|endoftext|>") -> CLIPTokenizer:
+    """OpenAI CLIP's real tokenizer, from the BPE vocabulary that ships inside the open_clip wheel.
+
+    SD 1.5's tokenizer pads with the end token; SDXL's second (OpenCLIP) one pads with "!" (id 0).
+    """
     vocab, merges = _clip_vocabulary()
     tokenizer = CLIPTokenizer(
         vocab=vocab,
@@ -169,7 +258,7 @@ def clip_tokenizer() -> CLIPTokenizer:
         bos_token="<|startoftext|>",
         eos_token="<|endoftext|>",
         unk_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
+        pad_token=pad_token,
     )
     # transformers silently builds a 2-token tokenizer from wrong arguments; never ship that.
     if len(tokenizer) != CLIP_VOCAB_SIZE or tokenizer.model_max_length != CLIP_MAX_LENGTH:

@@ -161,7 +161,7 @@ def picture_latents(pipe, picture: Image.Image) -> torch.Tensor:
 
 def _embed(pipe, caption: str, with_grad: bool) -> torch.Tensor:
     with torch.set_grad_enabled(with_grad):
-        return encode(pipe, caption, "")[0]
+        return encode(pipe, caption, "")["prompt_embeds"]
 
 
 def _sample(pipe, settings: TrainingSettings, size: tuple[int, int]) -> Image.Image:
@@ -169,10 +169,8 @@ def _sample(pipe, settings: TrainingSettings, size: tuple[int, int]) -> Image.Im
     pipe.unet.train(False)
     try:
         with torch.inference_mode():
-            positive, negative = encode(pipe, settings.sample_prompt, "")
             return pipe(
-                prompt_embeds=positive,
-                negative_prompt_embeds=negative,
+                **encode(pipe, settings.sample_prompt, ""),
                 num_inference_steps=20,
                 width=size[0],
                 height=size[1],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 from studio.studio import Studio
 from studio.ui import (
     api,
@@ -73,7 +74,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 elem_id="title",
             )
             with gr.Column(scale=0, min_width=320):
-                model_status = gr.Markdown(header.model_line(studio.model), elem_id="model-status")
+                model_status = gr.Markdown(header.model_line(studio.model, studio.family), elem_id="model-status")
                 session_line = gr.Markdown("", elem_id="session-line")
         notice_box = gr.Markdown(notice or "", visible=bool(notice), elem_id="notice")
 
@@ -96,17 +97,19 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 )
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
-                    settings = settings_widgets(defaults)
+                    settings = settings_widgets(defaults, studio.family)
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
                         value=defaults.model,
                         label="Model",
-                        info="A Hugging Face id, a diffusers folder, a .safetensors file, or 'tiny' (test model)",
+                        info="SD 1.5 or SDXL: a Hugging Face id, a diffusers folder, a .safetensors file, "
+                        "or 'tiny' / 'tiny-sdxl' (test models)",
                         elem_id="model",
                     )
                     with gr.Row():
                         load_button = gr.Button("Load model", size="sm", elem_id="load-model")
-                        tiny_button = gr.Button("Use the tiny test model", size="sm", elem_id="use-tiny")
+                        tiny_button = gr.Button("Tiny SD 1.5", size="sm", elem_id="use-tiny")
+                        tiny_sdxl_button = gr.Button("Tiny SDXL", size="sm", elem_id="use-tiny-sdxl")
                 preset_name, preset_save = presets_panel.saver_widgets()
 
             with gr.Column(scale=7, min_width=560):
@@ -131,7 +134,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
                         edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
-                        control_panel = control_widgets(defaults.model, _script("editor.js"))
+                        control_panel = control_widgets(defaults.model, studio.family, _script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
@@ -193,7 +196,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             random_seed=settings["random_seed"],
             reuse_seed=settings["reuse_seed"],
             load_button=load_button,
-            tiny_button=tiny_button,
+            tiny_buttons={TINY_MODEL: tiny_button, TINY_SDXL_MODEL: tiny_sdxl_button},
+            native_sizes=settings["native_sizes"],
             branch=branch,
             model_status=model_status,
             notice=notice_box,

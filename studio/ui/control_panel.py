@@ -203,7 +203,7 @@ def painting_text(recent_classes: list[str]) -> str:
     return f"Brush colours: {swatches}" if recent_classes else "Choose a class to paint with (the brush starts as sky)."
 
 
-def control_widgets(base_model: str, editor_script: str) -> ControlPanel:
+def control_widgets(base_model: str, family: str | None, editor_script: str) -> ControlPanel:
     gr.Markdown(
         "Steer the picture with maps: a pose, edges, depth, a painted semantic map or a scribble. "
         "Units that are on apply to **Generate**, **Inpaint** and **Repaint**; their maps are saved on the node.",
@@ -213,11 +213,11 @@ def control_widgets(base_model: str, editor_script: str) -> ControlPanel:
     with gr.Tabs():
         for number, kind in enumerate(STARTING_KINDS, start=1):
             with gr.Tab(f"Unit {number}", id=f"control-unit-{number}", elem_id=f"control-unit-{number}"):
-                units.append(_unit_widgets(number, kind, base_model, editor_script))
+                units.append(_unit_widgets(number, kind, base_model, family, editor_script))
     return ControlPanel(units)
 
 
-def _unit_widgets(number: int, kind: str, base_model: str, editor_script: str) -> UnitWidgets:
+def _unit_widgets(number: int, kind: str, base_model: str, family: str | None, editor_script: str) -> UnitWidgets:
     prefix = f"control-{number}"
     with gr.Row(equal_height=True):
         enabled = gr.Checkbox(value=False, label="Use this unit", scale=1, min_width=110, elem_id=f"{prefix}-enabled")
@@ -225,7 +225,7 @@ def _unit_widgets(number: int, kind: str, base_model: str, editor_script: str) -
             [(k.label, k.name) for k in KINDS.values()], value=kind, label="Kind", scale=2, elem_id=f"{prefix}-kind"
         )
         model = gr.Textbox(
-            value=default_model(kind, base_model),
+            value=default_model(kind, base_model, family),
             label="ControlNet model",
             info="Hugging Face id, folder or .safetensors; 'tiny' for the test model",
             scale=3,

@@ -45,7 +45,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         first = KINDS[kind].preprocessors[0]
         shown = {
             unit.shown_kind: kind,
-            unit.model: default_model(kind, model or studio.defaults.model),
+            unit.model: default_model(kind, model or studio.defaults.model, studio.family),
             unit.preprocessor: gr.Dropdown(choices=preprocessor_choices(kind), value=first),
             unit.settings: default_settings(first),
             **kind_display(unit, kind),

@@ -24,6 +24,7 @@ from studio.recipe import (
     InpaintArea,
     Recipe,
 )
+from studio.sizes import native_sizes, size_label
 
 
 @dataclass
@@ -111,7 +112,16 @@ def prompt_widgets(defaults: Recipe) -> tuple[gr.Textbox, gr.Textbox]:
     return prompt, negative
 
 
-def settings_widgets(defaults: Recipe) -> dict[str, Any]:
+def native_sizes_radio(family: str | None) -> dict[str, Any]:
+    """The native sizes of `family` as the choices of a radio that sets width and height in one click."""
+    return {
+        "choices": [size_label(size) for size in native_sizes(family)],
+        "value": None,
+        "label": f"Native sizes ({family or 'SD 1.5'})",
+    }
+
+
+def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, Any]:
     """Sampler, steps, guidance, size, seed and batch, compactly."""
     with gr.Row():
         sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
@@ -169,6 +179,7 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=80):
             random_seed = gr.Button("Random", size="sm", elem_id="seed-random")
             reuse_seed = gr.Button("Reuse last", size="sm", elem_id="seed-reuse")
+    native = gr.Radio(**native_sizes_radio(family), elem_id="native-sizes", elem_classes=["native-sizes"])
     # A1111's "Variation seed": picking one of a batch of close variations brings its own back here.
     with gr.Row(equal_height=True):
         variation_seed = gr.Number(
@@ -202,6 +213,7 @@ def settings_widgets(defaults: Recipe) -> dict[str, Any]:
         "clip_skip": clip_skip,
         "random_seed": random_seed,
         "reuse_seed": reuse_seed,
+        "native_sizes": native,
     }
 
 

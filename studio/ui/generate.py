@@ -7,9 +7,11 @@ from typing import Any
 import gradio as gr
 
 from studio.control.catalogue import model_for_new_base
-from studio.recipe import RANDOM_SEED, TINY_MODEL
+from studio.recipe import RANDOM_SEED
+from studio.sizes import size_for_new_family, size_of_label
 from studio.studio import Studio
 from studio.ui.control_tab import keep_every_map
+from studio.ui.form import native_sizes_radio
 from studio.ui.present import header
 from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
@@ -24,7 +26,8 @@ def wire(
     random_seed: gr.Button,
     reuse_seed: gr.Button,
     load_button: gr.Button,
-    tiny_button: gr.Button,
+    tiny_buttons: dict[str, gr.Button],
+    native_sizes: gr.Radio,
     branch: gr.Checkbox,
     model_status: gr.Markdown,
     notice: gr.Markdown,
@@ -83,22 +86,55 @@ def wire(
     keep_every_map(studio, screen, restored)
 
     def load(values: dict[Any, Any], model: str | None = None):
+        previous_family = studio.family
         with user_errors():
             studio.load_model((model or values[form.model]).strip())
-        # ControlNets left at their defaults follow the new base model (SD 1.5's, or tiny's).
+        family = studio.family
+        # ControlNets left at their defaults follow the new base model (its family's, or tiny's).
         control_models = {
-            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model or "")
+            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model or "", family)
             for unit in units
         }
+        # The form's size moves with the family only where the artist left it at the old default.
+        (width, height), size_note = size_for_new_family(
+            (int(values[form.width]), int(values[form.height])), previous_family, family
+        )
         return {
-            model_status: header.model_line(studio.model),
+            model_status: header.model_line(studio.model, family),
             notice: gr.Markdown(visible=False),
             form.model: studio.model,
-            screen.status: f"Loaded `{studio.model}`.",
+            form.width: width,
+            form.height: height,
+            native_sizes: gr.Radio(**native_sizes_radio(family)),
+            screen.status: f"Loaded `{studio.model}` ({family}). {size_note}".strip(),
             **control_models,
         }
 
-    loading = [model_status, notice, form.model, screen.status, *(unit.model for unit in units)]
-    load_inputs = {form.model, *(unit.kind for unit in units), *(unit.model for unit in units)}
+    loading = [
+        model_status,
+        notice,
+        form.model,
+        form.width,
+        form.height,
+        native_sizes,
+        screen.status,
+        *(unit.model for unit in units),
+    ]
+    load_inputs = {form.model, form.width, form.height, *(unit.kind for unit in units), *(unit.model for unit in units)}
     load_button.click(load, inputs=load_inputs, outputs=loading, **run)
-    tiny_button.click(lambda values: load(values, TINY_MODEL), inputs=load_inputs, outputs=loading, **run)
+    for name, button in tiny_buttons.items():
+        button.click(lambda values, name=name: load(values, name), inputs=load_inputs, outputs=loading, **run)
+
+    def pick_size(label: str | None):
+        if not label:
+            return gr.skip(), gr.skip(), gr.skip()
+        width, height = size_of_label(label)
+        return width, height, None  # the radio is a row of buttons: it keeps no choice of its own
+
+    native_sizes.input(
+        pick_size,
+        inputs=native_sizes,
+        outputs=[form.width, form.height, native_sizes],
+        queue=False,
+        api_visibility="private",
+    )

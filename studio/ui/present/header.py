@@ -7,5 +7,7 @@ def session_line(session_id: str) -> str:
     return f"**Session:** `{session_id}` (this browser's; others are under *History*)"
 
 
-def model_line(model: str | None) -> str:
-    return f"**Model:** `{model}`" if model else "**Model:** none loaded — open *Model* on the left"
+def model_line(model: str | None, family: str | None = None) -> str:
+    if not model:
+        return "**Model:** none loaded — open *Model* on the left"
+    return f"**Model:** `{model}` · {family}" if family else f"**Model:** `{model}`"

@@ -1,0 +1,184 @@
+"""SDXL LoRAs (kohya and diffusers names), refusals across families, and single-file checkpoints of both families."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionXLPipeline
+
+from studio.engine.families import Family, traits_of_checkpoint
+from studio.engine.samplers import make_scheduler
+from studio.engine.tiny import tiny_model_folder
+from studio.errors import ModelError
+from studio.lora_library import LoraError, lora_family, read_header
+from studio.recipe import LoraRef, Recipe
+from tests.ldm_checkpoints import write_checkpoint
+from tests.loras import make_lora, make_sdxl_lora
+
+SIZE = 64
+
+
+def recipe(**changes) -> Recipe:
+    base = Recipe(prompt="a portrait", model="tiny-sdxl", steps=3, width=SIZE, height=SIZE, seed=11, sampler="Euler")
+    return base.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def sdxl_loras(model_cache, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sdxl-loras")
+    return {
+        "kohya": make_sdxl_lora(folder / "xl_kohya.safetensors", model_cache, seed=5, kohya=True),
+        "diffusers": make_sdxl_lora(folder / "xl_diffusers.safetensors", model_cache, seed=6, kohya=False),
+        "sd15": make_lora(folder / "sd15.safetensors", model_cache, seed=7, kohya=True, text_encoder=True),
+    }
+
+
+def diffusers_own(model_cache, r: Recipe, loras: list[tuple[str, float]]):
+    """The picture diffusers makes itself with `load_lora_weights` on a freshly loaded tiny SDXL model."""
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_model_folder(model_cache, Family.SDXL), add_watermarker=False)
+    pipe.set_progress_bar_config(disable=True)
+    for number, (path, _) in enumerate(loras):
+        pipe.load_lora_weights(path, adapter_name=f"own_{number}")
+    pipe.set_adapters([f"own_{n}" for n in range(len(loras))], [weight for _, weight in loras])
+    pipe.scheduler = make_scheduler(r.sampler, r.scheduler, pipe.scheduler.config, seed=r.seed)
+    with torch.inference_mode():
+        return pipe(
+            r.prompt,
+            num_inference_steps=r.steps,
+            guidance_scale=r.cfg_scale,
+            width=r.width,
+            height=r.height,
+            generator=[torch.Generator("cpu").manual_seed(r.seed)],
+        ).images[0]
+
+
+@pytest.mark.parametrize("naming", ["kohya", "diffusers"])
+def test_an_sdxl_lora_gives_the_pixels_of_diffusers_own_loader(sdxl_engine, model_cache, sdxl_loras, naming):
+    path = sdxl_loras[naming]
+    r = recipe(loras=(LoraRef(str(path), 0.8),))
+    ours = sdxl_engine.generate(r)[0]
+    assert ours.tobytes() != sdxl_engine.generate(recipe())[0].tobytes()
+    assert ours.tobytes() == diffusers_own(model_cache, r, [(str(path), 0.8)]).tobytes()
+    # All three parts are loaded: the UNet and both text encoders.
+    adapters = sdxl_engine.pipelines.base.get_list_adapters()
+    assert {"unet", "text_encoder", "text_encoder_2"} <= set(adapters)
+
+
+def test_two_sdxl_loras_mix_and_leave_nothing_behind(sdxl_engine, sdxl_loras):
+    plain = sdxl_engine.generate(recipe())[0]
+    both = recipe(loras=(LoraRef(str(sdxl_loras["kohya"]), 0.6), LoraRef(str(sdxl_loras["diffusers"]), 0.5)))
+    mixed = sdxl_engine.generate(both)[0]
+    one = sdxl_engine.generate(recipe(loras=(LoraRef(str(sdxl_loras["kohya"]), 0.6),)))[0]
+    assert len({plain.tobytes(), mixed.tobytes(), one.tobytes()}) == 3
+    assert sdxl_engine.generate(recipe())[0].tobytes() == plain.tobytes()
+
+
+def test_a_lora_of_the_other_family_is_refused_naming_both_and_never_half_applied(sdxl_engine, engine, sdxl_loras):
+    plain = sdxl_engine.generate(recipe())[0]
+    with pytest.raises(LoraError, match=r"SD 1\.5 LoRA and the model is SDXL"):
+        sdxl_engine.generate(recipe(loras=(LoraRef(str(sdxl_loras["sd15"]), 1.0),)))
+    assert sdxl_engine.generate(recipe())[0].tobytes() == plain.tobytes()
+    sd15 = Recipe(prompt="a portrait", model="tiny", steps=2, width=SIZE, height=SIZE, seed=1)
+    with pytest.raises(LoraError, match=r"SDXL LoRA and the model is SD 1\.5"):
+        engine.generate(sd15.replace(loras=(LoraRef(str(sdxl_loras["kohya"]), 1.0),)))
+
+
+def test_the_library_names_each_lora_family_from_its_layer_names(sdxl_loras):
+    assert lora_family(read_header(sdxl_loras["kohya"])) == "SDXL"
+    assert lora_family(read_header(sdxl_loras["diffusers"])) == "SDXL"
+    assert lora_family(read_header(sdxl_loras["sd15"])) == "SD 1.5"
+
+
+# --- single-file checkpoints ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoints(model_cache, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoints")
+    made = {}
+    for family, name in ((Family.SD15, "sd15"), (Family.SDXL, "sdxl")):
+        source = tiny_model_folder(model_cache, family)
+        made[name] = write_checkpoint(source, folder / f"{name}.safetensors")
+        made[f"{name}-vpred"] = write_checkpoint(source, folder / f"{name}-vpred.safetensors", extra_keys=("v_pred",))
+        made[f"{name}-ztsnr"] = write_checkpoint(
+            source, folder / f"{name}-ztsnr.safetensors", extra_keys=("v_pred", "ztsnr")
+        )
+    return made
+
+
+@pytest.mark.parametrize(("name", "model"), [("sd15", "tiny"), ("sdxl", "tiny-sdxl")])
+def test_a_checkpoint_in_the_original_layout_loads_offline_and_gives_the_folder_pixels(
+    model_cache, checkpoints, name, model
+):
+    from safetensors import safe_open
+
+    from studio.engine.factory import make_engine
+
+    with safe_open(str(checkpoints[name]), framework="pt") as handle:
+        keys = list(handle.keys())  # noqa: SIM118
+    assert any(key.startswith("model.diffusion_model.input_blocks.") for key in keys)  # the LDM layout
+    engine = make_engine(cache_dir=model_cache)
+    r = Recipe(prompt="a fox", model=model, steps=3, width=SIZE, height=SIZE, seed=3)
+    from_folder = engine.generate(r)[0]
+    from_file = engine.generate(r.replace(model=str(checkpoints[name])))[0]
+    assert engine.family == (Family.SDXL if name == "sdxl" else Family.SD15)
+    assert from_file.tobytes() == from_folder.tobytes()
+
+
+@pytest.mark.parametrize("name", ["sd15", "sdxl"])
+def test_v_prediction_is_read_from_the_checkpoint_and_never_mixed_up(model_cache, checkpoints, name):
+    from studio.engine.factory import make_engine
+
+    engine = make_engine(cache_dir=model_cache)
+    r = Recipe(prompt="a fox", model=str(checkpoints[name]), steps=3, width=SIZE, height=SIZE, seed=3, sampler="Euler")
+    epsilon = engine.generate(r)[0]
+    assert engine.pipelines.scheduler_config["prediction_type"] == "epsilon"
+    v_pred = engine.generate(r.replace(model=str(checkpoints[f"{name}-vpred"])))[0]
+    config = engine.pipelines.scheduler_config
+    assert config["prediction_type"] == "v_prediction" and not config["rescale_betas_zero_snr"]
+    ztsnr = engine.generate(r.replace(model=str(checkpoints[f"{name}-ztsnr"])))[0]
+    assert engine.pipelines.scheduler_config["rescale_betas_zero_snr"] is True
+    assert len({epsilon.tobytes(), v_pred.tobytes(), ztsnr.tobytes()}) == 3
+    # A sampler whose scheduler cannot rescale to zero terminal SNR is refused, never run without it.
+    with pytest.raises(ValueError, match="zero-terminal-SNR"):
+        engine.generate(r.replace(model=str(checkpoints[f"{name}-ztsnr"]), sampler="LMS"))
+
+
+def test_checkpoint_families_and_refusals_come_from_the_keys():
+    assert traits_of_checkpoint(["conditioner.embedders.1.model.ln_final.weight"], "x").family is Family.SDXL
+    sd15 = traits_of_checkpoint(["cond_stage_model.transformer.text_model.x", "v_pred"], "x")
+    assert sd15.family is Family.SD15 and sd15.v_prediction and not sd15.zero_terminal_snr
+    with pytest.raises(ModelError, match="2.x"):
+        traits_of_checkpoint(["cond_stage_model.model.transformer.resblocks.0.ln_1.weight"], "sd2.safetensors")
+    with pytest.raises(ModelError, match="LoRA"):
+        traits_of_checkpoint(["lora_unet_down_blocks_0.lora_down.weight"], "lora.safetensors")
+
+
+def test_a_checkpoint_of_an_unknown_shape_says_so(tmp_path, model_cache):
+    from safetensors.torch import save_file
+
+    from studio.engine.factory import make_engine
+
+    odd = tmp_path / "odd.safetensors"
+    save_file(
+        {
+            "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(16, 9, 3, 3),
+            "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": torch.zeros(10, 8),
+        },
+        str(odd),
+    )
+    with pytest.raises(ModelError, match="unusual shape"):
+        make_engine(cache_dir=model_cache).load(str(odd))
+
+
+def test_the_base_configurations_are_written_offline_with_real_tokenizers(model_cache):
+    from transformers import CLIPTokenizer
+
+    from studio.engine.checkpoint_configs import _base_config_folder
+
+    folder = _base_config_folder(Family.SDXL, model_cache)
+    assert (folder / "unet" / "config.json").is_file() and (folder / "text_encoder_2" / "config.json").is_file()
+    tokenizer_2 = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")
+    assert len(tokenizer_2) == 49408 and tokenizer_2.pad_token == "!"
+    assert np.array_equal(
+        CLIPTokenizer.from_pretrained(folder / "tokenizer")("a cat").input_ids, tokenizer_2("a cat").input_ids
+    )
