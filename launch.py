@@ -73,18 +73,19 @@ def accounts(args: argparse.Namespace) -> dict[str, str]:
 
 
 def offered(args: argparse.Namespace):
-    """What a shared studio (--share, --listen) lets requests name: the model it started with, tiny, the default
-    ControlNets, the library. None for a local studio, where paths work."""
+    """What a shared studio (--share, --listen) lets requests name: the model it started with, the tiny ones, the
+    default ControlNets of both families, the library. None for a local studio, where paths work."""
     if not (args.share or args.listen):
         return None
     from studio.control.catalogue import KINDS
     from studio.lora_library import list_loras
     from studio.offered import Offered
-    from studio.recipe import TINY_MODEL
+    from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 
+    defaults = {model for kind in KINDS.values() for model in (kind.sd15_model, kind.sdxl_model) if model}
     return Offered(
-        models=frozenset({args.model, TINY_MODEL}),
-        controlnets=frozenset({TINY_MODEL, *(kind.sd15_model for kind in KINDS.values())}),
+        models=frozenset({args.model, TINY_MODEL, TINY_SDXL_MODEL}),
+        controlnets=frozenset({TINY_MODEL, *defaults}),
         lora_names=lambda: [info.name for info in list_loras(args.loras)],
     )
 

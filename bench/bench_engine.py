@@ -4,7 +4,8 @@
    bare diffusers call with the same settings. Target: at most 1.05x.
 2. The time to switch txt2img -> inpaint -> img2img on the loaded model. Target: no reload, < 10 ms.
 
-Run: python bench/bench_engine.py  (CPU, one thread, offline; about a minute)
+Run: python bench/bench_engine.py [--sdxl]  (CPU, one thread, offline; about a minute)
+`--sdxl` measures the same on the tiny SDXL model against a bare `StableDiffusionXLPipeline` call.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline  # noqa: E402
+from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: E402
 
 from studio.engine.factory import make_engine  # noqa: E402
+from studio.engine.families import Family  # noqa: E402
 from studio.engine.models import DeviceSettings  # noqa: E402
 from studio.engine.samplers import make_scheduler  # noqa: E402
 from studio.engine.tiny import tiny_model_folder  # noqa: E402
 from studio.history import HistoryStore  # noqa: E402
-from studio.recipe import Mode, Recipe  # noqa: E402
+from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe  # noqa: E402
 from studio.studio import Studio  # noqa: E402
 
 ROUNDS = 15
@@ -36,7 +38,7 @@ SETTINGS = {"steps": 20, "width": 256, "height": 256}
 CPU = DeviceSettings("cpu", torch.float32)
 
 
-def bare_diffusers(pipe: StableDiffusionPipeline, seed: int) -> None:
+def bare_diffusers(pipe: StableDiffusionPipeline | StableDiffusionXLPipeline, seed: int) -> None:
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe(
         "a lighthouse at dusk",
@@ -50,16 +52,21 @@ def bare_diffusers(pipe: StableDiffusionPipeline, seed: int) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
+    sdxl = "--sdxl" in sys.argv
+    family, model = (Family.SDXL, TINY_SDXL_MODEL) if sdxl else (Family.SD15, TINY_MODEL)
     work = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     cache = work / "cache"
-    bare = StableDiffusionPipeline.from_pretrained(
-        tiny_model_folder(cache), safety_checker=None, requires_safety_checker=False
-    )
+    if sdxl:
+        bare = StableDiffusionXLPipeline.from_pretrained(tiny_model_folder(cache, family), add_watermarker=False)
+    else:
+        bare = StableDiffusionPipeline.from_pretrained(
+            tiny_model_folder(cache), safety_checker=None, requires_safety_checker=False
+        )
     bare.set_progress_bar_config(disable=True)
     engine = make_engine(cache_dir=cache, settings=CPU)
-    engine.load("tiny")
+    engine.load(model)
     studio = Studio(engine, HistoryStore(work / "outputs"))
-    recipe = Recipe(prompt="a lighthouse at dusk", model="tiny", sampler="Euler a", cfg_scale=7.0, seed=1, **SETTINGS)
+    recipe = Recipe(prompt="a lighthouse at dusk", model=model, sampler="Euler a", cfg_scale=7.0, seed=1, **SETTINGS)
 
     bare_diffusers(bare, 0)  # warm both paths
     studio.generate(recipe)
@@ -73,7 +80,8 @@ def main() -> None:
         facade_times.append(time.perf_counter() - started)
     bare_median, facade_median = statistics.median(bare_times), statistics.median(facade_times)
     print(
-        f"generation ({SETTINGS['width']}x{SETTINGS['height']}, {SETTINGS['steps']} steps, Euler a, CPU 1 thread, median of {ROUNDS})"
+        f"{family} generation ({SETTINGS['width']}x{SETTINGS['height']}, {SETTINGS['steps']} steps, Euler a, "
+        f"CPU 1 thread, median of {ROUNDS})"
     )
     print(f"  bare diffusers  {bare_median * 1000:8.1f} ms")
     print(f"  studio facade   {facade_median * 1000:8.1f} ms  (includes PNG + metadata + history writes)")
@@ -92,7 +100,7 @@ def main() -> None:
 
     fresh = make_engine(cache_dir=cache, settings=CPU)
     started = time.perf_counter()
-    fresh.load("tiny")
+    fresh.load(model)
     load_time = time.perf_counter() - started
     pipelines, base_unet = fresh.pipelines, fresh.pipelines.base.unet
     first = [switch(mode) for mode in (Mode.TXT2IMG, Mode.INPAINT, Mode.IMG2IMG)]
