@@ -72,6 +72,19 @@ def test_two_sdxl_loras_mix_and_leave_nothing_behind(sdxl_engine, sdxl_loras):
     assert sdxl_engine.generate(recipe())[0].tobytes() == plain.tobytes()
 
 
+def test_a_replay_is_exact_whether_or_not_a_lora_was_ever_loaded(model_cache, tmp_path):
+    """peft freezes the weights when a LoRA loads, and frozen weights run other kernels (SDXL's UNet moved by
+    ~1e-6, a pixel by 1): the studio freezes them at load, so the first picture and its replay agree."""
+    from studio.engine.factory import make_engine
+
+    fresh = make_engine(cache_dir=model_cache)
+    plain = recipe(prompt="a fox", sampler="Euler a", steps=4, seed=3, batch_size=4)
+    first = [picture.tobytes() for picture in fresh.generate(plain)]
+    lora = make_sdxl_lora(tmp_path / "xl.safetensors", model_cache, seed=1, kohya=True)
+    fresh.generate(recipe(loras=(LoraRef(str(lora), 1.0),)))
+    assert [picture.tobytes() for picture in fresh.generate(plain)] == first
+
+
 def test_a_lora_of_the_other_family_is_refused_naming_both_and_never_half_applied(sdxl_engine, engine, sdxl_loras):
     plain = sdxl_engine.generate(recipe())[0]
     with pytest.raises(LoraError, match=r"SD 1\.5 LoRA and the model is SDXL"):

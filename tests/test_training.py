@@ -125,3 +125,33 @@ def test_epochs_count_every_picture(engine, dataset, tmp_path):
     progress = []
     result = train_lora(engine, settings(dataset, epochs=3, save_every=100), tmp_path, on_progress=progress.append)
     assert result.steps == 6 and progress[-1].total == 6  # 2 pictures x 3 epochs, batch 1
+
+
+@pytest.fixture
+def sdxl_dataset(tmp_path):
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    (tmp_path / "astronaut.txt").write_text("a woman in a spacesuit, smiling")
+    return tmp_path
+
+
+def test_a_lora_trains_on_sdxl_with_both_text_encoders_and_checkpointing(sdxl_engine, sdxl_dataset, tmp_path):
+    from studio.lora_library import lora_family, read_header
+
+    recipe = Recipe(prompt="mira, a woman in a spacesuit", model="tiny-sdxl", steps=3, width=64, height=64, seed=3)
+    before = np.asarray(sdxl_engine.generate(recipe)[0]).astype(int)
+    trained = settings(
+        sdxl_dataset, steps=6, save_every=6, sample_every=6, train_text_encoder=True, gradient_checkpointing=True
+    )
+    progress = []
+    result = train_lora(sdxl_engine, trained, tmp_path / "out", on_progress=progress.append)
+    assert all(np.isfinite(p.loss) for p in progress) and progress[-1].sample is not None
+    assert np.array_equal(np.asarray(sdxl_engine.generate(recipe)[0]).astype(int), before)  # nothing left behind
+    assert not sdxl_engine.pipelines.base.unet.is_gradient_checkpointing
+    header = read_header(result.lora)
+    keys = [key for key in header if key != "__metadata__"]
+    assert any(key.startswith("lora_te1_") for key in keys) and any(key.startswith("lora_te2_") for key in keys)
+    assert lora_family(header) == "SDXL" and header["__metadata__"]["ss_base_model_version"] == "sdxl_base_v1-0"
+    with_lora = np.asarray(sdxl_engine.generate(recipe.replace(loras=(LoraRef(str(result.lora), 1.0),)))[0])
+    assert np.abs(with_lora.astype(int) - before).mean() > 0.5

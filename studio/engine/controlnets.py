@@ -51,6 +51,7 @@ def load_controlnet(
             f"The ControlNet {spec} is made for {made_for} and the model is {family}: a ControlNet works only "
             f"on its own family. {_HOW_TO_POINT}"
         )
+    controlnet.requires_grad_(False)  # frozen, as the model's own weights are (studio/engine/models.py)
     return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
 
 

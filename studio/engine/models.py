@@ -129,6 +129,12 @@ def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: P
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
         raise ModelError(f"Could not load the model {source.location}: {error}. {_HOW_TO_POINT}") from error
+    # Frozen from the start, as peft freezes them when a LoRA loads: PyTorch picks other kernels for
+    # weights that want gradients (SDXL's UNet output moves by ~1e-6), and a replay must not depend
+    # on whether a LoRA was ever loaded.
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.requires_grad_(False)
     if settings.low_memory and settings.device == "cuda":
         pipe.enable_model_cpu_offload()
     else:

@@ -28,7 +28,9 @@ class TrainingSettings:
     resolution: int = 512
     bucketing: bool = True  # keep aspect ratios in buckets; False: centre crop to a square
     seed: int = 0
-    train_text_encoder: bool = False
+    train_text_encoder: bool = False  # on SDXL: both text encoders
+    # Recompute activations in the backward pass instead of keeping them: SDXL at 1024 px in 12-24 GB.
+    gradient_checkpointing: bool = False
     save_every: int = 100
     sample_every: int = 100
     sample_prompt: str = ""

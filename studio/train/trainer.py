@@ -1,7 +1,10 @@
-"""Train a LoRA with peft on the loaded model, holding the GPU lane, and save it in kohya's naming.
+"""Train a LoRA with peft on the loaded model (SD 1.5 or SDXL), holding the GPU lane, and save it in kohya's naming.
 
-The adapter is added to the model's own (shared) UNet and text encoder for the run and removed at
-the end, so no second copy of the model is made and nothing of it stays behind.
+The adapter is added to the model's own (shared) UNet and text encoders for the run and removed at
+the end, so no second copy of the model is made and nothing of it stays behind. Memory: the latents
+are encoded once before the first step (the VAE never runs in the loop), the model stays in its
+half precision on a GPU while the LoRA weights train in fp32 (mixed precision), and gradient
+checkpointing is there for SDXL at 1024 px.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def train_lora(
     target = output_dir / f"{settings.name}.safetensors"
     with engine.lane() as pipelines:
         pipe = pipelines.base
+        text_encoders = _text_encoders(pipe)
+        # peft and training freeze the model's own weights; the flag changes which kernels run even without
+        # gradients (the UNet's output moves by ~1e-6), so each weight gets its own flag back at the end.
+        flags = {weight: weight.requires_grad for model in (pipe.unet, *text_encoders) for weight in model.parameters()}
         pipelines.loras.activate(pipe, [])  # library LoRAs off: train against the base model
         torch.manual_seed(settings.seed)
         config = LoraConfig(
@@ -65,21 +72,35 @@ def train_lora(
                 init_lora_weights="gaussian",
                 target_modules=["q_proj", "k_proj", "v_proj", "out_proj"],
             )
-            # peft directly: transformers' own adapter API wants a newer peft than diffusers pins.
-            inject_adapter_in_model(text_config, pipe.text_encoder, adapter_name=ADAPTER)
-            for layer in _tuner_layers(pipe.text_encoder):
-                layer.enable_adapters(True)
-                layer.set_adapter([ADAPTER])
-            trained.append(pipe.text_encoder)
+            for encoder in text_encoders:
+                # peft directly: transformers' own adapter API wants a newer peft than diffusers pins.
+                inject_adapter_in_model(text_config, encoder, adapter_name=ADAPTER)
+                for layer in _tuner_layers(encoder):
+                    layer.enable_adapters(True)
+                    layer.set_adapter([ADAPTER])
+                trained.append(encoder)
+        if settings.gradient_checkpointing:
+            pipe.unet.enable_gradient_checkpointing()
         try:
             return _run(engine, pipe, trained, examples, settings, total, target, on_progress)
         finally:
+            for parameter, flag in flags.items():
+                parameter.requires_grad_(flag)
             pipe.unet.delete_adapters([ADAPTER])
-            for layer in _tuner_layers(pipe.text_encoder):
-                if ADAPTER in layer.lora_A:  # pyright: ignore[reportAttributeAccessIssue] (LoRA layers have it)
-                    layer.delete_adapter(ADAPTER)
+            for encoder in text_encoders:
+                for layer in _tuner_layers(encoder):
+                    if ADAPTER in layer.lora_A:  # pyright: ignore[reportAttributeAccessIssue] (LoRA layers have it)
+                        layer.delete_adapter(ADAPTER)
+                encoder.train(False)
+            if settings.gradient_checkpointing:
+                pipe.unet.disable_gradient_checkpointing()
             pipe.unet.train(False)
-            pipe.text_encoder.train(False)
+
+
+def _text_encoders(pipe) -> list:
+    """SD 1.5's text encoder, or SDXL's two."""
+    second = getattr(pipe, "text_encoder_2", None)
+    return [pipe.text_encoder] if second is None else [pipe.text_encoder, second]
 
 
 def _tuner_layers(model) -> list[BaseTunerLayer]:
@@ -121,9 +142,14 @@ def _run(engine, pipe, trained, examples: list[Example], settings, total, target
         ).to(device)
         noisy = noise_scheduler.add_noise(clean, noise, timesteps)  # pyright: ignore[reportArgumentType] (any int tensor)
         with torch.set_grad_enabled(True):
-            text = torch.cat([_embed(pipe, examples[i].caption, settings.train_text_encoder) for i in batch])
-            prediction = pipe.unet(noisy, timesteps, text).sample
-            loss = F.mse_loss(prediction.float(), noise.float())
+            text, added = _conditioning(pipe, [examples[i] for i in batch], settings.train_text_encoder)
+            prediction = pipe.unet(noisy, timesteps, text, added_cond_kwargs=added).sample
+            # What the model learns to predict is what it predicts when it runs: the noise, or v.
+            if noise_scheduler.config["prediction_type"] == "v_prediction":
+                target_value = noise_scheduler.get_velocity(clean, noise, timesteps)  # pyright: ignore[reportArgumentType]
+            else:
+                target_value = noise
+            loss = F.mse_loss(prediction.float(), target_value.float())
             loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -155,13 +181,32 @@ def _adapter_weights(model) -> dict[str, torch.Tensor]:
 def picture_latents(pipe, picture: Image.Image) -> torch.Tensor:
     """A picture as the diffusion sees it: VAE latents, scaled by the VAE's scaling factor."""
     pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-    pixels = pixels.to(pipe.vae.device, pipe.vae.dtype)
-    return pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+    vae = pipe.vae
+    dtype = vae.dtype
+    # SDXL's VAE overflows in fp16 (its config says `force_upcast`): it encodes in fp32, as diffusers does.
+    upcast = dtype == torch.float16 and vae.config.get("force_upcast", False)
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        pixels = pixels.to(vae.device, vae.dtype)
+        return (vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor).to(dtype)
+    finally:
+        if upcast:
+            vae.to(dtype)
 
 
-def _embed(pipe, caption: str, with_grad: bool) -> torch.Tensor:
+def _conditioning(pipe, batch: list[Example], with_grad: bool) -> tuple[torch.Tensor, dict | None]:
+    """The UNet's text conditioning for a batch; on SDXL also its pooled text and size conditioning."""
     with torch.set_grad_enabled(with_grad):
-        return encode(pipe, caption, "")["prompt_embeds"]
+        encoded = [encode(pipe, example.caption, "") for example in batch]
+    text = torch.cat([embeddings["prompt_embeds"] for embeddings in encoded])
+    if "pooled_prompt_embeds" not in encoded[0]:
+        return text, None
+    pooled = torch.cat([embeddings["pooled_prompt_embeds"] for embeddings in encoded])
+    # SDXL's size conditioning: trained at the picture's own size, uncropped (original = target).
+    sizes = [(example.picture.height, example.picture.width) for example in batch]
+    time_ids = torch.tensor([[h, w, 0, 0, h, w] for h, w in sizes], device=text.device, dtype=text.dtype)
+    return text, {"text_embeds": pooled, "time_ids": time_ids}
 
 
 def _sample(pipe, settings: TrainingSettings, size: tuple[int, int]) -> Image.Image:
@@ -185,10 +230,13 @@ def save_kohya_lora(
 ) -> Path:
     """The adapter as one .safetensors in kohya's naming (A1111, ComfyUI and diffusers load it)."""
     tensors: dict[str, torch.Tensor] = {}
-    for model, prefix in zip(trained, ("lora_unet_", "lora_te_"), strict=False):
+    sdxl = len(_text_encoders(pipe)) == 2
+    # kohya names SD 1.5's text encoder te, SDXL's two te1 and te2.
+    prefixes = ("lora_unet_", "lora_te1_", "lora_te2_") if sdxl else ("lora_unet_", "lora_te_")
+    for model, prefix in zip(trained, prefixes, strict=False):
         for key, value in _adapter_weights(model).items():
             module, _, kind = key.rpartition(".lora_")
-            if prefix == "lora_te_" and not module.startswith("text_model."):
+            if prefix.startswith("lora_te") and not module.startswith("text_model."):
                 module = f"text_model.{module}"  # kohya names CLIP's layers as in transformers 4
             name = prefix + module.replace(".", "_")
             tensors[f"{name}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = (
@@ -206,9 +254,9 @@ def save_kohya_lora(
         "ss_max_train_steps": str(settings.steps if settings.epochs is None else step),
         "ss_resolution": str(settings.resolution),
         "ss_seed": str(settings.seed),
-        "ss_base_model_version": "sd_v1",
+        "ss_base_model_version": "sdxl_base_v1-0" if sdxl else "sd_v1",
         "ss_tag_frequency": json.dumps({Path(settings.dataset).name: dict(tags)}),
-        "modelspec.architecture": "stable-diffusion-v1/lora",
+        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora" if sdxl else "stable-diffusion-v1/lora",
         # The model as the artist named it ("tiny", a hub id, a file), never the cache folder it was read from.
         "studio_base_model": base_model,
         "studio_trigger_word": settings.trigger_word,

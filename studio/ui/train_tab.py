@@ -31,6 +31,7 @@ class TrainForm:
     bucketing: gr.Checkbox
     seed: gr.Number
     train_text_encoder: gr.Checkbox
+    gradient_checkpointing: gr.Checkbox
     save_every: gr.Number
     sample_every: gr.Number
     sample_prompt: gr.Textbox
@@ -82,7 +83,11 @@ def train_widgets() -> TrainPanel:
                 batch = gr.Number(1, label="Batch", precision=0, min_width=60, elem_id="train-batch")
             with gr.Row():
                 resolution = gr.Dropdown(
-                    [256, 384, 512, 640, 768], value=512, label="Resolution", min_width=90, elem_id="train-resolution"
+                    [256, 384, 512, 640, 768, 896, 1024],
+                    value=512,
+                    label="Resolution",
+                    min_width=90,
+                    elem_id="train-resolution",
                 )
                 seed = gr.Number(0, label="Seed", precision=0, min_width=70, elem_id="train-seed")
                 save_every = gr.Number(100, label="Save every", precision=0, min_width=80, elem_id="train-save-every")
@@ -97,6 +102,12 @@ def train_widgets() -> TrainPanel:
                     elem_id="train-buckets",
                 )
                 text_encoder = gr.Checkbox(False, label="Train the text encoder too", elem_id="train-text-encoder")
+                checkpointing = gr.Checkbox(
+                    False,
+                    label="Save GPU memory",
+                    info="Gradient checkpointing: SDXL at 1024 px on 12-24 GB, about 20 % slower",
+                    elem_id="train-checkpointing",
+                )
             sample_prompt = gr.Textbox(
                 label="Sample prompt", placeholder="mira_oc waving, park", elem_id="train-sample-prompt"
             )
@@ -148,6 +159,7 @@ def train_widgets() -> TrainPanel:
         bucketing=bucketing,
         seed=seed,
         train_text_encoder=text_encoder,
+        gradient_checkpointing=checkpointing,
         save_every=save_every,
         sample_every=sample_every,
         sample_prompt=sample_prompt,
