@@ -205,3 +205,18 @@ def test_clip_skip_is_written_as_a1111_writes_it_only_when_on_and_read_back():
     assert "Clip skip: 2," in text
     changes, unknown = recipe_changes(parse_parameters(text))
     assert changes["clip_skip"] == 2 and "Clip skip" not in unknown
+
+
+PONY = """score_9, score_8_up, score_7_up, 1girl, (red scarf:1.2), snowy street
+Negative prompt: score_4, score_5, lowres
+Steps: 25, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 2871653102, Size: 832x1216, Model hash: 67ab2fd8ec, Model: ponyDiffusionV6XL_v6StartWithThisOne, Clip skip: 2, Version: f2.0.1v1.10.1-previous-313-g8a042934"""
+
+
+def test_an_sdxl_picture_from_forge_fills_the_form_with_its_size_clip_skip_and_sampler():
+    """A Civitai/Forge infotext of a Pony (SDXL) picture: the portrait bucket, clip skip 2, the sampler."""
+    changes, unknown = recipe_changes(parse_parameters(PONY))
+    assert (changes["width"], changes["height"]) == (832, 1216)
+    assert changes["clip_skip"] == 2 and changes["sampler"] == "Euler a" and changes["scheduler"] == "Automatic"
+    assert changes["negative_prompt"] == "score_4, score_5, lowres"
+    assert unknown["Model"] == "ponyDiffusionV6XL_v6StartWithThisOne" and unknown["Model hash"] == "67ab2fd8ec"
+    assert Recipe(model="tiny-sdxl").updated(changes).width == 832
