@@ -218,3 +218,23 @@ def test_an_sdxl_checkpoint_picture_carries_a1111_parameters_and_reads_back(mode
     assert fields["Model hash"] == hashlib.sha256(path.read_bytes()).hexdigest()[:10]
     info = studio.read_picture(studio.output_path(made.id))
     assert info.recipe(Recipe()).model == str(path) and info.recipe(Recipe()).clip_skip == 2
+
+
+@pytest.mark.parametrize(("family", "repo"), [(Family.SD15, "someone/tiny-sd15"), (Family.SDXL, "someone/tiny-xl")])
+def test_a_hugging_face_id_in_the_local_cache_loads_as_its_family(model_cache, tmp_path, monkeypatch, family, repo):
+    """A hub id whose snapshot is already downloaded (Hugging Face's cache layout) loads offline, family and all."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
+
+    cache = tmp_path / "hub"
+    repo_folder = cache / f"models--{repo.replace('/', '--')}"
+    commit = "0" * 40
+    shutil.copytree(tiny_model_folder(model_cache, family), repo_folder / "snapshots" / commit)
+    (repo_folder / "refs").mkdir()
+    (repo_folder / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    pipe = load_pipeline(resolve_model(repo), DeviceSettings("cpu", torch.float32), cache_dir=model_cache)
+    assert type(pipe).__name__ == ("StableDiffusionXLPipeline" if family is Family.SDXL else "StableDiffusionPipeline")
