@@ -77,7 +77,7 @@ def offered(args: argparse.Namespace):
     default ControlNets of both families, the library. None for a local studio, where paths work."""
     if not (args.share or args.listen):
         return None
-    from studio.control.catalogue import KINDS
+    from studio.control.catalogue import KINDS, TINY_UNION
     from studio.lora_library import list_loras
     from studio.offered import Offered
     from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
@@ -85,7 +85,7 @@ def offered(args: argparse.Namespace):
     defaults = {model for kind in KINDS.values() for model in (kind.sd15_model, kind.sdxl_model) if model}
     return Offered(
         models=frozenset({args.model, TINY_MODEL, TINY_SDXL_MODEL}),
-        controlnets=frozenset({TINY_MODEL, *defaults}),
+        controlnets=frozenset({TINY_MODEL, TINY_UNION, *defaults}),
         lora_names=lambda: [info.name for info in list_loras(args.loras)],
     )
 

@@ -1,5 +1,7 @@
 """SDXL on the real engine with the tiny SDXL model: every mode, every sampler, prompts, clip skip, control."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -237,3 +239,53 @@ def test_controlnet_defaults_follow_the_family():
         "xinsir/controlnet-canny-sdxl-1.0"
     )
     assert model_for_new_base("canny", "/mine/canny-xl.safetensors", "x/y", "SDXL") == "/mine/canny-xl.safetensors"
+
+
+def depth_map() -> Image.Image:
+    ramp = np.tile(np.linspace(0, 255, SIZE, dtype=np.uint8)[:, None], (1, SIZE))
+    return Image.fromarray(ramp).convert("RGB")
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_the_union_controlnet_serves_several_kinds_in_each_mode(sdxl_engine, picture, mask, mode):
+    """One union model (xinsir's kind, for SDXL): the unit's kind picks its control type; two units share it."""
+    inputs = {Mode.TXT2IMG: {}, Mode.IMG2IMG: {"image": picture}, Mode.INPAINT: {"image": picture, "mask": mask}}
+    edges = ControlRef(kind="canny", model="tiny-union", image="control-1", preprocessor="none")
+    depth = ControlRef(kind="depth", model="tiny-union", image="control-2", preprocessor="none")
+    plain = sdxl_engine.generate(recipe(mode=mode), **inputs[mode])[0]
+    as_edges = sdxl_engine.generate(
+        recipe(mode=mode, controls=(edges,)), control_images={"control-1": control_map()}, **inputs[mode]
+    )[0]
+    as_depth = sdxl_engine.generate(
+        recipe(mode=mode, controls=(dataclasses.replace(edges, kind="depth"),)),
+        control_images={"control-1": control_map()},
+        **inputs[mode],
+    )[0]
+    both = sdxl_engine.generate(
+        recipe(mode=mode, controls=(edges, depth)),
+        control_images={"control-1": control_map(), "control-2": depth_map()},
+        **inputs[mode],
+    )[0]
+    assert len({plain.tobytes(), as_edges.tobytes(), as_depth.tobytes(), both.tobytes()}) == 4
+    assert type(sdxl_engine.pipelines.controlnets["tiny-union"]).__name__ == "ControlNetUnionModel"
+    if mode is Mode.INPAINT:
+        outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(4))) == 0
+        assert (pixels(both)[outside] == pixels(picture)[outside]).all()
+
+
+def test_the_union_controlnet_refuses_what_it_cannot_do(sdxl_engine, engine):
+    from studio.errors import ModelError
+
+    union = ControlRef(kind="canny", model="tiny-union", image="control-1", preprocessor="none")
+    with pytest.raises(ValueError, match="beside other ControlNets"):
+        sdxl_engine.generate(
+            recipe(controls=(union, dataclasses.replace(union, model="tiny", image="control-2"))),
+            control_images={"control-1": control_map(), "control-2": control_map()},
+        )
+    with pytest.raises(ValueError, match="no Content shuffle"):
+        sdxl_engine.generate(
+            recipe(controls=(dataclasses.replace(union, kind="shuffle"),)), control_images={"control-1": control_map()}
+        )
+    sd15 = Recipe(prompt="a fox", model="tiny", steps=2, width=64, height=64, seed=1, controls=(union,))
+    with pytest.raises(ModelError, match="SDXL"):
+        engine.generate(sd15, control_images={"control-1": control_map().resize((64, 64))})

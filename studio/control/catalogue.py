@@ -25,6 +25,19 @@ class ControlKind:
     hint: str  # what the map means, for the artist
 
 
+# The control type each kind is for SDXL's "union" ControlNet (xinsir's, 6 types; "promax": 8 with tile).
+UNION_MODES: dict[str, int] = {
+    "openpose": 0,
+    "depth": 1,
+    "softedge": 2,
+    "scribble": 2,
+    "canny": 3,
+    "lineart": 3,
+    "seg": 5,
+    "tile": 6,
+}
+TINY_UNION = "tiny-union"  # the tiny SDXL model's union ControlNet
+
 KINDS: dict[str, ControlKind] = {
     kind.name: kind
     for kind in (
@@ -80,6 +93,13 @@ def model_for_new_base(kind: str, current: str, base_model: str, family: str | N
     """A unit's ControlNet once the base model changes: a default follows the base, the artist's own choice stays."""
     defaults = {TINY_MODEL, KINDS[kind].sd15_model, KINDS[kind].sdxl_model, ""}
     return default_model(kind, base_model, family) if current.strip() in defaults else current
+
+
+def union_mode(kind: str) -> int:
+    """The control type a union ControlNet reads a map of `kind` as; ValueError for a kind it does not serve."""
+    if kind not in UNION_MODES:
+        raise ValueError(f"controls: the union ControlNet has no {KINDS[kind].label} mode; use a ControlNet of its own")
+    return UNION_MODES[kind]
 
 
 def control_role(index: int) -> str:

@@ -9,11 +9,13 @@ detected in seconds.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from diffusers import ControlNetModel
+from diffusers import ControlNetModel, ControlNetUnionModel
 
-from studio.engine.families import Family
+from studio.control.catalogue import TINY_UNION
+from studio.engine.families import Family, checkpoint_keys
 from studio.engine.models import PICKLED_CHECKPOINTS, SAFE_CHECKPOINTS, DeviceSettings
 from studio.engine.tiny import tiny_controlnet_folder
 from studio.errors import ModelError
@@ -31,13 +33,21 @@ _TEXT_WIDTHS = {768: Family.SD15, 2048: Family.SDXL}
 
 def load_controlnet(
     spec: str, settings: DeviceSettings, *, cache_dir: Path, allow_pickle: bool, family: Family, text_width: int
-) -> ControlNetModel:
-    """The ControlNet `spec` names, for a model of `family` whose UNet reads text `text_width` wide."""
+) -> ControlNetModel | ControlNetUnionModel:
+    """The ControlNet `spec` names, for a model of `family` whose UNet reads text `text_width` wide.
+
+    A "union" ControlNet (one model for several kinds: xinsir's for SDXL) is told by its configuration
+    or its keys and loads as one; the engine tells it each unit's kind."""
     spec = spec.strip()
     common = {"torch_dtype": settings.dtype}
     try:
         if spec == TINY_MODEL:
             controlnet = ControlNetModel.from_pretrained(tiny_controlnet_folder(cache_dir, family), **common)
+        elif spec == TINY_UNION:
+            if family is not Family.SDXL:
+                raise ModelError(f"The union ControlNet {spec} is made for SDXL and the model is {family}.")
+            folder = tiny_controlnet_folder(cache_dir, family, union=True)
+            controlnet = ControlNetUnionModel.from_pretrained(folder, **common)
         else:
             controlnet = _load(spec, common, allow_pickle)
     except ModelError:
@@ -55,12 +65,22 @@ def load_controlnet(
     return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
 
 
-def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:
+def _controlnet_class(folder: Path) -> type[ControlNetModel] | type[ControlNetUnionModel]:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    union = config.get("_class_name") == "ControlNetUnionModel" or "num_control_type" in config
+    return ControlNetUnionModel if union else ControlNetModel
+
+
+def _from_folder(folder: Path, common: dict) -> ControlNetModel | ControlNetUnionModel:
+    return _controlnet_class(folder).from_pretrained(folder, **common)
+
+
+def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel | ControlNetUnionModel:
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"{path} is a folder but holds no ControlNet (no config.json). {_HOW_TO_POINT}")
-        return ControlNetModel.from_pretrained(path, **common)
+        return _from_folder(path, common)
     suffix = path.suffix.lower()
     if suffix in SAFE_CHECKPOINTS + PICKLED_CHECKPOINTS or path.exists():
         if not path.is_file():
@@ -70,6 +90,8 @@ def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:
                 f"{path.name} is a pickled file: loading it can run code hidden in it. "
                 "Use a .safetensors ControlNet, or start the studio with --allow-pickle if you trust its source."
             )
+        if suffix in SAFE_CHECKPOINTS and "task_embedding" in checkpoint_keys(path):
+            return ControlNetUnionModel.from_single_file(str(path), **common)  # the union's own layers
         return ControlNetModel.from_single_file(str(path), **common)
     if spec.count("/") != 1:
         raise ModelError(f"{spec!r} is neither a file, a folder, nor a Hugging Face id. {_HOW_TO_POINT}")
@@ -77,7 +99,7 @@ def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return ControlNetModel.from_pretrained(snapshot_download(spec, local_files_only=True), **common)
+        return _from_folder(Path(snapshot_download(spec, local_files_only=True)), common)
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass  # not fully cached yet: download it
     if constants.HF_HUB_OFFLINE or not reachable(constants.ENDPOINT):
@@ -85,4 +107,6 @@ def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel:
             f"The ControlNet {spec} is not on this machine and cannot be downloaded now (offline). "
             f"Download it once with a connection, or {_HOW_TO_POINT[0].lower() + _HOW_TO_POINT[1:]}"
         )
-    return ControlNetModel.from_pretrained(spec, **common)
+    from huggingface_hub import hf_hub_download
+
+    return _controlnet_class(Path(hf_hub_download(spec, "config.json")).parent).from_pretrained(spec, **common)

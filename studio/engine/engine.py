@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import torch
-from diffusers import ControlNetModel
+from diffusers import ControlNetModel, ControlNetUnionModel
+from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image, ImageFilter
 
+from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.families import Family
 from studio.engine.pipelines import PipelineSet
@@ -35,7 +37,7 @@ class Engine:
         self,
         load: Callable[[str], PipelineSet],
         *,
-        load_controlnet: Callable[[str, PipelineSet], ControlNetModel] | None = None,
+        load_controlnet: Callable[[str, PipelineSet], ControlNetModel | ControlNetUnionModel] | None = None,
         lora_dir: Path | None = None,
         allow_pickle: bool = False,
     ) -> None:
@@ -224,7 +226,8 @@ class Engine:
                     # diffusers crops mask + padding, renders it at width x height, and pastes it back.
                     arguments["padding_mask_crop"] = recipe.inpaint_padding
             if recipe.controls:
-                arguments |= self._control_arguments(recipe, control_images)
+                union = isinstance(pipe.controlnet, (ControlNetUnionModel, MultiControlNetUnionModel))
+                arguments |= self._control_arguments(recipe, control_images, union)
 
             # 4. Denoise.
             try:
@@ -253,19 +256,28 @@ class Engine:
         return prompt, files
 
     @staticmethod
-    def _control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image]) -> dict:
+    def _control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image], union: bool) -> dict:
         units = recipe.controls
         maps = [control_images[unit.image].convert("RGB") for unit in units]
         single = len(units) == 1  # one ControlNet takes plain values; several take one value per unit
-        return {
-            # txt2img's ControlNet pipeline calls the map `image`; img2img and inpaint use `image` for the picture.
-            ("image" if recipe.mode is Mode.TXT2IMG else "control_image"): maps[0] if single else maps,
-            "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
+        steps = {
             "control_guidance_start": [float(unit.guidance_start) for unit in units],
             "control_guidance_end": [float(unit.guidance_end) for unit in units],
         }
+        if union:
+            # The union pipelines take lists throughout, and each map's control type (its kind).
+            return steps | {
+                "control_image": maps,
+                "control_mode": [union_mode(unit.kind) for unit in units],
+                "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
+            }
+        return steps | {
+            # txt2img's ControlNet pipeline calls the map `image`; img2img and inpaint use `image` for the picture.
+            ("image" if recipe.mode is Mode.TXT2IMG else "control_image"): maps[0] if single else maps,
+            "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
+        }
 
-    def _controlnet(self, pipelines: PipelineSet, spec: str) -> ControlNetModel:
+    def _controlnet(self, pipelines: PipelineSet, spec: str) -> ControlNetModel | ControlNetUnionModel:
         if spec not in pipelines.controlnets:
             if self._load_controlnet is None:
                 raise ValueError("controls: this engine was built without a ControlNet loader")

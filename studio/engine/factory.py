@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffusers import ControlNetModel
+from diffusers import ControlNetModel, ControlNetUnionModel
 
 from studio.engine.controlnets import load_controlnet
 from studio.engine.engine import Engine
@@ -29,7 +29,7 @@ def make_engine(
         source = resolve_model(model, allow_pickle=allow_pickle)
         return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
 
-    def load_control(spec: str, pipelines: PipelineSet) -> ControlNetModel:
+    def load_control(spec: str, pipelines: PipelineSet) -> ControlNetModel | ControlNetUnionModel:
         text_width = pipelines.base.unet.config.cross_attention_dim
         return load_controlnet(
             spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle, family=pipelines.family, text_width=text_width

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from diffusers import (
     ControlNetModel,
+    ControlNetUnionModel,
     DiffusionPipeline,
     StableDiffusionControlNetImg2ImgPipeline,
     StableDiffusionControlNetInpaintPipeline,
@@ -13,11 +16,15 @@ from diffusers import (
     StableDiffusionXLControlNetImg2ImgPipeline,
     StableDiffusionXLControlNetInpaintPipeline,
     StableDiffusionXLControlNetPipeline,
+    StableDiffusionXLControlNetUnionImg2ImgPipeline,
+    StableDiffusionXLControlNetUnionInpaintPipeline,
+    StableDiffusionXLControlNetUnionPipeline,
     StableDiffusionXLImg2ImgPipeline,
     StableDiffusionXLInpaintPipeline,
     StableDiffusionXLPipeline,
 )
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 
 from studio.engine.families import Family
 from studio.engine.lora import LoraAdapters
@@ -38,6 +45,11 @@ _CONTROL_VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
         Mode.IMG2IMG: StableDiffusionXLControlNetImg2ImgPipeline,
         Mode.INPAINT: StableDiffusionXLControlNetInpaintPipeline,
     },
+}
+_UNION_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
+    Mode.TXT2IMG: StableDiffusionXLControlNetUnionPipeline,
+    Mode.IMG2IMG: StableDiffusionXLControlNetUnionImg2ImgPipeline,
+    Mode.INPAINT: StableDiffusionXLControlNetUnionInpaintPipeline,
 }
 # SDXL's views would each add an invisible watermark unless told not to: the artist's pixels stay theirs.
 _VIEW_OPTIONS: dict[Family, dict] = {Family.SD15: {}, Family.SDXL: {"add_watermarker": False}}
@@ -62,7 +74,7 @@ class PipelineSet:
         self.scheduler_config = base.scheduler.config
         self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
         # ControlNets loaded for this model, by the spec a recipe names them with; kept for the next run.
-        self.controlnets: dict[str, ControlNetModel] = {}
+        self.controlnets: dict[str, ControlNetModel | ControlNetUnionModel] = {}
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
         for mode, view_class in _VIEW_CLASSES[self.family].items():
             view = view_class.from_pipe(base, **_VIEW_OPTIONS[self.family])
@@ -72,11 +84,24 @@ class PipelineSet:
     def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]
 
-    def with_control(self, mode: Mode, controlnets: list[ControlNetModel]) -> DiffusionPipeline:
-        """The ControlNet pipeline for `mode`, sharing the base's modules; made per run, as the units change."""
-        controlnet = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
-        view = _CONTROL_VIEW_CLASSES[self.family][mode].from_pipe(
-            self.base, controlnet=controlnet, **_VIEW_OPTIONS[self.family]
-        )
+    def with_control(self, mode: Mode, controlnets: list[ControlNetModel | ControlNetUnionModel]) -> DiffusionPipeline:
+        """The ControlNet pipeline for `mode`, sharing the base's modules; made per run, as the units change.
+
+        Union ControlNets run in diffusers' union pipelines, one entry per unit (the same model may
+        serve several units: each gets its own kind, map, weight and steps, no second copy)."""
+        union = [isinstance(controlnet, ControlNetUnionModel) for controlnet in controlnets]
+        if any(union) and not all(union):
+            raise ValueError(
+                "controls: a union ControlNet cannot run beside other ControlNets; give every unit the union "
+                "model, or none"
+            )
+        if len(controlnets) == 1:
+            controlnet = controlnets[0]
+        elif all(union):
+            controlnet = MultiControlNetUnionModel(cast(list[ControlNetUnionModel], controlnets))
+        else:
+            controlnet = MultiControlNetModel(cast(list[ControlNetModel], controlnets))
+        classes = _UNION_VIEW_CLASSES if all(union) else _CONTROL_VIEW_CLASSES[self.family]
+        view = classes[mode].from_pipe(self.base, controlnet=controlnet, **_VIEW_OPTIONS[self.family])
         view.set_progress_bar_config(disable=True)
         return view

@@ -18,6 +18,7 @@ import torch
 from diffusers import (
     AutoencoderKL,
     ControlNetModel,
+    ControlNetUnionModel,
     EulerDiscreteScheduler,
     PNDMScheduler,
     StableDiffusionPipeline,
@@ -49,13 +50,16 @@ def tiny_model_folder(cache_dir: Path, family: Family = Family.SD15) -> Path:
     return folder
 
 
-def tiny_controlnet_folder(cache_dir: Path, family: Family = Family.SD15) -> Path:
-    """A ControlNet for the tiny model of `family`, saved like a real one (config.json + safetensors)."""
+def tiny_controlnet_folder(cache_dir: Path, family: Family = Family.SD15, *, union: bool = False) -> Path:
+    """A ControlNet for the tiny model of `family`, saved like a real one (config.json + safetensors).
+
+    `union`: SDXL's "union" ControlNet, one model that serves several kinds (xinsir's promax layout)."""
     prefix = "tiny-controlnet" if family is Family.SD15 else "tiny-sdxl-controlnet"
-    folder = cache_dir / f"{prefix}-v{TINY_VERSION}"
+    folder = cache_dir / f"{prefix}{'-union' if union else ''}-v{TINY_VERSION}"
     if not (folder / "config.json").is_file():
         unet = UNet2DConditionModel.from_pretrained(tiny_model_folder(cache_dir, family) / "unet")
-        save_atomically(folder, "config.json", lambda staging: _tiny_controlnet(unet).save_pretrained(staging))
+        make = _tiny_union_controlnet if union else _tiny_controlnet
+        save_atomically(folder, "config.json", lambda staging: make(unet).save_pretrained(staging))
     return folder
 
 
@@ -98,20 +102,44 @@ def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
                     }
                 ),
             )
-        embedding = controlnet.controlnet_cond_embedding
-        with torch.no_grad():
-            # He initialisation without biases: the map's signal survives the embedding's eight layers.
-            for layer in [embedding.conv_in, *embedding.blocks, embedding.conv_out]:
-                fan_in = layer.weight[0].numel()
-                layer.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
-                layer.bias.zero_()
-            embedding.conv_out.weight *= 20.0  # as loud as the latents it is added to
-            for layer in [controlnet.controlnet_mid_block, *controlnet.controlnet_down_blocks]:
-                layer.weight.normal_(0.0, 0.1)
-                layer.bias.zero_()
+        _as_if_trained(controlnet)
     finally:
         torch.random.set_rng_state(generator_state)
     return controlnet
+
+
+def _tiny_union_controlnet(unet: UNet2DConditionModel) -> ControlNetUnionModel:
+    """The union ControlNet's shape for the tiny SDXL UNet: eight control types (promax's), each map
+    embedded, mixed by a small transformer and added to the latents, as a real one learns to."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(2)
+    try:
+        made = ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64, 64)).config
+        # Without the bookkeeping keys: `_use_default_values` would put the defaults back over ours.
+        shape = {key: value for key, value in made.items() if not key.startswith("_")}
+        width = unet.config["block_out_channels"][0]
+        union = {"num_control_type": 8, "num_trans_channel": width, "num_proj_channel": width, "num_trans_head": 4}
+        controlnet = cast(ControlNetUnionModel, ControlNetUnionModel.from_config({**shape, **union}))
+        _as_if_trained(controlnet)
+        with torch.no_grad():
+            controlnet.spatial_ch_projs.weight.normal_(0.0, 0.1)  # zero in an untrained one, like the blocks
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return controlnet
+
+
+def _as_if_trained(controlnet: ControlNetModel | ControlNetUnionModel) -> None:
+    embedding = controlnet.controlnet_cond_embedding
+    with torch.no_grad():
+        # He initialisation without biases: the map's signal survives the embedding's eight layers.
+        for layer in [embedding.conv_in, *embedding.blocks, embedding.conv_out]:
+            fan_in = layer.weight[0].numel()
+            layer.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+            layer.bias.zero_()
+        embedding.conv_out.weight *= 20.0  # as loud as the latents it is added to
+        for layer in [controlnet.controlnet_mid_block, *controlnet.controlnet_down_blocks]:
+            layer.weight.normal_(0.0, 0.1)
+            layer.bias.zero_()
 
 
 def _tiny_pipeline() -> StableDiffusionPipeline:

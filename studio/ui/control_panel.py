@@ -227,7 +227,8 @@ def _unit_widgets(number: int, kind: str, base_model: str, family: str | None, e
         model = gr.Textbox(
             value=default_model(kind, base_model, family),
             label="ControlNet model",
-            info="Hugging Face id, folder or .safetensors; 'tiny' for the test model",
+            info="Hugging Face id, folder or .safetensors (an SDXL union model serves every kind); 'tiny' for the "
+            "test models, 'tiny-union' for tiny SDXL's union",
             scale=3,
             elem_id=f"{prefix}-model",
         )
