@@ -143,7 +143,7 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         value=defaults.clip_skip,
         step=1,
         label="Clip skip",
-        info="1: off. 2 for anime models (and Pony, Illustrious), as in A1111",
+        info="1: off. 2 for anime models (Pony, Illustrious), as in A1111; on SDXL 1 and 2 are the same layer",
         elem_id="clip-skip",
     )
     with gr.Row(equal_height=True):

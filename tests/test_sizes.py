@@ -1,0 +1,35 @@
+"""Sizes per model family: native sizes, and what a change of family does to the size (pure, and the facade)."""
+
+from studio.history import HistoryStore
+from studio.recipe import Recipe
+from studio.sizes import native_sizes, size_for_new_family, size_label, size_of_label
+from studio.studio import Studio
+
+
+def test_each_family_offers_its_native_sizes_square_first():
+    assert native_sizes("SDXL")[:3] == ((1024, 1024), (832, 1216), (1216, 832))
+    assert native_sizes("SD 1.5")[0] == (512, 512) and native_sizes(None)[0] == (512, 512)
+    assert all(w % 8 == 0 and h % 8 == 0 for family in ("SD 1.5", "SDXL") for w, h in native_sizes(family))
+    assert size_of_label(size_label((832, 1216))) == (832, 1216)
+
+
+def test_a_size_left_at_the_old_default_follows_the_family_and_a_chosen_one_stays():
+    assert size_for_new_family((512, 512), "SD 1.5", "SDXL") == (
+        (1024, 1024),
+        "Size set to 1024 × 1024, SDXL's native size.",
+    )
+    assert size_for_new_family((1024, 1024), "SDXL", "SD 1.5")[0] == (512, 512)
+    kept, note = size_for_new_family((640, 384), "SD 1.5", "SDXL")
+    assert kept == (640, 384) and "kept" in note and "SDXL" in note
+    assert size_for_new_family((832, 1216), "SD 1.5", "SDXL") == ((832, 1216), "")  # already an SDXL size
+    assert size_for_new_family((512, 512), "SD 1.5", "SD 1.5") == ((512, 512), "")  # same family: nothing moves
+
+
+def test_loading_a_model_of_another_family_moves_the_default_size(fake_engine, tmp_path):
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), defaults=Recipe(model="tiny"))
+    assert studio.family == "SD 1.5"
+    studio.load_model("fake/sdxl-base")
+    assert studio.family == "SDXL" and (studio.defaults.width, studio.defaults.height) == (1024, 1024)
+    studio.defaults = studio.defaults.replace(width=896, height=1152)
+    studio.load_model("fake/sdxl-other")  # the same family: the artist's size stays
+    assert (studio.defaults.width, studio.defaults.height) == (896, 1152)
