@@ -47,8 +47,8 @@ def encode(pipe, prompt: str, negative_prompt: str, clip_skip: int = 1) -> dict[
     positive, negative = _padded_chunks(pipe.tokenizer, prompt, negative_prompt)
     layer = _sd15_layer(clip_skip)
     return {
-        "prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, positive, layer),
-        "negative_prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, negative, layer),
+        "prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, positive, layer)[0],
+        "negative_prompt_embeds": _embed(pipe, pipe.tokenizer, pipe.text_encoder, negative, layer)[0],
     }
 
 
@@ -57,21 +57,24 @@ def _encode_sdxl(pipe, prompt: str, negative_prompt: str, clip_skip: int) -> dic
     positive_l, negative_l = _padded_chunks(pipe.tokenizer, prompt, negative_prompt)
     positive_g, negative_g = _padded_chunks(pipe.tokenizer_2, prompt, negative_prompt)
 
-    def both(chunks_l: list[_Chunk], chunks_g: list[_Chunk]) -> torch.Tensor:
-        hidden_l = _embed(pipe, pipe.tokenizer, pipe.text_encoder, chunks_l, layer)
-        hidden_g = _embed(pipe, pipe.tokenizer_2, pipe.text_encoder_2, chunks_g, layer)
-        return torch.cat([hidden_l, hidden_g], dim=-1)
+    def both(chunks_l: list[_Chunk], chunks_g: list[_Chunk]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The joined hidden states, and bigG's pooled embedding of the first chunk (from the same pass)."""
+        hidden_l, _ = _embed(pipe, pipe.tokenizer, pipe.text_encoder, chunks_l, layer)
+        hidden_g, first = _embed(pipe, pipe.tokenizer_2, pipe.text_encoder_2, chunks_g, layer)
+        pooled = first[0].to(dtype=pipe.text_encoder_2.dtype)  # `text_embeds`: projected, unweighted
+        return torch.cat([hidden_l, hidden_g], dim=-1), pooled
 
-    arguments = {
-        "prompt_embeds": both(positive_l, positive_g),
-        "negative_prompt_embeds": both(negative_l, negative_g),
-        "pooled_prompt_embeds": _pooled(pipe, positive_g[0]),
-        "negative_pooled_prompt_embeds": _pooled(pipe, negative_g[0]),
-    }
+    prompt_embeds, pooled = both(positive_l, positive_g)
     if negative_prompt == "" and pipe.config.get("force_zeros_for_empty_prompt", False):
-        for name in ("negative_prompt_embeds", "negative_pooled_prompt_embeds"):
-            arguments[name] = torch.zeros_like(arguments[name])
-    return arguments
+        negative_embeds, negative_pooled = torch.zeros_like(prompt_embeds), torch.zeros_like(pooled)
+    else:
+        negative_embeds, negative_pooled = both(negative_l, negative_g)
+    return {
+        "prompt_embeds": prompt_embeds,
+        "negative_prompt_embeds": negative_embeds,
+        "pooled_prompt_embeds": pooled,
+        "negative_pooled_prompt_embeds": negative_pooled,
+    }
 
 
 def _padded_chunks(tokenizer, prompt: str, negative_prompt: str) -> tuple[list[_Chunk], list[_Chunk]]:
@@ -124,7 +127,8 @@ def _chunks(tokenizer, prompt: str) -> list[_Chunk]:
     return chunks
 
 
-Layer = Callable[[Any, torch.Tensor], torch.Tensor]  # (encoder, token ids) -> hidden states
+# (encoder, token ids) -> (the hidden states the model reads, the encoder's whole output)
+Layer = Callable[[Any, torch.Tensor], tuple[torch.Tensor, Any]]
 
 
 def _layers(encoder) -> int:
@@ -140,13 +144,14 @@ def _check_depth(encoder, depth: int, clip_skip: int) -> None:
 
 
 def _sd15_layer(clip_skip: int) -> Layer:
-    def hidden(encoder, ids: torch.Tensor) -> torch.Tensor:
+    def hidden(encoder, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         if clip_skip <= 1:
-            return encoder(ids)[0]
+            output = encoder(ids)
+            return output[0], output
         _check_depth(encoder, clip_skip, clip_skip)
-        states = encoder(ids, output_hidden_states=True).hidden_states
+        output = encoder(ids, output_hidden_states=True)
         # transformers 5 keeps the final layer norm on the model itself; 4 kept it on `text_model`.
-        return getattr(encoder, "text_model", encoder).final_layer_norm(states[-clip_skip])
+        return getattr(encoder, "text_model", encoder).final_layer_norm(output.hidden_states[-clip_skip]), output
 
     return hidden
 
@@ -154,9 +159,10 @@ def _sd15_layer(clip_skip: int) -> Layer:
 def _sdxl_layer(clip_skip: int) -> Layer:
     depth = max(clip_skip, 2)
 
-    def hidden(encoder, ids: torch.Tensor) -> torch.Tensor:
+    def hidden(encoder, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         _check_depth(encoder, depth, clip_skip)
-        return encoder(ids, output_hidden_states=True).hidden_states[-depth]
+        output = encoder(ids, output_hidden_states=True)
+        return output.hidden_states[-depth], output
 
     return hidden
 
@@ -166,19 +172,16 @@ def _ids(tokenizer, chunk: _Chunk) -> list[int]:
     return [tokenizer.bos_token_id, *chunk.tokens, tokenizer.eos_token_id, *[tokenizer.pad_token_id] * padding]
 
 
-def _pooled(pipe, chunk: _Chunk) -> torch.Tensor:
-    """bigG's projected end-of-text state (`text_embeds`) for one chunk, unweighted, as A1111 takes it."""
-    ids = torch.tensor([_ids(pipe.tokenizer_2, chunk)], device=pipe._execution_device)
-    return pipe.text_encoder_2(ids)[0].to(dtype=pipe.text_encoder_2.dtype)
-
-
-def _embed(pipe, tokenizer, encoder, chunks: list[_Chunk], layer: Layer) -> torch.Tensor:
+def _embed(pipe, tokenizer, encoder, chunks: list[_Chunk], layer: Layer) -> tuple[torch.Tensor, Any]:
+    """The weighted hidden states of every chunk, side by side, and the encoder's output for the first."""
     device = pipe._execution_device
     embeddings = []
+    first = None
     for chunk in chunks:
         padding = CHUNK - len(chunk.tokens)
         weights = [1.0, *chunk.weights, 1.0, *[1.0] * padding]
-        hidden = layer(encoder, torch.tensor([_ids(tokenizer, chunk)], device=device))
+        hidden, output = layer(encoder, torch.tensor([_ids(tokenizer, chunk)], device=device))
+        first = output if first is None else first
         if any(weight != 1.0 for weight in weights):
             original_mean = hidden.mean()
             hidden = hidden * torch.tensor(weights, device=device, dtype=hidden.dtype).reshape(1, -1, 1)
@@ -188,4 +191,4 @@ def _embed(pipe, tokenizer, encoder, chunks: list[_Chunk], layer: Layer) -> torc
             if MAX_MEAN_CORRECTION[0] <= correction <= MAX_MEAN_CORRECTION[1]:
                 hidden = hidden * correction
         embeddings.append(hidden)
-    return torch.cat(embeddings, dim=1).to(dtype=encoder.dtype)
+    return torch.cat(embeddings, dim=1).to(dtype=encoder.dtype), first
