@@ -37,6 +37,7 @@ def test_load_the_tiny_sdxl_model_see_its_family_generate_and_inpaint(fresh_engi
         expect(page.locator("#status")).to_contain_text("Loaded tiny-sdxl (SDXL)", timeout=RUN_TIMEOUT)
         expect(page.locator("#status")).to_contain_text("Size set to 1024 × 1024, SDXL's native size")
         expect(page.locator("#model-status")).to_contain_text("tiny-sdxl · SDXL")
+        expect(page.locator("#plan")).to_contain_text("Will run: tiny-sdxl · SDXL")
         expect(page.locator("#width input")).to_have_value("1024")
         expect(page.locator("#native-sizes")).to_contain_text("Native sizes (SDXL)")
         # A native size is one click away.

@@ -91,7 +91,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     info="Off: Generate starts a new root of the tree",
                     elem_id="branch",
                 )
-                plan = gr.Markdown(plan_text(defaults.model, defaults.prompt, []), elem_id="plan")
+                plan = gr.Markdown(plan_text(defaults.model, defaults.prompt, [], family=studio.family), elem_id="plan")
                 restore_controls = gr.Button(
                     "Use its control units", size="sm", visible=False, elem_id="restore-controls"
                 )

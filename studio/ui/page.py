@@ -49,8 +49,10 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
     return widgets
 
 
-def plan_of(saved: dict[str, Any], selected: dict | None) -> str:
-    """The plan under Generate, from the form's values by name (see remembered_widgets)."""
+def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | None, str | None] = (None, None)) -> str:
+    """The plan under Generate, from the form's values by name (see remembered_widgets).
+
+    `loaded`: the loaded model and its family; the family is shown when the form names that model."""
     units = [
         UnitPlan(
             number,
@@ -62,13 +64,9 @@ def plan_of(saved: dict[str, Any], selected: dict | None) -> str:
         for number in range(1, UNIT_COUNT + 1)
     ]
     parent = f"{selected['node']}·{selected['index'] + 1}" if selected and saved.get("branch") else None
-    return plan_text(
-        saved.get("form.model") or "",
-        saved.get("form.prompt") or "",
-        units,
-        saved.get("form.styles") or (),
-        parent,
-    )
+    model = saved.get("form.model") or ""
+    family = loaded[1] if model.strip() == (loaded[0] or "") else None
+    return plan_text(model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family)
 
 
 def wire(
@@ -87,7 +85,7 @@ def wire(
             session = screen.studio_for(studio, values[screen.session], request)
             if not session.session.read_only:
                 session.drafts.save_form(saved)
-        return plan_of(saved, values[screen.selected])
+        return plan_of(saved, values[screen.selected], (studio.model, studio.family))
 
     gr.on(
         [widget.change for widget in widgets.values()] + [screen.selected.change],

@@ -24,11 +24,12 @@ def plan_text(
     units: Sequence[UnitPlan],
     styles: Sequence[str] = (),
     parent: str | None = None,
+    family: str | None = None,
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture)."""
     loras = lora_tags(prompt or "")[1]
-    lines = [f"**Will run:** `{(model or '').strip() or 'no model'}`"]
+    lines = [f"**Will run:** `{(model or '').strip() or 'no model'}`" + (f" · {family}" if family else "")]
     lines.append(f"Generate: a child of {parent}" if parent else "Generate: a new root of the tree")
     lines.append("LoRAs: " + (", ".join(f"{name} {weight:g}" for name, weight in loras) if loras else "none"))
     lines.append("Styles: " + (", ".join(styles) if styles else "none"))
