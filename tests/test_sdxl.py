@@ -289,3 +289,19 @@ def test_the_union_controlnet_refuses_what_it_cannot_do(sdxl_engine, engine):
     sd15 = Recipe(prompt="a fox", model="tiny", steps=2, width=64, height=64, seed=1, controls=(union,))
     with pytest.raises(ModelError, match="SDXL"):
         engine.generate(sd15, control_images={"control-1": control_map().resize((64, 64))})
+
+
+def test_a_union_controlnet_without_a_tile_type_says_so(sdxl_engine, model_cache, tmp_path):
+    """xinsir's first union model has 6 control types; tile (type 6) needs its promax version."""
+    from diffusers import ControlNetUnionModel
+
+    from studio.engine.tiny import tiny_controlnet_folder
+
+    promax = ControlNetUnionModel.from_pretrained(tiny_controlnet_folder(model_cache, Family.SDXL, union=True))
+    config = {key: value for key, value in promax.config.items() if not key.startswith("_")}
+    ControlNetUnionModel.from_config({**config, "num_control_type": 6}).save_pretrained(tmp_path / "union6")
+    unit = ControlRef(kind="tile", model=str(tmp_path / "union6"), image="control-1", preprocessor="none")
+    with pytest.raises(ValueError, match="6 control types, and tile is type 6: use its promax version"):
+        sdxl_engine.generate(recipe(controls=(unit,)), control_images={"control-1": control_map()})
+    edges = dataclasses.replace(unit, kind="canny")  # the types it has still run
+    assert sdxl_engine.generate(recipe(controls=(edges,)), control_images={"control-1": control_map()})

@@ -183,6 +183,7 @@ class Engine:
             pipelines = self._ensure_model(recipe.model)
             if recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
+                _check_union_types(recipe, controlnets)
                 pipe = pipelines.with_control(recipe.mode, controlnets)
             else:
                 pipe = pipelines.for_mode(recipe.mode)
@@ -318,6 +319,18 @@ class Engine:
         variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds() or []]
         variation = randn_tensor(shape, generator=variation_generators, device=pipe._execution_device, dtype=dtype)
         return _slerp(recipe.variation_strength, noise, variation)
+
+
+def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | ControlNetUnionModel]) -> None:
+    """A union ControlNet serves the kinds it has a control type for (6 in xinsir's, 8 in promax: tile)."""
+    for number, (unit, controlnet) in enumerate(zip(recipe.controls, controlnets, strict=True), start=1):
+        if isinstance(controlnet, ControlNetUnionModel):
+            mode, types = union_mode(unit.kind), controlnet.config["num_control_type"]
+            if mode >= types:
+                raise ValueError(
+                    f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
+                    f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
+                )
 
 
 def _is_whole_picture(recipe: Recipe) -> bool:
