@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.history import HistoryStore
     from studio.login import LoginGuard
     from studio.recipe import Recipe
+    from studio.sizes import default_size
     from studio.studio import Studio
     from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
@@ -127,14 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     except ModelError as error:
         notice = (
             f"**The model could not be loaded.** {error}\n\n"
-            "Open **Model** on the left to load another one, or press **Use the tiny test model** to try the loop."
+            "Open **Model** on the left to load another one, or press **Tiny SD 1.5** or **Tiny SDXL** there to try "
+            "the loop."
         )
         print(f"\nWARNING: {error}\nThe studio starts anyway; load a model from its Model panel.\n", flush=True)
 
+    width, height = default_size(engine.family)  # new recipes start at the loaded family's native size
     studio = Studio(
         engine,
         HistoryStore(args.outputs),
-        defaults=Recipe(model=args.model),
+        defaults=Recipe(model=args.model, width=width, height=height),
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,

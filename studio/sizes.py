@@ -16,6 +16,11 @@ def native_sizes(family: str | None) -> tuple[Size, ...]:
     return Family(family).native_sizes if family else Family.SD15.native_sizes
 
 
+def default_size(family: str | None) -> Size:
+    """The size new recipes start at for a model of `family` (SD 1.5's when none is loaded)."""
+    return native_sizes(family)[0]
+
+
 def size_label(size: Size) -> str:
     return f"{size[0]} × {size[1]}"
 

@@ -104,13 +104,18 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     assert node["id"] == "00001" and len(pictures) == 1
 
 
-def test_auth_is_required_when_given(tmp_path, model_cache, started):
-    launched = launch(tmp_path, model_cache, "--model", "tiny", "--auth", "painter:secret-brush")
+def test_auth_is_required_when_given_and_an_sdxl_model_starts_at_its_native_size(tmp_path, model_cache, started):
+    launched = launch(tmp_path, model_cache, "--model", "tiny-sdxl", "--auth", "painter:secret-brush")
     started.append(launched)
     assert "password:" not in launched.text  # the artist chose it; it is not printed
     url = url_of(launched)
     assert httpx.get(f"{url}config").status_code == 401
     assert Client(url, auth=("painter", "secret-brush"), verbose=False).predict(api_name="/history")["nodes"] == []
+    with httpx.Client() as browser:
+        browser.post(f"{url}login", data={"username": "painter", "password": "secret-brush"})
+        components = {c["props"].get("elem_id"): c["props"] for c in browser.get(f"{url}config").json()["components"]}
+    assert (components["width"]["value"], components["height"]["value"]) == (1024, 1024)
+    assert "tiny-sdxl` · SDXL" in components["model-status"]["value"]
 
 
 def test_a_model_that_cannot_be_had_still_starts_the_studio_with_advice(tmp_path, model_cache, started):
@@ -120,7 +125,7 @@ def test_a_model_that_cannot_be_had_still_starts_the_studio_with_advice(tmp_path
     url = url_of(launched)
     config = httpx.get(f"{url}config").json()
     notices = [c["props"].get("value") for c in config["components"] if c["props"].get("elem_id") == "notice"]
-    assert notices and "could not be loaded" in notices[0] and "tiny test model" in notices[0]
+    assert notices and "could not be loaded" in notices[0] and "Tiny SDXL" in notices[0]
     client = Client(url, verbose=False)
     # Generating with the missing model says what to do; the studio keeps serving.
     with pytest.raises(Exception, match="not in the local Hugging Face cache"):
