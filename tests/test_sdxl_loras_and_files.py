@@ -238,3 +238,26 @@ def test_a_hugging_face_id_in_the_local_cache_loads_as_its_family(model_cache, t
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     pipe = load_pipeline(resolve_model(repo), DeviceSettings("cpu", torch.float32), cache_dir=model_cache)
     assert type(pipe).__name__ == ("StableDiffusionXLPipeline" if family is Family.SDXL else "StableDiffusionPipeline")
+
+
+def test_the_studio_configurations_are_the_real_architectures():
+    """Built on the meta device (no memory): the parameter counts of SD 1.5's and SDXL base 1.0's published models."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from studio.engine.checkpoint_configs import _CONFIGS
+
+    def count(model) -> int:
+        return sum(parameter.numel() for parameter in model.parameters())
+
+    expected = {Family.SD15: 859_520_964, Family.SDXL: 2_567_463_684}
+    for family, unet_parameters in expected.items():
+        config = _CONFIGS[family]
+        with init_empty_weights():
+            assert count(UNet2DConditionModel.from_config(config["unet/config.json"])) == unet_parameters
+            assert count(AutoencoderKL.from_config(config["vae/config.json"])) == 83_653_863
+            assert count(CLIPTextModel(CLIPTextConfig(**config["text_encoder/config.json"]))) == 123_060_480
+            if family is Family.SDXL:
+                big_g = CLIPTextModelWithProjection(CLIPTextConfig(**config["text_encoder_2/config.json"]))
+                assert count(big_g) == 694_659_840
