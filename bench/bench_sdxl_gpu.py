@@ -30,7 +30,7 @@ from diffusers import (  # noqa: E402
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection  # noqa: E402
 
-from studio.engine.checkpoint_configs import _CONFIGS  # noqa: E402
+from studio.engine.checkpoint_configs import BASE_CONFIGS  # noqa: E402
 from studio.engine.engine import Engine  # noqa: E402
 from studio.engine.families import Family  # noqa: E402
 from studio.engine.pipelines import PipelineSet  # noqa: E402
@@ -45,7 +45,7 @@ PROMPT = "a lighthouse at dusk, oil painting"
 
 
 def random_sdxl() -> StableDiffusionXLPipeline:
-    config = _CONFIGS[Family.SDXL]
+    config = BASE_CONFIGS[Family.SDXL]
     with torch.device("cuda"):
         unet = UNet2DConditionModel.from_config(config["unet/config.json"])
         vae = AutoencoderKL.from_config(config["vae/config.json"])

@@ -189,9 +189,9 @@ def test_a_checkpoint_of_an_unknown_shape_says_so(tmp_path, model_cache):
 def test_the_base_configurations_are_written_offline_with_real_tokenizers(model_cache):
     from transformers import CLIPTokenizer
 
-    from studio.engine.checkpoint_configs import _base_config_folder
+    from studio.engine.checkpoint_configs import base_config_folder
 
-    folder = _base_config_folder(Family.SDXL, model_cache)
+    folder = base_config_folder(Family.SDXL, model_cache)
     assert (folder / "unet" / "config.json").is_file() and (folder / "text_encoder_2" / "config.json").is_file()
     tokenizer_2 = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")
     assert len(tokenizer_2) == 49408 and tokenizer_2.pad_token == "!"
@@ -246,14 +246,14 @@ def test_the_studio_configurations_are_the_real_architectures():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from studio.engine.checkpoint_configs import _CONFIGS
+    from studio.engine.checkpoint_configs import BASE_CONFIGS
 
     def count(model) -> int:
         return sum(parameter.numel() for parameter in model.parameters())
 
     expected = {Family.SD15: 859_520_964, Family.SDXL: 2_567_463_684}
     for family, unet_parameters in expected.items():
-        config = _CONFIGS[family]
+        config = BASE_CONFIGS[family]
         with init_empty_weights():
             assert count(UNet2DConditionModel.from_config(config["unet/config.json"])) == unet_parameters
             assert count(AutoencoderKL.from_config(config["vae/config.json"])) == 83_653_863

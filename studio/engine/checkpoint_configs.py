@@ -83,7 +83,7 @@ _SCHEDULER_COMMON = {
     "prediction_type": "epsilon",
 }
 
-_CONFIGS: dict[Family, dict[str, dict]] = {
+BASE_CONFIGS: dict[Family, dict[str, dict]] = {
     Family.SD15: {
         "model_index.json": {
             "_class_name": "StableDiffusionPipeline",
@@ -160,7 +160,7 @@ def config_folder(path: Path, family: Family, cache_dir: Path) -> Path:
     """The diffusers folder whose shapes fit the checkpoint at `path`: the family's base, or its tiny model."""
     shapes = _checkpoint_shapes(path, family)
     candidates: list[Callable[[], Path]] = [
-        lambda: _base_config_folder(family, cache_dir),
+        lambda: base_config_folder(family, cache_dir),
         lambda: tiny_model_folder(cache_dir, family),
     ]
     for folder in (candidate() for candidate in candidates):
@@ -198,7 +198,7 @@ def _folder_shapes(folder: Path, family: Family) -> tuple[tuple[int, ...], tuple
     return conv_in, (text["vocab_size"], text["hidden_size"])
 
 
-def _base_config_folder(family: Family, cache_dir: Path) -> Path:
+def base_config_folder(family: Family, cache_dir: Path) -> Path:
     folder = cache_dir / f"config-{_NAMES[family]}-v{CONFIG_VERSION}"
     if not (folder / "model_index.json").is_file():
         save_atomically(folder, "model_index.json", lambda staging: _write_config(staging, family))
@@ -206,7 +206,7 @@ def _base_config_folder(family: Family, cache_dir: Path) -> Path:
 
 
 def _write_config(folder: Path, family: Family) -> None:
-    for name, content in _CONFIGS[family].items():
+    for name, content in BASE_CONFIGS[family].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(json.dumps(content, indent=2), encoding="utf-8")
     clip_tokenizer().save_pretrained(folder / "tokenizer")
