@@ -66,6 +66,7 @@ class Action(StrEnum):
     REPAINT = "repaint"
     INPAINT = "inpaint"
     VARY = "vary"
+    OUTPAINT = "outpaint"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, 
 from studio.lora_library import LoraInfo, list_loras
 from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
+from studio.outpaint import Extension, outpaint_canvas
 from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
@@ -259,6 +260,39 @@ class Studio:
         return self._run(
             recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
         )
+
+    def outpaint(
+        self,
+        node_id: str,
+        extension: Extension,
+        recipe: Recipe,
+        *,
+        index: int = 0,
+        on_step: Callable[[StepProgress], None] | None = None,
+    ) -> Iteration:
+        """Widen output `index` of a node: a larger canvas, the new area inpainted and its seam blended.
+
+        Runs as an inpaint of the whole canvas (the recipe's prompt, strength and mask blur), so the
+        picture's pixels outside the blurred seam come back exactly. Control units are refused: their
+        maps have the old picture's size and would not say what the new area holds.
+        """
+        parent = self.session.get(node_id)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(parent.outputs):
+            raise ValueError(f"index: node {node_id} has no picture {index}")
+        if recipe.controls:
+            raise ValueError("controls: outpainting runs without control units; switch them off, then outpaint")
+        canvas, mask = outpaint_canvas(_load(self.session.path(parent.outputs[index])), extension)
+        width, height = render_size(canvas.size)
+        recipe = recipe.replace(
+            mode=Mode.INPAINT,
+            inpaint_area=InpaintArea.WHOLE_PICTURE,
+            width=width,
+            height=height,
+            variation_seed=None,
+            variation_strength=0.0,
+        )
+        images = {"image": canvas, "mask": mask}
+        return self._run(recipe, Action.OUTPAINT, parent_id=node_id, source_index=index, images=images, on_step=on_step)
 
     def vary(
         self,

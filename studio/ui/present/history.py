@@ -26,6 +26,7 @@ def what_happened(node: Iteration) -> str:
         Action.REPAINT: "repaint",
         Action.INPAINT: "inpaint",
         Action.VARY: "variations",
+        Action.OUTPAINT: "outpaint",
     }[node.action]
     if node.parent_id is None:
         return verb

@@ -17,7 +17,13 @@ CARD_HEIGHT = 170
 COLUMN_GAP = 36
 ROW_GAP = 64
 _THUMB_AREA = CARD_WIDTH - 12
-_EDGE_WORDS = {Action.GENERATE: "regenerate", Action.REPAINT: "repaint", Action.INPAINT: "inpaint", Action.VARY: "vary"}
+_EDGE_WORDS = {
+    Action.GENERATE: "regenerate",
+    Action.REPAINT: "repaint",
+    Action.INPAINT: "inpaint",
+    Action.VARY: "vary",
+    Action.OUTPAINT: "outpaint",
+}
 
 
 @dataclass(frozen=True)
