@@ -7,10 +7,12 @@ Their pictures are noise-coloured, not art.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -78,6 +80,17 @@ def save_atomically(folder: Path, marker: str, save) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Random weights from a fixed seed (every machine builds the same model), the caller's generator kept."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
 def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
     """The tiny UNet's encoder as a ControlNet, as `from_unet` makes one before training.
 
@@ -85,9 +98,7 @@ def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
     would change nothing, and no test could tell control from none. Small random weights stand in
     for the training, so a map visibly steers the picture and its weight and timing matter.
     """
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(1)
-    try:
+    with _seeded(1):
         controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64, 64))
         if unet.config["addition_embed_type"] == "text_time":
             # `from_unet` leaves out SDXL's size conditioning; a ControlNet made from an SDXL UNet has it.
@@ -103,17 +114,13 @@ def _tiny_controlnet(unet: UNet2DConditionModel) -> ControlNetModel:
                 ),
             )
         _as_if_trained(controlnet)
-    finally:
-        torch.random.set_rng_state(generator_state)
     return controlnet
 
 
 def _tiny_union_controlnet(unet: UNet2DConditionModel) -> ControlNetUnionModel:
     """The union ControlNet's shape for the tiny SDXL UNet: eight control types (promax's), each map
     embedded, mixed by a small transformer and added to the latents, as a real one learns to."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(2)
-    try:
+    with _seeded(2):
         made = ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64, 64)).config
         # Without the bookkeeping keys: `_use_default_values` would put the defaults back over ours.
         shape = {key: value for key, value in made.items() if not key.startswith("_")}
@@ -123,8 +130,6 @@ def _tiny_union_controlnet(unet: UNet2DConditionModel) -> ControlNetUnionModel:
         _as_if_trained(controlnet)
         with torch.no_grad():
             controlnet.spatial_ch_projs.weight.normal_(0.0, 0.1)  # zero in an untrained one, like the blocks
-    finally:
-        torch.random.set_rng_state(generator_state)
     return controlnet
 
 
@@ -143,10 +148,7 @@ def _as_if_trained(controlnet: ControlNetModel | ControlNetUnionModel) -> None:
 
 
 def _tiny_pipeline() -> StableDiffusionPipeline:
-    # A fixed seed makes every machine build the same weights, so pictures are comparable.
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    try:
+    with _seeded(0):
         unet = UNet2DConditionModel(
             sample_size=64,
             in_channels=4,
@@ -161,8 +163,6 @@ def _tiny_pipeline() -> StableDiffusionPipeline:
         )
         vae = _tiny_vae()
         text_encoder = CLIPTextModel(_tiny_clip_config(2))
-    finally:
-        torch.random.set_rng_state(generator_state)
     # Stable Diffusion 1.5's own scheduler configuration.
     scheduler = PNDMScheduler(
         beta_start=0.00085,
@@ -223,9 +223,7 @@ def _tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     """SDXL's architecture in miniature: no attention in the first block, linear projections, two text
     encoders (CLIP ViT-L and OpenCLIP bigG's shape: GELU, a projection for the pooled embedding) whose
     hidden states are joined for the cross-attention, and the size conditioning ("text_time")."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    try:
+    with _seeded(0):
         text_encoder = CLIPTextModel(_tiny_clip_config(3))
         # Wider than the first, as bigG (1280) is wider than ViT-L (768): loaders tell them apart by width.
         text_encoder_2 = CLIPTextModelWithProjection(_tiny_clip_config(3, width=48, activation="gelu"))
@@ -248,8 +246,6 @@ def _tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
             norm_num_groups=32,
         )
         vae = _tiny_vae()
-    finally:
-        torch.random.set_rng_state(generator_state)
     # SDXL base 1.0's own scheduler configuration.
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
