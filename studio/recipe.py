@@ -17,9 +17,13 @@ from typing import Any
 
 from studio.prompt_syntax import lora_tags
 
-SCHEMA_VERSION = 3  # 3: styles and clip skip; 2: sampler and schedule type apart
+SCHEMA_VERSION = 4  # 4: hires fix; 3: styles and clip skip; 2: sampler and schedule type apart
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
+# How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
+# bilinear, as in A1111), or the decoded picture with Lanczos. Upscaler models come with the upscalers.
+HIRES_UPSCALERS: tuple[str, ...] = ("Latent", "Latent (nearest)", "Lanczos")
+MAX_HIRES_SCALE = 4.0
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
@@ -178,6 +182,12 @@ class Recipe:
     styles: tuple[str, ...] = field(default_factory=tuple)
     # A1111's "Clip skip": 1 uses CLIP's last layer (off), 2 the one before it (anime and Pony models).
     clip_skip: int = 1
+    # A1111's "Hires fix" (txt2img only): render, enlarge by `hires_scale` with `hires_upscaler`, then repaint
+    # the enlarged picture with `hires_steps` (0: as many as `steps`) at `hires_denoising_strength`. 1: off.
+    hires_scale: float = 1.0
+    hires_upscaler: str = "Latent"
+    hires_steps: int = 0
+    hires_denoising_strength: float = 0.7
 
     def __post_init__(self) -> None:
         # Coerce JSON-ish values so that from_dict and hand-built recipes compare equal.
@@ -239,6 +249,23 @@ class Recipe:
         for name, weight in lora_tags(self.prompt)[1]:
             _check_number(f"prompt: <lora:{name}:...> weight", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
         _check_int("clip_skip", self.clip_skip, 1, MAX_CLIP_SKIP)
+        _check_number("hires_scale", self.hires_scale, 1.0, MAX_HIRES_SCALE)
+        if self.hires_upscaler not in HIRES_UPSCALERS:
+            raise RecipeError(
+                "hires_upscaler",
+                f"unknown upscaler {self.hires_upscaler!r}; choose one of {', '.join(HIRES_UPSCALERS)}",
+            )
+        _check_int("hires_steps", self.hires_steps, 0, MAX_STEPS)
+        _check_number("hires_denoising_strength", self.hires_denoising_strength, 0.0, 1.0)
+        if self.hires_scale > 1:
+            if self.mode is not Mode.TXT2IMG:
+                raise RecipeError("hires_scale", f"the hires fix is for Generate (txt2img), not {self.mode.value}")
+            width, height = self.hires_size
+            if max(width, height) > MAX_SIDE:
+                raise RecipeError(
+                    "hires_scale",
+                    f"{self.hires_scale:g}x makes {width}x{height}; the studio renders sides up to {MAX_SIDE}",
+                )
         if not isinstance(self.styles, tuple) or len(self.styles) > MAX_STYLES:
             raise RecipeError("styles", f"expected a list of at most {MAX_STYLES} style names")
         for style in self.styles:
@@ -268,6 +295,11 @@ class Recipe:
             raise RecipeError("controls.image", "'image' and 'mask' name the input picture and mask; use control-N")
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
+
+    @property
+    def hires_size(self) -> tuple[int, int]:
+        """The size the hires fix renders at, as A1111 computes it (int(side x scale)), down to a multiple of 8."""
+        return tuple(int(side * self.hires_scale) // 8 * 8 for side in (self.width, self.height))  # type: ignore[return-value]
 
     @property
     def has_random_seed(self) -> bool:
@@ -314,6 +346,8 @@ class Recipe:
             version = 2
         if version == 2:  # version 3 only added `styles` (none before) and `clip_skip` (1: off)
             version = 3
+        if version == 3:  # version 4 only added the hires fix (off before)
+            version = 4
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
@@ -372,6 +406,8 @@ def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
         data = {**_recipe_v1_to_v2({k: v for k, v in data.items() if k != "schema_version"}), "schema_version": 2}
     if isinstance(data, dict) and data.get("schema_version") == 2:
         data = {**data, "schema_version": 3}
+    if isinstance(data, dict) and data.get("schema_version") == 3:
+        data = {**data, "schema_version": 4}
     return data
 
 

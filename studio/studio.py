@@ -224,9 +224,9 @@ class Studio:
         """img2img on a (painted-over) picture; the result has the picture's own size."""
         image = image.convert("RGB")
         width, height = render_size(image.size)
-        # A variation seed blends txt2img noise; an edit starts from the picture, so it has none.
+        # A variation seed blends txt2img noise, the hires fix enlarges a txt2img picture; an edit has neither.
         recipe = recipe.replace(
-            mode=Mode.IMG2IMG, width=width, height=height, variation_seed=None, variation_strength=0.0
+            mode=Mode.IMG2IMG, width=width, height=height, variation_seed=None, variation_strength=0.0, hires_scale=1.0
         )
         images = {"image": image} | fit_control_maps(control_images, image.size)
         return self._run(
@@ -250,8 +250,8 @@ class Studio:
         padding) at the recipe's size and pastes it back, as A1111 does.
         """
         image, mask = image.convert("RGB"), mask.convert("L")
-        # A variation seed blends txt2img noise; an edit starts from the picture, so it has none.
-        recipe = recipe.replace(mode=Mode.INPAINT, variation_seed=None, variation_strength=0.0)
+        # A variation seed blends txt2img noise, the hires fix enlarges a txt2img picture; an edit has neither.
+        recipe = recipe.replace(mode=Mode.INPAINT, variation_seed=None, variation_strength=0.0, hires_scale=1.0)
         if recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
             # The recipe records the size the model rendered at; the result has the picture's own size.
             width, height = render_size(image.size)
@@ -290,6 +290,7 @@ class Studio:
             height=height,
             variation_seed=None,
             variation_strength=0.0,
+            hires_scale=1.0,
         )
         images = {"image": canvas, "mask": mask}
         return self._run(recipe, Action.OUTPAINT, parent_id=node_id, source_index=index, images=images, on_step=on_step)

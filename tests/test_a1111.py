@@ -220,3 +220,24 @@ def test_an_sdxl_picture_from_forge_fills_the_form_with_its_size_clip_skip_and_s
     assert changes["negative_prompt"] == "score_4, score_5, lowres"
     assert unknown["Model"] == "ponyDiffusionV6XL_v6StartWithThisOne" and unknown["Model hash"] == "67ab2fd8ec"
     assert Recipe(model="tiny-sdxl").updated(changes).width == 832
+
+
+def test_the_hires_fix_is_written_and_read_as_a1111_does():
+    recipe = Recipe(
+        prompt="a fox", model="tiny", seed=7, hires_scale=1.5, hires_steps=12, hires_denoising_strength=0.45
+    )
+    text = format_parameters(recipe)
+    assert "Size: 512x512, Model: tiny, Denoising strength: 0.45, Hires upscale: 1.5, Hires steps: 12, " in text
+    assert "Hires upscaler: Latent" in text
+    changes, unknown = recipe_changes(parse_parameters(text))
+    assert Recipe().updated(changes) == recipe.replace(model=Recipe().model)
+    assert not any(key.startswith("Hires") for key in unknown)
+    # Without steps A1111 writes none: the hires pass runs as many as the first.
+    assert "Hires steps" not in format_parameters(recipe.replace(hires_steps=0))
+    assert "Hires" not in format_parameters(recipe.replace(hires_scale=1.0))
+
+
+def test_a_hires_fix_with_an_upscaler_the_studio_lacks_is_kept_not_applied():
+    """FULL's 4x-UltraSharp: applying its scale with another upscaler would make a silently different picture."""
+    changes, unknown = recipe_changes(parse_parameters(FULL))
+    assert "hires_scale" not in changes and unknown["Hires upscaler"] == "4x-UltraSharp"

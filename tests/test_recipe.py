@@ -43,7 +43,7 @@ def full_recipe() -> Recipe:
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 3
+    assert json.loads(text)["schema_version"] == 4
     assert Recipe.from_json(text) == recipe
     assert Recipe.from_json(text).to_json() == text
 
@@ -134,3 +134,25 @@ def test_updated_takes_json_like_changes():
         base.updated({"stepz": 3})
     with pytest.raises(RecipeError, match="steps"):
         base.updated({"steps": 0})
+
+
+def test_the_hires_fix_is_checked_and_sized_as_a1111_sizes_it():
+    recipe = Recipe(width=512, height=768, hires_scale=1.5, hires_steps=10, hires_denoising_strength=0.5)
+    assert recipe.hires_size == (768, 1152)
+    assert Recipe(width=520, height=512, hires_scale=1.3).hires_size == (672, 664)  # int(676) -> 672, int(665.6) -> 664
+    assert Recipe.from_json(recipe.to_json()) == recipe
+    with pytest.raises(RecipeError, match="hires_upscaler: unknown upscaler 'ESRGAN_4x'"):
+        Recipe(hires_scale=2, hires_upscaler="ESRGAN_4x")
+    with pytest.raises(RecipeError, match="hires_scale: the hires fix is for Generate"):
+        Recipe(hires_scale=2, mode=Mode.IMG2IMG)
+    with pytest.raises(RecipeError, match="sides up to 2048"):
+        Recipe(width=1024, height=1024, hires_scale=2.5)
+    with pytest.raises(RecipeError, match="hires_scale"):
+        Recipe(hires_scale=0.5)
+
+
+def test_a_version_3_recipe_reads_with_the_hires_fix_off():
+    data = {**Recipe(prompt="a fox").to_dict(), "schema_version": 3}
+    for name in ("hires_scale", "hires_upscaler", "hires_steps", "hires_denoising_strength"):
+        del data[name]
+    assert Recipe.from_dict(data) == Recipe(prompt="a fox")

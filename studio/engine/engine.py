@@ -149,6 +149,14 @@ class Engine:
             raise ValueError(
                 "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
             )
+        if recipe.hires_scale > 1 and recipe.controls:
+            # The maps would have to be rendered again at the larger size for the second pass.
+            raise ValueError("hires_scale: the hires fix does not run with control units yet; switch them off")
+        if recipe.hires_scale > 1 and int((recipe.hires_steps or recipe.steps) * recipe.hires_denoising_strength) < 1:
+            raise ValueError(
+                f"hires_denoising_strength: {recipe.hires_denoising_strength:g} of {recipe.hires_steps or recipe.steps} "
+                "hires steps runs no step at all; raise the hires strength or its steps"
+            )
 
     def generate(
         self,
@@ -230,10 +238,16 @@ class Engine:
                 union = isinstance(pipe.controlnet, (ControlNetUnionModel, MultiControlNetUnionModel))
                 arguments |= self._control_arguments(recipe, control_images, union)
 
-            # 4. Denoise.
+            hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
+            if hires and recipe.hires_upscaler.startswith("Latent"):
+                arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
+
+            # 4. Denoise (and, for the hires fix, enlarge and denoise again).
             try:
                 with torch.inference_mode():
                     pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
+                    if hires and not self._stop.is_set():
+                        pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
             except torch.OutOfMemoryError as error:
                 _release_cached_memory()
                 raise OutOfMemory(
@@ -249,6 +263,37 @@ class Engine:
             if picture_size is not None:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
+
+    @staticmethod
+    def _hires_pass(pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
+        """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.
+
+        "Latent" enlarges the latents (bilinear, as A1111's default latent mode; or nearest), "Lanczos" the
+        decoded pictures. The second pass has the same prompt, seeds' generators and guidance, and runs
+        `hires_steps` (or `steps`) at `hires_denoising_strength`, as A1111 counts them.
+        """
+        width, height = recipe.hires_size
+        if recipe.hires_upscaler.startswith("Latent"):
+            mode = "nearest" if recipe.hires_upscaler == "Latent (nearest)" else "bilinear"
+            enlarged = torch.nn.functional.interpolate(first, size=(height // 8, width // 8), mode=mode)
+        else:
+            enlarged = [picture.resize((width, height), Image.Resampling.LANCZOS) for picture in first]
+        second = pipelines.for_mode(Mode.IMG2IMG)
+        second.scheduler = make_scheduler(
+            recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=recipe.seeds()[0]
+        )
+        embeddings = {key: value for key, value in arguments.items() if key.endswith("prompt_embeds")}
+        return second(  # pyright: ignore[reportCallIssue] (a pipeline view)
+            **embeddings,
+            image=enlarged,
+            strength=recipe.hires_denoising_strength,
+            num_inference_steps=recipe.hires_steps or recipe.steps,
+            guidance_scale=recipe.cfg_scale,
+            num_images_per_prompt=recipe.batch_size,
+            generator=arguments["generator"],
+            callback_on_step_end=arguments["callback_on_step_end"],
+            callback_on_step_end_tensor_inputs=["latents"],
+        ).images
 
     def loras_of(self, recipe: Recipe) -> tuple[str, list[tuple[Path, float]]]:
         """The prompt without `<lora:...>` tags, and the LoRA files to apply with their weights."""

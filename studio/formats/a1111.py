@@ -18,7 +18,16 @@ from typing import Any
 
 from studio.lora_library import library_name
 from studio.prompt_syntax import prompt_with_lora_tags
-from studio.recipe import AUTOMATIC, AUTOMATIC_SCHEDULES, SAMPLERS, SCHEDULERS, InpaintArea, Mode, Recipe
+from studio.recipe import (
+    AUTOMATIC,
+    AUTOMATIC_SCHEDULES,
+    HIRES_UPSCALERS,
+    SAMPLERS,
+    SCHEDULERS,
+    InpaintArea,
+    Mode,
+    Recipe,
+)
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
 _PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -63,6 +72,15 @@ def format_parameters(
     fields.append(("Model", _model_name(recipe.model)))
     if recipe.mode is not Mode.TXT2IMG:
         fields.append(("Denoising strength", _number(recipe.denoising_strength)))
+    elif recipe.hires_scale > 1:
+        # A1111's hires fix: its strength is the txt2img's "Denoising strength"; steps only when set.
+        fields += [
+            ("Denoising strength", _number(recipe.hires_denoising_strength)),
+            ("Hires upscale", _number(recipe.hires_scale)),
+        ]
+        if recipe.hires_steps:
+            fields.append(("Hires steps", recipe.hires_steps))
+        fields.append(("Hires upscaler", recipe.hires_upscaler))
     if recipe.mode is Mode.INPAINT:
         fields.append(("Mask blur", recipe.mask_blur))
         if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
@@ -144,6 +162,7 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
     take("Variation seed", "variation_seed", int)
     take("Variation seed strength", "variation_strength", float)
     take("Clip skip", "clip_skip", int)
+    _take_hires(fields, changes)
     if "Size" in fields:
         size = _SIZE.match(fields.pop("Size"))
         if size:
@@ -163,6 +182,26 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
                 unknown["Schedule type"] = parameters.fields["Schedule type"]
     unknown.update(fields)  # Model, Model hash, Lora hashes, Hires ..., Version, ...
     return changes, unknown
+
+
+def _take_hires(fields: dict[str, str], changes: dict[str, Any]) -> None:
+    """The hires fix, all or nothing: applied only when the studio has its upscaler (a model it lacks would
+    make a silently different picture); then "Denoising strength" is the hires strength, as A1111 writes it."""
+    if "Hires upscale" not in fields or fields.get("Hires upscaler", "Latent") not in HIRES_UPSCALERS:
+        return
+    try:
+        hires = {
+            "hires_scale": float(fields["Hires upscale"]),
+            "hires_upscaler": fields.get("Hires upscaler", "Latent"),
+            "hires_steps": int(fields.get("Hires steps", "0")),
+        }
+    except ValueError:
+        return
+    for key in ("Hires upscale", "Hires upscaler", "Hires steps"):
+        fields.pop(key, None)
+    changes |= hires
+    if "denoising_strength" in changes:  # only txt2img has a hires fix in A1111
+        changes["hires_denoising_strength"] = changes.pop("denoising_strength")
 
 
 # A1111's schedule types (`modules/sd_schedulers.py`): name, label, aliases. Those the studio runs are in SCHEDULERS.

@@ -23,7 +23,7 @@ from studio.ui import (
     train_tab,
 )
 from studio.ui.control_panel import control_widgets
-from studio.ui.form import RecipeForm, prompt_widgets, settings_widgets
+from studio.ui.form import RecipeForm, hires_widgets, prompt_widgets, settings_widgets
 from studio.ui.present import header
 from studio.ui.present.editor_page import EDITOR_CSS
 from studio.ui.present.plan import plan_text
@@ -98,6 +98,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults, studio.family)
+                    hires = hires_widgets(defaults)
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
                         value=defaults.model,
@@ -165,6 +166,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 )
             },
             **edit_panel.settings,
+            **hires,
             styles=styles,
         )
         screen = Screen(

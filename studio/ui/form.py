@@ -13,8 +13,10 @@ import gradio as gr
 
 from studio.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import (
+    HIRES_UPSCALERS,
     MAX_BATCH,
     MAX_CLIP_SKIP,
+    MAX_HIRES_SCALE,
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
@@ -50,6 +52,10 @@ class RecipeForm:
     inpaint_area: gr.Radio
     inpaint_padding: gr.Slider
     styles: gr.CheckboxGroup
+    hires_scale: gr.Slider
+    hires_upscaler: gr.Dropdown
+    hires_steps: gr.Slider
+    hires_denoising_strength: gr.Slider
 
     @property
     def inputs(self) -> set[Any]:
@@ -67,7 +73,16 @@ class RecipeForm:
     def recipe(self, values: dict[Any, Any], base: Recipe) -> Recipe:
         """The recipe the widgets describe; raises RecipeError naming the field."""
         changes = {f.name: values[getattr(self, f.name)] for f in fields(self)}
-        for name in ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding", "clip_skip"):
+        for name in (
+            "steps",
+            "width",
+            "height",
+            "batch_size",
+            "mask_blur",
+            "inpaint_padding",
+            "clip_skip",
+            "hires_steps",
+        ):
             changes[name] = int(changes[name])
         seed = changes["seed"]
         changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
@@ -215,6 +230,42 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         "reuse_seed": reuse_seed,
         "native_sizes": native,
     }
+
+
+def hires_widgets(defaults: Recipe) -> dict[str, Any]:
+    """A1111's hires fix for Generate: render, enlarge, and repaint at the larger size."""
+    with gr.Accordion("Hires fix (Generate)", open=False, elem_id="hires"):
+        with gr.Row():
+            scale = gr.Slider(
+                1.0,
+                MAX_HIRES_SCALE,
+                value=defaults.hires_scale,
+                step=0.05,
+                label="Upscale by",
+                info="1: off. The picture is rendered at Width × Height, then enlarged and repainted",
+                elem_id="hires-scale",
+            )
+            upscaler = gr.Dropdown(
+                list(HIRES_UPSCALERS),
+                value=defaults.hires_upscaler,
+                label="Upscaler",
+                info="Latent: the latents, as A1111's default; Lanczos: the picture",
+                elem_id="hires-upscaler",
+            )
+        with gr.Row():
+            steps = gr.Slider(
+                0, MAX_STEPS, value=defaults.hires_steps, step=1, label="Hires steps", info="0: as many as Steps",
+                elem_id="hires-steps",
+            )  # fmt: skip
+            denoise = gr.Slider(
+                0.0,
+                1.0,
+                value=defaults.hires_denoising_strength,
+                step=0.01,
+                label="Hires denoising strength",
+                elem_id="hires-denoise",
+            )
+    return {"hires_scale": scale, "hires_upscaler": upscaler, "hires_steps": steps, "hires_denoising_strength": denoise}
 
 
 def edit_widgets(defaults: Recipe) -> dict[str, Any]:

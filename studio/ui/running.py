@@ -87,6 +87,10 @@ FIELD_LABELS = {
     "variation_strength": "Variation strength",
     "styles": "Styles",
     "clip_skip": "Clip skip",
+    "hires_scale": "Hires fix: upscale by",
+    "hires_upscaler": "Hires fix: upscaler",
+    "hires_steps": "Hires fix: steps",
+    "hires_denoising_strength": "Hires fix: denoising strength",
 }
 
 
