@@ -43,3 +43,22 @@ def test_outpaint_the_picked_picture_from_the_results(engine, page, tmp_path):
         untouched = np.asarray(mask)[:, 32 : 32 + width] == 0
         assert untouched.mean() > 0.5
         assert np.array_equal(after[:, 32 : 32 + width][untouched], before[untouched])
+
+
+def test_the_hires_fix_from_the_settings(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "2")
+        page.get_by_text("Hires fix (Generate)").click()
+        page.fill("#hires-scale input[type=number]", "1.5")
+        page.locator("#hires-scale input[type=number]").press("Enter")
+        expect(page.locator("#plan")).to_contain_text("Hires fix: 1.5× by Latent, strength 0.7 (Generate only)")
+        page.fill("#prompt textarea", "a lighthouse, hires")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        expect(page.locator("#selection")).to_contain_text("hires 1.5× Latent → 192×192, 0.7")
+        shoot(page, "finish-02-hires")
+        node = browser_session(studio).session.get("00001")
+        assert node.recipe.hires_scale == 1.5 and node.recipe.hires_upscaler == "Latent"
+        picture = Image.open(browser_session(studio).session.path(node.outputs[0]))
+        assert picture.size == node.recipe.hires_size == (192, 192)

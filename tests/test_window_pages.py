@@ -86,6 +86,10 @@ def test_the_plan_lists_everything_the_next_run_uses():
     assert "Control unit 3: Depth, weight 0.5, **no map yet**" in text
     assert "Control: off" in plan_text("tiny", "a fox", [UnitPlan(1, False, "canny", 1.0, None)])
     assert plan_text("tiny-sdxl", "a fox", [], family="SDXL").startswith("**Will run:** `tiny-sdxl` · SDXL")
+    assert "Hires fix: 1.5× by Latent, strength 0.7 (Generate only)" in plan_text(
+        "tiny", "a", [], hires=(1.5, "Latent", 0.7)
+    )
+    assert "Hires" not in plan_text("tiny", "a", [], hires=(1.0, "Latent", 0.7))
 
 
 def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():

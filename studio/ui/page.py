@@ -66,7 +66,14 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
     parent = f"{selected['node']}·{selected['index'] + 1}" if selected and saved.get("branch") else None
     model = saved.get("form.model") or ""
     family = loaded[1] if model.strip() == (loaded[0] or "") else None
-    return plan_text(model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family)
+    hires = (
+        float(saved.get("form.hires_scale") or 1),
+        str(saved.get("form.hires_upscaler") or ""),
+        float(saved.get("form.hires_denoising_strength") or 0),
+    )
+    return plan_text(
+        model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family, hires
+    )
 
 
 def wire(

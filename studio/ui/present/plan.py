@@ -25,14 +25,19 @@ def plan_text(
     styles: Sequence[str] = (),
     parent: str | None = None,
     family: str | None = None,
+    hires: tuple[float, str, float] | None = None,
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
-    and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture)."""
+    and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
+
+    `hires`: the form's hires fix (scale, upscaler, strength), shown when it is on."""
     loras = lora_tags(prompt or "")[1]
     lines = [f"**Will run:** `{(model or '').strip() or 'no model'}`" + (f" · {family}" if family else "")]
     lines.append(f"Generate: a child of {parent}" if parent else "Generate: a new root of the tree")
     lines.append("LoRAs: " + (", ".join(f"{name} {weight:g}" for name, weight in loras) if loras else "none"))
     lines.append("Styles: " + (", ".join(styles) if styles else "none"))
+    if hires and hires[0] > 1:
+        lines.append(f"Hires fix: {hires[0]:g}× by {hires[1]}, strength {hires[2]:g} (Generate only)")
     active = [unit for unit in units if unit.enabled]
     if not active:
         lines.append("Control: off")

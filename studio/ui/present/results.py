@@ -23,6 +23,11 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
         parts.append(f"denoise {recipe.denoising_strength:g}")
     if recipe.variation_strength:
         parts.append(f"variation {recipe.variation_strength:g}")
+    if recipe.hires_scale > 1:
+        width, height = recipe.hires_size
+        parts.append(
+            f"hires {recipe.hires_scale:g}× {recipe.hires_upscaler} → {width}×{height}, {recipe.hires_denoising_strength:g}"
+        )
     if recipe.controls:
         parts.append("control " + ", ".join(f"{unit.kind} {unit.weight:g}" for unit in recipe.controls))
     return " · ".join(parts)
