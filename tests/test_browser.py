@@ -184,7 +184,8 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         open_tab(page, "Picture info")
         page.locator("#picture-drop input[type=file]").set_input_files(str(dropped))
         expect(page.locator("#picture-info")).to_contain_text("Made with AUTOMATIC1111 / Forge", timeout=20_000)
-        expect(page.locator("#picture-info")).to_contain_text("Hires upscale: 2")  # kept and shown
+        # A1111's hires fix (its default upscaler, Latent) is applied, and said.
+        expect(page.locator("#picture-info")).to_contain_text("Hires fix: 2× by Latent, steps as many as Steps")
         page.click("#use-settings")
         expect(page.locator("#prompt textarea")).to_have_value("a red fox in the snow, (winter:1.2)")
         expect(page.locator("#negative-prompt textarea")).to_have_value("blurry")
@@ -203,6 +204,7 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
             4242,
         )
         assert (recipe.width, recipe.height, recipe.negative_prompt) == (128, 192, "blurry")
+        assert (recipe.hires_scale, recipe.hires_upscaler) == (2.0, "Latent")
 
 
 def test_styles_and_presets_never_pile_up_in_the_prompt(engine, page, tmp_path):

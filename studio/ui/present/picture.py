@@ -46,12 +46,19 @@ def picture_info_text(info: PictureInfo) -> str:
 
 
 def _studio_lines(changes: dict) -> list[str]:
-    """What only the studio's own recipe holds: inpaint settings, variation, styles, LoRAs, control units."""
+    """Settings in a line each: inpaint settings, the hires fix, variation, styles, LoRAs, control units."""
     lines = []
     if changes.get("mode") == "inpaint":
         lines.append(
             f"- Inpaint: {changes.get('inpaint_area')}, mask blur {changes.get('mask_blur')} px"
             + (f", padding {changes.get('inpaint_padding')} px" if changes.get("inpaint_area") == "only masked" else "")
+        )
+    if (changes.get("hires_scale") or 1) > 1:
+        steps = changes.get("hires_steps") or "as many as Steps"
+        strength = changes.get("hires_denoising_strength")
+        lines.append(
+            f"- Hires fix: {changes['hires_scale']:g}× by {changes.get('hires_upscaler', 'Latent')}, steps {steps}, "
+            + (f"strength {strength:g}" if strength is not None else "the form's strength")
         )
     if changes.get("variation_strength"):
         lines.append(f"- Variation: seed {changes.get('variation_seed')}, strength {changes['variation_strength']:g}")
