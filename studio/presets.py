@@ -23,7 +23,20 @@ SCHEMA_VERSION = 1
 KINDS = ("style", "sampler", "character", "mixed")
 PROMPT_SLOT = "{prompt}"
 # Settings a preset may hold. Recipe fields apply as they are; the rest are combined as A1111 does.
-RECIPE_SETTINGS = ("sampler", "scheduler", "steps", "cfg_scale", "clip_skip", "width", "height", "loras")
+RECIPE_SETTINGS = (
+    "sampler",
+    "scheduler",
+    "steps",
+    "cfg_scale",
+    "clip_skip",
+    "width",
+    "height",
+    "hires_scale",
+    "hires_upscaler",
+    "hires_steps",
+    "hires_denoising_strength",
+    "loras",
+)
 PROMPT_SETTINGS = ("prompt", "prompt_template", "negative_prompt", "trigger_words")
 STYLE = "style"  # a style's settings are prompt text only, and it is toggled on, not applied to the form
 
@@ -132,6 +145,10 @@ def preset_from_recipe(name: str, recipe: Recipe) -> Preset:
         "clip_skip": recipe.clip_skip,
         "width": recipe.width,
         "height": recipe.height,
+        "hires_scale": recipe.hires_scale,
+        "hires_upscaler": recipe.hires_upscaler,
+        "hires_steps": recipe.hires_steps,
+        "hires_denoising_strength": recipe.hires_denoising_strength,
     }
     if recipe.loras:
         settings["loras"] = [{"name": lora.name, "weight": lora.weight} for lora in recipe.loras]

@@ -106,6 +106,9 @@ def test_save_from_the_form_and_load_back(tmp_path):
         cfg_scale=6,
         width=640,
         height=448,
+        hires_scale=1.5,
+        hires_upscaler="Lanczos",
+        hires_denoising_strength=0.4,
     )
     file = save_preset(tmp_path / "user", preset_from_recipe("My watercolour", recipe))
     assert file.name == "my-watercolour.json"
@@ -120,6 +123,7 @@ def test_save_from_the_form_and_load_back(tmp_path):
         25,
         640,
     )
+    assert (applied.hires_scale, applied.hires_upscaler, applied.hires_denoising_strength) == (1.5, "Lanczos", 0.4)
     assert loaded.apply(applied) == applied
     with pytest.raises(PresetError, match="name"):
         preset_from_recipe("  ", recipe)
