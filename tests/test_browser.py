@@ -409,9 +409,9 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
         wrist = JOINTS.index("left wrist")
         x, y = PRESETS["arms raised"].keypoints[wrist]
         view.click(position={"x": x * box["width"], "y": y * box["height"]})
-        expect(page.locator("#control-1-pose-help")).to_contain_text("Holding the left wrist")
+        expect(page.locator("#control-1-pose-help")).to_contain_text("Holding the left wrist", timeout=20_000)
         view.click(position={"x": 0.8 * box["width"], "y": 0.7 * box["height"]})
-        expect(page.locator("#control-1-pose-help")).to_contain_text("Click a joint")
+        expect(page.locator("#control-1-pose-help")).to_contain_text("Click a joint", timeout=20_000)
         shoot(page, "22-pose-edited")
 
         page.click("#generate-button")
