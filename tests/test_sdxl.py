@@ -225,7 +225,7 @@ def test_a_controlnet_of_the_other_family_is_refused_naming_both(sdxl_engine, mo
 
     sd15_controlnet = str(tiny_controlnet_folder(model_cache, Family.SD15))
     unit = ControlRef(kind="canny", model=sd15_controlnet, image="control-1", preprocessor="none")
-    with pytest.raises(ModelError, match="SDXL"):
+    with pytest.raises(ModelError, match=r"is made for SD 1\.5 and the model is SDXL"):
         sdxl_engine.generate(recipe(controls=(unit,)), control_images={"control-1": control_map()})
 
 
@@ -287,7 +287,7 @@ def test_the_union_controlnet_refuses_what_it_cannot_do(sdxl_engine, engine):
             recipe(controls=(dataclasses.replace(union, kind="shuffle"),)), control_images={"control-1": control_map()}
         )
     sd15 = Recipe(prompt="a fox", model="tiny", steps=2, width=64, height=64, seed=1, controls=(union,))
-    with pytest.raises(ModelError, match="SDXL"):
+    with pytest.raises(ModelError, match=r"is made for SDXL and the model is SD 1\.5"):
         engine.generate(sd15, control_images={"control-1": control_map().resize((64, 64))})
 
 

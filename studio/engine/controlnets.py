@@ -27,8 +27,6 @@ _HOW_TO_POINT = (
     "lllyasviel/control_v11p_sd15_canny (SD 1.5) or xinsir/controlnet-canny-sdxl-1.0 (SDXL), downloaded once, "
     "a local folder with its config.json, or a .safetensors file; with a tiny model, use 'tiny'."
 )
-# The width of the text a ControlNet reads, as its UNet's: what tells the families' ControlNets apart.
-_TEXT_WIDTHS = {768: Family.SD15, 2048: Family.SDXL}
 
 
 def load_controlnet(
@@ -54,12 +52,18 @@ def load_controlnet(
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
         raise ModelError(f"Could not load the ControlNet {spec}: {error}. {_HOW_TO_POINT}") from error
-    width = controlnet.config["cross_attention_dim"]
-    if width != text_width:
-        made_for = _TEXT_WIDTHS.get(width, f"a model whose text is {width} wide")
+    # An SDXL ControlNet takes SDXL's size conditioning ("text_time"), as the SDXL UNet does.
+    made_for = Family.SDXL if controlnet.config["addition_embed_type"] == "text_time" else Family.SD15
+    if made_for is not family:
         raise ModelError(
             f"The ControlNet {spec} is made for {made_for} and the model is {family}: a ControlNet works only "
             f"on its own family. {_HOW_TO_POINT}"
+        )
+    width = controlnet.config["cross_attention_dim"]
+    if width != text_width:  # the family's shape, another base: an SD 2.x ControlNet on SD 1.5
+        raise ModelError(
+            f"The ControlNet {spec} reads text {width} wide and this {family} model's is {text_width}: it is made "
+            f"for another base model. {_HOW_TO_POINT}"
         )
     controlnet.requires_grad_(False)  # frozen, as the model's own weights are (studio/engine/models.py)
     return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
