@@ -42,6 +42,8 @@ def diffusers_own(model_cache, r: Recipe, loras: list[tuple[str, float]]):
     for number, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"own_{number}")
     pipe.set_adapters([f"own_{n}" for n in range(len(loras))], [weight for _, weight in loras])
+    # Every file here holds the UNet and both text encoders: each part must be loaded, or the test proves less.
+    assert {"unet", "text_encoder", "text_encoder_2"} <= set(pipe.get_list_adapters())
     pipe.scheduler = make_scheduler(r.sampler, r.scheduler, pipe.scheduler.config, seed=r.seed)
     with torch.inference_mode():
         return pipe(
@@ -61,9 +63,6 @@ def test_an_sdxl_lora_gives_the_pixels_of_diffusers_own_loader(sdxl_engine, mode
     ours = sdxl_engine.generate(r)[0]
     assert ours.tobytes() != sdxl_engine.generate(recipe())[0].tobytes()
     assert ours.tobytes() == diffusers_own(model_cache, r, [(str(path), 0.8)]).tobytes()
-    # All three parts are loaded: the UNet and both text encoders.
-    adapters = sdxl_engine.pipelines.base.get_list_adapters()
-    assert {"unet", "text_encoder", "text_encoder_2"} <= set(adapters)
 
 
 def test_two_sdxl_loras_mix_and_leave_nothing_behind(sdxl_engine, sdxl_loras):
