@@ -277,8 +277,7 @@ class Studio:
         maps have the old picture's size and would not say what the new area holds.
         """
         parent = self.session.get(node_id)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(parent.outputs):
-            raise ValueError(f"index: node {node_id} has no picture {index}")
+        _check_output_index(parent, index)
         if recipe.controls:
             raise ValueError("controls: outpainting runs without control units; switch them off, then outpaint")
         canvas, mask = outpaint_canvas(_load(self.session.path(parent.outputs[index])), extension)
@@ -310,8 +309,7 @@ class Studio:
         nudged towards new noise by `strength` (A1111's variation seed), so the results stay close to it.
         """
         parent = self.session.get(node_id)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(parent.outputs):
-            raise ValueError(f"index: node {node_id} has no picture {index}")
+        _check_output_index(parent, index)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
             raise ValueError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
         if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= 1:
@@ -601,6 +599,11 @@ class Studio:
             )
         self.session.add(node)
         return node
+
+
+def _check_output_index(node: Iteration, index: int) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(node.outputs):
+        raise ValueError(f"index: node {node.id} has no picture {index}")
 
 
 def _load(path: str | Path) -> Image.Image:

@@ -23,9 +23,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(os.environ.get("STUDIO_TEST_CACHE") or tmp_path_factory.mktemp("model-cache"))
 
 
-@pytest.fixture(scope="session")
-def engine(model_cache: Path):
-    """The real engine on the tiny model, loaded once for the whole run."""
+def _engine_on(model_cache: Path, model: str):
     import torch
 
     from studio.engine.factory import make_engine
@@ -33,21 +31,20 @@ def engine(model_cache: Path):
     # Two spin-waiting threads on two shared cores make runs 50-100x slower; one keeps them steady.
     torch.set_num_threads(1)
     engine = make_engine(cache_dir=model_cache)
-    engine.load("tiny")
+    engine.load(model)
     return engine
+
+
+@pytest.fixture(scope="session")
+def engine(model_cache: Path):
+    """The real engine on the tiny model, loaded once for the whole run."""
+    return _engine_on(model_cache, "tiny")
 
 
 @pytest.fixture(scope="session")
 def sdxl_engine(model_cache: Path):
     """The real engine on the tiny SDXL model, loaded once for the whole run (apart from `engine`: no reloads)."""
-    import torch
-
-    from studio.engine.factory import make_engine
-
-    torch.set_num_threads(1)
-    engine = make_engine(cache_dir=model_cache)
-    engine.load("tiny-sdxl")
-    return engine
+    return _engine_on(model_cache, "tiny-sdxl")
 
 
 @pytest.fixture
