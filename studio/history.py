@@ -67,6 +67,8 @@ class Action(StrEnum):
     INPAINT = "inpaint"
     VARY = "vary"
     OUTPAINT = "outpaint"
+    FIX = "fix"
+    UPSCALE = "upscale"
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,20 @@ from typing import Any
 
 from studio.prompt_syntax import lora_tags
 
-SCHEMA_VERSION = 4  # 4: hires fix; 3: styles and clip skip; 2: sampler and schedule type apart
+SCHEMA_VERSION = 5  # 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 # How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
 # bilinear, as in A1111), or the decoded picture with Lanczos. Upscaler models come with the upscalers.
 HIRES_UPSCALERS: tuple[str, ...] = ("Latent", "Latent (nearest)", "Lanczos")
 MAX_HIRES_SCALE = 4.0
+# Upscaling a picked picture: Lanczos is built in; other names are model files in the upscalers folder.
+LANCZOS = "Lanczos"
+UPSCALER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
+MAX_UPSCALE = 4.0
+MAX_REGIONS = 16
+# What a fix region holds, as the artist names it: found by a detector, or marked by hand.
+REGION_LABELS: tuple[str, ...] = ("face", "hand", "box", "brush")
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
@@ -151,6 +158,47 @@ class ControlRef:
 
 
 @dataclass(frozen=True)
+class RegionRef:
+    """One region of a fix: where it is on the source picture, and how it is re-rendered.
+
+    The region is rendered alone at the recipe's size ("only masked") and pasted back, so a small
+    hand gets the model's full resolution. `box` is (left, top, right, bottom) in the source picture's
+    pixels; `mask` names a painted mask among the node's inputs ("" when the box itself is the mask).
+    An empty prompt means the recipe's own prompt. `found_by` names the detector ("" when marked by hand).
+    """
+
+    label: str
+    box: tuple[int, int, int, int]
+    prompt: str = ""
+    negative_prompt: str = ""
+    denoising_strength: float = 0.4
+    mask_blur: int = 4
+    padding: int = 32
+    mask: str = ""
+    found_by: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.box, list):
+            object.__setattr__(self, "box", tuple(self.box))
+
+
+@dataclass(frozen=True)
+class UpscaleRef:
+    """Enlarging a picture by `factor` with `upscaler` (Lanczos, or a model file), in tiles of `tile` pixels.
+
+    With `refine` ("SD upscale"), the enlarged picture is then repainted tile by tile at the recipe's
+    size, prompt and denoising strength, the tiles overlapping by `overlap` pixels and blended.
+    `tile` 0 runs the upscaler model on the whole picture at once.
+    """
+
+    factor: float = 2.0
+    upscaler: str = LANCZOS
+    tile: int = 256
+    refine: bool = False
+    overlap: int = 64
+
+
+@dataclass(frozen=True)
 class Recipe:
     """How one picture (or a batch) is made. `seed == -1` means "pick one"; see `with_concrete_seed`."""
 
@@ -188,6 +236,10 @@ class Recipe:
     hires_upscaler: str = "Latent"
     hires_steps: int = 0
     hires_denoising_strength: float = 0.7
+    # Fixing regions of a picked picture (hands, faces): each an "only masked" inpaint of its own (see RegionRef).
+    regions: tuple[RegionRef, ...] = field(default_factory=tuple)
+    # Upscaling a picked picture (see UpscaleRef); None: no upscale.
+    upscale: UpscaleRef | None = None
 
     def __post_init__(self) -> None:
         # Coerce JSON-ish values so that from_dict and hand-built recipes compare equal.
@@ -195,6 +247,7 @@ class Recipe:
         object.__setattr__(self, "inpaint_area", _enum(InpaintArea, "inpaint_area", self.inpaint_area))
         object.__setattr__(self, "loras", tuple(self.loras))
         object.__setattr__(self, "controls", tuple(self.controls))
+        object.__setattr__(self, "regions", tuple(self.regions))
         if isinstance(self.styles, (list, tuple)):
             object.__setattr__(self, "styles", tuple(self.styles))
         self._validate()
@@ -290,11 +343,60 @@ class Recipe:
                 raise RecipeError("controls.guidance", "guidance_start must be below guidance_end")
             for name, value in control.preprocessor_settings:
                 _check_number(f"controls.preprocessor_settings.{name}", value, -1e6, 1e6)
+        self._validate_finishing()
         roles = [control.image for control in self.controls]
         if {"image", "mask"} & set(roles):
             raise RecipeError("controls.image", "'image' and 'mask' name the input picture and mask; use control-N")
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
+
+    def _validate_finishing(self) -> None:
+        if len(self.regions) > MAX_REGIONS:
+            raise RecipeError("regions", f"{len(self.regions)} regions; fix at most {MAX_REGIONS} in one run")
+        for region in self.regions:
+            _check_type("regions", region, RegionRef)
+            if region.label not in REGION_LABELS:
+                raise RecipeError("regions.label", f"{region.label!r} is not one of {', '.join(REGION_LABELS)}")
+            box = region.box
+            if not isinstance(box, tuple) or len(box) != 4:
+                raise RecipeError("regions.box", f"expected (left, top, right, bottom), got {box!r}")
+            for value in box:
+                _check_int("regions.box", value, 0, 4 * MAX_SIDE)
+            if not (box[0] < box[2] and box[1] < box[3]):
+                raise RecipeError("regions.box", f"{box} is empty: right must exceed left and bottom exceed top")
+            for name in ("prompt", "negative_prompt", "mask", "found_by"):
+                _check_text(f"regions.{name}", getattr(region, name))
+            _check_number("regions.denoising_strength", region.denoising_strength, 0.0, 1.0)
+            _check_int("regions.mask_blur", region.mask_blur, 0, 64)
+            _check_int("regions.padding", region.padding, 0, 256)
+        if self.regions and (self.mode is not Mode.INPAINT or self.inpaint_area is not InpaintArea.ONLY_MASKED):
+            raise RecipeError("regions", "a region fix renders each region alone: mode inpaint, area only masked")
+        upscale = self.upscale
+        if upscale is None:
+            return
+        _check_type("upscale", upscale, UpscaleRef)
+        _check_number("upscale.factor", upscale.factor, 1.0, MAX_UPSCALE)
+        if upscale.factor == 1:
+            raise RecipeError("upscale.factor", "1 leaves the picture as it is; enlarge by more than 1")
+        _check_text("upscale.upscaler", upscale.upscaler)
+        if upscale.upscaler != LANCZOS and (
+            not upscale.upscaler.endswith(UPSCALER_SUFFIXES) or "/" in upscale.upscaler or "\\" in upscale.upscaler
+        ):
+            raise RecipeError(
+                "upscale.upscaler",
+                f"{upscale.upscaler!r} is neither {LANCZOS} nor a model file name in the upscalers folder "
+                f"({', '.join(UPSCALER_SUFFIXES)})",
+            )
+        _check_int("upscale.tile", upscale.tile, 0, MAX_SIDE)
+        if 0 < upscale.tile < 32:
+            raise RecipeError("upscale.tile", f"{upscale.tile} is too small; use 32 pixels or more, or 0 for no tiles")
+        _check_int("upscale.overlap", upscale.overlap, 0, 256)
+        if not isinstance(upscale.refine, bool):
+            raise RecipeError("upscale.refine", f"expected true or false, got {upscale.refine!r}")
+        if upscale.refine and self.mode is not Mode.IMG2IMG:
+            raise RecipeError("upscale.refine", "SD upscale repaints tiles: mode img2img")
+        if self.regions:
+            raise RecipeError("upscale", "a run either fixes regions or upscales; do one, then the other")
 
     @property
     def hires_size(self) -> tuple[int, int]:
@@ -348,6 +450,8 @@ class Recipe:
             version = 3
         if version == 3:  # version 4 only added the hires fix (off before)
             version = 4
+        if version == 4:  # version 5 only added region fixes and upscales (none before)
+            version = 5
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
@@ -358,6 +462,9 @@ class Recipe:
             raise RecipeError(unknown[0], "is not a recipe field")
         data["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in data.get("loras", ()))
         data["controls"] = tuple(_as(ControlRef, "controls", control) for control in data.get("controls", ()))
+        data["regions"] = tuple(_as(RegionRef, "regions", region) for region in data.get("regions", ()))
+        if data.get("upscale") is not None:
+            data["upscale"] = _as(UpscaleRef, "upscale", data["upscale"])
         return cls(**data)
 
     def updated(self, changes: dict[str, Any]) -> Recipe:
@@ -390,6 +497,10 @@ class Recipe:
             changes["controls"] = tuple(_as(ControlRef, "controls", control) for control in changes["controls"])
         if isinstance(changes.get("styles"), list):
             changes["styles"] = tuple(changes["styles"])
+        if "regions" in changes:
+            changes["regions"] = tuple(_as(RegionRef, "regions", region) for region in changes["regions"])
+        if changes.get("upscale") is not None:
+            changes["upscale"] = _as(UpscaleRef, "upscale", changes["upscale"])
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
@@ -408,6 +519,8 @@ def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "schema_version": 3}
     if isinstance(data, dict) and data.get("schema_version") == 3:
         data = {**data, "schema_version": 4}
+    if isinstance(data, dict) and data.get("schema_version") == 4:
+        data = {**data, "schema_version": 5}
     return data
 
 

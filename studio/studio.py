@@ -23,6 +23,8 @@ from PIL import Image
 from studio.drafts import FOLDER as DRAFT_FOLDER
 from studio.drafts import Drafts
 from studio.errors import GenerationStopped
+from studio.finish import Enlarger, LanczosOnly, fix_regions, region_masks
+from studio.finish import upscale as run_upscale
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
 from studio.formats.picture_info import PictureInfo, read_picture_info
@@ -35,7 +37,8 @@ from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
-from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe
+from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
+from studio.regions import FINDER
 from studio.sizes import size_for_new_family
 from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
@@ -78,6 +81,12 @@ class MapMaker(Protocol):
     def run(self, name: str, picture: Image.Image, settings: Mapping[str, float] | None = None) -> Image.Image: ...
 
     def detect_pose(self, picture: Image.Image) -> Pose | None: ...
+
+    def find_regions(
+        self, picture: Image.Image, labels: tuple[str, ...]
+    ) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """(label, box) of each face or hand found in `picture`, for the labels asked for."""
+        ...
 
 
 class Workshop(Protocol):
@@ -138,6 +147,7 @@ class Studio:
         lora_dir: Path | None = None,
         workshop: Workshop | None = None,
         map_maker: MapMaker | None = None,
+        upscalers: Enlarger | None = None,
         per_account: bool = False,
         offered: Offered | None = None,
     ) -> None:
@@ -151,6 +161,8 @@ class Studio:
         self._workshop = workshop
         # Control maps from pictures (controlnet-aux annotators), run outside the GPU lane on the CPU.
         self._map_maker = map_maker
+        # Upscaler models from the upscalers folder (studio/engine/upscalers.py); None: Lanczos only.
+        self._upscalers = upscalers or LanczosOnly()
         # With several accounts, each account's sessions live in a folder of its own (outputs/<account>/).
         self.per_account = per_account
         # Shared (--share, --listen): what recipes may name; None locally, where paths work.
@@ -314,6 +326,11 @@ class Studio:
             raise ValueError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
         if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= 1:
             raise ValueError(f"strength: {strength} is not from 0 (new seeds) to 1")
+        if parent.recipe.regions or parent.recipe.upscale is not None:
+            raise ValueError(
+                f"{node_id} is a finished picture (a fix or an upscale), not a generation to vary. "
+                "Vary the picture it came from, or change the seed and finish again."
+            )
         if strength > 0 and parent.recipe.mode is not Mode.TXT2IMG:
             raise ValueError(
                 f"Close variations work on generated pictures, and {node_id} was made by {parent.recipe.mode.value}. "
@@ -333,6 +350,92 @@ class Studio:
         return self._run(
             recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
         )
+
+    # --- finishing ---------------------------------------------------------------------------------
+
+    def find_regions(
+        self, node_id: str, labels: tuple[str, ...] = ("face", "hand"), *, index: int = 0
+    ) -> list[RegionRef]:
+        """Faces and hands found on output `index` of a node, as regions to review before a fix.
+
+        AnnotatorMissing (in seconds) when the detector's weights are not on this machine; marking
+        regions by hand always works.
+        """
+        parent = self.session.get(node_id)
+        _check_output_index(parent, index)
+        picture = _load(self.session.path(parent.outputs[index]))
+        found = self._require_map_maker().find_regions(picture, labels)
+        return [RegionRef(label, box, found_by=FINDER) for label, box in found]
+
+    def fix(
+        self,
+        node_id: str,
+        regions: tuple[RegionRef, ...],
+        recipe: Recipe,
+        *,
+        index: int = 0,
+        painted: Mapping[str, Image.Image] | None = None,
+        on_step: Callable[[StepProgress], None] | None = None,
+    ) -> Iteration:
+        """Re-render `regions` of output `index` of a node, each alone at the recipe's size; one child node.
+
+        `recipe` gives the model, sampler, steps, seed and the default prompts; each region may have its
+        own prompt, strength, blur and padding. `painted` holds brush regions' masks by their role.
+        Outside the regions (and their mask blur) every pixel of the picture stays exactly as it was.
+        """
+        parent = self.session.get(node_id)
+        _check_output_index(parent, index)
+        if not regions:
+            raise ValueError("regions: none marked; drag a box over the picture, or find faces and hands first")
+        if recipe.controls:
+            raise ValueError("controls: a region fix runs without control units; switch them off, then fix")
+        recipe = recipe.replace(
+            mode=Mode.INPAINT,
+            inpaint_area=InpaintArea.ONLY_MASKED,
+            regions=tuple(regions),
+            upscale=None,
+            batch_size=1,
+            variation_seed=None,
+            variation_strength=0.0,
+            hires_scale=1.0,
+        )
+        picture = _load(self.session.path(parent.outputs[index]))
+        images = {"image": picture, **{role: mask.convert("L") for role, mask in (painted or {}).items()}}
+        region_masks(recipe, picture, images)  # refuse a bad region before anything runs
+        return self._run(recipe, Action.FIX, parent_id=node_id, source_index=index, images=images, on_step=on_step)
+
+    def upscale(
+        self,
+        node_id: str,
+        settings: UpscaleRef,
+        recipe: Recipe,
+        *,
+        index: int = 0,
+        on_step: Callable[[StepProgress], None] | None = None,
+    ) -> Iteration:
+        """Output `index` of a node, enlarged; with `settings.refine`, repainted in tiles at the recipe's size.
+
+        Without refine no diffusion runs, and the recipe is the picture's own, with the upscale added.
+        """
+        parent = self.session.get(node_id)
+        _check_output_index(parent, index)
+        if settings.refine:
+            if recipe.controls:
+                raise ValueError("controls: SD upscale runs without control units; switch them off, then upscale")
+            recipe = recipe.replace(mode=Mode.IMG2IMG, regions=(), variation_seed=None, variation_strength=0.0)
+        else:
+            recipe = parent.recipe.replace(regions=())
+            if recipe.mode is Mode.INPAINT:  # nothing is inpainted by an upscale
+                recipe = recipe.replace(mode=Mode.IMG2IMG)
+        recipe = recipe.replace(upscale=settings, batch_size=1, hires_scale=1.0)
+        picture = _load(self.session.path(parent.outputs[index]))
+        return self._run(
+            recipe, Action.UPSCALE, parent_id=node_id, source_index=index, images={"image": picture}, on_step=on_step
+        )
+
+    def upscalers(self) -> list[str]:
+        """The upscalers an upscale can name: Lanczos, then the upscalers folder's model files."""
+        return self._upscalers.names()
 
     def replay(self, node_id: str, on_step: Callable[[StepProgress], None] | None = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""
@@ -362,8 +465,9 @@ class Studio:
         return self._map_maker
 
     def stop(self) -> None:
-        """Stop the run in progress at its next step."""
+        """Stop the run in progress at its next step (or an upscaler at its next tile)."""
         self.engine.request_stop()
+        self._upscalers.request_stop()
 
     def load_model(self, model: str) -> None:
         """Load `model` (raises ModelError with advice); new recipes default to it, at a size its family suits."""
@@ -525,13 +629,7 @@ class Studio:
 
         runs[folder] = RunReport(None)
         try:
-            pictures = self.engine.generate(
-                encoded,
-                image=images.get("image"),
-                mask=images.get("mask"),
-                control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
-                on_step=report,
-            )
+            pictures = self._render(encoded, images, report)
             with self._shared.write_lock:
                 node = self._record(
                     recipe, encoded, action, parent_id, source_index, pictures, images, reused_inputs or {}
@@ -544,6 +642,23 @@ class Studio:
             raise
         runs[folder] = RunReport(runs[folder].progress, finished=True, node_id=node.id)
         return node
+
+    def _render(
+        self, recipe: Recipe, images: Mapping[str, Image.Image], report: Callable[[StepProgress], None]
+    ) -> list[Image.Image]:
+        """The pictures a recipe makes: a region fix or an upscale of the input picture, or one engine run."""
+        if recipe.regions:
+            masks = region_masks(recipe, images["image"], images)
+            return [fix_regions(self.engine, recipe, images["image"], masks, report)]
+        if recipe.upscale is not None:
+            return [run_upscale(self.engine, self._upscalers, recipe, images["image"], report)]
+        return self.engine.generate(
+            recipe,
+            image=images.get("image"),
+            mask=images.get("mask"),
+            control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
+            on_step=report,
+        )
 
     def latest_run(self) -> RunReport | None:
         """This session's latest run since the studio started: running, or how it ended."""

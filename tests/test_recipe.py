@@ -12,6 +12,7 @@ from studio.recipe import (
     Mode,
     Recipe,
     RecipeError,
+    RegionRef,
 )
 
 
@@ -37,13 +38,17 @@ def full_recipe() -> Recipe:
         variation_strength=0.25,
         loras=(LoraRef("my-character", 0.8), LoraRef("style", -0.3)),
         controls=(ControlRef("canny", "lllyasviel/control_v11p_sd15_canny", "control-0", 0.9, 0.1, 0.8, "canny"),),
+        regions=(
+            RegionRef("hand", (10, 20, 74, 90), "detailed hand", "extra fingers", 0.45, 6, 24, found_by="openpose"),
+            RegionRef("brush", (0, 0, 32, 32), mask="region-1"),
+        ),
     )
 
 
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 4
+    assert json.loads(text)["schema_version"] == 5
     assert Recipe.from_json(text) == recipe
     assert Recipe.from_json(text).to_json() == text
 

@@ -46,3 +46,10 @@ PREPROCESSORS: dict[str, Preprocessor] = {
         ),
     )
 }
+
+
+# Finding faces and hands to fix: OpenPose's body network, and OpenPose's own rules for where a hand (past
+# the wrist, along the forearm) and a face (around nose, eyes and ears) are. Only the body file is needed.
+REGION_FINDER = Preprocessor(
+    "openpose_regions", "Face and hand finder (OpenPose body)", repo=ANNOTATORS_REPO, files=("body_pose_model.pth",)
+)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from studio.control import ade20k
 from studio.control.pose import Pose
-from studio.control.preprocessors import PREPROCESSORS, Preprocessor
+from studio.control.preprocessors import PREPROCESSORS, REGION_FINDER, Preprocessor
 from studio.errors import AnnotatorMissing
 from studio.network import reachable
 
@@ -57,6 +57,21 @@ class Preprocessors:
         points = [None if k is None else (k.x, k.y) for k in people[0].body.keypoints]
         return Pose(tuple(points))
 
+    def find_regions(
+        self, picture: Image.Image, labels: tuple[str, ...] = ("face", "hand")
+    ) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """(label, box) of every face and hand OpenPose finds on the people in `picture`, faces first."""
+        with self._lock:
+            body = self._annotator(REGION_FINDER, _load_body)
+            pixels = np.asarray(picture.convert("RGB"))[:, :, ::-1].copy()  # OpenPose reads BGR
+            candidate, subset = body(pixels)
+            people = body.format_body_result(candidate, subset)
+        found = []
+        for person in people:
+            points = [None if k is None else (float(k.x), float(k.y)) for k in person.keypoints]
+            found += boxes_from_keypoints(points, picture.size, labels)
+        return sorted(found, key=lambda item: (item[0] != "face", item[1][0], item[1][1]))
+
     def weights_folder(self, preprocessor: Preprocessor) -> str:
         """A local folder, or the hub id, that holds the preprocessor's files. AnnotatorMissing if neither can."""
         if self.annotator_dir is not None:
@@ -74,18 +89,53 @@ class Preprocessors:
             where = self.annotator_dir / preprocessor.repo.split("/")[-1] if self.annotator_dir else None
             missing = [name for name, path in zip(preprocessor.files, cached, strict=True) if not isinstance(path, str)]
             place = f"into {where}" if where else "into a folder and start the studio with --annotators FOLDER"
+            meanwhile = (
+                "Meanwhile, mark the regions by hand: drag a box over each."
+                if preprocessor is REGION_FINDER
+                else "Meanwhile canny, line art (standard), content shuffle, tile and hand-made maps work."
+            )
             raise AnnotatorMissing(
-                f"The {preprocessor.label} preprocessor needs {', '.join(missing)} from "
-                f"huggingface.co/{preprocessor.repo}, and this machine cannot download it now. "
-                f"Download the file{'s' if len(missing) > 1 else ''} {place}, or connect once. "
-                "Meanwhile canny, line art (standard), content shuffle, tile and hand-made maps work."
+                f"The {preprocessor.label} {'' if preprocessor is REGION_FINDER else 'preprocessor '}needs "
+                f"{', '.join(missing)} from huggingface.co/{preprocessor.repo}, and this machine cannot download "
+                f"it now. Download the file{'s' if len(missing) > 1 else ''} {place}, or connect once. {meanwhile}"
             )
         return preprocessor.repo
 
-    def _annotator(self, name: str, load):
-        if name not in self._loaded:
-            self._loaded[name] = load(self.weights_folder(PREPROCESSORS[name]))
-        return self._loaded[name]
+    def _annotator(self, which: str | Preprocessor, load):
+        preprocessor = which if isinstance(which, Preprocessor) else PREPROCESSORS[which]
+        if preprocessor.name not in self._loaded:
+            self._loaded[preprocessor.name] = load(self.weights_folder(preprocessor))
+        return self._loaded[preprocessor.name]
+
+
+def boxes_from_keypoints(
+    points: list[tuple[float, float] | None], size: tuple[int, int], labels: tuple[str, ...]
+) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """Face and hand boxes for one person's 18 OpenPose body keypoints (in pixels), by OpenPose's own rules."""
+    from controlnet_aux.open_pose import util
+    from controlnet_aux.open_pose.body import BodyResult, Keypoint
+
+    person = BodyResult([None if p is None else Keypoint(p[0], p[1]) for p in points], 0.0, len(points))
+    canvas = np.zeros((size[1], size[0], 3), dtype=np.uint8)  # the rules read only the picture's size
+    boxes: list[tuple[str, tuple[int, int, int, int]]] = []
+    if "face" in labels and (face := util.faceDetect(person, canvas)) is not None:
+        x, y, side = face
+        boxes.append(("face", (int(x), int(y), int(x + side), int(y + side))))
+    if "hand" in labels:
+        for x, y, side, _is_left in util.handDetect(person, canvas):
+            boxes.append(("hand", (int(x), int(y), int(x + side), int(y + side))))
+    width, height = size
+    return [
+        (label, (max(0, left), max(0, top), min(width, right), min(height, bottom)))
+        for label, (left, top, right, bottom) in boxes
+    ]
+
+
+def _load_body(folder: str):
+    """OpenPose's body network. torch reads the .pth with its weights-only unpickler (tensors only, no code)."""
+    from controlnet_aux.open_pose.body import Body
+
+    return Body(str(Path(folder) / "body_pose_model.pth"))
 
 
 def _detect_resolution(picture: Image.Image) -> int:

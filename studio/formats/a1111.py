@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.formats import adetailer
 from studio.lora_library import library_name
 from studio.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import (
@@ -70,7 +71,9 @@ def format_parameters(
     if model_hash:
         fields.append(("Model hash", model_hash))
     fields.append(("Model", _model_name(recipe.model)))
-    if recipe.mode is not Mode.TXT2IMG:
+    if recipe.regions:
+        pass  # each region has its own strength, blur and padding: ADetailer's fields say them, below
+    elif recipe.mode is not Mode.TXT2IMG:
         fields.append(("Denoising strength", _number(recipe.denoising_strength)))
     elif recipe.hires_scale > 1:
         # A1111's hires fix: its strength is the txt2img's "Denoising strength"; steps only when set.
@@ -81,7 +84,7 @@ def format_parameters(
         if recipe.hires_steps:
             fields.append(("Hires steps", recipe.hires_steps))
         fields.append(("Hires upscaler", recipe.hires_upscaler))
-    if recipe.mode is Mode.INPAINT:
+    if recipe.mode is Mode.INPAINT and not recipe.regions:
         fields.append(("Mask blur", recipe.mask_blur))
         if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
             fields += [("Inpaint area", "Only masked"), ("Masked area padding", recipe.inpaint_padding)]
@@ -103,6 +106,15 @@ def format_parameters(
             ("Guidance End", _number(unit.guidance_end)),
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
+    fields += adetailer.format_fields(recipe.regions)
+    if recipe.upscale is not None:
+        if recipe.upscale.refine:  # A1111's "SD upscale" script
+            fields += [("SD upscale overlap", recipe.upscale.overlap), ("SD upscale upscaler", recipe.upscale.upscaler)]
+        else:  # A1111's Extras tab
+            fields += [
+                ("Postprocess upscale by", _number(recipe.upscale.factor)),
+                ("Postprocess upscaler", recipe.upscale.upscaler),
+            ]
     if lora_hashes:
         named = {_hash_alias(name): value for name, value in lora_hashes.items()}
         fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in named.items())))

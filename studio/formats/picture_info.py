@@ -10,7 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from studio.formats import a1111, comfyui, png_text
+from studio.formats import a1111, adetailer, comfyui, png_text
+from studio.formats.adetailer import FixSettings
 from studio.history import Iteration
 from studio.recipe import Recipe, RecipeError
 
@@ -34,6 +35,8 @@ class PictureInfo:
     unknown: dict[str, str] = field(default_factory=dict)
     node: Iteration | None = None
     session: str | None = None
+    # Region-fix settings (ADetailer's passes, or our own fix's), for the Finish area.
+    fix_passes: tuple[FixSettings, ...] = ()
 
     def recipe(self, base: Recipe) -> Recipe:
         """`base` with every field the picture sets (all of them, for our own pictures)."""
@@ -59,8 +62,10 @@ def read_picture_info(path: Path) -> PictureInfo:
             return info
     parameters = texts.get(png_text.PARAMETERS_KEY) or comment
     if parameters:
-        changes, unknown = a1111.recipe_changes(a1111.parse_parameters(parameters))
-        return PictureInfo(Source.A1111, changes, unknown | _other_texts(texts))
+        parsed = a1111.parse_parameters(parameters)
+        fix_passes, _ = adetailer.read_passes(parsed.fields)  # applied to the Finish area, not the form
+        changes, unknown = a1111.recipe_changes(parsed)
+        return PictureInfo(Source.A1111, changes, unknown | _other_texts(texts), fix_passes=tuple(fix_passes))
     for key, reader in (("prompt", comfyui.from_prompt_graph), ("workflow", comfyui.from_workflow)):
         if key in texts:
             try:
@@ -81,7 +86,9 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
     recipe = node.recipe_of(index) if isinstance(index, int) and 0 <= index < len(node.outputs) else node.recipe
     changes = recipe.to_dict()
     changes.pop("schema_version")
-    return PictureInfo(Source.STUDIO, changes, {}, node, data.get("session"))
+    return PictureInfo(
+        Source.STUDIO, changes, {}, node, data.get("session"), fix_passes=tuple(adetailer.passes(recipe.regions))
+    )
 
 
 def _other_texts(texts: dict[str, str], *skip: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from studio.history import Action, Iteration, Mark
+from studio.regions import fix_name
 
 _MARK_BADGES = {Mark.KEEP: "★ kept", Mark.REJECT: "✗ rejected", Mark.NONE: ""}
 
@@ -19,15 +20,28 @@ class Picture:
     caption: str
 
 
+def finish_name(node: Iteration) -> str | None:
+    """'fix hands', 'upscale 2x', 'SD upscale 2x' for a finishing node; None for others."""
+    if node.action is Action.FIX:
+        return fix_name(node.recipe.regions)
+    if node.action is Action.UPSCALE and node.recipe.upscale is not None:
+        upscale = node.recipe.upscale
+        return f"{'SD upscale' if upscale.refine else 'upscale'} {upscale.factor:g}x"
+    return None
+
+
 def what_happened(node: Iteration) -> str:
-    """'inpaint of 00002·1', 'generate', ... in the artist's words."""
-    verb = {
-        Action.GENERATE: "regenerate" if node.parent_id else "generate",
-        Action.REPAINT: "repaint",
-        Action.INPAINT: "inpaint",
-        Action.VARY: "variations",
-        Action.OUTPAINT: "outpaint",
-    }[node.action]
+    """'inpaint of 00002·1', 'generate', 'fix hands of 00003·1', ... in the artist's words."""
+    verb = (
+        finish_name(node)
+        or {
+            Action.GENERATE: "regenerate" if node.parent_id else "generate",
+            Action.REPAINT: "repaint",
+            Action.INPAINT: "inpaint",
+            Action.VARY: "variations",
+            Action.OUTPAINT: "outpaint",
+        }[node.action]
+    )
     if node.parent_id is None:
         return verb
     source = f"·{node.source_index + 1}" if node.source_index is not None else ""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from html import escape
 
 from studio.history import Action, Iteration, Mark
+from studio.ui.present.history import finish_name
 from studio.ui.present.viewer import file_url
 
 CARD_WIDTH = 140
@@ -71,7 +72,7 @@ def layout(nodes: Sequence[Iteration]) -> dict[str, Place]:
 
 def edge_label(child: Iteration) -> str:
     source = f" ·{child.source_index + 1}" if child.source_index is not None else ""
-    return f"{_EDGE_WORDS[child.action]}{source}"
+    return f"{finish_name(child) or _EDGE_WORDS[child.action]}{source}"
 
 
 def tree_html(

@@ -1,0 +1,80 @@
+"""Regions of a picture to fix: boxes grown or shrunk, their masks, and how a fix is named. Pure: PIL and numpy.
+
+A region is re-rendered alone ("only masked") and pasted back, so its mask decides which pixels may
+change: the box itself, or the part of a painted mask inside the box. Outside the mask (and its blur)
+the picture comes back byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from studio.recipe import RegionRef
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+MIN_REGION_SIDE = 8
+# The detector that finds faces and hands (README, "Fixing hands and faces" says why this one).
+FINDER = "openpose"
+
+
+def clamp_box(box: Sequence[float], size: tuple[int, int]) -> Box:
+    """`box` rounded to whole pixels and kept inside a picture of `size`. ValueError if nothing is left."""
+    width, height = size
+    left, top, right, bottom = (round(value) for value in box)
+    left, right = sorted((max(0, min(width, left)), max(0, min(width, right))))
+    top, bottom = sorted((max(0, min(height, top)), max(0, min(height, bottom))))
+    if right - left < MIN_REGION_SIDE or bottom - top < MIN_REGION_SIDE:
+        raise ValueError(
+            f"region: {left},{top} to {right},{bottom} is smaller than {MIN_REGION_SIDE} pixels on a side "
+            f"inside the {width}x{height} picture; mark a larger area"
+        )
+    return left, top, right, bottom
+
+
+def grown(box: Box, pixels: int, size: tuple[int, int]) -> Box:
+    """`box` grown by `pixels` on every side (shrunk when negative), inside a picture of `size`."""
+    left, top, right, bottom = box
+    return clamp_box((left - pixels, top - pixels, right + pixels, bottom + pixels), size)
+
+
+def region_mask(region: RegionRef, size: tuple[int, int], painted: Image.Image | None = None) -> Image.Image:
+    """White where `region` may change: its box, or a painted mask's strokes inside the box."""
+    mask = Image.new("L", size, 0)
+    if painted is None:
+        ImageDraw.Draw(mask).rectangle([region.box[0], region.box[1], region.box[2] - 1, region.box[3] - 1], fill=255)
+        return mask
+    strokes = np.asarray(painted.convert("L").resize(size, Image.Resampling.NEAREST)) > 127
+    inside = np.zeros(strokes.shape, dtype=bool)
+    left, top, right, bottom = region.box
+    inside[top:bottom, left:right] = True
+    return Image.fromarray(((strokes & inside) * 255).astype(np.uint8), "L")
+
+
+def box_of_mask(mask: Image.Image) -> Box | None:
+    """The bounding box of a mask's white pixels; None when it has none."""
+    found = Image.fromarray(((np.asarray(mask.convert("L")) > 127) * 255).astype(np.uint8)).getbbox()
+    return None if found is None else (found[0], found[1], found[2], found[3])
+
+
+def fix_name(regions: Sequence[RegionRef]) -> str:
+    """How the history names a fix: "fix hands", "fix face", "fix 3 regions"."""
+    labels = {region.label for region in regions}
+    if len(labels) == 1 and (label := labels.pop()) in ("face", "hand"):
+        return f"fix {label}s" if len(regions) > 1 else f"fix {label}"
+    return "fix region" if len(regions) == 1 else f"fix {len(regions)} regions"
+
+
+def blurred_mask(mask: Image.Image, blur: int) -> Image.Image:
+    """The mask as the inpaint blends with it: its edge feathered outwards by a Gaussian blur of `blur` pixels."""
+    return mask.filter(ImageFilter.GaussianBlur(blur)) if blur else mask
+
+
+def touched_area(regions: Sequence[RegionRef], masks: Sequence[Image.Image]) -> np.ndarray:
+    """Where a fix of `regions` may change pixels: the union of their blurred masks; nothing else moves."""
+    area = np.zeros(masks[0].size[::-1], dtype=bool)
+    for region, mask in zip(regions, masks, strict=True):
+        area |= np.asarray(blurred_mask(mask, region.mask_blur)) > 0
+    return area

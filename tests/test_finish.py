@@ -1,0 +1,156 @@
+"""Finishing on the tiny model: region fixes change only their regions; upscales through spandrel, tiled and not."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from upscaler_models import write_tiny_esrgan
+
+from studio.engine.upscalers import Upscalers, UpscalerError
+from studio.history import Action, HistoryStore
+from studio.recipe import Recipe, RegionRef, UpscaleRef
+from studio.regions import blurred_mask, region_mask, touched_area
+from studio.studio import Studio
+from studio.ui.present.history import what_happened
+
+ESRGAN = "tiny-esrgan-4x.safetensors"
+
+
+def pixels(picture: Image.Image) -> np.ndarray:
+    return np.asarray(picture.convert("RGB")).astype(int)
+
+
+@pytest.fixture
+def upscalers(tmp_path):
+    write_tiny_esrgan(tmp_path / "upscalers" / ESRGAN)
+    return Upscalers(tmp_path / "upscalers")
+
+
+@pytest.fixture
+def studio(engine, upscalers, tmp_path):
+    return Studio(engine, HistoryStore(tmp_path / "outputs"), upscalers=upscalers)
+
+
+@pytest.fixture
+def recipe():
+    return Recipe(prompt="a knight waving", model="tiny", steps=3, width=64, height=64, seed=11)
+
+
+def test_a_fix_of_two_regions_changes_only_inside_them_in_one_node(studio, recipe):
+    parent = studio.generate(recipe.replace(width=128, height=96))
+    hand = RegionRef("hand", (8, 40, 40, 72), prompt="detailed hand, five fingers", denoising_strength=0.9, mask_blur=4)
+    face = RegionRef("face", (80, 8, 112, 40), denoising_strength=0.9, mask_blur=0, padding=8)
+    child = studio.fix(parent.id, (hand, face), recipe)
+
+    assert child.action is Action.FIX and child.parent_id == parent.id and len(child.outputs) == 1
+    assert child.recipe.regions == (hand, face) and what_happened(child) == f"fix 2 regions of {parent.id}·1"
+    before = pixels(Image.open(studio.output_path(parent.id)))
+    after = pixels(Image.open(studio.output_path(child.id)))
+    masks = [region_mask(region, (128, 96)) for region in (hand, face)]
+    outside = ~touched_area((hand, face), masks)
+    assert outside.sum() > 128 * 96 / 2
+    assert np.array_equal(after[outside], before[outside])  # byte for byte
+    for mask in masks:  # and each region did change
+        inside = np.asarray(mask) > 0
+        assert np.abs(after[inside] - before[inside]).mean() > 2
+    # The node replays to the same picture.
+    again = studio.replay(child.id)
+    assert np.array_equal(pixels(Image.open(studio.output_path(again.id))), after)
+
+
+def test_a_brush_region_changes_only_its_strokes(studio, recipe):
+    parent = studio.generate(recipe)
+    stroke = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(stroke).ellipse((20, 20, 44, 44), fill=255)
+    region = RegionRef("brush", (16, 16, 48, 48), denoising_strength=1.0, mask_blur=2, mask="region-0")
+    child = studio.fix(parent.id, (region,), recipe, painted={"region-0": stroke})
+    assert set(child.inputs) == {"image", "region-0"}
+    before = pixels(Image.open(studio.output_path(parent.id)))
+    after = pixels(Image.open(studio.output_path(child.id)))
+    outside = np.asarray(blurred_mask(stroke, 2)) == 0
+    assert np.array_equal(after[outside], before[outside])
+    assert np.abs(after[30:34, 30:34] - before[30:34, 30:34]).mean() > 2
+
+
+def test_a_fix_is_refused_before_it_runs_for_bad_regions(studio, recipe):
+    parent = studio.generate(recipe)
+    with pytest.raises(ValueError, match="none marked"):
+        studio.fix(parent.id, (), recipe)
+    with pytest.raises(ValueError, match="outside the 64x64 picture"):
+        studio.fix(parent.id, (RegionRef("box", (40, 40, 90, 90)),), recipe)
+    with pytest.raises(ValueError, match="painted mask 'region-0' is missing"):
+        studio.fix(parent.id, (RegionRef("brush", (0, 0, 32, 32), mask="region-0"),), recipe)
+    with pytest.raises(ValueError, match="no stroke inside its box"):
+        studio.fix(
+            parent.id,
+            (RegionRef("brush", (0, 0, 32, 32), mask="region-0"),),
+            recipe,
+            painted={"region-0": Image.new("L", (64, 64), 0)},
+        )
+    assert len(studio.tree()) == 1
+
+
+def test_an_upscaler_model_loads_through_spandrel_and_enlarges(studio, recipe):
+    parent = studio.generate(recipe)
+    child = studio.upscale(parent.id, UpscaleRef(factor=2.0, upscaler=ESRGAN, tile=32), recipe)
+    result = Image.open(studio.output_path(child.id))
+    assert result.size == (128, 128) and child.action is Action.UPSCALE
+    assert what_happened(child) == f"upscale 2x of {parent.id}·1"
+    # The picture's own recipe, with the upscale added: nothing else ran.
+    assert child.recipe.replace(upscale=None) == parent.recipe and child.recipe.upscale.upscaler == ESRGAN
+    assert np.asarray(result).std() > 10  # a picture, not a flat field
+    lanczos = studio.upscale(parent.id, UpscaleRef(factor=1.5), recipe)
+    assert Image.open(studio.output_path(lanczos.id)).size == (96, 96)
+
+
+def test_tiled_upscale_equals_the_untiled_one_and_has_no_seams(upscalers):
+    # Tolerance: 1/255 per channel (float rounding); the margin covers the network's reach, so tiles agree.
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 255, (72, 100, 3), dtype=np.uint8))
+    whole = pixels(upscalers.upscale(picture, ESRGAN, 4, tile=0))
+    for tile in (32, 48):
+        tiled = pixels(upscalers.upscale(picture, ESRGAN, 4, tile=tile))
+        assert tiled.shape == whole.shape == (288, 400, 3)
+        assert np.abs(tiled - whole).max() <= 1
+        # No seam: along each tile border, neighbouring columns differ no more than anywhere else.
+        steps = np.abs(np.diff(tiled, axis=1)).mean(axis=(0, 2))
+        seams = [steps[tile * 4 * k - 1] for k in range(1, 100 // tile + 1) if tile * 4 * k < 400]
+        assert max(seams) <= np.percentile(steps, 99)
+
+
+def test_a_2x_model_reaches_4x_in_two_passes(tmp_path):
+    write_tiny_esrgan(tmp_path / "two" / "tiny-2x.safetensors", scale=2)
+    upscalers = Upscalers(tmp_path / "two")
+    assert upscalers.upscale(Image.new("RGB", (24, 20), "grey"), "tiny-2x.safetensors", 4).size == (96, 80)
+
+
+def test_sd_upscale_repaints_blended_tiles_at_the_recipe_size(studio, recipe, engine):
+    parent = studio.generate(recipe)
+    settings = UpscaleRef(factor=2.0, upscaler=ESRGAN, tile=64, refine=True, overlap=16)
+    steps: list[tuple[int, int]] = []
+    child = studio.upscale(
+        parent.id, settings, recipe.replace(denoising_strength=0.5), on_step=lambda p: steps.append((p.step, p.total))
+    )
+    result = Image.open(studio.output_path(child.id))
+    assert result.size == (128, 128) and what_happened(child) == f"SD upscale 2x of {parent.id}·1"
+    assert child.recipe.mode.value == "img2img"
+    plain = Upscalers(studio._upscalers.folder).upscale(Image.open(studio.output_path(parent.id)), ESRGAN, 2)
+    assert np.abs(pixels(result) - pixels(plain)).mean() > 1  # the tiles were repainted
+    assert steps[-1][0] == steps[-1][1]  # one progress over all tiles, to the end
+    # 128 wide in 64-pixel tiles overlapping by 16 or more: 3 x 3 tiles of 1 step (3 steps x 0.5) each.
+    assert steps[-1][1] == 9
+    again = studio.replay(child.id)
+    assert np.array_equal(pixels(Image.open(studio.output_path(again.id))), pixels(result))
+
+
+def test_bad_upscaler_files_say_what_to_do(tmp_path, studio, recipe):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "notes.pth").write_bytes(b"not a model")
+    upscalers = Upscalers(folder)
+    with pytest.raises(UpscalerError, match="could not be read as an upscaler"):
+        upscalers.upscale(Image.new("RGB", (16, 16)), "notes.pth", 2)
+    with pytest.raises(UpscalerError, match="not in the upscalers folder"):
+        upscalers.upscale(Image.new("RGB", (16, 16)), "missing.pth", 2)
+    parent = studio.generate(recipe)
+    with pytest.raises(ValueError, match="upscale.factor"):
+        studio.upscale(parent.id, UpscaleRef(factor=8.0), recipe)
+    assert len(studio.tree()) == 1
