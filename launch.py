@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
     parser.add_argument("--loras", type=Path, default=HERE / "loras", help="the LoRA library folder")
     parser.add_argument(
+        "--upscalers",
+        type=Path,
+        default=HERE / "upscalers",
+        help="folder of upscaler models (ESRGAN, 4x-UltraSharp, SwinIR, ...; .safetensors or .pth)",
+    )
+    parser.add_argument(
         "--user-presets", type=Path, default=HERE / "presets" / "user", help="where your own presets are saved"
     )
     parser.add_argument("--low-memory", action="store_true", help="keep idle model parts on the CPU (small GPUs)")
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.engine.annotators import Preprocessors
     from studio.engine.factory import make_engine
     from studio.engine.models import DeviceSettings, default_cache_dir
+    from studio.engine.upscalers import Upscalers
     from studio.errors import ModelError
     from studio.formats.hashes import HashCache
     from studio.history import HistoryStore
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         lora_dir=args.loras,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
+        upscalers=Upscalers(args.upscalers, settings.device),
         # Several accounts: each one's sessions are its own, and only it is served their pictures.
         per_account=len(args.accounts) > 1,
         offered=offered(args),

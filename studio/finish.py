@@ -7,6 +7,7 @@ tile is an img2img. Progress counts the steps of all the runs together; a stop e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -97,6 +98,12 @@ def region_masks(recipe: Recipe, picture: Image.Image, painted: Mapping[str, Ima
     """Each region's mask on `picture`; ValueError for a region outside it or a painted mask that is missing."""
     masks = []
     for number, region in enumerate(recipe.regions, start=1):
+        strength = region.denoising_strength
+        if strength > 0 and int(recipe.steps * strength) < 1:
+            raise ValueError(
+                f"region {number}: strength {strength:g} of {recipe.steps} steps repaints nothing; raise the strength "
+                f"to {math.ceil(100 / recipe.steps) / 100:g} or the steps to {math.ceil(1 / strength - 1e-9)}"
+            )
         right, bottom = region.box[2], region.box[3]
         if right > picture.width or bottom > picture.height:
             raise ValueError(

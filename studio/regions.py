@@ -8,6 +8,7 @@ the picture comes back byte for byte.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -78,3 +79,58 @@ def touched_area(regions: Sequence[RegionRef], masks: Sequence[Image.Image]) -> 
     for region, mask in zip(regions, masks, strict=True):
         area |= np.asarray(blurred_mask(mask, region.mask_blur)) > 0
     return area
+
+
+# The review table's columns in the Finish tab: one row per region, switched on or off by the artist.
+REVIEW_COLUMNS: tuple[str, ...] = ("Use", "Kind", "Left", "Top", "Right", "Bottom", "Prompt", "Found by")
+BY_HAND = "by hand"
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """The Finish tab's fix settings: the default prompts and how every region is re-rendered."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    denoising_strength: float = 0.4
+    mask_blur: int = 4
+    padding: int = 32
+    grow: int = 4  # pixels added round every box (negative: taken off), as ADetailer's "dilate erode"
+
+
+def review_row(label: str, box: Box, found_by: str = "") -> list:
+    return [True, label, *box, "", found_by or BY_HAND]
+
+
+def regions_from_rows(rows: Sequence[Sequence], plan: FixPlan, size: tuple[int, int]) -> tuple[RegionRef, ...]:
+    """The regions a fix runs: the rows switched on, each box grown by `plan.grow`, with the plan's settings.
+
+    ValueError, naming the row, for a row whose numbers are not a box inside the picture.
+    """
+    regions = []
+    for number, row in enumerate(rows, start=1):
+        use, label, left, top, right, bottom, prompt, found_by = (list(row) + [""] * 8)[:8]
+        if not _is_on(use):
+            continue
+        try:
+            box = grown(clamp_box([float(v) for v in (left, top, right, bottom)], size), plan.grow, size)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"region row {number}: {error}") from None
+        label = str(label).strip().lower()
+        regions.append(
+            RegionRef(
+                label if label in ("face", "hand") else "box",
+                box,
+                prompt=str(prompt or "").strip() or plan.prompt,
+                negative_prompt=plan.negative_prompt,
+                denoising_strength=plan.denoising_strength,
+                mask_blur=plan.mask_blur,
+                padding=plan.padding,
+                found_by="" if found_by in ("", BY_HAND, None) else str(found_by),
+            )
+        )
+    return tuple(regions)
+
+
+def _is_on(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")

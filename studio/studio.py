@@ -433,6 +433,40 @@ class Studio:
             recipe, Action.UPSCALE, parent_id=node_id, source_index=index, images={"image": picture}, on_step=on_step
         )
 
+    def hires_fix(
+        self,
+        node_id: str,
+        recipe: Recipe,
+        *,
+        index: int = 0,
+        on_step: Callable[[StepProgress], None] | None = None,
+    ) -> Iteration:
+        """Generated picture `index` of a node made again with `recipe`'s hires fix (A1111's ✨ button).
+
+        Everything else is the picture's own recipe (its seed included), so the first pass is that very
+        picture; the hires settings (scale, upscaler, steps, strength) are the only change.
+        """
+        parent = self.session.get(node_id)
+        _check_output_index(parent, index)
+        source = parent.recipe_of(index)
+        if source.mode is not Mode.TXT2IMG or source.regions or source.upscale is not None:
+            raise ValueError(
+                f"The hires fix remakes a generated picture, and {node_id} was made by "
+                f"{'a finish' if source.regions or source.upscale else source.mode.value}. Use Upscale for it."
+            )
+        if recipe.hires_scale <= 1:
+            raise ValueError("hires: set Upscale by above 1 in the form's Hires fix, then press Hires fix again")
+        if source.controls:
+            raise ValueError("controls: the hires fix runs without control units, and this picture was made under some")
+        hires = source.replace(
+            batch_size=1,
+            hires_scale=recipe.hires_scale,
+            hires_upscaler=recipe.hires_upscaler,
+            hires_steps=recipe.hires_steps,
+            hires_denoising_strength=recipe.hires_denoising_strength,
+        )
+        return self._run(hires, Action.GENERATE, parent_id=node_id, source_index=index, on_step=on_step)
+
     def upscalers(self) -> list[str]:
         """The upscalers an upscale can name: Lanczos, then the upscalers folder's model files."""
         return self._upscalers.names()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from launch import file_guard
 from studio.engine.annotators import Preprocessors
+from studio.engine.upscalers import Upscalers
 from studio.history import HistoryStore
 from studio.recipe import Recipe
 from studio.studio import Studio
@@ -30,6 +31,7 @@ def running_studio(
     defaults: Recipe = TEST_DEFAULTS,
     per_account: bool = False,
     offered=None,
+    upscalers: Path | None = None,
 ) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
@@ -39,6 +41,7 @@ def running_studio(
         lora_dir=lora_dir,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(outputs / "annotators"),
+        upscalers=Upscalers(upscalers) if upscalers else None,
         per_account=per_account,
         offered=offered,
     )

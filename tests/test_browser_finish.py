@@ -1,4 +1,4 @@
-"""Finishing a picture in the real page: extend the canvas of a picked picture (outpaint)."""
+"""Finishing a picture in the real page: fix a region marked by dragging a box, upscale, hires fix, outpaint."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from PIL import Image, ImageFilter
 from playwright.sync_api import expect
 
 from studio.history import Action
+from studio.regions import region_mask, touched_area
 from tests.browser_kit import open_studio, pick_result, shoot, wait_for_saved
 from tests.servers import browser_session, running_studio
+from tests.upscaler_models import write_tiny_esrgan
 
 pytestmark = pytest.mark.browser
 
@@ -22,8 +24,9 @@ def test_outpaint_the_picked_picture_from_the_results(engine, page, tmp_path):
         page.click("#generate-button")
         wait_for_saved(page, "00001")
 
-        page.get_by_text("Extend the canvas (outpaint)").click()
         pick_result(page)
+        page.click("#send-to-finish")
+        page.get_by_text("Extend the canvas (outpaint)").click()
         page.fill("#outpaint-left input", "32")
         page.fill("#outpaint-right input", "16")
         page.click("#outpaint")
@@ -62,3 +65,69 @@ def test_the_hires_fix_from_the_settings(engine, page, tmp_path):
         assert node.recipe.hires_scale == 1.5 and node.recipe.hires_upscaler == "Latent"
         picture = Image.open(browser_session(studio).session.path(node.outputs[0]))
         assert picture.size == node.recipe.hires_size == (192, 192)
+
+
+def drag_box(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag over the Finish board's picture from `start` to `end`, given as fractions of its width and height."""
+    picture = page.locator("#region-board .sheet img").bounding_box()
+    x, y, width, height = picture["x"], picture["y"], picture["width"], picture["height"]
+    page.mouse.move(x + width * start[0], y + height * start[1])
+    page.mouse.down()
+    page.mouse.move(x + width * end[0], y + height * end[1], steps=12)
+    page.mouse.up()
+
+
+def test_mark_a_hand_by_dragging_a_box_fix_it_then_upscale_the_result(engine, page, tmp_path):
+    write_tiny_esrgan(tmp_path / "upscalers" / "tiny-esrgan-4x.safetensors")
+    with running_studio(engine, tmp_path / "outputs", upscalers=tmp_path / "upscalers") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "4")
+        page.fill("#prompt textarea", "a knight waving")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+
+        pick_result(page)
+        page.click("#send-to-finish")
+        expect(page.locator("#finish-source")).to_contain_text("Finishing 00001·1 (128×128)", timeout=20_000)
+        drag_box(page, (0.1, 0.5), (0.45, 0.85))  # the hand, lower left
+        expect(page.locator("#region-board .region")).to_have_count(1, timeout=20_000)
+        expect(page.locator("#regions")).to_contain_text("by hand")
+        page.fill("#fix-prompt textarea", "detailed hand, five fingers")
+        page.fill("#fix-strength input[type=number]", "0.9")
+        page.locator("#fix-strength input[type=number]").press("Enter")
+        shoot(page, "finish-03-hand-marked")
+        page.click("#fix-regions")
+        wait_for_saved(page, "00002")
+        expect(page.locator("#results .thumb figcaption").first).to_contain_text("fix region")
+
+        pick_result(page)
+        page.click("#send-to-finish")
+        expect(page.locator("#finish-source")).to_contain_text("Finishing 00002·1", timeout=20_000)
+        expect(page.locator("#region-board .region")).to_have_count(0)  # the boxes were the other picture's
+        page.get_by_text("Upscale", exact=True).click()
+        page.locator("#upscaler input").click()
+        page.get_by_role("option", name="tiny-esrgan-4x.safetensors").click()
+        page.click("#upscale")
+        wait_for_saved(page, "00003")
+        expect(page.locator("#results .thumb figcaption").first).to_contain_text("upscale 2x of 00002·1")
+        page.locator("#tab-results").scroll_into_view_if_needed()
+        shoot(page, "finish-04-upscaled")
+        page.get_by_role("tab", name="History").click()
+        expect(page.locator("#history .tree")).to_contain_text("fix region")
+        expect(page.locator("#history .tree")).to_contain_text("upscale 2x")
+        shoot(page, "finish-05-history")
+
+        session = browser_session(studio).session
+        fixed, upscaled = session.get("00002"), session.get("00003")
+        assert fixed.action is Action.FIX and fixed.parent_id == "00001"
+        (region,) = fixed.recipe.regions
+        assert region.prompt == "detailed hand, five fingers" and region.denoising_strength == 0.9
+        left, top, right, bottom = region.box  # the dragged box, grown by 4 pixels
+        assert abs(left - (0.1 * 128 - 4)) <= 2 and abs(bottom - (0.85 * 128 + 4)) <= 2
+        before = np.asarray(Image.open(session.path(session.get("00001").outputs[0])).convert("RGB"))
+        after = np.asarray(Image.open(session.path(fixed.outputs[0])).convert("RGB"))
+        outside = ~touched_area(fixed.recipe.regions, [region_mask(region, (128, 128))])
+        assert np.array_equal(after[outside], before[outside])
+        assert upscaled.action is Action.UPSCALE and upscaled.parent_id == "00002"
+        assert upscaled.recipe.upscale.upscaler == "tiny-esrgan-4x.safetensors"
+        assert Image.open(session.path(upscaled.outputs[0])).size == (256, 256)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from upscaler_models import write_tiny_esrgan
 
-from studio.engine.upscalers import Upscalers, UpscalerError
+from studio.engine.upscalers import UpscalerError, Upscalers
 from studio.history import Action, HistoryStore
 from studio.recipe import Recipe, RegionRef, UpscaleRef
 from studio.regions import blurred_mask, region_mask, touched_area
 from studio.studio import Studio
 from studio.ui.present.history import what_happened
+from tests.upscaler_models import write_tiny_esrgan
 
 ESRGAN = "tiny-esrgan-4x.safetensors"
 

@@ -13,6 +13,7 @@ from studio.ui import (
     api,
     control_tab,
     editor,
+    finish_tab,
     generate,
     history,
     loras_tab,
@@ -23,10 +24,12 @@ from studio.ui import (
     train_tab,
 )
 from studio.ui.control_panel import control_widgets
+from studio.ui.finish_tab import FINISH_TAB
 from studio.ui.form import RecipeForm, hires_widgets, prompt_widgets, settings_widgets
 from studio.ui.present import header
 from studio.ui.present.editor_page import EDITOR_CSS
 from studio.ui.present.plan import plan_text
+from studio.ui.present.region_board import BOARD_CSS
 from studio.ui.present.tree_view import TREE_CSS
 from studio.ui.present.viewer import VIEWER_CSS, viewer_html
 from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, NOTHING_YET, PICTURE_TAB, RESULTS_TAB, Screen
@@ -134,6 +137,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         result_actions = results.action_widgets()
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
                         edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
+                    with gr.Tab("Finish", id=FINISH_TAB, elem_id="tab-finish") as finish_tab_item:
+                        finish_panel = finish_tab.finish_widgets(studio.upscalers(), _script("regions.js"))
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model, studio.family, _script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
@@ -205,6 +210,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             notice=notice_box,
         )
         results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editor_source=edit_panel.source)
+        finish_tab.wire(studio, screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)
         history.wire(studio, screen, history_panel, blocks)
@@ -216,7 +222,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             poll=gr.Timer(page.POLL_SECONDS, active=False),
             editor=edit_panel,
         )
-        picture_tab.wire(studio, screen, picture_panel)
+        picture_tab.wire(studio, screen, picture_panel, finish_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)
         train_tab.wire(studio, screen, train_panel)
         presets_panel.wire(
@@ -229,4 +235,4 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     theme = gr.themes.Default(
         primary_hue="orange", neutral_hue="slate", text_size="sm", spacing_size="sm", radius_size="sm"
     )
-    return Window(blocks, CSS + VIEWER_CSS + TREE_CSS + EDITOR_CSS, theme, _head())
+    return Window(blocks, CSS + VIEWER_CSS + TREE_CSS + EDITOR_CSS + BOARD_CSS, theme, _head())

@@ -8,6 +8,7 @@ import gradio as gr
 
 from studio.formats.picture_info import Source
 from studio.studio import Studio
+from studio.ui.finish_tab import FinishPanel, fix_settings_widgets, show_fix_settings
 from studio.ui.present import picture as picture_text
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
@@ -38,7 +39,7 @@ def picture_widgets() -> PicturePanel:
     return PicturePanel(file, preview, info, use)
 
 
-def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
+def wire(studio: Studio, screen: Screen, panel: PicturePanel, finish: FinishPanel) -> None:
     def show(path: str | None):
         if not path:
             return {
@@ -60,13 +61,24 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel) -> None:
         if not path:
             raise refusal("Drop a picture first.", title="No picture")
         with user_errors():
-            recipe = studio.read_picture(path).recipe(studio.defaults)
-        return {**screen.form.show(recipe), screen.status: "Settings taken from the dropped picture."}
+            info = studio.read_picture(path)
+            recipe = info.recipe(studio.defaults)
+        status = "Settings taken from the dropped picture."
+        if info.fix_passes:
+            passes = len(info.fix_passes)
+            status += f" The Finish tab's *Fix regions* settings are its {info.fix_passes[0].label} pass" + (
+                f" (1 of {passes}; the others are listed under Picture info)." if passes > 1 else "."
+            )
+        return {
+            **screen.form.show(recipe),
+            **(show_fix_settings(finish, info.fix_passes[0]) if info.fix_passes else {}),
+            screen.status: status,
+        }
 
     panel.use.click(
         use,
         inputs=panel.file,
-        outputs=[*screen.form.outputs, screen.status],
+        outputs=[*screen.form.outputs, *fix_settings_widgets(finish), screen.status],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

@@ -1,4 +1,4 @@
-"""The Results tab: pick a picture, then edit it, vary it, mark it, or extend its canvas."""
+"""The Results tab: pick a picture, then edit it, finish it, vary it or mark it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.history import Mark
-from studio.outpaint import MAX_EXTENSION, Extension
 from studio.studio import Studio
 from studio.ui.editor import picture_for_editor
 from studio.ui.present.editor_page import editing_line
@@ -18,18 +17,18 @@ from studio.ui.screen import EDIT_TAB, Screen
 @dataclass
 class ResultActions:
     edit: gr.Button
+    finish: gr.Button  # opens the Finish tab on the picked picture
     vary: gr.Button
     count: gr.Slider
     strength: gr.Slider
     keep: gr.Button
     reject: gr.Button
-    outpaint: gr.Button
-    extension: dict[str, gr.Number]  # left, top, right, bottom
 
 
 def action_widgets() -> ResultActions:
     with gr.Row(equal_height=True):
         edit = gr.Button("✏ Edit this picture", variant="primary", size="sm", elem_id="send-to-editor")
+        finish = gr.Button("Finish: fix, upscale, outpaint", size="sm", elem_id="send-to-finish")
         keep = gr.Button("★ Keep", size="sm", elem_id="mark-keep")
         reject = gr.Button("✗ Reject", size="sm", elem_id="mark-reject")
     with gr.Row():
@@ -45,22 +44,7 @@ def action_widgets() -> ResultActions:
             elem_id="vary-strength",
         )
         vary = gr.Button("Make variations", size="sm", scale=1, min_width=120, elem_id="vary")
-    with gr.Accordion("Extend the canvas (outpaint)", open=False, elem_id="finish-outpaint"):
-        gr.Markdown(
-            "Adds pixels on the sides you choose and paints them from the prompt, with the form's *Change "
-            "strength* and *Mask edge softness* (the seam). Your picture outside the seam stays exactly as it is.",
-            elem_id="outpaint-hint",
-        )
-        with gr.Row():
-            extension = {
-                side: gr.Number(
-                    0, label=f"{side.title()} (px)", precision=0, minimum=0, maximum=MAX_EXTENSION, step=8,
-                    min_width=70, elem_id=f"outpaint-{side}",
-                )
-                for side in ("left", "top", "right", "bottom")
-            }  # fmt: skip
-            outpaint = gr.Button("Outpaint", size="sm", min_width=100, elem_id="outpaint")
-    return ResultActions(edit, vary, count, strength, keep, reject, outpaint, extension)
+    return ResultActions(edit, finish, vary, count, strength, keep, reject)
 
 
 def wire(
@@ -115,26 +99,6 @@ def wire(
     actions.vary.click(
         vary,
         inputs=[screen.selected, actions.count, actions.strength, screen.session],
-        outputs=screen.run_outputs,
-        **screen.run_options,
-    )
-
-    def outpaint(values: dict, request: gr.Request):
-        selected = require(values[screen.selected])
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, _ = screen.recipe(studio, values)
-        with user_errors():
-            extension = Extension(**{side: int(values[box] or 0) for side, box in actions.extension.items()})
-        yield from screen.run(
-            session,
-            lambda on_step: session.outpaint(
-                selected["node"], extension, recipe, index=selected["index"], on_step=on_step
-            ),
-        )
-
-    actions.outpaint.click(
-        outpaint,
-        inputs=screen.recipe_inputs | {screen.selected, screen.session, *actions.extension.values()},
         outputs=screen.run_outputs,
         **screen.run_options,
     )

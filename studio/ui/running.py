@@ -91,6 +91,17 @@ FIELD_LABELS = {
     "hires_upscaler": "Hires fix: upscaler",
     "hires_steps": "Hires fix: steps",
     "hires_denoising_strength": "Hires fix: denoising strength",
+    "regions": "Fix regions",
+    "regions.box": "Fix regions: a region",
+    "regions.denoising_strength": "Fix regions: strength",
+    "regions.mask_blur": "Fix regions: edge softness",
+    "regions.padding": "Fix regions: context padding",
+    "upscale": "Upscale",
+    "upscale.factor": "Upscale by",
+    "upscale.upscaler": "Upscaler",
+    "upscale.tile": "Upscale: tile size",
+    "upscale.overlap": "SD upscale: tile overlap",
+    "upscale.refine": "SD upscale",
 }
 
 

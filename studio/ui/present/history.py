@@ -21,9 +21,11 @@ class Picture:
 
 
 def finish_name(node: Iteration) -> str | None:
-    """'fix hands', 'upscale 2x', 'SD upscale 2x' for a finishing node; None for others."""
+    """'fix hands', 'hires fix 2x', 'upscale 2x', 'SD upscale 2x' for a finishing node; None for others."""
     if node.action is Action.FIX:
         return fix_name(node.recipe.regions)
+    if node.action is Action.GENERATE and node.source_index is not None and node.recipe.hires_scale > 1:
+        return f"hires fix {node.recipe.hires_scale:g}x"  # a picked picture, remade with the hires fix
     if node.action is Action.UPSCALE and node.recipe.upscale is not None:
         upscale = node.recipe.upscale
         return f"{'SD upscale' if upscale.refine else 'upscale'} {upscale.factor:g}x"

@@ -42,6 +42,12 @@ def picture_info_text(info: PictureInfo) -> str:
         if key in info.changes and info.changes[key] not in ("", None):
             lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
     lines.extend(_studio_lines(info.changes))
+    for number, settings in enumerate(info.fix_passes, start=1):
+        lines.append(
+            f"- Fix pass {number} ({settings.model}, goes to the Finish tab): {settings.label}s, strength "
+            f"{settings.denoising_strength:g}, edge softness {settings.mask_blur}, padding {settings.padding}, "
+            f"grow {settings.grow}" + (f", prompt *{_clip(settings.prompt)}*" if settings.prompt else "")
+        )
     return "  \n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + _unknown_lines(info.unknown)
 
 

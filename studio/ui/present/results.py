@@ -11,6 +11,23 @@ from studio.ui.present.history import what_happened
 
 def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
     """One line of what a picture was made with."""
+    upscale = recipe.upscale
+    if upscale is not None and not upscale.refine:  # nothing was rendered: only the enlargement happened
+        return f"upscale {upscale.factor:g}× with {upscale.upscaler}" + (
+            f", tiles of {upscale.tile} px" if upscale.tile else ""
+        )
+    if recipe.regions:
+        return " · ".join(
+            [
+                f"{len(recipe.regions)} region{'s' if len(recipe.regions) > 1 else ''} "
+                f"({', '.join(region.label for region in recipe.regions)}) repainted at {recipe.width}×{recipe.height}",
+                recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
+                f"{recipe.steps} steps",
+                f"CFG {recipe.cfg_scale:g}",
+                f"seed {seed if seed is not None else recipe.seed}",
+                "strength " + ", ".join(f"{region.denoising_strength:g}" for region in recipe.regions),
+            ]
+        )
     parts = [
         recipe.mode.value,
         recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
@@ -30,6 +47,10 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
         )
     if recipe.controls:
         parts.append("control " + ", ".join(f"{unit.kind} {unit.weight:g}" for unit in recipe.controls))
+    if upscale is not None:
+        parts.insert(
+            0, f"SD upscale {upscale.factor:g}× with {upscale.upscaler}, tiles overlapping {upscale.overlap} px"
+        )
     return " · ".join(parts)
 
 
