@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = DeviceSettings.best_available(low_memory=args.low_memory)
     cache_dir = args.cache or default_cache_dir()
-    engine = make_engine(cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle, lora_dir=args.loras)
+    upscalers = Upscalers(args.upscalers, settings.device)
+    engine = make_engine(
+        cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle, lora_dir=args.loras, upscalers=upscalers
+    )
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
     try:
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         lora_dir=args.loras,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
-        upscalers=Upscalers(args.upscalers, settings.device),
+        upscalers=upscalers,
         # Several accounts: each one's sessions are its own, and only it is served their pictures.
         per_account=len(args.accounts) > 1,
         offered=offered(args),

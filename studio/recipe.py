@@ -21,7 +21,7 @@ SCHEMA_VERSION = 5  # 5: region fixes and upscales; 4: hires fix; 3: styles and 
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 # How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
-# bilinear, as in A1111), or the decoded picture with Lanczos. Upscaler models come with the upscalers.
+# bilinear, as in A1111), or the decoded picture with Lanczos; or an upscaler model's file name.
 HIRES_UPSCALERS: tuple[str, ...] = ("Latent", "Latent (nearest)", "Lanczos")
 MAX_HIRES_SCALE = 4.0
 # Upscaling a picked picture: Lanczos is built in; other names are model files in the upscalers folder.
@@ -303,10 +303,12 @@ class Recipe:
             _check_number(f"prompt: <lora:{name}:...> weight", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
         _check_int("clip_skip", self.clip_skip, 1, MAX_CLIP_SKIP)
         _check_number("hires_scale", self.hires_scale, 1.0, MAX_HIRES_SCALE)
-        if self.hires_upscaler not in HIRES_UPSCALERS:
+        _check_text("hires_upscaler", self.hires_upscaler)
+        if self.hires_upscaler not in HIRES_UPSCALERS and not is_upscaler_file(self.hires_upscaler):
             raise RecipeError(
                 "hires_upscaler",
-                f"unknown upscaler {self.hires_upscaler!r}; choose one of {', '.join(HIRES_UPSCALERS)}",
+                f"unknown upscaler {self.hires_upscaler!r}; choose one of {', '.join(HIRES_UPSCALERS)} "
+                f"or a model file in the upscalers folder ({', '.join(UPSCALER_SUFFIXES)})",
             )
         _check_int("hires_steps", self.hires_steps, 0, MAX_STEPS)
         _check_number("hires_denoising_strength", self.hires_denoising_strength, 0.0, 1.0)
@@ -379,9 +381,7 @@ class Recipe:
         if upscale.factor == 1:
             raise RecipeError("upscale.factor", "1 leaves the picture as it is; enlarge by more than 1")
         _check_text("upscale.upscaler", upscale.upscaler)
-        if upscale.upscaler != LANCZOS and (
-            not upscale.upscaler.endswith(UPSCALER_SUFFIXES) or "/" in upscale.upscaler or "\\" in upscale.upscaler
-        ):
+        if upscale.upscaler != LANCZOS and not is_upscaler_file(upscale.upscaler):
             raise RecipeError(
                 "upscale.upscaler",
                 f"{upscale.upscaler!r} is neither {LANCZOS} nor a model file name in the upscalers folder "
@@ -509,6 +509,11 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         return cls.from_dict(json.loads(text))
+
+
+def is_upscaler_file(name: str) -> bool:
+    """A model file's name in the upscalers folder: a known suffix, and no folder in it."""
+    return name.endswith(UPSCALER_SUFFIXES) and "/" not in name and "\\" not in name and not name.startswith(".")
 
 
 def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:

@@ -154,3 +154,48 @@ def test_bad_upscaler_files_say_what_to_do(tmp_path, studio, recipe):
     with pytest.raises(ValueError, match="upscale.factor"):
         studio.upscale(parent.id, UpscaleRef(factor=8.0), recipe)
     assert len(studio.tree()) == 1
+
+
+def test_the_hires_fix_can_enlarge_with_an_upscaler_model(engine, upscalers, recipe, monkeypatch):
+    monkeypatch.setattr(engine, "upscalers", upscalers)
+    hires = recipe.replace(steps=4, hires_scale=2.0, hires_upscaler=ESRGAN, hires_denoising_strength=0.5)
+    first = engine.generate(hires)[0]
+    assert first.size == (128, 128)
+    assert pixels(engine.generate(hires)[0]).tolist() == pixels(first).tolist()  # deterministic
+    by_lanczos = engine.generate(hires.replace(hires_upscaler="Lanczos"))[0]
+    assert np.abs(pixels(by_lanczos) - pixels(first)).mean() > 1  # the model made the difference
+    with pytest.raises(UpscalerError, match="not in the upscalers folder"):
+        engine.generate(hires.replace(hires_upscaler="4x-missing.pth"))
+
+
+def test_hires_fix_of_a_picked_picture_remakes_it_larger_as_a_child(studio, recipe):
+    parent = studio.generate(recipe.replace(batch_size=2))
+    child = studio.hires_fix(parent.id, recipe.replace(hires_scale=1.5, hires_denoising_strength=0.6), index=1)
+    assert Image.open(studio.output_path(child.id)).size == (96, 96)
+    assert child.recipe.seed == parent.seeds[1] and child.recipe.batch_size == 1
+    assert child.recipe.replace(hires_scale=1.0, hires_denoising_strength=0.7) == parent.recipe_of(1).replace(
+        batch_size=1
+    )
+    assert what_happened(child) == f"hires fix 1.5x of {parent.id}·2"
+    with pytest.raises(ValueError, match="set Upscale by above 1"):
+        studio.hires_fix(parent.id, recipe)
+    upscaled = studio.upscale(parent.id, UpscaleRef(factor=2.0), recipe)
+    with pytest.raises(ValueError, match="remakes a generated picture.*Use Upscale"):
+        studio.hires_fix(upscaled.id, recipe.replace(hires_scale=2.0))
+
+
+def test_upscales_are_written_as_a1111_writes_them():
+    from studio.formats import a1111
+
+    recipe = Recipe(prompt="a knight", model="tiny", seed=5, mode="img2img", denoising_strength=0.3)
+    extras = a1111.parse_parameters(a1111.format_parameters(recipe.replace(upscale=UpscaleRef(2.5, ESRGAN)))).fields
+    assert (extras["Postprocess upscale by"], extras["Postprocess upscaler"]) == ("2.5", "tiny-esrgan-4x")
+    refined = recipe.replace(upscale=UpscaleRef(2.0, "Lanczos", refine=True, overlap=48))
+    fields = a1111.parse_parameters(a1111.format_parameters(refined)).fields
+    assert (fields["SD upscale overlap"], fields["SD upscale upscaler"], fields["Denoising strength"]) == (
+        "48",
+        "Lanczos",
+        "0.3",
+    )
+    hires = Recipe(prompt="a knight", model="tiny", seed=5, hires_scale=2.0, hires_upscaler=ESRGAN)
+    assert a1111.parse_parameters(a1111.format_parameters(hires)).fields["Hires upscaler"] == "tiny-esrgan-4x"

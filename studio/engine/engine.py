@@ -20,12 +20,13 @@ from studio.engine.families import Family
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import latents_to_preview
 from studio.engine.samplers import make_scheduler
+from studio.engine.upscalers import Upscalers
 from studio.errors import GenerationStopped, OutOfMemory
 from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend, render_size
 from studio.progress import StepProgress
 from studio.prompt_syntax import effective_loras
-from studio.recipe import InpaintArea, Mode, Recipe
+from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
 
 StepCallback = Callable[[StepProgress], None]
 
@@ -40,8 +41,11 @@ class Engine:
         load_controlnet: Callable[[str, PipelineSet], ControlNetModel | ControlNetUnionModel] | None = None,
         lora_dir: Path | None = None,
         allow_pickle: bool = False,
+        upscalers: Upscalers | None = None,
     ) -> None:
         self._load = load
+        # Upscaler models the hires fix may enlarge with (the Finish tab's upscalers); None: built-in ones only.
+        self.upscalers = upscalers
         self._load_controlnet = load_controlnet
         self.lora_dir = lora_dir
         self._allow_pickle = allow_pickle
@@ -173,6 +177,12 @@ class Engine:
         """
         # 1. Check everything that can be checked before touching the GPU.
         self.check_inputs(recipe, image, mask, control_images)
+        if recipe.hires_scale > 1 and recipe.hires_upscaler not in HIRES_UPSCALERS:
+            if self.upscalers is None:
+                raise ValueError(
+                    f"hires_upscaler: {recipe.hires_upscaler} needs an upscalers folder; this studio has none"
+                )
+            self.upscalers.check(recipe.hires_upscaler)
         seeds = recipe.seeds()
         prompt, loras = self.loras_of(recipe)
         if image is not None and recipe.denoising_strength == 0:
@@ -264,20 +274,27 @@ class Engine:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
 
-    @staticmethod
-    def _hires_pass(pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
+    def _hires_pass(self, pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
         """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.
 
-        "Latent" enlarges the latents (bilinear, as A1111's default latent mode; or nearest), "Lanczos" the
-        decoded pictures. The second pass has the same prompt, seeds' generators and guidance, and runs
+        "Latent" enlarges the latents (bilinear, as A1111's default latent mode; or nearest), "Lanczos" or an
+        upscaler model the decoded pictures (a model's result is brought to the exact size with Lanczos). The second pass has the same prompt, seeds' generators and guidance, and runs
         `hires_steps` (or `steps`) at `hires_denoising_strength`, as A1111 counts them.
         """
         width, height = recipe.hires_size
         if recipe.hires_upscaler.startswith("Latent"):
             mode = "nearest" if recipe.hires_upscaler == "Latent (nearest)" else "bilinear"
             enlarged = torch.nn.functional.interpolate(first, size=(height // 8, width // 8), mode=mode)
-        else:
+        elif recipe.hires_upscaler == LANCZOS:
             enlarged = [picture.resize((width, height), Image.Resampling.LANCZOS) for picture in first]
+        else:
+            assert self.upscalers is not None  # generate() refused a model name without upscalers
+            enlarged = [
+                self.upscalers.upscale(picture, recipe.hires_upscaler, recipe.hires_scale).resize(
+                    (width, height), Image.Resampling.LANCZOS
+                )
+                for picture in first
+            ]
         second = pipelines.for_mode(Mode.IMG2IMG)
         second.scheduler = make_scheduler(
             recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=recipe.seeds()[0]

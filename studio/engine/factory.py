@@ -10,6 +10,7 @@ from studio.engine.controlnets import load_controlnet
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
+from studio.engine.upscalers import Upscalers
 
 
 def make_engine(
@@ -18,6 +19,7 @@ def make_engine(
     settings: DeviceSettings | None = None,
     allow_pickle: bool = False,
     lora_dir: Path | None = None,
+    upscalers: Upscalers | None = None,
 ) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
 
@@ -35,4 +37,4 @@ def make_engine(
             spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle, family=pipelines.family, text_width=text_width
         )
 
-    return Engine(load, load_controlnet=load_control, lora_dir=lora_dir, allow_pickle=allow_pickle)
+    return Engine(load, load_controlnet=load_control, lora_dir=lora_dir, allow_pickle=allow_pickle, upscalers=upscalers)

@@ -50,6 +50,11 @@ class Upscalers:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def check(self, name: str) -> None:
+        """UpscalerError, saying what to do, when `name` is neither Lanczos nor a file in the folder."""
+        if name != LANCZOS:
+            self._path(name)
+
     def upscale(
         self,
         picture: Image.Image,

@@ -28,6 +28,7 @@ from studio.recipe import (
     InpaintArea,
     Mode,
     Recipe,
+    is_upscaler_file,
 )
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
@@ -83,7 +84,7 @@ def format_parameters(
         ]
         if recipe.hires_steps:
             fields.append(("Hires steps", recipe.hires_steps))
-        fields.append(("Hires upscaler", recipe.hires_upscaler))
+        fields.append(("Hires upscaler", upscaler_name(recipe.hires_upscaler)))
     if recipe.mode is Mode.INPAINT and not recipe.regions:
         fields.append(("Mask blur", recipe.mask_blur))
         if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
@@ -109,11 +110,14 @@ def format_parameters(
     fields += adetailer.format_fields(recipe.regions)
     if recipe.upscale is not None:
         if recipe.upscale.refine:  # A1111's "SD upscale" script
-            fields += [("SD upscale overlap", recipe.upscale.overlap), ("SD upscale upscaler", recipe.upscale.upscaler)]
+            fields += [
+                ("SD upscale overlap", recipe.upscale.overlap),
+                ("SD upscale upscaler", upscaler_name(recipe.upscale.upscaler)),
+            ]
         else:  # A1111's Extras tab
             fields += [
                 ("Postprocess upscale by", _number(recipe.upscale.factor)),
-                ("Postprocess upscaler", recipe.upscale.upscaler),
+                ("Postprocess upscaler", upscaler_name(recipe.upscale.upscaler)),
             ]
     if lora_hashes:
         named = {_hash_alias(name): value for name, value in lora_hashes.items()}
@@ -121,6 +125,11 @@ def format_parameters(
     fields.append(("Version", "studio"))
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
     return "\n".join(lines)
+
+
+def upscaler_name(name: str) -> str:
+    """An upscaler as A1111 names it: a model by its file's stem ("4x-UltraSharp"), a built-in by its name."""
+    return name.rsplit(".", 1)[0] if is_upscaler_file(name) else name
 
 
 def parse_parameters(text: str) -> Parameters:

@@ -101,7 +101,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults, studio.family)
-                    hires = hires_widgets(defaults)
+                    hires = hires_widgets(defaults, studio.upscalers()[1:])
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
                         value=defaults.model,

@@ -232,8 +232,8 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
     }
 
 
-def hires_widgets(defaults: Recipe) -> dict[str, Any]:
-    """A1111's hires fix for Generate: render, enlarge, and repaint at the larger size."""
+def hires_widgets(defaults: Recipe, upscaler_models: list[str] | None = None) -> dict[str, Any]:
+    """A1111's hires fix for Generate: render, enlarge (latents, Lanczos or an upscaler model), repaint larger."""
     with gr.Accordion("Hires fix (Generate)", open=False, elem_id="hires"):
         with gr.Row():
             scale = gr.Slider(
@@ -246,10 +246,10 @@ def hires_widgets(defaults: Recipe) -> dict[str, Any]:
                 elem_id="hires-scale",
             )
             upscaler = gr.Dropdown(
-                list(HIRES_UPSCALERS),
+                [*HIRES_UPSCALERS, *(upscaler_models or [])],
                 value=defaults.hires_upscaler,
                 label="Upscaler",
-                info="Latent: the latents, as A1111's default; Lanczos: the picture",
+                info="Latent: the latents, as A1111's default; Lanczos or a model: the picture",
                 elem_id="hires-upscaler",
             )
         with gr.Row():
