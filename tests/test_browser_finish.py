@@ -27,8 +27,11 @@ def test_outpaint_the_picked_picture_from_the_results(engine, page, tmp_path):
         pick_result(page)
         page.click("#send-to-finish")
         page.get_by_text("Extend the canvas (outpaint)").click()
-        page.fill("#outpaint-left input", "32")
-        page.fill("#outpaint-right input", "16")
+        expect(page.locator("#outpaint-left input")).to_be_visible()
+        for side, pixels in (("left", "32"), ("right", "16")):
+            page.fill(f"#outpaint-{side} input", pixels)
+            page.locator(f"#outpaint-{side} input").press("Enter")  # a number box takes its value on Enter
+            expect(page.locator(f"#outpaint-{side} input")).to_have_value(pixels)
         page.click("#outpaint")
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb figcaption").first).to_contain_text("outpaint")
@@ -53,9 +56,14 @@ def test_the_hires_fix_from_the_settings(engine, page, tmp_path):
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
         page.get_by_text("Hires fix (Generate)").click()
-        page.fill("#hires-scale input[type=number]", "1.5")
-        page.locator("#hires-scale input[type=number]").press("Enter")
-        expect(page.locator("#plan")).to_contain_text("Hires fix: 1.5× by Latent, strength 0.7 (Generate only)")
+        scale = page.locator("#hires-scale input[type=number]")
+        expect(scale).to_be_visible()
+        scale.fill("1.5")
+        scale.press("Enter")
+        expect(scale).to_have_value("1.5")
+        expect(page.locator("#plan")).to_contain_text(
+            "Hires fix: 1.5× by Latent, strength 0.7 (Generate only)", timeout=20_000
+        )
         page.fill("#prompt textarea", "a lighthouse, hires")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
