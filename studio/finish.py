@@ -20,6 +20,9 @@ from studio.regions import region_mask
 from studio.upscaling import Blender, lanczos, ramp_weights, tile_boxes, upscaled_size
 
 StepCallback = Callable[[StepProgress], None]
+# The role of the map of a finish's tile ControlNet ("keep structure"): the picture being repainted, so it is
+# made again from the picture on every run and never stored apart.
+STRUCTURE_MAP = "control-0"
 
 
 class Renderer(Protocol):
@@ -130,8 +133,12 @@ def fix_regions(
     runs = [region_recipe(recipe, region, index) for index, region in enumerate(recipe.regions)]
     counter = _StepCounter(on_step, [_steps_of(run) for run in runs])
     fixed = picture.convert("RGB")
+    # The tile map is the picture as the artist picked it, for every region: a replay makes the same map.
+    structure = {STRUCTURE_MAP: fixed} if recipe.controls else None
     for index, (run, mask) in enumerate(zip(runs, masks, strict=True)):
-        fixed = engine.generate(run, image=fixed, mask=mask, on_step=counter.for_run(index))[0]
+        fixed = engine.generate(run, image=fixed, mask=mask, control_images=structure, on_step=counter.for_run(index))[
+            0
+        ]
     return fixed
 
 
@@ -164,7 +171,10 @@ def upscale(
         crop = enlarged.crop(box)
         width, height = render_size(crop.size)
         repainted = engine.generate(
-            tile_recipe.replace(width=width, height=height), image=crop, on_step=counter.for_run(index)
+            tile_recipe.replace(width=width, height=height),
+            image=crop,
+            control_images={STRUCTURE_MAP: crop} if recipe.controls else None,
+            on_step=counter.for_run(index),
         )[0]
         blender.add(repainted, box, ramp_weights(box, enlarged.size, settings.overlap))
     return blender.picture()

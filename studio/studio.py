@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from studio.control.catalogue import default_model
 from studio.drafts import FOLDER as DRAFT_FOLDER
 from studio.drafts import Drafts
 from studio.errors import GenerationStopped
-from studio.finish import Enlarger, LanczosOnly, fix_regions, region_masks
+from studio.finish import STRUCTURE_MAP, Enlarger, LanczosOnly, fix_regions, region_masks
 from studio.finish import upscale as run_upscale
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
@@ -37,7 +38,7 @@ from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
 from studio.prompt_syntax import effective_loras
-from studio.recipe import MAX_BATCH, MAX_SEED, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
+from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
 from studio.regions import FINDER
 from studio.sizes import size_for_new_family
 from studio.train.report import MemorizationReport
@@ -375,13 +376,16 @@ class Studio:
         *,
         index: int = 0,
         painted: Mapping[str, Image.Image] | None = None,
+        keep_structure: float = 0.0,
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """Re-render `regions` of output `index` of a node, each alone at the recipe's size; one child node.
 
         `recipe` gives the model, sampler, steps, seed and the default prompts; each region may have its
         own prompt, strength, blur and padding. `painted` holds brush regions' masks by their role.
-        Outside the regions (and their mask blur) every pixel of the picture stays exactly as it was.
+        `keep_structure` > 0 runs each region under the tile ControlNet at that weight, its map the
+        picture itself, so a strong repaint keeps the region's shapes. Outside the regions (and their
+        mask blur) every pixel of the picture stays exactly as it was.
         """
         parent = self.session.get(node_id)
         _check_output_index(parent, index)
@@ -390,6 +394,7 @@ class Studio:
         if recipe.controls:
             raise ValueError("controls: a region fix runs without control units; switch them off, then fix")
         recipe = recipe.replace(
+            controls=self._structure_unit(recipe, keep_structure),
             mode=Mode.INPAINT,
             inpaint_area=InpaintArea.ONLY_MASKED,
             regions=tuple(regions),
@@ -411,20 +416,30 @@ class Studio:
         recipe: Recipe,
         *,
         index: int = 0,
+        keep_structure: float = 0.0,
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """Output `index` of a node, enlarged; with `settings.refine`, repainted in tiles at the recipe's size.
 
         Without refine no diffusion runs, and the recipe is the picture's own, with the upscale added.
+        `keep_structure` > 0 repaints each tile under the tile ControlNet at that weight (its map the tile).
         """
         parent = self.session.get(node_id)
         _check_output_index(parent, index)
         if settings.refine:
             if recipe.controls:
                 raise ValueError("controls: SD upscale runs without control units; switch them off, then upscale")
-            recipe = recipe.replace(mode=Mode.IMG2IMG, regions=(), variation_seed=None, variation_strength=0.0)
+            recipe = recipe.replace(
+                mode=Mode.IMG2IMG,
+                regions=(),
+                variation_seed=None,
+                variation_strength=0.0,
+                controls=self._structure_unit(recipe, keep_structure),
+            )
         else:
-            recipe = parent.recipe.replace(regions=())
+            if keep_structure:
+                raise ValueError("keep structure: only SD upscale repaints; tick SD upscale or set it to 0")
+            recipe = parent.recipe.replace(regions=(), controls=())
             if recipe.mode is Mode.INPAINT:  # nothing is inpainted by an upscale
                 recipe = recipe.replace(mode=Mode.IMG2IMG)
         recipe = recipe.replace(upscale=settings, batch_size=1, hires_scale=1.0)
@@ -466,6 +481,17 @@ class Studio:
             hires_denoising_strength=recipe.hires_denoising_strength,
         )
         return self._run(hires, Action.GENERATE, parent_id=node_id, source_index=index, on_step=on_step)
+
+    def _structure_unit(self, recipe: Recipe, weight: float) -> tuple[ControlRef, ...]:
+        """The tile ControlNet unit that keeps a finish's shapes: none at weight 0; its map is the picture itself."""
+        if not isinstance(weight, (int, float)) or not 0 <= weight <= 2:
+            raise ValueError(f"keep structure: {weight!r} is not a ControlNet weight from 0 (off) to 2")
+        if weight == 0:
+            return ()
+        model = default_model("tile", recipe.model, self.family)
+        if not model:
+            raise ValueError("keep structure: no tile ControlNet is known for this model's family; set it to 0")
+        return (ControlRef("tile", model, STRUCTURE_MAP, float(weight), preprocessor="tile_resample"),)
 
     def upscalers(self) -> list[str]:
         """The upscalers an upscale can name: Lanczos, then the upscalers folder's model files."""

@@ -199,3 +199,23 @@ def test_upscales_are_written_as_a1111_writes_them():
     )
     hires = Recipe(prompt="a knight", model="tiny", seed=5, hires_scale=2.0, hires_upscaler=ESRGAN)
     assert a1111.parse_parameters(a1111.format_parameters(hires)).fields["Hires upscaler"] == "tiny-esrgan-4x"
+
+
+def test_keep_structure_runs_the_tile_controlnet_on_the_picture_itself(studio, recipe):
+    parent = studio.generate(recipe.replace(width=96, height=96))
+    box = (RegionRef("hand", (16, 16, 64, 64), denoising_strength=1.0, mask_blur=0),)
+    free = studio.fix(parent.id, box, recipe)
+    kept = studio.fix(parent.id, box, recipe, keep_structure=1.5)
+    (unit,) = kept.recipe.controls
+    assert (unit.kind, unit.model, unit.weight, unit.preprocessor) == ("tile", "tiny", 1.5, "tile_resample")
+    assert "control-0" not in kept.inputs  # the map is the picture: made again, never stored apart
+    free_pixels, kept_pixels = (pixels(Image.open(studio.output_path(n.id))) for n in (free, kept))
+    assert np.abs(free_pixels - kept_pixels)[16:64, 16:64].mean() > 1  # the ControlNet steered the repaint
+    assert np.array_equal(free_pixels[70:, 70:], kept_pixels[70:, 70:])  # and nothing outside the region
+    again = studio.replay(kept.id)
+    assert np.array_equal(pixels(Image.open(studio.output_path(again.id))), kept_pixels)
+    settings = UpscaleRef(factor=1.5, refine=True, overlap=16)
+    refined = studio.upscale(parent.id, settings, recipe.replace(denoising_strength=0.5), keep_structure=0.8)
+    assert refined.recipe.controls[0].weight == 0.8 and Image.open(studio.output_path(refined.id)).size == (144, 144)
+    with pytest.raises(ValueError, match="only SD upscale repaints"):
+        studio.upscale(parent.id, UpscaleRef(factor=1.5), recipe, keep_structure=0.8)

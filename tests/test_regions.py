@@ -15,7 +15,7 @@ from studio.errors import AnnotatorMissing
 from studio.formats import a1111, adetailer
 from studio.formats.picture_info import Source, read_picture_info
 from studio.history import HistoryStore
-from studio.recipe import InpaintArea, Mode, Recipe, RecipeError, RegionRef
+from studio.recipe import ControlRef, InpaintArea, Mode, Recipe, RecipeError, RegionRef
 from studio.regions import clamp_box, fix_name, grown, region_mask
 from studio.studio import Studio
 
@@ -163,6 +163,12 @@ def test_a_fix_writes_adetailer_fields_that_read_back_as_its_passes():
     passes, _ = adetailer.read_passes(dict(fields))
     assert passes == adetailer.passes(recipe.regions)
     assert [p.label for p in passes] == ["face", "hand"]
+    # Under the tile ControlNet ("keep structure"): ADetailer's ControlNet fields, not A1111's own unit line.
+    tile = ControlRef("tile", "lllyasviel/control_v11f1e_sd15_tile", "control-0", 0.7, preprocessor="tile_resample")
+    fields = a1111.parse_parameters(a1111.format_parameters(recipe.replace(controls=(tile,)))).fields
+    assert fields["ADetailer ControlNet model"] == "control_v11f1e_sd15_tile" and "ControlNet 0" not in fields
+    assert fields["ADetailer ControlNet weight 2nd"] == "0.7"
+    assert [p.structure for p in adetailer.read_passes(dict(fields))[0]] == [0.7, 0.7]
 
 
 # As ADetailer 24.x writes it into an A1111 1.10 txt2img with the hires fix (field names and omissions from
@@ -177,7 +183,9 @@ ADetailer inpaint only masked: True, ADetailer inpaint padding: 32, \
 ADetailer model 2nd: hand_yolov8n.pt, ADetailer prompt 2nd: "detailed hand, five fingers", \
 ADetailer negative prompt 2nd: "extra fingers, fused fingers", ADetailer confidence 2nd: 0.3, \
 ADetailer dilate erode 2nd: 8, ADetailer mask blur 2nd: 6, ADetailer denoising strength 2nd: 0.5, \
-ADetailer inpaint only masked 2nd: True, ADetailer inpaint padding 2nd: 48, ADetailer version: 24.11.1, \
+ADetailer inpaint only masked 2nd: True, ADetailer inpaint padding 2nd: 48, \
+ADetailer ControlNet model 2nd: control_v11f1e_sd15_tile [a371b31b], ADetailer ControlNet module 2nd: tile_resample, \
+ADetailer ControlNet weight 2nd: 0.6, ADetailer version: 24.11.1, \
 Hires upscale: 2, Hires steps: 15, Hires upscaler: Latent, Version: v1.10.1"""
 
 
@@ -209,4 +217,5 @@ def test_an_a1111_picture_with_hires_fix_and_adetailer_fills_the_form_and_the_fi
         48,
         8,
     )
+    assert (face.structure, hand.structure) == (0.0, 0.6)  # the hand pass ran under the tile ControlNet
     assert not any(key.startswith("ADetailer") for key in read.unknown)  # applied, so not listed as unknown

@@ -97,7 +97,7 @@ def format_parameters(
             ("Variation seed", variation_seeds[index]),
             ("Variation seed strength", _number(recipe.variation_strength)),
         ]
-    for number, unit in enumerate(recipe.controls):
+    for number, unit in enumerate(() if recipe.regions else recipe.controls):  # a fix's unit: ADetailer's fields
         # sd-webui-controlnet's own line, so A1111 users and Civitai see which control made the picture.
         settings = [
             ("Module", unit.preprocessor),
@@ -107,7 +107,7 @@ def format_parameters(
             ("Guidance End", _number(unit.guidance_end)),
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
-    fields += adetailer.format_fields(recipe.regions)
+    fields += adetailer.format_fields(recipe.regions, recipe.controls)
     if recipe.upscale is not None:
         if recipe.upscale.refine:  # A1111's "SD upscale" script
             fields += [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from studio.recipe import RegionRef
+from studio.recipe import ControlRef, RegionRef
 
 VERSION = "studio"  # what "ADetailer version" says, so nobody mistakes it for the extension's own run
 
@@ -29,6 +29,7 @@ class FixSettings:
     mask_blur: int = 4
     padding: int = 32
     grow: int = 4  # ADetailer's "dilate erode": pixels added round each found region (negative: removed)
+    structure: float = 0.0  # the tile ControlNet's weight ("keep structure"); 0: none
 
     @property
     def label(self) -> str:
@@ -50,8 +51,9 @@ def model_name(region: RegionRef) -> str:
     return f"{region.found_by}_{region.label}" if region.found_by else region.label
 
 
-def passes(regions: tuple[RegionRef, ...]) -> list[FixSettings]:
+def passes(regions: tuple[RegionRef, ...], controls: tuple[ControlRef, ...] = ()) -> list[FixSettings]:
     """The regions as ADetailer passes: consecutive regions with the same detector and settings are one."""
+    structure = next((unit.weight for unit in controls if unit.kind == "tile"), 0.0)
     found: list[FixSettings] = []
     for region in regions:
         settings = FixSettings(
@@ -62,16 +64,18 @@ def passes(regions: tuple[RegionRef, ...]) -> list[FixSettings]:
             region.mask_blur,
             region.padding,
             grow=0,  # the studio's boxes are the reviewed, already grown ones
+            structure=structure,
         )
         if not found or found[-1] != settings:
             found.append(settings)
     return found
 
 
-def format_fields(regions: tuple[RegionRef, ...]) -> list[tuple[str, Any]]:
-    """ADetailer's fields for a fix of `regions`, in ADetailer's order and with its omissions."""
+def format_fields(regions: tuple[RegionRef, ...], controls: tuple[ControlRef, ...] = ()) -> list[tuple[str, Any]]:
+    """ADetailer's fields for a fix of `regions` (under `controls`' tile unit), in ADetailer's order and omissions."""
     fields: list[tuple[str, Any]] = []
-    for index, settings in enumerate(passes(regions)):
+    tile = next((unit for unit in controls if unit.kind == "tile"), None)
+    for index, settings in enumerate(passes(regions, controls)):
         end = suffix(index)
         fields.append((f"ADetailer model{end}", settings.model))
         if settings.prompt:
@@ -85,6 +89,12 @@ def format_fields(regions: tuple[RegionRef, ...]) -> list[tuple[str, Any]]:
             (f"ADetailer inpaint only masked{end}", "True"),
             (f"ADetailer inpaint padding{end}", settings.padding),
         ]
+        if tile is not None:
+            fields += [
+                (f"ADetailer ControlNet model{end}", tile.model.rsplit("/", 1)[-1]),
+                (f"ADetailer ControlNet module{end}", tile.preprocessor),
+                (f"ADetailer ControlNet weight{end}", _number(tile.weight)),
+            ]
     if fields:
         fields.append(("ADetailer version", VERSION))
     return fields
@@ -111,11 +121,20 @@ def read_passes(fields: dict[str, str]) -> tuple[list[FixSettings], dict[str, st
                     int(taken.get(f"ADetailer mask blur{end}", "4")),
                     int(taken.get(f"ADetailer inpaint padding{end}", "32")),
                     int(taken.get(f"ADetailer dilate erode{end}", "4")),
+                    _structure(taken, end),
                 )
             )
         except ValueError:
             continue
     return found, taken
+
+
+def _structure(taken: dict[str, str], end: str) -> float:
+    """A pass's tile ControlNet weight ("keep structure"); 0 when it ran no tile ControlNet."""
+    model = taken.get(f"ADetailer ControlNet model{end}", "None")
+    if "tile" not in model.lower():
+        return 0.0
+    return float(taken.get(f"ADetailer ControlNet weight{end}", "1"))
 
 
 def _number(value: float) -> str:

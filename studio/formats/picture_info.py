@@ -87,7 +87,12 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
     changes = recipe.to_dict()
     changes.pop("schema_version")
     return PictureInfo(
-        Source.STUDIO, changes, {}, node, data.get("session"), fix_passes=tuple(adetailer.passes(recipe.regions))
+        Source.STUDIO,
+        changes,
+        {},
+        node,
+        data.get("session"),
+        fix_passes=tuple(adetailer.passes(recipe.regions, recipe.controls)),
     )
 
 

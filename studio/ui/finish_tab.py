@@ -38,6 +38,7 @@ class FinishPanel:
     fix_blur: gr.Slider
     fix_padding: gr.Slider
     fix_grow: gr.Slider
+    fix_structure: gr.Slider
     fix: gr.Button
     hires: gr.Button
     upscaler: gr.Dropdown
@@ -46,6 +47,7 @@ class FinishPanel:
     sd_upscale: gr.Checkbox
     sd_strength: gr.Slider
     sd_overlap: gr.Slider
+    sd_structure: gr.Slider
     upscale: gr.Button
     outpaint: gr.Button
     extension: dict[str, gr.Number]  # left, top, right, bottom
@@ -93,6 +95,10 @@ def finish_widgets(upscalers: list[str], board_script: str) -> FinishPanel:
                 with gr.Row():
                     fix_blur = gr.Slider(0, 64, value=4, step=1, label="Edge softness", elem_id="fix-blur")
                     fix_padding = gr.Slider(0, 256, value=32, step=4, label="Context padding", elem_id="fix-padding")
+                fix_structure = gr.Slider(
+                    0, 2, value=0, step=0.05, label="Keep structure (tile ControlNet weight; 0: off)",
+                    info="Lets a strong repaint keep each region's shapes", elem_id="fix-structure",
+                )  # fmt: skip
                 fix = gr.Button("Fix regions", variant="primary", size="sm", elem_id="fix-regions")
             with gr.Accordion("Upscale", open=False, elem_id="finish-upscale"):
                 with gr.Row():
@@ -115,6 +121,10 @@ def finish_widgets(upscalers: list[str], board_script: str) -> FinishPanel:
                         0, 1, value=0.3, step=0.05, label="Repaint strength", elem_id="sd-upscale-strength"
                     )
                     sd_overlap = gr.Slider(0, 256, value=64, step=8, label="Tile overlap", elem_id="sd-upscale-overlap")
+                sd_structure = gr.Slider(
+                    0, 2, value=0, step=0.05, label="Keep structure (tile ControlNet weight; 0: off)",
+                    elem_id="sd-upscale-structure",
+                )  # fmt: skip
                 upscale = gr.Button("Upscale", size="sm", elem_id="upscale")
             with gr.Accordion("Hires fix", open=False, elem_id="finish-hires"):
                 gr.Markdown(
@@ -140,13 +150,17 @@ def finish_widgets(upscalers: list[str], board_script: str) -> FinishPanel:
                 outpaint = gr.Button("Outpaint", size="sm", min_width=100, elem_id="outpaint")
     return FinishPanel(
         source, board, find_faces, find_hands, clear, regions, fix_prompt, fix_negative, fix_strength, fix_blur,
-        fix_padding, fix_grow, fix, hires, upscaler, factor, tile, sd_upscale, sd_strength, sd_overlap, upscale,
+        fix_padding, fix_grow, fix_structure, fix, hires, upscaler, factor, tile, sd_upscale, sd_strength, sd_overlap,
+        sd_structure, upscale,
         outpaint, extension,
     )  # fmt: skip
 
 
 def fix_settings_widgets(panel: FinishPanel) -> list[Any]:
-    return [panel.fix_prompt, panel.fix_negative, panel.fix_strength, panel.fix_blur, panel.fix_padding, panel.fix_grow]
+    return [
+        panel.fix_prompt, panel.fix_negative, panel.fix_strength, panel.fix_blur, panel.fix_padding, panel.fix_grow,
+        panel.fix_structure,
+    ]  # fmt: skip
 
 
 def show_fix_settings(panel: FinishPanel, settings: FixSettings) -> dict[Any, Any]:
@@ -158,6 +172,7 @@ def show_fix_settings(panel: FinishPanel, settings: FixSettings) -> dict[Any, An
         panel.fix_blur: settings.mask_blur,
         panel.fix_padding: settings.padding,
         panel.fix_grow: settings.grow,
+        panel.fix_structure: settings.structure,
     }
 
 
@@ -262,6 +277,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     fix_inputs = screen.recipe_inputs | board_inputs | {
         panel.fix_prompt, panel.fix_negative, panel.fix_strength, panel.fix_blur, panel.fix_padding,
+        panel.fix_structure,
     }  # fmt: skip
 
     def fix(values: dict, request: gr.Request):
@@ -283,7 +299,12 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         yield from screen.run(
             session,
             lambda on_step: session.fix(
-                selected["node"], regions, recipe.replace(controls=()), index=selected["index"], on_step=on_step
+                selected["node"],
+                regions,
+                recipe.replace(controls=()),
+                index=selected["index"],
+                keep_structure=float(values[panel.fix_structure]),
+                on_step=on_step,
             ),
         )
 
@@ -291,7 +312,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     upscale_inputs = screen.recipe_inputs | {
         screen.selected, screen.session, panel.upscaler, panel.factor, panel.tile, panel.sd_upscale,
-        panel.sd_strength, panel.sd_overlap,
+        panel.sd_strength, panel.sd_overlap, panel.sd_structure,
     }  # fmt: skip
 
     def upscale(values: dict, request: gr.Request):
@@ -310,7 +331,12 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         yield from screen.run(
             session,
             lambda on_step: session.upscale(
-                selected["node"], settings, recipe, index=selected["index"], on_step=on_step
+                selected["node"],
+                settings,
+                recipe,
+                index=selected["index"],
+                keep_structure=float(values[panel.sd_structure]) if settings.refine else 0.0,
+                on_step=on_step,
             ),
         )
 

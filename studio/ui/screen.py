@@ -199,7 +199,9 @@ class Screen:
 
     def restore_button(self, node: Iteration) -> gr.Button:
         count = len(node.recipe.controls)
-        return gr.Button(f"Use {node.id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=count > 0)
+        # A finish's "keep structure" unit has no map of its own (it is the picture): nothing to put back.
+        restorable = count > 0 and all(unit.image in node.inputs for unit in node.recipe.controls)
+        return gr.Button(f"Use {node.id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=restorable)
 
     def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
         """The Control tab set to what node `node_id` ran under (its units on, the others off)."""
