@@ -7,6 +7,7 @@ artist left it. Never part of the tree: the history reads only the session folde
                          "picture": "editor-picture.png" | null, "mask": "editor-mask.png" | null,
                          "paint": "editor-paint.png" | null, "uploaded_from": "<upload path>" | null}
     draft/control-1.png ... the map of each control unit
+    draft/region-1.png ...  the strokes of each region painted on the Finish board (white where painted)
     draft/form.json     {"schema_version": 1, "values": {"form.prompt": "...", "unit1.kind": "seg", ...}}
 """
 
@@ -130,6 +131,18 @@ class Drafts:
 
     def map(self, unit: int) -> Path | None:
         return self._file(f"control-{int(unit)}.png")
+
+    # --- painted regions (the Finish board) -------------------------------------------------------
+
+    def save_region_mask(self, mask: Image.Image) -> int:
+        """Keep a painted region's strokes; returns its number (one more than the last kept)."""
+        taken = [int(path.stem.split("-")[1]) for path in self.folder.glob("region-*.png") if path.stem[7:].isdigit()]
+        number = max(taken, default=0) + 1
+        _write_png(mask.convert("L"), self.folder / f"region-{number}.png")
+        return number
+
+    def region_mask(self, number: int) -> Path | None:
+        return self._file(f"region-{int(number)}.png")
 
     def _file(self, name: object) -> Path | None:
         if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):

@@ -60,6 +60,23 @@ def box_of_mask(mask: Image.Image) -> Box | None:
     return None if found is None else (found[0], found[1], found[2], found[3])
 
 
+def painted_mask(data_url: str) -> Image.Image:
+    """A painted region's strokes, sent by the board as a PNG data URL: white wherever any paint is."""
+    import base64
+    import binascii
+    import io
+
+    prefix = "data:image/png;base64,"
+    if not data_url.startswith(prefix):
+        raise ValueError("brush: the strokes did not arrive as a PNG; paint again")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :], validate=True))) as strokes:
+            alpha = np.asarray(strokes.convert("RGBA"))[:, :, 3]
+    except (binascii.Error, OSError, Image.DecompressionBombError):
+        raise ValueError("brush: the strokes could not be read; paint again") from None
+    return Image.fromarray(((alpha > 0) * 255).astype(np.uint8), "L")
+
+
 def fix_name(regions: Sequence[RegionRef]) -> str:
     """How the history names a fix: "fix hands", "fix face", "fix 3 regions"."""
     labels = {region.label for region in regions}
@@ -84,6 +101,18 @@ def touched_area(regions: Sequence[RegionRef], masks: Sequence[Image.Image]) -> 
 # The review table's columns in the Finish tab: one row per region, switched on or off by the artist.
 REVIEW_COLUMNS: tuple[str, ...] = ("Use", "Kind", "Left", "Top", "Right", "Bottom", "Prompt", "Found by")
 BY_HAND = "by hand"
+PAINTED = "painted #"  # "Found by" of a brush region: its strokes are the board's painted mask of that number
+
+
+def painted_number(found_by: object) -> int | None:
+    """The painted mask a brush row names ("painted #3" -> 3); None for other rows."""
+    text = str(found_by or "")
+    return int(text[len(PAINTED) :]) if text.startswith(PAINTED) and text[len(PAINTED) :].isdigit() else None
+
+
+def painted_role(number: int) -> str:
+    """The name a painted mask takes among a fix node's inputs."""
+    return f"region-{number}"
 
 
 @dataclass(frozen=True)
@@ -117,16 +146,20 @@ def regions_from_rows(rows: Sequence[Sequence], plan: FixPlan, size: tuple[int, 
         except (TypeError, ValueError) as error:
             raise ValueError(f"region row {number}: {error}") from None
         label = str(label).strip().lower()
+        painted = painted_number(found_by)
+        if label == "brush" and painted is None:
+            raise ValueError(f"region row {number}: a brush region needs its strokes; paint it again on the board")
         regions.append(
             RegionRef(
-                label if label in ("face", "hand") else "box",
+                label if label in ("face", "hand", "brush") else "box",
                 box,
                 prompt=str(prompt or "").strip() or plan.prompt,
                 negative_prompt=plan.negative_prompt,
                 denoising_strength=plan.denoising_strength,
                 mask_blur=plan.mask_blur,
                 padding=plan.padding,
-                found_by="" if found_by in ("", BY_HAND, None) else str(found_by),
+                mask=painted_role(painted) if label == "brush" and painted is not None else "",
+                found_by="" if found_by in ("", BY_HAND, None) or painted is not None else str(found_by),
             )
         )
     return tuple(regions)

@@ -139,3 +139,36 @@ def test_mark_a_hand_by_dragging_a_box_fix_it_then_upscale_the_result(engine, pa
         assert upscaled.action is Action.UPSCALE and upscaled.parent_id == "00002"
         assert upscaled.recipe.upscale.upscaler == "tiny-esrgan-4x.safetensors"
         assert Image.open(session.path(upscaled.outputs[0])).size == (256, 256)
+
+
+def test_paint_a_region_with_the_brush_and_fix_only_its_strokes(engine, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+        open_studio(page, url)
+        page.fill("#steps input[type=number]", "4")
+        page.fill("#prompt textarea", "a knight waving")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        pick_result(page)
+        page.click("#send-to-finish")
+        expect(page.locator("#finish-source")).to_contain_text("Finishing 00001·1", timeout=20_000)
+        page.locator("#region-board [data-mode=brush]").click()
+        drag_box(page, (0.55, 0.2), (0.8, 0.35))  # one stroke across the upper right
+        expect(page.locator("#region-board .region.brush")).to_have_count(1, timeout=20_000)
+        expect(page.locator("#region-board img.stroke")).to_have_count(1)
+        expect(page.locator("#regions")).to_contain_text("painted #1")
+        page.fill("#fix-strength input[type=number]", "1")
+        page.locator("#fix-strength input[type=number]").press("Enter")
+        shoot(page, "finish-06-brush-region")
+        page.click("#fix-regions")
+        wait_for_saved(page, "00002")
+
+        session = browser_session(studio).session
+        fixed = session.get("00002")
+        (region,) = fixed.recipe.regions
+        assert region.label == "brush" and region.mask == "region-1" and "region-1" in fixed.inputs
+        strokes = Image.open(session.path(fixed.inputs["region-1"]))
+        before = np.asarray(Image.open(session.path(session.get("00001").outputs[0])).convert("RGB"))
+        after = np.asarray(Image.open(session.path(fixed.outputs[0])).convert("RGB"))
+        outside = ~touched_area(fixed.recipe.regions, [region_mask(region, (128, 128), strokes)])
+        assert outside.mean() > 0.6 and np.array_equal(after[outside], before[outside])
+        assert not np.array_equal(after[~outside], before[~outside])

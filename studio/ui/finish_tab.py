@@ -15,7 +15,16 @@ from PIL import Image
 from studio.formats.adetailer import FixSettings
 from studio.outpaint import MAX_EXTENSION, Extension
 from studio.recipe import LANCZOS, MAX_UPSCALE, UpscaleRef
-from studio.regions import REVIEW_COLUMNS, FixPlan, regions_from_rows, review_row
+from studio.regions import (
+    PAINTED,
+    REVIEW_COLUMNS,
+    FixPlan,
+    box_of_mask,
+    painted_mask,
+    painted_number,
+    regions_from_rows,
+    review_row,
+)
 from studio.studio import Studio
 from studio.ui.present.region_board import board_html
 from studio.ui.running import refusal, user_errors
@@ -226,7 +235,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
             # Boxes belong to the picture they were drawn on: another pick starts with none.
             rows = _rows(values[panel.regions]) if values[board_of] == selected else []
         return {
-            panel.board: board_html(path, size, drawn(size, rows, int(values[panel.fix_grow]))),
+            panel.board: board_html(path, size, drawn(size, rows, int(values[panel.fix_grow])), strokes(session, rows)),
             panel.source: f"Finishing **{selected['node']}·{selected['index'] + 1}** ({size[0]}×{size[1]})",
             panel.regions: rows,
             board_of: selected,
@@ -250,11 +259,31 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
     open_button.click(open_finish, inputs=board_inputs, outputs=[*board_outputs, screen.tabs], **quiet)
     tab.select(redraw, inputs=board_inputs, outputs=board_outputs, **quiet)
 
-    def add_box(values: dict, event: gr.EventData, request: gr.Request):
-        rows = _current(values) + [review_row("box", tuple(int(v) for v in event.box))]  # type: ignore[attr-defined]
-        return show(values, request, rows=rows)
+    def strokes(session: Studio, rows: list[list]) -> list[str]:
+        """The painted masks of the brush rows that are switched on, to lay over the board."""
+        numbers = [painted_number(row[7]) for row in rows if len(row) > 7 and row[0] is True]
+        found = [session.drafts.region_mask(number) for number in numbers if number is not None]
+        return [str(path) for path in found if path is not None]
 
-    panel.board.select(add_box, inputs=board_inputs, outputs=board_outputs, **quiet)
+    def add_region(values: dict, event: gr.EventData, request: gr.Request):
+        brush, box = getattr(event, "brush", None), getattr(event, "box", None)
+        if not isinstance(box, list) or len(box) != 4:
+            raise refusal("The board sent no region; drag over the picture again.", title="No region")
+        if brush:
+            session = screen.studio_for(studio, values[screen.session], request)
+            with user_errors():
+                strokes_mask = painted_mask(str(brush))
+                painted_box = box_of_mask(strokes_mask)
+                if painted_box is None:
+                    raise ValueError("brush: nothing was painted; paint over the part to fix")
+                number = session.drafts.save_region_mask(strokes_mask)
+            row = review_row("brush", painted_box, f"{PAINTED}{number}")
+        else:
+            left, top, right, bottom = (int(v) for v in box)
+            row = review_row("box", (left, top, right, bottom))
+        return show(values, request, rows=_current(values) + [row])
+
+    panel.board.select(add_region, inputs=board_inputs, outputs=board_outputs, **quiet)
     for changed in (panel.regions.input, panel.fix_grow.release):
         changed(redraw, inputs=board_inputs, outputs=board_outputs, **quiet)
     panel.clear.click(clear, inputs=board_inputs, outputs=board_outputs, **quiet)
@@ -296,6 +325,15 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
             raise refusal(
                 "Mark a region first: drag a box over the picture, or find faces or hands.", title="No region"
             )
+        painted = {}
+        for region in regions:
+            if region.mask:
+                path = session.drafts.region_mask(int(region.mask.split("-")[1]))
+                if path is None:
+                    raise refusal(
+                        "A painted region's strokes are gone; paint it again on the board.", title="No strokes"
+                    )
+                painted[region.mask] = Image.open(path)
         yield from screen.run(
             session,
             lambda on_step: session.fix(
@@ -303,6 +341,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
                 regions,
                 recipe.replace(controls=()),
                 index=selected["index"],
+                painted=painted,
                 keep_structure=float(values[panel.fix_structure]),
                 on_step=on_step,
             ),
