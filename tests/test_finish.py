@@ -219,3 +219,19 @@ def test_keep_structure_runs_the_tile_controlnet_on_the_picture_itself(studio, r
     assert refined.recipe.controls[0].weight == 0.8 and Image.open(studio.output_path(refined.id)).size == (144, 144)
     with pytest.raises(ValueError, match="only SD upscale repaints"):
         studio.upscale(parent.id, UpscaleRef(factor=1.5), recipe, keep_structure=0.8)
+
+
+def test_stop_ends_an_upscale_between_tiles_and_saves_nothing(studio, recipe):
+    from studio.errors import GenerationStopped
+
+    parent = studio.generate(recipe)
+    upscalers = studio._upscalers
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_first(progress) -> None:
+        seen.append((progress.step, progress.total))
+        upscalers.request_stop()
+
+    with pytest.raises(GenerationStopped):
+        studio.upscale(parent.id, UpscaleRef(factor=2.0, upscaler=ESRGAN, tile=32), recipe, on_step=stop_after_first)
+    assert seen == [(1, 4)] and len(studio.tree()) == 1  # one tile of four, then nothing more

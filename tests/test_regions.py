@@ -219,3 +219,60 @@ def test_an_a1111_picture_with_hires_fix_and_adetailer_fills_the_form_and_the_fi
     )
     assert (face.structure, hand.structure) == (0.0, 0.6)  # the hand pass ran under the tile ControlNet
     assert not any(key.startswith("ADetailer") for key in read.unknown)  # applied, so not listed as unknown
+
+
+# --- the Finish tab's review table and board (pure) -----------------------------------------------------
+
+
+def test_review_rows_become_the_regions_that_run():
+    from studio.regions import FixPlan, regions_from_rows, review_row
+
+    plan = FixPlan(prompt="detailed", negative_prompt="blurry", denoising_strength=0.5, mask_blur=2, padding=8, grow=4)
+    rows = [
+        review_row("hand", (10, 10, 30, 30), "openpose"),
+        [False, "face", 0, 0, 20, 20, "", "by hand"],  # switched off
+        [True, "box", "40", "40", "60", "62", "red glove", "by hand"],  # numbers as text, its own prompt
+        review_row("brush", (5, 40, 25, 60), "painted #2"),
+    ]
+    hand, box, brush = regions_from_rows(rows, plan, (64, 64))
+    assert (hand.label, hand.box, hand.prompt, hand.found_by) == ("hand", (6, 6, 34, 34), "detailed", "openpose")
+    assert (box.label, box.box, box.prompt, box.negative_prompt) == ("box", (36, 36, 64, 64), "red glove", "blurry")
+    assert (brush.label, brush.mask, brush.found_by) == ("brush", "region-2", "")
+    assert (hand.denoising_strength, hand.mask_blur, hand.padding) == (0.5, 2, 8)
+    with pytest.raises(ValueError, match="region row 1: .*smaller than 8 pixels"):
+        regions_from_rows([[True, "box", 0, 0, 4, 4, "", ""]], plan, (64, 64))
+    with pytest.raises(ValueError, match="region row 1: a brush region needs its strokes"):
+        regions_from_rows([[True, "brush", 0, 0, 40, 40, "", "by hand"]], plan, (64, 64))
+
+
+def test_painted_strokes_arrive_as_a_png_and_are_kept_in_the_draft(tmp_path):
+    import base64
+    import io
+
+    from studio.drafts import Drafts
+    from studio.regions import painted_mask
+
+    strokes = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    strokes.paste((255, 255, 255, 255), (4, 6, 12, 20))
+    buffer = io.BytesIO()
+    strokes.save(buffer, format="PNG")
+    mask = painted_mask("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+    assert mask.getbbox() == (4, 6, 12, 20)
+    with pytest.raises(ValueError, match="did not arrive as a PNG"):
+        painted_mask("data:image/jpeg;base64,AAAA")
+    with pytest.raises(ValueError, match="could not be read"):
+        painted_mask("data:image/png;base64,bm90IGEgcG5n")
+    drafts = Drafts(tmp_path / "draft")
+    (tmp_path / "draft").mkdir()
+    assert drafts.save_region_mask(mask) == 1 and drafts.save_region_mask(mask) == 2
+    assert np.array_equal(np.asarray(Image.open(drafts.region_mask(2))), np.asarray(mask))
+    assert drafts.region_mask(3) is None
+
+
+def test_the_board_draws_each_region_where_it_will_run():
+    from studio.ui.present.region_board import board_html
+
+    html = board_html("/out/00001-0.png", (200, 100), [("hand", (20, 10, 70, 60))], ["/out/draft/region-1.png"])
+    assert "left:10.000%;top:10.000%;width:25.000%;height:50.000%" in html and "1 hand" in html
+    assert "region-1.png" in html and "data-width='200' data-height='100'" in html
+    assert "Pick a picture" in board_html(None, None, [])
