@@ -116,6 +116,15 @@ def test_tiled_upscale_equals_the_untiled_one_and_has_no_seams(upscalers):
         assert max(seams) <= np.percentile(steps, 99)
 
 
+def test_a_pth_upscaler_loads_through_spandrels_restricted_unpickler_and_matches_its_safetensors_twin(
+    tmp_path, upscalers
+):
+    write_tiny_esrgan(tmp_path / "pth" / "tiny-esrgan-4x.pth")
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    from_pth = Upscalers(tmp_path / "pth").upscale(picture, "tiny-esrgan-4x.pth", 4)
+    assert from_pth.tobytes() == upscalers.upscale(picture, ESRGAN, 4).tobytes()
+
+
 def test_a_2x_model_reaches_4x_in_two_passes(tmp_path):
     write_tiny_esrgan(tmp_path / "two" / "tiny-2x.safetensors", scale=2)
     upscalers = Upscalers(tmp_path / "two")

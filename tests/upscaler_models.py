@@ -19,5 +19,8 @@ def write_tiny_esrgan(path: Path, *, scale: int = 4, seed: int = 0) -> Path:
     weights[last] *= 40  # spreads the output over the whole range...
     weights[last.replace(".weight", ".bias")] += 0.5  # ...around mid grey
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(path))
+    if path.suffix == ".pth":  # as most upscalers are shared: a pickled state dict
+        torch.save(weights, path)
+    else:
+        save_file(weights, str(path))
     return path
