@@ -1,4 +1,4 @@
-"""Finishing a picture in the real page: fix a region marked by dragging a box, upscale, hires fix, outpaint."""
+"""Finishing a picture in the real page: fix a box and a painted region, upscale, hires fix, outpaint."""
 
 from __future__ import annotations
 
@@ -16,14 +16,30 @@ from tests.upscaler_models import write_tiny_esrgan
 pytestmark = pytest.mark.browser
 
 
-def test_outpaint_the_picked_picture_from_the_results(engine, page, tmp_path):
+def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page, tmp_path):
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
         open_studio(page, url)
         page.fill("#steps input[type=number]", "2")
-        page.fill("#prompt textarea", "a harbour at noon")
+        page.get_by_text("Hires fix (Generate)").click()
+        scale = page.locator("#hires-scale input[type=number]")
+        expect(scale).to_be_visible()
+        scale.fill("1.5")
+        scale.press("Enter")
+        expect(scale).to_have_value("1.5")
+        expect(page.locator("#plan")).to_contain_text(
+            "Hires fix: 1.5× by Latent, strength 0.7 (Generate only)", timeout=20_000
+        )
+        page.fill("#prompt textarea", "a lighthouse, hires")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
+        expect(page.locator("#selection")).to_contain_text("hires 1.5× Latent → 192×192, 0.7")
+        shoot(page, "finish-02-hires")
+        node = browser_session(studio).session.get("00001")
+        assert node.recipe.hires_scale == 1.5 and node.recipe.hires_upscaler == "Latent"
+        picture = Image.open(browser_session(studio).session.path(node.outputs[0]))
+        assert picture.size == node.recipe.hires_size == (192, 192)
 
+        # Extend its canvas: the Finish tab's outpaint.
         pick_result(page)
         page.click("#send-to-finish")
         page.get_by_text("Extend the canvas (outpaint)").click()
@@ -51,30 +67,6 @@ def test_outpaint_the_picked_picture_from_the_results(engine, page, tmp_path):
         assert np.array_equal(after[:, 32 : 32 + width][untouched], before[untouched])
 
 
-def test_the_hires_fix_from_the_settings(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "2")
-        page.get_by_text("Hires fix (Generate)").click()
-        scale = page.locator("#hires-scale input[type=number]")
-        expect(scale).to_be_visible()
-        scale.fill("1.5")
-        scale.press("Enter")
-        expect(scale).to_have_value("1.5")
-        expect(page.locator("#plan")).to_contain_text(
-            "Hires fix: 1.5× by Latent, strength 0.7 (Generate only)", timeout=20_000
-        )
-        page.fill("#prompt textarea", "a lighthouse, hires")
-        page.click("#generate-button")
-        wait_for_saved(page, "00001")
-        expect(page.locator("#selection")).to_contain_text("hires 1.5× Latent → 192×192, 0.7")
-        shoot(page, "finish-02-hires")
-        node = browser_session(studio).session.get("00001")
-        assert node.recipe.hires_scale == 1.5 and node.recipe.hires_upscaler == "Latent"
-        picture = Image.open(browser_session(studio).session.path(node.outputs[0]))
-        assert picture.size == node.recipe.hires_size == (192, 192)
-
-
 def drag_box(page, start: tuple[float, float], end: tuple[float, float]) -> None:
     """Drag over the Finish board's picture from `start` to `end`, given as fractions of its width and height."""
     picture = page.locator("#region-board .sheet img").bounding_box()
@@ -85,7 +77,7 @@ def drag_box(page, start: tuple[float, float], end: tuple[float, float]) -> None
     page.mouse.up()
 
 
-def test_mark_a_hand_by_dragging_a_box_fix_it_then_upscale_the_result(engine, page, tmp_path):
+def test_mark_a_hand_by_dragging_a_box_fix_it_paint_a_region_fix_it_then_upscale(engine, page, tmp_path):
     write_tiny_esrgan(tmp_path / "upscalers" / "tiny-esrgan-4x.safetensors")
     with running_studio(engine, tmp_path / "outputs", upscalers=tmp_path / "upscalers") as (url, studio):
         open_studio(page, url)
@@ -108,25 +100,38 @@ def test_mark_a_hand_by_dragging_a_box_fix_it_then_upscale_the_result(engine, pa
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb figcaption").first).to_contain_text("fix region")
 
+        # Paint the next region with the brush, on the fixed picture.
         pick_result(page)
         page.click("#send-to-finish")
         expect(page.locator("#finish-source")).to_contain_text("Finishing 00002·1", timeout=20_000)
         expect(page.locator("#region-board .region")).to_have_count(0)  # the boxes were the other picture's
+        page.locator("#region-board [data-mode=brush]").click()
+        drag_box(page, (0.55, 0.2), (0.8, 0.35))  # one stroke across the upper right
+        expect(page.locator("#region-board .region.brush")).to_have_count(1, timeout=20_000)
+        expect(page.locator("#region-board img.stroke")).to_have_count(1)
+        expect(page.locator("#regions")).to_contain_text("painted #1")
+        shoot(page, "finish-04-brush-region")
+        page.click("#fix-regions")
+        wait_for_saved(page, "00003")
+
+        pick_result(page)
+        page.click("#send-to-finish")
+        expect(page.locator("#finish-source")).to_contain_text("Finishing 00003·1", timeout=20_000)
         page.get_by_text("Upscale", exact=True).click()
         page.locator("#upscaler input").click()
         page.get_by_role("option", name="tiny-esrgan-4x.safetensors").click()
         page.click("#upscale")
-        wait_for_saved(page, "00003")
-        expect(page.locator("#results .thumb figcaption").first).to_contain_text("upscale 2x of 00002·1")
+        wait_for_saved(page, "00004")
+        expect(page.locator("#results .thumb figcaption").first).to_contain_text("upscale 2x of 00003·1")
         page.locator("#tab-results").scroll_into_view_if_needed()
-        shoot(page, "finish-04-upscaled")
+        shoot(page, "finish-05-upscaled")
         page.get_by_role("tab", name="History").click()
         expect(page.locator("#history .tree")).to_contain_text("fix region")
         expect(page.locator("#history .tree")).to_contain_text("upscale 2x")
-        shoot(page, "finish-05-history")
+        shoot(page, "finish-06-history")
 
         session = browser_session(studio).session
-        fixed, upscaled = session.get("00002"), session.get("00003")
+        fixed, painted, upscaled = session.get("00002"), session.get("00003"), session.get("00004")
         assert fixed.action is Action.FIX and fixed.parent_id == "00001"
         (region,) = fixed.recipe.regions
         assert region.prompt == "detailed hand, five fingers" and region.denoising_strength == 0.9
@@ -136,39 +141,13 @@ def test_mark_a_hand_by_dragging_a_box_fix_it_then_upscale_the_result(engine, pa
         after = np.asarray(Image.open(session.path(fixed.outputs[0])).convert("RGB"))
         outside = ~touched_area(fixed.recipe.regions, [region_mask(region, (128, 128))])
         assert np.array_equal(after[outside], before[outside])
-        assert upscaled.action is Action.UPSCALE and upscaled.parent_id == "00002"
+        (brush,) = painted.recipe.regions
+        assert brush.label == "brush" and brush.mask == "region-1" and "region-1" in painted.inputs
+        strokes = Image.open(session.path(painted.inputs["region-1"]))
+        after_brush = np.asarray(Image.open(session.path(painted.outputs[0])).convert("RGB"))
+        outside = ~touched_area(painted.recipe.regions, [region_mask(brush, (128, 128), strokes)])
+        assert outside.mean() > 0.6 and np.array_equal(after_brush[outside], after[outside])  # only the strokes
+        assert not np.array_equal(after_brush[~outside], after[~outside])
+        assert upscaled.action is Action.UPSCALE and upscaled.parent_id == "00003"
         assert upscaled.recipe.upscale.upscaler == "tiny-esrgan-4x.safetensors"
         assert Image.open(session.path(upscaled.outputs[0])).size == (256, 256)
-
-
-def test_paint_a_region_with_the_brush_and_fix_only_its_strokes(engine, page, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
-        open_studio(page, url)
-        page.fill("#steps input[type=number]", "4")
-        page.fill("#prompt textarea", "a knight waving")
-        page.click("#generate-button")
-        wait_for_saved(page, "00001")
-        pick_result(page)
-        page.click("#send-to-finish")
-        expect(page.locator("#finish-source")).to_contain_text("Finishing 00001·1", timeout=20_000)
-        page.locator("#region-board [data-mode=brush]").click()
-        drag_box(page, (0.55, 0.2), (0.8, 0.35))  # one stroke across the upper right
-        expect(page.locator("#region-board .region.brush")).to_have_count(1, timeout=20_000)
-        expect(page.locator("#region-board img.stroke")).to_have_count(1)
-        expect(page.locator("#regions")).to_contain_text("painted #1")
-        page.fill("#fix-strength input[type=number]", "1")
-        page.locator("#fix-strength input[type=number]").press("Enter")
-        shoot(page, "finish-06-brush-region")
-        page.click("#fix-regions")
-        wait_for_saved(page, "00002")
-
-        session = browser_session(studio).session
-        fixed = session.get("00002")
-        (region,) = fixed.recipe.regions
-        assert region.label == "brush" and region.mask == "region-1" and "region-1" in fixed.inputs
-        strokes = Image.open(session.path(fixed.inputs["region-1"]))
-        before = np.asarray(Image.open(session.path(session.get("00001").outputs[0])).convert("RGB"))
-        after = np.asarray(Image.open(session.path(fixed.outputs[0])).convert("RGB"))
-        outside = ~touched_area(fixed.recipe.regions, [region_mask(region, (128, 128), strokes)])
-        assert outside.mean() > 0.6 and np.array_equal(after[outside], before[outside])
-        assert not np.array_equal(after[~outside], before[~outside])
