@@ -24,7 +24,7 @@ from studio.control.catalogue import default_model
 from studio.drafts import FOLDER as DRAFT_FOLDER
 from studio.drafts import Drafts
 from studio.errors import GenerationStopped
-from studio.finish import STRUCTURE_MAP, Enlarger, LanczosOnly, fix_regions, region_masks
+from studio.finish import STRUCTURE_MAP, Enlarger, LanczosOnly, Renderer, fix_regions, region_masks
 from studio.finish import upscale as run_upscale
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
@@ -50,18 +50,9 @@ if TYPE_CHECKING:  # the pose editor draws with OpenCV; the facade only passes p
 METADATA_SCHEMA_VERSION = 1
 
 
-class Engine(Protocol):
-    """What the facade needs from studio.engine.Engine (kept abstract so this module needs no torch)."""
-
-    def generate(
-        self,
-        recipe: Recipe,
-        *,
-        image: Image.Image | None = None,
-        mask: Image.Image | None = None,
-        control_images: Mapping[str, Image.Image] | None = None,
-        on_step: Callable[[StepProgress], None] | None = None,
-    ) -> list[Image.Image]: ...
+class Engine(Renderer, Protocol):
+    """What the facade needs from studio.engine.Engine (kept abstract so this module needs no torch):
+    its one run (`generate`, see studio.finish.Renderer), and stopping and loading."""
 
     def request_stop(self) -> None: ...
 
