@@ -430,10 +430,13 @@ class Studio:
         else:
             if keep_structure:
                 raise ValueError("keep structure: only SD upscale repaints; tick SD upscale or set it to 0")
-            recipe = parent.recipe.replace(regions=(), controls=())
+            # The picture's own recipe (its seed, its hires fix), so A1111's text keeps how it was made, as Extras does.
+            recipe = parent.recipe_of(index).replace(regions=(), controls=())
             if recipe.mode is Mode.INPAINT:  # nothing is inpainted by an upscale
                 recipe = recipe.replace(mode=Mode.IMG2IMG)
-        recipe = recipe.replace(upscale=settings, batch_size=1, hires_scale=1.0)
+        recipe = recipe.replace(upscale=settings, batch_size=1)
+        if settings.refine:
+            recipe = recipe.replace(hires_scale=1.0)
         picture = _load(self.session.path(parent.outputs[index]))
         return self._run(
             recipe, Action.UPSCALE, parent_id=node_id, source_index=index, images={"image": picture}, on_step=on_step

@@ -100,6 +100,11 @@ def test_an_upscaler_model_loads_through_spandrel_and_enlarges(studio, recipe):
     assert np.asarray(result).std() > 10  # a picture, not a flat field
     lanczos = studio.upscale(parent.id, UpscaleRef(factor=1.5), recipe)
     assert Image.open(studio.output_path(lanczos.id)).size == (96, 96)
+    # Picture 2 of a hires batch: its own seed and its hires fix stay in the upscale's recipe.
+    batch = studio.generate(recipe.replace(batch_size=2, hires_scale=1.5, steps=4))
+    second = studio.upscale(batch.id, UpscaleRef(factor=2.0), recipe, index=1)
+    assert second.recipe.seed == batch.seeds[1] and second.recipe.hires_scale == 1.5
+    assert Image.open(studio.output_path(second.id)).size == (192, 192)
 
 
 def test_tiled_upscale_equals_the_untiled_one_and_has_no_seams(upscalers):
