@@ -12,6 +12,13 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps for every other test
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests start first. On two workers, a minute-long test drawn last would leave the other
+    worker idle for that minute; started first, the other worker's share runs beside it."""
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker("longest") is None)
+
+
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Relative paths (outputs/, caches) land in the test's own folder, never in the checkout."""

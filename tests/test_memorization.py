@@ -86,6 +86,7 @@ def two_simple_pictures(folder):
     (folder / "stripes.txt").write_text("mira, stripes")
 
 
+@pytest.mark.longest
 def test_a_lora_trained_long_on_two_pictures_is_flagged_and_an_unrelated_folder_is_not(engine, folders, tmp_path):
     """Long, strong training on two pictures until the loss stops falling: the LoRA reproduces them."""
     pair = tmp_path / "pair"
