@@ -661,6 +661,11 @@ class Studio:
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         images = dict(images or {})
+        if (recipe.regions or recipe.upscale is not None) and action not in (Action.FIX, Action.UPSCALE):
+            raise ValueError(
+                f"{'regions' if recipe.regions else 'upscale'}: {action.value} does not finish a picture; "
+                "fix regions or upscale a picked picture in the Finish tab (Studio.fix, Studio.upscale)"
+            )
         self.session.check_writable()
         if self.offered is not None:
             self.offered.check_recipe(recipe)

@@ -249,3 +249,17 @@ def test_stop_ends_an_upscale_between_tiles_and_saves_nothing(studio, recipe):
     with pytest.raises(GenerationStopped):
         studio.upscale(parent.id, UpscaleRef(factor=2.0, upscaler=ESRGAN, tile=32), recipe, on_step=stop_after_first)
     assert seen == [(1, 4)] and len(studio.tree()) == 1  # one tile of four, then nothing more
+
+
+def test_a_finish_in_a_plain_recipe_is_refused_not_run_as_something_else(fake_engine, tmp_path):
+    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
+    recipe = Recipe(prompt="a knight", model="tiny", steps=2, width=64, height=64, seed=1)
+    with pytest.raises(ValueError, match="upscale: generate does not finish a picture"):
+        studio.generate(recipe.replace(upscale=UpscaleRef(2.0)))
+    with pytest.raises(ValueError, match="regions: inpaint does not finish a picture"):
+        studio.inpaint(
+            Image.new("RGB", (64, 64)),
+            Image.new("L", (64, 64), 255),
+            recipe.replace(mode="inpaint", inpaint_area="only masked", regions=(RegionRef("box", (0, 0, 32, 32)),)),
+        )
+    assert studio.tree() == [] and fake_engine.runs == []
