@@ -180,14 +180,6 @@ def upscale(
     return blender.picture()
 
 
-def sd_upscale_tiles(recipe: Recipe, size: tuple[int, int]) -> int:
-    """How many tiles an SD upscale of a picture of `size` repaints (for the plan shown before it runs)."""
-    settings = recipe.upscale
-    if settings is None or not settings.refine:
-        return 0
-    return len(tile_boxes(upscaled_size(size, settings.factor), (recipe.width, recipe.height), settings.overlap))
-
-
 def _steps_of(recipe: Recipe) -> int:
     # img2img and inpaint run only the last `strength` part of the schedule, as diffusers counts it.
     return max(1, int(recipe.steps * recipe.denoising_strength)) if recipe.denoising_strength > 0 else 0

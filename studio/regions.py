@@ -139,7 +139,7 @@ def regions_from_rows(rows: Sequence[Sequence], plan: FixPlan, size: tuple[int, 
     regions = []
     for number, row in enumerate(rows, start=1):
         use, label, left, top, right, bottom, prompt, found_by = (list(row) + [""] * 8)[:8]
-        if not _is_on(use):
+        if not is_on(use):
             continue
         try:
             box = grown(clamp_box([float(v) for v in (left, top, right, bottom)], size), plan.grow, size)
@@ -165,5 +165,6 @@ def regions_from_rows(rows: Sequence[Sequence], plan: FixPlan, size: tuple[int, 
     return tuple(regions)
 
 
-def _is_on(value) -> bool:
+def is_on(value) -> bool:
+    """A review row's Use cell switched on (a bool, or the text a table may give back)."""
     return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")

@@ -12,8 +12,9 @@ import torch
 from diffusers import ControlNetModel, ControlNetUnionModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 from diffusers.utils.torch_utils import randn_tensor
-from PIL import Image, ImageFilter
+from PIL import Image
 
+from studio import regions
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.families import Family
@@ -231,9 +232,7 @@ class Engine:
                 arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
             else:
                 assert image is not None and mask is not None  # check_inputs refused an inpaint without them
-                blurred_mask = mask.convert("L")
-                if recipe.mask_blur:
-                    blurred_mask = blurred_mask.filter(ImageFilter.GaussianBlur(recipe.mask_blur))
+                blurred_mask = regions.blurred_mask(mask.convert("L"), recipe.mask_blur)
                 arguments |= {
                     "image": image.convert("RGB"),
                     "mask_image": blurred_mask,

@@ -20,6 +20,7 @@ from studio.regions import (
     REVIEW_COLUMNS,
     FixPlan,
     box_of_mask,
+    is_on,
     painted_mask,
     painted_number,
     regions_from_rows,
@@ -217,6 +218,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         )
 
     def _current(values: dict) -> list[list]:
+        """The review rows, if they were marked on the picked picture: another pick starts with none."""
         return _rows(values[panel.regions]) if values[board_of] == values[screen.selected] else []
 
     def drawn(size: tuple[int, int], rows: list[list], grow: int) -> list:
@@ -232,8 +234,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         session = screen.studio_for(studio, values[screen.session], request)
         path, size = picked(session, selected)
         if rows is None:
-            # Boxes belong to the picture they were drawn on: another pick starts with none.
-            rows = _rows(values[panel.regions]) if values[board_of] == selected else []
+            rows = _current(values)
         return {
             panel.board: board_html(path, size, drawn(size, rows, int(values[panel.fix_grow])), strokes(session, rows)),
             panel.source: f"Finishing **{selected['node']}·{selected['index'] + 1}** ({size[0]}×{size[1]})",
@@ -261,7 +262,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     def strokes(session: Studio, rows: list[list]) -> list[str]:
         """The painted masks of the brush rows that are switched on, to lay over the board."""
-        numbers = [painted_number(row[7]) for row in rows if len(row) > 7 and row[0] is True]
+        numbers = [painted_number(row[7]) for row in rows if len(row) > 7 and is_on(row[0])]
         found = [session.drafts.region_mask(number) for number in numbers if number is not None]
         return [str(path) for path in found if path is not None]
 
