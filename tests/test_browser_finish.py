@@ -42,6 +42,8 @@ def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page,
         # Extend its canvas: the Finish tab's outpaint.
         pick_result(page)
         page.click("#send-to-finish")
+        # The tab opens with the server's answer; a number typed before it lands is drawn over by it.
+        expect(page.locator("#finish-source")).to_contain_text("Finishing 00001·1", timeout=20_000)
         page.get_by_text("Extend the canvas (outpaint)").click()
         expect(page.locator("#outpaint-left input")).to_be_visible()
         for side, pixels in (("left", "32"), ("right", "16")):
