@@ -36,6 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         help="require this login (always on with --share); repeat for several accounts, each with its own sessions",
     )
+    parser.add_argument(
+        "--api",
+        action="store_true",
+        help="also serve AUTOMATIC1111's web API (/sdapi/v1/..., docs at /docs) for the tools that speak it",
+    )
+    parser.add_argument(
+        "--api-auth",
+        metavar="USER:PASSWORD[,USER:PASSWORD...]",
+        action="append",
+        help="logins for the API (default: the --auth logins, or the share password)",
+    )
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
     parser.add_argument("--loras", type=Path, default=HERE / "loras", help="the LoRA library folder")
     parser.add_argument(
@@ -64,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     try:
         args.accounts = dict(parse_account(entry) for entry in args.auth or [])
+        api_entries = [entry for value in args.api_auth or [] for entry in value.split(",") if entry.strip()]
+        args.api_accounts = dict(parse_account(entry.strip()) for entry in api_entries)
     except LoginError as error:
         parser.error(str(error))
     return args
@@ -105,6 +118,16 @@ def file_guard(studio, outputs: Path) -> dict:
     from studio.ui.own_files import OwnFilesOnly
 
     return {"middleware": [Middleware(OwnFilesOnly, outputs=outputs)]}
+
+
+def serve_api(app, studio, credentials: dict[str, str]):
+    """Serve AUTOMATIC1111's web API beside the window, behind `credentials` (HTTP Basic) when there are any."""
+    from studio.engine.memory import memory_report
+    from studio.webui.routes import WebUiApi
+
+    api = WebUiApi(studio, credentials=credentials, memory=memory_report)
+    api.mount(app)
+    return api
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     window = build_ui(studio, notice=notice)
     credentials = accounts(args)
     window.blocks.queue(default_concurrency_limit=4)
-    _, local_url, share_url = window.blocks.launch(
+    app, local_url, share_url = window.blocks.launch(
         server_name="0.0.0.0" if args.listen else "127.0.0.1",
         server_port=args.port,
         share=args.share,
@@ -177,7 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         footer_links=["api"],
         quiet=True,
     )
+    if args.api:
+        # A share link reaches the API too: it always has a password there (the share login at least).
+        serve_api(app, studio, args.api_accounts or credentials)
     print(f"\nThe studio is running at {local_url}", flush=True)
+    if args.api:
+        print(f"A1111 API: {local_url.rstrip('/')}/sdapi/v1/  (endpoints: {local_url.rstrip('/')}/docs)", flush=True)
     print(f"Pictures and history are saved in {args.outputs.resolve()}", flush=True)
     if args.share:
         if share_url:

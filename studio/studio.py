@@ -532,6 +532,12 @@ class Studio:
         (width, height), _ = size_for_new_family((self.defaults.width, self.defaults.height), old_family, self.family)
         self.defaults = self.defaults.replace(model=model, width=width, height=height)
 
+    def prepare_model(self, model: str) -> None:
+        """Load `model` for callers that name it in each request (the A1111 API); the window's defaults stay."""
+        if self.offered is not None:
+            self.offered.check_model(model)
+        self.engine.load(model)
+
     @property
     def model(self) -> str | None:
         return self.engine.model

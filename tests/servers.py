@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from launch import file_guard
+from launch import file_guard, serve_api
 from studio.engine.annotators import Preprocessors
 from studio.engine.upscalers import Upscalers
 from studio.history import HistoryStore
@@ -32,6 +32,8 @@ def running_studio(
     per_account: bool = False,
     offered=None,
     upscalers: Path | None = None,
+    api: bool = False,
+    api_credentials: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, Studio]]:
     studio = Studio(
         engine,
@@ -47,7 +49,7 @@ def running_studio(
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)
-    _, url, _ = window.blocks.launch(
+    app, url, _ = window.blocks.launch(
         prevent_thread_lock=True,
         quiet=True,
         server_name="127.0.0.1",
@@ -58,6 +60,8 @@ def running_studio(
         auth=auth,
         app_kwargs=file_guard(studio, outputs),
     )
+    if api:
+        serve_api(app, studio, api_credentials or {})
     try:
         yield url, studio
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import webuiapi
 from gradio_client import Client
 
 from launch import READY_LINE
@@ -79,7 +80,7 @@ def url_of(launched: Launched) -> str:
 
 
 def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, model_cache, started):
-    launched = launch(tmp_path, model_cache, "--model", "tiny", "--share")
+    launched = launch(tmp_path, model_cache, "--model", "tiny", "--share", "--api")
     started.append(launched)
     assert "No public link could be made" in launched.text
     login = re.search(r"Login\s+user: (\S+)\s+password: (\S+)", launched.text)
@@ -103,12 +104,28 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     )
     assert node["id"] == "00001" and len(pictures) == 1
 
+    # The A1111 API (--api) is behind the same password: a share link never serves it without one.
+    api = f"{url}sdapi/v1/"
+    assert httpx.get(f"{api}sd-models").status_code == 401
+    assert httpx.post(f"{api}txt2img", json={"prompt": "x"}).status_code == 401
+    assert httpx.get(f"{api}sd-models", auth=(user, "wrong")).status_code == 401
+    assert httpx.get(f"{api}options", auth=(user, password)).json()["sd_model_checkpoint"] == "tiny"
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    result = webuiapi.WebUIApi(host=host, port=int(port), username=user, password=password).txt2img(
+        prompt="through the API", seed=3, steps=2, width=64, height=64
+    )
+    assert result.image.size == (64, 64) and result.info["studio_session"] == "API"
+
 
 def test_auth_is_required_when_given_and_an_sdxl_model_starts_at_its_native_size(tmp_path, model_cache, started):
     launched = launch(tmp_path, model_cache, "--model", "tiny-sdxl", "--auth", "painter:secret-brush")
     started.append(launched)
     assert "password:" not in launched.text  # the artist chose it; it is not printed
     url = url_of(launched)
+    # Without --api there is no A1111 API, as in A1111: not even behind the password.
+    assert httpx.get(f"{url}sdapi/v1/sd-models", auth=("painter", "secret-brush")).status_code == 404
+    assert httpx.post(f"{url}sdapi/v1/txt2img", json={"prompt": "x"}).status_code == 404
+    assert httpx.get(f"{url}docs").status_code == 404
     assert httpx.get(f"{url}config").status_code == 401
     assert Client(url, auth=("painter", "secret-brush"), verbose=False).predict(api_name="/history")["nodes"] == []
     with httpx.Client() as browser:
