@@ -252,6 +252,9 @@ def _unit_widgets(number: int, kind: str, base_model: str, family: str | None, e
                 value=KINDS[kind].preprocessors[0],
                 label="Preprocessor",
                 elem_id=f"{prefix}-preprocessor",
+                # The form is saved on every change, and a kind change swaps these choices: the save that
+                # carries the old kind's preprocessor must not be refused (the map is made by name, checked).
+                allow_custom_value=True,
             )
             settings = gr.Textbox(
                 value=default_settings(KINDS[kind].preprocessors[0]),
