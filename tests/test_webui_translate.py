@@ -16,7 +16,7 @@ from studio.webui.fields import Img2ImgRequest, Txt2ImgRequest
 from studio.webui.pictures import CROP_AND_RESIZE, JUST_RESIZE, RESIZE_AND_FILL, encode_picture, filled, resize_for
 
 SETTINGS = translate.Settings(checkpoint="tiny")
-FACTS = translate.Studio(family=None, upscalers=(), make_map=lambda name, picture, settings: picture)
+FACTS = translate.StudioFacts(family=None, upscalers=(), make_map=lambda name, picture, settings: picture)
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -100,6 +100,15 @@ def test_an_img2img_with_a_mask_is_an_inpaint_of_the_resized_picture():
     assert (run.recipes[0].mask_blur, run.recipes[0].inpaint_area.value) == (2, "whole picture")
     with pytest.raises(translate.Unsupported, match="inpainting_fill"):
         translate.img2img_run(request.model_copy(update={"inpainting_fill": 2}), SETTINGS, FACTS, random.Random(0))
+
+
+def test_overrides_stay_only_when_the_request_asks_so():
+    overrides = {"sd_model_checkpoint": "tiny-sdxl", "CLIP_stop_at_last_layers": 2}
+    assert translate.kept_settings(Txt2ImgRequest(override_settings=overrides), SETTINGS) == SETTINGS
+    kept = translate.kept_settings(
+        Txt2ImgRequest(override_settings=overrides, override_settings_restore_afterwards=False), SETTINGS
+    )
+    assert kept == translate.Settings(checkpoint="tiny-sdxl", clip_skip=2)
 
 
 def test_api_logins_are_read_from_the_command_line():

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Processing(BaseModel):
+class ProcessingRequest(BaseModel):
     """What A1111's StableDiffusionProcessing takes, for both txt2img and img2img."""
 
     model_config = ConfigDict(extra="ignore")
@@ -56,7 +56,7 @@ class _Processing(BaseModel):
     infotext: str | None = None
 
 
-class Txt2ImgRequest(_Processing):
+class Txt2ImgRequest(ProcessingRequest):
     """POST /sdapi/v1/txt2img."""
 
     enable_hr: bool = False
@@ -75,7 +75,7 @@ class Txt2ImgRequest(_Processing):
     hr_negative_prompt: str = ""
 
 
-class Img2ImgRequest(_Processing):
+class Img2ImgRequest(ProcessingRequest):
     """POST /sdapi/v1/img2img: init_images[0] repainted; with `mask`, only where the mask is white."""
 
     init_images: list[str] | None = None

@@ -31,7 +31,7 @@ from studio.presets import STYLE
 from studio.recipe import HIRES_UPSCALERS, SAMPLERS, SCHEDULERS, TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe
 from studio.studio import Studio
 from studio.webui import controlnet, translate
-from studio.webui.fields import DetectRequest, Img2ImgRequest, PngInfoRequest, Txt2ImgRequest
+from studio.webui.fields import DetectRequest, Img2ImgRequest, PngInfoRequest, ProcessingRequest, Txt2ImgRequest
 from studio.webui.jobs import Job, Jobs
 from studio.webui.pictures import decode_picture, encode_file, encode_picture
 
@@ -137,23 +137,29 @@ class WebUiApi:
         with _answers():
             run = translate.txt2img_run(request, self.settings, self._facts(view), self._rng)
             nodes = self._run(view, "txt2img", run)
+            self._keep_overrides(request)
         return self._answer(view, request, nodes, request.model_dump())
 
     def img2img(self, request: Img2ImgRequest, view: Studio) -> dict[str, Any]:
         with _answers():
             run = translate.img2img_run(request, self.settings, self._facts(view), self._rng)
             nodes = self._run(view, "img2img", run)
+            self._keep_overrides(request)
         echoed = request.model_dump()
         if not request.include_init_images:
             echoed |= {"init_images": None, "mask": None}
         return self._answer(view, request, nodes, echoed)
 
+    def _keep_overrides(self, request: ProcessingRequest) -> None:
+        with self._settings_lock:
+            self.settings = translate.kept_settings(request, self.settings)
+
     def _view(self, session: str | None, account: str | None) -> Studio:
         with _answers():
             return self.studio.for_session((session or "").strip() or API_SESSION, account=account)
 
-    def _facts(self, view: Studio) -> translate.Studio:
-        return translate.Studio(
+    def _facts(self, view: Studio) -> translate.StudioFacts:
+        return translate.StudioFacts(
             family=view.family,
             upscalers=tuple(name for name in view.upscalers() if name not in HIRES_UPSCALERS),
             make_map=view.control_map,

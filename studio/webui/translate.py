@@ -30,7 +30,7 @@ from studio.recipe import (
     split_sampler_name,
 )
 from studio.webui import controlnet
-from studio.webui.fields import Img2ImgRequest, Txt2ImgRequest, _Processing
+from studio.webui.fields import Img2ImgRequest, ProcessingRequest, Txt2ImgRequest
 from studio.webui.pictures import LATENT_RESIZE, decode_picture, filled, resize_for
 
 MAX_N_ITER = 100
@@ -74,7 +74,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Studio:
+class StudioFacts:
     """What translating needs to know of the studio: its family, upscalers and control-map maker."""
 
     family: str | None
@@ -82,7 +82,7 @@ class Studio:
     make_map: Callable[[str, Image.Image, Mapping[str, float]], Image.Image]
 
 
-def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: Studio, rng: random.Random) -> Run:
+def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: StudioFacts, rng: random.Random) -> Run:
     _refuse_unsupported(request)
     _refuse_hires_extras(request)
     recipe = _base_recipe(request, settings)
@@ -93,7 +93,7 @@ def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: Studio, rng
     return Run(Mode.TXT2IMG, _batches(request, recipe, rng), control_images=_maps(units))
 
 
-def img2img_run(request: Img2ImgRequest, settings: Settings, studio: Studio, rng: random.Random) -> Run:
+def img2img_run(request: Img2ImgRequest, settings: Settings, studio: StudioFacts, rng: random.Random) -> Run:
     _refuse_unsupported(request)
     if not request.init_images:
         raise ValueError("init_images: send the picture to repaint, base64-encoded")
@@ -143,7 +143,7 @@ def _inpaint_fields(request: Img2ImgRequest) -> dict[str, Any]:
     }
 
 
-def _refuse_unsupported(request: _Processing) -> None:
+def _refuse_unsupported(request: ProcessingRequest) -> None:
     """Refuse what would run differently here than in A1111; the value that changes nothing passes."""
     checks: list[tuple[str, bool, str]] = [
         ("restore_faces", bool(request.restore_faces), "fix faces in the studio's Finish tab"),
@@ -196,7 +196,18 @@ def _refuse_hires_extras(request: Txt2ImgRequest) -> None:
         raise Unsupported(f"{', '.join(refused)}: the studio's hires fix repaints with the first pass's own settings")
 
 
-def _base_recipe(request: _Processing, settings: Settings) -> Recipe:
+def kept_settings(request: ProcessingRequest, settings: Settings) -> Settings:
+    """The API's options after a request: its overrides stay when it asks not to restore them, as in A1111."""
+    overrides = request.override_settings or {}
+    if request.override_settings_restore_afterwards or not overrides:
+        return settings
+    return Settings(
+        checkpoint=str(overrides.get(CHECKPOINT) or settings.checkpoint),
+        clip_skip=overrides.get(CLIP_SKIP, settings.clip_skip),
+    )
+
+
+def _base_recipe(request: ProcessingRequest, settings: Settings) -> Recipe:
     overrides = request.override_settings or {}
     sampler, scheduler = sampler_and_scheduler(request.sampler_name or request.sampler_index, request.scheduler)
     clip_skip = overrides.get(CLIP_SKIP, settings.clip_skip)
@@ -262,7 +273,9 @@ def _hires(request: Txt2ImgRequest, recipe: Recipe, upscalers: tuple[str, ...]) 
     }
 
 
-def _units(request: _Processing, recipe: Recipe, size: tuple[int, int], studio: Studio) -> list[controlnet.Unit]:
+def _units(
+    request: ProcessingRequest, recipe: Recipe, size: tuple[int, int], studio: StudioFacts
+) -> list[controlnet.Unit]:
     units = controlnet.units_of(request.alwayson_scripts)
     return controlnet.read_units(
         units, size=size, base_model=recipe.model, family=studio.family, make_map=studio.make_map
@@ -273,7 +286,7 @@ def _maps(units: list[controlnet.Unit]) -> dict[str, Image.Image]:
     return {unit.control.image: unit.map for unit in units}
 
 
-def _batches(request: _Processing, recipe: Recipe, rng: random.Random) -> tuple[Recipe, ...]:
+def _batches(request: ProcessingRequest, recipe: Recipe, rng: random.Random) -> tuple[Recipe, ...]:
     """One recipe per batch, numbered as A1111 numbers a request's pictures: seed + i (or subseed + i)."""
     seed = rng.randint(0, MAX_SEED) if request.seed == RANDOM_SEED else request.seed
     varies = request.subseed_strength > 0
@@ -294,7 +307,7 @@ def _batches(request: _Processing, recipe: Recipe, rng: random.Random) -> tuple[
 
 
 def info_json(
-    request: _Processing, recipes: list[Recipe], infotexts: list[str], *, session: str, nodes: list[str]
+    request: ProcessingRequest, recipes: list[Recipe], infotexts: list[str], *, session: str, nodes: list[str]
 ) -> str:
     """A1111's `info`: the run as processed.js() reports it (first picture's values, and every picture's)."""
     first = recipes[0] if recipes else None
