@@ -58,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--user-presets", type=Path, default=HERE / "presets" / "user", help="where your own presets are saved"
     )
+    parser.add_argument(
+        "--signing",
+        type=Path,
+        default=HERE / "credentials",
+        help="where the studio keeps the key it signs exported pictures' Content Credentials with (made on first use)",
+    )
+    parser.add_argument("--sign-cert", type=Path, default=None, help="your own certificate chain (PEM) to sign with")
+    parser.add_argument("--sign-key", type=Path, default=None, help="the private key (PEM) of --sign-cert")
     parser.add_argument("--low-memory", action="store_true", help="keep idle model parts on the CPU (small GPUs)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
@@ -71,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder with ControlNet preprocessor weights, e.g. body_pose_model.pth (default <cache>/annotators)",
     )
     args = parser.parse_args(argv)
+    if (args.sign_cert is None) != (args.sign_key is None):
+        parser.error("--sign-cert and --sign-key go together")
     from studio.login import LoginError, parse_account
 
     try:
@@ -134,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a desktop app does not phone home
 
+    from studio.authorship.credentials import Signing
     from studio.engine.annotators import Preprocessors
     from studio.engine.factory import make_engine
     from studio.engine.models import DeviceSettings, default_cache_dir
@@ -180,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         # Several accounts: each one's sessions are its own, and only it is served their pictures.
         per_account=len(args.accounts) > 1,
         offered=offered(args),
+        signing=Signing(args.signing, certificate=args.sign_cert, key=args.sign_key),
     )
     window = build_ui(studio, notice=notice)
     credentials = accounts(args)

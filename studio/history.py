@@ -27,7 +27,7 @@ from studio.files import atomic_write_text
 from studio.formats import png_text
 from studio.recipe import Recipe, upgrade_recipe_dict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: nodes say where outside pictures came from (sources)
 HISTORY_FILE = "history.json"
 MARKS_FILE = "marks.json"
 MARKS_SCHEMA_VERSION = 1
@@ -45,8 +45,16 @@ def _history_v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 2, "nodes": nodes}
 
 
+def _history_v2_to_v3(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: a node may say what the artist stated about its outside pictures; older nodes stated nothing."""
+    return {**document, "schema_version": 3}
+
+
 # Each entry turns a history document of version N into version N + 1.
-_MIGRATIONS: dict[int, Any] = {1: _history_v1_to_v2}
+_MIGRATIONS: dict[int, Any] = {1: _history_v1_to_v2, 2: _history_v2_to_v3}
+# What the artist states about a picture from outside the studio: where it is from, and under which licence.
+SOURCE_FIELDS = ("origin", "licence")
+MAX_SOURCE_TEXT = 500
 
 
 class HistoryError(RuntimeError):
@@ -86,6 +94,8 @@ class Iteration:
     source_index: int | None = None
     marks: tuple[Mark, ...] = ()
     created: float = 0.0
+    # For inputs that came from outside the studio (an upload): what the artist said of them, by role.
+    sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Checked, not trusted: a hand-edited or damaged history must be refused here, never half-used.
@@ -121,6 +131,7 @@ class Iteration:
         if len(marks) != len(self.outputs):
             raise ValueError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
         object.__setattr__(self, "marks", marks)
+        object.__setattr__(self, "sources", _checked_sources(self.id, self.sources, self.inputs))
 
     def recipe_of(self, index: int) -> Recipe:
         """The recipe that makes picture `index` again, as the first picture of its batch.
@@ -159,11 +170,26 @@ class Iteration:
             "source_index": self.source_index,
             "marks": [mark.value for mark in self.marks],
             "created": self.created,
+            "sources": {role: dict(statement) for role, statement in self.sources.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
         return cls(**{**data, "recipe": Recipe.from_dict(data["recipe"])})
+
+
+def _checked_sources(node_id: str, sources: Any, inputs: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    if not isinstance(sources, Mapping):
+        raise ValueError(f"node {node_id}: sources are not a mapping of role to statement")
+    checked = {}
+    for role, statement in sources.items():
+        if role not in inputs or not isinstance(statement, Mapping) or set(statement) - set(SOURCE_FIELDS):
+            raise ValueError(f"node {node_id}: sources[{role!r}] is not a statement about one of its inputs")
+        values = {name: statement.get(name, "") for name in SOURCE_FIELDS}
+        if any(not isinstance(value, str) or len(value) > MAX_SOURCE_TEXT for value in values.values()):
+            raise ValueError(f"node {node_id}: sources[{role!r}] must be texts of at most {MAX_SOURCE_TEXT} characters")
+        checked[role] = values
+    return checked
 
 
 def _batch_position(file_name: str, fallback: int) -> int:

@@ -18,6 +18,17 @@ _LORA_KEY_MARKS = ("lora_down", "lora_up", "lora_A", "lora_B", ".lora.", "lora.d
 _MAX_HEADER = 100 * 1024 * 1024
 
 
+# The hash of the folder a LoRA was trained on, written by the studio's trainer (studio/train/dataset.py).
+TRAINING_FOLDER_KEY = "studio_dataset_sha256"
+
+
+def training_folder_hash(path: Path) -> str | None:
+    """The hash of the folder the studio trained this LoRA on; None for a LoRA made elsewhere."""
+    metadata = read_header(path).get("__metadata__") or {}
+    value = metadata.get(TRAINING_FOLDER_KEY)
+    return value if isinstance(value, str) else None
+
+
 class LoraError(ValueError):
     """A LoRA cannot be found or used. The message says what to do."""
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from studio.authorship import credentials, report
+from studio.authorship.lineage import Step, lineage
 from studio.control.catalogue import default_model
 from studio.drafts import FOLDER as DRAFT_FOLDER
 from studio.drafts import Drafts
@@ -30,7 +32,7 @@ from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
 from studio.formats.picture_info import PictureInfo, read_picture_info
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
-from studio.lora_library import LoraInfo, list_loras
+from studio.lora_library import LoraInfo, list_loras, training_folder_hash
 from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
 from studio.outpaint import Extension, outpaint_canvas
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # the pose editor draws with OpenCV; the facade only passes p
     from studio.control.pose import Pose
 
 METADATA_SCHEMA_VERSION = 1
+EXPORTS_FOLDER = "exports"  # in a session folder: authorship reports and pictures exported with credentials
 
 
 class Engine(Renderer, Protocol):
@@ -142,6 +145,7 @@ class Studio:
         upscalers: Enlarger | None = None,
         per_account: bool = False,
         offered: Offered | None = None,
+        signing: credentials.Signing | None = None,
     ) -> None:
         self.engine = engine
         self.history = history
@@ -159,6 +163,8 @@ class Studio:
         self.per_account = per_account
         # Shared (--share, --listen): what recipes may name; None locally, where paths work.
         self.offered = offered
+        # Who signs exported pictures' Content Credentials (the studio's own key, or the artist's).
+        self.signing = signing
         self._shared = _Shared(defaults or Recipe(), threading.Lock(), {})
         self.session: SessionHistory = history.session(session_id) if session_id else history.new_session()
         self._rng = random.SystemRandom()
@@ -223,9 +229,13 @@ class Studio:
         parent_id: str | None = None,
         source_index: int | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
-        """img2img on a (painted-over) picture; the result has the picture's own size."""
+        """img2img on a (painted-over) picture; the result has the picture's own size.
+
+        `sources` says, for a picture from outside the studio, where it is from and its licence ({"image": {...}}).
+        """
         image = image.convert("RGB")
         width, height = render_size(image.size)
         # A variation seed blends txt2img noise, the hires fix enlarges a txt2img picture; an edit has neither.
@@ -234,7 +244,13 @@ class Studio:
         )
         images = {"image": image} | fit_control_maps(control_images, image.size)
         return self._run(
-            recipe, Action.REPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
+            recipe,
+            Action.REPAINT,
+            parent_id=parent_id,
+            source_index=source_index,
+            images=images,
+            sources=sources,
+            on_step=on_step,
         )
 
     def inpaint(
@@ -246,6 +262,7 @@ class Studio:
         parent_id: str | None = None,
         source_index: int | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         """Repaint where `mask` is white. The rest of the picture comes back pixel for pixel.
@@ -262,7 +279,13 @@ class Studio:
             recipe = recipe.replace(width=width, height=height)
         images = {"image": image, "mask": mask} | fit_control_maps(control_images, image.size)
         return self._run(
-            recipe, Action.INPAINT, parent_id=parent_id, source_index=source_index, images=images, on_step=on_step
+            recipe,
+            Action.INPAINT,
+            parent_id=parent_id,
+            source_index=source_index,
+            images=images,
+            sources=sources,
+            on_step=on_step,
         )
 
     def outpaint(
@@ -340,7 +363,13 @@ class Studio:
                 batch_size=count, seed=self._rng.randint(0, MAX_SEED), variation_seed=None, variation_strength=0.0
             )
         return self._run(
-            recipe, Action.VARY, parent_id=node_id, source_index=index, reused_inputs=parent.inputs, on_step=on_step
+            recipe,
+            Action.VARY,
+            parent_id=node_id,
+            source_index=index,
+            reused_inputs=parent.inputs,
+            sources=parent.sources,
+            on_step=on_step,
         )
 
     # --- finishing ---------------------------------------------------------------------------------
@@ -500,6 +529,7 @@ class Studio:
             parent_id=node_id,
             source_index=node.source_index,
             reused_inputs=node.inputs,
+            sources=node.sources,
             on_step=on_step,
         )
 
@@ -646,6 +676,49 @@ class Studio:
         """The LoRA library: name, base model, size, trigger words, preview."""
         return list_loras(self.lora_dir)
 
+    # --- authorship ----------------------------------------------------------------------------
+
+    def lineage(self, node_id: str, index: int = 0) -> list[Step]:
+        """The steps from the first generation to picture `index` of a node, with what the human and the machine did."""
+        _check_output_index(self.session.get(node_id), index)
+        return lineage(self.session.get, self.session.path, node_id, index, self._lora_trained_on)
+
+    def _lora_trained_on(self, name: str) -> str | None:
+        try:
+            return training_folder_hash(resolve_lora(name, self.lora_dir))
+        except (ValueError, OSError):
+            return None  # a LoRA no longer here, or not a .safetensors: the record names it without its folder
+
+    def authorship_report(self, node_id: str, index: int = 0) -> tuple[dict, str]:
+        """The report as JSON and as a self-contained page (no paths of this computer in either)."""
+        steps = self.lineage(node_id, index)
+        return report.report_json(steps), report.report_html(steps, self.session.path)
+
+    def export_with_credentials(self, node_id: str, index: int, destination: Path, *, kind: str = "png") -> Path:
+        """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`."""
+        if self.signing is None:
+            raise ValueError("export: this studio was started without a signing folder")
+        steps = self.lineage(node_id, index)
+        picture = self.session.path(self.session.get(node_id).outputs[index])
+        return credentials.export(picture, steps, self.signing.identity(), self.session.path, destination, kind)
+
+    def save_authorship(self, node_id: str, index: int = 0, *, kind: str = "png") -> tuple[Path, Path, Path]:
+        """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder."""
+        data, page = self.authorship_report(node_id, index)
+        folder = self.session.folder / EXPORTS_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{node_id}-{index}"
+        page_file, json_file = folder / f"{stem}-authorship.html", folder / f"{stem}-authorship.json"
+        page_file.write_text(page, encoding="utf-8")
+        json_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        suffix = "jpg" if kind == "jpeg" else "png"
+        picture = self.export_with_credentials(node_id, index, folder / f"{stem}-credentials.{suffix}", kind=kind)
+        return page_file, json_file, picture
+
+    def verify_credentials(self, picture: str | Path) -> credentials.Verification:
+        """Any picture's Content Credentials: none, valid, or invalid (changed after signing)."""
+        return credentials.verify(Path(picture))
+
     # --- one turn ------------------------------------------------------------------------------
 
     def _lora_hashes(self, recipe: Recipe) -> dict[str, str]:
@@ -664,6 +737,7 @@ class Studio:
         source_index: int | None = None,
         images: Mapping[str, Image.Image] | None = None,
         reused_inputs: Mapping[str, str] | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
         on_step: Callable[[StepProgress], None] | None = None,
     ) -> Iteration:
         images = dict(images or {})
@@ -697,7 +771,15 @@ class Studio:
             pictures = self._render(encoded, images, report)
             with self._shared.write_lock:
                 node = self._record(
-                    recipe, encoded, action, parent_id, source_index, pictures, images, reused_inputs or {}
+                    recipe,
+                    encoded,
+                    action,
+                    parent_id,
+                    source_index,
+                    pictures,
+                    images,
+                    reused_inputs or {},
+                    sources or {},
                 )
         except GenerationStopped:
             runs[folder] = RunReport(runs[folder].progress, finished=True, failed="Stopped.")
@@ -739,6 +821,7 @@ class Studio:
         pictures: list[Image.Image],
         images: Mapping[str, Image.Image],
         reused_inputs: Mapping[str, str],
+        sources: Mapping[str, Mapping[str, str]],
     ) -> Iteration:
         node_id = self.session.new_node_id()
         model_hash = model_hash_for(recipe.model, self.hashes)
@@ -758,6 +841,7 @@ class Studio:
             inputs=inputs,
             source_index=source_index,
             created=time.time(),
+            sources=sources,
         )
         for index, picture in enumerate(pictures):
             studio_json = {

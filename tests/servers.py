@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from launch import file_guard, serve_api
+from studio.authorship.credentials import Signing
 from studio.engine.annotators import Preprocessors
 from studio.engine.upscalers import Upscalers
 from studio.history import HistoryStore
@@ -46,6 +47,7 @@ def running_studio(
         upscalers=Upscalers(upscalers) if upscalers else None,
         per_account=per_account,
         offered=offered,
+        signing=Signing(outputs / "signing"),
     )
     window = build_ui(studio, notice=notice)
     window.blocks.queue(default_concurrency_limit=4)

@@ -9,7 +9,7 @@ from safetensors import safe_open
 
 from studio.errors import GenerationStopped
 from studio.recipe import LoraRef, Recipe, RecipeError
-from studio.train.dataset import DatasetError, bucket_for, caption_for, load_examples
+from studio.train.dataset import DatasetError, bucket_for, caption_for, folder_sha256, load_examples
 from studio.train.settings import TrainingSettings
 from studio.train.trainer import train_lora
 
@@ -74,6 +74,10 @@ def test_the_file_is_kohya_named_with_training_metadata(engine, dataset, tmp_pat
     # The base model as the artist named it, so the LoRA library lists "tiny", not a cache folder.
     assert meta["studio_base_model"] == "tiny"
     assert json.loads(meta["studio_training"])["rank"] == 4
+    # What it was trained on, as one hash of the folder's pictures and captions (for the authorship record).
+    assert (
+        meta["studio_dataset_sha256"] == folder_sha256(settings(dataset)) and len(meta["studio_dataset_sha256"]) == 64
+    )
     assert "mira" in json.loads(meta["ss_tag_frequency"])[dataset.name]
     # diffusers itself loads it (through the engine, as A1111-style kohya keys).
     assert np.abs(picture(engine, loras=(LoraRef(str(result.lora), 1.0),)) - picture(engine)).mean() > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def load_examples(settings: TrainingSettings) -> list[Example]:
         )
         examples.append(Example(path, caption_for(path, settings.trigger_word), ImageOps.fit(picture, size)))
     return examples
+
+
+def folder_sha256(settings: TrainingSettings) -> str:
+    """One hash of what was trained on: every picture and caption of the folder (names and bytes), in order.
+
+    Kept in the LoRA, so an authorship record can say "trained on this folder" without naming the folder.
+    """
+    folder = Path(settings.dataset).expanduser()
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".txt") and p.is_file()):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def caption_for(picture: Path, trigger_word: str) -> str:

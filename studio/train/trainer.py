@@ -27,8 +27,9 @@ from safetensors.torch import save_file
 from studio.engine.engine import Engine
 from studio.engine.prompts import encode
 from studio.errors import GenerationStopped
+from studio.lora_library import TRAINING_FOLDER_KEY
 from studio.progress import TrainingProgress, TrainingResult
-from studio.train.dataset import Example, load_examples
+from studio.train.dataset import Example, folder_sha256, load_examples
 from studio.train.settings import TrainingSettings
 
 ADAPTER = "studio_training"
@@ -261,6 +262,7 @@ def save_kohya_lora(
         "studio_base_model": base_model,
         "studio_trigger_word": settings.trigger_word,
         "studio_training": json.dumps(settings.to_dict()),
+        TRAINING_FOLDER_KEY: folder_sha256(settings),
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp")

@@ -11,6 +11,7 @@ from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 from studio.studio import Studio
 from studio.ui import (
     api,
+    authorship_tab,
     control_tab,
     editor,
     finish_tab,
@@ -145,6 +146,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
                         picture_panel = picture_tab.picture_widgets()
+                    with gr.Tab("Authorship", id=authorship_tab.AUTHORSHIP_TAB, elem_id="tab-authorship"):
+                        authorship_panel = authorship_tab.authorship_widgets()
                     with gr.Tab("LoRAs", id="loras", elem_id="tab-loras"):
                         lora_panel = loras_tab.lora_widgets()
                     with gr.Tab("Train", id="train", elem_id="tab-train"):
@@ -223,6 +226,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             editor=edit_panel,
         )
         picture_tab.wire(studio, screen, picture_panel, finish_panel)
+        authorship_tab.wire(studio, screen, authorship_panel)
         loras_tab.wire(studio, screen, lora_panel, blocks)
         train_tab.wire(studio, screen, train_panel)
         presets_panel.wire(

@@ -32,6 +32,22 @@ class EditPanel:
     inpaint: gr.Button
     repaint: gr.Button
     settings: dict[str, Any]  # the recipe form's edit fields (denoising, mask blur, area, padding)
+    # Asked when the picture is an upload: where it is from and its licence (kept on the node, in the authorship).
+    about_upload: gr.Group
+    origin: gr.Textbox
+    licence: gr.Dropdown
+
+
+# What an artist may say of a picture from outside the studio; any other words may be typed.
+LICENCES = (
+    "unknown",
+    "my own work",
+    "public domain / CC0",
+    "CC BY",
+    "CC BY-SA",
+    "licensed for this use",
+    "not licensed",
+)
 
 
 def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
@@ -48,8 +64,22 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
                 "where painted). Outside the mask and paint, an inpaint keeps every pixel.",
                 elem_id="edit-help",
             )
+            with gr.Group(visible=False, elem_id="about-upload") as about_upload:
+                origin = gr.Textbox(
+                    label="Where is this uploaded picture from?",
+                    placeholder="e.g. my photo, a friend's sketch, a stock site",
+                    max_length=500,
+                    elem_id="upload-origin",
+                )
+                licence = gr.Dropdown(
+                    list(LICENCES),
+                    value="unknown",
+                    label="Its licence (kept in the picture's authorship record)",
+                    allow_custom_value=True,
+                    elem_id="upload-licence",
+                )
             settings = edit_widgets(defaults)
-    return EditPanel(image, source, inpaint, repaint, settings)
+    return EditPanel(image, source, inpaint, repaint, settings, about_upload, origin, licence)
 
 
 def picture_for_editor(session: Studio, node_id: str, index: int) -> dict:
@@ -123,6 +153,13 @@ def draft_for_editor(session: Studio) -> dict | None:
     )
 
 
+def _stated(edit: Edit, origin: str | None, licence: str | None) -> dict[str, dict[str, str]]:
+    """What the artist said of an uploaded picture (nothing for a picture of the tree: the tree says where it is from)."""
+    if edit.parent_id is not None:
+        return {}
+    return {"image": {"origin": (origin or "").strip() or "unknown", "licence": (licence or "").strip() or "unknown"}}
+
+
 def _uploaded(path: object) -> Path:
     """An upload's file, only from Gradio's own upload folder: the page names it, so it is checked."""
     folder = Path(get_upload_folder()).resolve()
@@ -137,13 +174,15 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             keep_draft(session, value)
-        return editing_line((value or {}).get("source"))
+        source = (value or {}).get("source")
+        uploaded = isinstance(source, dict) and "upload" in source
+        return editing_line(source), gr.Group(visible=uploaded)
 
     # After every stroke and upload: the line saying what is edited, and the draft a reload brings back.
     panel.image.change(
         changed,
         inputs=[panel.image, screen.session],
-        outputs=panel.source,
+        outputs=[panel.source, panel.about_upload],
         trigger_mode="always_last",
         show_progress="hidden",
         api_visibility="private",
@@ -163,6 +202,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
                 parent_id=painted.parent_id,
                 source_index=painted.source_index,
                 control_images=control_images,
+                sources=_stated(painted, values[panel.origin], values[panel.licence]),
                 on_step=on_step,
             ),
         )
@@ -180,11 +220,12 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
                 parent_id=painted.parent_id,
                 source_index=painted.source_index,
                 control_images=control_images,
+                sources=_stated(painted, values[panel.origin], values[panel.licence]),
                 on_step=on_step,
             ),
         )
 
-    inputs = screen.recipe_inputs | {panel.image, screen.session}
+    inputs = screen.recipe_inputs | {panel.image, screen.session, panel.origin, panel.licence}
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)

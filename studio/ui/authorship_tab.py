@@ -1,0 +1,83 @@
+"""The Authorship tab: what the artist did to make the picked picture, its export with Content Credentials,
+and a place to drop any picture to check its credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.authorship import report
+from studio.studio import Studio
+from studio.ui.present import authorship as authorship_text
+from studio.ui.running import user_errors, warn
+from studio.ui.screen import Screen
+
+AUTHORSHIP_TAB = "authorship"
+
+
+@dataclass
+class AuthorshipPanel:
+    story: gr.Markdown
+    show: gr.Button
+    kind: gr.Radio
+    export: gr.Button
+    files: gr.File
+    drop: gr.File
+    verdict: gr.Markdown
+
+
+def authorship_widgets() -> AuthorshipPanel:
+    with gr.Row():
+        with gr.Column(scale=3, min_width=320):
+            show = gr.Button("Show the authorship of the picked picture", elem_id="authorship-show")
+            story = gr.Markdown("*Pick a picture, then show its authorship.*", elem_id="authorship-story")
+        with gr.Column(scale=2, min_width=260):
+            kind = gr.Radio(["png", "jpeg"], value="png", label="Export as", elem_id="export-kind")
+            export = gr.Button(
+                "Export with Content Credentials", variant="primary", interactive=False, elem_id="export-credentials"
+            )
+            files = gr.File(label="The report and the signed picture", file_count="multiple", elem_id="exported")
+            drop = gr.File(
+                label="Check a picture's credentials: drop it here",
+                file_types=[".png", ".jpg", ".jpeg"],
+                height=110,
+                elem_id="verify-drop",
+            )
+            verdict = gr.Markdown("", elem_id="verify-result")
+    return AuthorshipPanel(story, show, kind, export, files, drop, verdict)
+
+
+def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
+    def show(selected: dict | None, session_id: str | None, request: gr.Request):
+        if not selected:
+            return warn("Pick a picture first (click it in Results or History).", title="Nothing picked")
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            steps = session.lineage(selected["node"], selected["index"])
+        text = authorship_text.story_markdown(steps, report.story(steps), report.published(steps))
+        return {panel.story: text, panel.export: gr.Button(interactive=True)}
+
+    panel.show.click(
+        show, inputs=[screen.selected, screen.session], outputs=[panel.story, panel.export], api_visibility="private"
+    )
+
+    def export(selected: dict | None, kind: str, session_id: str | None, request: gr.Request):
+        if not selected:
+            return warn("Pick a picture first (click it in Results or History).", title="Nothing picked")
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            files = session.save_authorship(selected["node"], selected["index"], kind=kind)
+        return {panel.files: [str(path) for path in files]}
+
+    panel.export.click(
+        export, inputs=[screen.selected, panel.kind, screen.session], outputs=[panel.files], api_visibility="private"
+    )
+
+    def verify(path: str | None):
+        if not path:
+            return ""
+        with user_errors():
+            return authorship_text.verdict_markdown(studio.verify_credentials(path))
+
+    panel.drop.change(verify, inputs=panel.drop, outputs=panel.verdict, api_visibility="private")

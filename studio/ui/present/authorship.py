@@ -1,0 +1,34 @@
+"""The Authorship tab's words: a lineage as Markdown, and what a picture's credentials say."""
+
+from __future__ import annotations
+
+from studio.authorship.credentials import SELF_ISSUED, Verification
+from studio.authorship.lineage import HUMAN, Step
+
+
+def story_markdown(steps: list[Step], story: str, published: list[str]) -> str:
+    lines = [f"**{story}**", ""]
+    for step in steps:
+        human = "; ".join(act.words for act in step.acts if act.by == HUMAN) or "nothing by hand"
+        machine = "; ".join(act.words for act in step.acts if act.by != HUMAN)
+        lines.append(f"- `{step.node_id}` {step.action}: **you** {human}. *Machine:* {machine}.")
+        for source in step.outside:
+            lines.append(
+                f"  - outside picture `{source.sha256[:12]}…`: from {source.origin}, licence **{source.licence}**"
+            )
+    lines += ["", "**An export publishes:**", *(f"- {line}" for line in published)]
+    return "\n".join(lines)
+
+
+def verdict_markdown(check: Verification) -> str:
+    if check.state == "none":
+        return "**No Content Credentials** in this picture."
+    signer = check.signer + (" — a key the studio made itself" if check.signer == SELF_ISSUED else "")
+    if check.valid:
+        untrusted = any(code == "signingCredential.untrusted" for code in check.codes)
+        return f"**Valid credentials**, unchanged since they were signed. Signed by: {signer}." + (
+            " The signer is not on a trust list: anyone could make such a key." if untrusted else ""
+        )
+    if check.changed_after_signing:
+        return f"**Invalid: the picture was changed after it was signed.** Signed by: {signer}."
+    return f"**Invalid credentials** ({', '.join(check.codes) or 'unreadable'}). Signed by: {signer}."
