@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from launch import parse_args
 from studio.authorship import credentials
 from studio.authorship.lineage import file_sha256
 from studio.history import HistoryStore, Mark
@@ -177,3 +178,12 @@ def test_an_uploaded_picture_is_an_outside_ingredient_by_hash(studio, tmp_path):
     plain = studio.repaint(upload, SMALL.replace(prompt="again", seed=5))
     assert studio.lineage(plain.id, 0)[0].outside[0].licence == "unknown"
     assert studio.vary(node.id, count=1).sources == node.sources
+
+
+def test_signing_is_set_on_the_command_line(tmp_path):
+    args = parse_args(["--sign-cert", "me.pem", "--sign-key", "me.key", "--signing", str(tmp_path / "keys")])
+    assert (args.sign_cert.name, args.sign_key.name, args.signing) == ("me.pem", "me.key", tmp_path / "keys")
+    with pytest.raises(SystemExit):
+        parse_args(["--sign-cert", "me.pem"])  # a certificate without its key signs nothing
+    with pytest.raises(credentials.CredentialsError, match="certificate/key"):
+        credentials.Signing(tmp_path, certificate=tmp_path / "none.pem", key=tmp_path / "none.key").identity()

@@ -5,12 +5,17 @@ Screenshots of each step go to test-artifacts/screenshots/ (or $STUDIO_SCREENSHO
 
 from __future__ import annotations
 
+import re
+import threading
+
 import numpy as np
 import pytest
+import webuiapi
 from PIL import Image, ImageFilter
 from playwright.sync_api import expect
 
-from studio.history import Action
+from studio.history import Action, Iteration
+from studio.webui.routes import API_SESSION
 from tests.browser_kit import (
     RUN_TIMEOUT,
     choose_class,
@@ -106,7 +111,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
 
 
 def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
-    with running_studio(engine, tmp_path / "outputs") as (url, studio):
+    with running_studio(engine, tmp_path / "outputs", api=True) as (url, studio):
         studio.for_session("an-earlier-session").generate(studio.defaults.replace(prompt="earlier", seed=1))
         first = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         second = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
@@ -144,8 +149,58 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         open_tab(first, "History")
         expect(first.locator("#history img")).to_have_count(2)
         expect(first.locator("#history")).not_to_contain_text("00003")
+
+        # An A1111 API client (--api) runs beside the first browser: each gets its own pictures with its own settings.
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        client = webuiapi.WebUIApi(host=host, port=int(port), sampler="DDIM")
+        answer: dict = {}
+
+        def bot() -> None:
+            answer["result"] = client.txt2img(
+                prompt="the bot's harbour", seed=5, steps=12, cfg_scale=4, width=64, height=96, eta=0
+            )
+
+        calling = threading.Thread(target=bot)
+        calling.start()
+        first.fill("#prompt textarea", "the first artist's third lighthouse")
+        first.click("#generate-button")
+        wait_for_saved(first, "00003")
+        calling.join(timeout=RUN_TIMEOUT / 1000)
+        api_node = studio.for_session(API_SESSION).tree()[0]
+        assert (api_node.recipe.prompt, api_node.recipe.steps, api_node.recipe.sampler) == (
+            "the bot's harbour",
+            12,
+            "DDIM",
+        )
+        assert (api_node.recipe.width, api_node.recipe.height, api_node.recipe.cfg_scale) == (64, 96, 4.0)
+        assert answer["result"].image.size == (64, 96)
+        mine = browser_session_of(studio, first)
+        assert (mine.recipe.prompt, mine.recipe.steps, mine.recipe.width) == (
+            "the first artist's third lighthouse",
+            3,
+            128,
+        )
+        expect(first.locator("#prompt textarea")).to_have_value("the first artist's third lighthouse")
+        expect(first.locator("#steps input[type=number]")).to_have_value("3")
+        # The API's pictures are in a session of their own, which the artist can open and branch from.
+        open_tab(first, "History")
+        first.locator("#sessions input").click()
+        first.get_by_role("option", name=f"{API_SESSION} · 1 nodes").click()
+        first.click("#open-session")
+        expect(first.locator("#session-line")).to_contain_text(API_SESSION)
+        expect(first.locator("#history img").first).to_have_attribute(
+            "src", re.compile(rf"/{API_SESSION}/00001-0\.png")
+        )
+        shoot(first, "07b-the-api-session-in-history")
         first.context.close()
         second.context.close()
+
+
+def browser_session_of(studio, page) -> Iteration:
+    """The newest node of the session `page` shows in its session line."""
+    line = page.locator("#session-line").inner_text()
+    (session_id,) = [info.id for info in studio.sessions() if info.id in line]
+    return studio.for_session(session_id).tree()[-1]
 
 
 def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tmp_path):
