@@ -14,6 +14,7 @@ from launch import parse_args
 from studio.authorship import credentials
 from studio.authorship.lineage import file_sha256
 from studio.history import HistoryStore, Mark
+from studio.outpaint import Extension
 from studio.recipe import LoraRef, Recipe
 from studio.studio import Studio
 from tests.loras import make_lora
@@ -157,6 +158,13 @@ def test_the_artists_own_lora_is_named_with_the_hash_of_its_training_folder(engi
     assert "your own, trained on folder abababababab" in chosen["mira"].words
     assert "training_folder_sha256" not in chosen["someone-elses"].figures
     assert str(loras) not in json.dumps([act.words for act in step.acts])  # a LoRA given by path: its name only
+
+
+def test_an_outpaint_widens_the_canvas_by_hand_and_its_new_area_is_no_mask_of_the_artists(studio):
+    first = studio.generate(SMALL.replace(prompt="a road", seed=6))
+    widened = studio.outpaint(first.id, Extension(right=32), SMALL.replace(prompt="a road", seed=7))
+    kinds = [act.kind for act in studio.lineage(widened.id, 0)[-1].by_hand]
+    assert "outpaint" in kinds and "mask" not in kinds and "paint-over" not in kinds
 
 
 def test_an_uploaded_picture_is_an_outside_ingredient_by_hash(studio, tmp_path):

@@ -114,7 +114,7 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
             Act(HUMAN, "pick", f"picked picture {node.source_index + 1} of {len(parent.outputs)}",
                 {"picked": node.source_index + 1, "of": len(parent.outputs)})
         )  # fmt: skip
-    if "mask" in node.inputs:
+    if "mask" in node.inputs and node.action is not Action.OUTPAINT:  # an outpaint's mask is the new area it made
         area = _white_percent(path_of(node.inputs["mask"]))
         acts.append(Act(HUMAN, "mask", f"masked {area:.1f} % of the picture", {"area_percent": area}))
     if "image" in node.inputs and parent is not None and node.source_index is not None:

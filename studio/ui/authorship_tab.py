@@ -25,6 +25,7 @@ class AuthorshipPanel:
     files: gr.File
     drop: gr.File
     verdict: gr.Markdown
+    shown: gr.State  # the picture whose story is on screen: the one an export writes, whatever is picked since
 
 
 def authorship_widgets() -> AuthorshipPanel:
@@ -45,7 +46,7 @@ def authorship_widgets() -> AuthorshipPanel:
                 elem_id="verify-drop",
             )
             verdict = gr.Markdown("", elem_id="verify-result")
-    return AuthorshipPanel(story, show, kind, export, files, drop, verdict)
+    return AuthorshipPanel(story, show, kind, export, files, drop, verdict, gr.State(None))
 
 
 def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
@@ -55,23 +56,31 @@ def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             steps = session.lineage(selected["node"], selected["index"])
-        text = authorship_text.story_markdown(steps, report.story(steps), report.published(steps))
-        return {panel.story: text, panel.export: gr.Button(interactive=True)}
+        text = f"### Authorship of {selected['node']}·{selected['index'] + 1}\n\n" + authorship_text.story_markdown(
+            steps, report.story(steps), report.published(steps)
+        )
+        picture = {"node": selected["node"], "index": selected["index"]}
+        return {panel.story: text, panel.export: gr.Button(interactive=True), panel.shown: picture}
 
     panel.show.click(
-        show, inputs=[screen.selected, screen.session], outputs=[panel.story, panel.export], api_visibility="private"
+        show,
+        inputs=[screen.selected, screen.session],
+        outputs=[panel.story, panel.export, panel.shown],
+        api_visibility="private",
     )
 
     def export(selected: dict | None, kind: str, session_id: str | None, request: gr.Request):
         if not selected:
-            return warn("Pick a picture first (click it in Results or History).", title="Nothing picked")
+            return warn(
+                "Show the authorship of a picture first: an export writes what is shown.", title="Nothing shown"
+            )
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             files = session.save_authorship(selected["node"], selected["index"], kind=kind)
         return {panel.files: [str(path) for path in files]}
 
     panel.export.click(
-        export, inputs=[screen.selected, panel.kind, screen.session], outputs=[panel.files], api_visibility="private"
+        export, inputs=[panel.shown, panel.kind, screen.session], outputs=[panel.files], api_visibility="private"
     )
 
     def verify(path: str | None):
