@@ -696,24 +696,26 @@ class Studio:
 
     def export_with_credentials(self, node_id: str, index: int, destination: Path, *, kind: str = "png") -> Path:
         """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`."""
-        if self.signing is None:
-            raise ValueError("export: this studio was started without a signing folder")
-        steps = self.lineage(node_id, index)
-        picture = self.session.path(self.session.get(node_id).outputs[index])
-        return credentials.export(picture, steps, self.signing.identity(), self.session.path, destination, kind)
+        return self._signed(self.lineage(node_id, index), node_id, index, destination, kind)
 
     def save_authorship(self, node_id: str, index: int = 0, *, kind: str = "png") -> tuple[Path, Path, Path]:
         """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder."""
-        data, page = self.authorship_report(node_id, index)
+        steps = self.lineage(node_id, index)  # measured once: the report and the manifest tell the same figures
         folder = self.session.folder / EXPORTS_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{node_id}-{index}"
-        page_file, json_file = folder / f"{stem}-authorship.html", folder / f"{stem}-authorship.json"
-        page_file.write_text(page, encoding="utf-8")
-        json_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
         suffix = "jpg" if kind == "jpeg" else "png"
-        picture = self.export_with_credentials(node_id, index, folder / f"{stem}-credentials.{suffix}", kind=kind)
+        picture = self._signed(steps, node_id, index, folder / f"{stem}-credentials.{suffix}", kind)
+        page_file, json_file = folder / f"{stem}-authorship.html", folder / f"{stem}-authorship.json"
+        page_file.write_text(report.report_html(steps, self.session.path), encoding="utf-8")
+        json_file.write_text(json.dumps(report.report_json(steps), indent=2), encoding="utf-8")
         return page_file, json_file, picture
+
+    def _signed(self, steps: list[Step], node_id: str, index: int, destination: Path, kind: str) -> Path:
+        if self.signing is None:
+            raise ValueError("export: this studio was started without a signing folder")
+        picture = self.session.path(self.session.get(node_id).outputs[index])
+        return credentials.export(picture, steps, self.signing.identity(), self.session.path, destination, kind)
 
     def verify_credentials(self, picture: str | Path) -> credentials.Verification:
         """Any picture's Content Credentials: none, valid, or invalid (changed after signing)."""

@@ -6,9 +6,7 @@ material by content hash. `published` lists what an export will carry, before it
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from studio.authorship.lineage import HUMAN, Step
+from studio.pictures import png_data_url
 
 SCHEMA_VERSION = 1
 THUMBNAIL = 160
@@ -113,7 +112,5 @@ def report_html(steps: list[Step], picture_of: Callable[[str], Path]) -> str:
 def _thumbnail(path: Path) -> str:
     with Image.open(path) as picture:
         picture = picture.convert("RGB")
-        picture.thumbnail((THUMBNAIL, THUMBNAIL))
-        buffer = io.BytesIO()
-        picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    picture.thumbnail((THUMBNAIL, THUMBNAIL))
+    return png_data_url(picture)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps
 
-from studio.pictures import open_picture
+from studio.pictures import open_picture, png_data_url
 
 # A1111's img2img resize modes, by number (modules/images.py resize_image; the API takes the number).
 JUST_RESIZE, CROP_AND_RESIZE, RESIZE_AND_FILL, LATENT_RESIZE = 0, 1, 2, 3
@@ -36,9 +36,8 @@ def encode_file(path: Path) -> str:
 
 
 def encode_picture(picture: Image.Image) -> str:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    """A picture as A1111 answers with one: PNG, base64, without the data-URL prefix."""
+    return png_data_url(picture).split(",", 1)[1]
 
 
 def resize_for(
