@@ -10,6 +10,7 @@ import argparse
 import os
 import secrets
 import sys
+import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +67,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--sign-cert", type=Path, default=None, help="your own certificate chain (PEM) to sign with")
     parser.add_argument("--sign-key", type=Path, default=None, help="the private key (PEM) of --sign-cert")
-    parser.add_argument("--low-memory", action="store_true", help="keep idle model parts on the CPU (small GPUs)")
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument(
+        "--low-memory",
+        action="store_const",
+        dest="memory",
+        const="low",
+        help="keep the model parts not in use on the CPU (SD 1.5 in about 2 GB of GPU memory; a little slower)",
+    )
+    memory.add_argument(
+        "--lowest-memory",
+        action="store_const",
+        dest="memory",
+        const="lowest",
+        help="move the model to the GPU one layer at a time (the smallest GPUs; several times slower)",
+    )
+    parser.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the model for speed (torch.compile, CUDA graphs): on by default where it works (a CUDA GPU); "
+        "--no-fast turns it off, --fast also tries it where it only costs (the CPU)",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     parser.add_argument(
@@ -147,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.authorship.credentials import Signing
     from studio.engine.annotators import Preprocessors
     from studio.engine.factory import make_engine
-    from studio.engine.models import DeviceSettings, default_cache_dir
+    from studio.engine.models import DeviceSettings, MemoryMode, default_cache_dir
     from studio.engine.upscalers import Upscalers
     from studio.errors import ModelError
     from studio.formats.hashes import HashCache
@@ -159,11 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
 
-    settings = DeviceSettings.best_available(low_memory=args.low_memory)
+    settings = DeviceSettings.best_available(memory=MemoryMode(args.memory or MemoryMode.NORMAL))
     cache_dir = args.cache or default_cache_dir()
     upscalers = Upscalers(args.upscalers, settings.device)
     engine = make_engine(
-        cache_dir=cache_dir, settings=settings, allow_pickle=args.allow_pickle, lora_dir=args.loras, upscalers=upscalers
+        cache_dir=cache_dir,
+        settings=settings,
+        allow_pickle=args.allow_pickle,
+        lora_dir=args.loras,
+        upscalers=upscalers,
+        fast=args.fast,
     )
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
@@ -193,6 +220,11 @@ def main(argv: list[str] | None = None) -> None:
         offered=offered(args),
         signing=Signing(args.signing, certificate=args.sign_cert, key=args.sign_key),
     )
+    if engine.model is not None:
+        # Compiles (or loads from the disk cache) the fast path's kernels while the window opens; a run
+        # asked for meanwhile waits its turn in the lane. Nothing to do when the studio runs eagerly.
+        threading.Thread(target=engine.warm_up, args=(studio.defaults,), name="studio-warm-up", daemon=True).start()
+    print(f"Speed: {engine.speed}", flush=True)
     window = build_ui(studio, notice=notice)
     credentials = accounts(args)
     window.blocks.queue(default_concurrency_limit=4)

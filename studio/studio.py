@@ -7,6 +7,7 @@ folder and records the node, all before returning: nothing reaches the screen th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -67,6 +68,15 @@ class Engine(Renderer, Protocol):
     @property
     def family(self) -> str | None:
         """The loaded model's family, "SD 1.5" or "SDXL" (read from its files)."""
+        ...
+
+    @property
+    def speed(self) -> str:
+        """Fast (compiled) or eager, and why, in the artist's words."""
+        ...
+
+    def take_speed_notice(self) -> str | None:
+        """Once: why the fast path turned itself off during a run (None when it did not)."""
         ...
 
 
@@ -576,6 +586,13 @@ class Studio:
     def family(self) -> str | None:
         return self.engine.family
 
+    @property
+    def speed(self) -> str:
+        return self.engine.speed
+
+    def take_speed_notice(self) -> str | None:
+        return self.engine.take_speed_notice()
+
     # --- the tree ------------------------------------------------------------------------------
 
     def tree(self) -> list[Iteration]:
@@ -764,7 +781,12 @@ class Studio:
         runs, folder = self._shared.runs, self.session.folder
 
         def report(progress: StepProgress) -> None:
-            runs[folder] = RunReport(progress)
+            previous = runs[folder].progress
+            if progress.preview is None and previous is not None:
+                # Previews come a few a second: a window that reloads between two shows the last one.
+                runs[folder] = RunReport(dataclasses.replace(progress, preview=previous.preview))
+            else:
+                runs[folder] = RunReport(progress)
             if on_step is not None:
                 on_step(progress)
 

@@ -38,6 +38,13 @@ class FakeEngine:
             return None
         return "SDXL" if self._model.startswith("fake/sdxl") or self._model == "tiny-sdxl" else "SD 1.5"
 
+    @property
+    def speed(self) -> str:
+        return "eager: a fake engine"
+
+    def take_speed_notice(self) -> str | None:
+        return None
+
     def load(self, model: str) -> None:
         if model not in ("tiny", "tiny-sdxl") and not model.startswith("fake/"):
             raise ModelError(f"{model} is not in the local Hugging Face cache; try --model tiny")

@@ -130,8 +130,27 @@ def test_progress_reports_each_step_with_a_cheap_preview(engine):
     engine.generate(base_recipe(steps=5, sampler="Euler"), on_step=steps.append)
     assert [step.step for step in steps] == [1, 2, 3, 4, 5]
     assert all(step.total == 5 for step in steps)
-    # A preview is the latents mapped to RGB: 1/8 of the size, no VAE decode.
-    assert steps[-1].preview.size == (SIZE // 8, SIZE // 8)
+    # A preview is the latents mapped to RGB: 1/8 of the size, no VAE decode. The first step always has one.
+    assert steps[0].preview.size == (SIZE // 8, SIZE // 8)
+
+
+def test_previews_come_at_most_a_few_a_second():
+    """The window shows a few a second; a preview at every step of a fast GPU run would only cost time."""
+    import torch
+
+    from studio.engine.families import Family
+    from studio.engine.preview import PREVIEW_INTERVAL, PreviewTap
+
+    now = [100.0]
+    tap = PreviewTap(Family.SD15, clock=lambda: now[0])
+    latents = torch.zeros(4, 8, 8)
+    shown = []
+    for _ in range(10):
+        shown.append(tap.take(latents) is not None)
+        now[0] += PREVIEW_INTERVAL / 4
+    assert shown == [True, False, False, False, True, False, False, False, True, False]
+    now[0] += PREVIEW_INTERVAL
+    assert tap.take(latents).size == (8, 8)  # the latents' own size: no VAE decode
 
 
 def test_stop_ends_the_run_within_one_step_and_leaves_the_engine_clean(engine):

@@ -36,14 +36,17 @@ def sdxl_loras(model_cache, tmp_path_factory):
 
 
 def diffusers_own(model_cache, r: Recipe, loras: list[tuple[str, float]]):
-    """The picture diffusers makes itself with `load_lora_weights` on a freshly loaded tiny SDXL model."""
+    """The picture diffusers makes itself with `load_lora_weights` (fused, as the studio runs LoRAs) on a freshly
+    loaded tiny SDXL model. That fusing gives the unfused pixels is tests/test_speed.py's."""
     pipe = StableDiffusionXLPipeline.from_pretrained(tiny_model_folder(model_cache, Family.SDXL), add_watermarker=False)
     pipe.set_progress_bar_config(disable=True)
     for number, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"own_{number}")
-    pipe.set_adapters([f"own_{n}" for n in range(len(loras))], [weight for _, weight in loras])
+    names = [f"own_{n}" for n in range(len(loras))]
+    pipe.set_adapters(names, [weight for _, weight in loras])
     # Every file here holds the UNet and both text encoders: each part must be loaded, or the test proves less.
     assert {"unet", "text_encoder", "text_encoder_2"} <= set(pipe.get_list_adapters())
+    pipe.fuse_lora(adapter_names=names)
     pipe.scheduler = make_scheduler(r.sampler, r.scheduler, pipe.scheduler.config, seed=r.seed)
     with torch.inference_mode():
         return pipe(

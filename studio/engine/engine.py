@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -19,8 +20,9 @@ from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.families import Family
 from studio.engine.pipelines import PipelineSet
-from studio.engine.preview import latents_to_preview
+from studio.engine.preview import PreviewTap
 from studio.engine.samplers import make_scheduler
+from studio.engine.speed import FastPath
 from studio.engine.upscalers import Upscalers
 from studio.errors import GenerationStopped, OutOfMemory
 from studio.lora_library import resolve as resolve_lora
@@ -30,6 +32,7 @@ from studio.prompt_syntax import effective_loras
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
 
 StepCallback = Callable[[StepProgress], None]
+logger = logging.getLogger("studio")
 
 
 class Engine:
@@ -43,8 +46,11 @@ class Engine:
         lora_dir: Path | None = None,
         allow_pickle: bool = False,
         upscalers: Upscalers | None = None,
+        fast: FastPath | None = None,
     ) -> None:
         self._load = load
+        # Compiles each loaded model's UNet and ControlNets where that works; None: always eager.
+        self._fast = fast or FastPath(enabled=False, why_not="this engine was made without the fast path")
         # Upscaler models the hires fix may enlarge with (the Finish tab's upscalers); None: built-in ones only.
         self.upscalers = upscalers
         self._load_controlnet = load_controlnet
@@ -76,10 +82,39 @@ class Engine:
 
     @contextlib.contextmanager
     def lane(self, model: str | None = None) -> Iterator[PipelineSet]:
-        """Hold the one GPU lane (a fresh stop flag) with `model` loaded: for work besides `generate`, like training."""
-        with self._lane:
+        """Hold the one GPU lane (a fresh stop flag) with `model` loaded: for work besides `generate`, like training.
+
+        Inside, the model runs eagerly: training through the compiled UNet would compile its backward pass."""
+        with self._lane, self._fast.eager():
             self._stop.clear()
             yield self._ensure_model(model) if model else self.pipelines
+
+    @property
+    def speed(self) -> str:
+        """Fast (compiled) or eager, and why, in the artist's words."""
+        return self._fast.describe()
+
+    def eagerly(self) -> contextlib.AbstractContextManager[None]:
+        """Runs inside are eager even where the fast path is on: for comparisons (bench/bench_gpu.py)."""
+        return self._fast.eager()
+
+    def take_speed_notice(self) -> str | None:
+        """Once: why the fast path turned itself off (None when it did not)."""
+        return self._fast.take_notice()
+
+    def warm_up(self, recipe: Recipe) -> None:
+        """Run `recipe` once, two steps, and throw the pictures away: compiles (or loads from the disk cache)
+        the fast path's kernels for the recipe's size before the artist's first run. Nothing when eager."""
+        if not self._fast.enabled:
+            return
+        try:
+            self.generate(
+                recipe.replace(
+                    steps=2, batch_size=1, seed=1, variation_strength=0.0, loras=(), controls=(), hires_scale=1.0
+                )
+            )
+        except Exception as error:  # the artist's first run will meet it too, and be told there
+            logger.warning("Warming up the fast path did not finish: %s", error)
 
     @property
     def stop_requested(self) -> bool:
@@ -198,7 +233,7 @@ class Engine:
             control_images = {role: extend(m.convert("RGB"), size) for role, m in control_images.items()}
         with self._lane:
             self._stop.clear()
-            # 2. The pipeline view for this mode, with a fresh scheduler for this recipe.
+            # 2. The pipeline view for this mode, and the recipe's LoRAs on the shared model.
             pipelines = self._ensure_model(recipe.model)
             if recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
@@ -206,57 +241,19 @@ class Engine:
                 pipe = pipelines.with_control(recipe.mode, controlnets)
             else:
                 pipe = pipelines.for_mode(recipe.mode)
-            pipe.scheduler = make_scheduler(recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=seeds[0])
             pipelines.loras.activate(pipelines.base, loras)
-            generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-
-            # 3. Arguments for the mode.
-            with torch.inference_mode():
-                embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip)
-            arguments = {
-                **embeddings,
-                "num_inference_steps": recipe.steps,
-                "guidance_scale": recipe.cfg_scale,
-                "num_images_per_prompt": recipe.batch_size,
-                "generator": generators,
-                "callback_on_step_end": self._step_callback(on_step, pipelines.family),
-                "callback_on_step_end_tensor_inputs": ["latents"],
-            }
             blurred_mask = None
-            if recipe.mode is Mode.TXT2IMG:
-                arguments |= {"width": recipe.width, "height": recipe.height}
-                if recipe.variation_strength > 0:
-                    arguments["latents"] = self._variation_noise(pipe, recipe, generators)
-            elif recipe.mode is Mode.IMG2IMG:
-                assert image is not None  # check_inputs refused an img2img without a picture
-                arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
-            else:
-                assert image is not None and mask is not None  # check_inputs refused an inpaint without them
+            if recipe.mode is Mode.INPAINT:
+                assert mask is not None  # check_inputs refused an inpaint without one
                 blurred_mask = regions.blurred_mask(mask.convert("L"), recipe.mask_blur)
-                arguments |= {
-                    "image": image.convert("RGB"),
-                    "mask_image": blurred_mask,
-                    "strength": recipe.denoising_strength,
-                    "width": recipe.width,
-                    "height": recipe.height,
-                }
-                if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
-                    # diffusers crops mask + padding, renders it at width x height, and pastes it back.
-                    arguments["padding_mask_crop"] = recipe.inpaint_padding
-            if recipe.controls:
-                union = isinstance(pipe.controlnet, (ControlNetUnionModel, MultiControlNetUnionModel))
-                arguments |= self._control_arguments(recipe, control_images, union)
 
-            hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
-            if hires and recipe.hires_upscaler.startswith("Latent"):
-                arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
-
-            # 4. Denoise (and, for the hires fix, enlarge and denoise again).
+            # 3-4. Denoise; compiled where the fast path is on, and once more eagerly if the compiled code fails.
             try:
-                with torch.inference_mode():
-                    pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
-                    if hires and not self._stop.is_set():
-                        pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
+                pictures = self._fast.run(
+                    lambda: self._denoise(
+                        pipelines, pipe, recipe, prompt, image, blurred_mask, control_images, on_step=on_step
+                    )
+                )
             except torch.OutOfMemoryError as error:
                 _release_cached_memory()
                 raise OutOfMemory(
@@ -272,6 +269,69 @@ class Engine:
             if picture_size is not None:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
+
+    def _denoise(
+        self,
+        pipelines: PipelineSet,
+        pipe,
+        recipe: Recipe,
+        prompt: str,
+        image: Image.Image | None,
+        blurred_mask: Image.Image | None,
+        control_images: Mapping[str, Image.Image],
+        *,
+        on_step: StepCallback | None,
+    ) -> list:
+        """Steps 3 and 4 of `generate`, from a fresh scheduler and fresh generators: the same pictures on every call."""
+        seeds = recipe.seeds()
+        pipe.scheduler = make_scheduler(recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=seeds[0])
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+        # 3. Arguments for the mode.
+        with torch.inference_mode():
+            embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip)
+        arguments = {
+            **embeddings,
+            "num_inference_steps": recipe.steps,
+            "guidance_scale": recipe.cfg_scale,
+            "num_images_per_prompt": recipe.batch_size,
+            "generator": generators,
+            "callback_on_step_end": self._step_callback(on_step, pipelines.family),
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        if recipe.mode is Mode.TXT2IMG:
+            arguments |= {"width": recipe.width, "height": recipe.height}
+            if recipe.variation_strength > 0:
+                arguments["latents"] = self._variation_noise(pipe, recipe, generators)
+        elif recipe.mode is Mode.IMG2IMG:
+            assert image is not None  # check_inputs refused an img2img without a picture
+            arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
+        else:
+            assert image is not None and blurred_mask is not None  # check_inputs refused an inpaint without them
+            arguments |= {
+                "image": image.convert("RGB"),
+                "mask_image": blurred_mask,
+                "strength": recipe.denoising_strength,
+                "width": recipe.width,
+                "height": recipe.height,
+            }
+            if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+                # diffusers crops mask + padding, renders it at width x height, and pastes it back.
+                arguments["padding_mask_crop"] = recipe.inpaint_padding
+        if recipe.controls:
+            union = isinstance(pipe.controlnet, (ControlNetUnionModel, MultiControlNetUnionModel))
+            arguments |= self._control_arguments(recipe, control_images, union)
+
+        hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
+        if hires and recipe.hires_upscaler.startswith("Latent"):
+            arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
+
+        # 4. Denoise (and, for the hires fix, enlarge and denoise again).
+        with torch.inference_mode():
+            pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
+            if hires and not self._stop.is_set():
+                pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
+        return pictures
 
     def _hires_pass(self, pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
         """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.
@@ -344,23 +404,25 @@ class Engine:
             if self._load_controlnet is None:
                 raise ValueError("controls: this engine was built without a ControlNet loader")
             pipelines.controlnets[spec] = self._load_controlnet(spec, pipelines)
+            self._fast.compile(pipelines.controlnets[spec])
         return pipelines.controlnets[spec]
 
     def _ensure_model(self, model: str) -> PipelineSet:
         if self._pipelines is None or self._pipelines.model != model:
             # The old model stays until the new one has loaded: a bad path must not leave the studio empty.
             self._pipelines = self._load(model)
+            self._fast.compile(self._pipelines.base.unet)
         return self._pipelines
 
     def _step_callback(self, on_step: StepCallback | None, family: Family) -> Callable:
+        previews = PreviewTap(family)  # throttled, and never makes the GPU wait
+
         def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
             if self._stop.is_set():
                 pipe._interrupt = True  # diffusers skips the remaining steps
                 return tensors
             if on_step is not None:
-                on_step(
-                    StepProgress(step_index + 1, pipe.num_timesteps, latents_to_preview(tensors["latents"][0], family))
-                )
+                on_step(StepProgress(step_index + 1, pipe.num_timesteps, previews.take(tensors["latents"][0])))
             return tensors
 
         return callback

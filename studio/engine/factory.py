@@ -10,6 +10,7 @@ from studio.engine.controlnets import load_controlnet
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
+from studio.engine.speed import FastPath
 from studio.engine.upscalers import Upscalers
 
 
@@ -20,12 +21,15 @@ def make_engine(
     allow_pickle: bool = False,
     lora_dir: Path | None = None,
     upscalers: Upscalers | None = None,
+    fast: bool | None = None,
 ) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
 
-    LoRAs named in recipes are looked up in `lora_dir` (or given as paths).
+    LoRAs named in recipes are looked up in `lora_dir` (or given as paths). `fast`: None compiles where
+    that works (studio/engine/speed.py), True also where it only costs (the CPU), False never.
     """
     device = settings or DeviceSettings.best_available()
+    fast_path = FastPath.for_device(device, wanted=fast, cache_dir=cache_dir)
 
     def load(model: str) -> PipelineSet:
         source = resolve_model(model, allow_pickle=allow_pickle)
@@ -37,4 +41,11 @@ def make_engine(
             spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle, family=pipelines.family, text_width=text_width
         )
 
-    return Engine(load, load_controlnet=load_control, lora_dir=lora_dir, allow_pickle=allow_pickle, upscalers=upscalers)
+    return Engine(
+        load,
+        load_controlnet=load_control,
+        lora_dir=lora_dir,
+        allow_pickle=allow_pickle,
+        upscalers=upscalers,
+        fast=fast_path,
+    )

@@ -1,44 +1,67 @@
-"""LoRAs on the loaded model: loaded once as named adapters, switched per run, never leaking.
+"""LoRAs on the loaded model: fused into its weights while the set stays the same, never leaking.
 
-Every run states its LoRAs: the ones it names are activated with their weights, and with none the
-adapters are disabled, which makes the UNet and text encoder compute exactly the base model again.
+Every run states its LoRAs. When the set (files and weights) differs from the last run's, the LoRAs
+are loaded, fused into the model's weights and unloaded again: the UNet keeps its own structure, so
+the fast path's compiled code stays valid (no new compile for a new LoRA), and every layer does one
+matrix product, not three (unfused LoRAs cost about a third more per step). Before fusing, the
+weights the LoRAs touch are copied; when the set changes they are copied back, so no rounding from
+adding and subtracting builds up: with no LoRAs the model computes exactly the base model again.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from diffusers import DiffusionPipeline
+from peft.tuners.tuners_utils import BaseTunerLayer
 
 from studio.engine.families import Family
 from studio.lora_library import SAFE_SUFFIXES, LoraError, cross_attention_width, lora_family, read_header
 
 
 class LoraAdapters:
-    """The adapters loaded into one model's (shared) UNet and text encoder."""
+    """The set of LoRAs fused into one model's (shared) UNet and text encoders, and the weights they replaced."""
 
     def __init__(self) -> None:
-        self._names: dict[tuple[str, float], str] = {}  # (file, modification time) -> adapter name
+        self._fused: tuple[tuple[tuple[str, float], float], ...] = ()  # ((file, time), weight) of the fused set
+        self._own_weights: list[tuple[torch.Tensor, torch.Tensor]] = []  # the model's, from before fusing
 
     def activate(self, pipe: DiffusionPipeline, loras: list[tuple[Path, float]]) -> None:
-        """Make exactly `loras` (file, weight) active on `pipe` for the next run."""
-        if not loras:
-            if self._names:
-                pipe.disable_lora()
-            return
+        """Make exactly `loras` (file, weight) act on `pipe` for the next run."""
         # One order whatever order the artist listed them in: float sums depend on it, and A then B
         # must give the very pixels of B then A.
         loras = sorted(loras, key=lambda lora: str(lora[0].resolve()))
-        names = [self._load(pipe, path) for path, _ in loras]
-        pipe.enable_lora()
-        pipe.set_adapters(names, [weight for _, weight in loras])
+        wanted = tuple((_key(path), float(weight)) for path, weight in loras)
+        if wanted == self._fused:
+            return  # the same set, still fused
+        self._restore(pipe)
+        if not wanted:
+            return
+        for path, _ in loras:
+            self._check_family(pipe, path)
+        names = [f"lora_{number}" for number in range(len(loras))]
+        try:
+            for name, (path, _) in zip(names, loras, strict=True):
+                self._load(pipe, path, name)
+            pipe.set_adapters(names, [weight for _, weight in wanted])
+            # Kept on the CPU: the GPU's memory is for runs, and the copy back happens only when the set changes.
+            self._own_weights = [(weight, weight.detach().to("cpu", copy=True)) for weight in _lora_base_weights(pipe)]
+            pipe.fuse_lora(adapter_names=names)
+            self._fused = wanted
+        finally:
+            pipe.unload_lora_weights()  # the LoRA layers go; fused weights stay (or, on a failure, the own ones)
 
-    def _load(self, pipe: DiffusionPipeline, path: Path) -> str:
-        key = (str(path.resolve()), path.stat().st_mtime)
-        if key in self._names:
-            return self._names[key]
-        self._check_family(pipe, path)
-        name = f"lora_{len(self._names)}"
+    def _restore(self, pipe: DiffusionPipeline) -> None:
+        """The model's own weights back, bit for bit (peft's unfuse subtracts what it added, which rounds)."""
+        with torch.no_grad():
+            for weight, own in self._own_weights:
+                weight.copy_(own)
+        self._own_weights, self._fused = [], ()
+        pipe.unload_lora_weights()  # layers another user of the model may have left (training's adapter)
+
+    @staticmethod
+    def _load(pipe: DiffusionPipeline, path: Path, name: str) -> None:
         try:
             pipe.load_lora_weights(str(path), adapter_name=name)
         except Exception as error:  # diffusers/peft raise many kinds for files that do not fit
@@ -46,8 +69,6 @@ class LoraAdapters:
         loaded = {adapter for adapters in pipe.get_list_adapters().values() for adapter in adapters}
         if name not in loaded:
             raise LoraError(f"{path.name} holds no LoRA weights that fit this model (made for another base model?)")
-        self._names[key] = name
-        return name
 
     @staticmethod
     def _check_family(pipe: DiffusionPipeline, path: Path) -> None:
@@ -73,3 +94,21 @@ class LoraAdapters:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def _lora_base_weights(pipe: DiffusionPipeline) -> list[torch.Tensor]:
+    """The model's own weights under every LoRA layer (the ones fusing changes), in the pipe's modules."""
+    weights: list[torch.Tensor] = []
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            for module in component.modules():
+                if isinstance(module, BaseTunerLayer):
+                    weight = module.get_base_layer().weight
+                    assert isinstance(weight, torch.Tensor)  # LoRA wraps Linear and Conv layers, which have one
+                    weights.append(weight)
+    return weights
+
+
+def _key(path: Path) -> tuple[str, float]:
+    """A LoRA file as loaded: a file saved anew under the same name is another LoRA."""
+    return (str(path.resolve()), path.stat().st_mtime)

@@ -46,22 +46,35 @@ class ModelSource:
     location: str
 
 
+class MemoryMode(StrEnum):
+    """How much of the model stays on the GPU between uses (diffusers' offloading, by what an artist notices)."""
+
+    NORMAL = "normal"  # all of it: the fastest
+    LOW = "low"  # one part at a time (text encoder, UNet, VAE), the rest on the CPU: SD 1.5 in about 2 GB
+    LOWEST = "lowest"  # one layer at a time: for the smallest GPUs, and several times slower
+
+
 @dataclass(frozen=True)
 class DeviceSettings:
-    """Where weights live and in what precision; `low_memory` moves idle parts to the CPU."""
+    """Where weights live, in what precision, and how much of them stays on the GPU."""
 
     device: str
     dtype: torch.dtype
-    low_memory: bool = False
+    memory: MemoryMode = MemoryMode.NORMAL
 
     @classmethod
-    def best_available(cls, *, low_memory: bool = False) -> DeviceSettings:
+    def best_available(cls, *, memory: MemoryMode = MemoryMode.NORMAL) -> DeviceSettings:
         if torch.cuda.is_available():
-            return cls("cuda", torch.float16, low_memory)
+            return cls("cuda", torch.float16, memory)
         if torch.backends.mps.is_available():
             # fp16 on MPS still gives black pictures with some models; fp32 is the safe choice there.
-            return cls("mps", torch.float32, low_memory)
-        return cls("cpu", torch.float32, low_memory)
+            return cls("mps", torch.float32, memory)
+        return cls("cpu", torch.float32, memory)
+
+    @property
+    def offloads(self) -> bool:
+        """Whether parts of the model move between the CPU and the GPU during a run (CUDA only)."""
+        return self.device == "cuda" and self.memory is not MemoryMode.NORMAL
 
 
 def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
@@ -135,7 +148,9 @@ def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: P
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
             component.requires_grad_(False)
-    if settings.low_memory and settings.device == "cuda":
+    if settings.offloads and settings.memory is MemoryMode.LOWEST:
+        pipe.enable_sequential_cpu_offload()
+    elif settings.offloads:
         pipe.enable_model_cpu_offload()
     else:
         pipe.to(settings.device)

@@ -115,6 +115,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         load_button = gr.Button("Load model", size="sm", elem_id="load-model")
                         tiny_button = gr.Button("Tiny SD 1.5", size="sm", elem_id="use-tiny")
                         tiny_sdxl_button = gr.Button("Tiny SDXL", size="sm", elem_id="use-tiny-sdxl")
+                    speed = gr.Markdown(header.speed_line(studio.speed), elem_id="speed")
                 preset_name, preset_save = presets_panel.saver_widgets()
 
             with gr.Column(scale=7, min_width=560):
@@ -210,6 +211,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             native_sizes=settings["native_sizes"],
             branch=branch,
             model_status=model_status,
+            speed=speed,
             notice=notice_box,
         )
         results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editor_source=edit_panel.source)

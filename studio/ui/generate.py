@@ -30,6 +30,7 @@ def wire(
     native_sizes: gr.Radio,
     branch: gr.Checkbox,
     model_status: gr.Markdown,
+    speed: gr.Markdown,
     notice: gr.Markdown,
 ) -> None:
     form = screen.form
@@ -101,6 +102,7 @@ def wire(
         )
         return {
             model_status: header.model_line(studio.model, family),
+            speed: header.speed_line(studio.speed),
             notice: gr.Markdown(visible=False),
             form.model: studio.model,
             form.width: width,
@@ -112,6 +114,7 @@ def wire(
 
     loading = [
         model_status,
+        speed,
         notice,
         form.model,
         form.width,

@@ -122,13 +122,18 @@ class Screen:
             raise
 
     def progress(self, step: Any) -> dict[Any, Any]:
-        return {
+        shown = {
             self.status: f"**Painting…** {results_text.progress_bar(step.step, step.total)}",
-            self.preview: gr.Image(value=step.preview, visible=True),
             self.results: gr.HTML(visible=False),
         }
+        if step.preview is not None:  # previews come a few a second; between them the last one stays
+            shown[self.preview] = gr.Image(value=step.preview, visible=True)
+        return shown
 
     def after_run(self, studio: Studio, node: Iteration | None) -> dict[Any, Any]:
+        speed_notice = studio.take_speed_notice()
+        if speed_notice:
+            gr.Warning(speed_notice, title="Fast path off")
         if node is None:
             return {
                 self.status: "Stopped. Nothing was saved for the stopped run.",

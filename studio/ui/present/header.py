@@ -11,3 +11,8 @@ def model_line(model: str | None, family: str | None = None) -> str:
     if not model:
         return "**Model:** none loaded — open *Model* on the left"
     return f"**Model:** `{model}` · {family}" if family else f"**Model:** `{model}`"
+
+
+def speed_line(speed: str) -> str:
+    """How runs go (studio/engine/speed.py): "fast (compiled ...)" or "eager: <why>"."""
+    return f"**Speed:** {speed}  \nStart with `--no-fast` to run eagerly, `--low-memory` or `--lowest-memory` for small GPUs."
