@@ -251,7 +251,7 @@ def pixels(picture: Image.Image) -> np.ndarray:
 
 def difference(a: Image.Image, b: Image.Image) -> dict[str, float]:
     delta = np.abs(pixels(a) - pixels(b))
-    return {"max": int(delta.max()), "mean": round(float(delta.mean()), 3), "spread": int(pixels(a).std() > 2)}
+    return {"max": int(delta.max()), "mean": round(float(delta.mean()), 3), "picture_varies": bool(pixels(a).std() > 2)}
 
 
 def first_start(bench: Bench, family: str, models: dict[str, str]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ def test_load_the_tiny_sdxl_model_see_its_family_generate_and_inpaint(fresh_engi
         expect(page.locator("#native-sizes")).to_contain_text("Native sizes (SD 1.5)")
 
         page.get_by_text("Model", exact=True).click()  # open the Model panel
+        # How runs go, and why: the CPU runs eagerly (studio/engine/speed.py).
+        expect(page.locator("#speed")).to_contain_text("Speed: eager — on the CPU compiling takes about a minute")
         page.click("#use-tiny-sdxl")
         expect(page.locator("#status")).to_contain_text("Loaded tiny-sdxl (SDXL)", timeout=RUN_TIMEOUT)
         expect(page.locator("#status")).to_contain_text("Size set to 1024 × 1024, SDXL's native size")

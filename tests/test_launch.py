@@ -80,7 +80,7 @@ def url_of(launched: Launched) -> str:
 
 
 def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, model_cache, started):
-    launched = launch(tmp_path, model_cache, "--model", "tiny", "--share", "--api")
+    launched = launch(tmp_path, model_cache, "--model", "tiny-sdxl", "--share", "--api")
     started.append(launched)
     assert "No public link could be made" in launched.text
     login = re.search(r"Login\s+user: (\S+)\s+password: (\S+)", launched.text)
@@ -98,6 +98,12 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     started_at = time.monotonic()
     assert httpx.post(f"{url}login", data={"username": user, "password": "wrong"}).status_code in (400, 401)
     assert time.monotonic() - started_at >= 0.9  # the second wrong password in a row waits twice as long
+    # An SDXL model starts the form at SDXL's native size.
+    with httpx.Client() as browser:
+        browser.post(f"{url}login", data={"username": user, "password": password})
+        components = {c["props"].get("elem_id"): c["props"] for c in browser.get(f"{url}config").json()["components"]}
+    assert (components["width"]["value"], components["height"]["value"]) == (1024, 1024)
+    assert "tiny-sdxl` · SDXL" in components["model-status"]["value"]
     client = Client(url, auth=(user, password), verbose=False)
     node, pictures = client.predict(
         {"prompt": "behind a password", "steps": 2, "width": 64, "height": 64}, api_name="/generate"
@@ -109,7 +115,7 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     assert httpx.get(f"{api}sd-models").status_code == 401
     assert httpx.post(f"{api}txt2img", json={"prompt": "x"}).status_code == 401
     assert httpx.get(f"{api}sd-models", auth=(user, "wrong")).status_code == 401
-    assert httpx.get(f"{api}options", auth=(user, password)).json()["sd_model_checkpoint"] == "tiny"
+    assert httpx.get(f"{api}options", auth=(user, password)).json()["sd_model_checkpoint"] == "tiny-sdxl"
     host, port = url.split("//")[1].rstrip("/").split(":")
     result = webuiapi.WebUIApi(host=host, port=int(port), username=user, password=password).txt2img(
         prompt="through the API", seed=3, steps=2, width=64, height=64
@@ -117,9 +123,19 @@ def test_share_offline_keeps_the_local_studio_up_behind_a_password(tmp_path, mod
     assert result.image.size == (64, 64) and result.info["studio_session"] == "API"
 
 
-def test_auth_is_required_when_given_and_an_sdxl_model_starts_at_its_native_size(tmp_path, model_cache, started):
-    launched = launch(tmp_path, model_cache, "--model", "tiny-sdxl", "--auth", "painter:secret-brush")
+def test_a_model_that_cannot_be_had_still_starts_the_studio_with_advice_and_auth_is_kept(
+    tmp_path, model_cache, started
+):
+    launched = launch(
+        tmp_path,
+        model_cache,
+        "--model",
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "--auth",
+        "painter:secret-brush",
+    )
     started.append(launched)
+    assert "WARNING:" in launched.text and "--model tiny" in launched.text
     assert "password:" not in launched.text  # the artist chose it; it is not printed
     url = url_of(launched)
     # Without --api there is no A1111 API, as in A1111: not even behind the password.
@@ -127,23 +143,13 @@ def test_auth_is_required_when_given_and_an_sdxl_model_starts_at_its_native_size
     assert httpx.post(f"{url}sdapi/v1/txt2img", json={"prompt": "x"}).status_code == 404
     assert httpx.get(f"{url}docs").status_code == 404
     assert httpx.get(f"{url}config").status_code == 401
-    assert Client(url, auth=("painter", "secret-brush"), verbose=False).predict(api_name="/history")["nodes"] == []
     with httpx.Client() as browser:
         browser.post(f"{url}login", data={"username": "painter", "password": "secret-brush"})
-        components = {c["props"].get("elem_id"): c["props"] for c in browser.get(f"{url}config").json()["components"]}
-    assert (components["width"]["value"], components["height"]["value"]) == (1024, 1024)
-    assert "tiny-sdxl` · SDXL" in components["model-status"]["value"]
-
-
-def test_a_model_that_cannot_be_had_still_starts_the_studio_with_advice(tmp_path, model_cache, started):
-    launched = launch(tmp_path, model_cache, "--model", "stable-diffusion-v1-5/stable-diffusion-v1-5")
-    started.append(launched)
-    assert "WARNING:" in launched.text and "--model tiny" in launched.text
-    url = url_of(launched)
-    config = httpx.get(f"{url}config").json()
+        config = browser.get(f"{url}config").json()
     notices = [c["props"].get("value") for c in config["components"] if c["props"].get("elem_id") == "notice"]
     assert notices and "could not be loaded" in notices[0] and "Tiny SDXL" in notices[0]
-    client = Client(url, verbose=False)
+    client = Client(url, auth=("painter", "secret-brush"), verbose=False)
+    assert client.predict(api_name="/history")["nodes"] == []
     # Generating with the missing model says what to do; the studio keeps serving.
     with pytest.raises(Exception, match="not in the local Hugging Face cache"):
         client.predict({"prompt": "x"}, api_name="/generate")

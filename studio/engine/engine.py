@@ -85,9 +85,11 @@ class Engine:
         """Hold the one GPU lane (a fresh stop flag) with `model` loaded: for work besides `generate`, like training.
 
         Inside, the model runs eagerly: training through the compiled UNet would compile its backward pass."""
-        with self._lane, self._fast.eager():
+        with self._lane:
             self._stop.clear()
-            yield self._ensure_model(model) if model else self.pipelines
+            pipelines = self._ensure_model(model) if model else self.pipelines
+            with self._fast.eager():
+                yield pipelines
 
     @property
     def speed(self) -> str:
@@ -110,7 +112,14 @@ class Engine:
         try:
             self.generate(
                 recipe.replace(
-                    steps=2, batch_size=1, seed=1, variation_strength=0.0, loras=(), controls=(), hires_scale=1.0
+                    mode=Mode.TXT2IMG,
+                    steps=2,
+                    batch_size=1,
+                    seed=1,
+                    variation_strength=0.0,
+                    loras=(),
+                    controls=(),
+                    hires_scale=1.0,
                 )
             )
         except Exception as error:  # the artist's first run will meet it too, and be told there

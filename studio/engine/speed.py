@@ -98,7 +98,11 @@ class FastPath:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(self.cache_folder)
         # "reduce-overhead" replays each UNet call as a CUDA graph; shapes start static and turn dynamic
         # at the second size, so a third size does not compile again.
-        module.compile(mode="reduce-overhead" if self.cuda_graphs else "default")
+        try:
+            module.compile(mode="reduce-overhead" if self.cuda_graphs else "default")
+        except Exception as error:  # torch.compile refusing this setup outright (a Python it does not support)
+            self.fall_back(error)
+            return
         self._modules.add(module)
 
     @property

@@ -15,4 +15,5 @@ def model_line(model: str | None, family: str | None = None) -> str:
 
 def speed_line(speed: str) -> str:
     """How runs go (studio/engine/speed.py): "fast (compiled ...)" or "eager: <why>"."""
-    return f"**Speed:** {speed}  \nStart with `--no-fast` to run eagerly, `--low-memory` or `--lowest-memory` for small GPUs."
+    shown = speed.replace("eager: ", "eager — ", 1)
+    return f"**Speed:** {shown}  \nSet as the studio starts: `--fast`, `--no-fast`, and `--low-memory` or `--lowest-memory` for small GPUs."
