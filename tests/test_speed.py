@@ -292,3 +292,50 @@ def test_the_speed_and_memory_options(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--low-memory", "--lowest-memory"])  # one mode or the other
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_what_turns_the_fast_path_off_and_what_does_not():
+    """The policy of FastPath.run, on a module compiled in place (it compiles at its first call; none here)."""
+    from studio.engine.speed import FastPath
+
+    def fast_path() -> tuple[FastPath, torch.nn.Module]:
+        fast, module = FastPath(enabled=True), torch.nn.Linear(2, 2)
+        fast.compile(module)
+        assert fast.compiled
+        return fast, module
+
+    # The compiled code fails where eager code does not: the run is painted eagerly, the fast path goes off.
+    fast, module = fast_path()
+    tries = []
+
+    def fails_compiled() -> str:
+        tries.append("eager" if module._compiled_call_impl is None else "compiled")
+        if tries[-1] == "compiled":
+            raise RuntimeError("CUDA graph capture failed")
+        return "picture"
+
+    assert fast.run(fails_compiled) == "picture" and tries == ["compiled", "eager"]
+    assert not fast.enabled and module._compiled_call_impl is None
+    assert fast.take_notice() == (
+        "The fast path failed and the studio runs eagerly from now on: RuntimeError: CUDA graph capture failed"
+    )
+    assert fast.take_notice() is None  # once
+
+    # The run's own failures leave it on: bad input, memory (also when compiling ran out), an error eager code has too.
+    def out_of_memory_while_compiling():
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        except torch.OutOfMemoryError as error:
+            raise RuntimeError("backend compiler failed") from error
+
+    def bad_input():
+        raise ValueError("width: not a multiple of 8")
+
+    def always_fails():
+        raise RuntimeError("expected all tensors to be on the same device")
+
+    for run, error in ((out_of_memory_while_compiling, RuntimeError), (bad_input, ValueError), (always_fails, None)):
+        fast, module = fast_path()
+        with pytest.raises(error or RuntimeError):
+            fast.run(run)
+        assert fast.enabled and fast.compiled and fast.notice is None, run.__name__

@@ -22,7 +22,7 @@ from studio.engine.families import Family
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import PreviewTap
 from studio.engine.samplers import make_scheduler
-from studio.engine.speed import FastPath
+from studio.engine.speed import FastPath, is_out_of_memory
 from studio.engine.upscalers import Upscalers
 from studio.errors import GenerationStopped, OutOfMemory
 from studio.lora_library import resolve as resolve_lora
@@ -263,7 +263,9 @@ class Engine:
                         pipelines, pipe, recipe, prompt, image, blurred_mask, control_images, on_step=on_step
                     )
                 )
-            except torch.OutOfMemoryError as error:
+            except Exception as error:
+                if not is_out_of_memory(error):  # compiling may run out too, and say so in its own error
+                    raise
                 _release_cached_memory()
                 raise OutOfMemory(
                     f"Out of {pipe.device.type.upper()} memory at {recipe.width}x{recipe.height}, batch {recipe.batch_size}. "

@@ -123,8 +123,9 @@ class FastPath:
         except (torch.OutOfMemoryError, ValueError):
             raise  # the run's own: a smaller size would fail or pass the same way compiled or not
         except Exception as error:
-            compiler_failed = _is_compiler_error(error)
-            if compiler_failed:
+            if is_out_of_memory(error):
+                raise  # while compiling, say (a new size): memory is short, not the compiler at fault
+            if _is_compiler_error(error):
                 self.fall_back(error)
                 return attempt()
             with self.eager():
@@ -165,6 +166,16 @@ class FastPath:
 
 def _is_compiled(module: torch.nn.Module) -> bool:
     return getattr(module, "_compiled_call_impl", None) is not None
+
+
+def is_out_of_memory(error: BaseException | None) -> bool:
+    """Whether `error` is, or was raised because of, running out of GPU memory."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, torch.OutOfMemoryError):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _is_compiler_error(error: BaseException) -> bool:
