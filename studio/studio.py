@@ -79,6 +79,10 @@ class Engine(Renderer, Protocol):
         """Once: why the fast path turned itself off during a run (None when it did not)."""
         ...
 
+    def warm_up(self, recipe: Recipe) -> None:
+        """Compile the fast path's kernels for `recipe`'s size ahead of the artist's first run (nothing when eager)."""
+        ...
+
 
 class MapMaker(Protocol):
     """What the facade needs from studio.engine.annotators.Preprocessors."""
@@ -564,13 +568,17 @@ class Studio:
         self._upscalers.request_stop()
 
     def load_model(self, model: str) -> None:
-        """Load `model` (raises ModelError with advice); new recipes default to it, at a size its family suits."""
+        """Load `model` (raises ModelError with advice); new recipes default to it, at a size its family suits.
+
+        Where the fast path is on, the new model is compiled here, at the defaults' size (seconds from the
+        disk cache, about a minute the first time), not in the artist's next run."""
         if self.offered is not None:
             self.offered.check_model(model)
         old_family = self.family
         self.engine.load(model)
         (width, height), _ = size_for_new_family((self.defaults.width, self.defaults.height), old_family, self.family)
         self.defaults = self.defaults.replace(model=model, width=width, height=height)
+        self.engine.warm_up(self.defaults)
 
     def prepare_model(self, model: str) -> None:
         """Load `model` for callers that name it in each request (the A1111 API); the window's defaults stay."""

@@ -45,6 +45,9 @@ class FakeEngine:
     def take_speed_notice(self) -> str | None:
         return None
 
+    def warm_up(self, recipe: Recipe) -> None:
+        pass  # a fake engine runs eagerly
+
     def load(self, model: str) -> None:
         if model not in ("tiny", "tiny-sdxl") and not model.startswith("fake/"):
             raise ModelError(f"{model} is not in the local Hugging Face cache; try --model tiny")
