@@ -62,7 +62,7 @@ class Bench:
         self.work = work
         self.cuda = torch.cuda.is_available() and not smoke
         self.steps = 4 if smoke else 20
-        self.rounds = 2 if smoke else 5
+        self.rounds = {"sd15": 2 if smoke else 5, "sdxl": 2 if smoke else 3}
         self.size = {"sd15": 64 if smoke else 512, "sdxl": 64 if smoke else 1024}
 
     def settings(self, memory: str = "normal"):
@@ -234,12 +234,12 @@ def bare(pipe, bench: Bench, family: str, seed: int, **extra):
         ).images
 
 
-def interleaved(bench: Bench, ways: dict[str, Callable[[int], Any]]) -> dict[str, float]:
+def interleaved(bench: Bench, family: str, ways: dict[str, Callable[[int], Any]]) -> dict[str, float]:
     """Median seconds of each way, rounds interleaved so that drift hits all alike (after one warm run each)."""
     for way in ways.values():
         way(100)
     times: dict[str, list[float]] = {name: [] for name in ways}
-    for round_index in range(bench.rounds):
+    for round_index in range(bench.rounds[family]):
         for name, way in ways.items():
             times[name].append(bench.timed(lambda way=way, seed=round_index: way(seed))[0])
     return {name: statistics.median(values) for name, values in times.items()}
@@ -277,6 +277,7 @@ def first_start(bench: Bench, family: str, models: dict[str, str]) -> dict[str, 
 
     result["seconds_per_picture"] = interleaved(
         bench,
+        family,
         {
             "bare diffusers, eager": eager_way(lambda seed: bare(pipe, bench, family, seed)),
             "studio eager": eager_way(lambda seed: studio.generate(recipe.replace(seed=seed))),
@@ -286,6 +287,7 @@ def first_start(bench: Bench, family: str, models: dict[str, str]) -> dict[str, 
     )
     loop = interleaved(
         bench,
+        family,
         {
             "eager": eager_way(lambda seed: bare(pipe, bench, family, seed, output_type="latent")),
             "fast": lambda seed: bare(pipe, bench, family, seed, output_type="latent"),
@@ -301,6 +303,7 @@ def first_start(bench: Bench, family: str, models: dict[str, str]) -> dict[str, 
     previews: list[Any] = []
     result["previews"] = interleaved(
         bench,
+        family,
         {
             "off": lambda seed: engine.generate(recipe.replace(seed=seed)),
             "on": lambda seed: engine.generate(recipe.replace(seed=seed), on_step=lambda p: previews.append(p.preview)),
@@ -324,7 +327,9 @@ def loras_and_controls(bench: Bench, engine, studio, recipe, models: dict[str, s
     pipe.load_lora_weights(models["lora"], adapter_name="bench_unfused")
     pipe.set_adapters(["bench_unfused"], [0.8])
     with engine.eagerly():
-        unfused = interleaved(bench, {"bare diffusers, unfused, eager": lambda seed: bare(pipe, bench, "sd15", seed)})
+        unfused = interleaved(
+            bench, "sd15", {"bare diffusers, unfused, eager": lambda seed: bare(pipe, bench, "sd15", seed)}
+        )
         # The studio's own prompt reading and sampler, through diffusers' unfused LoRA: the fused run's reference.
         pipe.scheduler = make_scheduler(recipe.sampler, recipe.scheduler, engine.pipelines.scheduler_config, seed=1)
         with torch.inference_mode():
@@ -341,6 +346,7 @@ def loras_and_controls(bench: Bench, engine, studio, recipe, models: dict[str, s
     first_after_change, _ = bench.timed(lambda: engine.generate(with_lora))
     fused = interleaved(
         bench,
+        "sd15",
         {
             "studio fused, eager": lambda seed: _eagerly(engine, lambda: studio.generate(with_lora.replace(seed=seed))),
             "studio fused, fast": lambda seed: studio.generate(with_lora.replace(seed=seed)),
@@ -366,6 +372,7 @@ def loras_and_controls(bench: Bench, engine, studio, recipe, models: dict[str, s
     first_control, _ = bench.timed(lambda: studio.generate(controlled, control_images=maps))
     control = interleaved(
         bench,
+        "sd15",
         {
             "studio eager": lambda seed: _eagerly(
                 engine, lambda: studio.generate(controlled.replace(seed=seed), control_images=maps)
@@ -404,7 +411,10 @@ def out_of_memory(engine, studio, recipe) -> dict[str, Any]:
     torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 2**30) / total))
     message = None
     try:
-        studio.generate(recipe.replace(width=recipe.width * 2, height=recipe.height * 2, batch_size=8))
+        # Eagerly: compiled, a new shape would first compile for a minute (FastPath's handling of memory
+        # running out while compiling is tests/test_speed.py's).
+        with engine.eagerly():
+            studio.generate(recipe.replace(width=recipe.width * 2, height=recipe.height * 2, batch_size=8))
     except OutOfMemory as error:
         message = str(error)
     finally:
@@ -417,12 +427,13 @@ def out_of_memory(engine, studio, recipe) -> dict[str, Any]:
 def memory_mode(bench: Bench, mode: str, models: dict[str, str]) -> dict[str, Any]:
     """Peak GPU memory of one SD 1.5 picture in memory mode `mode` (eager: offloading cannot be compiled)."""
     engine, studio = start(bench, bench.work / f"cache-memory-{mode}", memory=mode, fast=False)
-    recipe = recipe_for(bench, "sd15", models["sd15"])
+    # 8 steps: the peak does not depend on the count, and one layer at a time is slow.
+    recipe = recipe_for(bench, "sd15", models["sd15"], steps=min(bench.steps, 8))
     engine.load(models["sd15"])
     engine.generate(recipe.replace(steps=2))
     bench.reset_peak()
     seconds, _ = bench.timed(lambda: studio.generate(recipe))
-    return {"seconds_per_picture": seconds, "peak_gib": bench.peak_gib(), "speed": engine.speed}
+    return {"seconds_per_picture": seconds, "steps": recipe.steps, "peak_gib": bench.peak_gib(), "speed": engine.speed}
 
 
 PARTS = {
@@ -456,7 +467,7 @@ def report(results: dict[str, Any], bench: Bench) -> None:
     device = (
         "CPU (--smoke: checks the script; the figures mean nothing)" if bench.smoke else torch.cuda.get_device_name()
     )
-    print(f"\n{device}, torch {torch.__version__}, {bench.steps} steps, Euler a, CFG 7, median of {bench.rounds}")
+    print(f"\n{device}, torch {torch.__version__}, {bench.steps} steps, Euler a, CFG 7, medians of {bench.rounds}")
     for family, size in bench.size.items():
         first, again = results.get(f"{family}-first", {}), results.get(f"{family}-restart", {})
         if not first or "error" in first:
@@ -504,7 +515,10 @@ def report(results: dict[str, Any], bench: Bench) -> None:
             if "error" in figures:
                 print(f"  {name:14s} {figures['error']}")
             else:
-                print(f"  {name:14s} peak {figures['peak_gib']} GiB, {figures['seconds_per_picture']:.2f} s/picture")
+                print(
+                    f"  {name:14s} peak {figures['peak_gib']} GiB, "
+                    f"{figures['seconds_per_picture']:.2f} s/picture ({figures['steps']} steps)"
+                )
 
 
 def main() -> None:

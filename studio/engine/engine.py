@@ -269,7 +269,7 @@ class Engine:
                 _release_cached_memory()
                 raise OutOfMemory(
                     f"Out of {pipe.device.type.upper()} memory at {recipe.width}x{recipe.height}, batch {recipe.batch_size}. "
-                    "Try a smaller size or batch, or restart the studio with --low-memory."
+                    "Try a smaller size or batch, or restart the studio with --low-memory (or --lowest-memory)."
                 ) from error
             if self._stop.is_set():
                 raise GenerationStopped("stopped")
