@@ -4,6 +4,9 @@ The studio signs with a key it makes on first use in its own folder: a certifica
 labelled so (no one vouches for it, and verifiers say "untrusted"), or with the artist's own
 certificate and key given by path. The exported picture carries its pixels and the manifest only:
 no text chunk of ours, so no local path, user or folder name leaves the computer.
+
+c2pa (a native library) and cryptography are imported where they are used: importing the facade,
+as every start and the GPU benchmark do, loads neither.
 """
 
 from __future__ import annotations
@@ -16,11 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import c2pa
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 
 from studio.authorship.lineage import HUMAN, MACHINE, Step
@@ -91,6 +89,9 @@ def studio_identity(folder: Path) -> Identity:
 
 def artist_identity(certificate: Path, key: Path) -> Identity:
     """The artist's own certificate chain (PEM, leaf first) and private key (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         chain, private = Path(certificate).read_bytes(), Path(key).read_bytes()
         serialization.load_pem_private_key(private, password=None)
@@ -104,6 +105,8 @@ def export(
     picture: Path, steps: list[Step], identity: Identity, picture_of, destination: Path, kind: str = "png"
 ) -> Path:
     """Write `picture` as `kind` with a signed manifest of `steps`; the step pictures become its ingredients."""
+    import c2pa
+
     if kind not in FORMATS:
         raise CredentialsError(f"format: {kind!r}; export as png or jpeg")
     mime, pil_format = FORMATS[kind]
@@ -167,6 +170,8 @@ def manifest(steps: list[Step], title: str, mime: str) -> dict[str, Any]:
 
 def verify(picture: Path) -> Verification:
     """Read a picture's credentials: none, or the manifest with its validation state and codes."""
+    import c2pa
+
     try:
         reader = c2pa.Reader(str(picture))
     except c2pa.C2paError:
@@ -180,6 +185,11 @@ def verify(picture: Path) -> Verification:
 
 def _self_issued_chain() -> tuple[bytes, bytes]:
     """A local CA and a leaf it signs (C2PA wants a chain, not a self-signed leaf), ES256, ten years."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     now = datetime.datetime.now(datetime.UTC)
 
     def name(common: str) -> x509.Name:
@@ -232,6 +242,8 @@ def _self_issued_chain() -> tuple[bytes, bytes]:
 
 
 def _pkcs8(pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_private_key(pem, password=None)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
