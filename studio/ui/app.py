@@ -189,6 +189,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             selected=gr.BrowserState(None, storage_key="studio-selected"),
             selection=selection,
             history=history_panel.tree,
+            compare_box=history_panel.compare_box,
             sessions=history_panel.sessions,
             controls=control_panel,
             node_inputs=history_panel.inputs,
@@ -226,6 +227,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             branch=branch,
             poll=gr.Timer(page.POLL_SECONDS, active=False),
             editor=edit_panel,
+            sessions=history_panel,
         )
         picture_tab.wire(studio, screen, picture_panel, finish_panel)
         authorship_tab.wire(studio, screen, authorship_panel)

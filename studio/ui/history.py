@@ -9,8 +9,9 @@ import gradio as gr
 from studio.studio import Studio
 from studio.ui.present import compare as compare_text
 from studio.ui.present import header
+from studio.ui.present import history as tree_text
 from studio.ui.present.viewer import inputs_html
-from studio.ui.running import refusal, user_errors
+from studio.ui.running import user_errors
 from studio.ui.screen import Screen, account_of
 
 
@@ -22,6 +23,7 @@ class HistoryPanel:
     compare_text: gr.Markdown
     inputs: gr.HTML
     sessions: gr.Dropdown
+    preview: gr.HTML  # what the chosen session holds, before Continue
     open_session: gr.Button
     refresh: gr.Button
 
@@ -49,10 +51,13 @@ def history_widgets(tree_script: str) -> HistoryPanel:
             inputs = gr.HTML(inputs_html([]), elem_id="node-inputs")
         with gr.Column(scale=2, min_width=220):
             sessions = gr.Dropdown(label="Session", choices=[], elem_id="sessions")
+            preview = gr.HTML("", elem_id="session-preview")
             with gr.Row():
                 open_session = gr.Button("Continue in this session", size="sm", elem_id="open-session")
                 refresh = gr.Button("↻ Refresh", size="sm", elem_id="refresh-history")
-    return HistoryPanel(tree, compare_box, compare_view, compare_text_box, inputs, sessions, open_session, refresh)
+    return HistoryPanel(
+        tree, compare_box, compare_view, compare_text_box, inputs, sessions, preview, open_session, refresh
+    )
 
 
 def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
@@ -106,23 +111,18 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         api_visibility="private",
     )
 
-    def open_session(session_id: str | None, request: gr.Request):
+    def preview(session_id: str | None, request: gr.Request):
+        """What the chosen session holds, before the artist moves there (Continue is wired in page.py)."""
         if not session_id:
-            raise refusal("Choose a session first.", title="No session chosen")
-        # Only this browser moves to that session; other browsers and API callers stay where they are.
-        session = screen.studio_for(studio, session_id, request)
-        return {
-            screen.session: session.session.id,
-            screen.session_line: header.session_line(session.session.id),
-            screen.selected: None,
-            screen.selection: "",
-            **screen.tree(session),
-        }
+            return ""
+        with user_errors():
+            chosen = studio.for_session(session_id, account=account_of(request))
+            return tree_text.session_preview(chosen.session.id, chosen.tree(), chosen.session.path)
 
-    panel.open_session.click(
-        open_session,
+    panel.sessions.input(
+        preview,
         inputs=panel.sessions,
-        outputs=[screen.session, screen.session_line, screen.selected, screen.selection, *tree_outputs],
+        outputs=panel.preview,
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

@@ -18,11 +18,14 @@ from studio.studio import Studio
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.editor import EditPanel, draft_for_editor
+from studio.ui.history import HistoryPanel
 from studio.ui.present import header
+from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.editor_page import editing_line
 from studio.ui.present.plan import UnitPlan, plan_text
-from studio.ui.running import user_errors
+from studio.ui.present.viewer import inputs_html
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
 
 POLL_SECONDS = 0.5
@@ -77,7 +80,14 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
 
 
 def wire(
-    studio: Studio, screen: Screen, blocks: gr.Blocks, *, branch: gr.Checkbox, poll: gr.Timer, editor: EditPanel
+    studio: Studio,
+    screen: Screen,
+    blocks: gr.Blocks,
+    *,
+    branch: gr.Checkbox,
+    poll: gr.Timer,
+    editor: EditPanel,
+    sessions: HistoryPanel,
 ) -> None:
     widgets = remembered_widgets(screen, branch)
 
@@ -128,69 +138,107 @@ def wire(
         return shown
 
     def drafted(session: Studio, saved: dict[str, Any]) -> dict[Any, Any]:
-        """The editor and the control maps as the artist left them (the session's draft)."""
-        shown: dict[Any, Any] = {}
+        """The editor and the control maps as the artist left them in `session` (its draft). Without a draft the
+        editor is emptied: the picture it held belongs to another session."""
         with user_errors():
             kept = draft_for_editor(session)
-        if kept is not None:
-            shown |= {editor.image: kept, editor.source: editing_line(kept["source"])}
+        shown: dict[Any, Any] = {editor.image: kept, editor.source: editing_line(kept["source"] if kept else None)}
         for unit in screen.controls.units:
             path = session.drafts.map(unit.number)
             kind = saved.get(f"unit{unit.number}.kind")
             if path is not None and kind in KINDS:
                 shown[unit.map] = editor_value_of(open_picture(path, "control map"), kind)
+            elif saved:  # the session's own units, whose maps went with them
+                shown[unit.map] = None
         return shown
 
-    def opened(selected: dict | None, session_id: str | None, request: gr.Request):
-        with user_errors():
-            # A browser's first visit starts its own session; a reload comes back to it.
-            session = studio.for_session(session_id or None, account=account_of(request))
+    def shown_for(session: Studio, selected: dict | None) -> dict[Any, Any]:
+        """The page showing `session` as the artist left it: its tree, its newest pictures (or the pick, if it is
+        one of its own), its kept form, editor and control maps. Nothing of another session stays in view."""
         saved = session.drafts.form() if not session.session.read_only else {}
-        nodes = {node.id: node for node in session.tree()}
-        picked = selected if selected and selected.get("node") in nodes else None
+        nodes = session.tree()
+        by_id = {node.id: node for node in nodes}
+        picked = selected if selected and selected.get("node") in by_id else None
         shown: dict[Any, Any] = {
             ready: True,
             screen.session: session.session.id,
             screen.session_line: header.session_line(session.session.id),
             screen.selected: picked,
+            screen.selection: "",
+            screen.node_inputs: inputs_html([]),
+            screen.restore_controls: gr.Button(visible=False),
+            screen.compare_box: gr.Column(visible=False),
+            screen.preview: gr.Image(value=None, visible=False),
             **screen.tree(session, picked),
             **restored_form(saved or {}),
         }
         if picked:
-            node = nodes[picked["node"]]
+            node = by_id[picked["node"]]
             shown |= screen.show_results(session, [node], picked["index"])
             shown[screen.selection] = results_text.selection_text(node, picked["index"])
+            shown[screen.node_inputs] = inputs_html(tree_text.input_pictures(node, session.session.path))
             shown[screen.restore_controls] = screen.restore_button(node)
+        else:  # its newest pictures, none picked: a click picks one of this session's own
+            shown |= screen.show_results(session, nodes[-1:], None)
         if not session.session.read_only:
             shown |= drafted(session, saved or {})
+        return shown
+
+    page_outputs = [
+        ready,
+        screen.session,
+        screen.session_line,
+        screen.selected,
+        screen.selection,
+        screen.node_inputs,
+        screen.restore_controls,
+        screen.compare_box,
+        screen.preview,
+        screen.history,
+        screen.sessions,
+        screen.results,
+        screen.results_ids,
+        screen.status,
+        poll,
+        *widgets.values(),
+        *kind_outputs,
+        editor.image,
+        editor.source,
+        *(unit.map for unit in screen.controls.units),
+    ]
+
+    def with_run(session: Studio, shown: dict[Any, Any]) -> dict[Any, Any]:
+        """A run of `session` still going (started before this page showed it): its progress follows."""
         run = session.latest_run()
         if run is not None and not run.finished:
             shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"
             shown[poll] = gr.Timer(active=True)
         return shown
 
-    blocks.load(
-        opened,
-        inputs=[screen.selected, screen.session],
-        outputs=[
-            ready,
-            screen.session,
-            screen.session_line,
-            screen.selected,
-            screen.history,
-            screen.sessions,
-            screen.results,
-            screen.results_ids,
-            screen.selection,
-            screen.restore_controls,
-            screen.status,
-            poll,
-            *widgets.values(),
-            *kind_outputs,
-            editor.image,
-            editor.source,
-            *(unit.map for unit in screen.controls.units),
-        ],
+    def opened(selected: dict | None, session_id: str | None, request: gr.Request):
+        with user_errors():
+            # A browser's first visit starts its own session; a reload comes back to it.
+            session = studio.for_session(session_id or None, account=account_of(request))
+        return with_run(session, shown_for(session, selected))
+
+    blocks.load(opened, inputs=[screen.selected, screen.session], outputs=page_outputs, api_visibility="private")
+
+    def switch(session_id: str | None, request: gr.Request):
+        """Continue in another session: only this browser moves, and the whole page follows it at once."""
+        if not session_id:
+            raise refusal("Choose a session first.", title="No session chosen")
+        session = screen.studio_for(studio, session_id, request)
+        count = len(session.tree())
+        shown = shown_for(session, None)
+        shown[screen.status] = f"Now in session **{session.session.id}** ({count} node{'' if count == 1 else 's'})."
+        shown[poll] = gr.Timer(active=False)
+        return with_run(session, shown)
+
+    sessions.open_session.click(
+        switch,
+        inputs=sessions.sessions,
+        outputs=[*page_outputs, sessions.preview],
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
 

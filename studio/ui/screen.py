@@ -36,6 +36,7 @@ class Screen:
     selected: gr.BrowserState  # {"node": id, "index": i} or None
     selection: gr.Markdown
     history: gr.HTML  # the version tree, drawn (present/tree_view.py)
+    compare_box: gr.Column  # two pictures of the tree side by side (History)
     sessions: gr.Dropdown
     controls: ControlPanel
     node_inputs: gr.HTML  # what the selected node was given: picture, mask, control maps

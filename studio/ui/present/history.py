@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from studio.history import Action, Iteration, Mark
 from studio.regions import fix_name
+from studio.ui.present.viewer import file_url
 
 _MARK_BADGES = {Mark.KEEP: "★ kept", Mark.REJECT: "✗ rejected", Mark.NONE: ""}
 
@@ -69,3 +71,28 @@ def input_pictures(node: Iteration, folder_path) -> list[tuple[str, str]]:
         label = f"{role}: {unit.kind} map, weight {unit.weight:g}" if unit else role
         shown.append((str(folder_path(name)), f"{node.id} · {label}"))
     return shown
+
+
+PREVIEW_PICTURES = 4
+
+
+def session_preview(session_id: str, nodes: list[Iteration], folder_path) -> str:
+    """What a session in the History list holds, before the artist moves there: its size, its newest prompt
+    and its newest pictures (HTML)."""
+    if not nodes:
+        return f"<div class='session-preview'><p><b>{escape(session_id)}</b>: no pictures yet.</p></div>"
+    newest = nodes[-1]
+    pictures = [picture for node in reversed(nodes) for picture in node_pictures(node, folder_path)]
+    thumbs = "".join(
+        f"<img alt='{escape(picture.caption, quote=True)}' title='{escape(picture.caption, quote=True)}' "
+        f"src='{file_url(picture.path)}'>"
+        for picture in pictures[:PREVIEW_PICTURES]
+    )
+    count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
+    prompt = newest.recipe.prompt.strip() or "(no prompt)"
+    return (
+        "<div class='session-preview'>"
+        f"<p><b>{escape(session_id)}</b>: {count}; newest {newest.id}: “{escape(prompt)}”</p>"
+        f"<div class='thumbs'>{thumbs}</div>"
+        "<p class='hint'>Press <i>Continue in this session</i> to work in it.</p></div>"
+    )

@@ -1,0 +1,198 @@
+"""What the artist carries across actions stays theirs (issue 25, items 1-5): a session switch, a pick of another
+model's picture, Edit on another picture, a pick over unsent words, a typed number. Each test does what the
+walk-through did, in the real page; the fake engine is enough (they are claims about wiring, not pixels)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser_kit import editor_ready, open_studio, open_tab, paint_stroke, pick_result, shoot, wait_for_saved
+from tests.servers import TEST_DEFAULTS, browser_session, running_studio
+
+pytestmark = pytest.mark.browser
+
+QUICK = TEST_DEFAULTS.replace(steps=2)
+
+
+def generate(page: Page, prompt: str, node_id: str) -> None:
+    page.fill("#prompt textarea", prompt)
+    page.click("#generate-button")
+    wait_for_saved(page, node_id)
+
+
+def choose_session(page: Page, session_id: str) -> None:
+    open_tab(page, "History")
+    page.locator("#sessions input").click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(session_id)} ·")).click()
+
+
+def test_a_session_switch_shows_the_new_session_everywhere(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        earlier = studio.for_session("an-earlier-session")
+        earlier.generate(QUICK.replace(prompt="an earlier castle", seed=5))
+        open_studio(page, url)
+        generate(page, "a fox", "00001")
+        generate(page, "a fox at dusk", "00002")
+        pick_result(page)
+        page.click("#send-to-editor")
+        editor_ready(page)
+
+        # Picking a session in the list shows what it holds before the artist moves there.
+        choose_session(page, "an-earlier-session")
+        expect(page.locator("#session-preview")).to_contain_text("an earlier castle")
+        expect(page.locator("#session-preview")).to_contain_text("1 node")
+        expect(page.locator("#session-preview img")).to_have_count(1)
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("an-earlier-session")
+
+        # Everything that belonged to the old session follows the switch at once.
+        expect(page.locator("#status")).to_contain_text("an-earlier-session")
+        expect(page.locator("#selection")).not_to_contain_text("00002")
+        expect(page.locator("#compare-box")).to_be_hidden()
+        open_tab(page, "Results")
+        expect(page.locator("#results .thumb")).to_have_count(1)
+        expect(page.locator("#results .thumb figcaption").first).to_contain_text("00001·1")
+        open_tab(page, "Edit")
+        expect(page.locator("#edit-source")).not_to_contain_text("00002")
+        expect(page.locator("#editor .sheet")).to_be_hidden()
+        shoot(page, "trust-01-after-a-session-switch")
+
+        # A result clicked now is the new session's own: its recipe, and its picture in the editor.
+        open_tab(page, "Results")
+        pick_result(page)
+        expect(page.locator("#prompt textarea")).to_have_value("an earlier castle")
+        expect(page.locator("#seed input")).to_have_value("5")
+        page.click("#send-to-editor")
+        editor_ready(page)
+        expect(page.locator("#editor img.picture")).to_have_attribute("src", re.compile("an-earlier-session"))
+
+
+def test_the_header_the_plan_and_the_run_agree_on_the_model(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        generate(page, "a knight", "00001")  # SD 1.5 ("tiny")
+        page.get_by_role("button", name="Model", exact=True).click()
+        page.click("#use-tiny-sdxl")
+        expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
+        expect(page.locator("#plan")).to_contain_text("Will run: tiny-sdxl · SDXL")
+
+        # Picking the SD 1.5 picture leaves the loaded model in the form, and says what made the picture.
+        open_tab(page, "Results")
+        pick_result(page)
+        expect(page.locator("#model textarea, #model input").first).to_have_value("tiny-sdxl")
+        expect(page.locator("#plan")).to_contain_text("Will run: tiny-sdxl · SDXL")
+        expect(page.locator("#use-model")).to_be_visible()
+        expect(page.locator("#use-model")).to_contain_text("tiny")
+        shoot(page, "trust-02-a-pick-of-another-model")
+        generate(page, "a knight", "00002")
+        assert browser_session(studio).session.get("00002").recipe.model == "tiny-sdxl"
+        expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
+
+        # One click takes the picture's model: loaded at once, so the header, the plan and the run agree.
+        pick_result(page)  # 00002 is SDXL: nothing to offer
+        expect(page.locator("#use-model")).to_be_hidden()
+        open_tab(page, "History")
+        page.locator("#history img").first.click()  # 00001, the first root
+        expect(page.locator("#use-model")).to_be_visible()
+        page.click("#use-model")
+        expect(page.locator("#model-status")).to_contain_text("tiny · SD 1.5")
+        expect(page.locator("#plan")).to_contain_text("Will run: tiny · SD 1.5")
+        expect(page.locator("#use-model")).to_be_hidden()
+        generate(page, "a knight", "00003")
+        assert browser_session(studio).session.get("00003").recipe.model == "tiny"
+
+        # A model typed but not loaded is named as such before the run; the header follows what ran.
+        page.fill("#model textarea, #model input", "tiny-sdxl")
+        expect(page.locator("#plan")).to_contain_text("not loaded yet")
+        generate(page, "a knight", "00004")
+        expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
+        expect(page.locator("#plan")).to_contain_text("Will run: tiny-sdxl · SDXL")
+
+
+def test_edit_on_another_picture_keeps_the_unsent_mask_and_paint(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK.replace(batch_size=2)) as (url, studio):
+        open_studio(page, url)
+        generate(page, "a hand", "00001")
+        pick_result(page, 0)
+        page.click("#send-to-editor")
+        editor_ready(page)
+        paint_stroke(page)
+        paint_stroke(page, "Paint")
+        expect(page.locator("#edit-source")).to_contain_text("00001·1")
+
+        # Edit on the other picture: the work on 00001·1 is kept, not thrown away.
+        open_tab(page, "Results")
+        pick_result(page, 1)
+        page.click("#send-to-editor")
+        editor_ready(page)
+        expect(page.locator("#edit-source")).to_contain_text("00001·2")
+        expect(page.locator("#editor-kept")).to_contain_text("00001·1")
+        shoot(page, "trust-03-the-unsent-mask-is-kept")
+
+        # One click brings it back, the picture with its mask and paint; an inpaint then uses them.
+        page.click("#editor-kept")
+        editor_ready(page)
+        expect(page.locator("#edit-source")).to_contain_text("00001·1")
+        page.click("#inpaint")
+        wait_for_saved(page, "00002")
+        node = browser_session(studio).session.get("00002")
+        assert node.parent_id == "00001" and node.source_index == 0
+        assert {"mask", "paint"} <= set(node.inputs)
+
+
+def test_a_pick_keeps_the_unsent_prompt_one_click_away(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, _):
+        open_studio(page, url)
+        generate(page, "a lighthouse", "00001")
+        typed = "a lighthouse in a storm, waves breaking, oil painting"
+        page.fill("#prompt textarea", typed)
+        page.fill("#negative-prompt textarea", "blurry")
+        pick_result(page)
+        expect(page.locator("#prompt textarea")).to_have_value("a lighthouse")
+        expect(page.locator("#unsent-prompt")).to_be_visible()
+        expect(page.locator("#unsent-prompt")).to_contain_text("a lighthouse in a storm")
+        shoot(page, "trust-04-the-unsent-prompt-is-kept")
+        page.click("#unsent-prompt")
+        expect(page.locator("#prompt textarea")).to_have_value(typed)
+        expect(page.locator("#negative-prompt textarea")).to_have_value("blurry")
+        expect(page.locator("#unsent-prompt")).to_be_hidden()
+
+        # Words that already ran are not "unsent": a pick over them offers nothing.
+        generate(page, typed, "00002")
+        pick_result(page)
+        expect(page.locator("#unsent-prompt")).to_be_hidden()
+
+
+def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        # Empty means none: the variation seed box is empty, not 0.
+        expect(page.locator("#variation-seed input")).to_have_value("")
+        steps = page.locator("#steps input")
+        for typed in ("0", "ten"):
+            steps.click()
+            steps.press("Control+a")
+            page.keyboard.type(typed)
+            steps.press("Tab")
+            page.fill("#prompt textarea", "a bridge")
+            page.click("#generate-button")
+            expect(page.locator("#status")).to_contain_text("Steps", timeout=20_000)
+            expect(page.locator("#status")).to_contain_text("Not done")
+            assert steps.input_value() != "1"
+        assert fake_engine.runs == []
+        shoot(page, "trust-05-steps-refused")
+        steps.fill("3")
+        page.fill("#batch input", "4")
+        generate(page, "a bridge", "00001")
+        assert browser_session(studio).session.get("00001").recipe.steps == 3
+
+        # A pick of one variation of three leaves the batch the artist set.
+        pick_result(page)
+        page.fill("#vary-count input", "3")
+        page.click("#vary")
+        wait_for_saved(page, "00002")
+        pick_result(page, 1)
+        expect(page.locator("#batch input")).to_have_value("4")
