@@ -74,7 +74,7 @@ def test_the_header_the_plan_and_the_run_agree_on_the_model(fake_engine, page, t
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
         open_studio(page, url)
         generate(page, "a knight", "00001")  # SD 1.5 ("tiny")
-        page.get_by_role("button", name="Model", exact=True).click()
+        page.get_by_text("Model", exact=True).click()  # open the Model panel
         page.click("#use-tiny-sdxl")
         expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
         expect(page.locator("#plan")).to_contain_text("Will run: tiny-sdxl · SDXL")

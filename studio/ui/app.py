@@ -96,9 +96,11 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     elem_id="branch",
                 )
                 plan = gr.Markdown(plan_text(defaults.model, defaults.prompt, [], family=studio.family), elem_id="plan")
-                restore_controls = gr.Button(
-                    "Use its control units", size="sm", visible=False, elem_id="restore-controls"
-                )
+                with gr.Row():
+                    restore_controls = gr.Button(
+                        "Use its control units", size="sm", visible=False, elem_id="restore-controls"
+                    )
+                    use_model = gr.Button("Use its model", size="sm", visible=False, elem_id="use-model")
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     settings = settings_widgets(defaults, studio.family)
@@ -198,6 +200,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             session_line=session_line,
             plan=plan,
             restore_controls=restore_controls,
+            model_status=model_status,
+            use_model=use_model,
             badge_sink=gr.HTML(visible=False, elem_id="badge-sink"),
         )
         generate.wire(

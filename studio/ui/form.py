@@ -28,6 +28,9 @@ from studio.recipe import (
 )
 from studio.sizes import native_sizes, size_label
 
+# Fields a pick leaves as they are: the loaded model (the header's) and how many pictures a run makes.
+NOT_PICKED = ("model", "batch_size")
+
 
 @dataclass
 class RecipeForm:
@@ -96,6 +99,15 @@ class RecipeForm:
         changes["model"] = (changes["model"] or "").strip() or base.model
         changes["styles"] = tuple(changes["styles"] or ())
         return base.updated(changes)
+
+    @property
+    def picked_outputs(self) -> list[gr.components.Component]:
+        return [widget for name, widget in self.named.items() if name not in NOT_PICKED]
+
+    def show_picked(self, recipe: Recipe) -> dict[gr.components.Component, Any]:
+        """Widget values for a picked picture's `recipe`: what made it, but not the model that runs next nor how
+        many pictures the next run makes (the artist's own settings, changed only by the artist)."""
+        return {widget: value for widget, value in self.show(recipe).items() if widget in self.picked_outputs}
 
     def show(self, recipe: Recipe) -> dict[gr.components.Component, Any]:
         """Widget values for `recipe` (an outputs dict for a handler)."""

@@ -86,11 +86,18 @@ def wire(
     )
     keep_every_map(studio, screen, restored)
 
-    def load(values: dict[Any, Any], model: str | None = None):
+    def load(values: dict[Any, Any], model: str | None = None, request: gr.Request | None = None):
         previous_family = studio.family
         with user_errors():
             studio.load_model((model or values[form.model]).strip())
         family = studio.family
+        picked = values[screen.selected]
+        if picked and values[screen.session]:
+            session = screen.studio_for(studio, values[screen.session], request)
+            with user_errors():
+                use_model = screen.use_model_button(session.session.get(picked["node"]), studio.model)
+        else:
+            use_model = gr.Button(visible=False)
         # ControlNets left at their defaults follow the new base model (its family's, or tiny's).
         control_models = {
             unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model or "", family)
@@ -109,6 +116,7 @@ def wire(
             form.height: height,
             native_sizes: gr.Radio(**native_sizes_radio(family)),
             screen.status: f"Loaded `{studio.model}` ({family}). {size_note}".strip(),
+            screen.use_model: use_model,
             **control_models,
         }
 
@@ -121,12 +129,38 @@ def wire(
         form.height,
         native_sizes,
         screen.status,
+        screen.use_model,
         *(unit.model for unit in units),
     ]
-    load_inputs = {form.model, form.width, form.height, *(unit.kind for unit in units), *(unit.model for unit in units)}
-    load_button.click(load, inputs=load_inputs, outputs=loading, **run)
+    load_inputs = {
+        form.model,
+        form.width,
+        form.height,
+        screen.selected,
+        screen.session,
+        *(unit.kind for unit in units),
+        *(unit.model for unit in units),
+    }
+    def loader(name: str | None):
+        def load_named(values: dict[Any, Any], request: gr.Request):
+            return load(values, name, request)
+
+        return load_named
+
+    load_button.click(loader(None), inputs=load_inputs, outputs=loading, **run)
     for name, button in tiny_buttons.items():
-        button.click(lambda values, name=name: load(values, name), inputs=load_inputs, outputs=loading, **run)
+        button.click(loader(name), inputs=load_inputs, outputs=loading, **run)
+
+    def use_picked_model(values: dict[Any, Any], request: gr.Request):
+        picked = values[screen.selected]
+        if not picked:
+            return warn("Pick a picture first: its model is the one loaded.", title="Nothing selected")
+        session = screen.studio_for(studio, values[screen.session], request)
+        with user_errors():
+            made_with = session.session.get(picked["node"]).recipe.model
+        return load(values, made_with, request)
+
+    screen.use_model.click(use_picked_model, inputs=load_inputs, outputs=loading, **run)
 
     def pick_size(label: str | None):
         if not label:

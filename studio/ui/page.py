@@ -75,7 +75,7 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
         float(saved.get("form.hires_denoising_strength") or 0),
     )
     return plan_text(
-        model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family, hires
+        model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family, hires, loaded[0]
     )
 
 
@@ -105,7 +105,8 @@ def wire(
         return plan_of(saved, values[screen.selected], (studio.model, studio.family))
 
     gr.on(
-        [widget.change for widget in widgets.values()] + [screen.selected.change],
+        # The header changes when a run loads the model it names: the plan then says it is loaded.
+        [widget.change for widget in widgets.values()] + [screen.selected.change, screen.model_status.change],
         remember,
         inputs={screen.session, screen.selected, ready, *widgets.values()},
         outputs=[screen.plan],

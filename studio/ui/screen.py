@@ -12,6 +12,7 @@ from studio.history import Iteration
 from studio.studio import Studio
 from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
+from studio.ui.present import header
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.tree_view import tree_html
@@ -44,6 +45,8 @@ class Screen:
     session_line: gr.Markdown  # says which session this browser works in
     plan: gr.Markdown  # under Generate: the model, LoRAs, styles and control units the next run uses
     restore_controls: gr.Button  # puts the picked node's control units back; picking alone never does
+    model_status: gr.Markdown  # the header's model line: the model loaded, which is the one that runs
+    use_model: gr.Button  # loads the picked picture's model; picking alone never changes the model
     # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
     # badge over it (or over a control) would hide them or block clicks.
     badge_sink: gr.HTML
@@ -69,6 +72,8 @@ class Screen:
             self.sessions,
             self.node_inputs,
             self.tabs,
+            self.model_status,
+            self.use_model,
         ]
 
     @property
@@ -90,9 +95,10 @@ class Screen:
             self.history,
             self.node_inputs,
             self.restore_controls,
+            self.use_model,
             self.results,
             self.results_ids,
-            *self.form.outputs,
+            *self.form.picked_outputs,
         ]
 
     def recipe(self, studio: Studio, values: dict[Any, Any]):
@@ -150,6 +156,9 @@ class Screen:
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
             self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
+            # A run loads the model its recipe names: the header says what ran, whatever it said before.
+            self.model_status: header.model_line(studio.model, studio.family),
+            self.use_model: self.use_model_button(node, studio.model),
             **self.tree(studio, selected),
         }
 
@@ -188,8 +197,9 @@ class Screen:
     def select(self, studio: Studio, node_id: str, index: int, *, show_node: bool = False) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form.
 
-        The Control tab is left as the artist set it: a node's units come back only with the
-        "Use its control units" button, so a pick never switches control on behind the artist's back.
+        The Control tab and the model are left as the artist set them: a node's units come back only with
+        "Use its control units", its model only with "Use its model", so a pick never changes what runs behind
+        the artist's back. Nor does it change how many pictures the next run makes.
         """
         node = studio.session.get(node_id)
         return {
@@ -198,7 +208,8 @@ class Screen:
             self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
             self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
             self.restore_controls: self.restore_button(node),
-            **self.form.show(node.recipe_of(index)),
+            self.use_model: self.use_model_button(node, studio.model),
+            **self.form.show_picked(node.recipe_of(index)),
             # Picked elsewhere (History): the viewer shows that node, so Results never highlights another.
             **(self.show_results(studio, [node], index) if show_node else {}),
         }
@@ -208,6 +219,11 @@ class Screen:
         # A finish's "keep structure" unit has no map of its own (it is the picture): nothing to put back.
         restorable = count > 0 and all(unit.image in node.inputs for unit in node.recipe.controls)
         return gr.Button(f"Use {node.id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=restorable)
+
+    def use_model_button(self, node: Iteration, loaded: str | None) -> gr.Button:
+        """Offered when the picked picture was made with another model than the one loaded."""
+        made_with = node.recipe.model
+        return gr.Button(f"Made with {made_with}: use its model (loads it)", visible=made_with != loaded)
 
     def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
         """The Control tab set to what node `node_id` ran under (its units on, the others off)."""

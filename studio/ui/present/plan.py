@@ -26,13 +26,18 @@ def plan_text(
     parent: str | None = None,
     family: str | None = None,
     hires: tuple[float, str, float] | None = None,
+    loaded: str | None = None,
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
 
-    `hires`: the form's hires fix (scale, upscaler, strength), shown when it is on."""
+    `hires`: the form's hires fix (scale, upscaler, strength), shown when it is on. `loaded`: the model loaded
+    now (the header's); a run of another loads that one first, which the plan says."""
     loras = lora_tags(prompt or "")[1]
-    lines = [f"**Will run:** `{(model or '').strip() or 'no model'}`" + (f" · {family}" if family else "")]
+    model = (model or "").strip()
+    lines = [f"**Will run:** `{model or 'no model'}`" + (f" · {family}" if family else "")]
+    if loaded and model and model != loaded:
+        lines[0] += f" — **not loaded yet**: a run loads it first (loaded now: `{loaded}`)"
     lines.append(f"Generate: a child of {parent}" if parent else "Generate: a new root of the tree")
     lines.append("LoRAs: " + (", ".join(f"{name} {weight:g}" for name, weight in loras) if loras else "none"))
     lines.append("Styles: " + (", ".join(styles) if styles else "none"))
