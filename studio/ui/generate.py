@@ -141,6 +141,7 @@ def wire(
         *(unit.kind for unit in units),
         *(unit.model for unit in units),
     }
+
     def loader(name: str | None):
         def load_named(values: dict[Any, Any], request: gr.Request):
             return load(values, name, request)
