@@ -9,11 +9,14 @@ artist left it. Never part of the tree: the history reads only the session folde
     draft/control-1.png ... the map of each control unit
     draft/region-1.png ...  the strokes of each region painted on the Finish board (white where painted)
     draft/form.json     {"schema_version": 1, "values": {"form.prompt": "...", "unit1.kind": "seg", ...}}
+    draft/aside/<picture>/editor.json ...  unsent mask and paint of a picture another replaced in the editor
+                        (<picture>: "00003-0" for a node's picture, "upload" for an upload), as the editor's
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +27,7 @@ from studio.files import atomic_write, atomic_write_text
 
 SCHEMA_VERSION = 1
 FOLDER = "draft"
+_ASIDE = "aside"
 _EDITOR = "editor.json"
 _FORM = "form.json"
 
@@ -49,13 +53,17 @@ class Drafts:
         *,
         mask: Image.Image | None,
         paint: Image.Image | None,
-        upload: Path | None = None,
+        upload: Path | Image.Image | None = None,
     ) -> None:
-        """Keep the editor's picture (an upload is copied here once) and its layers."""
+        """Keep the editor's picture (an upload is copied here once; a picture given as such is written) and its
+        layers."""
         kept = self.editor()
         picture = None
         uploaded_from = None
-        if upload is not None:
+        if isinstance(upload, Image.Image):
+            picture = self.folder / "editor-picture.png"
+            _write_png(upload, picture)
+        elif upload is not None:
             uploaded_from = str(upload)
             picture = self.folder / "editor-picture.png"
             if kept is None or kept.uploaded_from != uploaded_from or kept.picture is None:
@@ -102,6 +110,30 @@ class Drafts:
         return EditorDraft(
             source, files["picture"], files["mask"], files["paint"], uploaded_from if uploaded_from else None
         )
+
+    # --- work set aside in the editor ----------------------------------------------------------
+
+    def aside(self, source: dict[str, Any]) -> Drafts:
+        """Where the editor's unsent work on picture `source` is kept while another picture is edited."""
+        if "upload" in source:
+            return Drafts(self.folder / _ASIDE / "upload")
+        node, index = str(source.get("node")), source.get("index")
+        if not node.isdigit() or not isinstance(index, int):
+            raise ValueError(f"editor: no such picture {source!r}; send the picture to the editor again")
+        return Drafts(self.folder / _ASIDE / f"{node}-{index}")
+
+    def set_aside(self) -> list[EditorDraft]:
+        """The work kept aside, newest first."""
+        kept = [
+            (path.stat().st_mtime, draft)
+            for path in (self.folder / _ASIDE).glob(f"*/{_EDITOR}")
+            if (draft := Drafts(path.parent).editor()) is not None
+        ]
+        return [draft for _, draft in sorted(kept, key=lambda pair: pair[0], reverse=True)]
+
+    def discard(self) -> None:
+        """Forget this draft folder (work set aside, once it is back in the editor)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- the form ------------------------------------------------------------------------------
 

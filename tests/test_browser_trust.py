@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser_kit import editor_ready, open_studio, open_tab, paint_stroke, pick_result, shoot, wait_for_saved
@@ -138,9 +140,13 @@ def test_edit_on_another_picture_keeps_the_unsent_mask_and_paint(fake_engine, pa
         expect(page.locator("#edit-source")).to_contain_text("00001·1")
         page.click("#inpaint")
         wait_for_saved(page, "00002")
-        node = browser_session(studio).session.get("00002")
-        assert node.parent_id == "00001" and node.source_index == 0
-        assert {"mask", "paint"} <= set(node.inputs)
+        session = browser_session(studio)
+        node = session.session.get("00002")
+        assert node.parent_id == "00001" and node.source_index == 0 and "mask" in node.inputs
+        # The paint came back too: the picture the inpaint was given is the original painted over.
+        given = np.asarray(Image.open(session.session.path(node.inputs["image"])).convert("RGB"))
+        original = np.asarray(Image.open(session.output_path("00001", 0)).convert("RGB"))
+        assert given.shape == original.shape and (given != original).any()
 
 
 def test_a_pick_keeps_the_unsent_prompt_one_click_away(fake_engine, page, tmp_path):

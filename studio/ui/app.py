@@ -219,7 +219,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             speed=speed,
             notice=notice_box,
         )
-        results.wire(studio, screen, result_actions, editor_image=edit_panel.image, editor_source=edit_panel.source)
+        results.wire(studio, screen, result_actions, editor=edit_panel)
         finish_tab.wire(studio, screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
         editor.wire(studio, screen, edit_panel)
         control_tab.wire(studio, screen, control_panel)

@@ -7,6 +7,7 @@ own "Edit this picture" or upload: new results, tab switches and prompt edits le
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
+from studio.drafts import EditorDraft
 from studio.pictures import open_picture, picture_from_data_url
 from studio.prepare import Edit, NothingToEdit, edit_from_layers, require_mask
 from studio.recipe import Recipe
@@ -29,6 +31,7 @@ from studio.ui.screen import Screen
 class EditPanel:
     image: gr.HTML  # the editor; its value is editor_page.editor_value plus the painted layers
     source: gr.Markdown
+    kept: gr.Button  # brings back unsent work another picture replaced (editor.set_aside)
     inpaint: gr.Button
     repaint: gr.Button
     settings: dict[str, Any]  # the recipe form's edit fields (denoising, mask blur, area, padding)
@@ -56,6 +59,7 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
         with gr.Column(scale=3, min_width=360):
             image = gr.HTML(None, html_template=editor_html(), js_on_load=script, elem_id="editor")
             source = gr.Markdown(editing_line(None), elem_id="edit-source")
+            kept = gr.Button(visible=False, size="sm", elem_id="editor-kept")
         with gr.Column(scale=2, min_width=260):
             inpaint = gr.Button("Inpaint the masked and painted area", variant="primary", elem_id="inpaint")
             repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
@@ -79,7 +83,7 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
                     elem_id="upload-licence",
                 )
             settings = edit_widgets(defaults)
-    return EditPanel(image, source, inpaint, repaint, settings, about_upload, origin, licence)
+    return EditPanel(image, source, kept, inpaint, repaint, settings, about_upload, origin, licence)
 
 
 def picture_for_editor(session: Studio, node_id: str, index: int) -> dict:
@@ -131,6 +135,86 @@ def keep_draft(session: Studio, value: dict | None) -> None:
         paint=picture_from_data_url(value.get("paint"), background.size, "paint"),
         upload=upload,
     )
+
+
+def _unsent_work(session: Studio, value: dict | None) -> tuple[Image.Image | None, Image.Image | None]:
+    """The mask and paint the editor holds now (None, None when it holds no strokes)."""
+    source = (value or {}).get("source")
+    if not isinstance(source, dict):
+        return None, None
+    assert value is not None
+    if value.get("mask_url") or value.get("paint_url"):  # just brought back from the draft: the draft has them
+        kept = session.drafts.editor()
+        if kept is None:
+            return None, None
+        return (_copy(kept.mask), _copy(kept.paint))
+    background, _ = _background(session, source)
+    return (
+        picture_from_data_url(value.get("mask"), background.size, "mask"),
+        picture_from_data_url(value.get("paint"), background.size, "paint"),
+    )
+
+
+def set_aside(session: Studio, value: dict | None) -> None:
+    """Keep the editor's unsent mask and paint as a draft of their picture, before another picture replaces them."""
+    mask, paint = _unsent_work(session, value)
+    if mask is None and paint is None:
+        return
+    assert value is not None
+    source = value["source"]
+    upload: Path | Image.Image | None = None
+    if isinstance(source.get("upload"), str):
+        upload = _uploaded(source["upload"])
+    elif source.get("upload") is True:
+        kept = session.drafts.editor()
+        upload = _copy(kept.picture) if kept is not None else None
+    session.drafts.aside(source).save_editor(source, mask=mask, paint=paint, upload=upload)
+
+
+def work_set_aside(session: Studio, source: dict | None) -> EditorDraft | None:
+    """The work set aside that the editor offers back: the shown picture's own first, else the newest."""
+    if isinstance(source, dict):
+        with contextlib.suppress(ValueError):  # a source no picture has: nothing of its own kept
+            own = session.drafts.aside(source).editor()
+            if own is not None:
+                return own
+    kept = session.drafts.set_aside()
+    return kept[0] if kept else None
+
+
+def kept_button(session: Studio, source: dict | None) -> gr.Button:
+    kept = work_set_aside(session, source)
+    if kept is None:
+        return gr.Button(visible=False)
+    return gr.Button(f"↩ Back to your unsent mask and paint on {_picture_name(kept.source)}", visible=True)
+
+
+def bring_back(session: Studio, value: dict | None) -> dict:
+    """The work set aside back in the editor (as the draft), and the editor's work of now set aside: a swap, so
+    neither is lost. Returns the editor value that shows it."""
+    source = (value or {}).get("source")
+    kept = work_set_aside(session, source if isinstance(source, dict) else None)
+    if kept is None:
+        raise NothingToEdit("No unsent mask or paint is kept aside.")
+    mask, paint, picture = _copy(kept.mask), _copy(kept.paint), _copy(kept.picture)
+    kept_folder = session.drafts.aside(kept.source)
+    kept_folder.discard()
+    set_aside(session, value)  # the editor's own strokes, if any, take its place
+    session.drafts.save_editor(kept.source, mask=mask, paint=paint, upload=picture)
+    restored = draft_for_editor(session)
+    assert restored is not None
+    return restored
+
+
+def _picture_name(source: dict) -> str:
+    return "the uploaded picture" if "upload" in source else f"{source['node']}·{int(source['index']) + 1}"
+
+
+def _copy(path: Path | None) -> Image.Image | None:
+    if path is None:
+        return None
+    with Image.open(path) as picture:
+        return picture.copy()
 
 
 def draft_for_editor(session: Studio) -> dict | None:
@@ -185,6 +269,24 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         outputs=[panel.source, panel.about_upload],
         trigger_mode="always_last",
         show_progress="hidden",
+        api_visibility="private",
+    )
+
+    def back(value: dict | None, session_id: str | None, request: gr.Request):
+        session = screen.studio_for(studio, session_id, request)
+        with user_errors():
+            restored = bring_back(session, value)
+            return {
+                panel.image: restored,
+                panel.source: editing_line(restored["source"]),
+                panel.kept: kept_button(session, restored["source"]),
+            }
+
+    panel.kept.click(
+        back,
+        inputs=[panel.image, screen.session],
+        outputs=[panel.image, panel.source, panel.kept],
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
 

@@ -17,7 +17,7 @@ from studio.presets import STYLE
 from studio.studio import Studio
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
-from studio.ui.editor import EditPanel, draft_for_editor
+from studio.ui.editor import EditPanel, draft_for_editor, kept_button
 from studio.ui.history import HistoryPanel
 from studio.ui.present import header
 from studio.ui.present import history as tree_text
@@ -143,7 +143,12 @@ def wire(
         editor is emptied: the picture it held belongs to another session."""
         with user_errors():
             kept = draft_for_editor(session)
-        shown: dict[Any, Any] = {editor.image: kept, editor.source: editing_line(kept["source"] if kept else None)}
+        source = kept["source"] if kept else None
+        shown: dict[Any, Any] = {
+            editor.image: kept,
+            editor.source: editing_line(source),
+            editor.kept: kept_button(session, source),
+        }
         for unit in screen.controls.units:
             path = session.drafts.map(unit.number)
             kind = saved.get(f"unit{unit.number}.kind")
@@ -205,6 +210,7 @@ def wire(
         *kind_outputs,
         editor.image,
         editor.source,
+        editor.kept,
         *(unit.map for unit in screen.controls.units),
     ]
 

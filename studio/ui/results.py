@@ -8,7 +8,7 @@ import gradio as gr
 
 from studio.history import Mark
 from studio.studio import Studio
-from studio.ui.editor import picture_for_editor
+from studio.ui.editor import EditPanel, kept_button, picture_for_editor, set_aside
 from studio.ui.present.editor_page import editing_line
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import EDIT_TAB, Screen
@@ -47,9 +47,7 @@ def action_widgets() -> ResultActions:
     return ResultActions(edit, finish, vary, count, strength, keep, reject)
 
 
-def wire(
-    studio: Studio, screen: Screen, actions: ResultActions, *, editor_image: gr.HTML, editor_source: gr.Markdown
-) -> None:
+def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: EditPanel) -> None:
     def pick(ids: list, session_id: str | None, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)
@@ -69,19 +67,25 @@ def wire(
             raise refusal("Click a picture in Results or History first.", title="Nothing selected")
         return selected
 
-    def send_to_editor(selected: dict | None, session_id: str | None, request: gr.Request):
+    def send_to_editor(selected: dict | None, editing: dict | None, session_id: str | None, request: gr.Request):
         selected = require(selected)
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
             value = picture_for_editor(session, selected["node"], selected["index"])
-        return {editor_image: value, editor_source: editing_line(value["source"])}
+            # The mask and paint the editor holds are kept, one click away, never thrown away.
+            set_aside(session, editing)
+            return {
+                editor.image: value,
+                editor.source: editing_line(value["source"]),
+                editor.kept: kept_button(session, value["source"]),
+            }
 
     actions.edit.click(
         lambda: gr.Tabs(selected=EDIT_TAB), outputs=screen.tabs, queue=False, api_visibility="private"
     ).then(
         send_to_editor,
-        inputs=[screen.selected, screen.session],
-        outputs=[editor_image, editor_source],
+        inputs=[screen.selected, editor.image, screen.session],
+        outputs=[editor.image, editor.source, editor.kept],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
