@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
 from PIL import Image
 
 from studio.drafts import Drafts
@@ -61,3 +63,19 @@ def test_the_form_is_kept_as_plain_values_and_a_damaged_one_is_no_form(tmp_path)
     assert drafts.form() == {"form.prompt": "a lighthouse in fog", "unit1.kind": "seg", "form.styles": ["Ink sketch"]}
     (tmp_path / "draft" / "form.json").write_text('{"schema_version": 1, "values": [1]}')
     assert drafts.form() == {}
+
+
+def test_work_set_aside_is_kept_per_picture_newest_first_and_refuses_a_foreign_source(tmp_path):
+    drafts = Drafts(tmp_path / "draft")
+    first, second = {"node": "00001", "index": 0}, {"node": "00001", "index": 1}
+    mask = Image.new("L", (16, 16), 255)
+    drafts.aside(first).save_editor(first, mask=mask, paint=None)
+    drafts.aside(second).save_editor(second, mask=None, paint=Image.new("RGBA", (16, 16), (9, 9, 9, 255)))
+    os.utime(drafts.aside(first).folder / "editor.json", (1, 1))  # the first is the older
+    assert [kept.source for kept in drafts.set_aside()] == [second, first]
+    assert Image.open(drafts.aside(first).editor().mask).getextrema() == (255, 255)
+    drafts.aside(second).discard()
+    assert [kept.source for kept in drafts.set_aside()] == [first]
+    assert drafts.editor() is None  # the editor's own draft is apart
+    with pytest.raises(ValueError, match="no such picture"):
+        drafts.aside({"node": "../x", "index": 0})

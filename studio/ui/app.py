@@ -85,6 +85,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
         with gr.Row():
             with gr.Column(scale=4, min_width=340):
                 prompt, negative = prompt_widgets(defaults)
+                unsent_button = gr.Button(visible=False, size="sm", elem_id="unsent-prompt")
                 with gr.Row():
                     generate_button = gr.Button("Generate", variant="primary", scale=3, elem_id="generate-button")
                     stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
@@ -202,6 +203,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             restore_controls=restore_controls,
             model_status=model_status,
             use_model=use_model,
+            unsent=gr.State(None),
+            unsent_button=unsent_button,
             badge_sink=gr.HTML(visible=False, elem_id="badge-sink"),
         )
         generate.wire(

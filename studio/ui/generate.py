@@ -51,6 +51,24 @@ def wire(
     # Stop skips the queue: it must reach the run that holds the lane.
     stop_button.click(studio.stop, queue=False, api_visibility="private")
 
+    def put_back_unsent(words: dict | None):
+        if not words:
+            return {screen.unsent_button: gr.Button(visible=False)}
+        return {
+            form.prompt: words["prompt"],
+            form.negative_prompt: words["negative"],
+            screen.unsent: None,
+            screen.unsent_button: gr.Button(visible=False),
+        }
+
+    screen.unsent_button.click(
+        put_back_unsent,
+        inputs=screen.unsent,
+        outputs=[form.prompt, form.negative_prompt, screen.unsent, screen.unsent_button],
+        queue=False,
+        api_visibility="private",
+    )
+
     random_seed.click(lambda: RANDOM_SEED, outputs=form.seed, queue=False, api_visibility="private")
 
     def reuse(selected: dict | None, session_id: str | None, request: gr.Request) -> Any:

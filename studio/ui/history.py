@@ -80,14 +80,14 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         api_visibility="private",
     )
 
-    def pick(session_id: str | None, event: gr.EventData, request: gr.Request):
+    def pick(session_id: str | None, prompt: str, negative: str, event: gr.EventData, request: gr.Request):
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return screen.select(session, str(event.node), int(event.index), show_node=True)
+            return screen.select(session, str(event.node), int(event.index), typed=(prompt, negative), show_node=True)
 
     panel.tree.select(
         pick,
-        inputs=[screen.session],
+        inputs=screen.select_inputs,
         outputs=screen.select_outputs,
         show_progress_on=[screen.badge_sink],
         api_visibility="private",

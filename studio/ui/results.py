@@ -48,15 +48,15 @@ def action_widgets() -> ResultActions:
 
 
 def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: EditPanel) -> None:
-    def pick(ids: list, session_id: str | None, event: gr.EventData, request: gr.Request):
+    def pick(ids: list, session_id: str | None, prompt: str, negative: str, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return screen.select(session, node_id, index)
+            return screen.select(session, node_id, index, typed=(prompt, negative))
 
     screen.results.select(
         pick,
-        inputs=[screen.results_ids, screen.session],
+        inputs=[screen.results_ids, *screen.select_inputs],
         outputs=screen.select_outputs,
         show_progress_on=[screen.badge_sink],
         api_visibility="private",

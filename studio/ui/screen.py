@@ -16,6 +16,7 @@ from studio.ui.present import header
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.tree_view import tree_html
+from studio.ui.present.unsent import form_words, unsent_label, unsent_words
 from studio.ui.present.viewer import Shown, inputs_html, viewer_html
 from studio.ui.running import Finished, refusal, stream, user_errors
 
@@ -47,6 +48,8 @@ class Screen:
     restore_controls: gr.Button  # puts the picked node's control units back; picking alone never does
     model_status: gr.Markdown  # the header's model line: the model loaded, which is the one that runs
     use_model: gr.Button  # loads the picked picture's model; picking alone never changes the model
+    unsent: gr.State  # {"prompt", "negative"}: words typed but not run that a pick replaced, or None
+    unsent_button: gr.Button  # puts them back
     # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
     # badge over it (or over a control) would hide them or block clicks.
     badge_sink: gr.HTML
@@ -96,6 +99,8 @@ class Screen:
             self.node_inputs,
             self.restore_controls,
             self.use_model,
+            self.unsent,
+            self.unsent_button,
             self.results,
             self.results_ids,
             *self.form.picked_outputs,
@@ -194,15 +199,35 @@ class Screen:
             **self.tree(studio, selected),
         }
 
-    def select(self, studio: Studio, node_id: str, index: int, *, show_node: bool = False) -> dict[Any, Any]:
+    @property
+    def select_inputs(self) -> list[Any]:
+        """What a pick reads besides the picture: the session and the words in the form (kept if unsent)."""
+        return [self.session, self.form.prompt, self.form.negative_prompt]
+
+    def select(
+        self,
+        studio: Studio,
+        node_id: str,
+        index: int,
+        *,
+        typed: tuple[str, str] = ("", ""),
+        show_node: bool = False,
+    ) -> dict[Any, Any]:
         """Select a picture: show what made it and put its recipe (with its own seed) in the form.
 
         The Control tab and the model are left as the artist set them: a node's units come back only with
         "Use its control units", its model only with "Use its model", so a pick never changes what runs behind
-        the artist's back. Nor does it change how many pictures the next run makes.
+        the artist's back. Nor does it change how many pictures the next run makes. Words `typed` in the form
+        and not run yet are kept, one click away.
         """
         node = studio.session.get(node_id)
+        unsent = unsent_words(typed, form_words(node), studio.tree())
         return {
+            **(
+                {self.unsent: unsent, self.unsent_button: gr.Button(unsent_label(unsent), visible=True)}
+                if unsent
+                else {}
+            ),
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
             self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
