@@ -185,9 +185,11 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
             steps.press("Tab")
             page.fill("#prompt textarea", "a bridge")
             page.click("#generate-button")
-            expect(page.locator("#status")).to_contain_text("Steps", timeout=20_000)
-            expect(page.locator("#status")).to_contain_text("Not done")
-            assert steps.input_value() != "1"
+            refusal = page.get_by_text(re.compile(r"^Steps: ")).last
+            expect(refusal).to_be_visible(timeout=20_000)
+            assert steps.input_value() != "1"  # what the artist typed stays in the box
+            page.locator(".toast-close").first.click()
+            expect(refusal).to_be_hidden()
         assert fake_engine.runs == []
         shoot(page, "trust-05-steps-refused")
         steps.fill("3")

@@ -17,16 +17,33 @@ from studio.recipe import (
     MAX_BATCH,
     MAX_CLIP_SKIP,
     MAX_HIRES_SCALE,
-    MAX_SIDE,
     MAX_STEPS,
-    MIN_SIDE,
     RANDOM_SEED,
     SAMPLERS,
     SCHEDULERS,
     InpaintArea,
     Recipe,
+    RecipeError,
 )
 from studio.sizes import native_sizes, size_label
+
+# Fields typed as whole numbers: each is used as typed, or refused by its label (never rounded or clamped).
+WHOLE_NUMBERS = ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding", "clip_skip", "hires_steps")
+
+
+def typed_whole_number(name: str, value: Any) -> int:
+    """The whole number the artist typed in field `name`; RecipeError (named by the field) for an empty box,
+    words, or a fraction. The recipe then checks its range, also by name."""
+    if value is None or value == "" or isinstance(value, bool):
+        raise RecipeError(name, "the box is empty or is not a number; type a whole number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(name, f"{value!r} is not a number; type a whole number") from None
+    if not number.is_integer():
+        raise RecipeError(name, f"{value} is not a whole number")
+    return int(number)
+
 
 # Fields a pick leaves as they are: the loaded model (the header's) and how many pictures a run makes.
 NOT_PICKED = ("model", "batch_size")
@@ -45,7 +62,7 @@ class RecipeForm:
     width: gr.Number
     height: gr.Number
     seed: gr.Number
-    variation_seed: gr.Number
+    variation_seed: gr.Textbox
     variation_strength: gr.Slider
     batch_size: gr.Slider
     clip_skip: gr.Slider
@@ -76,26 +93,17 @@ class RecipeForm:
     def recipe(self, values: dict[Any, Any], base: Recipe) -> Recipe:
         """The recipe the widgets describe; raises RecipeError naming the field."""
         changes = {f.name: values[getattr(self, f.name)] for f in fields(self)}
-        for name in (
-            "steps",
-            "width",
-            "height",
-            "batch_size",
-            "mask_blur",
-            "inpaint_padding",
-            "clip_skip",
-            "hires_steps",
-        ):
-            changes[name] = int(changes[name])
+        for name in WHOLE_NUMBERS:
+            changes[name] = typed_whole_number(name, changes[name])
         seed = changes["seed"]
-        changes["seed"] = RANDOM_SEED if seed is None or seed == "" else int(seed)
-        variation_seed = changes["variation_seed"]
+        changes["seed"] = RANDOM_SEED if seed is None or seed == "" else typed_whole_number("seed", seed)
         changes["variation_strength"] = float(changes["variation_strength"] or 0.0)
-        # Without a strength there is no variation, so no variation seed is recorded (an empty box can read 0).
-        if variation_seed is None or variation_seed == "" or changes["variation_strength"] == 0:
+        # Empty means no variation seed; without a strength there is no variation, so none is recorded either.
+        variation_seed = str(changes["variation_seed"] or "").strip()
+        if not variation_seed or changes["variation_strength"] == 0:
             changes["variation_seed"] = None
         else:
-            changes["variation_seed"] = int(variation_seed)
+            changes["variation_seed"] = typed_whole_number("variation_seed", variation_seed)
         changes["model"] = (changes["model"] or "").strip() or base.model
         changes["styles"] = tuple(changes["styles"] or ())
         return base.updated(changes)
@@ -112,6 +120,7 @@ class RecipeForm:
     def show(self, recipe: Recipe) -> dict[gr.components.Component, Any]:
         """Widget values for `recipe` (an outputs dict for a handler)."""
         values = {getattr(self, f.name): getattr(recipe, f.name) for f in fields(self)}
+        values[self.variation_seed] = "" if recipe.variation_seed is None else str(recipe.variation_seed)
         values[self.inpaint_area] = recipe.inpaint_area.value
         values[self.styles] = list(recipe.styles)
         # The form holds LoRAs the way A1111 does: as <lora:name:weight> tags in the prompt.
@@ -161,9 +170,22 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             elem_id="scheduler",
         )
     with gr.Row():
-        steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1, label="Steps", elem_id="steps")
-        cfg_scale = gr.Slider(0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", elem_id="cfg")
-        batch_size = gr.Slider(1, MAX_BATCH, value=defaults.batch_size, step=1, label="Pictures", elem_id="batch")
+        # Number boxes without bounds in the page: a slider's box turns a typed 0 or "ten" into 1 and runs; here the
+        # studio refuses it by name (form.recipe), and the box keeps what the artist typed.
+        steps = gr.Number(
+            value=defaults.steps, label=f"Steps (1-{MAX_STEPS})", precision=0, step=1, min_width=90, elem_id="steps"
+        )
+        cfg_scale = gr.Slider(
+            0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", scale=2, elem_id="cfg"
+        )
+        batch_size = gr.Number(
+            value=defaults.batch_size,
+            label=f"Pictures (1-{MAX_BATCH})",
+            precision=0,
+            step=1,
+            min_width=90,
+            elem_id="batch",
+        )
     clip_skip = gr.Slider(
         1,
         MAX_CLIP_SKIP,
@@ -179,8 +201,6 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             label="Width",
             precision=0,
             step=8,
-            minimum=MIN_SIDE,
-            maximum=MAX_SIDE,
             min_width=70,
             elem_id="width",
         )
@@ -189,8 +209,6 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             label="Height",
             precision=0,
             step=8,
-            minimum=MIN_SIDE,
-            maximum=MAX_SIDE,
             min_width=70,
             elem_id="height",
         )
@@ -198,7 +216,6 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             value=defaults.seed,
             label="Seed (-1 random)",
             precision=0,
-            minimum=RANDOM_SEED,
             scale=2,
             min_width=110,
             elem_id="seed",
@@ -209,11 +226,12 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
     native = gr.Radio(**native_sizes_radio(family), elem_id="native-sizes", elem_classes=["native-sizes"])
     # A1111's "Variation seed": picking one of a batch of close variations brings its own back here.
     with gr.Row(equal_height=True):
-        variation_seed = gr.Number(
-            value=defaults.variation_seed,
+        # A text box: a number box shows an empty value as 0, and here empty means "no variation seed".
+        variation_seed = gr.Textbox(
+            value="" if defaults.variation_seed is None else str(defaults.variation_seed),
             label="Variation seed (empty: none)",
-            precision=0,
-            minimum=0,
+            placeholder="none",
+            max_lines=1,
             min_width=110,
             elem_id="variation-seed",
         )
