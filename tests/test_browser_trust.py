@@ -204,3 +204,62 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
         wait_for_saved(page, "00002")
         pick_result(page, 1)
         expect(page.locator("#batch input")).to_have_value("4")
+
+
+def audit(page: Page, studio, recorded=None) -> None:
+    """After each action: the header, *Will run* and the form's Model box name the loaded model (and nothing says it
+    is not loaded); the node just made recorded the recipe the form holds."""
+    loaded = studio.model
+    expect(page.locator("#model-status")).to_have_text(re.compile(rf"Model:\s*{re.escape(loaded)}\s·"))
+    expect(page.locator("#plan")).to_contain_text(re.compile(rf"Will run:\s*{re.escape(loaded)}\s·"))
+    expect(page.locator("#plan")).not_to_contain_text("not loaded yet")
+    expect(page.locator("#model textarea, #model input").first).to_have_value(loaded)
+    if recorded is not None:
+        assert recorded.recipe.model == loaded
+        expect(page.locator("#prompt textarea")).to_have_value(recorded.recipe.prompt)
+        expect(page.locator("#steps input")).to_have_value(str(recorded.recipe.steps))
+
+
+def test_a_state_audit_across_picks_restores_session_switches_and_model_loads(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        studio.for_session("sdxl-session").generate(QUICK.replace(model="tiny-sdxl", prompt="an sdxl harbour"))
+        fake_engine.load("tiny")
+        open_studio(page, url)
+        page.get_by_text("Model", exact=True).click()  # open the Model panel: its box is one of the three
+        audit(page, studio)
+        generate(page, "a mill", "00001")
+        (mine,) = [info.id for info in studio.sessions() if info.id != "sdxl-session"]
+        audit(page, studio, studio.for_session(mine).session.get("00001"))
+
+        page.click("#use-tiny-sdxl")
+        expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
+        audit(page, studio)
+
+        pick_result(page)  # an SD 1.5 picture, under SDXL
+        audit(page, studio)
+        page.fill("#steps input", "3")
+        generate(page, "a mill at night", "00002")
+        audit(page, studio, studio.for_session(mine).session.get("00002"))
+
+        open_tab(page, "History")  # a restore from the tree
+        page.locator("#history img").first.click()
+        expect(page.locator("#selection")).to_contain_text("00001")
+        audit(page, studio)
+
+        choose_session(page, "sdxl-session")  # a session switch, then a pick there
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("sdxl-session")
+        audit(page, studio)
+        open_tab(page, "Results")
+        pick_result(page)
+        audit(page, studio)
+        generate(page, "an sdxl harbour at dawn", "00002")
+        audit(page, studio, studio.for_session("sdxl-session").session.get("00002"))
+
+        page.click("#use-tiny")  # a model load, then a reload
+        expect(page.locator("#model-status")).to_contain_text("tiny ·")
+        audit(page, studio)
+        open_studio(page)
+        page.get_by_text("Model", exact=True).click()
+        audit(page, studio)
+        shoot(page, "trust-06-after-the-audit")
