@@ -169,49 +169,24 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             scale=3,
             elem_id="scheduler",
         )
-    with gr.Row():
-        # Number boxes without bounds in the page: a slider's box turns a typed 0 or "ten" into 1 and runs; here the
-        # studio refuses it by name (form.recipe), and the box keeps what the artist typed.
+    # The numbers an artist types most, in one row near the top (they must be in view at 1366x768). Number boxes
+    # without bounds in the page: a slider's box turns a typed 0 or "ten" into 1 and runs; here the studio refuses
+    # it by name (form.recipe), and the box keeps what the artist typed.
+    with gr.Row(equal_height=True):
         steps = gr.Number(
-            value=defaults.steps, label=f"Steps (1-{MAX_STEPS})", precision=0, step=1, min_width=90, elem_id="steps"
-        )
-        cfg_scale = gr.Slider(
-            0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", scale=2, elem_id="cfg"
+            value=defaults.steps, label=f"Steps (1-{MAX_STEPS})", precision=0, step=1, min_width=80, elem_id="steps"
         )
         batch_size = gr.Number(
             value=defaults.batch_size,
             label=f"Pictures (1-{MAX_BATCH})",
             precision=0,
             step=1,
-            min_width=90,
+            min_width=80,
             elem_id="batch",
         )
-    clip_skip = gr.Slider(
-        1,
-        MAX_CLIP_SKIP,
-        value=defaults.clip_skip,
-        step=1,
-        label="Clip skip",
-        info="1: off. 2 for anime models (Pony, Illustrious), as in A1111; on SDXL 1 and 2 are the same layer",
-        elem_id="clip-skip",
-    )
+        width = gr.Number(value=defaults.width, label="Width", precision=0, step=8, min_width=70, elem_id="width")
+        height = gr.Number(value=defaults.height, label="Height", precision=0, step=8, min_width=70, elem_id="height")
     with gr.Row(equal_height=True):
-        width = gr.Number(
-            value=defaults.width,
-            label="Width",
-            precision=0,
-            step=8,
-            min_width=70,
-            elem_id="width",
-        )
-        height = gr.Number(
-            value=defaults.height,
-            label="Height",
-            precision=0,
-            step=8,
-            min_width=70,
-            elem_id="height",
-        )
         seed = gr.Number(
             value=defaults.seed,
             label="Seed (-1 random)",
@@ -223,6 +198,17 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         with gr.Column(scale=1, min_width=80):
             random_seed = gr.Button("Random", size="sm", elem_id="seed-random")
             reuse_seed = gr.Button("Reuse last", size="sm", elem_id="seed-reuse")
+    with gr.Row():
+        cfg_scale = gr.Slider(0, 30, value=defaults.cfg_scale, step=0.5, label="Prompt strength (CFG)", elem_id="cfg")
+        clip_skip = gr.Slider(
+            1,
+            MAX_CLIP_SKIP,
+            value=defaults.clip_skip,
+            step=1,
+            label="Clip skip",
+            info="1: off; 2 for anime models (Pony, Illustrious), as in A1111",
+            elem_id="clip-skip",
+        )
     native = gr.Radio(**native_sizes_radio(family), elem_id="native-sizes", elem_classes=["native-sizes"])
     # A1111's "Variation seed": picking one of a batch of close variations brings its own back here.
     with gr.Row(equal_height=True):
