@@ -393,13 +393,12 @@ def tree_order(nodes: Iterable[Iteration]) -> list[tuple[Iteration, int]]:
     for node in nodes:
         children.setdefault(node.parent_id if node.parent_id in known else None, []).append(node)
     ordered: list[tuple[Iteration, int]] = []
-
-    def visit(parent: str | None, depth: int) -> None:
-        for child in children.get(parent, []):
-            ordered.append((child, depth))
-            visit(child.id, depth + 1)
-
-    visit(None, 0)
+    # A stack, not recursion: a session may be a chain of thousands of nodes, far past Python's recursion limit.
+    stack = [(root, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        node, depth = stack.pop()
+        ordered.append((node, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(node.id, [])))
     return ordered
 
 

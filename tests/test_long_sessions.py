@@ -1,0 +1,86 @@
+"""Long sessions are what a studio is for (issue 25, item 15): a chain of thousands of nodes lists, draws, restores
+and branches, through the API and in the window, quickly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from PIL import Image
+from playwright.sync_api import expect
+
+from studio.history import HISTORY_FILE, SCHEMA_VERSION, Action, Iteration
+from studio.recipe import Recipe
+from tests.browser_kit import open_studio, open_tab, shoot
+from tests.servers import TEST_DEFAULTS, running_studio
+
+CHAIN = 3000
+OPENS_WITHIN_SECONDS = 2.0
+
+
+def write_chain(outputs: Path, session: str, count: int) -> None:
+    """A session that is one chain of `count` nodes, each a regeneration of the one before (written as the studio
+    writes them, without running a model: one small picture, linked under each node's name)."""
+    folder = outputs / session
+    folder.mkdir(parents=True)
+    first = folder / "00001-0.png"
+    Image.new("RGB", (64, 64), "teal").save(first)
+    recipe = Recipe(model="tiny", prompt="a long walk", steps=1, width=64, height=64)
+    nodes = []
+    for number in range(1, count + 1):
+        node_id = f"{number:05d}"
+        if number > 1:
+            os.link(first, folder / f"{node_id}-0.png")
+        node = Iteration(
+            id=node_id,
+            parent_id=f"{number - 1:05d}" if number > 1 else None,
+            recipe=recipe.replace(seed=number),
+            action=Action.GENERATE,
+            outputs=(f"{node_id}-0.png",),
+            seeds=(number,),
+            created=1_700_000_000 + number,
+        )
+        nodes.append(node.to_dict())
+    document = {"schema_version": SCHEMA_VERSION, "session": session, "nodes": nodes}
+    (folder / HISTORY_FILE).write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_a_chain_of_thousands_of_nodes_opens_restores_and_branches_through_the_api(fake_engine, tmp_path):
+    write_chain(tmp_path / "outputs", "long", CHAIN)
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, _):
+        client = Client(url, verbose=False)
+        started = time.perf_counter()
+        history = client.predict("long", api_name="/history")
+        opened = time.perf_counter() - started
+        assert [node["id"] for node in history["nodes"]] == [f"{n:05d}" for n in range(1, CHAIN + 1)]
+        assert opened < OPENS_WITHIN_SECONDS, f"the history of {CHAIN} nodes took {opened:.2f} s"
+        restored, _ = client.predict(f"{CHAIN:05d}", "long", api_name="/restore")
+        assert restored["id"] == f"{CHAIN:05d}"
+        made, _ = client.predict(
+            {"prompt": "one step further", "steps": 1, "width": 64, "height": 64}, "long", api_name="/generate"
+        )
+        assert made["id"] == f"{CHAIN + 1:05d}"
+
+
+@pytest.mark.browser
+def test_a_chain_of_thousands_of_nodes_opens_in_the_window(fake_engine, page, tmp_path):
+    write_chain(tmp_path / "outputs", "long", CHAIN)
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, _):
+        open_studio(page, url)
+        open_tab(page, "History")
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(r"^long ·")).click()
+        started = time.perf_counter()
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("long")
+        expect(page.locator("#history .card")).to_have_count(CHAIN)
+        opened = time.perf_counter() - started
+        assert opened < OPENS_WITHIN_SECONDS, f"the tree of {CHAIN} nodes took {opened:.2f} s to show"
+        page.locator(f"#history #node-{CHAIN:05d} img").click()
+        expect(page.locator("#selection")).to_contain_text(f"Selected {CHAIN:05d}")
+        shoot(page, "long-01-a-chain-of-3000-nodes")
