@@ -335,7 +335,8 @@ class SessionHistory:
                 # Listed and shown, never rewritten: the newer studio's file stays exactly as it was.
                 self.read_only = f"session {self.id} is read-only here: {error}"
                 return
-            except (ValueError, KeyError, TypeError, AttributeError, HistoryError, RecursionError) as error:
+            except (ValueError, KeyError, TypeError, AttributeError, HistoryError, RecursionError, OSError) as error:
+                # OSError: history.json is a folder, or cannot be read at all; it is set aside like a damaged one.
                 # Keep the damaged file for the artist (and for us); never overwrite it.
                 damaged = True
                 aside = history_file.with_name(f"{HISTORY_FILE}.damaged-{time.time_ns()}")
@@ -433,7 +434,7 @@ def _nodes_from_pngs(paths: Iterable[Path]) -> list[Iteration]:
     found: dict[str, Iteration] = {}
     for path in sorted(paths):
         data = png_text.read_studio_json(path)
-        if not data or "node" not in data:
+        if not data or not isinstance(data.get("node"), dict):
             continue
         try:
             node = Iteration.from_dict(data["node"])

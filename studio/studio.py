@@ -37,6 +37,7 @@ from studio.lora_library import LoraInfo, list_loras, training_folder_hash
 from studio.lora_library import resolve as resolve_lora
 from studio.offered import Offered
 from studio.outpaint import Extension, outpaint_canvas
+from studio.pictures import open_picture
 from studio.prepare import fit_control_maps, render_size
 from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
@@ -118,8 +119,9 @@ class Restored:
     """A node brought back: its recipe for the form, its pictures, and the human's inputs."""
 
     node: Iteration
-    outputs: list[Image.Image]
-    inputs: dict[str, Image.Image]
+    outputs: list[Image.Image | None]  # None where the picture's file is damaged (named in `damaged`)
+    inputs: dict[str, Image.Image]  # the readable ones
+    damaged: list[str] = dataclasses.field(default_factory=list)  # one message per unreadable file
 
 
 # Session ids and account names become folder names: plain characters only.
@@ -610,12 +612,25 @@ class Studio:
         return self.history.sessions()
 
     def restore(self, node_id: str) -> Restored:
+        """A node's recipe and pictures. A damaged file costs only itself: it is named, the rest is restored."""
         node = self.session.get(node_id)
-        return Restored(
-            node=node,
-            outputs=[_load(self.session.path(name)) for name in node.outputs],
-            inputs=self.inputs(node_id),
-        )
+        damaged: list[str] = []
+
+        def readable(name: str) -> Image.Image | None:
+            try:
+                return _load(self.session.path(name))
+            except ValueError as error:
+                damaged.append(str(error))
+                return None
+
+        outputs = [readable(name) for name in node.outputs]
+        inputs = {role: picture for role, name in node.inputs.items() if (picture := readable(name)) is not None}
+        return Restored(node=node, outputs=outputs, inputs=inputs, damaged=damaged)
+
+    def output_picture(self, node_id: str, index: int = 0) -> Image.Image:
+        """Picture `index` of a node, read (ValueError naming the file when it is damaged)."""
+        _check_output_index(self.session.get(node_id), index)
+        return _load(self.output_path(node_id, index))
 
     def inputs(self, node_id: str) -> dict[str, Image.Image]:
         """What the artist gave a node (picture, mask, control maps), by role, without its outputs."""
@@ -903,6 +918,9 @@ def _check_output_index(node: Iteration, index: int) -> None:
 
 
 def _load(path: str | Path) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return image
+    """A picture of the session; a damaged one is named (the session's other files are fine)."""
+    name = Path(path).name
+    try:
+        return open_picture(path, name)
+    except ValueError as error:
+        raise ValueError(f"{name} in this session is damaged and cannot be used ({error})") from None

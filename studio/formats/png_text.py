@@ -38,9 +38,11 @@ def read_texts(path: Path) -> dict[str, str]:
 
 
 def read_studio_json(path: Path) -> dict[str, Any] | None:
-    """Our own metadata from a PNG, or None when the file has none (or it is unreadable)."""
+    """Our own metadata from a PNG, or None when the file has none or it is unreadable: a stray file whose chunk is
+    a number or nested past any use, or whose header claims a huge picture, costs only itself."""
     try:
         raw = read_texts(path).get(STUDIO_KEY)
-        return json.loads(raw) if raw else None
-    except (OSError, ValueError, SyntaxError):
+        data = json.loads(raw) if raw else None
+    except (OSError, ValueError, SyntaxError, RecursionError, Image.DecompressionBombError):
         return None
+    return data if isinstance(data, dict) else None

@@ -130,7 +130,11 @@ def add_endpoints(studio: Studio) -> None:
         """A node's recipe (to branch from) and its pictures."""
         view = bound(session, request)
         with user_errors(field_names=True):
-            return answer(view, view.restore(node).node)
+            restored = view.restore(node)
+        # A damaged picture costs only itself: it is named, and the gallery holds the readable ones.
+        node_json, pictures = answer(view, restored.node)
+        readable = [picture for picture, kept in zip(pictures, restored.outputs, strict=True) if kept is not None]
+        return {**node_json, "damaged": restored.damaged}, readable
 
     def set_mark(node: str, picture_index: float, value: str, session: str, request: gr.Request) -> dict:
         """Mark picture `index` of a node: "keep", "reject" or "" (none)."""

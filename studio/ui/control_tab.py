@@ -89,7 +89,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             return warn("Pick a result first (click it in Results or History).", title="Nothing picked")
         session = screen.studio_for(studio, session_id, request)
         with user_errors():
-            return session.restore(selected["node"]).outputs[selected["index"]]
+            return session.output_picture(selected["node"], selected["index"])
 
     unit.use_picked.click(use_picked, inputs=[screen.selected, screen.session], outputs=unit.source, **private)
 

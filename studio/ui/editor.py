@@ -88,10 +88,8 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
 
 def picture_for_editor(session: Studio, node_id: str, index: int) -> dict:
     """The editor value that loads output `index` of node `node_id`."""
-    path = session.output_path(node_id, index)
-    with Image.open(path) as picture:
-        size = picture.size
-    return editor_value(str(path), size, {"node": node_id, "index": index})
+    size = session.output_picture(node_id, index).size  # read whole: a damaged file is named, never half-shown
+    return editor_value(session.output_path(node_id, index), size, {"node": node_id, "index": index})
 
 
 def read_edit(session: Studio, value: dict | None) -> Edit:
