@@ -1,5 +1,6 @@
 """The studio's API through gradio_client against a launched server on the tiny model."""
 
+import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -134,3 +135,12 @@ def test_replay_a_node_made_under_control_gives_the_same_pixels(client, server):
     assert node["parent_id"] == made.id and node["inputs"] == made.inputs
     original = Image.open(studio.output_path(made.id)).convert("RGB")
     assert Image.open(pictures[0]["image"]).convert("RGB").tobytes() == original.tobytes()
+
+
+def test_a_call_with_too_few_values_is_told_which_it_lacks(server):
+    """A raw call (no client to fill the values in) used to be answered `{"error": null}`."""
+    url = server[0]
+    queued = httpx.post(f"{url}gradio_api/call/vary", json={"data": ["00001"]}, timeout=30)
+    answer = httpx.get(f"{url}gradio_api/call/vary/{queued.json()['event_id']}", timeout=30).text
+    assert "event: error" in answer
+    assert "/vary takes 5 values (node_id, index, count, strength, session) and was sent 1" in answer

@@ -33,6 +33,12 @@ def api(server):
     return webuiapi.WebUIApi(host=host, port=int(port), sampler="Euler a")
 
 
+def png_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def node_of(studio, info: dict, index: int = 0):
     session = studio.for_session(info["studio_session"])
     return session.session.get(info["studio_nodes"][index])
@@ -239,6 +245,10 @@ def test_lists_clients_read_at_startup(server, api):
         ({"enable_hr": True, "hr_sampler_name": "DDIM"}, "hr_sampler_name"),
         ({"width": 100}, "width"),
         ({"alwayson_scripts": {"controlnet": {"args": [{"module": "mlsd", "model": "tiny [canny]"}]}}}, "mlsd"),
+        # A seed out of range says the range (it used to answer 500, or wrap into another seed).
+        ({"seed": 2**64}, "seed: 18446744073709551616 is out of range; a seed is -1 (random) or a whole number"),
+        ({"seed": 2**32}, "0 to 4294967295"),
+        ({"subseed": 2**64, "subseed_strength": 0.5}, "subseed: 18446744073709551616 is out of range"),
     ],
 )
 def test_what_the_studio_cannot_honour_is_refused_by_name(server, body, named):
@@ -253,6 +263,10 @@ def test_bad_input_gets_a1111_errors_and_unknown_fields_are_ignored(server):
     assert types.status_code == 422 and types.json()["detail"][0]["loc"] == ["body", "steps"]
     broken = httpx.post(f"{url}sdapi/v1/img2img", json={"init_images": ["bm90IGEgcGljdHVyZQ=="], **FAST})
     assert broken.status_code == 422 and "init_images[0]" in broken.json()["detail"]
+    # A resize mode A1111 does not have is refused, even for a picture already at the size (it was ignored there).
+    at_size = base64.b64encode(png_bytes(Image.new("RGB", (SIZE, SIZE)))).decode()
+    odd = httpx.post(f"{url}sdapi/v1/img2img", json={"init_images": [at_size], "resize_mode": 99, **FAST})
+    assert odd.status_code == 422 and odd.json()["detail"].startswith("resize_mode: 99 is not one of A1111's: 0 (")
     missing = httpx.post(f"{url}sdapi/v1/options", json={"sd_model_checkpoint": "/no/such/model.safetensors"})
     assert missing.status_code == 404 and "model.safetensors" in missing.json()["detail"]
     # A field A1111 does not have either, and an extension turned off as clients send it: ignored.

@@ -26,6 +26,23 @@ from studio.ui.running import refusal, user_errors
 from studio.ui.screen import GPU_LANE, account_of
 
 
+class StudioBlocks(gr.Blocks):
+    """The window's Blocks, whose API calls with too few values are told which ones (Gradio answers those with
+    `{"error": null}`, since it hides the messages of its own errors)."""
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        wanted = block_fn.inputs
+        if len(inputs) < len(wanted):
+            names = ", ".join(getattr(block, "label", None) or type(block).__name__ for block in wanted)
+            endpoint = getattr(block_fn, "api_name", None) or block_fn.name
+            raise gr.Error(
+                f"/{endpoint} takes {len(wanted)} values ({names}) and was sent {len(inputs)}; "
+                'see the API page ("Use via API" at the foot of the window) for each endpoint\'s values',
+                title="Too few values",
+            )
+        super().validate_inputs(block_fn, inputs)
+
+
 def add_endpoints(studio: Studio) -> None:
     """Hidden components carry the endpoints' values; nothing here is drawn."""
     with gr.Column(visible=False):

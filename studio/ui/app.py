@@ -69,7 +69,7 @@ def _head() -> str:
 def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
     """The whole window for `studio`. `notice` is shown on top (e.g. why the default model did not load)."""
     defaults = studio.defaults
-    with gr.Blocks(title="Studio", fill_width=True) as blocks:
+    with api.StudioBlocks(title="Studio", fill_width=True) as blocks:
         # First, so the public endpoints get the plain names (/generate, ...) before the window's private events.
         api.add_endpoints(studio)
         with gr.Row(equal_height=True):

@@ -15,6 +15,13 @@ from studio.pictures import open_picture, png_data_url
 
 # A1111's img2img resize modes, by number (modules/images.py resize_image; the API takes the number).
 JUST_RESIZE, CROP_AND_RESIZE, RESIZE_AND_FILL, LATENT_RESIZE = 0, 1, 2, 3
+# img2img's resize_mode by number, as A1111 names them (ControlNet units name theirs: RESIZE_MODES below).
+IMG2IMG_RESIZE_MODES = {
+    JUST_RESIZE: "just resize",
+    CROP_AND_RESIZE: "crop and resize",
+    RESIZE_AND_FILL: "resize and fill",
+    LATENT_RESIZE: "latent upscale",
+}
 RESIZE_MODES = {"Just Resize": JUST_RESIZE, "Crop and Resize": CROP_AND_RESIZE, "Resize and Fill": RESIZE_AND_FILL}
 
 

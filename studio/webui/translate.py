@@ -31,7 +31,7 @@ from studio.recipe import (
 )
 from studio.webui import controlnet
 from studio.webui.fields import Img2ImgRequest, ProcessingRequest, Txt2ImgRequest
-from studio.webui.pictures import LATENT_RESIZE, decode_picture, filled, resize_for
+from studio.webui.pictures import IMG2IMG_RESIZE_MODES, LATENT_RESIZE, decode_picture, filled, resize_for
 
 MAX_N_ITER = 100
 # A1111's scheduler names (modules/sd_schedulers.py) for the schedules the studio runs.
@@ -83,6 +83,7 @@ class StudioFacts:
 
 
 def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: StudioFacts, rng: random.Random) -> Run:
+    _check_seeds(request)
     _refuse_unsupported(request)
     _refuse_hires_extras(request)
     recipe = _base_recipe(request, settings)
@@ -94,7 +95,13 @@ def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: StudioFacts
 
 
 def img2img_run(request: Img2ImgRequest, settings: Settings, studio: StudioFacts, rng: random.Random) -> Run:
+    _check_seeds(request)
     _refuse_unsupported(request)
+    if request.resize_mode not in IMG2IMG_RESIZE_MODES:
+        raise ValueError(
+            f"resize_mode: {request.resize_mode} is not one of A1111's: "
+            + ", ".join(f"{mode} ({name})" for mode, name in IMG2IMG_RESIZE_MODES.items())
+        )
     if not request.init_images:
         raise ValueError("init_images: send the picture to repaint, base64-encoded")
     if len(request.init_images) > 1:
@@ -141,6 +148,16 @@ def _inpaint_fields(request: Img2ImgRequest) -> dict[str, Any]:
         "inpaint_area": InpaintArea.ONLY_MASKED if request.inpaint_full_res else InpaintArea.WHOLE_PICTURE,
         "inpaint_padding": request.inpaint_full_res_padding,
     }
+
+
+def _check_seeds(request: ProcessingRequest) -> None:
+    """A seed outside the studio's range is refused by name (never wrapped into another seed)."""
+    for name in ("seed", "subseed"):
+        value = getattr(request, name)
+        if value != RANDOM_SEED and not 0 <= value <= MAX_SEED:
+            raise ValueError(
+                f"{name}: {value} is out of range; a seed is -1 (random) or a whole number from 0 to {MAX_SEED}"
+            )
 
 
 def _refuse_unsupported(request: ProcessingRequest) -> None:
