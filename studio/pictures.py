@@ -41,6 +41,12 @@ def open_picture(path: str | Path | IO[bytes], role: str = "image") -> Image.Ima
         raise ValueError(f"{role}: the picture is damaged or cut short ({error}); send the whole file again") from None
 
 
+def check_side(picture: Image.Image, role: str) -> None:
+    """ValueError naming `role` when a picture already decoded (e.g. by Gradio) is over the studio's size."""
+    if max(picture.size) > MAX_PICTURE_SIDE:
+        raise ValueError(_too_large(role, f"{picture.width}x{picture.height} pixels"))
+
+
 def _too_large(role: str, size: str) -> str:
     return (
         f"{role}: the picture is {size}; the studio takes sides up to {MAX_PICTURE_SIDE} pixels. Scale it down first."

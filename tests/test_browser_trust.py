@@ -263,3 +263,37 @@ def test_a_state_audit_across_picks_restores_session_switches_and_model_loads(fa
         page.get_by_text("Model", exact=True).click()
         audit(page, studio)
         shoot(page, "trust-06-after-the-audit")
+
+
+def test_an_oversized_control_source_is_refused_and_a_kind_change_is_clean(fake_engine, page, tmp_path, capfd):
+    huge = tmp_path / "huge.png"
+    Image.new("L", (12000, 12000), 255).save(huge)
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        open_tab(page, "Control")
+        page.locator("#control-1-source input[type=file]").set_input_files(str(huge))
+        page.click("#control-1-make-map")
+        refusal = page.get_by_text(re.compile(r"control unit 1: the picture to make a map from: .*12000x12000"))
+        expect(refusal.first).to_be_visible(timeout=60_000)
+        expect(page.locator("#control-1-map .sheet")).to_be_hidden()
+        expect(page.locator("#plan")).to_contain_text("Control: off")
+        generate(page, "a castle", "00001")  # the unit is off: nothing of it stops the run
+        assert browser_session(studio).session.get("00001").recipe.controls == ()
+
+        # A kind change: no server error, no "Error" badge, and the old kind's colours are not offered.
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Unit 2").click()  # a semantic map, painted in class colours
+        page.click("#control-2-blank-map")
+        expect(page.locator("#control-2-map .swatch").first).to_be_visible()
+        page.locator("#control-2-kind input").click()
+        page.get_by_role("option", name="Scribble").click()
+        expect(page.locator("#control-2-hint")).to_contain_text("The old map was cleared")
+        expect(page.locator("#control-2-map .swatch")).to_have_count(0)
+        page.click("#control-2-blank-map")
+        colours = page.locator("#control-2-map .swatch")
+        expect(colours.first).to_be_visible()
+        assert {colours.nth(i).get_attribute("data-colour") for i in range(colours.count())} <= {"#ffffff", "#000000"}
+        expect(page.locator("#control-unit-2 .error")).to_have_count(0)  # no badge over unit 2
+        shoot(page, "trust-07-a-kind-change-is-clean")
+    logged = capfd.readouterr().err
+    assert "Traceback" not in logged and "didn't return enough output values" not in logged

@@ -76,11 +76,16 @@ class UnitWidgets:
         ]
 
     def values(self, values: dict[Any, Any]) -> UnitValues:
+        """The unit as the artist set it. Its map is read only when the unit is on: an off unit never stops a run."""
         enabled, kind, model, weight, start, end, made_by, editor = (values[widget] for widget in self.recipe_widgets)
         made_by = made_by or {}
+        try:
+            control_map = map_of(editor) if enabled else None
+        except ValueError as error:
+            raise ValueError(f"control unit {self.number}: {str(error).rstrip('.')}, or switch the unit off.") from None
         return UnitValues(
             bool(enabled), kind, model or "", weight, start, end,
-            made_by.get("preprocessor") or NO_PREPROCESSOR, made_by.get("settings") or "", map_of(editor),
+            made_by.get("preprocessor") or NO_PREPROCESSOR, made_by.get("settings") or "", control_map,
         )  # fmt: skip
 
 

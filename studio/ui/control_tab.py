@@ -11,6 +11,7 @@ from studio.control import maps
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import JOINTS, PRESETS, Pose, click, render
 from studio.control.units import default_settings, parse_settings
+from studio.pictures import check_side
 from studio.studio import Studio
 from studio.ui.control_panel import (
     ControlPanel,
@@ -37,11 +38,12 @@ def wire(studio: Studio, screen: Screen, panel: ControlPanel) -> None:
 
 def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     form = screen.form
-    private: dict[str, Any] = {"api_visibility": "private"}
+    # Progress and "Error" badges go to the hidden sink: a refusal reads as a message, never a badge over the map.
+    private: dict[str, Any] = {"api_visibility": "private", "show_progress_on": [screen.badge_sink]}
 
     def choose_kind(kind: str, shown_kind: str, model: str, recent: list[str], made_by: dict | None):
-        if kind == shown_kind:  # the dropdown reports one choice more than once
-            return {}
+        if kind == shown_kind:  # the dropdown reports one choice more than once: nothing changes
+            return {unit.shown_kind: gr.skip()}
         first = KINDS[kind].preprocessors[0]
         shown = {
             unit.shown_kind: kind,
@@ -96,6 +98,8 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
     def make_map(source, preprocessor: str, settings: str, kind: str, recent: list[str]):
         if source is None:
             raise refusal("Upload a picture (or use the picked result) to make the map from.", title="No picture")
+        with user_errors():
+            check_side(source, f"control unit {unit.number}: the picture to make a map from")
         if preprocessor == NO_PREPROCESSOR:  # the artist's own map, taken as it is
             return {unit.map: editor_value(source, kind), unit.enabled: True, unit.made_by: BY_HAND}
         with user_errors():
@@ -107,9 +111,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         make_map,
         inputs=[unit.source, unit.preprocessor, unit.settings, unit.kind, unit.recent_classes],
         outputs=[unit.map, unit.enabled, unit.made_by],
-        # Progress (and a failure's badge) on the hint line, never over the map, where it would block painting.
-        show_progress_on=[unit.hint],
-        **private,
+        **{**private, "show_progress_on": [unit.hint]},  # progress on the hint line, never over the map
     ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def blank(kind: str, width: float, height: float, recent: list[str]):
@@ -194,8 +196,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         detect,
         inputs=[unit.source, form.width, form.height],
         outputs=pose_outputs,
-        show_progress_on=[unit.pose_help],
-        **private,
+        **{**private, "show_progress_on": [unit.pose_help]},
     ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
 
     def click_pose(pose: dict | None, held: int | None, width: float, height: float, event: gr.SelectData):

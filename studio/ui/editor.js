@@ -86,6 +86,11 @@ function setColours(colours) {
 
 function unload() {
   loadedToken = null;
+  if (mapMode) {
+    // A map's colours came with it: with no map, no colours of another kind stay on offer.
+    $(".palette").innerHTML = "";
+    shownColours = [];
+  }
   $(".sheet").hidden = true;
   $(".empty").hidden = false;
   for (const canvas of [maskCanvas, paintCanvas]) canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);

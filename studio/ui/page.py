@@ -153,7 +153,10 @@ def wire(
             path = session.drafts.map(unit.number)
             kind = saved.get(f"unit{unit.number}.kind")
             if path is not None and kind in KINDS:
-                shown[unit.map] = editor_value_of(open_picture(path, "control map"), kind)
+                try:
+                    shown[unit.map] = editor_value_of(open_picture(path, "control map"), kind)
+                except ValueError:  # a damaged draft is only a draft: the page opens without it
+                    shown[unit.map] = None
             elif saved:  # the session's own units, whose maps went with them
                 shown[unit.map] = None
         return shown
