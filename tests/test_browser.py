@@ -18,6 +18,7 @@ from studio.history import Action, Iteration
 from studio.webui.routes import API_SESSION
 from tests.browser_kit import (
     RUN_TIMEOUT,
+    SHOTS,
     choose_class,
     editor_ready,
     map_ready,
@@ -379,6 +380,7 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
             expect(page.locator("#memorization-report")).to_contain_text("memorization", timeout=RUN_TIMEOUT)
             expect(page.locator("#memorization-sheet img")).to_be_visible(timeout=RUN_TIMEOUT)
             shoot(page, "11-trained")
+            page.locator("#train-loss").screenshot(path=str(SHOTS / "11b-the-loss-chart.png"))
             assert (library / "mira.safetensors").is_file()
             assert Image.open(library / "mira.preview.png").size == (256, 256)
 

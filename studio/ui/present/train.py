@@ -26,5 +26,6 @@ def memorization_sheet(report) -> str | None:
 
 
 def loss_table(losses: Sequence[tuple[int, float]]) -> pd.DataFrame:
-    """The loss per step, for the Train tab's chart."""
-    return pd.DataFrame(list(losses), columns=["step", "loss"])
+    """The loss per step, for the Train tab's chart. Numbers even when empty: the chart takes its axes' kinds from
+    the first table it is given, and an empty table's columns are text (categories, drawn upside down)."""
+    return pd.DataFrame(list(losses), columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
