@@ -57,18 +57,29 @@ def test_the_lineage_tells_each_step_with_figures_measured_from_the_saved_inputs
     assert [step.node_id for step in steps] == [first.id, inpainted.id, repainted.id]
     assert [step.output_index for step in steps] == [1, 0, 0]
     acts = [{act.kind: act for act in step.by_hand} for step in steps]
-    assert acts[0]["prompt"].words == "wrote the prompt"
+    assert acts[0]["prompt"].words == "wrote the prompt “a castle”"
     assert acts[1]["pick"].figures == {"picked": 2, "of": 2}
     assert acts[1]["mask"].figures["area_percent"] == 25.0
     assert acts[1]["prompt"].figures["added"] == "at dusk"
+    assert acts[1]["prompt"].words == "changed the prompt: added “at dusk”"  # the words, as the README promises
     assert abs(acts[2]["paint-over"].figures["changed_percent"] - 25.0) < 0.5
     assert acts[2]["mark"].words == "marked the picture 'keep'"
     machine = [act for act in steps[2].acts if act.by == "machine"][0]
     assert (machine.figures["seed"], machine.figures["strength"], machine.figures["model"]) == (3, 0.5, "tiny")
+    # The machine's part in words too: model and hash, sampler and schedule, steps (one is "1 step"), seed, strength.
+    assert machine.figures["model_hash"] == "unknown"  # A1111's hash is a checkpoint file's; tiny is a folder
+    assert machine.words == (
+        f"repainted (img2img) with tiny (no file hash: a folder or hub id), {SMALL.sampler}, "
+        f"{SMALL.scheduler.lower()} schedule, "
+        f"{SMALL.steps} step{'' if SMALL.steps == 1 else 's'}, seed 3, strength 0.5"
+    )
 
     data, page = studio.authorship_report(repainted.id, 0)
     assert data["summary"]["steps"] == 3 and data["summary"]["steps_by_hand"] == 2
-    assert data["story"].startswith("3 steps; 2 by hand: picked picture 2 of 2, masked 25.0 % of the picture")
+    # Steps are counted, acts listed: the two are never one count.
+    assert data["story"].startswith(
+        "3 steps, 2 of them shaped by hand: picked picture 2 of 2; masked 25.0 % of the picture"
+    )
     assert page.count("data:image/png;base64,") == 3 and str(studio.session.folder) not in page
 
 

@@ -29,7 +29,11 @@ def test_three_steps_then_the_report_the_export_and_its_check(engine, page, tmp_
         open_tab(page, "Authorship")
         page.click("#authorship-show")
         story = page.locator("#authorship-story")
-        expect(story).to_contain_text("3 steps; 2 by hand")
+        expect(story).to_contain_text("3 steps, 2 of them shaped by hand")
+        expect(story).to_contain_text("wrote the prompt “a lighthouse at dusk”")  # the words, as the README says
+        expect(story).to_contain_text("(no file hash: a folder or hub id)")  # tiny is a folder; a file has its hash
+        expect(story).to_contain_text("Euler a")
+        expect(story).to_contain_text(" seed ")
         expect(story).to_contain_text("masked")
         expect(story).to_contain_text("painted over")
         expect(story).to_contain_text("no paths, user names or folder names")
@@ -46,6 +50,8 @@ def test_three_steps_then_the_report_the_export_and_its_check(engine, page, tmp_
         reader.goto(report_page.as_uri())
         expect(reader.locator("h1")).to_have_text("Authorship report")
         expect(reader.locator("section img")).to_have_count(3)
+        expect(reader.locator("section").first).to_contain_text("wrote the prompt “a lighthouse at dusk”")
+        expect(reader.locator("section").first).to_contain_text(" seed ")
         shoot(reader, "authorship-02-the-report")
         reader.close()
 

@@ -107,7 +107,13 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
         now, then = getattr(recipe, name), getattr(before, name) if before else ""
         if now != then:
             added, removed = _word_changes(then, now)
-            words = f"wrote the {label}" if not then else f"changed the {label}"
+            if not then:
+                words = f"wrote the {label} “{now}”"
+            else:
+                changes = [
+                    f"{what} “{' '.join(part)}”" for what, part in (("added", added), ("removed", removed)) if part
+                ]
+                words = f"changed the {label}: {', '.join(changes) or 'spacing only'}"
             acts.append(Act(HUMAN, name, words, {"added": " ".join(added), "removed": " ".join(removed)}))
     if parent is not None and node.source_index is not None and len(parent.outputs) > 1:  # one of one is no choice
         acts.append(
@@ -169,7 +175,17 @@ def _machine_acts(node: Iteration, path_of, used: int) -> list[Act]:
         Action.INPAINT: "inpainted the masked area", Action.OUTPAINT: "painted the new area",
         Action.FIX: "re-rendered the regions", Action.UPSCALE: "upscaled",
     }[node.action]  # fmt: skip
-    acts = [Act(MACHINE, node.action.value, f"{words} with {figures['model']}", figures)]
+    model_hash = figures["model_hash"]
+    hashed = f"hash {model_hash}" if model_hash != UNKNOWN else "no file hash: a folder or hub id"
+    how = [
+        f"{figures['model']} ({hashed})",
+        f"{recipe.sampler}, {recipe.scheduler.lower()} schedule",
+        plural(recipe.steps, "step"),
+        f"seed {figures['seed']}",
+    ]
+    if "strength" in figures:
+        how.append(f"strength {figures['strength']:g}")
+    acts = [Act(MACHINE, node.action.value, f"{words} with {', '.join(how)}", figures)]
     for number, unit in enumerate(recipe.controls, start=1):
         if unit.preprocessor != NO_PREPROCESSOR:
             acts.append(Act(MACHINE, "control map", f"made control map {number} with {unit.preprocessor}"))
@@ -183,6 +199,11 @@ def _outside(node: Iteration, parent: Iteration | None, path_of) -> tuple[Outsid
     name, stated = node.inputs["image"], node.sources.get("image", {})
     origin, licence = stated.get("origin") or UNKNOWN, stated.get("licence") or UNKNOWN
     return (OutsideSource("image", file_sha256(path_of(name)), name, origin, licence),)
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 step", "4 steps"."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def file_sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from studio.authorship.lineage import HUMAN, Step
+from studio.authorship.lineage import HUMAN, Step, plural
 from studio.pictures import png_data_url
 
 SCHEMA_VERSION = 1
@@ -41,11 +41,14 @@ def _shaped_by_hand(step: Step) -> bool:
 
 
 def story(steps: list[Step]) -> str:
-    """One sentence for people: "4 steps; 2 by hand: masked 3.1 % of the picture, painted over 18.0 % ..."."""
+    """One sentence for people: "4 steps, 2 of them shaped by hand: masked 3.1 % of the picture; painted over …".
+
+    It counts steps, then lists the acts that shaped them (a step may hold several), so the two never read as one
+    count."""
     figures = summary(steps)
     shaped = [act.words for step in steps if _shaped_by_hand(step) for act in step.by_hand if act.kind != "prompt"]
-    text = f"{figures['steps']} steps; {figures['steps_by_hand']} by hand"
-    return f"{text}: {', '.join(shaped)}." if shaped else f"{text}."
+    text = f"{plural(figures['steps'], 'step')}, {figures['steps_by_hand']} of them shaped by hand"
+    return f"{text}: {'; '.join(shaped)}." if shaped else f"{text}."
 
 
 def report_json(steps: list[Step]) -> dict[str, Any]:
@@ -70,8 +73,9 @@ def report_json(steps: list[Step]) -> dict[str, Any]:
 def published(steps: list[Step]) -> list[str]:
     """What an export carries, in words, for the artist to read before anything is written."""
     lines = [
-        f"{len(steps)} steps, each with what you did (prompts, picks, masked and painted areas in %, maps by hand)",
-        "each step's model name and hash, sampler, steps, seed and strength",
+        f"{plural(len(steps), 'step')}, each with what you did (the prompt words added and removed, picks, masked and "
+        "painted areas in %, maps by hand)",
+        "each step's model name and hash, sampler and schedule, number of steps, seed and strength",
         "the pictures of the steps as ingredients (their file names in the session, never a folder)",
     ]
     outside = [source for step in steps for source in step.outside]
