@@ -121,9 +121,19 @@ def test_edit_on_another_picture_keeps_the_unsent_mask_and_paint(fake_engine, pa
         pick_result(page, 0)
         page.click("#send-to-editor")
         editor_ready(page)
+        # The mask is shown in a colour the artist picks (item 10): blue paint need never look like the mask.
+        page.locator("#editor .mask-colour").fill("#ff00ff")
         paint_stroke(page)
         paint_stroke(page, "Paint")
         expect(page.locator("#edit-source")).to_contain_text("00001·1")
+        shown = page.evaluate(
+            """() => { const c = document.querySelector('#editor canvas.mask');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const seen = new Set(); for (let i = 0; i < d.length; i += 4) if (d[i + 3]) seen.add(`${d[i]},${d[i+1]},${d[i+2]}`);
+            return [...seen]; }"""
+        )
+        assert shown == ["255,0,255"]
+        shoot(page, "trust-03a-a-mask-in-the-colour-the-artist-chose")
 
         # Edit on the other picture: the work on 00001·1 is kept, not thrown away.
         open_tab(page, "Results")

@@ -4,7 +4,8 @@
 // Python -> here: `value` = {token, picture_url, source, width, height, mask_url?, paint_url?}; a new token
 // loads a new picture. Here -> Python: `props.value` gains `mask` and `paint` (PNG data URLs, or null) after
 // each stroke, and a "change" event lets the studio keep them (a reload brings them back).
-const MASK_TINT = "#4f7cff";
+const MASK_TINT = "#4f7cff"; // the mask's colour until the artist picks another (kept in this browser)
+const MASK_COLOUR_KEY = "studio-mask-colour";
 const UNDO_DEPTH = 40;
 const $ = (selector) => element.querySelector(selector);
 const picture = $(".picture");
@@ -13,6 +14,8 @@ const paintCanvas = $("canvas.paint");
 const cursor = $(".cursor");
 const mapMode = $(".paint-editor").dataset.mode === "map"; // a control map: paint in its kind's colours only
 let tool = mapMode ? "paint" : "mask";
+// Only the mask's shape is sent; its colour is for the eye, so blue paint need never look like the mask.
+let maskTint = localStorage.getItem(MASK_COLOUR_KEY) || MASK_TINT;
 let size = 40;
 let colour = "#d62828";
 let loadedToken = null;
@@ -61,6 +64,7 @@ function showTools() {
   $(".size").value = size;
   if (!mapMode) $(".colour").value = colour;
   maskCanvas.style.opacity = $(".opacity").value / 100;
+  if (!mapMode) $(".mask-colour").value = maskTint;
   $(".undo").disabled = undo.length === 0;
   $(".redo").disabled = redo.length === 0;
 }
@@ -122,6 +126,7 @@ async function load(value) {
   try {
     await picture.decode();
     await drawImage(value.mask_url, maskCanvas);
+    if (value.mask_url && !mapMode) recolourMask(maskTint); // a kept mask, shown in the colour chosen now
     await drawImage(value.paint_url, paintCanvas);
     say("");
     if (value.mask_url || value.paint_url) publish(); // layers back from the draft: the next run reads them
@@ -158,7 +163,7 @@ function paintTo(to) {
   for (const canvas of targets) {
     const context = canvas.getContext("2d");
     context.globalCompositeOperation = tool === "erase" ? "destination-out" : "source-over";
-    context.strokeStyle = tool === "mask" ? MASK_TINT : colour;
+    context.strokeStyle = tool === "mask" ? maskTint : colour;
     context.fillStyle = context.strokeStyle;
     context.lineWidth = size;
     context.lineCap = "round";
@@ -213,7 +218,7 @@ function invertMask() {
   undo.push(snapshot());
   const context = maskCanvas.getContext("2d");
   const shot = context.getImageData(0, 0, maskCanvas.width, maskCanvas.height);
-  const tint = [parseInt(MASK_TINT.slice(1, 3), 16), parseInt(MASK_TINT.slice(3, 5), 16), parseInt(MASK_TINT.slice(5), 16)];
+  const tint = [parseInt(maskTint.slice(1, 3), 16), parseInt(maskTint.slice(3, 5), 16), parseInt(maskTint.slice(5), 16)];
   for (let i = 0; i < shot.data.length; i += 4) {
     const inside = shot.data[i + 3] === 0;
     shot.data.set(inside ? [...tint, 255] : [0, 0, 0, 0], i);
@@ -221,6 +226,18 @@ function invertMask() {
   context.putImageData(shot, 0, 0);
   showTools();
   publish();
+}
+
+function recolourMask(tint) {
+  // The mask keeps its shape (what is sent); only the colour it is shown in changes.
+  maskTint = tint;
+  localStorage.setItem(MASK_COLOUR_KEY, tint);
+  const context = maskCanvas.getContext("2d");
+  context.save();
+  context.globalCompositeOperation = "source-in";
+  context.fillStyle = tint;
+  context.fillRect(0, 0, maskCanvas.width, maskCanvas.height);
+  context.restore();
 }
 
 function clearLayers() {
@@ -279,6 +296,10 @@ element.addEventListener("input", (event) => {
   if (event.target.matches(".colour")) {
     colour = event.target.value;
     tool = "paint";
+  }
+  if (event.target.matches(".mask-colour")) {
+    recolourMask(event.target.value);
+    tool = "mask";
   }
   showTools();
 });

@@ -37,6 +37,8 @@ def editor_html(mode: str = "picture") -> str:
         "<span class='size-label'></span></label>"
         "<label class='for-pictures'>Mask opacity <input class='opacity' type='range' min='10' max='100' "
         "value='50' aria-label='Mask opacity'></label>"
+        "<label class='for-pictures' title='The colour the mask is shown in: pick one no paint of yours uses'>"
+        "Mask colour <input class='mask-colour' type='color' value='#4f7cff' aria-label='Mask colour'></label>"
         "<button type='button' class='invert for-pictures' "
         "title='Change what was kept, keep what was changed'>Invert mask</button>"
         "<button type='button' class='undo' title='Undo (Ctrl+Z)'>↶ Undo</button>"
