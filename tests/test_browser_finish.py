@@ -125,8 +125,20 @@ def test_mark_a_hand_by_dragging_a_box_fix_it_paint_a_region_fix_it_then_upscale
         page.click("#upscale")
         wait_for_saved(page, "00004")
         expect(page.locator("#results .thumb figcaption").first).to_contain_text("upscale 2x of 00003·1")
-        page.locator("#tab-results").scroll_into_view_if_needed()
+        # The result is in view (the page was scrolled down to the Upscale button, item 11 of issue 25).
+        page.wait_for_function(
+            "() => { const b = document.querySelector('#results .stage').getBoundingClientRect();"
+            " return b.top >= 0 && b.top < window.innerHeight - 100; }",
+            timeout=5_000,
+        )
         shoot(page, "finish-05-upscaled")
+        # At 100 %, "before" (128 px) is laid at the scale of "after" (256 px), not small in the corner.
+        page.locator("#results [data-zoom=full]").click()
+        after, before = page.locator("#results img.after"), page.locator("#results img.before")
+        expect(after).to_have_js_property("offsetWidth", 256)
+        expect(before).to_have_js_property("offsetWidth", 256)
+        assert before.bounding_box() == after.bounding_box()
+        shoot(page, "finish-05b-before-and-after-at-100")
         page.get_by_role("tab", name="History").click()
         expect(page.locator("#history .tree")).to_contain_text("fix region")
         expect(page.locator("#history .tree")).to_contain_text("upscale 2x")

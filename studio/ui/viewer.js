@@ -62,5 +62,20 @@ window.addEventListener("pointermove", (event) => {
   drag.view.scrollTop = drag.top - (event.clientY - drag.y);
 });
 window.addEventListener("pointerup", () => (drag = null));
-watch("value", applyView);
+function bringIntoView() {
+  // A run started in another tab (Finish, Edit) ends here with the page still scrolled where that tab's button
+  // was: the result would be off screen. Only then is the page moved, so a mark or a pick never makes it jump.
+  requestAnimationFrame(() => {
+    const view = stage();
+    if (element.offsetParent === null || !view) return;
+    const box = view.getBoundingClientRect();
+    if (box.bottom < 40 || box.top > window.innerHeight - 40) view.scrollIntoView({ block: "center" });
+  });
+}
+
+watch("value", () => {
+  applyView();
+  bringIntoView();
+});
 applyView();
+bringIntoView(); // shown again after a run (hidden while its previews paint), the viewer starts here anew

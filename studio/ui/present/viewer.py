@@ -85,10 +85,12 @@ VIEWER_CSS = """
 .viewer .stage.fit { overflow: hidden; }
 .viewer .stage.fit .frame { position: absolute; inset: 0; }
 .viewer .stage.fit .frame img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
-.viewer .stage.full { cursor: grab; }
-.viewer .stage.full .frame { position: relative; display: inline-block; line-height: 0; }
+.viewer .stage.full { cursor: grab; display: flex; }
+/* margin: auto centres a picture smaller than the stage, and a larger one still scrolls from its corner. */
+.viewer .stage.full .frame { position: relative; display: inline-block; line-height: 0; margin: auto; flex: none; }
 .viewer .stage.full .frame img { max-width: none; max-height: none; }
-.viewer .stage.full .frame img.before { position: absolute; left: 0; top: 0; }
+/* "before" at the scale of "after" (an upscale's before is smaller): the slider compares the same places. */
+.viewer .stage.full .frame img.before { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
 .viewer .frame img.before[hidden] { display: none; }
 .viewer .tools { display: flex; align-items: center; gap: 8px; font-size: 0.9em; }
 .viewer .tools .caption { flex: 1; font-weight: 600; }
