@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from studio.history import HISTORY_FILE, SCHEMA_VERSION, Action, Iteration
 from studio.recipe import Recipe
+from studio.ui.present.tree_view import CARD_WIDTH
 from tests.browser_kit import open_studio, open_tab, shoot
 from tests.servers import TEST_DEFAULTS, running_studio
 
@@ -23,9 +24,9 @@ CHAIN = 3000
 OPENS_WITHIN_SECONDS = 2.0
 
 
-def write_chain(outputs: Path, session: str, count: int) -> None:
-    """A session that is one chain of `count` nodes, each a regeneration of the one before (written as the studio
-    writes them, without running a model: one small picture, linked under each node's name)."""
+def write_chain(outputs: Path, session: str, count: int, pictures: int = 1) -> None:
+    """A session that is one chain of `count` nodes of `pictures` pictures each, each node a regeneration of the one
+    before (written as the studio writes them, without running a model: one small picture, linked under each name)."""
     folder = outputs / session
     folder.mkdir(parents=True)
     first = folder / "00001-0.png"
@@ -34,15 +35,17 @@ def write_chain(outputs: Path, session: str, count: int) -> None:
     nodes = []
     for number in range(1, count + 1):
         node_id = f"{number:05d}"
-        if number > 1:
-            os.link(first, folder / f"{node_id}-0.png")
+        names = tuple(f"{node_id}-{index}.png" for index in range(pictures))
+        for name in names:
+            if name != first.name:
+                os.link(first, folder / name)
         node = Iteration(
             id=node_id,
             parent_id=f"{number - 1:05d}" if number > 1 else None,
-            recipe=recipe.replace(seed=number),
+            recipe=recipe.replace(seed=number, batch_size=pictures),
             action=Action.GENERATE,
-            outputs=(f"{node_id}-0.png",),
-            seeds=(number,),
+            outputs=names,
+            seeds=tuple(range(number, number + pictures)),
             created=1_700_000_000 + number,
         )
         nodes.append(node.to_dict())
@@ -81,6 +84,38 @@ def test_a_chain_of_thousands_of_nodes_opens_in_the_window(fake_engine, page, tm
         expect(page.locator("#history .card")).to_have_count(CHAIN)
         opened = time.perf_counter() - started
         assert opened < OPENS_WITHIN_SECONDS, f"the tree of {CHAIN} nodes took {opened:.2f} s to show"
+        # Too long to read whole: the view is readable and shows the newest card, not a thin column.
+        viewport = page.locator("#history .viewport").bounding_box()
+        newest = page.locator(f"#node-{CHAIN:05d}").bounding_box()
+        assert newest["width"] >= 0.45 * CARD_WIDTH
+        assert viewport["y"] <= newest["y"] and newest["y"] + newest["height"] <= viewport["y"] + viewport["height"]
         page.locator(f"#history #node-{CHAIN:05d} img").click()
         expect(page.locator("#selection")).to_contain_text(f"Selected {CHAIN:05d}")
         shoot(page, "long-01-a-chain-of-3000-nodes")
+
+
+@pytest.mark.browser
+def test_fourteen_nodes_of_four_pictures_read_in_the_tree(fake_engine, page, tmp_path):
+    """Each card holds its four thumbnails (the 4th used to cover the next card); the tree reads, not a thin column."""
+    write_chain(tmp_path / "outputs", "fourteen", 14, pictures=4)
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, _):
+        open_studio(page, url)
+        open_tab(page, "History")
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(r"^fourteen ·")).click()
+        page.click("#open-session")
+        expect(page.locator("#history .card")).to_have_count(14)
+        card = page.locator("#node-00014")
+        box = card.bounding_box()
+        assert box["width"] >= 0.45 * CARD_WIDTH
+        for picture in card.locator(".pic").all():
+            inside = picture.bounding_box()
+            assert box["y"] <= inside["y"] and inside["y"] + inside["height"] <= box["y"] + box["height"] + 0.5
+        # A drag that starts on an edge moves the tree and selects no text of the page.
+        edge = page.locator("#history path.edge").last.bounding_box()
+        page.mouse.move(edge["x"] + edge["width"] / 2, edge["y"] + edge["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(edge["x"] + 200, edge["y"] + 80, steps=8)
+        page.mouse.up()
+        assert page.evaluate("() => String(window.getSelection())") == ""
+        shoot(page, "long-02-fourteen-nodes-of-four-pictures")

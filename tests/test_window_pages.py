@@ -8,7 +8,15 @@ from studio.history import Action, Iteration, Mark
 from studio.recipe import ControlRef, Recipe
 from studio.ui.present.compare import comparison, word_diff
 from studio.ui.present.plan import UnitPlan, plan_text
-from studio.ui.present.tree_view import CARD_HEIGHT, CARD_WIDTH, Place, layout, tree_html
+from studio.ui.present.tree_view import (
+    CARD_HEIGHT,
+    CARD_WIDTH,
+    Place,
+    layout,
+    thumbnail_columns,
+    thumbnail_side,
+    tree_html,
+)
 from studio.ui.present.viewer import Shown, viewer_html
 
 
@@ -188,3 +196,16 @@ def test_a_users_mistake_is_one_line_in_the_console_and_a_bug_keeps_its_tracebac
         with user_errors():
             raise KeyError("oops")
     assert bug.value.print_exception is True and "Unexpected error" in str(bug.value.title)
+
+
+def test_every_batch_s_thumbnails_fit_their_card():
+    """A card is as tall as its thumbnails (issue 25, item 9): the 4th of four used to wrap below the card."""
+    inside_width = CARD_WIDTH - 2 * (1 + 6)  # the card's border and padding
+    title = 15 + 3  # the title line and the space under it
+    for count in range(1, 10):
+        columns, side = thumbnail_columns(count), thumbnail_side(count)
+        rows = -(-count // columns)
+        width = columns * (side + 4) + (columns - 1) * 2  # each thumbnail's 2 px border, 2 px between them
+        height = 2 * (1 + 4) + title + rows * (side + 4) + (rows - 1) * 2
+        assert width <= inside_width and height <= CARD_HEIGHT, (count, width, height)
+        assert side >= 30  # still a picture one can tell apart

@@ -1,6 +1,9 @@
 // The version tree (studio/ui/present/tree_view.py draws it): drag to pan, wheel or buttons to zoom, click a
 // picture to restore it, or, in compare mode, click two to compare them. `element` outlives every redraw.
 let view = null; // {x, y, scale}; null until the first fit
+let fittedSize = ""; // the canvas size the view was fitted to: a tree that grew (or another session's) is fitted anew
+// Below this scale a card's thumbnails and words cannot be read: Fit then follows the picked (or newest) card.
+const READABLE = 0.5;
 let hideRejected = false;
 let comparing = [];
 const canvas = () => element.querySelector(".canvas");
@@ -9,7 +12,7 @@ const viewport = () => element.querySelector(".viewport");
 function apply() {
   const c = canvas();
   if (!c) return;
-  if (view === null) fit();
+  if (view === null || fittedSize !== `${c.offsetWidth}x${c.offsetHeight}`) fit();
   if (view === null) return; // hidden (another tab is open): fitted once it shows
   c.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
   element.querySelector(".tree")?.classList.toggle("hiding-rejected", hideRejected);
@@ -31,8 +34,19 @@ function fit() {
     view = null;
     return;
   }
-  const scale = Math.min(1, (v.clientWidth - 16) / c.offsetWidth, (v.clientHeight - 16) / c.offsetHeight);
-  view = { x: Math.max(8, (v.clientWidth - c.offsetWidth * scale) / 2), y: 8, scale: Math.max(scale, 0.15) };
+  fittedSize = `${c.offsetWidth}x${c.offsetHeight}`;
+  const whole = Math.min(1, (v.clientWidth - 16) / c.offsetWidth, (v.clientHeight - 16) / c.offsetHeight);
+  if (whole >= READABLE) {
+    view = { x: Math.max(8, (v.clientWidth - c.offsetWidth * whole) / 2), y: 8, scale: whole };
+    return;
+  }
+  // Too big to read whole (a long session): readable, centred on the picked card, else the newest.
+  const cards = c.querySelectorAll(".card");
+  const focus = c.querySelector(".pic.selected")?.closest(".card") || cards[cards.length - 1];
+  const scale = READABLE;
+  const cx = focus ? focus.offsetLeft + focus.offsetWidth / 2 : c.offsetWidth / 2;
+  const cy = focus ? focus.offsetTop + focus.offsetHeight / 2 : 0;
+  view = { x: v.clientWidth / 2 - cx * scale, y: v.clientHeight / 2 - cy * scale, scale };
 }
 
 function zoomAt(factor, cx, cy) {

@@ -17,7 +17,10 @@ CARD_WIDTH = 140
 CARD_HEIGHT = 170
 COLUMN_GAP = 36
 ROW_GAP = 64
-_THUMB_AREA = CARD_WIDTH - 12
+# Inside a card: its border (1 px a side) and padding (6 px a side) around the thumbnails, which have a 2 px border
+# each and 2 px between them. Thumbnails are sized from these, so every batch (up to 9) fits its card.
+_CARD_INSIDE = CARD_WIDTH - 2 * (1 + 6)
+_PIC_BORDER, _PIC_GAP = 2, 2
 _EDGE_WORDS = {
     Action.GENERATE: "regenerate",
     Action.REPAINT: "repaint",
@@ -68,6 +71,16 @@ def layout(nodes: Sequence[Iteration]) -> dict[str, Place]:
             stack.append((node_id, row, True))
             stack.extend((kid, row + 1, False) for kid in reversed(kids))
     return places
+
+
+def thumbnail_columns(count: int) -> int:
+    return 1 if count == 1 else 2 if count <= 4 else 3
+
+
+def thumbnail_side(count: int) -> int:
+    """The side of each of `count` thumbnails, so that their rows fit a card's width (borders and gaps included)."""
+    columns = thumbnail_columns(count)
+    return (_CARD_INSIDE - (columns - 1) * _PIC_GAP) // columns - 2 * _PIC_BORDER
 
 
 def edge_label(child: Iteration) -> str:
@@ -127,8 +140,7 @@ def _card(
     node: Iteration, place: Place, picture_path: Callable[[str], object], selected: tuple[str, int] | None
 ) -> str:
     count = len(node.outputs)
-    columns = 1 if count == 1 else 2 if count <= 4 else 3
-    side = _THUMB_AREA // columns - 4
+    side = thumbnail_side(count)
     thumbs = []
     for index, name in enumerate(node.outputs):
         mark = node.marks[index] if index < len(node.marks) else Mark.NONE
@@ -159,6 +171,7 @@ TREE_CSS = """
   font-size: 12px; font-weight: normal; line-height: 1.6; background: var(--button-secondary-background-fill); }
 .tree .toolbar .hint { opacity: 0.65; }
 .tree .viewport { position: relative; height: 440px; overflow: hidden; cursor: grab; border-radius: 4px;
+  user-select: none; -webkit-user-select: none;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
 .tree .canvas { position: absolute; left: 0; top: 0; transform-origin: 0 0; }
 .tree .edges { position: absolute; left: 0; top: 0; overflow: visible; }
@@ -166,7 +179,7 @@ TREE_CSS = """
 .tree .edge-label { position: absolute; transform: translate(-50%, -50%); font-size: 11px; padding: 0 5px;
   border-radius: 8px; background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   white-space: nowrap; }
-.tree .card { position: absolute; box-sizing: border-box; padding: 4px 6px; border-radius: 6px;
+.tree .card { position: absolute; box-sizing: border-box; padding: 4px 6px; border-radius: 6px; overflow: hidden;
   background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   box-shadow: 0 1px 3px rgba(0, 0, 0, 0.12); }
 .tree .card-title { font-size: 11px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
