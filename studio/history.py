@@ -78,6 +78,19 @@ class Action(StrEnum):
     FIX = "fix"
     UPSCALE = "upscale"
 
+    @property
+    def as_words(self) -> str:
+        """ "an outpaint", "a repaint (img2img)": what a node made this way is, in a sentence."""
+        return {
+            Action.GENERATE: "a generation",
+            Action.REPAINT: "a repaint (img2img)",
+            Action.INPAINT: "an inpaint",
+            Action.VARY: "a variation",
+            Action.OUTPAINT: "an outpaint",
+            Action.FIX: "a region fix",
+            Action.UPSCALE: "an upscale",
+        }[self]
+
 
 @dataclass(frozen=True)
 class Iteration:

@@ -364,7 +364,7 @@ class Studio:
             )
         if strength > 0 and parent.recipe.mode is not Mode.TXT2IMG:
             raise ValueError(
-                f"Close variations work on generated pictures, and {node_id} was made by {parent.recipe.mode.value}. "
+                f"Close variations work on generated pictures, and {node_id} is {parent.action.as_words}. "
                 "Set Closeness to 0 to vary it with new seeds."
             )
         if strength > 0:
@@ -505,8 +505,8 @@ class Studio:
         source = parent.recipe_of(index)
         if source.mode is not Mode.TXT2IMG or source.regions or source.upscale is not None:
             raise ValueError(
-                f"The hires fix remakes a generated picture, and {node_id} was made by "
-                f"{'a finish' if source.regions or source.upscale else source.mode.value}. Use Upscale for it."
+                f"The hires fix remakes a generated picture, and {node_id} is {parent.action.as_words}. "
+                "Use Upscale for it."
             )
         if recipe.hires_scale <= 1:
             raise ValueError("hires: set Upscale by above 1 in the form's Hires fix, then press Hires fix again")

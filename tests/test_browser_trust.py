@@ -11,7 +11,16 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser_kit import editor_ready, open_studio, open_tab, paint_stroke, pick_result, shoot, wait_for_saved
+from tests.browser_kit import (
+    choose_class,
+    editor_ready,
+    open_studio,
+    open_tab,
+    paint_stroke,
+    pick_result,
+    shoot,
+    wait_for_saved,
+)
 from tests.servers import TEST_DEFAULTS, browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -187,6 +196,12 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
         open_studio(page, url)
         # Empty means none: the variation seed box is empty, not 0.
         expect(page.locator("#variation-seed input")).to_have_value("")
+        # Item 13: with no picture the picture's buttons are off; the numbers are in view at 1366x768; presets named.
+        for button in ("#send-to-editor", "#send-to-finish", "#mark-keep", "#mark-reject", "#vary"):
+            expect(page.locator(button)).to_be_disabled()
+        for box in ("#steps", "#batch", "#width", "#height"):
+            assert page.locator(box).bounding_box()["y"] + page.locator(box).bounding_box()["height"] <= 768
+        expect(page.locator("#preset")).to_contain_text("Preset")
         steps = page.locator("#steps input")
         for typed in ("0", "ten"):
             steps.click()
@@ -209,6 +224,7 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
 
         # A pick of one variation of three leaves the batch the artist set.
         pick_result(page)
+        expect(page.locator("#send-to-editor")).to_be_enabled()
         page.fill("#vary-count input", "3")
         page.click("#vary")
         wait_for_saved(page, "00002")
@@ -295,6 +311,10 @@ def test_an_oversized_control_source_is_refused_and_a_kind_change_is_clean(fake_
         page.get_by_role("tab", name="Unit 2").click()  # a semantic map, painted in class colours
         page.click("#control-2-blank-map")
         expect(page.locator("#control-2-map .swatch").first).to_be_visible()
+        # Two greys a shade apart are told apart by name (item 13).
+        choose_class(page, 2, "wall")
+        choose_class(page, 2, "skyscraper")
+        expect(page.locator("#control-2-map .swatch")).to_have_text(["skyscraper", "wall"])
         page.locator("#control-2-kind input").click()
         page.get_by_role("option", name="Scribble").click()
         expect(page.locator("#control-2-hint")).to_contain_text("The old map was cleared")

@@ -374,15 +374,19 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         expect(page.locator("#branch input")).to_be_checked()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         expect(page.locator("#results .thumb")).to_have_count(1)
+        expect(page.locator("#send-to-editor")).to_be_enabled()  # the kept pick is one to act on
 
         # A long run, a reload in the middle: the page shows its progress, then its result.
         page.fill("#steps input[type=number]", "150")
         page.fill("#prompt textarea", "a long run")
         page.click("#generate-button")
         expect(page.locator("#preview img")).to_be_visible(timeout=RUN_TIMEOUT)
-        open_studio(page)
-        # The reloaded page says the run is going (then follows its steps), and shows its result.
+        page.reload()
+        # The reloaded page never says "Ready." while the run goes on: it opens, then follows the run.
+        expect(page.locator("#status")).not_to_have_text("Ready.")
+        expect(page.locator("#session-line")).to_contain_text("Session:", timeout=30_000)
         expect(page.locator("#status")).to_contain_text("Painting", timeout=30_000)
+        expect(page.locator("#status")).not_to_contain_text("Ready.")
         shoot(page, "41-reload-mid-run")
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb")).to_contain_text("00002·1")

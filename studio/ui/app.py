@@ -89,7 +89,8 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                 with gr.Row():
                     generate_button = gr.Button("Generate", variant="primary", scale=3, elem_id="generate-button")
                     stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="stop-button")
-                status = gr.Markdown("Ready.", elem_id="status")
+                # "Ready." comes with the page's session (page.py): before it, a run may still be going on a reloaded page.
+                status = gr.Markdown("Opening…", elem_id="status")
                 branch = gr.Checkbox(
                     value=False,
                     label="Branch from the picked picture",
@@ -103,8 +104,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     )
                     use_model = gr.Button("Use its model", size="sm", visible=False, elem_id="use-model")
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
-                    styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
+                    # The numbers first: steps, pictures and size are in view at 1366x768 without scrolling.
                     settings = settings_widgets(defaults, studio.family)
+                    styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     hires = hires_widgets(defaults, studio.upscalers()[1:])
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(

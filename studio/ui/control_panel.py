@@ -176,7 +176,10 @@ def editor_value(picture: Image.Image | None, kind: str, recent_classes: list[st
     if picture is None:
         return None
     picture = picture.convert("RGB")
-    return map_value(png_data_url(picture), picture.size, map_colours(kind, recent_classes or []), map_brush(kind))
+    recent = recent_classes or []
+    return map_value(
+        png_data_url(picture), picture.size, map_colours(kind, recent), map_brush(kind), map_colour_names(kind, recent)
+    )
 
 
 def map_colours(kind: str, recent_classes: list[str]) -> list[str]:
@@ -184,6 +187,13 @@ def map_colours(kind: str, recent_classes: list[str]) -> list[str]:
     if kind == "seg":
         return [ade20k.find(name).hex for name in recent_classes] or [ade20k.find("sky").hex]
     return list(LINE_COLOURS)
+
+
+def map_colour_names(kind: str, recent_classes: list[str]) -> list[str]:
+    """What each of `map_colours` means, shown on its swatch: two classes may be greys a shade apart (wall, skyscraper)."""
+    if kind == "seg":
+        return list(recent_classes) or ["sky"]
+    return ["white", "black"]
 
 
 def map_brush(kind: str) -> int:

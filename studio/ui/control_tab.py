@@ -19,6 +19,7 @@ from studio.ui.control_panel import (
     editor_value,
     hint_text,
     kind_display,
+    map_colour_names,
     map_colours,
     map_of,
     painting_text,
@@ -132,11 +133,12 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     def paint_with(name: str | None, recent: list[str], current: dict | None):
         if not name:
-            return {}
+            return {unit.recent_classes: gr.skip()}  # an empty dict would be read as one value, not as no change
         recent = [name, *(other for other in recent if other != name)][:_RECENT_CLASSES]
+        named = {"colours": map_colours("seg", recent), "colour_names": map_colour_names("seg", recent)}
         return {
             unit.recent_classes: recent,
-            unit.map: {**current, "colours": map_colours("seg", recent)} if current else current,
+            unit.map: {**current, **named} if current else current,
             unit.painting_with: painting_text(recent),
         }
 

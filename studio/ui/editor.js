@@ -76,16 +76,27 @@ function drawImage(url, canvas) {
   return image.decode().then(() => canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height));
 }
 
-function setColours(colours) {
-  // A map's colours come with it (ADE20K classes, or white and black); a picture's swatches are fixed.
+function setColours(colours, names) {
+  // A map's colours come with it (ADE20K classes, or white and black), each with what it means; a picture's
+  // swatches are fixed.
   if (!colours) return;
   $(".palette").innerHTML = colours
-    .map((c) => `<button type="button" class="swatch" data-colour="${c}" style="background:${c}" title="Paint with ${c}" aria-label="Paint with ${c}"></button>`)
+    .map((c, i) => {
+      const name = (names || [])[i];
+      const label = name ? `Paint with ${name}` : `Paint with ${c}`;
+      const ink = name ? `;color:${readableOn(c)}` : "";
+      return `<button type="button" class="swatch${name ? " named" : ""}" data-colour="${c}" style="background:${c}${ink}" title="${label}" aria-label="${label}">${name || ""}</button>`;
+    })
     .join("");
   // A class just chosen comes first: the brush takes it for the very next stroke.
   if (!colours.includes(colour) || colours[0] !== shownColours[0]) colour = colours[0];
   shownColours = colours;
   showTools();
+}
+
+function readableOn(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
 }
 
 function unload() {
@@ -107,7 +118,7 @@ async function load(value) {
     if (loadedToken !== null) unload();
     return;
   }
-  setColours(value.colours);
+  setColours(value.colours, value.colour_names);
   if (value.token === loadedToken) return;
   loadedToken = value.token;
   $(".sheet").hidden = !value.picture_url;

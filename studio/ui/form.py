@@ -159,16 +159,6 @@ def native_sizes_radio(family: str | None) -> dict[str, Any]:
 
 def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, Any]:
     """Sampler, steps, guidance, size, seed and batch, compactly."""
-    with gr.Row():
-        sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
-        scheduler = gr.Dropdown(
-            list(SCHEDULERS),
-            value=defaults.scheduler,
-            label="Schedule type",
-            info="Automatic: the sampler's own, as in A1111",
-            scale=3,
-            elem_id="scheduler",
-        )
     # The numbers an artist types most, in one row near the top (they must be in view at 1366x768). Number boxes
     # without bounds in the page: a slider's box turns a typed 0 or "ten" into 1 and runs; here the studio refuses
     # it by name (form.recipe), and the box keeps what the artist typed.
@@ -186,6 +176,16 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         )
         width = gr.Number(value=defaults.width, label="Width", precision=0, step=8, min_width=70, elem_id="width")
         height = gr.Number(value=defaults.height, label="Height", precision=0, step=8, min_width=70, elem_id="height")
+    with gr.Row():
+        sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
+        scheduler = gr.Dropdown(
+            list(SCHEDULERS),
+            value=defaults.scheduler,
+            label="Schedule type",
+            info="Automatic: the sampler's own, as in A1111",
+            scale=3,
+            elem_id="scheduler",
+        )
     with gr.Row(equal_height=True):
         seed = gr.Number(
             value=defaults.seed,

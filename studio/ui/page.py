@@ -229,7 +229,7 @@ def wire(
         with user_errors():
             # A browser's first visit starts its own session; a reload comes back to it.
             session = studio.for_session(session_id or None, account=account_of(request))
-        return with_run(session, shown_for(session, selected))
+        return with_run(session, {**shown_for(session, selected), screen.status: "Ready."})
 
     blocks.load(opened, inputs=[screen.selected, screen.session], outputs=page_outputs, api_visibility="private")
 

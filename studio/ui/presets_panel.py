@@ -32,8 +32,7 @@ def picker_widgets() -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Button, gr.Markd
     with gr.Row(equal_height=True):
         choice = gr.Dropdown(
             choices=[],
-            show_label=False,
-            container=False,
+            label="Preset (sampler, character or your own: fills the form)",
             scale=4,
             elem_id="preset",
         )

@@ -24,13 +24,21 @@ class ResultActions:
     keep: gr.Button
     reject: gr.Button
 
+    @property
+    def buttons(self) -> list[gr.Button]:
+        """The buttons that act on the picked picture."""
+        return [self.edit, self.finish, self.vary, self.keep, self.reject]
+
 
 def action_widgets() -> ResultActions:
+    # Off until a picture is picked (see `wire`): they act on the picked picture, and with none they would only refuse.
     with gr.Row(equal_height=True):
-        edit = gr.Button("✏ Edit this picture", variant="primary", size="sm", elem_id="send-to-editor")
-        finish = gr.Button("Finish: fix, upscale, outpaint", size="sm", elem_id="send-to-finish")
-        keep = gr.Button("★ Keep", size="sm", elem_id="mark-keep")
-        reject = gr.Button("✗ Reject", size="sm", elem_id="mark-reject")
+        edit = gr.Button(
+            "✏ Edit this picture", variant="primary", size="sm", interactive=False, elem_id="send-to-editor"
+        )
+        finish = gr.Button("Finish: fix, upscale, outpaint", size="sm", interactive=False, elem_id="send-to-finish")
+        keep = gr.Button("★ Keep", size="sm", interactive=False, elem_id="mark-keep")
+        reject = gr.Button("✗ Reject", size="sm", interactive=False, elem_id="mark-reject")
     with gr.Row():
         count = gr.Slider(1, 8, value=4, step=1, label="Variations", scale=2, elem_id="vary-count")
         strength = gr.Slider(
@@ -43,11 +51,25 @@ def action_widgets() -> ResultActions:
             scale=3,
             elem_id="vary-strength",
         )
-        vary = gr.Button("Make variations", size="sm", scale=1, min_width=120, elem_id="vary")
+        vary = gr.Button("Make variations", size="sm", scale=1, min_width=120, interactive=False, elem_id="vary")
     return ResultActions(edit, finish, vary, count, strength, keep, reject)
 
 
+def _on_picked(actions: ResultActions, selected: dict | None) -> dict:
+    return {button: gr.Button(interactive=bool(selected)) for button in actions.buttons}
+
+
 def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: EditPanel) -> None:
+    # On with a picked picture, off without one (a new page, a session switch): they look as they work.
+    screen.selected.change(
+        lambda selected: _on_picked(actions, selected),
+        inputs=screen.selected,
+        outputs=actions.buttons,
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+
     def pick(ids: list, session_id: str | None, prompt: str, negative: str, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
         session = screen.studio_for(studio, session_id, request)

@@ -77,6 +77,7 @@ class Screen:
             self.tabs,
             self.model_status,
             self.use_model,
+            self.restore_controls,
         ]
 
     @property
@@ -164,6 +165,8 @@ class Screen:
             # A run loads the model its recipe names: the header says what ran, whatever it said before.
             self.model_status: header.model_line(studio.model, studio.family),
             self.use_model: self.use_model_button(node, studio.model),
+            # The new picture ran under the units the Control tab holds: nothing to put back (nor an earlier pick's).
+            self.restore_controls: gr.Button(visible=False),
             **self.tree(studio, selected),
         }
 

@@ -103,6 +103,7 @@ EDITOR_CSS = """
 .paint-editor .palette { display: inline-flex; flex-wrap: wrap; gap: 6px; }
 .paint-editor .swatch { width: 20px; height: 20px; border-radius: 3px; border: 1px solid rgba(0, 0, 0, 0.4); padding: 0; }
 .paint-editor .swatch.active { outline: 2px solid var(--color-accent); outline-offset: 1px; }
+.paint-editor .swatch.named { width: auto; min-width: 20px; padding: 0 6px; font-size: 11px; line-height: 18px; }
 .paint-editor .colour { width: 28px; height: 22px; padding: 0; border: none; background: none; }
 .paint-editor .keys { opacity: 0.6; margin-left: auto; }
 .paint-editor .board { position: relative; height: 400px; display: flex; align-items: center; justify-content: center;
@@ -123,9 +124,13 @@ EDITOR_CSS = """
 """
 
 
-def map_value(picture_url: str, size: tuple[int, int], colours: list[str], brush: int) -> dict:
-    """What loads a control map into a map editor: the map (a data URL), the colours it may be painted with."""
+def map_value(
+    picture_url: str, size: tuple[int, int], colours: list[str], brush: int, colour_names: list[str] | None = None
+) -> dict:
+    """What loads a control map into a map editor: the map (a data URL), the colours it may be painted with (and what
+    each means, shown on its swatch)."""
     return {
+        "colour_names": colour_names or [],
         "token": uuid.uuid4().hex,
         "picture_url": picture_url,
         "width": size[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from studio.authorship.lineage import plural
 from studio.history import Iteration
 from studio.recipe import Mode, Recipe
 from studio.ui.present.history import what_happened
@@ -22,7 +23,7 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
                 f"{len(recipe.regions)} region{'s' if len(recipe.regions) > 1 else ''} "
                 f"({', '.join(region.label for region in recipe.regions)}) repainted at {recipe.width}×{recipe.height}",
                 recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
-                f"{recipe.steps} steps",
+                plural(recipe.steps, "step"),
                 f"CFG {recipe.cfg_scale:g}",
                 f"seed {seed if seed is not None else recipe.seed}",
                 "strength " + ", ".join(f"{region.denoising_strength:g}" for region in recipe.regions),
@@ -31,7 +32,7 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
     parts = [
         recipe.mode.value,
         recipe.sampler if recipe.scheduler == "Automatic" else f"{recipe.sampler} ({recipe.scheduler})",
-        f"{recipe.steps} steps",
+        plural(recipe.steps, "step"),
         f"CFG {recipe.cfg_scale:g}",
         f"{recipe.width}×{recipe.height}",
         f"seed {seed if seed is not None else recipe.seed}",
@@ -58,11 +59,22 @@ def selection_text(node: Iteration | None, index: int | None) -> str:
     if node is None or index is None:
         return "Nothing selected: the next Generate starts a new root of the tree."
     made = datetime.fromtimestamp(node.created).strftime("%H:%M:%S")
-    prompt = node.recipe.prompt if len(node.recipe.prompt) <= 90 else node.recipe.prompt[:87] + "…"
+    prompt = node.recipe.prompt.strip()
+    prompt = prompt if len(prompt) <= 90 else prompt[:87] + "…"
+    shown = f"*{markdown_literal(prompt)}*" if prompt else "(no prompt)"
     return (
         f"**Selected {node.id}·{index + 1}** ({what_happened(node)}, {made}). "
-        f"Edits and variations branch from here; Generate does when *Branch from the picked picture* is on.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n*{prompt}*"
+        f"Edits and variations branch from here; Generate does when *Branch from the picked picture* is on.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n{shown}"
     )
+
+
+def markdown_literal(text: str) -> str:
+    """`text` shown as written in Markdown: a <lora:name:0.8> tag is no link, (word:1.2) and *stars* no markup."""
+    escaped = "".join(f"\\{char}" if char in _MARKDOWN_SIGNS else char for char in text)
+    return escaped.replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN_SIGNS = set("\\`*_{}[]()#+-!|~")
 
 
 def progress_bar(step: int, total: int, width: int = 20) -> str:
