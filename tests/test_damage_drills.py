@@ -21,7 +21,7 @@ from studio.studio import Studio
 from tests.browser_kit import open_studio, open_tab, shoot, wait_for_saved
 from tests.servers import TEST_DEFAULTS, running_studio
 
-SESSION = "damaged"
+SESSION = "damaged"  # the window test's session; the API test has one session per damaged form
 
 
 def with_huge_header(path: Path, side: int = 20000) -> None:
@@ -67,43 +67,49 @@ SESSION_FORMS = [
 PICTURE_FORMS = ["a node's PNG replaced by garbage", "a node's PNG with a bomb header"]
 
 
-def made_session(fake_engine, outputs: Path) -> Path:
+def made_session(fake_engine, outputs: Path, session: str = SESSION) -> Path:
     """A session of two nodes (a root with two pictures and a variation of it), as the studio writes them."""
-    studio = Studio(fake_engine, HistoryStore(outputs)).for_session(SESSION)
+    studio = Studio(fake_engine, HistoryStore(outputs)).for_session(session)
     root = studio.generate(TEST_DEFAULTS.replace(prompt="a harbour", batch_size=2, steps=1))
     studio.vary(root.id, count=1)
-    return outputs / SESSION
+    return outputs / session
 
 
-@pytest.mark.parametrize("form", SESSION_FORMS + PICTURE_FORMS)
-def test_a_damaged_file_costs_only_itself_through_the_api(fake_engine, tmp_path, form):
+def test_a_damaged_file_costs_only_itself_through_the_api(fake_engine, tmp_path):
+    """One session per damaged form, all served at once: each lists, restores and generates."""
     outputs = tmp_path / "outputs"
-    folder = made_session(fake_engine, outputs)
-    damage(folder, form)
-    kept = {path.name: path.read_bytes() for path in folder.glob("*.png")}
+    forms = {f"form-{number}": form for number, form in enumerate(SESSION_FORMS + PICTURE_FORMS, start=1)}
+    kept = {}
+    for session, form in forms.items():
+        folder = made_session(fake_engine, outputs, session)
+        damage(folder, form)
+        kept[session] = {path.name: path.read_bytes() for path in folder.glob("*.png")}
     with running_studio(fake_engine, outputs, defaults=TEST_DEFAULTS) as (url, _):
         client = Client(url, verbose=False)
-        history = client.predict(SESSION, api_name="/history")
-        assert [node["id"] for node in history["nodes"]] == ["00001", "00002"]
-        assert any(info["id"] == SESSION for info in history["sessions"])
+        for session, form in forms.items():
+            history = client.predict(session, api_name="/history")
+            assert [node["id"] for node in history["nodes"]] == ["00001", "00002"], form
+            assert {info["id"] for info in history["sessions"]} >= set(forms), form
 
-        restored, pictures = client.predict("00002", SESSION, api_name="/restore")
-        assert restored["id"] == "00002" and restored["damaged"] == [] and len(pictures) == 1
-        restored, pictures = client.predict("00001", SESSION, api_name="/restore")
-        if form in PICTURE_FORMS:
-            (message,) = restored["damaged"]
-            assert message.startswith("00001-0.png in this session is damaged") and "Error" not in message
-            assert len(pictures) == 1  # the readable picture of the two
-        else:
-            assert restored["damaged"] == [] and len(pictures) == 2
+            restored, pictures = client.predict("00002", session, api_name="/restore")
+            assert restored["id"] == "00002" and restored["damaged"] == [] and len(pictures) == 1, form
+            restored, pictures = client.predict("00001", session, api_name="/restore")
+            if form in PICTURE_FORMS:
+                (message,) = restored["damaged"]
+                assert message.startswith("00001-0.png in this session is damaged") and "Error" not in message
+                assert len(pictures) == 1, form  # the readable picture of the two
+            else:
+                assert restored["damaged"] == [] and len(pictures) == 2, form
 
-        made, _ = client.predict({"prompt": "a harbour at night", "steps": 1}, SESSION, api_name="/generate")
-        # A new node never takes the name of a file already there, a stray one included.
-        assert made["id"] == ("00010" if form.startswith("a stray PNG") else "00003")
-    # Nothing the artist made was changed or removed; the damaged file is set aside, not overwritten.
-    assert all((folder / name).read_bytes() == data for name, data in kept.items())
-    if form == "history.json is a folder":
-        assert [path.name for path in folder.glob(f"{HISTORY_FILE}.damaged-*")]
+            made, _ = client.predict({"prompt": "a harbour at night", "steps": 1}, session, api_name="/generate")
+            # A new node never takes the name of a file already there, a stray one included.
+            assert made["id"] == ("00010" if form.startswith("a stray PNG") else "00003"), form
+    for session, form in forms.items():
+        folder = outputs / session
+        # Nothing the artist made was changed or removed; the damaged file is set aside, not overwritten.
+        assert all((folder / name).read_bytes() == data for name, data in kept[session].items()), form
+        if form == "history.json is a folder":
+            assert [path.name for path in folder.glob(f"{HISTORY_FILE}.damaged-*")]
 
 
 @pytest.mark.browser
