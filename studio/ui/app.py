@@ -236,7 +236,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             branch=branch,
             poll=gr.Timer(page.POLL_SECONDS, active=False),
             editor=edit_panel,
-            sessions=history_panel,
+            history_panel=history_panel,
         )
         picture_tab.wire(studio, screen, picture_panel, finish_panel)
         authorship_tab.wire(studio, screen, authorship_panel)

@@ -87,7 +87,7 @@ def wire(
     branch: gr.Checkbox,
     poll: gr.Timer,
     editor: EditPanel,
-    sessions: HistoryPanel,
+    history_panel: HistoryPanel,
 ) -> None:
     widgets = remembered_widgets(screen, branch)
 
@@ -244,10 +244,10 @@ def wire(
         shown[poll] = gr.Timer(active=False)
         return with_run(session, shown)
 
-    sessions.open_session.click(
+    history_panel.open_session.click(
         switch,
-        inputs=sessions.sessions,
-        outputs=[*page_outputs, sessions.preview],
+        inputs=history_panel.sessions,
+        outputs=[*page_outputs, history_panel.preview],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
