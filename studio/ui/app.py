@@ -44,6 +44,8 @@ CSS = """
 #plan { font-size: 0.88em; border-left: 3px solid rgba(128, 128, 128, 0.4); padding-left: 8px; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
+#preset-row { align-items: flex-end; }
+#preset-row > button { flex-grow: 0; height: fit-content; margin-bottom: 6px; }
 #selection { font-size: 0.92em; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 3px 0 8px; vertical-align: -1px;
   border: 1px solid rgba(0, 0, 0, 0.35); border-radius: 2px; }

@@ -29,7 +29,7 @@ def picker_widgets() -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Button, gr.Markd
         label="Styles (added to the prompt when it runs; your prompt stays as you wrote it)",
         elem_id="styles",
     )
-    with gr.Row(equal_height=True):
+    with gr.Row(elem_id="preset-row"):
         choice = gr.Dropdown(
             choices=[],
             label="Preset (sampler, character or your own: fills the form)",
