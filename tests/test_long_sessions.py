@@ -21,7 +21,10 @@ from tests.browser_kit import open_studio, open_tab, shoot
 from tests.servers import TEST_DEFAULTS, running_studio
 
 CHAIN = 3000
-OPENS_WITHIN_SECONDS = 2.0
+OPENS_WITHIN_SECONDS = 2.0  # the history through the API: the server's own work
+# The window adds Chromium drawing 3000 cards, beside the other worker's tests on two cores: 0.9 s alone here,
+# so the bound leaves room for a loaded machine (a flaky bound would hide real regressions behind noise).
+SHOWS_WITHIN_SECONDS = 4.0
 
 
 def write_chain(outputs: Path, session: str, count: int, pictures: int = 1) -> None:
@@ -83,7 +86,7 @@ def test_a_chain_of_thousands_of_nodes_opens_in_the_window(fake_engine, page, tm
         expect(page.locator("#session-line")).to_contain_text("long")
         expect(page.locator("#history .card")).to_have_count(CHAIN)
         opened = time.perf_counter() - started
-        assert opened < OPENS_WITHIN_SECONDS, f"the tree of {CHAIN} nodes took {opened:.2f} s to show"
+        assert opened < SHOWS_WITHIN_SECONDS, f"the tree of {CHAIN} nodes took {opened:.2f} s to show"
         # Too long to read whole: the view is readable and shows the newest card, not a thin column.
         viewport = page.locator("#history .viewport").bounding_box()
         newest = page.locator(f"#node-{CHAIN:05d}").bounding_box()
