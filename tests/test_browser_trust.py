@@ -44,12 +44,14 @@ def test_a_session_switch_shows_the_new_session_everywhere(fake_engine, page, tm
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
         earlier = studio.for_session("an-earlier-session")
         earlier.generate(QUICK.replace(prompt="an earlier castle", seed=5))
+        earlier.drafts.save_form({"form.prompt": "the words left in the earlier session"})  # as its page left them
         open_studio(page, url)
         generate(page, "a fox", "00001")
         generate(page, "a fox at dusk", "00002")
         pick_result(page)
         page.click("#send-to-editor")
         editor_ready(page)
+        page.fill("#prompt textarea", "a fox in the snow, not run yet")
 
         # Picking a session in the list shows what it holds before the artist moves there.
         choose_session(page, "an-earlier-session")
@@ -59,8 +61,11 @@ def test_a_session_switch_shows_the_new_session_everywhere(fake_engine, page, tm
         page.click("#open-session")
         expect(page.locator("#session-line")).to_contain_text("an-earlier-session")
 
-        # Everything that belonged to the old session follows the switch at once.
+        # Everything that belonged to the old session follows the switch at once. Its form is the session's own, and
+        # the words typed here and not run are one click away.
         expect(page.locator("#status")).to_contain_text("an-earlier-session")
+        expect(page.locator("#prompt textarea")).to_have_value("the words left in the earlier session")
+        expect(page.locator("#unsent-prompt")).to_contain_text("a fox in the snow, not run yet")
         expect(page.locator("#selection")).not_to_contain_text("00002")
         expect(page.locator("#compare-box")).to_be_hidden()
         open_tab(page, "Results")

@@ -24,6 +24,7 @@ from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.editor_page import editing_line
 from studio.ui.present.plan import UnitPlan, plan_text
+from studio.ui.present.unsent import unsent_label, unsent_words
 from studio.ui.present.viewer import inputs_html
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
@@ -233,21 +234,29 @@ def wire(
 
     blocks.load(opened, inputs=[screen.selected, screen.session], outputs=page_outputs, api_visibility="private")
 
-    def switch(session_id: str | None, request: gr.Request):
-        """Continue in another session: only this browser moves, and the whole page follows it at once."""
+    def switch(session_id: str | None, prompt: str, negative: str, request: gr.Request):
+        """Continue in another session: only this browser moves, and the whole page follows it at once. Words typed
+        and not run that the session's own form replaces are kept, one click away (as a pick keeps them)."""
         if not session_id:
             raise refusal("Choose a session first.", title="No session chosen")
         session = screen.studio_for(studio, session_id, request)
-        count = len(session.tree())
+        nodes = session.tree()
         shown = shown_for(session, None)
+        count = len(nodes)
         shown[screen.status] = f"Now in session **{session.session.id}** ({count} node{'' if count == 1 else 's'})."
         shown[poll] = gr.Timer(active=False)
+        prompt_widget, negative_widget = screen.form.prompt, screen.form.negative_prompt
+        if prompt_widget in shown:  # the session's kept form: its own words replace the ones on the page
+            incoming = (str(shown[prompt_widget] or ""), str(shown.get(negative_widget) or ""))
+            unsent = unsent_words((prompt, negative), incoming, nodes)
+            if unsent:
+                shown |= {screen.unsent: unsent, screen.unsent_button: gr.Button(unsent_label(unsent), visible=True)}
         return with_run(session, shown)
 
     history_panel.open_session.click(
         switch,
-        inputs=history_panel.sessions,
-        outputs=[*page_outputs, history_panel.preview],
+        inputs=[history_panel.sessions, screen.form.prompt, screen.form.negative_prompt],
+        outputs=[*page_outputs, history_panel.preview, screen.unsent, screen.unsent_button],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
