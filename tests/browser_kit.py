@@ -105,3 +105,18 @@ def pick_result(page: Page, index: int = 0) -> None:
     thumb.locator("img").click()
     expect(page.locator("#selection")).to_contain_text(f"Selected {picture}")
     expect(seed).not_to_have_value("-1")
+
+
+def type_number(page: Page, selector: str, value: str) -> None:
+    """Type `value` into the number box `selector` and press Enter, as a person would, and see it taken.
+
+    A box in a panel just opened can get its first value from the page a moment after it shows (seen on a loaded
+    machine): that lands over what was typed, so a person would type again, and so does this (three tries)."""
+    box = page.locator(selector)
+    for _ in range(3):
+        box.fill(value)
+        box.press("Enter")  # a number box takes its value on Enter
+        page.wait_for_timeout(300)
+        if box.input_value() == value:
+            return
+    expect(box).to_have_value(value)

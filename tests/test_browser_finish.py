@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from studio.history import Action
 from studio.regions import region_mask, touched_area
-from tests.browser_kit import open_studio, pick_result, shoot, wait_for_saved
+from tests.browser_kit import open_studio, pick_result, shoot, type_number, wait_for_saved
 from tests.servers import browser_session, running_studio
 from tests.upscaler_models import write_tiny_esrgan
 
@@ -47,9 +47,7 @@ def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page,
         page.get_by_text("Extend the canvas (outpaint)").click()
         expect(page.locator("#outpaint-left input")).to_be_visible()
         for side, pixels in (("left", "32"), ("right", "16")):
-            page.fill(f"#outpaint-{side} input", pixels)
-            page.locator(f"#outpaint-{side} input").press("Enter")  # a number box takes its value on Enter
-            expect(page.locator(f"#outpaint-{side} input")).to_have_value(pixels)
+            type_number(page, f"#outpaint-{side} input", pixels)
         page.click("#outpaint")
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb figcaption").first).to_contain_text("outpaint")
