@@ -206,3 +206,17 @@ def test_signing_is_set_on_the_command_line(tmp_path):
         parse_args(["--sign-cert", "me.pem"])  # a certificate without its key signs nothing
     with pytest.raises(credentials.CredentialsError, match="certificate/key"):
         credentials.Signing(tmp_path, certificate=tmp_path / "none.pem", key=tmp_path / "none.key").identity()
+
+
+def test_a_plain_upscale_is_credited_to_its_upscaler_not_to_a_sampler(fake_engine, tmp_path):
+    """A Lanczos enlargement runs no diffusion model: the record names no sampler, steps or seed for it."""
+    from studio.history import HistoryStore
+    from studio.recipe import UpscaleRef
+    from studio.studio import Studio
+
+    session = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("upscaled")
+    root = session.generate(SMALL.replace(prompt="a bay", seed=4))
+    enlarged = session.upscale(root.id, UpscaleRef(factor=2.0, upscaler="Lanczos"), SMALL)
+    machine = [act for act in session.lineage(enlarged.id, 0)[-1].acts if act.by == "machine"]
+    assert [act.words for act in machine] == ["enlarged it 2x with Lanczos"]
+    assert "seed" not in machine[0].figures and "sampler" not in machine[0].figures

@@ -175,6 +175,11 @@ def _machine_acts(node: Iteration, path_of, used: int) -> list[Act]:
         Action.INPAINT: "inpainted the masked area", Action.OUTPAINT: "painted the new area",
         Action.FIX: "re-rendered the regions", Action.UPSCALE: "upscaled",
     }[node.action]  # fmt: skip
+    upscale = recipe.upscale
+    if node.action is Action.UPSCALE and upscale is not None and not upscale.refine:
+        # A plain enlargement runs no diffusion model: no sampler, steps or seed are credited to it.
+        figures = {"upscaler": upscale.upscaler, "factor": upscale.factor}
+        return [Act(MACHINE, node.action.value, f"enlarged it {upscale.factor:g}x with {upscale.upscaler}", figures)]
     model_hash = figures["model_hash"]
     hashed = f"hash {model_hash}" if model_hash != UNKNOWN else "no file hash: a folder or hub id"
     how = [
