@@ -467,6 +467,13 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
         x, y = PRESETS["arms raised"].keypoints[wrist]
         view.click(position={"x": x * box["width"], "y": y * box["height"]})
         expect(page.locator("#control-1-pose-help")).to_contain_text("Holding the left wrist", timeout=20_000)
+        # The skeleton is drawn anew with the joint held: a click before that picture has loaded is lost (a loaded
+        # machine showed it), so the second click waits for it, as a person's eye does.
+        view = page.locator("#control-1-pose-view img")
+        expect(view).to_have_js_property("complete", True)
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#control-1-pose-view img'); return i && i.naturalWidth > 0; }"
+        )
         view.click(position={"x": 0.8 * box["width"], "y": 0.7 * box["height"]})
         expect(page.locator("#control-1-pose-help")).to_contain_text("Click a joint", timeout=20_000)
         shoot(page, "22-pose-edited")
