@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from studio.errors import InputError, SessionError
 from studio.files import atomic_write_text
 from studio.formats import png_text
 from studio.recipe import Recipe, upgrade_recipe_dict
@@ -57,7 +58,7 @@ SOURCE_FIELDS = ("origin", "licence")
 MAX_SOURCE_TEXT = 500
 
 
-class HistoryError(RuntimeError):
+class HistoryError(SessionError):
     """The history cannot be read or changed as asked."""
 
 
@@ -113,36 +114,36 @@ class Iteration:
     def __post_init__(self) -> None:
         # Checked, not trusted: a hand-edited or damaged history must be refused here, never half-used.
         if not isinstance(self.id, str) or not _NODE_ID.match(self.id):
-            raise ValueError(f"node id {self.id!r} is not a string of digits")
+            raise InputError(f"node id {self.id!r} is not a string of digits")
         if self.parent_id is not None and (not isinstance(self.parent_id, str) or not _NODE_ID.match(self.parent_id)):
-            raise ValueError(f"node {self.id}: parent id {self.parent_id!r} is not a string of digits")
+            raise InputError(f"node {self.id}: parent id {self.parent_id!r} is not a string of digits")
         if not isinstance(self.recipe, Recipe):
-            raise ValueError(f"node {self.id}: recipe is not a Recipe")
+            raise InputError(f"node {self.id}: recipe is not a Recipe")
         if (
             isinstance(self.created, bool)
             or not isinstance(self.created, (int, float))
             or not math.isfinite(self.created)
         ):
-            raise ValueError(f"node {self.id}: created {self.created!r} is not a time")
+            raise InputError(f"node {self.id}: created {self.created!r} is not a time")
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "outputs", _strings(self.id, "outputs", self.outputs))
         if any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds):
-            raise ValueError(f"node {self.id}: seeds are not whole numbers")
+            raise InputError(f"node {self.id}: seeds are not whole numbers")
         object.__setattr__(self, "seeds", tuple(self.seeds))
         if len(self.seeds) != len(self.outputs):
-            raise ValueError(f"node {self.id}: {len(self.seeds)} seeds for {len(self.outputs)} outputs")
+            raise InputError(f"node {self.id}: {len(self.seeds)} seeds for {len(self.outputs)} outputs")
         if not isinstance(self.inputs, Mapping):
-            raise ValueError(f"node {self.id}: inputs are not a mapping of role to file")
+            raise InputError(f"node {self.id}: inputs are not a mapping of role to file")
         object.__setattr__(
             self, "inputs", dict(zip(self.inputs, _strings(self.id, "inputs", self.inputs.values()), strict=True))
         )
         if self.source_index is not None and (
             isinstance(self.source_index, bool) or not isinstance(self.source_index, int)
         ):
-            raise ValueError(f"node {self.id}: source_index {self.source_index!r} is not a whole number")
+            raise InputError(f"node {self.id}: source_index {self.source_index!r} is not a whole number")
         marks = tuple(Mark(mark) for mark in self.marks) or (Mark.NONE,) * len(self.outputs)
         if len(marks) != len(self.outputs):
-            raise ValueError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
+            raise InputError(f"node {self.id}: {len(marks)} marks for {len(self.outputs)} outputs")
         object.__setattr__(self, "marks", marks)
         object.__setattr__(self, "sources", _checked_sources(self.id, self.sources, self.inputs))
 
@@ -193,14 +194,14 @@ class Iteration:
 
 def _checked_sources(node_id: str, sources: Any, inputs: Mapping[str, str]) -> dict[str, dict[str, str]]:
     if not isinstance(sources, Mapping):
-        raise ValueError(f"node {node_id}: sources are not a mapping of role to statement")
+        raise InputError(f"node {node_id}: sources are not a mapping of role to statement")
     checked = {}
     for role, statement in sources.items():
         if role not in inputs or not isinstance(statement, Mapping) or set(statement) - set(SOURCE_FIELDS):
-            raise ValueError(f"node {node_id}: sources[{role!r}] is not a statement about one of its inputs")
+            raise InputError(f"node {node_id}: sources[{role!r}] is not a statement about one of its inputs")
         values = {name: statement.get(name, "") for name in SOURCE_FIELDS}
         if any(not isinstance(value, str) or len(value) > MAX_SOURCE_TEXT for value in values.values()):
-            raise ValueError(f"node {node_id}: sources[{role!r}] must be texts of at most {MAX_SOURCE_TEXT} characters")
+            raise InputError(f"node {node_id}: sources[{role!r}] must be texts of at most {MAX_SOURCE_TEXT} characters")
         checked[role] = values
     return checked
 
@@ -217,7 +218,7 @@ def _strings(node_id: str, name: str, values: Iterable[Any]) -> tuple[str, ...]:
     for value in values:
         # File names only: a history must not point outside its own session folder.
         if not isinstance(value, str) or not value or "/" in value or "\\" in value or value.startswith("."):
-            raise ValueError(f"node {node_id}: {name} holds {value!r}, not a file name")
+            raise InputError(f"node {node_id}: {name} holds {value!r}, not a file name")
     return values
 
 
@@ -423,10 +424,10 @@ class HistoryFromTheFuture(HistoryError):
 def _parse_history(text: str) -> dict[str, Iteration]:
     document = json.loads(text)
     if not isinstance(document, dict):
-        raise ValueError(f"history is a JSON {type(document).__name__}, not an object")
+        raise InputError(f"history is a JSON {type(document).__name__}, not an object")
     version = document.get("schema_version")
     if not isinstance(version, int):
-        raise ValueError("history has no schema_version")
+        raise InputError("history has no schema_version")
     if version > SCHEMA_VERSION:
         raise HistoryFromTheFuture(
             f"history version {version} is newer than this studio understands ({SCHEMA_VERSION}); update the studio"
@@ -435,11 +436,11 @@ def _parse_history(text: str) -> dict[str, Iteration]:
         document = _MIGRATIONS[version](document)
         version += 1
     if not isinstance(document.get("nodes"), list):
-        raise ValueError("history has no list of nodes")
+        raise InputError("history has no list of nodes")
     nodes = [Iteration.from_dict(data) for data in document["nodes"]]
     by_id = {node.id: node for node in nodes}
     if len(by_id) != len(nodes):
-        raise ValueError("history lists a node twice")
+        raise InputError("history lists a node twice")
     return by_id
 
 

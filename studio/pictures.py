@@ -15,6 +15,8 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
+from studio.errors import InputError
+
 # Larger than anything the engine renders (2048) so a big photo can still be a ControlNet source or
 # be read for its metadata, small enough that decoding it costs at most ~200 MB.
 MAX_PICTURE_SIDE = 8192
@@ -28,23 +30,23 @@ def open_picture(path: str | Path | IO[bytes], role: str = "image") -> Image.Ima
             with Image.open(path) as picture:
                 width, height = picture.size
                 if max(width, height) > MAX_PICTURE_SIDE:
-                    raise ValueError(_too_large(role, f"{width}x{height} pixels"))
+                    raise InputError(_too_large(role, f"{width}x{height} pixels"))
                 picture.load()
                 return picture.copy() if picture.mode != "P" else picture.convert("RGBA")
     except Image.DecompressionBombError:
-        raise ValueError(
+        raise InputError(
             _too_large(role, f"over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} million pixels")
         ) from None
     except UnidentifiedImageError:
-        raise ValueError(f"{role}: is not a picture the studio can read; send a PNG, JPEG or WebP file") from None
+        raise InputError(f"{role}: is not a picture the studio can read; send a PNG, JPEG or WebP file") from None
     except (OSError, SyntaxError) as error:
-        raise ValueError(f"{role}: the picture is damaged or cut short ({error}); send the whole file again") from None
+        raise InputError(f"{role}: the picture is damaged or cut short ({error}); send the whole file again") from None
 
 
 def check_side(picture: Image.Image, role: str) -> None:
     """ValueError naming `role` when a picture already decoded (e.g. by Gradio) is over the studio's size."""
     if max(picture.size) > MAX_PICTURE_SIDE:
-        raise ValueError(_too_large(role, f"{picture.width}x{picture.height} pixels"))
+        raise InputError(_too_large(role, f"{picture.width}x{picture.height} pixels"))
 
 
 def _too_large(role: str, size: str) -> str:
@@ -61,14 +63,14 @@ def picture_from_data_url(text: object, size: tuple[int, int], role: str) -> Ima
     if text is None or text == "":
         return None
     if not isinstance(text, str) or not text.startswith(_PNG_DATA_URL):
-        raise ValueError(f"{role}: the editor sent something that is not a PNG layer; reload the page")
+        raise InputError(f"{role}: the editor sent something that is not a PNG layer; reload the page")
     try:
         raw = base64.b64decode(text[len(_PNG_DATA_URL) :], validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{role}: the editor's layer arrived damaged; paint it again") from None
+        raise InputError(f"{role}: the editor's layer arrived damaged; paint it again") from None
     layer = open_picture(io.BytesIO(raw), role)
     if layer.size != size:
-        raise ValueError(
+        raise InputError(
             f"{role}: is {layer.width}x{layer.height} but the picture is {size[0]}x{size[1]}; "
             "send the picture to the editor again"
         )

@@ -20,13 +20,10 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops
 
+from studio.errors import InputError, NothingToEdit
 from studio.recipe import MAX_SIDE, MIN_SIDE
 
 MULTIPLE = 8
-
-
-class NothingToEdit(ValueError):
-    """The editor holds nothing a run can use. The message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def render_size(size: tuple[int, int]) -> tuple[int, int]:
     """
     width, height = size
     if max(width, height) > MAX_SIDE:
-        raise ValueError(
+        raise InputError(
             f"image: the picture is {width}x{height}; the studio renders sides up to {MAX_SIDE} pixels. "
             "Scale it down or crop it first."
         )

@@ -21,29 +21,29 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from studio.access.offered import Offered
 from studio.authorship import credentials, report
 from studio.authorship.lineage import Step, lineage
 from studio.control.catalogue import default_model
-from studio.drafts import FOLDER as DRAFT_FOLDER
-from studio.drafts import Drafts
-from studio.errors import GenerationStopped
-from studio.finish import STRUCTURE_MAP, Enlarger, LanczosOnly, Renderer, fix_regions, region_masks
-from studio.finish import upscale as run_upscale
+from studio.errors import GenerationStopped, InputError
+from studio.finish.outpaint import Extension, outpaint_canvas
+from studio.finish.regions import FINDER
+from studio.finish.runs import STRUCTURE_MAP, Enlarger, LanczosOnly, Renderer, fix_regions, region_masks
+from studio.finish.runs import upscale as run_upscale
 from studio.formats import a1111, png_text
 from studio.formats.hashes import HashCache, model_hash_for
 from studio.formats.picture_info import PictureInfo, read_picture_info
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
-from studio.lora_library import LoraInfo, list_loras, training_folder_hash
-from studio.lora_library import resolve as resolve_lora
-from studio.offered import Offered
-from studio.outpaint import Extension, outpaint_canvas
 from studio.pictures import open_picture
 from studio.prepare import fit_control_maps, render_size
-from studio.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
 from studio.progress import RunReport, StepProgress, TrainingProgress, TrainingResult
-from studio.prompt_syntax import effective_loras
+from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
-from studio.regions import FINDER
+from studio.services.lora_library import LoraInfo, list_loras, training_folder_hash
+from studio.services.lora_library import resolve as resolve_lora
+from studio.services.presets import Preset, PresetError, apply_styles, load_presets, preset_from_recipe, save_preset
+from studio.session.drafts import FOLDER as DRAFT_FOLDER
+from studio.session.drafts import Drafts
 from studio.sizes import size_for_new_family
 from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
@@ -322,7 +322,7 @@ class Studio:
         parent = self.session.get(node_id)
         _check_output_index(parent, index)
         if recipe.controls:
-            raise ValueError("controls: outpainting runs without control units; switch them off, then outpaint")
+            raise InputError("controls: outpainting runs without control units; switch them off, then outpaint")
         canvas, mask = outpaint_canvas(_load(self.session.path(parent.outputs[index])), extension)
         width, height = render_size(canvas.size)
         recipe = recipe.replace(
@@ -354,16 +354,16 @@ class Studio:
         parent = self.session.get(node_id)
         _check_output_index(parent, index)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
-            raise ValueError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
+            raise InputError(f"count: {count} variations; make 1 to {MAX_BATCH} at a time")
         if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= 1:
-            raise ValueError(f"strength: {strength} is not from 0 (new seeds) to 1")
+            raise InputError(f"strength: {strength} is not from 0 (new seeds) to 1")
         if parent.recipe.regions or parent.recipe.upscale is not None:
-            raise ValueError(
+            raise InputError(
                 f"{node_id} is a finished picture (a fix or an upscale), not a generation to vary. "
                 "Vary the picture it came from, or change the seed and finish again."
             )
         if strength > 0 and parent.recipe.mode is not Mode.TXT2IMG:
-            raise ValueError(
+            raise InputError(
                 f"Close variations work on generated pictures, and {node_id} is {parent.action.as_words}. "
                 "Set Closeness to 0 to vary it with new seeds."
             )
@@ -426,9 +426,9 @@ class Studio:
         parent = self.session.get(node_id)
         _check_output_index(parent, index)
         if not regions:
-            raise ValueError("regions: none marked; drag a box over the picture, or find faces and hands first")
+            raise InputError("regions: none marked; drag a box over the picture, or find faces and hands first")
         if recipe.controls:
-            raise ValueError("controls: a region fix runs without control units; switch them off, then fix")
+            raise InputError("controls: a region fix runs without control units; switch them off, then fix")
         recipe = recipe.replace(
             controls=self._structure_unit(recipe, keep_structure),
             mode=Mode.INPAINT,
@@ -464,7 +464,7 @@ class Studio:
         _check_output_index(parent, index)
         if settings.refine:
             if recipe.controls:
-                raise ValueError("controls: SD upscale runs without control units; switch them off, then upscale")
+                raise InputError("controls: SD upscale runs without control units; switch them off, then upscale")
             recipe = recipe.replace(
                 mode=Mode.IMG2IMG,
                 regions=(),
@@ -474,7 +474,7 @@ class Studio:
             )
         else:
             if keep_structure:
-                raise ValueError("keep structure: only SD upscale repaints; tick SD upscale or set it to 0")
+                raise InputError("keep structure: only SD upscale repaints; tick SD upscale or set it to 0")
             # The picture's own recipe (its seed, its hires fix), so A1111's text keeps how it was made, as Extras does.
             recipe = parent.recipe_of(index).replace(regions=(), controls=())
             if recipe.mode is Mode.INPAINT:  # nothing is inpainted by an upscale
@@ -504,14 +504,14 @@ class Studio:
         _check_output_index(parent, index)
         source = parent.recipe_of(index)
         if source.mode is not Mode.TXT2IMG or source.regions or source.upscale is not None:
-            raise ValueError(
+            raise InputError(
                 f"The hires fix remakes a generated picture, and {node_id} is {parent.action.as_words}. "
                 "Use Upscale for it."
             )
         if recipe.hires_scale <= 1:
-            raise ValueError("hires: set Upscale by above 1 in the form's Hires fix, then press Hires fix again")
+            raise InputError("hires: set Upscale by above 1 in the form's Hires fix, then press Hires fix again")
         if source.controls:
-            raise ValueError("controls: the hires fix runs without control units, and this picture was made under some")
+            raise InputError("controls: the hires fix runs without control units, and this picture was made under some")
         hires = source.replace(
             batch_size=1,
             hires_scale=recipe.hires_scale,
@@ -524,12 +524,12 @@ class Studio:
     def _structure_unit(self, recipe: Recipe, weight: float) -> tuple[ControlRef, ...]:
         """The tile ControlNet unit that keeps a finish's shapes: none at weight 0; its map is the picture itself."""
         if not isinstance(weight, (int, float)) or not 0 <= weight <= 2:
-            raise ValueError(f"keep structure: {weight!r} is not a ControlNet weight from 0 (off) to 2")
+            raise InputError(f"keep structure: {weight!r} is not a ControlNet weight from 0 (off) to 2")
         if weight == 0:
             return ()
         model = default_model("tile", recipe.model, self.family)
         if not model:
-            raise ValueError("keep structure: no tile ControlNet is known for this model's family; set it to 0")
+            raise InputError("keep structure: no tile ControlNet is known for this model's family; set it to 0")
         return (ControlRef("tile", model, STRUCTURE_MAP, float(weight), preprocessor="tile_resample"),)
 
     def upscalers(self) -> list[str]:
@@ -561,7 +561,7 @@ class Studio:
 
     def _require_map_maker(self) -> MapMaker:
         if self._map_maker is None:
-            raise ValueError("preprocessor: this studio was started without preprocessors")
+            raise InputError("preprocessor: this studio was started without preprocessors")
         return self._map_maker
 
     def stop(self) -> None:
@@ -709,7 +709,7 @@ class Studio:
 
     def _require_workshop(self) -> tuple[Workshop, Path]:
         if self._workshop is None or self.lora_dir is None:
-            raise ValueError("training: this studio was started without a LoRA folder to train into")
+            raise InputError("training: this studio was started without a LoRA folder to train into")
         return self._workshop, self.lora_dir
 
     def loras(self) -> list[LoraInfo]:
@@ -753,7 +753,7 @@ class Studio:
 
     def _signed(self, steps: list[Step], node_id: str, index: int, destination: Path, kind: str) -> Path:
         if self.signing is None:
-            raise ValueError("export: this studio was started without a signing folder")
+            raise InputError("export: this studio was started without a signing folder")
         picture = self.session.path(self.session.get(node_id).outputs[index])
         return credentials.export(picture, steps, self.signing.identity(), self.session.path, destination, kind)
 
@@ -784,7 +784,7 @@ class Studio:
     ) -> Iteration:
         images = dict(images or {})
         if (recipe.regions or recipe.upscale is not None) and action not in (Action.FIX, Action.UPSCALE):
-            raise ValueError(
+            raise InputError(
                 f"{'regions' if recipe.regions else 'upscale'}: {action.value} does not finish a picture; "
                 "fix regions or upscale a picked picture in the Finish tab (Studio.fix, Studio.upscale)"
             )
@@ -794,9 +794,9 @@ class Studio:
         if parent_id is not None:
             parent = self.session.get(parent_id)  # fail before spending GPU time on an orphan
             if source_index is not None and not 0 <= source_index < len(parent.outputs):
-                raise ValueError(f"source_index: node {parent_id} has no picture {source_index}")
+                raise InputError(f"source_index: node {parent_id} has no picture {source_index}")
         elif source_index is not None:
-            raise ValueError("source_index: names a picture of the parent, but no parent_id was given")
+            raise InputError("source_index: names a picture of the parent, but no parent_id was given")
         if reused_inputs:
             images |= {role: _load(self.session.path(name)) for role, name in reused_inputs.items()}
         recipe = recipe.with_concrete_seed(self._rng)
@@ -914,7 +914,7 @@ class Studio:
 
 def _check_output_index(node: Iteration, index: int) -> None:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(node.outputs):
-        raise ValueError(f"index: node {node.id} has no picture {index}")
+        raise InputError(f"index: node {node.id} has no picture {index}")
 
 
 def _load(path: str | Path) -> Image.Image:
@@ -923,4 +923,4 @@ def _load(path: str | Path) -> Image.Image:
     try:
         return open_picture(path, name)
     except ValueError as error:
-        raise ValueError(f"{name} in this session is damaged and cannot be used ({error})") from None
+        raise InputError(f"{name} in this session is damaged and cannot be used ({error})") from None

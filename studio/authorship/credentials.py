@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image
 
 from studio.authorship.lineage import HUMAN, MACHINE, Step
+from studio.errors import InputError
 
 GENERATOR = "the studio"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -30,7 +31,7 @@ FORMATS = {"png": ("image/png", "PNG"), "jpeg": ("image/jpeg", "JPEG")}
 _CHAIN, _KEY = "signing-chain.pem", "signing-key.pem"
 
 
-class CredentialsError(ValueError):
+class CredentialsError(InputError):
     """A picture cannot be signed or read as asked; the message says what to do."""
 
 

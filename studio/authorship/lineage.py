@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
+from studio.errors import InputError
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, Mark
-from studio.prompt_syntax import effective_loras
+from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import Mode
 
 HUMAN, MACHINE = "human", "machine"
@@ -88,7 +89,7 @@ def lineage(
         parent = nodes[position - 1] if position else None
         used = index if position == len(nodes) - 1 else _used_output(nodes[position + 1])
         if not 0 <= used < len(node.outputs):
-            raise ValueError(f"index: node {node.id} has no picture {used}")
+            raise InputError(f"index: node {node.id} has no picture {used}")
         acts = [*_human_acts(node, parent, path_of, used, lora_trained_on), *_machine_acts(node, path_of, used)]
         steps.append(
             Step(node.id, node.action.value, node.outputs[used], used, tuple(acts), _outside(node, parent, path_of))

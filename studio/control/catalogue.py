@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from studio.errors import InputError
 from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 
 SDXL = "SDXL"  # a model family's name, as studio/engine/families.py's Family says it
@@ -98,7 +99,7 @@ def model_for_new_base(kind: str, current: str, base_model: str, family: str | N
 def union_mode(kind: str) -> int:
     """The control type a union ControlNet reads a map of `kind` as; ValueError for a kind it does not serve."""
     if kind not in UNION_MODES:
-        raise ValueError(f"controls: the union ControlNet has no {KINDS[kind].label} mode; use a ControlNet of its own")
+        raise InputError(f"controls: the union ControlNet has no {KINDS[kind].label} mode; use a ControlNet of its own")
     return UNION_MODES[kind]
 
 

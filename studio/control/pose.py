@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.errors import InputError
+
 SCHEMA_VERSION = 1
 
 JOINTS: tuple[str, ...] = (
@@ -54,7 +56,7 @@ class Pose:
     def __post_init__(self) -> None:
         points = tuple(None if p is None else (float(p[0]), float(p[1])) for p in self.keypoints)
         if len(points) != len(JOINTS):
-            raise ValueError(f"pose: needs {len(JOINTS)} keypoints, got {len(points)}")
+            raise InputError(f"pose: needs {len(JOINTS)} keypoints, got {len(points)}")
         object.__setattr__(self, "keypoints", points)
 
     def moved(self, joint: int, to: Point) -> Pose:
@@ -70,7 +72,7 @@ class Pose:
     @classmethod
     def from_dict(cls, data: dict) -> Pose:
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"pose: unsupported version {data.get('schema_version')!r}")
+            raise InputError(f"pose: unsupported version {data.get('schema_version')!r}")
         return cls(tuple(data["keypoints"]))
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from studio.control import maps
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role
 from studio.control.preprocessors import PREPROCESSORS
+from studio.errors import InputError
 from studio.recipe import ControlRef
 
 
@@ -49,13 +50,13 @@ def parse_settings(text: str, preprocessor: str) -> dict[str, float]:
         name = name.strip()
         if not equals or name not in known:
             expected = format_settings(known) or "no settings"
-            raise ValueError(
+            raise InputError(
                 f"preprocessor settings: {part!r} is not a setting of {preprocessor} (it takes {expected})"
             )
         try:
             values[name] = float(value)
         except ValueError:
-            raise ValueError(f"preprocessor settings: {name} needs a number, got {value.strip()!r}") from None
+            raise InputError(f"preprocessor settings: {name} needs a number, got {value.strip()!r}") from None
     return values
 
 
@@ -79,9 +80,9 @@ def build_units(units: Sequence[UnitValues]) -> tuple[tuple[ControlRef, ...], di
         if not unit.enabled:
             continue
         if unit.kind not in KINDS:
-            raise ValueError(f"control unit {number}: choose a kind of control")
+            raise InputError(f"control unit {number}: choose a kind of control")
         if unit.map is None:
-            raise ValueError(
+            raise InputError(
                 f"control unit {number} ({KINDS[unit.kind].label}): it has no map yet; make one from a picture, "
                 "paint one, or switch the unit off"
             )

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from studio.access.network import reachable
 from studio.control import ade20k
 from studio.control.pose import Pose
 from studio.control.preprocessors import PREPROCESSORS, REGION_FINDER, Preprocessor
-from studio.errors import AnnotatorMissing
-from studio.network import reachable
+from studio.errors import AnnotatorMissing, InputError
 
 
 class Preprocessors:
@@ -35,11 +35,11 @@ class Preprocessors:
         """The control map for `picture`, at the picture's size. ValueError for an unknown name or setting."""
         preprocessor = PREPROCESSORS.get(name)
         if preprocessor is None:
-            raise ValueError(f"preprocessor: unknown {name!r}; choose one of {', '.join(PREPROCESSORS)}")
+            raise InputError(f"preprocessor: unknown {name!r}; choose one of {', '.join(PREPROCESSORS)}")
         values = dict(preprocessor.settings)
         for key, value in (settings or {}).items():
             if key not in values:
-                raise ValueError(f"preprocessor: {name} has no setting {key!r} (it has: {', '.join(values) or 'none'})")
+                raise InputError(f"preprocessor: {name} has no setting {key!r} (it has: {', '.join(values) or 'none'})")
             values[key] = float(value)
         picture = picture.convert("RGB")
         with self._lock:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from diffusers import ControlNetModel, ControlNetUnionModel
 
+from studio.access.network import reachable
 from studio.control.catalogue import TINY_UNION
 from studio.engine.families import Family, checkpoint_keys
 from studio.engine.models import PICKLED_CHECKPOINTS, SAFE_CHECKPOINTS, DeviceSettings
 from studio.engine.tiny import tiny_controlnet_folder
 from studio.errors import ModelError
-from studio.network import reachable
 from studio.recipe import TINY_MODEL
 
 _HOW_TO_POINT = (

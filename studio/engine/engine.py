@@ -15,7 +15,6 @@ from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUn
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from studio import regions
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.families import Family
@@ -24,12 +23,13 @@ from studio.engine.preview import PreviewTap
 from studio.engine.samplers import make_scheduler
 from studio.engine.speed import FastPath, is_out_of_memory
 from studio.engine.upscalers import Upscalers
-from studio.errors import GenerationStopped, OutOfMemory
-from studio.lora_library import resolve as resolve_lora
+from studio.errors import GenerationStopped, InputError, OutOfMemory
+from studio.finish import regions
 from studio.prepare import crop_back, extend, render_size
 from studio.progress import StepProgress
-from studio.prompt_syntax import effective_loras
+from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
+from studio.services.lora_library import resolve as resolve_lora
 
 StepCallback = Callable[[StepProgress], None]
 logger = logging.getLogger("studio")
@@ -143,32 +143,32 @@ class Engine:
         size = (recipe.width, recipe.height)
         if recipe.mode is Mode.TXT2IMG:
             if image is not None or mask is not None:
-                raise ValueError("image: txt2img takes no input picture; use img2img or inpaint")
+                raise InputError("image: txt2img takes no input picture; use img2img or inpaint")
         elif image is None:
-            raise ValueError(f"image: {recipe.mode.value} needs an input picture")
+            raise InputError(f"image: {recipe.mode.value} needs an input picture")
         if recipe.mode is Mode.IMG2IMG and mask is not None:
-            raise ValueError("mask: img2img takes no mask; use inpaint")
+            raise InputError("mask: img2img takes no mask; use inpaint")
         if recipe.mode is Mode.INPAINT:
             if mask is None:
-                raise ValueError("mask: inpaint needs a mask (white where the picture should change)")
+                raise InputError("mask: inpaint needs a mask (white where the picture should change)")
             assert image is not None  # refused above for every mode but txt2img
             if mask.size != image.size:
-                raise ValueError(
+                raise InputError(
                     f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
                 )
             if not mask.convert("L").getbbox():
-                raise ValueError("mask: is empty; paint the area to change")
+                raise InputError("mask: is empty; paint the area to change")
         if image is not None:
             # A picture is rendered at its own size, extended to multiples of 8 (see studio/prepare.py).
             if _is_whole_picture(recipe) and render_size(image.size) != size:
-                raise ValueError(
+                raise InputError(
                     f"image: is {image.size[0]}x{image.size[1]}, rendered at {render_size(image.size)[0]}x"
                     f"{render_size(image.size)[1]}, but the recipe asks for {size[0]}x{size[1]}"
                 )
             steps_run = int(recipe.steps * recipe.denoising_strength)
             if recipe.denoising_strength > 0 and steps_run < 1:
                 least_steps = math.ceil(1 / recipe.denoising_strength - 1e-9)
-                raise ValueError(
+                raise InputError(
                     f"denoising_strength: {recipe.denoising_strength:g} of {recipe.steps} steps runs no step at all; "
                     f"raise the strength to {math.ceil(100 / recipe.steps) / 100:g} or the steps to {least_steps}"
                 )
@@ -179,30 +179,30 @@ class Engine:
         only_masked = recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED
         if only_masked and len(recipe.controls) > 1:
             # diffusers crops only a single control map along with the masked area.
-            raise ValueError(
+            raise InputError(
                 "controls: inpainting 'only masked' takes one control unit; use 'whole picture' for several"
             )
         for number, unit in enumerate(recipe.controls, start=1):
             control = control_images.get(unit.image)
             if control is None:
-                raise ValueError(f"controls: unit {number} ({unit.kind}) has no control map {unit.image!r}")
+                raise InputError(f"controls: unit {number} ({unit.kind}) has no control map {unit.image!r}")
             if control.size != map_size:
-                raise ValueError(
+                raise InputError(
                     f"controls: unit {number}'s map is {control.size[0]}x{control.size[1]} "
                     f"but the picture is {map_size[0]}x{map_size[1]}"
                 )
         unused = sorted(set(control_images) - {unit.image for unit in recipe.controls})
         if unused:
-            raise ValueError(f"controls: no unit uses the control map {unused[0]!r}")
+            raise InputError(f"controls: no unit uses the control map {unused[0]!r}")
         if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
-            raise ValueError(
+            raise InputError(
                 "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
             )
         if recipe.hires_scale > 1 and recipe.controls:
             # The maps would have to be rendered again at the larger size for the second pass.
-            raise ValueError("hires_scale: the hires fix does not run with control units yet; switch them off")
+            raise InputError("hires_scale: the hires fix does not run with control units yet; switch them off")
         if recipe.hires_scale > 1 and int((recipe.hires_steps or recipe.steps) * recipe.hires_denoising_strength) < 1:
-            raise ValueError(
+            raise InputError(
                 f"hires_denoising_strength: {recipe.hires_denoising_strength:g} of {recipe.hires_steps or recipe.steps} "
                 "hires steps runs no step at all; raise the hires strength or its steps"
             )
@@ -224,7 +224,7 @@ class Engine:
         self.check_inputs(recipe, image, mask, control_images)
         if recipe.hires_scale > 1 and recipe.hires_upscaler not in HIRES_UPSCALERS:
             if self.upscalers is None:
-                raise ValueError(
+                raise InputError(
                     f"hires_upscaler: {recipe.hires_upscaler} needs an upscalers folder; this studio has none"
                 )
             self.upscalers.check(recipe.hires_upscaler)
@@ -413,7 +413,7 @@ class Engine:
     def _controlnet(self, pipelines: PipelineSet, spec: str) -> ControlNetModel | ControlNetUnionModel:
         if spec not in pipelines.controlnets:
             if self._load_controlnet is None:
-                raise ValueError("controls: this engine was built without a ControlNet loader")
+                raise InputError("controls: this engine was built without a ControlNet loader")
             pipelines.controlnets[spec] = self._load_controlnet(spec, pipelines)
             self._fast.compile(pipelines.controlnets[spec])
         return pipelines.controlnets[spec]
@@ -461,7 +461,7 @@ def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | Contr
         if isinstance(controlnet, ControlNetUnionModel):
             mode, types = union_mode(unit.kind), controlnet.config["num_control_type"]
             if mode >= types:
-                raise ValueError(
+                raise InputError(
                     f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
                     f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
                 )

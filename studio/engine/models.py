@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from diffusers import DiffusionPipeline, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
+from studio.access.network import reachable
 from studio.engine.checkpoint_configs import config_folder
 from studio.engine.families import Family, checkpoint_keys, family_of_folder, traits_of_checkpoint
 from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
-from studio.network import reachable
 from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 
 SAFE_CHECKPOINTS = (".safetensors",)

@@ -28,6 +28,7 @@ from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUn
 
 from studio.engine.families import Family
 from studio.engine.lora import LoraAdapters
+from studio.errors import InputError
 from studio.recipe import Mode
 
 _VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
@@ -94,7 +95,7 @@ class PipelineSet:
         serve several units: each gets its own kind, map, weight and steps, no second copy)."""
         union = [isinstance(controlnet, ControlNetUnionModel) for controlnet in controlnets]
         if any(union) and not all(union):
-            raise ValueError(
+            raise InputError(
                 "controls: a union ControlNet cannot run beside other ControlNets; give every unit the union "
                 "model, or none"
             )

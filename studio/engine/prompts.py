@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from studio.prompt_syntax import parse
+from studio.errors import InputError
+from studio.recipe.prompt_syntax import parse
 
 CHUNK = 75  # tokens per chunk, plus BOS and EOS = CLIP's 77
 COMMA_BACKTRACK = 20  # A1111's `comma_padding_backtrack` default
@@ -137,7 +138,7 @@ def _layers(encoder) -> int:
 
 def _check_depth(encoder, depth: int, clip_skip: int) -> None:
     if depth > _layers(encoder):
-        raise ValueError(
+        raise InputError(
             f"clip_skip: {clip_skip} skips more layers than this model's text encoder has ({_layers(encoder)}); "
             f"choose at most {_layers(encoder)}"
         )

@@ -25,6 +25,7 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from studio.errors import InputError
 from studio.recipe import resolved_schedule
 
 _SDE_DPMPP = {"algorithm_type": "sde-dpmsolver++"}
@@ -65,14 +66,14 @@ def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) 
     try:
         scheduler_class, extra = SCHEDULERS[sampler]
     except KeyError:
-        raise ValueError(f"sampler: unknown sampler {sampler!r}") from None
+        raise InputError(f"sampler: unknown sampler {sampler!r}") from None
     try:
         extra = {**extra, **SCHEDULES[resolved_schedule(sampler, schedule)]}
     except KeyError:
-        raise ValueError(f"scheduler: unknown schedule type {schedule!r}") from None
+        raise InputError(f"scheduler: unknown schedule type {schedule!r}") from None
     if base_config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in _settings(scheduler_class):
         able = ", ".join(name for name, (cls, _) in SCHEDULERS.items() if "rescale_betas_zero_snr" in _settings(cls))
-        raise ValueError(
+        raise InputError(
             f"sampler: {sampler} cannot run this zero-terminal-SNR (v-prediction) model; choose one of {able}"
         )
     if scheduler_class is DPMSolverSDEScheduler:

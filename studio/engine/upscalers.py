@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.errors import GenerationStopped
+from studio.errors import GenerationStopped, InputError
+from studio.finish.upscaling import lanczos, model_tiles, upscaled_size
 from studio.recipe import LANCZOS, UPSCALER_SUFFIXES
-from studio.upscaling import lanczos, model_tiles, upscaled_size
 
 # Context each tile reads beyond its edges: more than the reach of the ESRGAN family's convolutions.
 TILE_MARGIN = 32
@@ -26,7 +26,7 @@ MAX_MODEL_PASSES = 3  # a 2x model reaches 4x in two passes, as A1111 repeats it
 TileCallback = Callable[[int, int], None]  # (tiles done, tiles in all)
 
 
-class UpscalerError(ValueError):
+class UpscalerError(InputError):
     """An upscaler file is missing, unreadable or not an upscaler. The message says what to do."""
 
 

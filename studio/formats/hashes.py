@@ -15,6 +15,7 @@ import struct
 import threading
 from pathlib import Path
 
+from studio.errors import InputError
 from studio.files import atomic_write_text
 
 _BLOCK = 1 << 20
@@ -89,7 +90,7 @@ def _sha256_after_safetensors_header(path: Path) -> str:
     with path.open("rb") as handle:
         header = handle.read(8)
         if len(header) < 8:
-            raise ValueError(f"{path.name} is not a .safetensors file")
+            raise InputError(f"{path.name} is not a .safetensors file")
         (header_length,) = struct.unpack("<Q", header)
         handle.seek(8 + header_length)
         while block := handle.read(_BLOCK):

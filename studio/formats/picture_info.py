@@ -10,6 +10,7 @@ from typing import Any
 
 from PIL import Image
 
+from studio.errors import InputError
 from studio.formats import a1111, adetailer, comfyui, png_text
 from studio.formats.adetailer import FixSettings
 from studio.history import Iteration
@@ -50,11 +51,11 @@ def read_picture_info(path: Path) -> PictureInfo:
             texts = {key: value for key, value in image.info.items() if isinstance(key, str) and isinstance(value, str)}
             comment = _exif_user_comment(image)
     except Image.DecompressionBombError:
-        raise ValueError(
+        raise InputError(
             f"{Path(path).name} is over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} million pixels: too large to open"
         ) from None
     except (OSError, SyntaxError) as error:
-        raise ValueError(f"{Path(path).name} is not a picture this studio can read ({error})") from None
+        raise InputError(f"{Path(path).name} is not a picture this studio can read ({error})") from None
 
     if png_text.STUDIO_KEY in texts:
         info = _ours(texts)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from studio.errors import InputError
 from studio.train.settings import IMAGE_SUFFIXES, TrainingSettings
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """The training folder cannot be used; the message says why."""
 
 

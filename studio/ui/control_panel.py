@@ -17,6 +17,7 @@ from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
 from studio.control.units import UnitValues, build_units, default_settings, format_settings
+from studio.errors import InputError
 from studio.pictures import picture_from_data_url, png_data_url
 from studio.recipe import ControlRef, Recipe
 from studio.ui.present.editor_page import editor_html, map_value
@@ -82,7 +83,7 @@ class UnitWidgets:
         try:
             control_map = map_of(editor) if enabled else None
         except ValueError as error:
-            raise ValueError(f"control unit {self.number}: {str(error).rstrip('.')}, or switch the unit off.") from None
+            raise InputError(f"control unit {self.number}: {str(error).rstrip('.')}, or switch the unit off.") from None
         return UnitValues(
             bool(enabled), kind, model or "", weight, start, end,
             made_by.get("preprocessor") or NO_PREPROCESSOR, made_by.get("settings") or "", control_map,

@@ -11,6 +11,7 @@ from studio.control import maps
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import JOINTS, PRESETS, Pose, click, render
 from studio.control.units import default_settings, parse_settings
+from studio.errors import InputError
 from studio.pictures import check_side
 from studio.studio import Studio
 from studio.ui.control_panel import (
@@ -254,5 +255,5 @@ def _view_size(size: tuple[int, int], longest: int = 512) -> tuple[int, int]:
 
 def _size(width: float | None, height: float | None) -> tuple[int, int]:
     if not width or not height:
-        raise ValueError("width/height: set the picture's size first")
+        raise InputError("width/height: set the picture's size first")
     return int(width), int(height)

@@ -16,10 +16,10 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from studio.drafts import EditorDraft
 from studio.pictures import open_picture, picture_from_data_url
 from studio.prepare import Edit, NothingToEdit, edit_from_layers, require_mask
 from studio.recipe import Recipe
+from studio.session.drafts import EditorDraft
 from studio.studio import Studio
 from studio.ui.form import edit_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value

@@ -12,10 +12,9 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from studio.formats.adetailer import FixSettings
-from studio.outpaint import MAX_EXTENSION, Extension
-from studio.recipe import LANCZOS, MAX_UPSCALE, UpscaleRef
-from studio.regions import (
+from studio.errors import InputError
+from studio.finish.outpaint import MAX_EXTENSION, Extension
+from studio.finish.regions import (
     PAINTED,
     REVIEW_COLUMNS,
     FixPlan,
@@ -26,6 +25,8 @@ from studio.regions import (
     regions_from_rows,
     review_row,
 )
+from studio.formats.adetailer import FixSettings
+from studio.recipe import LANCZOS, MAX_UPSCALE, UpscaleRef
 from studio.studio import Studio
 from studio.ui.present.region_board import board_html
 from studio.ui.running import refusal, user_errors
@@ -276,7 +277,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
                 strokes_mask = painted_mask(str(brush))
                 painted_box = box_of_mask(strokes_mask)
                 if painted_box is None:
-                    raise ValueError("brush: nothing was painted; paint over the part to fix")
+                    raise InputError("brush: nothing was painted; paint over the part to fix")
                 number = session.drafts.save_region_mask(strokes_mask)
             row = review_row("brush", painted_box, f"{PAINTED}{number}")
         else:

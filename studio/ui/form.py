@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.prompt_syntax import prompt_with_lora_tags
+from studio.recipe.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import (
     HIRES_UPSCALERS,
     MAX_BATCH,

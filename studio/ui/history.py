@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from studio.errors import InputError
 from studio.studio import Studio
 from studio.ui.present import compare as compare_text
 from studio.ui.present import header
@@ -132,5 +133,5 @@ def _picture(key: object) -> tuple[str, int]:
     """ "00003:1" (a tree picture's key) -> ("00003", 1)."""
     node_id, _, index = str(key).partition(":")
     if not node_id.isdigit() or not index.isdigit():
-        raise ValueError(f"no such picture in the tree: {key!r}")
+        raise InputError(f"no such picture in the tree: {key!r}")
     return node_id, int(index)

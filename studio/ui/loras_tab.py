@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio.prompt_syntax import prompt_with_lora_tags
+from studio.recipe.prompt_syntax import prompt_with_lora_tags
 from studio.studio import Studio
 from studio.ui.running import refusal
 from studio.ui.screen import Screen

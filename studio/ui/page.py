@@ -13,7 +13,7 @@ import gradio as gr
 
 from studio.control.catalogue import KINDS
 from studio.pictures import open_picture
-from studio.presets import STYLE
+from studio.services.presets import STYLE
 from studio.studio import Studio
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.presets import STYLE
+from studio.services.presets import STYLE
 from studio.studio import Studio
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen

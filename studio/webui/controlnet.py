@@ -16,6 +16,7 @@ from PIL import Image
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role, default_model
 from studio.control.preprocessors import PREPROCESSORS
+from studio.errors import InputError
 from studio.recipe import TINY_MODEL, ControlRef
 from studio.webui.pictures import CROP_AND_RESIZE, RESIZE_MODES, decode_picture, resize_for
 
@@ -77,7 +78,7 @@ def units_of(alwayson_scripts: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if name.lower() == SCRIPT_NAME and isinstance(script, Mapping):
             args = script.get("args") or []
             if not isinstance(args, list):
-                raise ValueError("alwayson_scripts.controlnet.args: expected a list of units")
+                raise InputError("alwayson_scripts.controlnet.args: expected a list of units")
             return [unit for unit in args if isinstance(unit, Mapping) and unit.get("enabled", True)]
     return []
 
@@ -103,7 +104,7 @@ def _read_unit(unit, index, *, size, base_model, family, make_map) -> Unit:
     kind, model = _kind_and_model(unit.get("model"), module, base_model, family, where)
     control_mode = unit.get("control_mode", "Balanced")
     if control_mode not in ("Balanced", 0):
-        raise ValueError(f"{where}.control_mode: the studio runs 'Balanced' only, not {control_mode!r}")
+        raise InputError(f"{where}.control_mode: the studio runs 'Balanced' only, not {control_mode!r}")
     source = unit.get("image") or unit.get("input_image")
     if isinstance(source, Mapping):  # older clients send {"image": ..., "mask": ...}
         source = source.get("image")
@@ -134,7 +135,7 @@ def _read_unit(unit, index, *, size, base_model, family, make_map) -> Unit:
 def preprocessor_of(module: str, where: str) -> str:
     name = MODULE_ALIASES.get(module, module)
     if name != NO_PREPROCESSOR and name not in PREPROCESSORS:
-        raise ValueError(
+        raise InputError(
             f"{where}.module: the studio has no {module!r} preprocessor; use one of {', '.join(module_list())} "
             "(GET /controlnet/module_list)"
         )
@@ -153,13 +154,13 @@ def thresholds(module: str, threshold_a: object, threshold_b: object) -> dict[st
 def _kind_and_model(model: object, module: str, base_model: str, family: str | None, where: str) -> tuple[str, str]:
     text = str(model or "").strip()
     if not text or text == "None":
-        raise ValueError(f"{where}.model: name a ControlNet (GET /controlnet/model_list)")
+        raise InputError(f"{where}.model: name a ControlNet (GET /controlnet/model_list)")
     name, tag = text, ""
     if match := _HASH_SUFFIX.match(text):
         name, tag = match["name"].strip(), match["tag"].strip()
     kind = tag if tag in KINDS else _kind_in(name) or _kind_in(module)
     if kind is None:
-        raise ValueError(
+        raise InputError(
             f"{where}.model: cannot tell which kind of control {text!r} is; "
             f"name one from GET /controlnet/model_list, like '{default_model('canny', base_model, family)} [canny]'"
         )
@@ -174,7 +175,7 @@ def _model_id(name: str, kind: str, base_model: str, family: str | None, where: 
     for model in (KINDS[kind].sd15_model, KINDS[kind].sdxl_model):
         if model and model.rsplit("/", 1)[-1] == stem:
             return model
-    raise ValueError(
+    raise InputError(
         f"{where}.model: {name!r} is a file of another tool's models folder; name the ControlNet by its Hugging Face "
         f"id or path, like '{default_model(kind, base_model, family)} [{kind}]' (GET /controlnet/model_list)"
     )
@@ -193,10 +194,10 @@ def _resize_mode(value: object, where: str) -> int:
     legacy = {"Scale to Fit (Inner Fit)": CROP_AND_RESIZE, "Envelope (Outer Fit)": RESIZE_MODES["Resize and Fill"]}
     if isinstance(value, str) and value in legacy:
         return legacy[value]
-    raise ValueError(f"{where}.resize_mode: {value!r}; use 'Just Resize', 'Crop and Resize' or 'Resize and Fill'")
+    raise InputError(f"{where}.resize_mode: {value!r}; use 'Just Resize', 'Crop and Resize' or 'Resize and Fill'")
 
 
 def _number(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: expected a number, got {value!r}")
+        raise InputError(f"{where}: expected a number, got {value!r}")
     return float(value)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps
 
+from studio.errors import InputError
 from studio.pictures import open_picture, png_data_url
 
 # A1111's img2img resize modes, by number (modules/images.py resize_image; the API takes the number).
@@ -28,12 +29,12 @@ RESIZE_MODES = {"Just Resize": JUST_RESIZE, "Crop and Resize": CROP_AND_RESIZE, 
 def decode_picture(text: object, role: str) -> Image.Image:
     """A base64 picture (a `data:image/...;base64,` prefix allowed), with a message naming `role` if it is none."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{role}: expected a base64-encoded picture")
+        raise InputError(f"{role}: expected a base64-encoded picture")
     payload = text.split(",", 1)[1] if text.startswith("data:") else text
     try:
         raw = base64.b64decode(payload.strip(), validate=False)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{role}: is not base64; send the picture's bytes base64-encoded") from None
+        raise InputError(f"{role}: is not base64; send the picture's bytes base64-encoded") from None
     return open_picture(io.BytesIO(raw), role)
 
 
@@ -75,7 +76,7 @@ def resize_for(
             result.paste(fitted.resize((band, height), box=(0, 0, 0, height)), box=(0, 0))
             result.paste(fitted.resize((band, height), box=(fit_w, 0, fit_w, height)), box=(band + fit_w, 0))
         return result
-    raise ValueError(
+    raise InputError(
         f"resize_mode: {mode} is not one the studio runs; use 0 (just resize), 1 (crop and resize) or "
         "2 (resize and fill), or send the picture at width x height"
     )

@@ -27,8 +27,8 @@ from fastapi.staticfiles import StaticFiles
 from studio.errors import AnnotatorMissing, GenerationStopped, ModelError, OutOfMemory
 from studio.formats import a1111, png_text
 from studio.history import HistoryError, Iteration
-from studio.presets import STYLE
 from studio.recipe import HIRES_UPSCALERS, SAMPLERS, SCHEDULERS, TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe
+from studio.services.presets import STYLE
 from studio.studio import Studio
 from studio.webui import controlnet, translate
 from studio.webui.fields import DetectRequest, Img2ImgRequest, PngInfoRequest, ProcessingRequest, Txt2ImgRequest

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from studio.errors import InputError
 from studio.formats import a1111
 from studio.recipe import (
     AUTOMATIC,
@@ -50,7 +51,7 @@ HARMLESS_OVERRIDES = frozenset({"samples_format", "save_images_before_face_resto
 FILL, ORIGINAL = 0, 1
 
 
-class Unsupported(ValueError):
+class Unsupported(InputError):
     """A field A1111 has and the studio cannot honour with this value."""
 
 
@@ -98,12 +99,12 @@ def img2img_run(request: Img2ImgRequest, settings: Settings, studio: StudioFacts
     _check_seeds(request)
     _refuse_unsupported(request)
     if request.resize_mode not in IMG2IMG_RESIZE_MODES:
-        raise ValueError(
+        raise InputError(
             f"resize_mode: {request.resize_mode} is not one of A1111's: "
             + ", ".join(f"{mode} ({name})" for mode, name in IMG2IMG_RESIZE_MODES.items())
         )
     if not request.init_images:
-        raise ValueError("init_images: send the picture to repaint, base64-encoded")
+        raise InputError("init_images: send the picture to repaint, base64-encoded")
     if len(request.init_images) > 1:
         raise Unsupported("init_images: the studio repaints one picture per request; send one")
     if request.initial_noise_multiplier not in (None, 1.0):
@@ -155,7 +156,7 @@ def _check_seeds(request: ProcessingRequest) -> None:
     for name in ("seed", "subseed"):
         value = getattr(request, name)
         if value != RANDOM_SEED and not 0 <= value <= MAX_SEED:
-            raise ValueError(
+            raise InputError(
                 f"{name}: {value} is out of range; a seed is -1 (random) or a whole number from 0 to {MAX_SEED}"
             )
 
@@ -231,7 +232,7 @@ def _base_recipe(request: ProcessingRequest, settings: Settings) -> Recipe:
     if request.eta not in (None, _default_eta(sampler)):
         raise Unsupported(f"eta: the studio runs {sampler} with eta {_default_eta(sampler)}")
     if not 1 <= request.n_iter <= MAX_N_ITER:
-        raise ValueError(f"n_iter: {request.n_iter} batches; run 1 to {MAX_N_ITER} per request")
+        raise InputError(f"n_iter: {request.n_iter} batches; run 1 to {MAX_N_ITER} per request")
     return Recipe(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt or "",

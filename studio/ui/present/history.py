@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from studio.finish.regions import fix_name
 from studio.history import Action, Iteration, Mark
-from studio.regions import fix_name
 from studio.ui.present.viewer import file_url
 
 _MARK_BADGES = {Mark.KEEP: "★ kept", Mark.REJECT: "✗ rejected", Mark.NONE: ""}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
-from studio.prompt_syntax import lora_tags
+from studio.recipe.prompt_syntax import lora_tags
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from studio.history import Iteration
-from studio.prompt_syntax import prompt_with_lora_tags
+from studio.recipe.prompt_syntax import prompt_with_lora_tags
 
 LABEL_WORDS = 60
 

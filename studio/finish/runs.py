@@ -13,11 +13,12 @@ from typing import Protocol
 
 from PIL import Image
 
+from studio.errors import InputError
+from studio.finish.regions import region_mask
+from studio.finish.upscaling import Blender, lanczos, ramp_weights, tile_boxes, upscaled_size
 from studio.prepare import render_size
 from studio.progress import StepProgress
 from studio.recipe import LANCZOS, MAX_SEED, Mode, Recipe, RegionRef
-from studio.regions import region_mask
-from studio.upscaling import Blender, lanczos, ramp_weights, tile_boxes, upscaled_size
 
 StepCallback = Callable[[StepProgress], None]
 # The role of the map of a finish's tile ControlNet ("keep structure"): the picture being repainted, so it is
@@ -73,7 +74,7 @@ class LanczosOnly:
         on_tile: Callable[[int, int], None] | None = None,
     ) -> Image.Image:
         if upscaler != LANCZOS:
-            raise ValueError(f"upscaler: {upscaler} needs an upscalers folder; this studio has Lanczos only")
+            raise InputError(f"upscaler: {upscaler} needs an upscalers folder; this studio has Lanczos only")
         return lanczos(picture, upscaled_size(picture.size, factor))
 
     def request_stop(self) -> None:
@@ -103,21 +104,21 @@ def region_masks(recipe: Recipe, picture: Image.Image, painted: Mapping[str, Ima
     for number, region in enumerate(recipe.regions, start=1):
         strength = region.denoising_strength
         if strength > 0 and int(recipe.steps * strength) < 1:
-            raise ValueError(
+            raise InputError(
                 f"region {number}: strength {strength:g} of {recipe.steps} steps repaints nothing; raise the strength "
                 f"to {math.ceil(100 / recipe.steps) / 100:g} or the steps to {math.ceil(1 / strength - 1e-9)}"
             )
         right, bottom = region.box[2], region.box[3]
         if right > picture.width or bottom > picture.height:
-            raise ValueError(
+            raise InputError(
                 f"region {number}: its box reaches {right},{bottom}, outside the "
                 f"{picture.width}x{picture.height} picture; mark it again on this picture"
             )
         if region.mask and region.mask not in painted:
-            raise ValueError(f"region {number}: its painted mask {region.mask!r} is missing")
+            raise InputError(f"region {number}: its painted mask {region.mask!r} is missing")
         mask = region_mask(region, picture.size, painted.get(region.mask) if region.mask else None)
         if mask.getbbox() is None:
-            raise ValueError(f"region {number}: its painted mask has no stroke inside its box; paint over the area")
+            raise InputError(f"region {number}: its painted mask has no stroke inside its box; paint over the area")
         masks.append(mask)
     return masks
 

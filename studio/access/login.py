@@ -10,11 +10,13 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable
 
+from studio.errors import InputError
+
 # An account name becomes a folder name (each account's sessions are its own): plain characters only.
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class LoginError(ValueError):
+class LoginError(InputError):
     """An `--auth` value that cannot be used. The message says what to write instead."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from studio.errors import InputError
 from studio.recipe import MAX_SIDE
 
 MAX_EXTENSION = 1024  # pixels on one side in one step
@@ -33,12 +34,12 @@ class Extension:
         for side in ("left", "top", "right", "bottom"):
             value = getattr(self, side)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXTENSION:
-                raise ValueError(f"outpaint: {side} is {value!r}; extend each side by 0 to {MAX_EXTENSION} pixels")
+                raise InputError(f"outpaint: {side} is {value!r}; extend each side by 0 to {MAX_EXTENSION} pixels")
         if not any((self.left, self.top, self.right, self.bottom)):
-            raise ValueError("outpaint: every side is 0; say how many pixels to add on at least one side")
+            raise InputError("outpaint: every side is 0; say how many pixels to add on at least one side")
         width, height = self.canvas_size(size)
         if max(width, height) > MAX_SIDE:
-            raise ValueError(
+            raise InputError(
                 f"outpaint: the canvas would be {width}x{height}; the studio renders sides up to {MAX_SIDE} pixels"
             )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.errors import InputError
 from studio.files import atomic_write_text
 from studio.recipe import LoraRef, Recipe, RecipeError
 
@@ -41,7 +42,7 @@ PROMPT_SETTINGS = ("prompt", "prompt_template", "negative_prompt", "trigger_word
 STYLE = "style"  # a style's settings are prompt text only, and it is toggled on, not applied to the form
 
 
-class PresetError(ValueError):
+class PresetError(InputError):
     """A preset file that cannot be used; the message names the file and the field."""
 
 

@@ -9,193 +9,56 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
 from typing import Any
 
-from studio.prompt_syntax import lora_tags
-
-SCHEMA_VERSION = 5  # 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
-MAX_STYLES = 16
-MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
-# How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
-# bilinear, as in A1111), or the decoded picture with Lanczos; or an upscaler model's file name.
-HIRES_UPSCALERS: tuple[str, ...] = ("Latent", "Latent (nearest)", "Lanczos")
-MAX_HIRES_SCALE = 4.0
-# Upscaling a picked picture: Lanczos is built in; other names are model files in the upscalers folder.
-LANCZOS = "Lanczos"
-UPSCALER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
-MAX_UPSCALE = 4.0
-MAX_REGIONS = 16
-# What a fix region holds, as the artist names it: found by a detector, or marked by hand.
-REGION_LABELS: tuple[str, ...] = ("face", "hand", "box", "brush")
-
-DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-TINY_MODEL = "tiny"
-TINY_SDXL_MODEL = "tiny-sdxl"
-
-# A1111's sampler names (1.9 and later: the schedule is a field of its own), in its dropdown's order.
-# The engine maps each to a diffusers scheduler (studio/engine/samplers.py); a test keeps the two equal.
-SAMPLERS: tuple[str, ...] = (
-    "DPM++ 2M",
-    "DPM++ SDE",
-    "DPM++ 2M SDE",
-    "Euler a",
-    "Euler",
-    "LMS",
-    "Heun",
-    "DPM2",
-    "DPM2 a",
-    "DDIM",
-    "PLMS",
-    "UniPC",
-    "LCM",
+from studio.recipe.migrations import _recipe_v1_to_v2
+from studio.recipe.parts import (
+    ControlRef,
+    InpaintArea,
+    LoraRef,
+    Mode,
+    RecipeError,
+    RegionRef,
+    UpscaleRef,
+    _as,
+    _check_int,
+    _check_number,
+    _check_text,
+    _check_type,
+    _enum,
 )
-# A1111's "Schedule type" labels that the studio runs. "Uniform" is the model's own timestep spacing.
-SCHEDULERS: tuple[str, ...] = ("Automatic", "Uniform", "Karras", "Exponential", "SGM Uniform")
-AUTOMATIC = "Automatic"
-# What "Automatic" means for each sampler, as in A1111 1.9+ (its samplers' `scheduler` option); others: Uniform.
-AUTOMATIC_SCHEDULES: dict[str, str] = {
-    "DPM++ 2M": "Karras",
-    "DPM++ SDE": "Karras",
-    "DPM2": "Karras",
-    "DPM2 a": "Karras",
-    "DPM++ 2M SDE": "Exponential",
-}
-# Samplers whose diffusers schedulers cannot take Karras or exponential sigmas.
-_SPACING_ONLY = frozenset({"Euler a", "DDIM", "PLMS", "LCM"})
-
-
-def resolved_schedule(sampler: str, scheduler: str) -> str:
-    """The schedule that runs: "Automatic" is the sampler's own default, as in A1111."""
-    return AUTOMATIC_SCHEDULES.get(sampler, "Uniform") if scheduler == AUTOMATIC else scheduler
-
-
-def split_sampler_name(name: str) -> tuple[str, str | None]:
-    """A1111's older one-field names ("DPM++ 2M Karras") -> ("DPM++ 2M", "Karras"); others -> (name, None)."""
-    for schedule in SCHEDULERS:
-        if name.endswith(f" {schedule}") and name[: -len(schedule) - 1] in SAMPLERS:
-            return name[: -len(schedule) - 1], schedule
-    return name, None
-
-
-MAX_SEED = 2**32 - 1
-RANDOM_SEED = -1
-MIN_SIDE, MAX_SIDE = 64, 2048
-MAX_STEPS = 150
-MAX_BATCH = 8
-# A1111 sets no bound; ours keeps every PNG and history.json readable (the longest real prompts are ~2,000).
-MAX_PROMPT_CHARS = 10_000
-# LoRA weights beyond this only burn the picture (A1111's sliders stop at 2); negative weights are allowed.
-MAX_LORA_WEIGHT = 5.0
-
-
-class RecipeError(ValueError):
-    """A recipe value is out of bounds. `field` names the offending field."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-
-
-class Mode(StrEnum):
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-
-
-class InpaintArea(StrEnum):
-    WHOLE_PICTURE = "whole picture"
-    ONLY_MASKED = "only masked"
-
-
-@dataclass(frozen=True)
-class LoraRef:
-    """A LoRA applied for one run: a name or path, and its weight (negative weights allowed)."""
-
-    name: str
-    weight: float = 1.0
-
-
-# What a ControlNet unit can steer with; studio/control/catalogue.py says which model and preprocessors each uses.
-CONTROL_KINDS: tuple[str, ...] = (
-    "canny",
-    "openpose",
-    "depth",
-    "seg",
-    "scribble",
-    "lineart",
-    "softedge",
-    "tile",
-    "shuffle",
+from studio.recipe.prompt_syntax import lora_tags
+from studio.recipe.vocabulary import (
+    _SPACING_ONLY,
+    AUTOMATIC,
+    CONTROL_KINDS,
+    DEFAULT_MODEL,
+    HIRES_UPSCALERS,
+    LANCZOS,
+    MAX_BATCH,
+    MAX_CLIP_SKIP,
+    MAX_HIRES_SCALE,
+    MAX_LORA_WEIGHT,
+    MAX_PROMPT_CHARS,
+    MAX_REGIONS,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MAX_STYLES,
+    MAX_UPSCALE,
+    MIN_SIDE,
+    RANDOM_SEED,
+    REGION_LABELS,
+    SAMPLERS,
+    SCHEDULERS,
+    SCHEMA_VERSION,
+    UPSCALER_SUFFIXES,
+    is_upscaler_file,
+    resolved_schedule,
+    split_sampler_name,
 )
-
-
-@dataclass(frozen=True)
-class ControlRef:
-    """A ControlNet unit: which model steers, with which map, how hard and over which part of the steps.
-
-    `image` names the control map's role among the node's inputs (like "control-0"): the map itself,
-    after preprocessing and the artist's edits, is saved on the node, so a replay is exact.
-    `preprocessor` and its settings record how the map was made ("none": the artist made it).
-    """
-
-    kind: str
-    model: str
-    image: str
-    weight: float = 1.0
-    guidance_start: float = 0.0
-    guidance_end: float = 1.0
-    preprocessor: str = "none"
-    preprocessor_settings: tuple[tuple[str, float], ...] = ()
-
-    def __post_init__(self) -> None:
-        settings = self.preprocessor_settings
-        pairs = settings.items() if isinstance(settings, dict) else settings
-        object.__setattr__(self, "preprocessor_settings", tuple(sorted((str(k), v) for k, v in pairs)))
-
-
-@dataclass(frozen=True)
-class RegionRef:
-    """One region of a fix: where it is on the source picture, and how it is re-rendered.
-
-    The region is rendered alone at the recipe's size ("only masked") and pasted back, so a small
-    hand gets the model's full resolution. `box` is (left, top, right, bottom) in the source picture's
-    pixels; `mask` names a painted mask among the node's inputs ("" when the box itself is the mask).
-    An empty prompt means the recipe's own prompt. `found_by` names the detector ("" when marked by hand).
-    """
-
-    label: str
-    box: tuple[int, int, int, int]
-    prompt: str = ""
-    negative_prompt: str = ""
-    denoising_strength: float = 0.4
-    mask_blur: int = 4
-    padding: int = 32
-    mask: str = ""
-    found_by: str = ""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.box, list):
-            object.__setattr__(self, "box", tuple(self.box))
-
-
-@dataclass(frozen=True)
-class UpscaleRef:
-    """Enlarging a picture by `factor` with `upscaler` (Lanczos, or a model file), in tiles of `tile` pixels.
-
-    With `refine` ("SD upscale"), the enlarged picture is then repainted tile by tile at the recipe's
-    size, prompt and denoising strength, the tiles overlapping by `overlap` pixels and blended.
-    `tile` 0 runs the upscaler model on the whole picture at once.
-    """
-
-    factor: float = 2.0
-    upscaler: str = LANCZOS
-    tile: int = 256
-    refine: bool = False
-    overlap: int = 64
 
 
 @dataclass(frozen=True)
@@ -509,84 +372,3 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         return cls.from_dict(json.loads(text))
-
-
-def is_upscaler_file(name: str) -> bool:
-    """A model file's name in the upscalers folder: a known suffix, and no folder in it."""
-    return name.endswith(UPSCALER_SUFFIXES) and "/" not in name and "\\" not in name and not name.startswith(".")
-
-
-def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored recipe dict of any version this studio reads, as a dict of the current version (for migrations)."""
-    if isinstance(data, dict) and data.get("schema_version") == 1:
-        data = {**_recipe_v1_to_v2({k: v for k, v in data.items() if k != "schema_version"}), "schema_version": 2}
-    if isinstance(data, dict) and data.get("schema_version") == 2:
-        data = {**data, "schema_version": 3}
-    if isinstance(data, dict) and data.get("schema_version") == 3:
-        data = {**data, "schema_version": 4}
-    if isinstance(data, dict) and data.get("schema_version") == 4:
-        data = {**data, "schema_version": 5}
-    return data
-
-
-def _recipe_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 named the schedule inside the sampler ("DPM++ 2M Karras") and ran every other name on the
-    model's own spacing. Version 2 says exactly that: the sampler, and the schedule that ran."""
-    sampler = data.get("sampler", "Euler a")
-    if not isinstance(sampler, str):
-        return data
-    base, schedule = split_sampler_name(sampler)
-    if schedule is None:
-        # Plain names ran uniform spacing; where A1111's Automatic means another schedule, say Uniform.
-        schedule = AUTOMATIC if AUTOMATIC_SCHEDULES.get(base, "Uniform") == "Uniform" else "Uniform"
-    return {**data, "sampler": base, "scheduler": schedule}
-
-
-def _as(kind: type, name: str, value: Any) -> Any:
-    if isinstance(value, kind):
-        return value
-    if not isinstance(value, dict):
-        raise RecipeError(name, f"expected objects, got {value!r}")
-    try:
-        return kind(**value)
-    except TypeError as error:
-        raise RecipeError(name, str(error)) from None
-
-
-def _enum(enum_type: type[Enum], name: str, value: Any) -> Any:
-    try:
-        return enum_type(value)
-    except ValueError:
-        choices = ", ".join(repr(member.value) for member in enum_type)
-        raise RecipeError(name, f"{value!r} is not one of {choices}") from None
-
-
-def _check_type(name: str, value: Any, expected: type) -> None:
-    if not isinstance(value, expected):
-        raise RecipeError(name, f"expected {expected.__name__}, got {type(value).__name__}")
-
-
-def _check_text(name: str, value: Any) -> None:
-    _check_type(name, value, str)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RecipeError(
-            name, "holds a character that is not text (a lone surrogate); retype or paste it again"
-        ) from None
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RecipeError(name, f"expected a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise RecipeError(name, f"{value} is out of range ({low} to {high})")
-
-
-def _check_number(name: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecipeError(name, f"expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise RecipeError(name, f"{value} is not a finite number; give one from {low:g} to {high:g}")
-    if not low <= value <= high:
-        raise RecipeError(name, f"{value} is out of range ({low} to {high})")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from studio.errors import InputError
 from studio.recipe import MAX_SIDE
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
@@ -23,7 +24,7 @@ def upscaled_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
     """A1111's rounding: each side times the factor, to whole pixels. ValueError beyond the largest picture."""
     width, height = (round(side * factor) for side in size)
     if max(width, height) > MAX_SIDE * 2:
-        raise ValueError(
+        raise InputError(
             f"upscale: {size[0]}x{size[1]} times {factor:g} is {width}x{height}; "
             f"the studio keeps pictures up to {MAX_SIDE * 2} pixels a side: choose a smaller factor"
         )
@@ -45,7 +46,7 @@ def tile_boxes(size: tuple[int, int], tile: tuple[int, int], overlap: int = 0) -
     """Tiles of at most `tile` (width, height) covering a picture of `size`, neighbours overlapping by `overlap` or more."""
     tile_width, tile_height = tile
     if min(tile_width, tile_height) <= overlap:
-        raise ValueError(f"tiles of {tile_width}x{tile_height} pixels cannot overlap by {overlap}")
+        raise InputError(f"tiles of {tile_width}x{tile_height} pixels cannot overlap by {overlap}")
     width, height = size
     return [
         (left, top, min(width, left + tile_width), min(height, top + tile_height))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from studio.errors import InputError
 from studio.recipe import RegionRef
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
@@ -28,7 +29,7 @@ def clamp_box(box: Sequence[float], size: tuple[int, int]) -> Box:
     left, right = sorted((max(0, min(width, left)), max(0, min(width, right))))
     top, bottom = sorted((max(0, min(height, top)), max(0, min(height, bottom))))
     if right - left < MIN_REGION_SIDE or bottom - top < MIN_REGION_SIDE:
-        raise ValueError(
+        raise InputError(
             f"region: {left},{top} to {right},{bottom} is smaller than {MIN_REGION_SIDE} pixels on a side "
             f"inside the {width}x{height} picture; mark a larger area"
         )
@@ -68,12 +69,12 @@ def painted_mask(data_url: str) -> Image.Image:
 
     prefix = "data:image/png;base64,"
     if not data_url.startswith(prefix):
-        raise ValueError("brush: the strokes did not arrive as a PNG; paint again")
+        raise InputError("brush: the strokes did not arrive as a PNG; paint again")
     try:
         with Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :], validate=True))) as strokes:
             alpha = np.asarray(strokes.convert("RGBA"))[:, :, 3]
     except (binascii.Error, OSError, Image.DecompressionBombError):
-        raise ValueError("brush: the strokes could not be read; paint again") from None
+        raise InputError("brush: the strokes could not be read; paint again") from None
     return Image.fromarray(((alpha > 0) * 255).astype(np.uint8), "L")
 
 
@@ -144,11 +145,11 @@ def regions_from_rows(rows: Sequence[Sequence], plan: FixPlan, size: tuple[int, 
         try:
             box = grown(clamp_box([float(v) for v in (left, top, right, bottom)], size), plan.grow, size)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"region row {number}: {error}") from None
+            raise InputError(f"region row {number}: {error}") from None
         label = str(label).strip().lower()
         painted = painted_number(found_by)
         if label == "brush" and painted is None:
-            raise ValueError(f"region row {number}: a brush region needs its strokes; paint it again on the board")
+            raise InputError(f"region row {number}: a brush region needs its strokes; paint it again on the board")
         regions.append(
             RegionRef(
                 label if label in ("face", "hand", "brush") else "box",

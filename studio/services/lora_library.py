@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.errors import InputError
+
 SAFE_SUFFIXES = (".safetensors",)
 PICKLED_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 _LORA_KEY_MARKS = ("lora_down", "lora_up", "lora_A", "lora_B", ".lora.", "lora.down", "lora.up")
@@ -29,7 +31,7 @@ def training_folder_hash(path: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class LoraError(ValueError):
+class LoraError(InputError):
     """A LoRA cannot be found or used. The message says what to do."""
 
 
@@ -49,7 +51,7 @@ def read_header(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
             if length > _MAX_HEADER:
-                raise ValueError("header too large")
+                raise InputError("header too large")
             header = json.loads(handle.read(length))
     except (OSError, ValueError, struct.error) as error:
         raise LoraError(f"{path.name} is not a readable .safetensors file ({error})") from None

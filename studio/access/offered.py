@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from studio.prompt_syntax import effective_loras
+from studio.errors import NotOffered
+from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import Recipe
-
-
-class NotOffered(ValueError):
-    """A shared studio was asked for something it does not offer. The message says what it does offer."""
 
 
 @dataclass(frozen=True)

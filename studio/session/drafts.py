@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from PIL import Image
 
+from studio.errors import InputError
 from studio.files import atomic_write, atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -119,7 +120,7 @@ class Drafts:
             return Drafts(self.folder / _ASIDE / "upload")
         node, index = str(source.get("node")), source.get("index")
         if not node.isdigit() or not isinstance(index, int):
-            raise ValueError(f"editor: no such picture {source!r}; send the picture to the editor again")
+            raise InputError(f"editor: no such picture {source!r}; send the picture to the editor again")
         return Drafts(self.folder / _ASIDE / f"{node}-{index}")
 
     def set_aside(self) -> list[EditorDraft]:

@@ -1,0 +1,1 @@
+"""Finishing a picked picture: fixing regions (faces, hands), upscaling, outpainting. Pure: no torch."""

@@ -1,0 +1,153 @@
+"""The parts a recipe is made of (LoRAs, control units, fix regions, an upscale), its enums, and how fields are checked."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+from studio.errors import InputError
+from studio.recipe.vocabulary import LANCZOS
+
+
+class RecipeError(InputError):
+    """A recipe value is out of bounds. `field` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class Mode(StrEnum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+
+
+class InpaintArea(StrEnum):
+    WHOLE_PICTURE = "whole picture"
+    ONLY_MASKED = "only masked"
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    """A LoRA applied for one run: a name or path, and its weight (negative weights allowed)."""
+
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ControlRef:
+    """A ControlNet unit: which model steers, with which map, how hard and over which part of the steps.
+
+    `image` names the control map's role among the node's inputs (like "control-0"): the map itself,
+    after preprocessing and the artist's edits, is saved on the node, so a replay is exact.
+    `preprocessor` and its settings record how the map was made ("none": the artist made it).
+    """
+
+    kind: str
+    model: str
+    image: str
+    weight: float = 1.0
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    preprocessor: str = "none"
+    preprocessor_settings: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        settings = self.preprocessor_settings
+        pairs = settings.items() if isinstance(settings, dict) else settings
+        object.__setattr__(self, "preprocessor_settings", tuple(sorted((str(k), v) for k, v in pairs)))
+
+
+@dataclass(frozen=True)
+class RegionRef:
+    """One region of a fix: where it is on the source picture, and how it is re-rendered.
+
+    The region is rendered alone at the recipe's size ("only masked") and pasted back, so a small
+    hand gets the model's full resolution. `box` is (left, top, right, bottom) in the source picture's
+    pixels; `mask` names a painted mask among the node's inputs ("" when the box itself is the mask).
+    An empty prompt means the recipe's own prompt. `found_by` names the detector ("" when marked by hand).
+    """
+
+    label: str
+    box: tuple[int, int, int, int]
+    prompt: str = ""
+    negative_prompt: str = ""
+    denoising_strength: float = 0.4
+    mask_blur: int = 4
+    padding: int = 32
+    mask: str = ""
+    found_by: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.box, list):
+            object.__setattr__(self, "box", tuple(self.box))
+
+
+@dataclass(frozen=True)
+class UpscaleRef:
+    """Enlarging a picture by `factor` with `upscaler` (Lanczos, or a model file), in tiles of `tile` pixels.
+
+    With `refine` ("SD upscale"), the enlarged picture is then repainted tile by tile at the recipe's
+    size, prompt and denoising strength, the tiles overlapping by `overlap` pixels and blended.
+    `tile` 0 runs the upscaler model on the whole picture at once.
+    """
+
+    factor: float = 2.0
+    upscaler: str = LANCZOS
+    tile: int = 256
+    refine: bool = False
+    overlap: int = 64
+
+
+def _as(kind: type, name: str, value: Any) -> Any:
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, dict):
+        raise RecipeError(name, f"expected objects, got {value!r}")
+    try:
+        return kind(**value)
+    except TypeError as error:
+        raise RecipeError(name, str(error)) from None
+
+
+def _enum(enum_type: type[Enum], name: str, value: Any) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in enum_type)
+        raise RecipeError(name, f"{value!r} is not one of {choices}") from None
+
+
+def _check_type(name: str, value: Any, expected: type) -> None:
+    if not isinstance(value, expected):
+        raise RecipeError(name, f"expected {expected.__name__}, got {type(value).__name__}")
+
+
+def _check_text(name: str, value: Any) -> None:
+    _check_type(name, value, str)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecipeError(
+            name, "holds a character that is not text (a lone surrogate); retype or paste it again"
+        ) from None
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecipeError(name, f"expected a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise RecipeError(name, f"{value} is out of range ({low} to {high})")
+
+
+def _check_number(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(name, f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise RecipeError(name, f"{value} is not a finite number; give one from {low:g} to {high:g}")
+    if not low <= value <= high:
+        raise RecipeError(name, f"{value} is out of range ({low} to {high})")
