@@ -103,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.sign_cert is None) != (args.sign_key is None):
         parser.error("--sign-cert and --sign-key go together")
-    from studio.login import LoginError, parse_account
+    from studio.access.login import LoginError, parse_account
 
     try:
         args.accounts = dict(parse_account(entry) for entry in args.auth or [])
@@ -128,9 +128,9 @@ def offered(args: argparse.Namespace):
     default ControlNets of both families, the library. None for a local studio, where paths work."""
     if not (args.share or args.listen):
         return None
+    from studio.access.offered import Offered
     from studio.control.catalogue import KINDS, TINY_UNION
     from studio.lora_library import list_loras
-    from studio.offered import Offered
     from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
 
     defaults = {model for kind in KINDS.values() for model in (kind.sd15_model, kind.sdxl_model) if model}
@@ -141,9 +141,9 @@ def offered(args: argparse.Namespace):
     )
 
 
-def file_guard(studio, outputs: Path) -> dict:
+def file_guard(sessions, outputs: Path) -> dict:
     """FastAPI arguments that keep each account's pictures to itself (with several accounts)."""
-    if not studio.per_account:
+    if not sessions.per_account:
         return {}
     from starlette.middleware import Middleware
 
@@ -152,20 +152,62 @@ def file_guard(studio, outputs: Path) -> dict:
     return {"middleware": [Middleware(OwnFilesOnly, outputs=outputs)]}
 
 
-def serve_api(app, studio, credentials: dict[str, str]):
+def serve_api(app, sessions, credentials: dict[str, str]):
     """Serve AUTOMATIC1111's web API beside the window, behind `credentials` (HTTP Basic) when there are any."""
     from studio.engine.memory import memory_report
     from studio.webui.routes import WebUiApi
 
-    api = WebUiApi(studio, credentials=credentials, memory=memory_report)
+    api = WebUiApi(sessions, credentials=credentials, memory=memory_report)
     api.mount(app)
     return api
+
+
+def build_sessions(
+    engine,
+    outputs: Path,
+    *,
+    defaults=None,
+    hashes=None,
+    preset_folders: tuple[Path, Path] | None = None,
+    lora_dir: Path | None = None,
+    workshop=None,
+    map_maker=None,
+    upscalers=None,
+    per_account: bool = False,
+    offered=None,
+    signing=None,
+):
+    """The app-wide services around `engine`, and the way every caller opens its session in `outputs`.
+
+    Each part is optional but the engine: a studio without a LoRA folder, preprocessors or a signing
+    folder still runs the loop, and says so when the missing part is asked for."""
+    from studio.history import HistoryStore
+    from studio.services import Services
+    from studio.services.authorship import Authorship
+    from studio.services.loras import Loras
+    from studio.services.maps import Maps
+    from studio.services.models import Models
+    from studio.services.presets import PresetShelf
+    from studio.session.sessions import Sessions
+
+    loras = Loras(lora_dir, workshop=workshop, hashes=hashes, offered=offered)
+    services = Services(
+        models=Models(engine, defaults=defaults, upscalers=upscalers, offered=offered),
+        presets=PresetShelf(preset_folders),
+        loras=loras,
+        maps=Maps(map_maker),
+        authorship=Authorship(signing, trained_on=loras.trained_on),
+        hashes=hashes,
+        offered=offered,
+    )
+    return Sessions(HistoryStore(outputs), services, per_account=per_account)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a desktop app does not phone home
 
+    from studio.access.login import LoginGuard
     from studio.authorship.credentials import Signing
     from studio.engine.annotators import Preprocessors
     from studio.engine.factory import make_engine
@@ -173,11 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     from studio.engine.upscalers import Upscalers
     from studio.errors import ModelError
     from studio.formats.hashes import HashCache
-    from studio.history import HistoryStore
-    from studio.login import LoginGuard
     from studio.recipe import Recipe
     from studio.sizes import default_size
-    from studio.studio import Studio
     from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
 
@@ -205,9 +244,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nWARNING: {error}\nThe studio starts anyway; load a model from its Model panel.\n", flush=True)
 
     width, height = default_size(engine.family)  # new recipes start at the loaded family's native size
-    studio = Studio(
+    sessions = build_sessions(
         engine,
-        HistoryStore(args.outputs),
+        args.outputs,
         defaults=Recipe(model=args.model, width=width, height=height),
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
@@ -223,9 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     if engine.model is not None:
         # Compiles (or loads from the disk cache) the fast path's kernels while the window opens; a run
         # asked for meanwhile waits its turn in the lane. Nothing to do when the studio runs eagerly.
-        threading.Thread(target=engine.warm_up, args=(studio.defaults,), name="studio-warm-up", daemon=True).start()
+        threading.Thread(
+            target=engine.warm_up, args=(sessions.services.models.defaults,), name="studio-warm-up", daemon=True
+        ).start()
     print(f"Speed: {engine.speed}", flush=True)
-    window = build_ui(studio, notice=notice)
+    window = build_ui(sessions, notice=notice)
     credentials = accounts(args)
     window.blocks.queue(default_concurrency_limit=4)
     app, local_url, share_url = window.blocks.launch(
@@ -237,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         inbrowser=not args.no_browser,
         prevent_thread_lock=True,
         allowed_paths=[str(args.outputs.resolve())],
-        app_kwargs=file_guard(studio, args.outputs),
+        app_kwargs=file_guard(sessions, args.outputs),
         theme=window.theme,
         css=window.css,
         head=window.head,
@@ -246,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.api:
         # A share link reaches the API too: it always has a password there (the share login at least).
-        serve_api(app, studio, args.api_accounts or credentials)
+        serve_api(app, sessions, args.api_accounts or credentials)
     print(f"\nThe studio is running at {local_url}", flush=True)
     if args.api:
         print(f"A1111 API: {local_url.rstrip('/')}/sdapi/v1/  (endpoints: {local_url.rstrip('/')}/docs)", flush=True)

@@ -23,14 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: E402
 
+from launch import build_sessions  # noqa: E402
 from studio.engine.factory import make_engine  # noqa: E402
 from studio.engine.families import Family  # noqa: E402
 from studio.engine.models import DeviceSettings  # noqa: E402
 from studio.engine.samplers import make_scheduler  # noqa: E402
 from studio.engine.tiny import tiny_model_folder  # noqa: E402
-from studio.history import HistoryStore  # noqa: E402
 from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe  # noqa: E402
-from studio.studio import Studio  # noqa: E402
 
 ROUNDS = 15
 SETTINGS = {"steps": 20, "width": 256, "height": 256}
@@ -65,7 +64,7 @@ def main() -> None:
     bare.set_progress_bar_config(disable=True)
     engine = make_engine(cache_dir=cache, settings=CPU)
     engine.load(model)
-    studio = Studio(engine, HistoryStore(work / "outputs"))
+    studio = build_sessions(engine, work / "outputs").open()
     recipe = Recipe(prompt="a lighthouse at dusk", model=model, sampler="Euler a", cfg_scale=7.0, seed=1, **SETTINGS)
 
     bare_diffusers(bare, 0)  # warm both paths

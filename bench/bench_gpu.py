@@ -201,12 +201,11 @@ def write_random_lora(unet, path: Path) -> None:
 
 
 def start(bench: Bench, cache: Path, *, memory: str = "normal", fast: bool | None = None):
+    from launch import build_sessions
     from studio.engine.factory import make_engine
-    from studio.history import HistoryStore
-    from studio.studio import Studio
 
     engine = make_engine(cache_dir=cache, settings=bench.settings(memory), fast=fast)
-    studio = Studio(engine, HistoryStore(cache / "outputs"))
+    studio = build_sessions(engine, cache / "outputs").open()
     return engine, studio
 
 

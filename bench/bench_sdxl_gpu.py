@@ -30,14 +30,13 @@ from diffusers import (  # noqa: E402
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection  # noqa: E402
 
+from launch import build_sessions  # noqa: E402
 from studio.engine.checkpoint_configs import BASE_CONFIGS  # noqa: E402
 from studio.engine.engine import Engine  # noqa: E402
 from studio.engine.families import Family  # noqa: E402
 from studio.engine.pipelines import PipelineSet  # noqa: E402
 from studio.engine.tiny import clip_tokenizer  # noqa: E402
-from studio.history import HistoryStore  # noqa: E402
 from studio.recipe import Recipe  # noqa: E402
-from studio.studio import Studio  # noqa: E402
 
 ROUNDS = 5
 STEPS, SIZE = 20, 1024
@@ -86,7 +85,7 @@ def main() -> None:
     pipe = random_sdxl()
     print(f"{torch.cuda.get_device_name()}: random SDXL built in {time.perf_counter() - started:.0f} s")
     engine = Engine(lambda model: PipelineSet(pipe, model))
-    studio = Studio(engine, HistoryStore(Path(tempfile.mkdtemp(prefix="studio-bench-")) / "outputs"))
+    studio = build_sessions(engine, Path(tempfile.mkdtemp(prefix="studio-bench-")) / "outputs").open()
     recipe = Recipe(prompt=PROMPT, model="random-sdxl", sampler="Euler a", steps=STEPS, width=SIZE, height=SIZE)
 
     bare(pipe, 0)  # warm both paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,34 @@ class RunReport:
     finished: bool = False
     node_id: str | None = None  # the saved node, once finished
     failed: str | None = None  # why it did not finish (stopped, or the error's message)
+
+
+class RunBoard:
+    """Each session folder's latest run since the studio started, app-wide: a reloaded window reads it."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Path, RunReport] = {}
+        self._lock = threading.Lock()
+
+    def latest(self, folder: Path) -> RunReport | None:
+        return self._runs.get(folder)
+
+    def started(self, folder: Path) -> None:
+        with self._lock:
+            self._runs[folder] = RunReport(None)
+
+    def stepped(self, folder: Path, progress: StepProgress) -> None:
+        with self._lock:
+            previous = self._runs[folder].progress
+            if progress.preview is None and previous is not None:
+                # Previews come a few a second: a window that reloads between two shows the last one.
+                progress = dataclasses.replace(progress, preview=previous.preview)
+            self._runs[folder] = RunReport(progress)
+
+    def finished(self, folder: Path, *, node_id: str | None = None, failed: str | None = None) -> None:
+        with self._lock:
+            last = self._runs[folder].progress
+            self._runs[folder] = RunReport(last, finished=True, node_id=node_id, failed=failed)
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from launch import file_guard, serve_api
+from launch import build_sessions, file_guard, serve_api
 from studio.authorship.credentials import Signing
 from studio.engine.annotators import Preprocessors
 from studio.engine.upscalers import Upscalers
-from studio.history import HistoryStore
 from studio.recipe import Recipe
-from studio.studio import Studio
+from studio.session.session import Session
+from studio.session.sessions import Sessions
 from studio.train.workshop import LoraWorkshop
 from studio.ui.app import build_ui
 
@@ -35,10 +35,10 @@ def running_studio(
     upscalers: Path | None = None,
     api: bool = False,
     api_credentials: dict[str, str] | None = None,
-) -> Iterator[tuple[str, Studio]]:
-    studio = Studio(
+) -> Iterator[tuple[str, Sessions]]:
+    studio = build_sessions(
         engine,
-        HistoryStore(outputs),
+        outputs,
         defaults=defaults,
         preset_folders=(BUILT_IN_PRESETS, outputs / "user-presets"),
         lora_dir=lora_dir,
@@ -70,8 +70,8 @@ def running_studio(
         window.blocks.close()
 
 
-def browser_session(studio: Studio) -> Studio:
-    """The studio in the session the test's browser works in: each browser has its own, so the only one with nodes."""
-    sessions = studio.sessions()
-    assert len(sessions) == 1, f"expected the browser's session alone, found {[info.id for info in sessions]}"
-    return studio.for_session(sessions[0].id)
+def browser_session(sessions: Sessions) -> Session:
+    """The session the test's browser works in: each browser has its own, so the only one with nodes."""
+    found = sessions.store.sessions()
+    assert len(found) == 1, f"expected the browser's session alone, found {[info.id for info in found]}"
+    return sessions.open(found[0].id)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from studio.history import HistoryStore
+from launch import build_sessions
 from studio.prepare import crop_back, extend, render_size
 from studio.recipe import InpaintArea, Recipe
-from studio.studio import Studio
+from studio.session.session import Session
 
 RECIPE = Recipe(prompt="a red door", model="tiny", steps=2, width=64, height=64, seed=9)
 
@@ -28,8 +28,8 @@ def corner_mask(size: tuple[int, int]) -> Image.Image:
 
 
 @pytest.fixture
-def studio(engine, tmp_path) -> Studio:
-    return Studio(engine, HistoryStore(tmp_path / "outputs"))
+def studio(engine, tmp_path) -> Session:
+    return build_sessions(engine, tmp_path / "outputs").open()
 
 
 def test_sizes_are_extended_to_multiples_of_8_and_cropped_back():

@@ -127,11 +127,11 @@ def test_replay_a_node_made_under_control_gives_the_same_pixels(client, server):
     from studio.control.pose import PRESETS, render
     from studio.recipe import ControlRef, Recipe
 
-    _, studio = server
+    studio = server[1].open()
     recipe = Recipe(prompt="a dancer", model="tiny", steps=3, width=SIZE, height=SIZE, seed=5)
     recipe = recipe.replace(controls=(ControlRef("openpose", "tiny", "control-0", 0.9),))
     made = studio.generate(recipe, control_images={"control-0": render(PRESETS["walking"], (SIZE, SIZE))})
-    node, pictures = client.predict(made.id, session=studio.session.id, api_name="/replay")
+    node, pictures = client.predict(made.id, session=studio.history.id, api_name="/replay")
     assert node["parent_id"] == made.id and node["inputs"] == made.inputs
     original = Image.open(studio.output_path(made.id)).convert("RGB")
     assert Image.open(pictures[0]["image"]).convert("RGB").tobytes() == original.tobytes()

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from launch import parse_args
+from launch import build_sessions, parse_args
 from studio.authorship import credentials
 from studio.authorship.lineage import file_sha256
-from studio.history import HistoryStore, Mark
-from studio.outpaint import Extension
+from studio.finish.outpaint import Extension
+from studio.history import Mark
 from studio.recipe import LoraRef, Recipe
-from studio.studio import Studio
 from tests.loras import make_lora
 
 SMALL = Recipe(model="tiny", steps=2, width=64, height=64, sampler="Euler a")
@@ -24,22 +23,22 @@ SMALL = Recipe(model="tiny", steps=2, width=64, height=64, sampler="Euler a")
 
 @pytest.fixture
 def studio(engine, tmp_path):
-    return Studio(
-        engine, HistoryStore(tmp_path / "outputs"), defaults=SMALL, signing=credentials.Signing(tmp_path / "keys")
-    )
+    return build_sessions(
+        engine, tmp_path / "outputs", defaults=SMALL, signing=credentials.Signing(tmp_path / "keys")
+    ).open()
 
 
 @pytest.fixture
 def made(studio):
     """generate (2 pictures) -> pick the second, mask a quarter, inpaint -> paint over a quarter, repaint -> mark it."""
     first = studio.generate(SMALL.replace(prompt="a castle", seed=1, batch_size=2))
-    picked = Image.open(studio.session.path(first.outputs[1])).convert("RGB")
+    picked = Image.open(studio.history.path(first.outputs[1])).convert("RGB")
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (0, 0, 32, 32))
     inpainted = studio.inpaint(
         picked, mask, SMALL.replace(prompt="a castle at dusk", seed=2), parent_id=first.id, source_index=1
     )
-    painted = Image.open(studio.session.path(inpainted.outputs[0])).convert("RGB")
+    painted = Image.open(studio.history.path(inpainted.outputs[0])).convert("RGB")
     painted.paste((255, 0, 255), (0, 48, 64, 64))
     repainted = studio.repaint(
         painted,
@@ -80,13 +79,13 @@ def test_the_lineage_tells_each_step_with_figures_measured_from_the_saved_inputs
     assert data["story"].startswith(
         "3 steps, 2 of them shaped by hand: picked picture 2 of 2; masked 25.0 % of the picture"
     )
-    assert page.count("data:image/png;base64,") == 3 and str(studio.session.folder) not in page
+    assert page.count("data:image/png;base64,") == 3 and str(studio.history.folder) not in page
 
 
 def test_an_export_carries_signed_credentials_that_a_changed_pixel_breaks(studio, made, tmp_path):
     first, inpainted, repainted = made
     exported = studio.export_with_credentials(repainted.id, 0, tmp_path / "export" / "castle.png")
-    check = studio.verify_credentials(exported)
+    check = studio.services.authorship.verify(exported)
     assert check.valid and not check.changed_after_signing and "signingCredential.untrusted" in check.codes
     assert check.signer == credentials.SELF_ISSUED, check.manifest.get("signature_info")  # labelled as self-issued
     manifest = check.manifest
@@ -99,16 +98,16 @@ def test_an_export_carries_signed_credentials_that_a_changed_pixel_breaks(studio
     with Image.open(exported) as picture:
         assert "parameters" not in picture.info and "studio" not in picture.info
         pixels = np.asarray(picture.convert("RGB"))
-    assert np.array_equal(pixels, np.asarray(Image.open(studio.session.path(repainted.outputs[0])).convert("RGB")))
+    assert np.array_equal(pixels, np.asarray(Image.open(studio.history.path(repainted.outputs[0])).convert("RGB")))
 
     # One pixel changed after signing: the credentials no longer hold.
     with Image.open(exported) as picture:
         changed = picture.convert("RGB")
     changed.putpixel((5, 5), (0, 0, 0) if changed.getpixel((5, 5)) != (0, 0, 0) else (255, 255, 255))
     tampered = _with_the_same_manifest(exported, changed, tmp_path / "tampered.png")
-    verdict = studio.verify_credentials(tampered)
+    verdict = studio.services.authorship.verify(tampered)
     assert not verdict.valid and verdict.changed_after_signing
-    assert studio.verify_credentials(studio.session.path(first.outputs[0])).state == "none"
+    assert studio.services.authorship.verify(studio.history.path(first.outputs[0])).state == "none"
 
 
 def _with_the_same_manifest(signed, picture: Image.Image, path):
@@ -147,7 +146,7 @@ def test_the_artists_own_certificate_signs_and_jpeg_works(studio, made, tmp_path
     (tmp_path / "me.key").write_bytes(key)
     studio.signing = credentials.Signing(tmp_path / "unused", certificate=tmp_path / "me.pem", key=tmp_path / "me.key")
     exported = studio.export_with_credentials(repainted.id, 0, tmp_path / "mine.jpg", kind="jpeg")
-    check = studio.verify_credentials(exported)
+    check = studio.services.authorship.verify(exported)
     assert check.valid and Image.open(exported).format == "JPEG"
     assert not (tmp_path / "unused").exists()  # the studio's own key was not made
 
@@ -157,7 +156,7 @@ def test_the_artists_own_lora_is_named_with_the_hash_of_its_training_folder(engi
     loras.mkdir()
     make_lora(loras / "mira.safetensors", model_cache, seed=1, metadata={"studio_dataset_sha256": "ab" * 32})
     make_lora(loras / "someone-elses.safetensors", model_cache, seed=2)
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"), defaults=SMALL, lora_dir=loras)
+    studio = build_sessions(engine, tmp_path / "outputs", defaults=SMALL, lora_dir=loras).open()
     chosen_loras = (
         LoraRef(str(loras / "mira.safetensors"), 0.8),
         LoraRef(str(loras / "someone-elses.safetensors"), 0.5),
@@ -184,10 +183,10 @@ def test_an_uploaded_picture_is_an_outside_ingredient_by_hash(studio, tmp_path):
     node = studio.repaint(upload, SMALL.replace(prompt="redone", seed=4, denoising_strength=0.6), sources=stated)
     (step,) = studio.lineage(node.id, 0)
     (outside,) = step.outside
-    assert outside.sha256 == file_sha256(studio.session.path(node.inputs["image"]))
+    assert outside.sha256 == file_sha256(studio.history.path(node.inputs["image"]))
     assert (outside.origin, outside.licence) == ("a friend's photo", "CC BY")
     exported = studio.export_with_credentials(node.id, 0, tmp_path / "redone.png")
-    manifest = studio.verify_credentials(exported).manifest
+    manifest = studio.services.authorship.verify(exported).manifest
     assert [i["title"] for i in manifest["ingredients"]] == [f"outside picture {outside.sha256[:16]}"]
     (action,) = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
     assert action["parameters"]["studio.outside"] == [
@@ -210,11 +209,10 @@ def test_signing_is_set_on_the_command_line(tmp_path):
 
 def test_a_plain_upscale_is_credited_to_its_upscaler_not_to_a_sampler(fake_engine, tmp_path):
     """A Lanczos enlargement runs no diffusion model: the record names no sampler, steps or seed for it."""
-    from studio.history import HistoryStore
+    from launch import build_sessions
     from studio.recipe import UpscaleRef
-    from studio.studio import Studio
 
-    session = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("upscaled")
+    session = build_sessions(fake_engine, tmp_path / "outputs").open("upscaled")
     root = session.generate(SMALL.replace(prompt="a bay", seed=4))
     enlarged = session.upscale(root.id, UpscaleRef(factor=2.0, upscaler="Lanczos"), SMALL)
     machine = [act for act in session.lineage(enlarged.id, 0)[-1].acts if act.by == "machine"]

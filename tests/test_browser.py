@@ -62,13 +62,13 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         wait_for_saved(page, "00002")
         shoot(page, "03-inpainted")
 
-        child = browser_session(studio).session.get("00002")
+        child = browser_session(studio).history.get("00002")
         assert child.action is Action.INPAINT and child.parent_id == "00001" and child.source_index == 0
         assert child.recipe.prompt == "a lighthouse with a red door"
-        mask = Image.open(browser_session(studio).session.path(child.inputs["mask"]))
+        mask = Image.open(browser_session(studio).history.path(child.inputs["mask"]))
         assert mask.getbbox(), "the stroke painted in the browser is the mask"
-        before = np.asarray(Image.open(browser_session(studio).session.path(child.inputs["image"])).convert("RGB"))
-        after = np.asarray(Image.open(browser_session(studio).session.path(child.outputs[0])).convert("RGB"))
+        before = np.asarray(Image.open(browser_session(studio).history.path(child.inputs["image"])).convert("RGB"))
+        after = np.asarray(Image.open(browser_session(studio).history.path(child.outputs[0])).convert("RGB"))
         outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(child.recipe.mask_blur))) == 0
         assert np.array_equal(after[outside], before[outside])
         assert np.array_equal(
@@ -83,14 +83,14 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         page.locator("#history img").first.click()
         expect(page.locator("#selection")).to_contain_text("Selected 00001·1")
         expect(page.locator("#prompt textarea")).to_have_value("a lighthouse at dusk, oil painting")
-        expect(page.locator("#seed input")).to_have_value(str(browser_session(studio).session.get("00001").seeds[0]))
+        expect(page.locator("#seed input")).to_have_value(str(browser_session(studio).history.get("00001").seeds[0]))
         page.fill("#prompt textarea", "a lighthouse at dawn, oil painting")
         page.locator("#branch input").check()  # a Generate branches from the pick only when asked to
         page.click("#generate-button")
         wait_for_saved(page, "00003")
-        branch = browser_session(studio).session.get("00003")
+        branch = browser_session(studio).history.get("00003")
         assert (
-            branch.parent_id == "00001" and branch.recipe.seed == browser_session(studio).session.get("00001").seeds[0]
+            branch.parent_id == "00001" and branch.recipe.seed == browser_session(studio).history.get("00001").seeds[0]
         )
         shoot(page, "05-branched")
 
@@ -99,8 +99,8 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
         editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00004")
-        assert browser_session(studio).session.get("00004").action is Action.REPAINT
-        assert browser_session(studio).session.get("00004").parent_id == "00001"
+        assert browser_session(studio).history.get("00004").action is Action.REPAINT
+        assert browser_session(studio).history.get("00004").parent_id == "00001"
 
         # A reload finds the same tree: the page's session is kept in this browser.
         open_studio(page)
@@ -113,7 +113,7 @@ def test_the_loop_in_the_browser(engine, page, tmp_path):
 
 def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
     with running_studio(engine, tmp_path / "outputs", api=True) as (url, studio):
-        studio.for_session("an-earlier-session").generate(studio.defaults.replace(prompt="earlier", seed=1))
+        studio.open("an-earlier-session").generate(studio.services.models.defaults.replace(prompt="earlier", seed=1))
         first = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         second = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         open_studio(first, url)
@@ -128,7 +128,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         second.fill("#prompt textarea", "the second artist's harbour")
         second.click("#generate-button")
         wait_for_saved(second, "00001")
-        made = {info.id: info.node_count for info in studio.sessions()}
+        made = {info.id: info.node_count for info in studio.store.sessions()}
         assert len(made) == 3 and sorted(made.values()) == [1, 1, 1]
 
         # The second browser continues in the earlier session; the first browser stays in its own.
@@ -144,7 +144,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         first.click("#generate-button")
         wait_for_saved(first, "00002")
         shoot(second, "07-second-browser-in-an-earlier-session")
-        counts = {info.id: info.node_count for info in studio.sessions()}
+        counts = {info.id: info.node_count for info in studio.store.sessions()}
         assert counts["an-earlier-session"] == 2 and sorted(counts.values()) == [1, 2, 2]
         open_studio(first)
         open_tab(first, "History")
@@ -167,7 +167,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         first.click("#generate-button")
         wait_for_saved(first, "00003")
         calling.join(timeout=RUN_TIMEOUT / 1000)
-        api_node = studio.for_session(API_SESSION).tree()[0]
+        api_node = studio.open(API_SESSION).tree()[0]
         assert (api_node.recipe.prompt, api_node.recipe.steps, api_node.recipe.sampler) == (
             "the bot's harbour",
             12,
@@ -200,8 +200,8 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
 def browser_session_of(studio, page) -> Iteration:
     """The newest node of the session `page` shows in its session line."""
     line = page.locator("#session-line").inner_text()
-    (session_id,) = [info.id for info in studio.sessions() if info.id in line]
-    return studio.for_session(session_id).tree()[-1]
+    (session_id,) = [info.id for info in studio.store.sessions() if info.id in line]
+    return studio.open(session_id).tree()[-1]
 
 
 def test_errors_show_in_the_window_and_the_studio_keeps_serving(engine, page, tmp_path):
@@ -250,7 +250,7 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         shoot(page, "09-picture-info")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        recipe = browser_session(studio).session.get("00001").recipe
+        recipe = browser_session(studio).history.get("00001").recipe
         # "DPM++ 2M" with "Schedule type: Karras" is, as A1111 1.9+ reads it, DPM++ 2M on Automatic (Karras).
         assert (recipe.sampler, recipe.scheduler, recipe.steps, recipe.cfg_scale, recipe.seed) == (
             "DPM++ 2M",
@@ -289,10 +289,10 @@ def test_styles_and_presets_never_pile_up_in_the_prompt(engine, page, tmp_path):
         steps = page.locator("#steps input[type=number]").input_value()
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        node = browser_session(studio).session.get("00001")
+        node = browser_session(studio).history.get("00001")
         assert node.recipe.prompt == "a harbour at night" and node.recipe.styles == ("Oil painting",)
         assert node.recipe.steps == int(steps)
-        parameters = Image.open(browser_session(studio).session.path(node.outputs[0])).text["parameters"]
+        parameters = Image.open(browser_session(studio).history.path(node.outputs[0])).text["parameters"]
         assert parameters.startswith("a harbour at night, oil painting, visible brush strokes")
 
         # Saved from the form and applied twice, an own preset gives back the form as it was saved.
@@ -338,9 +338,10 @@ def test_pick_a_lora_from_the_library_and_generate_with_it(engine, page, tmp_pat
             page.click("#generate-button")
             wait_for_saved(page, "00001")
             mine = browser_session(studio)
-            plain = studio.generate(mine.session.get("00001").recipe.replace(prompt="a portrait"))
+            elsewhere = studio.open("without-the-lora")
+            plain = elsewhere.generate(mine.history.get("00001").recipe.replace(prompt="a portrait"))
             with_lora = Image.open(mine.output_path("00001")).tobytes()
-            assert with_lora != Image.open(studio.output_path(plain.id)).tobytes()
+            assert with_lora != Image.open(elsewhere.output_path(plain.id)).tobytes()
     finally:
         engine.lora_dir = previous
 
@@ -392,7 +393,7 @@ def test_train_a_lora_from_a_folder_then_generate_with_it(engine, page, tmp_path
             expect(page.locator("#prompt textarea")).to_have_value("a portrait <lora:mira:0.8>")
             page.click("#generate-button")
             wait_for_saved(page, "00001")
-            assert "<lora:mira:0.8>" in browser_session(studio).session.get("00001").recipe.prompt
+            assert "<lora:mira:0.8>" in browser_session(studio).history.get("00001").recipe.prompt
     finally:
         engine.lora_dir = previous
 
@@ -416,10 +417,10 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
 
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        node = browser_session(studio).session.get("00001")
+        node = browser_session(studio).history.get("00001")
         (unit,) = node.recipe.controls
         assert unit.kind == "seg" and unit.model == "tiny" and unit.preprocessor == "none"
-        control_map = Image.open(browser_session(studio).session.path(node.inputs[unit.image])).convert("RGB")
+        control_map = Image.open(browser_session(studio).history.path(node.inputs[unit.image])).convert("RGB")
         colours = {tuple(int(v) for v in c) for c in np.unique(np.asarray(control_map).reshape(-1, 3), axis=0)}
         assert colours == {find("wall").colour, find("sky").colour, find("person").colour}
 
@@ -480,9 +481,9 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
 
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        node = browser_session(studio).session.get("00001")
+        node = browser_session(studio).history.get("00001")
         assert [unit.kind for unit in node.recipe.controls] == ["openpose"]
-        pose_map = Image.open(browser_session(studio).session.path(node.inputs["control-0"])).convert("RGB")
+        pose_map = Image.open(browser_session(studio).history.path(node.inputs["control-0"])).convert("RGB")
         width, height = pose_map.size
         assert pose_map.getpixel((int(0.8 * width), int(0.7 * height))) == COLOURS[wrist]
         assert pose_map.getpixel((int(x * width), int(y * height))) != COLOURS[wrist]
@@ -517,7 +518,7 @@ def test_make_a_map_from_the_picked_result_and_get_told_when_weights_are_missing
 
         page.click("#generate-button")
         wait_for_saved(page, "00002")
-        node = browser_session(studio).session.get("00002")
+        node = browser_session(studio).history.get("00002")
         (unit,) = node.recipe.controls
         assert unit.kind == "canny" and unit.preprocessor == "canny"
         assert dict(unit.preprocessor_settings) == {"low_threshold": 50.0, "high_threshold": 120.0}

@@ -41,7 +41,7 @@ def test_three_steps_then_the_report_the_export_and_its_check(engine, page, tmp_
 
         page.click("#export-credentials")
         expect(page.locator("#exported a")).to_have_count(3, timeout=30_000)
-        exports = browser_session(studio).session.folder / "exports"
+        exports = browser_session(studio).history.folder / "exports"
         report_page, picture = exports / "00003-0-authorship.html", exports / "00003-0-credentials.png"
         assert report_page.is_file() and picture.is_file()
 

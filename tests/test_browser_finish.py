@@ -7,8 +7,8 @@ import pytest
 from PIL import Image, ImageFilter
 from playwright.sync_api import expect
 
+from studio.finish.regions import region_mask, touched_area
 from studio.history import Action
-from studio.regions import region_mask, touched_area
 from tests.browser_kit import open_studio, pick_result, shoot, type_number, wait_for_saved
 from tests.servers import browser_session, running_studio
 from tests.upscaler_models import write_tiny_esrgan
@@ -34,9 +34,9 @@ def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page,
         wait_for_saved(page, "00001")
         expect(page.locator("#selection")).to_contain_text("hires 1.5× Latent → 192×192, 0.7")
         shoot(page, "finish-02-hires")
-        node = browser_session(studio).session.get("00001")
+        node = browser_session(studio).history.get("00001")
         assert node.recipe.hires_scale == 1.5 and node.recipe.hires_upscaler == "Latent"
-        picture = Image.open(browser_session(studio).session.path(node.outputs[0]))
+        picture = Image.open(browser_session(studio).history.path(node.outputs[0]))
         assert picture.size == node.recipe.hires_size == (192, 192)
 
         # Extend its canvas: the Finish tab's outpaint.
@@ -53,7 +53,7 @@ def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page,
         expect(page.locator("#results .thumb figcaption").first).to_contain_text("outpaint")
         shoot(page, "finish-01-outpainted")
 
-        session = browser_session(studio).session
+        session = browser_session(studio).history
         child = session.get("00002")
         assert child.action is Action.OUTPAINT and child.parent_id == "00001"
         before = np.asarray(Image.open(session.path(session.get("00001").outputs[0])).convert("RGB"))
@@ -142,7 +142,7 @@ def test_mark_a_hand_by_dragging_a_box_fix_it_paint_a_region_fix_it_then_upscale
         expect(page.locator("#history .tree")).to_contain_text("upscale 2x")
         shoot(page, "finish-06-history")
 
-        session = browser_session(studio).session
+        session = browser_session(studio).history
         fixed, painted, upscaled = session.get("00002"), session.get("00003"), session.get("00004")
         assert fixed.action is Action.FIX and fixed.parent_id == "00001"
         (region,) = fixed.recipe.regions

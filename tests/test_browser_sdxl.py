@@ -54,7 +54,7 @@ def test_load_the_tiny_sdxl_model_see_its_family_generate_and_inpaint(fresh_engi
         page.fill("#prompt textarea", "a lighthouse at dusk")
         page.click("#generate-button")
         wait_for_saved(page, "00001")
-        session = browser_session(studio).session
+        session = browser_session(studio).history
         first = session.get("00001")
         assert first.recipe.model == "tiny-sdxl" and (first.recipe.width, first.recipe.height) == (128, 128)
 

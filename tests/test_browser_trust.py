@@ -42,7 +42,7 @@ def choose_session(page: Page, session_id: str) -> None:
 
 def test_a_session_switch_shows_the_new_session_everywhere(fake_engine, page, tmp_path):
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
-        earlier = studio.for_session("an-earlier-session")
+        earlier = studio.open("an-earlier-session")
         earlier.generate(QUICK.replace(prompt="an earlier castle", seed=5))
         earlier.drafts.save_form({"form.prompt": "the words left in the earlier session"})  # as its page left them
         open_studio(page, url)
@@ -104,7 +104,7 @@ def test_the_header_the_plan_and_the_run_agree_on_the_model(fake_engine, page, t
         expect(page.locator("#use-model")).to_contain_text("tiny")
         shoot(page, "trust-02-a-pick-of-another-model")
         generate(page, "a knight", "00002")
-        assert browser_session(studio).session.get("00002").recipe.model == "tiny-sdxl"
+        assert browser_session(studio).history.get("00002").recipe.model == "tiny-sdxl"
         expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
 
         # One click takes the picture's model: loaded at once, so the header, the plan and the run agree.
@@ -118,7 +118,7 @@ def test_the_header_the_plan_and_the_run_agree_on_the_model(fake_engine, page, t
         expect(page.locator("#plan")).to_contain_text("Will run: tiny · SD 1.5")
         expect(page.locator("#use-model")).to_be_hidden()
         generate(page, "a knight", "00003")
-        assert browser_session(studio).session.get("00003").recipe.model == "tiny"
+        assert browser_session(studio).history.get("00003").recipe.model == "tiny"
 
         # A model typed but not loaded is named as such before the run; the header follows what ran.
         page.fill("#model textarea, #model input", "tiny-sdxl")
@@ -165,10 +165,10 @@ def test_edit_on_another_picture_keeps_the_unsent_mask_and_paint(fake_engine, pa
         page.click("#inpaint")
         wait_for_saved(page, "00002")
         session = browser_session(studio)
-        node = session.session.get("00002")
+        node = session.history.get("00002")
         assert node.parent_id == "00001" and node.source_index == 0 and "mask" in node.inputs
         # The paint came back too: the picture the inpaint was given is the original painted over.
-        given = np.asarray(Image.open(session.session.path(node.inputs["image"])).convert("RGB"))
+        given = np.asarray(Image.open(session.history.path(node.inputs["image"])).convert("RGB"))
         original = np.asarray(Image.open(session.output_path("00001", 0)).convert("RGB"))
         assert given.shape == original.shape and (given != original).any()
 
@@ -225,7 +225,7 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
         steps.fill("3")
         page.fill("#batch input", "4")
         generate(page, "a bridge", "00001")
-        assert browser_session(studio).session.get("00001").recipe.steps == 3
+        assert browser_session(studio).history.get("00001").recipe.steps == 3
 
         # A pick of one variation of three leaves the batch the artist set.
         pick_result(page)
@@ -240,7 +240,7 @@ def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp
 def audit(page: Page, studio, recorded=None) -> None:
     """After each action: the header, *Will run* and the form's Model box name the loaded model (and nothing says it
     is not loaded); the node just made recorded the recipe the form holds."""
-    loaded = studio.model
+    loaded = studio.services.models.model
     expect(page.locator("#model-status")).to_have_text(re.compile(rf"Model:\s*{re.escape(loaded)}\s·"))
     expect(page.locator("#plan")).to_contain_text(re.compile(rf"Will run:\s*{re.escape(loaded)}\s·"))
     expect(page.locator("#plan")).not_to_contain_text("not loaded yet")
@@ -253,14 +253,14 @@ def audit(page: Page, studio, recorded=None) -> None:
 
 def test_a_state_audit_across_picks_restores_session_switches_and_model_loads(fake_engine, page, tmp_path):
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
-        studio.for_session("sdxl-session").generate(QUICK.replace(model="tiny-sdxl", prompt="an sdxl harbour"))
+        studio.open("sdxl-session").generate(QUICK.replace(model="tiny-sdxl", prompt="an sdxl harbour"))
         fake_engine.load("tiny")
         open_studio(page, url)
         page.get_by_text("Model", exact=True).click()  # open the Model panel: its box is one of the three
         audit(page, studio)
         generate(page, "a mill", "00001")
-        (mine,) = [info.id for info in studio.sessions() if info.id != "sdxl-session"]
-        audit(page, studio, studio.for_session(mine).session.get("00001"))
+        (mine,) = [info.id for info in studio.store.sessions() if info.id != "sdxl-session"]
+        audit(page, studio, studio.open(mine).history.get("00001"))
 
         page.click("#use-tiny-sdxl")
         expect(page.locator("#model-status")).to_contain_text("tiny-sdxl")
@@ -270,7 +270,7 @@ def test_a_state_audit_across_picks_restores_session_switches_and_model_loads(fa
         audit(page, studio)
         page.fill("#steps input", "3")
         generate(page, "a mill at night", "00002")
-        audit(page, studio, studio.for_session(mine).session.get("00002"))
+        audit(page, studio, studio.open(mine).history.get("00002"))
 
         open_tab(page, "History")  # a restore from the tree
         page.locator("#history img").first.click()
@@ -285,7 +285,7 @@ def test_a_state_audit_across_picks_restores_session_switches_and_model_loads(fa
         pick_result(page)
         audit(page, studio)
         generate(page, "an sdxl harbour at dawn", "00002")
-        audit(page, studio, studio.for_session("sdxl-session").session.get("00002"))
+        audit(page, studio, studio.open("sdxl-session").history.get("00002"))
 
         page.click("#use-tiny")  # a model load, then a reload
         expect(page.locator("#model-status")).to_contain_text("tiny ·")
@@ -311,7 +311,7 @@ def test_an_oversized_control_source_is_refused_and_a_kind_change_is_clean(fake_
         expect(page.locator("#control-1-map .sheet")).to_be_hidden()
         expect(page.locator("#plan")).to_contain_text("Control: off")
         generate(page, "a castle", "00001")  # the unit is off: nothing of it stops the run
-        assert browser_session(studio).session.get("00001").recipe.controls == ()
+        assert browser_session(studio).history.get("00001").recipe.controls == ()
 
         # A kind change: no server error, no "Error" badge, and the old kind's colours are not offered.
         open_tab(page, "Control")

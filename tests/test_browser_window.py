@@ -52,7 +52,7 @@ def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, pa
         expect(page.locator("#control-2-enabled input")).to_be_checked()
         expect(page.locator("#plan")).to_contain_text("Control unit 2: Semantic map (ADE20K), weight 1, map by hand")
         generate(page, "a castle", "00001")
-        assert len(browser_session(studio).session.get("00001").recipe.controls) == 1
+        assert len(browser_session(studio).history.get("00001").recipe.controls) == 1
 
         # The artist switches the unit off, then picks the controlled picture.
         open_tab(page, "Control")
@@ -68,7 +68,7 @@ def test_a_pick_leaves_control_units_off_and_the_plan_shows_what_runs(engine, pa
         expect(page.locator("#control-2-enabled input")).not_to_be_checked()
 
         generate(page, "a castle at night", "00002")
-        assert browser_session(studio).session.get("00002").recipe.controls == ()
+        assert browser_session(studio).history.get("00002").recipe.controls == ()
 
 
 def test_a_new_kind_clears_the_old_map(engine, page, tmp_path):
@@ -92,7 +92,7 @@ def test_a_new_kind_clears_the_old_map(engine, page, tmp_path):
         page.fill("#prompt textarea", "a dancer")
         page.click("#generate-button")
         expect(page.get_by_text("it has no map yet").first).to_be_visible(timeout=RUN_TIMEOUT)
-        assert studio.sessions() == []  # nothing ran, nothing was saved
+        assert studio.store.sessions() == []  # nothing ran, nothing was saved
 
 
 def test_live_preview_and_stop_which_keeps_the_earlier_results_in_view(engine, page, tmp_path):
@@ -130,14 +130,14 @@ def test_ctrl_enter_generates_and_refusals_read_as_messages_and_the_status_moves
         prompt.press("Control+Enter")
         wait_for_saved(page, "00001")
         session = browser_session(studio)
-        assert session.session.get("00001").recipe.prompt == "a cottage\nby a lake"
+        assert session.history.get("00001").recipe.prompt == "a cottage\nby a lake"
         pick_result(page)
         page.click("#send-to-editor")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00001·1")
         editor_ready(page)
         page.click("#repaint")
         wait_for_saved(page, "00002")
-        assert session.session.get("00002").recipe.mode.value == "img2img"
+        assert session.history.get("00002").recipe.mode.value == "img2img"
 
         pick_result(page)
         expect(page.locator("#selection")).to_contain_text("Selected 00002·1")
@@ -189,10 +189,10 @@ def test_results_fit_the_view_show_their_captions_and_before_and_after(engine, p
         page.click("#mark-keep")
         expect(page.locator("#results .thumb").nth(1)).to_contain_text("★ kept")
         expect(page.locator("#results .thumb.selected")).to_contain_text("00002·2")
-        assert browser_session(studio).session.get("00002").marks[1].value == "keep"
+        assert browser_session(studio).history.get("00002").marks[1].value == "keep"
         page.click("#mark-keep")  # a second click takes the mark back
         expect(page.locator("#results .thumb").nth(1)).not_to_contain_text("★ kept")
-        assert browser_session(studio).session.get("00002").marks[1].value == ""
+        assert browser_session(studio).history.get("00002").marks[1].value == ""
 
         page.click("#send-to-editor")
         editor_ready(page)
@@ -309,9 +309,9 @@ def test_the_editor_after_an_inpaint_loads_and_takes_every_tool(engine, page, tm
         shoot(page, "39-editor-tools")
         page.click("#repaint")
         wait_for_saved(page, "00003")
-        node = browser_session(studio).session.get("00003")
+        node = browser_session(studio).history.get("00003")
         assert node.parent_id == "00002"
-        given = np.asarray(Image.open(browser_session(studio).session.path(node.inputs["image"])).convert("RGB"))
+        given = np.asarray(Image.open(browser_session(studio).history.path(node.inputs["image"])).convert("RGB"))
         assert (np.abs(given.astype(int) - (0x2A, 0x9D, 0x8F)).sum(axis=2) < 30).any(), "the swatch's colour ran"
 
 
@@ -340,9 +340,9 @@ def test_a_file_that_is_not_a_picture_is_refused_and_a_picture_is_edited_at_its_
         paint_stroke(page)
         page.click("#inpaint")
         wait_for_saved(page, "00003")
-        node = browser_session(studio).session.get("00003")
+        node = browser_session(studio).history.get("00003")
         assert node.parent_id is None
-        assert Image.open(browser_session(studio).session.path(node.outputs[0])).size == (96, 72)
+        assert Image.open(browser_session(studio).history.path(node.outputs[0])).size == (96, 72)
 
 
 def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(engine, page, tmp_path):
@@ -390,7 +390,7 @@ def test_a_reload_keeps_the_form_and_the_pick_and_follows_a_run_to_its_result(en
         shoot(page, "41-reload-mid-run")
         wait_for_saved(page, "00002")
         expect(page.locator("#results .thumb")).to_contain_text("00002·1")
-        assert browser_session(studio).session.get("00002").recipe.prompt == "a long run"
+        assert browser_session(studio).history.get("00002").recipe.prompt == "a long run"
 
 
 def test_a_reload_brings_back_the_editor_and_the_control_maps(engine, page, tmp_path):
@@ -421,5 +421,5 @@ def test_a_reload_brings_back_the_editor_and_the_control_maps(engine, page, tmp_
         shoot(page, "42-editor-after-reload")
         page.click("#inpaint")
         wait_for_saved(page, "00002")
-        node = browser_session(studio).session.get("00002")
+        node = browser_session(studio).history.get("00002")
         assert node.parent_id == "00001" and node.recipe.controls[0].kind == "openpose"

@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from launch import build_sessions
 from studio.control import maps
 from studio.control.ade20k import find
 from studio.control.catalogue import KINDS
 from studio.control.pose import PRESETS, render
 from studio.engine.annotators import Preprocessors
 from studio.errors import ModelError
-from studio.history import HistoryStore
 from studio.recipe import CONTROL_KINDS, ControlRef, InpaintArea, Mode, Recipe
-from studio.studio import Studio
 
 SIZE = 128
 ROLE = "control-0"
@@ -206,7 +205,7 @@ def test_a_controlnet_that_cannot_be_found_says_what_to_do(engine, tmp_path):
 
 @pytest.mark.parametrize("mode", list(Mode))
 def test_control_maps_are_saved_on_the_node_and_a_replay_is_exact(engine, tmp_path, picture, mask, mode):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     seg_map = map_for("seg", picture)
     pose = render(PRESETS["arms raised"], (SIZE, SIZE))
     controls = (unit("seg", "control-0"), unit("openpose", "control-1", weight=0.6, guidance_end=0.8))
@@ -229,7 +228,7 @@ def test_control_maps_are_saved_on_the_node_and_a_replay_is_exact(engine, tmp_pa
 
 
 def test_the_facade_refuses_a_missing_or_unused_map_before_saving_anything(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     with pytest.raises(ValueError, match="no unit uses the control map 'control-0'"):
         studio.generate(recipe(), control_images={ROLE: Image.new("RGB", (SIZE, SIZE))})
     with pytest.raises(ValueError, match="unit 1 .openpose. has no control map"):

@@ -15,9 +15,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from playwright.sync_api import expect
 
+from launch import build_sessions
 from studio.formats.png_text import STUDIO_KEY
-from studio.history import HISTORY_FILE, HistoryStore
-from studio.studio import Studio
+from studio.history import HISTORY_FILE
 from tests.browser_kit import open_studio, open_tab, shoot, wait_for_saved
 from tests.servers import TEST_DEFAULTS, running_studio
 
@@ -69,7 +69,7 @@ PICTURE_FORMS = ["a node's PNG replaced by garbage", "a node's PNG with a bomb h
 
 def made_session(fake_engine, outputs: Path, session: str = SESSION) -> Path:
     """A session of two nodes (a root with two pictures and a variation of it), as the studio writes them."""
-    studio = Studio(fake_engine, HistoryStore(outputs)).for_session(session)
+    studio = build_sessions(fake_engine, outputs).open(session)
     root = studio.generate(TEST_DEFAULTS.replace(prompt="a harbour", batch_size=2, steps=1))
     studio.vary(root.id, count=1)
     return outputs / session

@@ -8,7 +8,7 @@ import os
 import pytest
 from PIL import Image
 
-from studio.drafts import Drafts
+from studio.session.drafts import Drafts
 
 
 def test_the_editor_of_a_node_picture_keeps_its_layers_and_drops_empty_ones(tmp_path):

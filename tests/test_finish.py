@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from launch import build_sessions
 from studio.engine.upscalers import UpscalerError, Upscalers
-from studio.history import Action, HistoryStore
+from studio.finish.regions import blurred_mask, region_mask, touched_area
+from studio.history import Action
 from studio.recipe import Recipe, RegionRef, UpscaleRef
-from studio.regions import blurred_mask, region_mask, touched_area
-from studio.studio import Studio
 from studio.ui.present.history import what_happened
 from tests.upscaler_models import write_tiny_esrgan
 
@@ -27,7 +27,7 @@ def upscalers(tmp_path):
 
 @pytest.fixture
 def studio(engine, upscalers, tmp_path):
-    return Studio(engine, HistoryStore(tmp_path / "outputs"), upscalers=upscalers)
+    return build_sessions(engine, tmp_path / "outputs", upscalers=upscalers).open()
 
 
 @pytest.fixture
@@ -146,7 +146,9 @@ def test_sd_upscale_repaints_blended_tiles_at_the_recipe_size(studio, recipe, en
     result = Image.open(studio.output_path(child.id))
     assert result.size == (128, 128) and what_happened(child) == f"SD upscale 2x of {parent.id}·1"
     assert child.recipe.mode.value == "img2img"
-    plain = Upscalers(studio._upscalers.folder).upscale(Image.open(studio.output_path(parent.id)), ESRGAN, 2)
+    plain = Upscalers(studio.services.models.upscalers.folder).upscale(
+        Image.open(studio.output_path(parent.id)), ESRGAN, 2
+    )
     assert np.abs(pixels(result) - pixels(plain)).mean() > 1  # the tiles were repainted
     assert steps[-1][0] == steps[-1][1]  # one progress over all tiles, to the end
     # 128 wide in 64-pixel tiles overlapping by 16 or more: 3 x 3 tiles of 1 step (3 steps x 0.5) each.
@@ -239,7 +241,7 @@ def test_stop_ends_an_upscale_between_tiles_and_saves_nothing(studio, recipe):
     from studio.errors import GenerationStopped
 
     parent = studio.generate(recipe)
-    upscalers = studio._upscalers
+    upscalers = studio.services.models.upscalers
     seen: list[tuple[int, int]] = []
 
     def stop_after_first(progress) -> None:
@@ -252,7 +254,7 @@ def test_stop_ends_an_upscale_between_tiles_and_saves_nothing(studio, recipe):
 
 
 def test_a_finish_in_a_plain_recipe_is_refused_not_run_as_something_else(fake_engine, tmp_path):
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(fake_engine, tmp_path / "outputs").open()
     recipe = Recipe(prompt="a knight", model="tiny", steps=2, width=64, height=64, seed=1)
     with pytest.raises(ValueError, match="upscale: generate does not finish a picture"):
         studio.generate(recipe.replace(upscale=UpscaleRef(2.0)))

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.history import HistoryStore
+from launch import build_sessions
 from studio.recipe import HIRES_UPSCALERS, ControlRef, Mode, Recipe
-from studio.studio import Studio
 
 
 def recipe(model: str = "tiny", **changes) -> Recipe:
@@ -63,7 +62,7 @@ def test_what_the_hires_fix_cannot_do_is_refused_before_any_work(engine):
 def test_a_hires_node_keeps_its_settings_writes_them_for_a1111_and_replays_exactly(engine, tmp_path):
     from studio.formats.a1111 import parse_parameters
 
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     node = studio.generate(recipe(hires_scale=1.5, hires_steps=4, hires_denoising_strength=0.6))
     assert node.recipe.hires_scale == 1.5 and node.recipe.mode is Mode.TXT2IMG
     picture = Image.open(studio.output_path(node.id))

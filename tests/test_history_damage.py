@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from studio.history import HISTORY_FILE, MARKS_FILE, HistoryError, HistoryStore, Mark, SessionHistory
+from launch import build_sessions
+from studio.history import HISTORY_FILE, MARKS_FILE, HistoryError, Mark, SessionHistory
 from studio.recipe import Recipe
-from studio.studio import Studio
 
 RECIPE = Recipe(prompt="a lighthouse", model="tiny", steps=2, width=64, height=64, seed=3)
 
@@ -16,7 +16,7 @@ RECIPE = Recipe(prompt="a lighthouse", model="tiny", steps=2, width=64, height=6
 @pytest.fixture
 def made(fake_engine, tmp_path):
     """A session with a root (two pictures, the second kept) and a child, as a crash or an editor may find it."""
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
+    studio = build_sessions(fake_engine, tmp_path / "outputs").open("damaged")
     root = studio.generate(RECIPE.replace(batch_size=2))
     child = studio.vary(root.id, count=1)
     studio.set_mark(root.id, 1, Mark.KEEP)
@@ -58,48 +58,48 @@ FORMS = [
 @pytest.mark.parametrize("form", FORMS)
 def test_a_damaged_history_is_set_aside_and_the_tree_rebuilt_with_its_marks(made, fake_engine, tmp_path, form):
     studio, root, child = made
-    folder = studio.session.folder
+    folder = studio.history.folder
     history_file = folder / HISTORY_FILE
     damaged = damaged_forms(json.loads(history_file.read_text()))[form]
     history_file.write_text(json.dumps(damaged))
 
     # As after a restart: every caller can list sessions, see the tree and generate again.
-    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
-    assert [info.id for info in fresh.sessions()] == ["damaged"]
-    again = fresh.for_session("damaged")
+    fresh = build_sessions(fake_engine, tmp_path / "outputs")
+    assert [info.id for info in fresh.store.sessions()] == ["damaged"]
+    again = fresh.open("damaged")
     assert [node.id for node in again.tree()] == [root.id, child.id]
-    assert again.session.get(root.id).marks == (Mark.NONE, Mark.KEEP)
-    assert again.session.get(child.id).marks == (Mark.REJECT,)
+    assert again.history.get(root.id).marks == (Mark.NONE, Mark.KEEP)
+    assert again.history.get(child.id).marks == (Mark.REJECT,)
     assert again.restore(root.id).outputs[1].size == (64, 64)
     assert again.generate(RECIPE, parent_id=child.id).id == "00003"
     aside = list(folder.glob(f"{HISTORY_FILE}.damaged-*"))
     assert len(aside) == 1 and json.loads(aside[0].read_text()) == damaged
-    assert "unreadable" in again.session.damage_note
+    assert "unreadable" in again.history.damage_note
 
 
 def test_marks_survive_a_rebuild_from_the_pngs_alone(made):
     studio, root, child = made
-    (studio.session.folder / HISTORY_FILE).unlink()
-    rebuilt = SessionHistory(studio.session.folder)
+    (studio.history.folder / HISTORY_FILE).unlink()
+    rebuilt = SessionHistory(studio.history.folder)
     assert rebuilt.get(root.id).marks == (Mark.NONE, Mark.KEEP) and rebuilt.get(child.id).marks == (Mark.REJECT,)
 
 
 def test_a_damaged_marks_file_is_set_aside_and_the_history_keeps_its_marks(made):
     studio, root, _ = made
-    (studio.session.folder / MARKS_FILE).write_text("{not json")
-    reopened = SessionHistory(studio.session.folder)
+    (studio.history.folder / MARKS_FILE).write_text("{not json")
+    reopened = SessionHistory(studio.history.folder)
     assert reopened.get(root.id).marks == (Mark.NONE, Mark.KEEP)
-    assert list(studio.session.folder.glob(f"{MARKS_FILE}.damaged-*"))
+    assert list(studio.history.folder.glob(f"{MARKS_FILE}.damaged-*"))
 
 
 def test_a_batch_cut_short_by_a_crash_lists_the_pictures_that_exist(made, fake_engine, tmp_path):
     studio, root, child = made
-    folder = studio.session.folder
+    folder = studio.history.folder
     # The crash: the second picture of the batch was never written, nor the history.
     (folder / root.outputs[1]).unlink()
     (folder / HISTORY_FILE).unlink()
-    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("damaged")
-    node = fresh.session.get(root.id)
+    fresh = build_sessions(fake_engine, tmp_path / "outputs").open("damaged")
+    node = fresh.history.get(root.id)
     assert node.outputs == (root.outputs[0],) and node.seeds == (root.seeds[0],)
     restored = fresh.restore(root.id)
     assert len(restored.outputs) == 1 and restored.outputs[0].size == (64, 64)
@@ -108,19 +108,19 @@ def test_a_batch_cut_short_by_a_crash_lists_the_pictures_that_exist(made, fake_e
 
 def test_a_session_from_a_newer_studio_is_read_only_and_breaks_no_other(made, fake_engine, tmp_path):
     studio, root, _ = made
-    history_file = studio.session.folder / HISTORY_FILE
+    history_file = studio.history.folder / HISTORY_FILE
     future = {"schema_version": 99, "nodes": [{"something": "new"}]}
     history_file.write_text(json.dumps(future))
-    Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("other").generate(RECIPE)
+    build_sessions(fake_engine, tmp_path / "outputs").open("other").generate(RECIPE)
 
-    fresh = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
-    infos = {info.id: info for info in fresh.sessions()}
+    fresh = build_sessions(fake_engine, tmp_path / "outputs")
+    infos = {info.id: info for info in fresh.store.sessions()}
     assert set(infos) == {"damaged", "other"}
     assert "newer" in infos["damaged"].read_only and infos["other"].read_only is None
-    newer = fresh.for_session("damaged")
+    newer = fresh.open("damaged")
     with pytest.raises(HistoryError, match="read-only"):
         newer.generate(RECIPE)
     with pytest.raises(HistoryError, match="read-only"):
-        newer.session.set_mark(root.id, 0, Mark.KEEP)
+        newer.history.set_mark(root.id, 0, Mark.KEEP)
     assert json.loads(history_file.read_text()) == future  # never rewritten
-    assert fresh.for_session("other").generate(RECIPE).id == "00002"
+    assert fresh.open("other").generate(RECIPE).id == "00002"

@@ -43,9 +43,13 @@ def imported_after(*modules: str) -> set[str]:
 
 
 def test_the_walk_finds_the_packages():
-    assert {"studio.recipe", "studio.studio", "studio.prepare", "studio.formats.a1111", "studio.control.pose"} <= set(
-        PURE
-    )
+    assert {
+        "studio.recipe",
+        "studio.session.session",
+        "studio.prepare",
+        "studio.formats.a1111",
+        "studio.control.pose",
+    } <= set(PURE)
     assert {"studio.engine.engine", "studio.engine.annotators", "studio.train.trainer"} <= set(TORCH)
 
 
@@ -61,7 +65,7 @@ def test_engine_and_training_never_import_gradio_and_importing_does_no_work():
     # One interpreter for both claims (torch takes seconds to import): every engine and training module, and the
     # facade, imported; no gradio among what they pulled in, and no thread, model load or folder from importing.
     code = (
-        f"import sys, threading, studio.studio, {', '.join(TORCH)}; "
+        f"import sys, threading, studio.session.sessions, {', '.join(TORCH)}; "
         "print(threading.active_count()); print(' '.join(sorted(sys.modules)))"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from launch import accounts, parse_args
-from studio.login import LoginGuard
+from studio.access.login import LoginGuard
 
 
 @pytest.mark.parametrize("value", ["user:", ":", ":secret", "nocolon", "../up:secret", "a b:secret"])

@@ -140,14 +140,13 @@ def test_the_library_lists_names_bases_sizes_trigger_words_and_previews(library)
 
 
 def test_pictures_made_with_loras_carry_a1111_lora_hashes(engine, library, tmp_path):
+    from launch import build_sessions
     from studio.formats import png_text
     from studio.formats.hashes import HashCache
-    from studio.history import HistoryStore
-    from studio.studio import Studio
 
-    studio = Studio(engine, HistoryStore(tmp_path / "out"), hashes=HashCache(tmp_path / "h.json"), lora_dir=library)
+    studio = build_sessions(engine, tmp_path / "out", hashes=HashCache(tmp_path / "h.json"), lora_dir=library).open()
     node = studio.generate(recipe(prompt="a portrait <lora:inkstyle:0.5>", loras=(LoraRef("mira", 0.7),)))
-    parameters = png_text.read_texts(studio.session.path(node.outputs[0]))["parameters"]
-    expected = f'Lora hashes: "mira: {studio.hashes.lora_hash(library / "mira.safetensors")}, inkstyle: {studio.hashes.lora_hash(library / "inkstyle.safetensors")}"'
+    parameters = png_text.read_texts(studio.history.path(node.outputs[0]))["parameters"]
+    expected = f'Lora hashes: "mira: {studio.services.hashes.lora_hash(library / "mira.safetensors")}, inkstyle: {studio.services.hashes.lora_hash(library / "inkstyle.safetensors")}"'
     assert expected in parameters
-    assert {info.name for info in studio.loras()} == {"mira", "inkstyle", "kohya_char", "kohya_unet_half"}
+    assert {info.name for info in studio.services.loras.all()} == {"mira", "inkstyle", "kohya_char", "kohya_unet_half"}

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from studio.history import Action, HistoryStore
-from studio.outpaint import Extension, outpaint_canvas
+from launch import build_sessions
+from studio.finish.outpaint import Extension, outpaint_canvas
+from studio.history import Action
 from studio.recipe import ControlRef, Recipe
-from studio.studio import Studio
 
 
 def test_the_picture_sits_at_its_place_and_the_mask_is_exactly_the_new_area():
@@ -36,7 +36,7 @@ def test_impossible_extensions_say_what_to_do(extension, message):
 
 
 def test_outpaint_makes_a_child_whose_old_pixels_stay_exact(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     recipe = Recipe(prompt="a harbour", model="tiny", steps=3, width=64, height=64, seed=2, mask_blur=4)
     parent = studio.generate(recipe)
     child = studio.outpaint(parent.id, Extension(left=32, bottom=16), recipe.replace(denoising_strength=1.0))
@@ -44,11 +44,11 @@ def test_outpaint_makes_a_child_whose_old_pixels_stay_exact(engine, tmp_path):
     result = np.asarray(Image.open(studio.output_path(child.id)).convert("RGB")).astype(int)
     assert result.shape == (80, 96, 3)
     before = np.asarray(Image.open(studio.output_path(parent.id)).convert("RGB")).astype(int)
-    mask = Image.open(studio.session.path(child.inputs["mask"]))
+    mask = Image.open(studio.history.path(child.inputs["mask"]))
     untouched = np.asarray(mask.filter(ImageFilter.GaussianBlur(4)))[0:64, 32:96] == 0
     assert untouched.any() and (result[0:64, 32:96][untouched] == before[untouched]).all()
     assert (
-        np.abs(result[:, :32] - np.asarray(Image.open(studio.session.path(child.inputs["image"])))[:, :32]).mean() > 1
+        np.abs(result[:, :32] - np.asarray(Image.open(studio.history.path(child.inputs["image"])))[:, :32]).mean() > 1
     )
     # It replays exactly, like any node.
     assert studio.replay(child.id).outputs and np.array_equal(
@@ -57,7 +57,7 @@ def test_outpaint_makes_a_child_whose_old_pixels_stay_exact(engine, tmp_path):
 
 
 def test_outpaint_refuses_control_units_and_missing_pictures(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     recipe = Recipe(prompt="a harbour", model="tiny", steps=2, width=64, height=64, seed=2)
     parent = studio.generate(recipe)
     unit = ControlRef(kind="canny", model="tiny", image="control-1", preprocessor="none")

@@ -6,10 +6,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from studio.formats.picture_info import Source, read_picture_info
-from studio.history import HistoryStore
+from launch import build_sessions
 from studio.recipe import Recipe
-from studio.studio import Studio
+from studio.services.picture_info import Source, read_picture_info
 
 A1111_TEXT = (
     "portrait of a knight, (detailed armour:1.2)\nNegative prompt: blurry\n"
@@ -27,7 +26,7 @@ def png_with(path, **texts):
 
 
 def test_our_own_png_gives_back_the_exact_recipe_and_node(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     recipe = Recipe(
         prompt="a fox", negative_prompt="dog", model="tiny", steps=3, width=64, height=64, seed=5, batch_size=2
     )
@@ -42,11 +41,11 @@ def test_our_own_png_gives_back_the_exact_recipe_and_node(engine, tmp_path):
         source_index=1,
     )
 
-    info = read_picture_info(studio.session.path(root.outputs[1]))
+    info = read_picture_info(studio.history.path(root.outputs[1]))
     assert info.source is Source.STUDIO and info.unknown == {}
     assert info.recipe(Recipe()) == recipe.replace(seed=6)  # the picture's own seed
-    info = read_picture_info(studio.session.path(child.outputs[0]))
-    assert info.node == child and info.session == studio.session.id
+    info = read_picture_info(studio.history.path(child.outputs[0]))
+    assert info.node == child and info.session == studio.history.id
     assert info.node.parent_id == root.id and set(info.node.inputs) == {"image", "mask"}
     assert info.recipe(Recipe()) == child.recipe
 

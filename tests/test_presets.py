@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.presets import (
+from studio.recipe import LoraRef, Recipe, RecipeError
+from studio.services.presets import (
     Preset,
     PresetError,
     apply_styles,
@@ -12,7 +13,6 @@ from studio.presets import (
     read_preset,
     save_preset,
 )
-from studio.recipe import LoraRef, Recipe, RecipeError
 
 BUILT_IN = Path(__file__).resolve().parents[1] / "presets"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.prompt_syntax import Run, parse
+from studio.recipe.prompt_syntax import Run, parse
 
 
 def runs(prompt):
@@ -57,7 +57,7 @@ def test_runs_are_plain_data():
 
 
 def test_lora_tags_in_and_out_of_prompts():
-    from studio.prompt_syntax import effective_loras, lora_tags, prompt_with_lora_tags
+    from studio.recipe.prompt_syntax import effective_loras, lora_tags, prompt_with_lora_tags
 
     prompt, tags = lora_tags("a girl <lora:mira:0.8>, sky <lora:ink> <lora:neg:-0.5>")
     assert prompt == "a girl , sky  " and tags == [("mira", 0.8), ("ink", 1.0), ("neg", -0.5)]

@@ -9,15 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+from launch import build_sessions
 from studio.control.pose import PRESETS
 from studio.engine.annotators import Preprocessors, boxes_from_keypoints
 from studio.errors import AnnotatorMissing
+from studio.finish.regions import clamp_box, fix_name, grown, region_mask
 from studio.formats import a1111, adetailer
-from studio.formats.picture_info import Source, read_picture_info
-from studio.history import HistoryStore
 from studio.recipe import ControlRef, InpaintArea, Mode, Recipe, RecipeError, RegionRef
-from studio.regions import clamp_box, fix_name, grown, region_mask
-from studio.studio import Studio
+from studio.services.picture_info import Source, read_picture_info
 
 
 def test_boxes_are_clamped_grown_and_shrunk_inside_the_picture():
@@ -122,7 +121,7 @@ class _PoseFinder:
 
 
 def test_found_regions_feed_the_fixer(engine, tmp_path):
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"), map_maker=_PoseFinder())  # type: ignore[arg-type]
+    studio = build_sessions(engine, tmp_path / "outputs", map_maker=_PoseFinder()).open()  # type: ignore[arg-type]
     recipe = Recipe(prompt="a dancer", model="tiny", steps=2, width=64, height=64, seed=4)
     parent = studio.generate(recipe.replace(width=192, height=192))
     regions = studio.find_regions(parent.id, ("hand",))
@@ -225,7 +224,7 @@ def test_an_a1111_picture_with_hires_fix_and_adetailer_fills_the_form_and_the_fi
 
 
 def test_review_rows_become_the_regions_that_run():
-    from studio.regions import FixPlan, regions_from_rows, review_row
+    from studio.finish.regions import FixPlan, regions_from_rows, review_row
 
     plan = FixPlan(prompt="detailed", negative_prompt="blurry", denoising_strength=0.5, mask_blur=2, padding=8, grow=4)
     rows = [
@@ -249,8 +248,8 @@ def test_painted_strokes_arrive_as_a_png_and_are_kept_in_the_draft(tmp_path):
     import base64
     import io
 
-    from studio.drafts import Drafts
-    from studio.regions import painted_mask
+    from studio.finish.regions import painted_mask
+    from studio.session.drafts import Drafts
 
     strokes = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
     strokes.paste((255, 255, 255, 255), (4, 6, 12, 20))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from launch import build_sessions
 from studio.engine.samplers import SCHEDULERS as ENGINE_SAMPLERS
 from studio.engine.samplers import make_scheduler
 from studio.formats import png_text
-from studio.history import HISTORY_FILE, HistoryStore, SessionHistory
+from studio.history import HISTORY_FILE, SessionHistory
 from studio.recipe import AUTOMATIC_SCHEDULES, SAMPLERS, SCHEDULERS, Recipe, RecipeError
-from studio.studio import Studio
 
 RECIPE = Recipe(prompt="a lighthouse", model="tiny", steps=4, width=64, height=64, seed=5)
 
@@ -100,19 +100,19 @@ def version_1(folder) -> None:
 
 @pytest.mark.parametrize("keep_history", [True, False], ids=["history.json", "PNGs alone"])
 def test_a_version_1_session_migrates_and_replays_exactly(engine, tmp_path, keep_history):
-    studio = Studio(engine, HistoryStore(tmp_path / "made")).for_session("old")
+    studio = build_sessions(engine, tmp_path / "made").open("old")
     made = [
         studio.generate(RECIPE.replace(sampler="DPM++ 2M", scheduler="Karras")),
         studio.generate(RECIPE.replace(sampler="DPM++ 2M", scheduler="Uniform")),
         studio.generate(RECIPE.replace(sampler="Euler a")),
     ]
     old = tmp_path / "outputs" / "old"
-    shutil.copytree(studio.session.folder, old)
+    shutil.copytree(studio.history.folder, old)
     version_1(old)
     if not keep_history:
         (old / HISTORY_FILE).unlink()
 
-    reopened = Studio(engine, HistoryStore(tmp_path / "outputs")).for_session("old")
+    reopened = build_sessions(engine, tmp_path / "outputs").open("old")
     assert [n.recipe for n in reopened.tree()] == [n.recipe for n in made]
     for node in made:
         again = reopened.replay(node.id)
@@ -122,9 +122,9 @@ def test_a_version_1_session_migrates_and_replays_exactly(engine, tmp_path, keep
 
 
 def test_picking_picture_i_of_a_variation_batch_gives_the_recipe_that_remakes_it(engine, tmp_path):
-    from studio.formats.picture_info import read_picture_info
+    from studio.services.picture_info import read_picture_info
 
-    studio = Studio(engine, HistoryStore(tmp_path / "outputs"))
+    studio = build_sessions(engine, tmp_path / "outputs").open()
     root = studio.generate(RECIPE)
     varied = studio.vary(root.id, count=3, strength=0.3)
     outputs = studio.restore(varied.id).outputs
@@ -137,5 +137,5 @@ def test_picking_picture_i_of_a_variation_batch_gives_the_recipe_that_remakes_it
         alone = np.asarray(engine.generate(recipe.replace(batch_size=1))[0]).astype(int)
         assert np.abs(alone - np.asarray(outputs[index]).astype(int)).max() <= 1
         # The picture's own metadata says the same.
-        info = read_picture_info(studio.session.path(varied.outputs[index]))
+        info = read_picture_info(studio.history.path(varied.outputs[index]))
         assert info.recipe(Recipe()) == recipe

@@ -1,6 +1,7 @@
 """SDXL LoRAs (kohya and diffusers names), refusals across families, and single-file checkpoints of both families."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
 from studio.lora_library import LoraError, lora_family, read_header
 from studio.recipe import LoraRef, Recipe
+from studio.services.picture_info import read_picture_info
 from tests.ldm_checkpoints import write_checkpoint
 from tests.loras import make_lora, make_sdxl_lora
 
@@ -204,21 +206,20 @@ def test_the_base_configurations_are_written_offline_with_real_tokenizers(model_
 
 def test_an_sdxl_checkpoint_picture_carries_a1111_parameters_and_reads_back(model_cache, checkpoints, tmp_path):
     """Size, Clip skip and the A1111 Model hash of the checkpoint file, as A1111/Forge write them."""
+    from launch import build_sessions
     from studio.engine.factory import make_engine
     from studio.formats.a1111 import parse_parameters
     from studio.formats.hashes import HashCache
-    from studio.history import HistoryStore
-    from studio.studio import Studio
 
     hashes = HashCache(tmp_path / "hashes.json")
-    studio = Studio(make_engine(cache_dir=model_cache), HistoryStore(tmp_path / "outputs"), hashes=hashes)
+    studio = build_sessions(make_engine(cache_dir=model_cache), tmp_path / "outputs", hashes=hashes).open()
     path = checkpoints["sdxl"]
     made = studio.generate(Recipe(prompt="a fox", model=str(path), steps=2, width=64, height=96, seed=4, clip_skip=2))
     fields = parse_parameters(Image.open(studio.output_path(made.id)).text["parameters"]).fields
     assert fields["Size"] == "64x96" and fields["Clip skip"] == "2" and fields["Model"] == "sdxl"
     # A1111's short hash: the first 10 hex digits of the file's sha256.
     assert fields["Model hash"] == hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-    info = studio.read_picture(studio.output_path(made.id))
+    info = read_picture_info(Path(studio.output_path(made.id)))
     assert info.recipe(Recipe()).model == str(path) and info.recipe(Recipe()).clip_skip == 2
 
 

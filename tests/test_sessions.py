@@ -8,9 +8,9 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from studio.history import HistoryError, HistoryStore
+from launch import build_sessions
+from studio.history import HistoryError
 from studio.recipe import Recipe
-from studio.studio import Studio
 from tests.fake_engine import FakeEngine
 from tests.servers import running_studio
 
@@ -22,8 +22,8 @@ def tiny_recipe(**changes) -> Recipe:
 
 
 def test_a_run_records_its_node_in_the_session_it_started_in(fake_engine, tmp_path):
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
-    first, second = studio.for_session("first"), studio.for_session("second")
+    studio = build_sessions(fake_engine, tmp_path / "outputs")
+    first, second = studio.open("first"), studio.open("second")
     started, go_on = threading.Event(), threading.Event()
 
     def slow_step(step):
@@ -35,24 +35,24 @@ def test_a_run_records_its_node_in_the_session_it_started_in(fake_engine, tmp_pa
     worker.start()
     assert started.wait(timeout=60)
     # Meanwhile another caller works in (and switches to) other sessions.
-    assert studio.for_session("second").tree() == [] and second.session.id == "second"
+    assert studio.open("second").tree() == [] and second.history.id == "second"
     go_on.set()
     worker.join(timeout=60)
     node = result["node"]
-    assert [n.id for n in studio.for_session("first").tree()] == [node.id]
-    assert studio.for_session("second").tree() == []
+    assert [n.id for n in studio.open("first").tree()] == [node.id]
+    assert studio.open("second").tree() == []
     assert (tmp_path / "outputs" / "first" / node.outputs[0]).is_file()
     assert not (tmp_path / "outputs" / "second").exists()
 
 
 def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(fake_engine, tmp_path):
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), per_account=True)
+    studio = build_sessions(fake_engine, tmp_path / "outputs", per_account=True)
     for bad in ("../x", "a/b", ".hidden", "x" * 100):
         with pytest.raises(HistoryError, match="invalid session id"):
-            studio.for_session(bad, account="ann")
+            studio.open(bad, account="ann")
     with pytest.raises(HistoryError, match="log in"):
-        studio.for_session("s1", account=None)
-    assert studio.for_session("s1", account="ann").session.folder == tmp_path / "outputs" / "ann" / "s1"
+        studio.open("s1", account=None)
+    assert studio.open("s1", account="ann").history.folder == tmp_path / "outputs" / "ann" / "s1"
 
 
 @pytest.fixture(scope="module")

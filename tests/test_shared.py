@@ -62,9 +62,9 @@ def test_library_loras_by_name_and_the_offered_models_still_work(shared):
 def test_training_and_the_memorization_check_read_no_server_folder(shared):
     _, root, studio = shared
     with pytest.raises(ValueError, match="reads a folder on the server"):
-        studio.check_memorization("inkstyle", str(root / "private"))
+        studio.services.loras.check_memorization("inkstyle", str(root / "private"))
     with pytest.raises(ValueError, match="reads a folder on the server"):
-        studio.train_lora(None)
+        studio.services.loras.train(None)
 
 
 def test_only_share_and_listen_restrict_what_a_recipe_names():

@@ -1,9 +1,9 @@
 """Sizes per model family: native sizes, and what a change of family does to the size (pure, and the facade)."""
 
-from studio.history import HistoryStore
+from launch import build_sessions
 from studio.recipe import Recipe
+from studio.services.models import Models
 from studio.sizes import native_sizes, size_for_new_family, size_label, size_of_label
-from studio.studio import Studio
 
 
 def test_each_family_offers_its_native_sizes_square_first():
@@ -26,10 +26,14 @@ def test_a_size_left_at_the_old_default_follows_the_family_and_a_chosen_one_stay
 
 
 def test_loading_a_model_of_another_family_moves_the_default_size(fake_engine, tmp_path):
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), defaults=Recipe(model="tiny"))
-    assert studio.family == "SD 1.5"
-    studio.load_model("fake/sdxl-base")
-    assert studio.family == "SDXL" and (studio.defaults.width, studio.defaults.height) == (1024, 1024)
-    studio.defaults = studio.defaults.replace(width=896, height=1152)
-    studio.load_model("fake/sdxl-other")  # the same family: the artist's size stays
-    assert (studio.defaults.width, studio.defaults.height) == (896, 1152)
+    studio = build_sessions(fake_engine, tmp_path / "outputs", defaults=Recipe(model="tiny")).open()
+    assert studio.services.models.family == "SD 1.5"
+    studio.services.models.load("fake/sdxl-base")
+    assert studio.services.models.family == "SDXL" and (
+        studio.services.models.defaults.width,
+        studio.services.models.defaults.height,
+    ) == (1024, 1024)
+    # A studio whose defaults the artist set to another SDXL size (the engine has SDXL loaded).
+    models = Models(fake_engine, defaults=Recipe(model="fake/sdxl-base", width=896, height=1152))
+    models.load("fake/sdxl-other")  # the same family: the artist's size stays
+    assert (models.defaults.width, models.defaults.height) == (896, 1152)

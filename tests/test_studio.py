@@ -6,25 +6,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from launch import build_sessions
 from studio.errors import GenerationStopped
 from studio.formats import png_text
 from studio.history import HISTORY_FILE, Action, HistoryError, HistoryStore, Mark, SessionHistory
 from studio.recipe import InpaintArea, Mode, Recipe
-from studio.studio import Studio
+from studio.session.session import Session
 
 SIZE = 128
 
 
 @pytest.fixture
-def studio(engine, tmp_path) -> Studio:
+def studio(engine, tmp_path) -> Session:
     """The facade on the tiny engine: for the tests that claim something about pixels."""
-    return Studio(engine, HistoryStore(tmp_path / "outputs"))
+    return build_sessions(engine, tmp_path / "outputs").open()
 
 
 @pytest.fixture
-def wired(fake_engine, tmp_path) -> Studio:
+def wired(fake_engine, tmp_path) -> Session:
     """The facade on the fake engine: for the tests of the tree, marks and files."""
-    return Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
+    return build_sessions(fake_engine, tmp_path / "outputs").open()
 
 
 def recipe(**changes) -> Recipe:
@@ -42,12 +43,12 @@ def test_generate_writes_the_node_before_returning(wired):
     assert node.recipe.seed >= 0  # the random seed was made concrete and recorded
     assert node.seeds == (node.recipe.seed, node.recipe.seed + 1)
     for index, name in enumerate(node.outputs):
-        path = wired.session.path(name)
+        path = wired.history.path(name)
         texts = png_text.read_texts(path)
         stored = json.loads(texts["studio"])
         assert stored["node"]["id"] == node.id and stored["output_index"] == index
         assert f"Seed: {node.seeds[index]}," in texts["parameters"]
-    history = json.loads((wired.session.folder / HISTORY_FILE).read_text())
+    history = json.loads((wired.history.folder / HISTORY_FILE).read_text())
     assert history["schema_version"] == 3 and [n["id"] for n in history["nodes"]] == [node.id]
 
 
@@ -82,7 +83,9 @@ def test_restore_gives_the_recipe_back_and_replays_exactly(studio):
     node = studio.inpaint(studio.restore(studio.generate(recipe()).id).outputs[0], mask_square(), recipe())
     restored = studio.restore(node.id)
     assert restored.node.recipe == node.recipe
-    replay = studio.engine.generate(node.recipe, image=restored.inputs["image"], mask=restored.inputs["mask"])
+    replay = studio.services.models.engine.generate(
+        node.recipe, image=restored.inputs["image"], mask=restored.inputs["mask"]
+    )
     assert replay[0].tobytes() == restored.outputs[0].tobytes()
 
 
@@ -106,7 +109,7 @@ def test_marks_are_kept(wired, tmp_path):
     node = wired.generate(recipe(batch_size=2))
     wired.set_mark(node.id, 1, Mark.KEEP)
     wired.set_mark(node.id, 0, "reject")
-    reopened = SessionHistory(wired.session.folder)
+    reopened = SessionHistory(wired.history.folder)
     assert reopened.get(node.id).marks == (Mark.REJECT, Mark.KEEP)
     with pytest.raises(HistoryError):
         wired.set_mark(node.id, 5, Mark.KEEP)
@@ -115,13 +118,13 @@ def test_marks_are_kept(wired, tmp_path):
 def test_restart_brings_back_every_session_and_node(wired, fake_engine, tmp_path):
     first = wired.generate(recipe())
     child = wired.vary(first.id, count=1)
-    later = Studio(fake_engine, HistoryStore(tmp_path / "outputs"))
+    later = build_sessions(fake_engine, tmp_path / "outputs").open()
     later.generate(recipe())
 
     fresh_store = HistoryStore(tmp_path / "outputs")
     sessions = fresh_store.sessions()
-    assert {info.id for info in sessions} == {wired.session.id, later.session.id}
-    reopened = Studio(fake_engine, fresh_store, session_id=wired.session.id)
+    assert {info.id for info in sessions} == {wired.history.id, later.history.id}
+    reopened = Session(fresh_store.session(wired.history.id), fresh_store, wired.services)
     assert reopened.tree() == wired.tree()
     assert reopened.tree()[1].parent_id == first.id and reopened.tree()[1].id == child.id
     # Branching goes on where it left off, with new ids.
@@ -133,25 +136,25 @@ def test_deleted_history_is_rebuilt_from_the_pngs(wired):
     root = wired.generate(recipe())
     inpainted = wired.inpaint(wired.restore(root.id).outputs[0], mask_square(), recipe(), parent_id=root.id)
     before = wired.tree()
-    (wired.session.folder / HISTORY_FILE).unlink()
+    (wired.history.folder / HISTORY_FILE).unlink()
 
-    rebuilt = SessionHistory(wired.session.folder)
+    rebuilt = SessionHistory(wired.history.folder)
     assert rebuilt.recovered == [root.id, inpainted.id]
     assert [n.to_dict() for n in rebuilt.nodes()] == [n.to_dict() for n in before]
-    assert (wired.session.folder / HISTORY_FILE).is_file()  # written back at once
+    assert (wired.history.folder / HISTORY_FILE).is_file()  # written back at once
 
 
 def test_torn_history_is_put_aside_and_rebuilt(wired):
     root = wired.generate(recipe())
     child = wired.vary(root.id, count=1)
-    history_file = wired.session.folder / HISTORY_FILE
+    history_file = wired.history.folder / HISTORY_FILE
     whole = history_file.read_bytes()
     history_file.write_bytes(whole[: len(whole) // 2])  # a crash halfway through a plain write
 
-    rebuilt = SessionHistory(wired.session.folder)
+    rebuilt = SessionHistory(wired.history.folder)
     assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
     assert rebuilt.get(child.id).parent_id == root.id
-    damaged = list(wired.session.folder.glob(f"{HISTORY_FILE}.damaged-*"))
+    damaged = list(wired.history.folder.glob(f"{HISTORY_FILE}.damaged-*"))
     assert len(damaged) == 1 and damaged[0].read_bytes() == whole[: len(whole) // 2]
     assert "unreadable" in rebuilt.damage_note
 
@@ -160,7 +163,7 @@ def test_a_write_that_dies_halfway_leaves_the_old_file_whole(wired):
     from studio.files import atomic_write
 
     node = wired.generate(recipe())
-    history_file = wired.session.folder / HISTORY_FILE
+    history_file = wired.history.folder / HISTORY_FILE
     before = history_file.read_bytes()
 
     def crash(handle):
@@ -170,18 +173,18 @@ def test_a_write_that_dies_halfway_leaves_the_old_file_whole(wired):
     with pytest.raises(OSError):
         atomic_write(history_file, crash)
     assert history_file.read_bytes() == before
-    assert not list(wired.session.folder.glob(".*.tmp"))
-    assert SessionHistory(wired.session.folder).get(node.id) == node
+    assert not list(wired.history.folder.glob(".*.tmp"))
+    assert SessionHistory(wired.history.folder).get(node.id) == node
 
 
 def test_nodes_missing_from_history_are_recovered(wired):
     # A crash after the PNGs were written but before history.json was replaced.
     root = wired.generate(recipe())
-    history_file = wired.session.folder / HISTORY_FILE
+    history_file = wired.history.folder / HISTORY_FILE
     stale = history_file.read_text()
     child = wired.vary(root.id, count=1)
     history_file.write_text(stale)
-    rebuilt = SessionHistory(wired.session.folder)
+    rebuilt = SessionHistory(wired.history.folder)
     assert rebuilt.recovered == [child.id]
     assert [n.id for n in rebuilt.nodes()] == [root.id, child.id]
 
@@ -190,12 +193,12 @@ def test_stopped_run_records_nothing(studio):
     studio.generate(recipe())
 
     def stop_now(step):
-        studio.stop()
+        studio.services.models.stop()
 
     with pytest.raises(GenerationStopped):
         studio.generate(recipe(steps=20), on_step=stop_now)
     assert len(studio.tree()) == 1
-    assert len(list(studio.session.folder.glob("*.png"))) == 1
+    assert len(list(studio.history.folder.glob("*.png"))) == 1
 
 
 def test_bad_requests_fail_before_anything_is_written(wired):
@@ -205,7 +208,7 @@ def test_bad_requests_fail_before_anything_is_written(wired):
         wired.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (64, 64), 255), recipe())
     with pytest.raises(ValueError, match="mask: is empty"):
         wired.inpaint(Image.new("RGB", (SIZE, SIZE)), Image.new("L", (SIZE, SIZE), 0), recipe())
-    assert wired.tree() == [] and not list(wired.session.folder.glob("*.png"))
+    assert wired.tree() == [] and not list(wired.history.folder.glob("*.png"))
 
 
 def test_a_second_click_on_a_mark_clears_it(wired):
@@ -229,12 +232,12 @@ def test_styles_run_applied_while_the_tree_keeps_the_artists_prompt(fake_engine,
             }
         )
     )
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs"), preset_folders=(presets, tmp_path / "mine"))
+    studio = build_sessions(fake_engine, tmp_path / "outputs", preset_folders=(presets, tmp_path / "mine")).open()
     node = studio.generate(recipe(prompt="a fox", styles=("Oil",)))
     assert fake_engine.runs[-1].prompt == "a fox, oil painting"
     assert fake_engine.runs[-1].negative_prompt == "photo"
     assert node.recipe.prompt == "a fox" and node.recipe.styles == ("Oil",)
-    texts = png_text.read_texts(studio.session.path(node.outputs[0]))
+    texts = png_text.read_texts(studio.history.path(node.outputs[0]))
     assert texts["parameters"].startswith("a fox, oil painting\nNegative prompt: photo\n")
     assert json.loads(texts[png_text.STUDIO_KEY])["node"]["recipe"]["styles"] == ["Oil"]
     # Replayed, the same style runs again: the same pixels.

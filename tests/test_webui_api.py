@@ -40,8 +40,8 @@ def png_bytes(picture: Image.Image) -> bytes:
 
 
 def node_of(studio, info: dict, index: int = 0):
-    session = studio.for_session(info["studio_session"])
-    return session.session.get(info["studio_nodes"][index])
+    session = studio.open(info["studio_session"])
+    return session.history.get(info["studio_nodes"][index])
 
 
 def test_txt2img_numbers_seeds_as_a1111_and_every_picture_is_a_node_with_its_recipe(server, api):
@@ -64,7 +64,7 @@ def test_txt2img_numbers_seeds_as_a1111_and_every_picture_is_a_node_with_its_rec
     assert (recipe.prompt, recipe.negative_prompt, recipe.sampler, recipe.steps, recipe.cfg_scale) == (
         "a lighthouse", "fog", "Euler a", 3, 6.0,
     )  # fmt: skip
-    saved = Image.open(studio.for_session(API_SESSION).session.path(second.outputs[1])).convert("RGB")
+    saved = Image.open(studio.open(API_SESSION).history.path(second.outputs[1])).convert("RGB")
     assert np.array_equal(np.asarray(saved), np.asarray(result.images[3].convert("RGB")))
 
     # png-info reads the produced picture back, as A1111 parses it.
@@ -97,7 +97,7 @@ def test_img2img_with_a_mask_keeps_every_pixel_outside_it(server, api):
     assert node.recipe.denoising_strength == 0.9 and node.recipe.inpaint_padding == 0
     assert node_of(studio, original.info).recipe.inpaint_area.value == "whole picture"
     # What the model started from is on the node: the picture with its masked area filled from around it.
-    started_from = np.asarray(studio.for_session(API_SESSION).inputs(node.id)["image"])
+    started_from = np.asarray(studio.open(API_SESSION).inputs(node.id)["image"])
     assert np.array_equal(started_from[outside], np.asarray(picture)[outside])
     assert filled.parameters["init_images"] is None  # A1111 echoes no pictures unless include_init_images
 
@@ -134,14 +134,14 @@ def test_a_controlnet_unit_runs_its_preprocessor_and_the_map_is_on_the_node(serv
     # The map on the node is the one /controlnet/detect makes of the same picture with the same thresholds.
     detected = api.controlnet_detect([source], module="canny", threshold_a=50, threshold_b=150).json["images"][0]
     detected_map = Image.open(io.BytesIO(base64.b64decode(detected))).convert("RGB")
-    node_map = studio.for_session(API_SESSION).inputs(node.id)[control.image].convert("RGB")
+    node_map = studio.open(API_SESSION).inputs(node.id)[control.image].convert("RGB")
     assert np.array_equal(np.asarray(node_map), np.asarray(detected_map))
     assert np.asarray(node_map).max() == 255  # the square's edges
 
 
 def test_options_switch_the_api_model_and_leave_the_window_alone(server, api):
     url, studio = server
-    window_defaults = studio.defaults
+    window_defaults = studio.services.models.defaults
     try:
         api.set_options({"sd_model_checkpoint": "tiny-sdxl", "CLIP_stop_at_last_layers": 2})
         assert api.get_options()["sd_model_checkpoint"] == "tiny-sdxl"
@@ -149,7 +149,7 @@ def test_options_switch_the_api_model_and_leave_the_window_alone(server, api):
         recipe = node_of(studio, result.info).recipe
         assert (recipe.model, recipe.clip_skip) == ("tiny-sdxl", 2)
         assert "Clip skip: 2" in result.image.info["parameters"]
-        assert studio.defaults == window_defaults  # the artist's window still starts from its own model
+        assert studio.services.models.defaults == window_defaults  # the artist's window still starts from its own model
     finally:
         api.set_options({"sd_model_checkpoint": "tiny", "CLIP_stop_at_last_layers": 1})
     assert api.util_get_current_model() == "tiny"
@@ -182,11 +182,13 @@ def test_progress_shows_the_run_then_skip_and_interrupt_stop_only_what_they_name
 
 def test_interrupt_never_stops_a_run_the_artist_started_in_the_window(server, api):
     url, studio = server
-    window = studio.for_session("the-artists-window")
+    window = studio.open("the-artists-window")
     stepping, made = threading.Event(), {}
 
     def artist() -> None:
-        recipe = studio.defaults.replace(prompt="the artist's own", seed=4, steps=40, width=64, height=64)
+        recipe = studio.services.models.defaults.replace(
+            prompt="the artist's own", seed=4, steps=40, width=64, height=64
+        )
         made["node"] = window.generate(recipe, on_step=lambda progress: stepping.set())
 
     running = threading.Thread(target=artist)
@@ -214,7 +216,7 @@ def test_lists_clients_read_at_startup(server, api):
     assert "karras" in api.util_get_scheduler_names()
     assert "tiny" in api.util_get_model_names()
     assert [entry["name"] for entry in api.get_upscalers()][:2] == ["None", "Lanczos"]
-    presets, _ = studio.presets()
+    presets, _ = studio.services.presets.all()
     styles = [preset for preset in presets if preset.kind == "style"]
     assert styles and api.get_prompt_styles() == [
         {
@@ -273,7 +275,7 @@ def test_bad_input_gets_a1111_errors_and_unknown_fields_are_ignored(server):
     plain = {"prompt": "x", "seed": 5, "a_field_no_one_has": 1, "alwayson_scripts": {"ADetailer": {"args": [False]}}}
     answer = httpx.post(f"{url}sdapi/v1/txt2img", json=plain | FAST, headers={SESSION_HEADER: "my-bot"}, timeout=60)
     assert answer.status_code == 200 and len(answer.json()["images"]) == 1
-    assert studio.for_session("my-bot").tree()[-1].recipe.prompt == "x"
+    assert studio.open("my-bot").tree()[-1].recipe.prompt == "x"
 
 
 def test_api_logins_guard_every_route_and_each_account_gets_its_own_pictures(engine, tmp_path):
@@ -289,5 +291,5 @@ def test_api_logins_guard_every_route_and_each_account_gets_its_own_pictures(eng
             f"{url}sdapi/v1/txt2img", json={"prompt": "ann's", "seed": 1, **FAST}, auth=("ann", "one"), timeout=60
         )
         assert answer.status_code == 200
-        assert studio.for_session(API_SESSION, account="ann").tree()[0].recipe.prompt == "ann's"
-        assert (outputs / "ann" / API_SESSION).is_dir() and not studio.for_session(API_SESSION, account="bob").tree()
+        assert studio.open(API_SESSION, account="ann").tree()[0].recipe.prompt == "ann's"
+        assert (outputs / "ann" / API_SESSION).is_dir() and not studio.open(API_SESSION, account="bob").tree()

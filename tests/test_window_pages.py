@@ -120,8 +120,8 @@ def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():
 
 
 def test_picture_info_shows_what_ran_and_no_denoising_for_a_generated_picture():
-    from studio.formats.picture_info import PictureInfo, Source
     from studio.recipe import InpaintArea, LoraRef, Mode
+    from studio.services.picture_info import PictureInfo, Source
     from studio.ui.present.picture import picture_info_text
 
     def info(recipe: Recipe) -> str:

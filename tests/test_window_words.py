@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from studio.history import Action, HistoryStore, Iteration
-from studio.outpaint import Extension
+from launch import build_sessions
+from studio.finish.outpaint import Extension
+from studio.history import Action, Iteration
 from studio.recipe import Recipe
-from studio.studio import Studio
 from studio.ui.present.results import recipe_summary, selection_text
 
 
@@ -31,7 +31,7 @@ def test_one_step_is_one_step():
 
 
 def test_the_hires_refusal_names_what_the_picture_is(fake_engine, tmp_path):
-    studio = Studio(fake_engine, HistoryStore(tmp_path / "outputs")).for_session("words")
+    studio = build_sessions(fake_engine, tmp_path / "outputs").open("words")
     small = Recipe(model="tiny", prompt="a bay", steps=2, width=64, height=64)
     root = studio.generate(small)
     widened = studio.outpaint(root.id, Extension(right=16), small)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from studio.errors import NotOffered
-from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import Recipe
+from studio.recipe.prompt_syntax import effective_loras
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from studio.control.catalogue import KINDS, NO_PREPROCESSOR
 from studio.errors import InputError
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, Mark
-from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import Mode
+from studio.recipe.prompt_syntax import effective_loras
 
 HUMAN, MACHINE = "human", "machine"
 UNKNOWN = "unknown"

@@ -25,11 +25,11 @@ from studio.engine.speed import FastPath, is_out_of_memory
 from studio.engine.upscalers import Upscalers
 from studio.errors import GenerationStopped, InputError, OutOfMemory
 from studio.finish import regions
+from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend, render_size
 from studio.progress import StepProgress
-from studio.recipe.prompt_syntax import effective_loras
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
-from studio.services.lora_library import resolve as resolve_lora
+from studio.recipe.prompt_syntax import effective_loras
 
 StepCallback = Callable[[StepProgress], None]
 logger = logging.getLogger("studio")

@@ -17,7 +17,7 @@ from diffusers import DiffusionPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from studio.engine.families import Family
-from studio.services.lora_library import SAFE_SUFFIXES, LoraError, cross_attention_width, lora_family, read_header
+from studio.lora_library import SAFE_SUFFIXES, LoraError, cross_attention_width, lora_family, read_header
 
 
 class LoraAdapters:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.formats import adetailer
-from studio.recipe.prompt_syntax import prompt_with_lora_tags
+from studio.lora_library import library_name
 from studio.recipe import (
     AUTOMATIC,
     AUTOMATIC_SCHEDULES,
@@ -29,7 +29,7 @@ from studio.recipe import (
     Recipe,
     is_upscaler_file,
 )
-from studio.services.lora_library import library_name
+from studio.recipe.prompt_syntax import prompt_with_lora_tags
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
 _PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')

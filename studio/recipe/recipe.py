@@ -8,6 +8,7 @@ the recipe only says what to do with them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from studio.recipe.parts import (
     _check_type,
     _enum,
 )
-from studio.recipe.prompt_syntax import lora_tags
+from studio.recipe.prompt_syntax import effective_loras, lora_tags
 from studio.recipe.vocabulary import (
     _SPACING_ONLY,
     AUTOMATIC,
@@ -296,6 +297,72 @@ class Recipe:
     def replace(self, **changes: Any) -> Recipe:
         return dataclasses.replace(self, **changes)
 
+    # --- what each action sets and clears: the one place that says it -----------------------------------
+
+    @property
+    def is_finish(self) -> bool:
+        """A region fix or an upscale of a picked picture: not a generation or an edit, so not varied or re-fixed."""
+        return bool(self.regions) or self.upscale is not None
+
+    def as_edit(self, mode: Mode, **changes: Any) -> Recipe:
+        """The recipe of an edit of a picture (img2img, inpaint, outpaint).
+
+        A variation seed blends txt2img noise and the hires fix enlarges a txt2img picture: an edit has neither.
+        """
+        return self.replace(mode=mode, **_EDIT_CLEARS, **changes)
+
+    def as_variation(
+        self, *, count: int, seed: int, variation_seed: int | None = None, strength: float = 0.0
+    ) -> Recipe:
+        """`count` variations: new seeds (strength 0), or `seed`'s noise nudged towards `variation_seed`'s."""
+        if strength > 0:
+            return self.replace(batch_size=count, seed=seed, variation_seed=variation_seed, variation_strength=strength)
+        return self.replace(batch_size=count, seed=seed, variation_seed=None, variation_strength=0.0)
+
+    def as_region_fix(self, regions: tuple[RegionRef, ...], controls: tuple[ControlRef, ...]) -> Recipe:
+        """Each region re-rendered alone ("only masked" inpaint), one picture, under `controls` (keep structure)."""
+        return self.as_edit(
+            Mode.INPAINT,
+            inpaint_area=InpaintArea.ONLY_MASKED,
+            controls=controls,
+            regions=tuple(regions),
+            upscale=None,
+            batch_size=1,
+        )
+
+    def as_upscale(self, settings: UpscaleRef, controls: tuple[ControlRef, ...] = ()) -> Recipe:
+        """An upscale of this recipe's picture: with `settings.refine`, an img2img of tiles under `controls`;
+        without, this very recipe (it says how the picture was made) with the upscale added, as Extras keeps it."""
+        if settings.refine:
+            return self.as_edit(Mode.IMG2IMG, regions=(), controls=controls, upscale=settings, batch_size=1)
+        # Nothing is inpainted by a plain upscale, and its controls' maps are not the enlarged picture's.
+        mode = Mode.IMG2IMG if self.mode is Mode.INPAINT else self.mode
+        return self.replace(mode=mode, regions=(), controls=(), upscale=settings, batch_size=1)
+
+    def with_hires_of(self, settings: Recipe) -> Recipe:
+        """This (txt2img) recipe made again with `settings`' hires fix: one picture, nothing else changed."""
+        return self.replace(
+            batch_size=1,
+            hires_scale=settings.hires_scale,
+            hires_upscaler=settings.hires_upscaler,
+            hires_steps=settings.hires_steps,
+            hires_denoising_strength=settings.hires_denoising_strength,
+        )
+
+    @functools.cached_property
+    def effective_loras(self) -> tuple[LoraRef, ...]:
+        """Every LoRA a run of this recipe applies: the `loras` list first, then the prompt's `<lora:>` tags.
+
+        Resolved here once; the engine, the shared-studio check, the hashes and the authorship record read it.
+        """
+        _, loras = effective_loras(self.prompt, tuple((lora.name, lora.weight) for lora in self.loras))
+        return tuple(LoraRef(name, weight) for name, weight in loras)
+
+    @property
+    def prompt_without_lora_tags(self) -> str:
+        """The prompt the text encoder reads: the artist's words, `<lora:>` tags taken out."""
+        return lora_tags(self.prompt)[0]
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["mode"] = self.mode.value
@@ -372,3 +439,7 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         return cls.from_dict(json.loads(text))
+
+
+# What every edit clears: the fields only a txt2img run uses (see Recipe.as_edit).
+_EDIT_CLEARS: dict[str, Any] = {"variation_seed": None, "variation_strength": 0.0, "hires_scale": 1.0}

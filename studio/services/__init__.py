@@ -1,1 +1,35 @@
-"""App-wide services, built once in launch.py and used by every session: models, presets, LoRAs, maps, authorship."""
+"""App-wide services, built once in launch.py and used by every session: models, presets, LoRAs, maps, authorship.
+
+`Services` is what a `Session` (studio/session/) and the window are handed: each part is a small object of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from studio.access.offered import Offered
+from studio.formats.hashes import HashCache
+from studio.progress import RunBoard
+from studio.services.authorship import Authorship
+from studio.services.loras import Loras
+from studio.services.maps import Maps
+from studio.services.models import Models
+from studio.services.presets import PresetShelf
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every session shares: one engine and its defaults, the presets, the LoRA library, the preprocessors,
+    authorship, the file hashes, what a shared studio offers, every session's latest run, and the write lock."""
+
+    models: Models
+    presets: PresetShelf = field(default_factory=PresetShelf)
+    loras: Loras = field(default_factory=Loras)
+    maps: Maps = field(default_factory=Maps)
+    authorship: Authorship = field(default_factory=Authorship)
+    hashes: HashCache | None = None
+    offered: Offered | None = None  # shared (--share, --listen): what recipes may name; None locally
+    runs: RunBoard = field(default_factory=RunBoard)
+    # Recording a node (its files, then the history) is one step at a time across sessions.
+    write_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -189,3 +189,30 @@ def apply_styles(recipe: Recipe, presets: Iterable[Preset]) -> Recipe:
             raise PresetError(f"styles: {name!r} is not a style preset here (styles: {known})")
         prompt, negative = styles[name].styled(prompt, negative)
     return recipe.replace(prompt=prompt, negative_prompt=negative)
+
+
+class PresetShelf:
+    """The presets the studio offers: the built-in folder, then the artist's own (where saving goes)."""
+
+    def __init__(self, folders: tuple[Path, Path] | None = None) -> None:
+        self.folders = folders
+
+    def all(self) -> tuple[list[Preset], list[str]]:
+        """Every preset that loads, and one line per preset file that does not (file and field)."""
+        return load_presets(self.folders or ())
+
+    def apply(self, name: str, recipe: Recipe) -> Recipe:
+        for preset in self.all()[0]:
+            if preset.name == name:
+                return preset.apply(recipe)
+        raise PresetError(f"no preset named {name!r}")
+
+    def save(self, name: str, recipe: Recipe) -> Path:
+        """Save the recipe's prompts and settings as the artist's own preset."""
+        if not self.folders:
+            raise PresetError("this studio has no preset folder")
+        return save_preset(self.folders[1], preset_from_recipe(name, recipe))
+
+    def styled(self, recipe: Recipe) -> Recipe:
+        """The recipe as the model reads it: its styles' words added to the prompts (A1111 encodes it so)."""
+        return apply_styles(recipe, self.all()[0]) if recipe.styles else recipe

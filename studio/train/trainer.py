@@ -27,8 +27,8 @@ from safetensors.torch import save_file
 from studio.engine.engine import Engine
 from studio.engine.prompts import encode
 from studio.errors import GenerationStopped
+from studio.lora_library import TRAINING_FOLDER_KEY
 from studio.progress import TrainingProgress, TrainingResult
-from studio.services.lora_library import TRAINING_FOLDER_KEY
 from studio.train.dataset import Example, folder_sha256, load_examples
 from studio.train.settings import TrainingSettings
 

@@ -20,7 +20,9 @@ from studio.errors import GenerationStopped
 from studio.history import Iteration
 from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
-from studio.studio import Studio
+from studio.services import Services
+from studio.session.session import Session
+from studio.session.sessions import Sessions
 from studio.ui.present import history as tree_text
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import GPU_LANE, account_of
@@ -43,7 +45,7 @@ class StudioBlocks(gr.Blocks):
         super().validate_inputs(block_fn, inputs)
 
 
-def add_endpoints(studio: Studio) -> None:
+def add_endpoints(sessions: Sessions) -> None:
     """Hidden components carry the endpoints' values; nothing here is drawn."""
     with gr.Column(visible=False):
         recipe = gr.JSON(label="recipe")
@@ -64,15 +66,15 @@ def add_endpoints(studio: Studio) -> None:
         session_box = gr.Textbox(label="session", value="")
         trigger = gr.Button()
 
-    def bound(session_id: str | None, request: gr.Request | None) -> Studio:
+    def bound(session_id: str | None, request: gr.Request | None) -> Session:
         with user_errors(field_names=True):
-            return studio.for_session((session_id or "").strip() or None, account=account_of(request))
+            return sessions.open((session_id or "").strip() or None, account=account_of(request))
 
-    def answer(view: Studio, node: Iteration) -> tuple[dict, list]:
-        pictures = tree_text.node_pictures(node, view.session.path)
+    def answer(view: Session, node: Iteration) -> tuple[dict, list]:
+        pictures = tree_text.node_pictures(node, view.history.path)
         return _node_json(view, node), [(p.path, p.caption) for p in pictures]
 
-    def run(view: Studio, call) -> tuple[dict, list]:
+    def run(view: Session, call) -> tuple[dict, list]:
         with user_errors(field_names=True):
             try:
                 return answer(view, call())
@@ -82,7 +84,7 @@ def add_endpoints(studio: Studio) -> None:
     def generate(recipe: dict | None, session: str, request: gr.Request):
         """txt2img. `recipe`: fields to change from the defaults, e.g. {"prompt": "a fox", "steps": 20}."""
         view = bound(session, request)
-        changes = _recipe(studio, recipe, Mode.TXT2IMG)
+        changes = _recipe(sessions.services, recipe, Mode.TXT2IMG)
         return run(view, lambda: view.generate(changes))
 
     def repaint(
@@ -95,7 +97,7 @@ def add_endpoints(studio: Studio) -> None:
     ):
         """img2img on `image` (a painted-over picture) with the recipe's denoising_strength."""
         view = bound(session, request)
-        changes = _recipe(studio, recipe, Mode.IMG2IMG)
+        changes = _recipe(sessions.services, recipe, Mode.IMG2IMG)
         picture_index = _index(source_index, parent_id)
         painted = _picture(picture, "image").convert("RGB")
         return run(
@@ -114,7 +116,7 @@ def add_endpoints(studio: Studio) -> None:
     ):
         """Repaint `image` where `mask` is white; every pixel outside the (blurred) mask is kept exactly."""
         view = bound(session, request)
-        changes = _recipe(studio, recipe, Mode.INPAINT)
+        changes = _recipe(sessions.services, recipe, Mode.INPAINT)
         picture_index = _index(source_index, parent_id)
         base, painted_mask = _picture(picture, "image").convert("RGB"), _picture(mask_image, "mask").convert("L")
         return run(
@@ -138,8 +140,8 @@ def add_endpoints(studio: Studio) -> None:
         """The view's tree (nodes with parents, recipes, marks) and the list of your sessions."""
         view = bound(session, request)
         return {
-            "session": view.session.id,
-            "nodes": [_node_json(view, node) for node, _ in view.session.in_tree_order()],
+            "session": view.history.id,
+            "nodes": [_node_json(view, node) for node, _ in view.history.in_tree_order()],
             "sessions": [{"id": info.id, "nodes": info.node_count} for info in view.sessions()],
         }
 
@@ -161,7 +163,7 @@ def add_endpoints(studio: Studio) -> None:
 
     def stop() -> str:
         """Stop the run in progress at its next step."""
-        studio.stop()
+        sessions.services.models.stop()
         return "stopping"
 
     lane = {"concurrency_id": GPU_LANE, "concurrency_limit": 1}
@@ -181,7 +183,7 @@ def add_endpoints(studio: Studio) -> None:
         trigger.click(fn, inputs=inputs, outputs=outputs, api_name=name, api_description=fn.__doc__, **options)
 
 
-def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
+def _recipe(services: Services, changes: dict | None, mode: Mode) -> Recipe:
     if changes is not None and not isinstance(changes, dict):
         raise refusal('recipe must be a JSON object, e.g. {"prompt": "a fox"}', title="Please check your input")
     if changes and "mode" in changes and changes["mode"] != mode.value:
@@ -191,7 +193,7 @@ def _recipe(studio: Studio, changes: dict | None, mode: Mode) -> Recipe:
             title="Please check your input",
         )
     with user_errors(field_names=True):
-        return studio.defaults.updated(dict(changes or {}))
+        return services.models.defaults.updated(dict(changes or {}))
 
 
 def _picture(path: str | None, name: str) -> Image.Image:
@@ -220,5 +222,5 @@ def _index(value: float | None, parent_id: str) -> int | None:
     return _whole(value, "index") if parent_id and value is not None else None
 
 
-def _node_json(studio: Studio, node: Iteration) -> dict:
-    return {"session": studio.session.id, **node.to_dict()}
+def _node_json(view: Session, node: Iteration) -> dict:
+    return {"session": view.id, **node.to_dict()}

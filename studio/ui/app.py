@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
-from studio.studio import Studio
+from studio.session.sessions import Sessions
 from studio.ui import (
     api,
     authorship_tab,
@@ -68,19 +68,23 @@ def _head() -> str:
     return f"<script>{_script('keys.js')}</script>"
 
 
-def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
-    """The whole window for `studio`. `notice` is shown on top (e.g. why the default model did not load)."""
-    defaults = studio.defaults
+def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
+    """The whole window: each browser works in a session `sessions` opens for it. `notice` is shown on top (e.g.
+    why the default model did not load)."""
+    services = sessions.services
+    defaults = services.models.defaults
     with api.StudioBlocks(title="Studio", fill_width=True) as blocks:
         # First, so the public endpoints get the plain names (/generate, ...) before the window's private events.
-        api.add_endpoints(studio)
+        api.add_endpoints(sessions)
         with gr.Row(equal_height=True):
             gr.Markdown(
                 "## Studio\nGenerate, pick, paint over or mask, regenerate. Every step is kept in the history.",
                 elem_id="title",
             )
             with gr.Column(scale=0, min_width=320):
-                model_status = gr.Markdown(header.model_line(studio.model, studio.family), elem_id="model-status")
+                model_status = gr.Markdown(
+                    header.model_line(services.models.model, services.models.family), elem_id="model-status"
+                )
                 session_line = gr.Markdown("", elem_id="session-line")
         notice_box = gr.Markdown(notice or "", visible=bool(notice), elem_id="notice")
 
@@ -99,7 +103,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     info="Off: Generate starts a new root of the tree",
                     elem_id="branch",
                 )
-                plan = gr.Markdown(plan_text(defaults.model, defaults.prompt, [], family=studio.family), elem_id="plan")
+                plan = gr.Markdown(
+                    plan_text(defaults.model, defaults.prompt, [], family=services.models.family), elem_id="plan"
+                )
                 with gr.Row():
                     restore_controls = gr.Button(
                         "Use its control units", size="sm", visible=False, elem_id="restore-controls"
@@ -107,9 +113,9 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     use_model = gr.Button("Use its model", size="sm", visible=False, elem_id="use-model")
                 with gr.Accordion("Settings", open=True, elem_id="settings"):
                     # The numbers first: steps, pictures and size are in view at 1366x768 without scrolling.
-                    settings = settings_widgets(defaults, studio.family)
+                    settings = settings_widgets(defaults, services.models.family)
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
-                    hires = hires_widgets(defaults, studio.upscalers()[1:])
+                    hires = hires_widgets(defaults, services.models.upscaler_names()[1:])
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
                         value=defaults.model,
@@ -122,7 +128,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                         load_button = gr.Button("Load model", size="sm", elem_id="load-model")
                         tiny_button = gr.Button("Tiny SD 1.5", size="sm", elem_id="use-tiny")
                         tiny_sdxl_button = gr.Button("Tiny SDXL", size="sm", elem_id="use-tiny-sdxl")
-                    speed = gr.Markdown(header.speed_line(studio.speed), elem_id="speed")
+                    speed = gr.Markdown(header.speed_line(services.models.speed), elem_id="speed")
                 preset_name, preset_save = presets_panel.saver_widgets()
 
             with gr.Column(scale=7, min_width=560):
@@ -147,9 +153,11 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
                         edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
                     with gr.Tab("Finish", id=FINISH_TAB, elem_id="tab-finish") as finish_tab_item:
-                        finish_panel = finish_tab.finish_widgets(studio.upscalers(), _script("regions.js"))
+                        finish_panel = finish_tab.finish_widgets(
+                            services.models.upscaler_names(), _script("regions.js")
+                        )
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
-                        control_panel = control_widgets(defaults.model, studio.family, _script("editor.js"))
+                        control_panel = control_widgets(defaults.model, services.models.family, _script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
@@ -186,6 +194,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             styles=styles,
         )
         screen = Screen(
+            sessions=sessions,
             form=form,
             tabs=tabs,
             status=status,
@@ -197,7 +206,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             selection=selection,
             history=history_panel.tree,
             compare_box=history_panel.compare_box,
-            sessions=history_panel.sessions,
+            session_list=history_panel.sessions,
             controls=control_panel,
             node_inputs=history_panel.inputs,
             # Kept in this browser's storage: a reload stays in the session, another browser has its own.
@@ -212,7 +221,7 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             badge_sink=gr.HTML(visible=False, elem_id="badge-sink"),
         )
         generate.wire(
-            studio,
+            services,
             screen,
             generate_button=generate_button,
             stop_button=stop_button,
@@ -226,13 +235,13 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             speed=speed,
             notice=notice_box,
         )
-        results.wire(studio, screen, result_actions, editor=edit_panel)
-        finish_tab.wire(studio, screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
-        editor.wire(studio, screen, edit_panel)
-        control_tab.wire(studio, screen, control_panel)
-        history.wire(studio, screen, history_panel, blocks)
+        results.wire(services, screen, result_actions, editor=edit_panel)
+        finish_tab.wire(services, screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
+        editor.wire(services, screen, edit_panel)
+        control_tab.wire(services, screen, control_panel)
+        history.wire(services, screen, history_panel, blocks)
         page.wire(
-            studio,
+            services,
             screen,
             blocks,
             branch=branch,
@@ -240,12 +249,12 @@ def build_ui(studio: Studio, *, notice: str | None = None) -> Window:
             editor=edit_panel,
             history_panel=history_panel,
         )
-        picture_tab.wire(studio, screen, picture_panel, finish_panel)
-        authorship_tab.wire(studio, screen, authorship_panel)
-        loras_tab.wire(studio, screen, lora_panel, blocks)
-        train_tab.wire(studio, screen, train_panel)
+        picture_tab.wire(services, screen, picture_panel, finish_panel)
+        authorship_tab.wire(services, screen, authorship_panel)
+        loras_tab.wire(services, screen, lora_panel, blocks)
+        train_tab.wire(services, screen, train_panel)
         presets_panel.wire(
-            studio,
+            services,
             screen,
             presets_panel.PresetPanel(preset_choice, preset_apply, preset_problems, preset_name, preset_save),
             blocks,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.authorship import report
-from studio.studio import Studio
+from studio.services import Services
 from studio.ui.present import authorship as authorship_text
 from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
@@ -49,11 +49,11 @@ def authorship_widgets() -> AuthorshipPanel:
     return AuthorshipPanel(story, show, kind, export, files, drop, verdict, gr.State(None))
 
 
-def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
+def wire(services: Services, screen: Screen, panel: AuthorshipPanel) -> None:
     def show(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
             return warn("Pick a picture first (click it in Results or History).", title="Nothing picked")
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             steps = session.lineage(selected["node"], selected["index"])
         text = f"### Authorship of {selected['node']}·{selected['index'] + 1}\n\n" + authorship_text.story_markdown(
@@ -74,7 +74,7 @@ def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
             return warn(
                 "Show the authorship of a picture first: an export writes what is shown.", title="Nothing shown"
             )
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             files = session.save_authorship(selected["node"], selected["index"], kind=kind)
         return {panel.files: [str(path) for path in files]}
@@ -87,6 +87,6 @@ def wire(studio: Studio, screen: Screen, panel: AuthorshipPanel) -> None:
         if not path:
             return ""
         with user_errors():
-            return authorship_text.verdict_markdown(studio.verify_credentials(path))
+            return authorship_text.verdict_markdown(services.authorship.verify(path))
 
     panel.drop.change(verify, inputs=panel.drop, outputs=panel.verdict, api_visibility="private")

@@ -13,7 +13,7 @@ from studio.control.pose import JOINTS, PRESETS, Pose, click, render
 from studio.control.units import default_settings, parse_settings
 from studio.errors import InputError
 from studio.pictures import check_side
-from studio.studio import Studio
+from studio.services import Services
 from studio.ui.control_panel import (
     ControlPanel,
     UnitWidgets,
@@ -33,12 +33,12 @@ _RECENT_CLASSES = 8
 BY_HAND = {"preprocessor": NO_PREPROCESSOR}  # a map drawn, posed or uploaded by the artist
 
 
-def wire(studio: Studio, screen: Screen, panel: ControlPanel) -> None:
+def wire(services: Services, screen: Screen, panel: ControlPanel) -> None:
     for unit in panel.units:
-        _wire_unit(studio, screen, unit)
+        _wire_unit(services, screen, unit)
 
 
-def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
+def _wire_unit(services: Services, screen: Screen, unit: UnitWidgets) -> None:
     form = screen.form
     # Progress and "Error" badges go to the hidden sink: a refusal reads as a message, never a badge over the map.
     private: dict[str, Any] = {"api_visibility": "private", "show_progress_on": [screen.badge_sink]}
@@ -49,7 +49,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         first = KINDS[kind].preprocessors[0]
         shown = {
             unit.shown_kind: kind,
-            unit.model: default_model(kind, model or studio.defaults.model, studio.family),
+            unit.model: default_model(kind, model or services.models.defaults.model, services.models.family),
             unit.preprocessor: gr.Dropdown(choices=preprocessor_choices(kind), value=first),
             unit.settings: default_settings(first),
             **kind_display(unit, kind),
@@ -82,16 +82,16 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
             unit.enabled,
         ],
         **private,
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
     unit.preprocessor.input(default_settings, inputs=unit.preprocessor, outputs=unit.settings, **private)
 
     # Every change of the map (painted, made, posed, cleared) goes to the session's draft: a reload keeps it.
-    unit.map.change(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    unit.map.change(keep_map(services, screen, unit), **keep_options(screen, unit))
 
     def use_picked(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
             return warn("Pick a result first (click it in Results or History).", title="Nothing picked")
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             return session.output_picture(selected["node"], selected["index"])
 
@@ -105,7 +105,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         if preprocessor == NO_PREPROCESSOR:  # the artist's own map, taken as it is
             return {unit.map: editor_value(source, kind), unit.enabled: True, unit.made_by: BY_HAND}
         with user_errors():
-            control_map = studio.control_map(preprocessor, source, parse_settings(settings, preprocessor))
+            control_map = services.maps.control_map(preprocessor, source, parse_settings(settings, preprocessor))
         made_by = {"preprocessor": preprocessor, "settings": settings}
         return {unit.map: editor_value(control_map, kind, recent), unit.enabled: True, unit.made_by: made_by}
 
@@ -114,7 +114,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.source, unit.preprocessor, unit.settings, unit.kind, unit.recent_classes],
         outputs=[unit.map, unit.enabled, unit.made_by],
         **{**private, "show_progress_on": [unit.hint]},  # progress on the hint line, never over the map
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
     def blank(kind: str, width: float, height: float, recent: list[str]):
         with user_errors():
@@ -130,7 +130,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.kind, form.width, form.height, unit.recent_classes],
         outputs=[unit.map, unit.enabled, unit.made_by],
         **private,
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
     def paint_with(name: str | None, recent: list[str], current: dict | None):
         if not name:
@@ -184,13 +184,13 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
 
     unit.pose_preset.input(
         start_pose, inputs=[unit.pose_preset, form.width, form.height], outputs=pose_outputs, **private
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
     def detect(source, width: float, height: float):
         if source is None:
             raise refusal("Upload a picture (or use the picked result) to find a pose in.", title="No picture")
         with user_errors():
-            pose = studio.detect_pose(source)
+            pose = services.maps.detect_pose(source)
         if pose is None:
             raise refusal("No person was found in the picture; start from a preset pose instead.", title="No pose")
         return show_pose(pose, _size(width, height), None, "*Detected: click a joint to pick it up.*")
@@ -200,7 +200,7 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.source, form.width, form.height],
         outputs=pose_outputs,
         **{**private, "show_progress_on": [unit.pose_help]},
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
     def click_pose(pose: dict | None, held: int | None, width: float, height: float, event: gr.SelectData):
         if pose is None:
@@ -216,17 +216,17 @@ def _wire_unit(studio: Studio, screen: Screen, unit: UnitWidgets) -> None:
         inputs=[unit.pose, unit.held_joint, form.width, form.height],
         outputs=pose_outputs,
         **private,
-    ).then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+    ).then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
 
-def keep_map(studio: Studio, screen: Screen, unit: UnitWidgets) -> Any:
+def keep_map(services: Services, screen: Screen, unit: UnitWidgets) -> Any:
     """A handler that writes `unit`'s map into the session's draft."""
 
     def keep(editor: dict | None, session_id: str | None, request: gr.Request) -> None:
         if not session_id:
             return
-        session = screen.studio_for(studio, session_id, request)
-        if not session.session.read_only:
+        session = screen.session_for(session_id, request)
+        if not session.history.read_only:
             session.drafts.save_map(unit.number, map_of(editor))
 
     return keep
@@ -241,10 +241,10 @@ def keep_options(screen: Screen, unit: UnitWidgets) -> dict[str, Any]:
     }
 
 
-def keep_every_map(studio: Studio, screen: Screen, event: Any) -> None:
+def keep_every_map(services: Services, screen: Screen, event: Any) -> None:
     """After `event` (which may set any unit's map), the drafts follow."""
     for unit in screen.controls.units:
-        event = event.then(keep_map(studio, screen, unit), **keep_options(screen, unit))
+        event = event.then(keep_map(services, screen, unit), **keep_options(screen, unit))
 
 
 def _view_size(size: tuple[int, int], longest: int = 512) -> tuple[int, int]:

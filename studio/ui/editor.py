@@ -19,8 +19,9 @@ from PIL import Image
 from studio.pictures import open_picture, picture_from_data_url
 from studio.prepare import Edit, NothingToEdit, edit_from_layers, require_mask
 from studio.recipe import Recipe
+from studio.services import Services
 from studio.session.drafts import EditorDraft
-from studio.studio import Studio
+from studio.session.session import Session
 from studio.ui.form import edit_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value
 from studio.ui.running import user_errors
@@ -86,13 +87,13 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
     return EditPanel(image, source, kept, inpaint, repaint, settings, about_upload, origin, licence)
 
 
-def picture_for_editor(session: Studio, node_id: str, index: int) -> dict:
+def picture_for_editor(session: Session, node_id: str, index: int) -> dict:
     """The editor value that loads output `index` of node `node_id`."""
     size = session.output_picture(node_id, index).size  # read whole: a damaged file is named, never half-shown
     return editor_value(session.output_path(node_id, index), size, {"node": node_id, "index": index})
 
 
-def read_edit(session: Studio, value: dict | None) -> Edit:
+def read_edit(session: Session, value: dict | None) -> Edit:
     """The editor's picture, mask, paint and parent, checked: the client says which picture, the server reads it."""
     source = (value or {}).get("source")
     if not isinstance(source, dict):
@@ -104,7 +105,7 @@ def read_edit(session: Studio, value: dict | None) -> Edit:
     return edit_from_layers(background, mask=mask, paint=paint, parent=parent)
 
 
-def _background(session: Studio, source: dict) -> tuple[Image.Image, tuple[str, int] | None]:
+def _background(session: Session, source: dict) -> tuple[Image.Image, tuple[str, int] | None]:
     """The picture the editor holds, read on the server, and the node picture it is (None for an upload)."""
     if "node" in source:
         node_id, index = str(source["node"]), int(source["index"])
@@ -117,7 +118,7 @@ def _background(session: Studio, source: dict) -> tuple[Image.Image, tuple[str, 
     return open_picture(_uploaded(source.get("upload"))), None
 
 
-def keep_draft(session: Studio, value: dict | None) -> None:
+def keep_draft(session: Session, value: dict | None) -> None:
     """The editor as it is now, into the session's draft, so a reload brings it back."""
     source = (value or {}).get("source")
     if not isinstance(source, dict):
@@ -135,7 +136,7 @@ def keep_draft(session: Studio, value: dict | None) -> None:
     )
 
 
-def _unsent_work(session: Studio, value: dict | None) -> tuple[Image.Image | None, Image.Image | None]:
+def _unsent_work(session: Session, value: dict | None) -> tuple[Image.Image | None, Image.Image | None]:
     """The mask and paint the editor holds now (None, None when it holds no strokes)."""
     source = (value or {}).get("source")
     if not isinstance(source, dict):
@@ -153,7 +154,7 @@ def _unsent_work(session: Studio, value: dict | None) -> tuple[Image.Image | Non
     )
 
 
-def set_aside(session: Studio, value: dict | None) -> None:
+def set_aside(session: Session, value: dict | None) -> None:
     """Keep the editor's unsent mask and paint as a draft of their picture, before another picture replaces them."""
     mask, paint = _unsent_work(session, value)
     if mask is None and paint is None:
@@ -169,7 +170,7 @@ def set_aside(session: Studio, value: dict | None) -> None:
     session.drafts.aside(source).save_editor(source, mask=mask, paint=paint, upload=upload)
 
 
-def work_set_aside(session: Studio, source: dict | None) -> EditorDraft | None:
+def work_set_aside(session: Session, source: dict | None) -> EditorDraft | None:
     """The work set aside that the editor offers back: the shown picture's own first, else the newest."""
     if isinstance(source, dict):
         with contextlib.suppress(ValueError):  # a source no picture has: nothing of its own kept
@@ -180,14 +181,14 @@ def work_set_aside(session: Studio, source: dict | None) -> EditorDraft | None:
     return kept[0] if kept else None
 
 
-def kept_button(session: Studio, source: dict | None) -> gr.Button:
+def kept_button(session: Session, source: dict | None) -> gr.Button:
     kept = work_set_aside(session, source)
     if kept is None:
         return gr.Button(visible=False)
     return gr.Button(f"↩ Back to your unsent mask and paint on {_picture_name(kept.source)}", visible=True)
 
 
-def bring_back(session: Studio, value: dict | None) -> dict:
+def bring_back(session: Session, value: dict | None) -> dict:
     """The work set aside back in the editor (as the draft), and the editor's work of now set aside: a swap, so
     neither is lost. Returns the editor value that shows it."""
     source = (value or {}).get("source")
@@ -215,7 +216,7 @@ def _copy(path: Path | None) -> Image.Image | None:
         return picture.copy()
 
 
-def draft_for_editor(session: Studio) -> dict | None:
+def draft_for_editor(session: Session) -> dict | None:
     """The editor value that brings the draft back (picture, mask and paint), or None."""
     kept = session.drafts.editor()
     if kept is None:
@@ -251,9 +252,9 @@ def _uploaded(path: object) -> Path:
     return target
 
 
-def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
+def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
     def changed(value: dict | None, session_id: str | None, request: gr.Request):
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             keep_draft(session, value)
         source = (value or {}).get("source")
@@ -271,7 +272,7 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
     )
 
     def back(value: dict | None, session_id: str | None, request: gr.Request):
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             restored = bring_back(session, value)
             return {
@@ -289,10 +290,10 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
     )
 
     def inpaint(values: dict[Any, Any], request: gr.Request):
-        session = screen.studio_for(studio, values[screen.session], request)
+        session = screen.session_for(values[screen.session], request)
         with user_errors():
             painted = require_mask(read_edit(session, values[panel.image]))
-        recipe, control_images = screen.recipe(studio, values)
+        recipe, control_images = screen.recipe(values)
         yield from screen.run(
             session,
             lambda on_step: session.inpaint(
@@ -308,10 +309,10 @@ def wire(studio: Studio, screen: Screen, panel: EditPanel) -> None:
         )
 
     def repaint(values: dict[Any, Any], request: gr.Request):
-        session = screen.studio_for(studio, values[screen.session], request)
+        session = screen.session_for(values[screen.session], request)
         with user_errors():
             painted = read_edit(session, values[panel.image])
-        recipe, control_images = screen.recipe(studio, values)
+        recipe, control_images = screen.recipe(values)
         yield from screen.run(
             session,
             lambda on_step: session.repaint(

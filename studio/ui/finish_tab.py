@@ -27,7 +27,8 @@ from studio.finish.regions import (
 )
 from studio.formats.adetailer import FixSettings
 from studio.recipe import LANCZOS, MAX_UPSCALE, UpscaleRef
-from studio.studio import Studio
+from studio.services import Services
+from studio.session.session import Session
 from studio.ui.present.region_board import board_html
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
@@ -196,13 +197,13 @@ def _rows(table: Any) -> list[list]:
     return [list(row) for row in table if any(cell not in (None, "") for cell in row)]
 
 
-def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.Button, tab: gr.Tab) -> None:
+def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button: gr.Button, tab: gr.Tab) -> None:
     def require(selected: dict | None) -> dict:
         if not selected:
             raise refusal("Click a picture in Results or History first.", title="Nothing selected")
         return selected
 
-    def picked(session: Studio, selected: dict) -> tuple[str, tuple[int, int]]:
+    def picked(session: Session, selected: dict) -> tuple[str, tuple[int, int]]:
         with user_errors():
             path = session.output_path(selected["node"], selected["index"])
             with Image.open(path) as picture:
@@ -232,7 +233,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         selected = values[screen.selected]
         if not selected:
             return {panel.board: board_html(None, None, []), panel.source: "", panel.regions: [], board_of: None}
-        session = screen.studio_for(studio, values[screen.session], request)
+        session = screen.session_for(values[screen.session], request)
         path, size = picked(session, selected)
         if rows is None:
             rows = _current(values)
@@ -261,7 +262,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
     open_button.click(open_finish, inputs=board_inputs, outputs=[*board_outputs, screen.tabs], **quiet)
     tab.select(redraw, inputs=board_inputs, outputs=board_outputs, **quiet)
 
-    def strokes(session: Studio, rows: list[list]) -> list[str]:
+    def strokes(session: Session, rows: list[list]) -> list[str]:
         """The painted masks of the brush rows that are switched on, to lay over the board."""
         numbers = [painted_number(row[7]) for row in rows if len(row) > 7 and is_on(row[0])]
         found = [session.drafts.region_mask(number) for number in numbers if number is not None]
@@ -272,7 +273,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
         if not isinstance(box, list) or len(box) != 4:
             raise refusal("The board sent no region; drag over the picture again.", title="No region")
         if brush:
-            session = screen.studio_for(studio, values[screen.session], request)
+            session = screen.session_for(values[screen.session], request)
             with user_errors():
                 strokes_mask = painted_mask(str(brush))
                 painted_box = box_of_mask(strokes_mask)
@@ -293,7 +294,7 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
     def finder(label: str):
         def find(values: dict, request: gr.Request):
             selected = require(values[screen.selected])
-            session = screen.studio_for(studio, values[screen.session], request)
+            session = screen.session_for(values[screen.session], request)
             with user_errors():
                 found = session.find_regions(selected["node"], (label,), index=selected["index"])
             if not found:
@@ -313,8 +314,8 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     def fix(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, _ = screen.recipe(studio, values)
+        session = screen.session_for(values[screen.session], request)
+        recipe, _ = screen.recipe(values)
         _, size = picked(session, selected)
         if values[board_of] != selected:
             raise refusal(
@@ -358,8 +359,8 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     def upscale(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, _ = screen.recipe(studio, values)
+        session = screen.session_for(values[screen.session], request)
+        recipe, _ = screen.recipe(values)
         with user_errors():
             settings = UpscaleRef(
                 factor=float(values[panel.factor]),
@@ -385,8 +386,8 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     def hires(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, _ = screen.recipe(studio, values)
+        session = screen.session_for(values[screen.session], request)
+        recipe, _ = screen.recipe(values)
         yield from screen.run(
             session,
             lambda on_step: session.hires_fix(selected["node"], recipe, index=selected["index"], on_step=on_step),
@@ -401,8 +402,8 @@ def wire(studio: Studio, screen: Screen, panel: FinishPanel, *, open_button: gr.
 
     def outpaint(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, _ = screen.recipe(studio, values)
+        session = screen.session_for(values[screen.session], request)
+        recipe, _ = screen.recipe(values)
         with user_errors():
             extension = Extension(**{side: int(values[box] or 0) for side, box in panel.extension.items()})
         yield from screen.run(

@@ -11,7 +11,6 @@ from typing import Any
 
 import gradio as gr
 
-from studio.recipe.prompt_syntax import prompt_with_lora_tags
 from studio.recipe import (
     HIRES_UPSCALERS,
     MAX_BATCH,
@@ -25,6 +24,7 @@ from studio.recipe import (
     Recipe,
     RecipeError,
 )
+from studio.recipe.prompt_syntax import prompt_with_lora_tags
 from studio.sizes import native_sizes, size_label
 
 # Fields typed as whole numbers: each is used as typed, or refused by its label (never rounded or clamped).

@@ -8,8 +8,8 @@ import gradio as gr
 
 from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED
+from studio.services import Services
 from studio.sizes import size_for_new_family, size_of_label
-from studio.studio import Studio
 from studio.ui.control_tab import keep_every_map
 from studio.ui.form import native_sizes_radio
 from studio.ui.present import header
@@ -18,7 +18,7 @@ from studio.ui.screen import Screen
 
 
 def wire(
-    studio: Studio,
+    services: Services,
     screen: Screen,
     *,
     generate_button: gr.Button,
@@ -36,8 +36,8 @@ def wire(
     form = screen.form
 
     def generate(values: dict[Any, Any], request: gr.Request):
-        session = screen.studio_for(studio, values[screen.session], request)
-        recipe, control_images = screen.recipe(studio, values)
+        session = screen.session_for(values[screen.session], request)
+        recipe, control_images = screen.recipe(values)
         # A new prompt is a new idea: only the artist's "branch" makes it a child of the picked picture.
         parent = (values[screen.selected] or {}).get("node") if values[branch] else None
         yield from screen.run(
@@ -49,7 +49,7 @@ def wire(
     inputs = screen.recipe_inputs | {screen.selected, screen.session, branch}
     generate_button.click(generate, inputs=inputs, outputs=screen.run_outputs, **run)
     # Stop skips the queue: it must reach the run that holds the lane.
-    stop_button.click(studio.stop, queue=False, api_visibility="private")
+    stop_button.click(services.models.stop, queue=False, api_visibility="private")
 
     def put_back_unsent(words: dict | None):
         if not words:
@@ -74,9 +74,9 @@ def wire(
     def reuse(selected: dict | None, session_id: str | None, request: gr.Request) -> Any:
         if not selected:
             return warn("Pick a picture first: its seed is the one reused.", title="Nothing selected")
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
-            return session.session.get(selected["node"]).seeds[selected["index"]]
+            return session.history.get(selected["node"]).seeds[selected["index"]]
 
     # Queued, with no progress badge: a refusal is a readable message, never a bare "Error" over the seed box.
     reuse_seed.click(
@@ -92,7 +92,7 @@ def wire(
     def restore_units(selected: dict | None, session_id: str | None, request: gr.Request):
         if not selected:
             return warn("Pick a picture first: its control units are the ones put back.", title="Nothing selected")
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             return screen.restore_units(session, selected["node"])
 
@@ -102,23 +102,25 @@ def wire(
         outputs=[*screen.controls.outputs, screen.status],
         api_visibility="private",
     )
-    keep_every_map(studio, screen, restored)
+    keep_every_map(services, screen, restored)
 
     def load(values: dict[Any, Any], model: str | None = None, request: gr.Request | None = None):
-        previous_family = studio.family
+        previous_family = services.models.family
         with user_errors():
-            studio.load_model((model or values[form.model]).strip())
-        family = studio.family
+            services.models.load((model or values[form.model]).strip())
+        family = services.models.family
         picked = values[screen.selected]
         if picked and values[screen.session]:
-            session = screen.studio_for(studio, values[screen.session], request)
+            session = screen.session_for(values[screen.session], request)
             with user_errors():
-                use_model = screen.use_model_button(session.session.get(picked["node"]), studio.model)
+                use_model = screen.use_model_button(session.history.get(picked["node"]), services.models.model)
         else:
             use_model = gr.Button(visible=False)
         # ControlNets left at their defaults follow the new base model (its family's, or tiny's).
         control_models = {
-            unit.model: model_for_new_base(values[unit.kind], values[unit.model] or "", studio.model or "", family)
+            unit.model: model_for_new_base(
+                values[unit.kind], values[unit.model] or "", services.models.model or "", family
+            )
             for unit in units
         }
         # The form's size moves with the family only where the artist left it at the old default.
@@ -126,14 +128,14 @@ def wire(
             (int(values[form.width]), int(values[form.height])), previous_family, family
         )
         return {
-            model_status: header.model_line(studio.model, family),
-            speed: header.speed_line(studio.speed),
+            model_status: header.model_line(services.models.model, family),
+            speed: header.speed_line(services.models.speed),
             notice: gr.Markdown(visible=False),
-            form.model: studio.model,
+            form.model: services.models.model,
             form.width: width,
             form.height: height,
             native_sizes: gr.Radio(**native_sizes_radio(family)),
-            screen.status: f"Loaded `{studio.model}` ({family}). {size_note}".strip(),
+            screen.status: f"Loaded `{services.models.model}` ({family}). {size_note}".strip(),
             screen.use_model: use_model,
             **control_models,
         }
@@ -174,9 +176,9 @@ def wire(
         picked = values[screen.selected]
         if not picked:
             return warn("Pick a picture first: its model is the one loaded.", title="Nothing selected")
-        session = screen.studio_for(studio, values[screen.session], request)
+        session = screen.session_for(values[screen.session], request)
         with user_errors():
-            made_with = session.session.get(picked["node"]).recipe.model
+            made_with = session.history.get(picked["node"]).recipe.model
         return load(values, made_with, request)
 
     screen.use_model.click(use_picked_model, inputs=load_inputs, outputs=loading, **run)

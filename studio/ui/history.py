@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.errors import InputError
-from studio.studio import Studio
+from studio.services import Services
 from studio.ui.present import compare as compare_text
 from studio.ui.present import header
 from studio.ui.present import history as tree_text
@@ -61,16 +61,16 @@ def history_widgets(tree_script: str) -> HistoryPanel:
     )
 
 
-def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
-    tree_outputs = [screen.history, screen.sessions]
+def wire(services: Services, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks) -> None:
+    tree_outputs = [screen.history, screen.session_list]
 
     def show_tree(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
-            session = studio.for_session(session_id or None, account=account_of(request))
+            session = screen.sessions.open(session_id or None, account=account_of(request))
         known = {n.id for n in session.tree()}
         return {
-            screen.session: session.session.id,
-            screen.session_line: header.session_line(session.session.id),
+            screen.session: session.history.id,
+            screen.session_line: header.session_line(session.history.id),
             **screen.tree(session, selected if selected and selected.get("node") in known else None),
         }
 
@@ -82,7 +82,7 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
     )
 
     def pick(session_id: str | None, prompt: str, negative: str, event: gr.EventData, request: gr.Request):
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             return screen.select(session, str(event.node), int(event.index), typed=(prompt, negative), show_node=True)
 
@@ -95,10 +95,10 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
     )
 
     def compare(session_id: str | None, event: gr.EventData, request: gr.Request):
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             (a_node, a_index), (b_node, b_index) = (_picture(event.a), _picture(event.b))
-            first, second = session.session.get(a_node), session.session.get(b_node)
+            first, second = session.history.get(a_node), session.history.get(b_node)
             return {
                 panel.compare_box: gr.Column(visible=True),
                 panel.compare_view: (session.output_path(a_node, a_index), session.output_path(b_node, b_index)),
@@ -117,8 +117,8 @@ def wire(studio: Studio, screen: Screen, panel: HistoryPanel, blocks: gr.Blocks)
         if not session_id:
             return ""
         with user_errors():
-            chosen = studio.for_session(session_id, account=account_of(request))
-            return tree_text.session_preview(chosen.session.id, chosen.tree(), chosen.session.path)
+            chosen = screen.sessions.open(session_id, account=account_of(request))
+            return tree_text.session_preview(chosen.id, chosen.tree(), chosen.path)
 
     panel.sessions.input(
         preview,

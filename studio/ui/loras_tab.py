@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.recipe.prompt_syntax import prompt_with_lora_tags
-from studio.studio import Studio
+from studio.services import Services
 from studio.ui.running import refusal
 from studio.ui.screen import Screen
 
@@ -48,9 +48,9 @@ def lora_widgets() -> LoraPanel:
     return LoraPanel(table, choice, weight, add, refresh, preview)
 
 
-def wire(studio: Studio, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) -> None:
+def wire(services: Services, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) -> None:
     def listing():
-        infos = studio.loras()
+        infos = services.loras.all()
         rows = [[i.name, i.base, f"{i.size_bytes / 2**20:.1f} MB", ", ".join(i.trigger_words)] for i in infos]
         return {
             panel.table: rows,
@@ -61,7 +61,7 @@ def wire(studio: Studio, screen: Screen, panel: LoraPanel, blocks: gr.Blocks) ->
     panel.refresh.click(listing, outputs=[panel.table, panel.choice], api_visibility="private")
 
     def preview(name: str | None):
-        info = next((info for info in studio.loras() if info.name == name), None)
+        info = next((info for info in services.loras.all() if info.name == name), None)
         return str(info.preview) if info and info.preview else None
 
     panel.choice.change(preview, inputs=panel.choice, outputs=panel.preview, api_visibility="private")

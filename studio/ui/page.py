@@ -13,8 +13,9 @@ import gradio as gr
 
 from studio.control.catalogue import KINDS
 from studio.pictures import open_picture
+from studio.services import Services
 from studio.services.presets import STYLE
-from studio.studio import Studio
+from studio.session.session import Session
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.editor import EditPanel, draft_for_editor, kept_button
@@ -81,7 +82,7 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
 
 
 def wire(
-    studio: Studio,
+    services: Services,
     screen: Screen,
     blocks: gr.Blocks,
     *,
@@ -100,10 +101,10 @@ def wire(
         saved = {name: values[widget] for name, widget in widgets.items()}
         # Not before the page has put the kept form back: its starting values would overwrite it.
         if values[ready] and values[screen.session]:
-            session = screen.studio_for(studio, values[screen.session], request)
-            if not session.session.read_only:
+            session = screen.session_for(values[screen.session], request)
+            if not session.history.read_only:
                 session.drafts.save_form(saved)
-        return plan_of(saved, values[screen.selected], (studio.model, studio.family))
+        return plan_of(saved, values[screen.selected], (services.models.model, services.models.family))
 
     gr.on(
         # The header changes when a run loads the model it names: the plan then says it is loaded.
@@ -125,7 +126,7 @@ def wire(
     def restored_form(saved: dict[str, Any]) -> dict[Any, Any]:
         """The saved values, with the choices that depend on them (a unit's preprocessors follow its kind)."""
         shown: dict[Any, Any] = {widgets[name]: value for name, value in saved.items() if name in widgets}
-        styles = [preset.name for preset in studio.presets()[0] if preset.kind == STYLE]
+        styles = [preset.name for preset in services.presets.all()[0] if preset.kind == STYLE]
         chosen = [name for name in saved.get("form.styles") or [] if name in styles]
         shown[screen.form.styles] = gr.CheckboxGroup(choices=styles, value=chosen)
         for unit in screen.controls.units:
@@ -139,7 +140,7 @@ def wire(
             shown |= {unit.preprocessor: gr.Dropdown(choices=choices, value=preprocessor), **kind_display(unit, kind)}
         return shown
 
-    def drafted(session: Studio, saved: dict[str, Any]) -> dict[Any, Any]:
+    def drafted(session: Session, saved: dict[str, Any]) -> dict[Any, Any]:
         """The editor and the control maps as the artist left them in `session` (its draft). Without a draft the
         editor is emptied: the picture it held belongs to another session."""
         with user_errors():
@@ -162,17 +163,17 @@ def wire(
                 shown[unit.map] = None
         return shown
 
-    def shown_for(session: Studio, selected: dict | None) -> dict[Any, Any]:
+    def shown_for(session: Session, selected: dict | None) -> dict[Any, Any]:
         """The page showing `session` as the artist left it: its tree, its newest pictures (or the pick, if it is
         one of its own), its kept form, editor and control maps. Nothing of another session stays in view."""
-        saved = session.drafts.form() if not session.session.read_only else {}
+        saved = session.drafts.form() if not session.history.read_only else {}
         nodes = session.tree()
         by_id = {node.id: node for node in nodes}
         picked = selected if selected and selected.get("node") in by_id else None
         shown: dict[Any, Any] = {
             ready: True,
-            screen.session: session.session.id,
-            screen.session_line: header.session_line(session.session.id),
+            screen.session: session.history.id,
+            screen.session_line: header.session_line(session.history.id),
             screen.selected: picked,
             screen.selection: "",
             screen.node_inputs: inputs_html([]),
@@ -186,11 +187,11 @@ def wire(
             node = by_id[picked["node"]]
             shown |= screen.show_results(session, [node], picked["index"])
             shown[screen.selection] = results_text.selection_text(node, picked["index"])
-            shown[screen.node_inputs] = inputs_html(tree_text.input_pictures(node, session.session.path))
+            shown[screen.node_inputs] = inputs_html(tree_text.input_pictures(node, session.history.path))
             shown[screen.restore_controls] = screen.restore_button(node)
         else:  # its newest pictures, none picked: a click picks one of this session's own
             shown |= screen.show_results(session, nodes[-1:], None)
-        if not session.session.read_only:
+        if not session.history.read_only:
             shown |= drafted(session, saved or {})
         return shown
 
@@ -205,7 +206,7 @@ def wire(
         screen.compare_box,
         screen.preview,
         screen.history,
-        screen.sessions,
+        screen.session_list,
         screen.results,
         screen.results_ids,
         screen.status,
@@ -218,7 +219,7 @@ def wire(
         *(unit.map for unit in screen.controls.units),
     ]
 
-    def with_run(session: Studio, shown: dict[Any, Any]) -> dict[Any, Any]:
+    def with_run(session: Session, shown: dict[Any, Any]) -> dict[Any, Any]:
         """A run of `session` still going (started before this page showed it): its progress follows."""
         run = session.latest_run()
         if run is not None and not run.finished:
@@ -229,7 +230,7 @@ def wire(
     def opened(selected: dict | None, session_id: str | None, request: gr.Request):
         with user_errors():
             # A browser's first visit starts its own session; a reload comes back to it.
-            session = studio.for_session(session_id or None, account=account_of(request))
+            session = screen.sessions.open(session_id or None, account=account_of(request))
         return with_run(session, {**shown_for(session, selected), screen.status: "Ready."})
 
     blocks.load(opened, inputs=[screen.selected, screen.session], outputs=page_outputs, api_visibility="private")
@@ -239,11 +240,11 @@ def wire(
         and not run that the session's own form replaces are kept, one click away (as a pick keeps them)."""
         if not session_id:
             raise refusal("Choose a session first.", title="No session chosen")
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         nodes = session.tree()
         shown = shown_for(session, None)
         count = len(nodes)
-        shown[screen.status] = f"Now in session **{session.session.id}** ({count} node{'' if count == 1 else 's'})."
+        shown[screen.status] = f"Now in session **{session.history.id}** ({count} node{'' if count == 1 else 's'})."
         shown[poll] = gr.Timer(active=False)
         prompt_widget, negative_widget = screen.form.prompt, screen.form.negative_prompt
         if prompt_widget in shown:  # the session's kept form: its own words replace the ones on the page
@@ -263,7 +264,7 @@ def wire(
 
     def follow(session_id: str | None, request: gr.Request):
         """A run that outlived the page it started on: its progress, then its result."""
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         run = session.latest_run()
         if run is None:
             return {poll: gr.Timer(active=False)}
@@ -277,7 +278,7 @@ def wire(
                 screen.results: gr.HTML(visible=True),
             }
         with user_errors():
-            return {poll: gr.Timer(active=False), **screen.after_run(session, session.session.get(run.node_id))}
+            return {poll: gr.Timer(active=False), **screen.after_run(session, session.history.get(run.node_id))}
 
     poll.tick(
         follow,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
-from studio.formats.picture_info import Source
-from studio.studio import Studio
+from studio.services import Services
+from studio.services.picture_info import Source, read_picture_info
 from studio.ui.finish_tab import FinishPanel, fix_settings_widgets, show_fix_settings
 from studio.ui.present import picture as picture_text
 from studio.ui.running import refusal, user_errors
@@ -39,7 +40,7 @@ def picture_widgets() -> PicturePanel:
     return PicturePanel(file, preview, info, use)
 
 
-def wire(studio: Studio, screen: Screen, panel: PicturePanel, finish: FinishPanel) -> None:
+def wire(services: Services, screen: Screen, panel: PicturePanel, finish: FinishPanel) -> None:
     def show(path: str | None):
         if not path:
             return {
@@ -48,7 +49,7 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel, finish: FinishPane
                 panel.use: gr.Button(interactive=False),
             }
         with user_errors():
-            info = studio.read_picture(path)
+            info = read_picture_info(Path(path))
         return {
             panel.preview: path,
             panel.info: picture_text.picture_info_text(info),
@@ -61,8 +62,8 @@ def wire(studio: Studio, screen: Screen, panel: PicturePanel, finish: FinishPane
         if not path:
             raise refusal("Drop a picture first.", title="No picture")
         with user_errors():
-            info = studio.read_picture(path)
-            recipe = info.recipe(studio.defaults)
+            info = read_picture_info(Path(path))
+            recipe = info.recipe(services.models.defaults)
         status = "Settings taken from the dropped picture."
         if info.fix_passes:
             passes = len(info.fix_passes)

@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
+from studio.services import Services
 from studio.services.presets import STYLE
-from studio.studio import Studio
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
 
@@ -55,11 +55,11 @@ def saver_widgets() -> tuple[gr.Textbox, gr.Button]:
     return name, save
 
 
-def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) -> None:
+def wire(services: Services, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) -> None:
     form = screen.form
 
     def listing(selected: str | None = None) -> dict[Any, Any]:
-        presets, problems = studio.presets()
+        presets, problems = services.presets.all()
         choices = [(f"{preset.name} · {preset.kind}", preset.name) for preset in presets if preset.kind != STYLE]
         styles = [preset.name for preset in presets if preset.kind == STYLE]
         note = "**Presets that could not be loaded:**\n" + "\n".join(f"- {line}" for line in problems)
@@ -76,7 +76,7 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
         if not name:
             raise refusal("Choose a preset first.", title="No preset chosen")
         with user_errors():
-            recipe = studio.apply_preset(name, form.recipe(values, studio.defaults))
+            recipe = services.presets.apply(name, form.recipe(values, services.models.defaults))
         return {**form.show(recipe), screen.status: f"Applied the preset *{name}*."}
 
     # A refusal is a message; no "Error" badge lands on the form's fields.
@@ -90,7 +90,7 @@ def wire(studio: Studio, screen: Screen, panel: PresetPanel, blocks: gr.Blocks) 
 
     def save(values: dict[Any, Any]):
         with user_errors():
-            file = studio.save_preset(values[panel.name], form.recipe(values, studio.defaults))
+            file = services.presets.save(values[panel.name], form.recipe(values, services.models.defaults))
         return {**listing(values[panel.name].strip()), screen.status: f"Saved the preset in `{file}`."}
 
     panel.save.click(

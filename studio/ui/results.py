@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.history import Mark
-from studio.studio import Studio
+from studio.services import Services
 from studio.ui.editor import EditPanel, kept_button, picture_for_editor, set_aside
 from studio.ui.present.editor_page import editing_line
 from studio.ui.running import refusal, user_errors
@@ -59,7 +59,7 @@ def _on_picked(actions: ResultActions, selected: dict | None) -> dict:
     return {button: gr.Button(interactive=bool(selected)) for button in actions.buttons}
 
 
-def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: EditPanel) -> None:
+def wire(services: Services, screen: Screen, actions: ResultActions, *, editor: EditPanel) -> None:
     # On with a picked picture, off without one (a new page, a session switch): they look as they work.
     screen.selected.change(
         lambda selected: _on_picked(actions, selected),
@@ -72,7 +72,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: Edit
 
     def pick(ids: list, session_id: str | None, prompt: str, negative: str, event: gr.EventData, request: gr.Request):
         node_id, index = ids[int(event.index)]
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             return screen.select(session, node_id, index, typed=(prompt, negative))
 
@@ -91,7 +91,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: Edit
 
     def send_to_editor(selected: dict | None, editing: dict | None, session_id: str | None, request: gr.Request):
         selected = require(selected)
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         with user_errors():
             value = picture_for_editor(session, selected["node"], selected["index"])
             # The mask and paint the editor holds are kept, one click away, never thrown away.
@@ -114,7 +114,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: Edit
 
     def vary(selected: dict | None, count: float, strength: float, session_id: str | None, request: gr.Request):
         selected = require(selected)
-        session = screen.studio_for(studio, session_id, request)
+        session = screen.session_for(session_id, request)
         yield from screen.run(
             session,
             lambda on_step: session.vary(
@@ -132,7 +132,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: Edit
     def marker(mark: Mark):
         def toggle(selected: dict | None, ids: list, session_id: str | None, request: gr.Request):
             selected = require(selected)
-            session = screen.studio_for(studio, session_id, request)
+            session = screen.session_for(session_id, request)
             with user_errors():
                 session.toggle_mark(selected["node"], selected["index"], mark)
                 return screen.refresh(session, ids, selected)
@@ -147,7 +147,7 @@ def wire(studio: Studio, screen: Screen, actions: ResultActions, *, editor: Edit
                 screen.results,
                 screen.results_ids,
                 screen.history,
-                screen.sessions,
+                screen.session_list,
             ],
             show_progress_on=[screen.badge_sink],
             api_visibility="private",

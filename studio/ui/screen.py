@@ -9,7 +9,9 @@ from typing import Any
 import gradio as gr
 
 from studio.history import Iteration
-from studio.studio import Studio
+from studio.services import Services
+from studio.session.session import Session
+from studio.session.sessions import Sessions
 from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
 from studio.ui.present import header
@@ -27,8 +29,9 @@ GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one 
 
 @dataclass
 class Screen:
-    """Shared widgets. `gr.State`s hold ids only, never pictures: the pictures live on disk."""
+    """Shared widgets, and the sessions they act on. `gr.State`s hold ids only, never pictures: those live on disk."""
 
+    sessions: Sessions
     form: RecipeForm
     tabs: gr.Tabs
     status: gr.Markdown
@@ -39,7 +42,7 @@ class Screen:
     selection: gr.Markdown
     history: gr.HTML  # the version tree, drawn (present/tree_view.py)
     compare_box: gr.Column  # two pictures of the tree side by side (History)
-    sessions: gr.Dropdown
+    session_list: gr.Dropdown
     controls: ControlPanel
     node_inputs: gr.HTML  # what the selected node was given: picture, mask, control maps
     session: gr.BrowserState  # this browser's session id: each browser works in its own session
@@ -54,12 +57,16 @@ class Screen:
     # badge over it (or over a control) would hide them or block clicks.
     badge_sink: gr.HTML
 
-    def studio_for(self, studio: Studio, session_id: str | None, request: gr.Request | None) -> Studio:
-        """The studio acting in this browser's session, for the logged-in account (if any)."""
+    @property
+    def services(self) -> Services:
+        return self.sessions.services
+
+    def session_for(self, session_id: str | None, request: gr.Request | None) -> Session:
+        """The one way a handler gets its session: this browser's, for the logged-in account (if any)."""
         if not session_id:
             raise refusal("This page has not started its session yet: reload it.", title="Page not ready")
         with user_errors():
-            return studio.for_session(session_id, account=account_of(request))
+            return self.sessions.open(session_id, account=account_of(request))
 
     @property
     def run_outputs(self) -> list[Any]:
@@ -72,7 +79,7 @@ class Screen:
             self.selected,
             self.selection,
             self.history,
-            self.sessions,
+            self.session_list,
             self.node_inputs,
             self.tabs,
             self.model_status,
@@ -107,11 +114,11 @@ class Screen:
             *self.form.picked_outputs,
         ]
 
-    def recipe(self, studio: Studio, values: dict[Any, Any]):
+    def recipe(self, values: dict[Any, Any]):
         """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input."""
         with user_errors():
             controls, control_images = self.controls.controls(values)
-            return self.form.recipe(values, studio.defaults).replace(controls=controls), control_images
+            return self.form.recipe(values, self.services.models.defaults).replace(controls=controls), control_images
 
     @property
     def recipe_inputs(self) -> set[Any]:
@@ -119,12 +126,12 @@ class Screen:
 
     # --- updates -------------------------------------------------------------------------------
 
-    def run(self, studio: Studio, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
+    def run(self, session: Session, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
         """Screen updates for one facade call: the Results tab at once, live previews, then the saved result."""
         yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
         try:
             for item in stream(call):
-                yield self.after_run(studio, item.result) if isinstance(item, Finished) else self.progress(item)
+                yield self.after_run(session, item.result) if isinstance(item, Finished) else self.progress(item)
         except gr.Error as error:
             # The status line must never stay at "Starting…": it says what failed, the results come back.
             yield {
@@ -143,8 +150,8 @@ class Screen:
             shown[self.preview] = gr.Image(value=step.preview, visible=True)
         return shown
 
-    def after_run(self, studio: Studio, node: Iteration | None) -> dict[Any, Any]:
-        speed_notice = studio.take_speed_notice()
+    def after_run(self, session: Session, node: Iteration | None) -> dict[Any, Any]:
+        speed_notice = self.services.models.take_speed_notice()
         if speed_notice:
             gr.Warning(speed_notice, title="Fast path off")
         if node is None:
@@ -154,52 +161,52 @@ class Screen:
                 self.results: gr.HTML(visible=True),  # the earlier results, as they were
             }
         selected = {"node": node.id, "index": 0}
-        folder = studio.session.folder
+        folder = session.history.folder
         return {
             self.status: f"Saved **{node.id}** ({tree_text.what_happened(node)}) in `{folder}`",
             self.preview: gr.Image(value=None, visible=False),
-            **self.show_results(studio, [node], 0),
+            **self.show_results(session, [node], 0),
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
-            self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path)),
             # A run loads the model its recipe names: the header says what ran, whatever it said before.
-            self.model_status: header.model_line(studio.model, studio.family),
-            self.use_model: self.use_model_button(node, studio.model),
+            self.model_status: header.model_line(self.services.models.model, self.services.models.family),
+            self.use_model: self.use_model_button(node, self.services.models.model),
             # The new picture ran under the units the Control tab holds: nothing to put back (nor an earlier pick's).
             self.restore_controls: gr.Button(visible=False),
-            **self.tree(studio, selected),
+            **self.tree(session, selected),
         }
 
-    def tree(self, studio: Studio, selected: dict | None = None) -> dict[Any, Any]:
+    def tree(self, session: Session, selected: dict | None = None) -> dict[Any, Any]:
         return {
-            self.history: self.tree_drawing(studio, selected),
-            self.sessions: gr.Dropdown(choices=session_choices(studio), value=studio.session.id),
+            self.history: self.tree_drawing(session, selected),
+            self.session_list: gr.Dropdown(choices=session_choices(session), value=session.history.id),
         }
 
-    def tree_drawing(self, studio: Studio, selected: dict | None) -> str:
+    def tree_drawing(self, session: Session, selected: dict | None) -> str:
         picked = (selected["node"], selected["index"]) if selected else None
-        return tree_html(studio.tree(), studio.session.path, picked)
+        return tree_html(session.tree(), session.history.path, picked)
 
-    def show_results(self, studio: Studio, nodes: list[Iteration], selected: int | None) -> dict[Any, Any]:
+    def show_results(self, session: Session, nodes: list[Iteration], selected: int | None) -> dict[Any, Any]:
         """The viewer showing every picture of `nodes`, picture `selected` in the large view."""
         shown = [
-            Shown(p.node_id, p.index, p.path, p.caption, before=_edited_picture(node, studio))
+            Shown(p.node_id, p.index, p.path, p.caption, before=_edited_picture(node, session))
             for node in nodes
-            for p in tree_text.node_pictures(node, studio.session.path)
+            for p in tree_text.node_pictures(node, session.history.path)
         ]
         return {
             self.results: gr.HTML(viewer_html(shown, selected, empty=NOTHING_YET), visible=True),
             self.results_ids: [[p.node_id, p.index] for p in shown],
         }
 
-    def refresh(self, studio: Studio, result_ids: list, selected: dict | None) -> dict[Any, Any]:
+    def refresh(self, session: Session, result_ids: list, selected: dict | None) -> dict[Any, Any]:
         """The same results and tree, redrawn (after a mark changed their captions)."""
-        shown = [studio.session.get(node_id) for node_id in dict.fromkeys(node_id for node_id, _ in result_ids)]
+        shown = [session.history.get(node_id) for node_id in dict.fromkeys(node_id for node_id, _ in result_ids)]
         position = [selected["node"], selected["index"]] if selected else None
         index = result_ids.index(position) if position in result_ids else None
         return {
-            **self.show_results(studio, shown, index),
-            **self.tree(studio, selected),
+            **self.show_results(session, shown, index),
+            **self.tree(session, selected),
         }
 
     @property
@@ -209,7 +216,7 @@ class Screen:
 
     def select(
         self,
-        studio: Studio,
+        session: Session,
         node_id: str,
         index: int,
         *,
@@ -223,8 +230,8 @@ class Screen:
         the artist's back. Nor does it change how many pictures the next run makes. Words `typed` in the form
         and not run yet are kept, one click away.
         """
-        node = studio.session.get(node_id)
-        unsent = unsent_words(typed, form_words(node), studio.tree())
+        node = session.history.get(node_id)
+        unsent = unsent_words(typed, form_words(node), session.tree())
         return {
             **(
                 {self.unsent: unsent, self.unsent_button: gr.Button(unsent_label(unsent), visible=True)}
@@ -233,13 +240,13 @@ class Screen:
             ),
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
-            self.history: self.tree_drawing(studio, {"node": node_id, "index": index}),
-            self.node_inputs: inputs_html(tree_text.input_pictures(node, studio.session.path)),
+            self.history: self.tree_drawing(session, {"node": node_id, "index": index}),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path)),
             self.restore_controls: self.restore_button(node),
-            self.use_model: self.use_model_button(node, studio.model),
+            self.use_model: self.use_model_button(node, self.services.models.model),
             **self.form.show_picked(node.recipe_of(index)),
             # Picked elsewhere (History): the viewer shows that node, so Results never highlights another.
-            **(self.show_results(studio, [node], index) if show_node else {}),
+            **(self.show_results(session, [node], index) if show_node else {}),
         }
 
     def restore_button(self, node: Iteration) -> gr.Button:
@@ -253,12 +260,12 @@ class Screen:
         made_with = node.recipe.model
         return gr.Button(f"Made with {made_with}: use its model (loads it)", visible=made_with != loaded)
 
-    def restore_units(self, studio: Studio, node_id: str) -> dict[Any, Any]:
+    def restore_units(self, session: Session, node_id: str) -> dict[Any, Any]:
         """The Control tab set to what node `node_id` ran under (its units on, the others off)."""
-        node = studio.session.get(node_id)
+        node = session.history.get(node_id)
         kinds = ", ".join(unit.kind for unit in node.recipe.controls)
         return {
-            **self.controls.show(node.recipe, studio.inputs(node_id)),
+            **self.controls.show(node.recipe, session.inputs(node_id)),
             self.status: f"The Control tab now holds {node_id}'s units ({kinds}); they apply to the next run.",
         }
 
@@ -267,20 +274,20 @@ def account_of(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) if request is not None else None
 
 
-def session_choices(studio: Studio) -> list[tuple[str, str]]:
+def session_choices(session: Session) -> list[tuple[str, str]]:
     choices = [
         (
             f"{info.id} · {'read-only: made by a newer studio' if info.read_only else f'{info.node_count} nodes'}",
             info.id,
         )
-        for info in studio.sessions()
+        for info in session.sessions()
     ]
-    if studio.session.id not in {value for _, value in choices}:
-        choices.insert(0, (f"{studio.session.id} · this session", studio.session.id))
+    if session.history.id not in {value for _, value in choices}:
+        choices.insert(0, (f"{session.history.id} · this session", session.history.id))
     return choices
 
 
-def _edited_picture(node: Iteration, studio: Studio) -> str | None:
+def _edited_picture(node: Iteration, session: Session) -> str | None:
     """The picture an edit started from (what "before" shows), or None for a generated picture."""
     name = node.inputs.get("image")
-    return str(studio.session.path(name)) if name else None
+    return str(session.history.path(name)) if name else None

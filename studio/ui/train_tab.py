@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.studio import Studio
+from studio.services import Services
 from studio.train.settings import TrainingSettings
 from studio.ui.present import train as train_text
 from studio.ui.running import Finished, refusal, stream, user_errors
@@ -167,14 +167,14 @@ def train_widgets() -> TrainPanel:
     return TrainPanel(form, train, stop, progress, loss, sample, check_lora, check, report, sheet)
 
 
-def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
+def wire(services: Services, screen: Screen, panel: TrainPanel) -> None:
     def train(values: dict[Any, Any]):
         with user_errors():
             settings = panel.form.settings(values)
         yield {panel.progress: "**Loading the pictures…**", panel.loss: train_text.loss_table([])}
         last_saved = None
         losses: list[tuple[int, float]] = []
-        for item in stream(lambda on_progress: studio.train_lora(settings, on_progress)):
+        for item in stream(lambda on_progress: services.loras.train(settings, on_progress)):
             if isinstance(item, Finished):
                 if item.result is None:
                     yield {panel.progress: "Stopped before the first save: nothing was written."}
@@ -204,7 +204,7 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
             raise refusal("Give a LoRA name and the folder of its training pictures.", title="Nothing to check")
         yield {panel.report: "**Checking for memorization…**"}
         calls = stream(
-            lambda on_progress: studio.check_memorization(
+            lambda on_progress: services.loras.check_memorization(
                 lora.strip(),
                 dataset,
                 resolution=int(resolution),
@@ -233,7 +233,7 @@ def wire(studio: Studio, screen: Screen, panel: TrainPanel) -> None:
         show_progress="minimal",
         show_progress_on=[panel.progress],
     )
-    panel.stop.click(studio.stop, queue=False, api_visibility="private")
+    panel.stop.click(services.models.stop, queue=False, api_visibility="private")
     panel.check.click(
         check,
         inputs=[panel.check_lora, panel.form.dataset, panel.form.resolution],

@@ -29,7 +29,8 @@ from studio.formats import a1111, png_text
 from studio.history import HistoryError, Iteration
 from studio.recipe import HIRES_UPSCALERS, SAMPLERS, SCHEDULERS, TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe
 from studio.services.presets import STYLE
-from studio.studio import Studio
+from studio.session.session import Session
+from studio.session.sessions import Sessions
 from studio.webui import controlnet, translate
 from studio.webui.fields import DetectRequest, Img2ImgRequest, PngInfoRequest, ProcessingRequest, Txt2ImgRequest
 from studio.webui.jobs import Job, Jobs
@@ -41,7 +42,7 @@ DOCS_ASSETS = "/docs-assets"
 SCHEMA = "/sdapi/openapi.json"  # the API's own endpoints, not the window's
 _SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 _BASIC = HTTPBasic(auto_error=False)
-Session = Annotated[str | None, Header(alias=SESSION_HEADER)]
+SessionId = Annotated[str | None, Header(alias=SESSION_HEADER)]
 
 
 class WebUiApi:
@@ -49,16 +50,17 @@ class WebUiApi:
 
     def __init__(
         self,
-        studio: Studio,
+        sessions: Sessions,
         *,
         credentials: Mapping[str, str] | None = None,
         memory: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        self.studio = studio
+        self.sessions = sessions
+        services = sessions.services
         self.credentials = dict(credentials or {})
         self.memory = memory or (lambda: {"ram": {}, "cuda": {"error": "unknown"}})
-        self.jobs = Jobs(studio.stop)
-        self.settings = translate.Settings(checkpoint=studio.model or studio.defaults.model)
+        self.jobs = Jobs(services.models.stop)
+        self.settings = translate.Settings(checkpoint=services.models.model or services.models.defaults.model)
         self._settings_lock = threading.Lock()
         self._rng = random.SystemRandom()
 
@@ -78,14 +80,14 @@ class WebUiApi:
 
         @post(f"{sd}/txt2img", tags=["generation"])
         def txt2img(
-            request: Txt2ImgRequest, account: Annotated[str | None, Depends(user)], session: Session = None
+            request: Txt2ImgRequest, account: Annotated[str | None, Depends(user)], session: SessionId = None
         ) -> dict[str, Any]:
             """A1111's txt2img. The pictures are nodes of the API's session, as the window's are of its own."""
             return self.txt2img(request, self._view(session, account))
 
         @post(f"{sd}/img2img", tags=["generation"])
         def img2img(
-            request: Img2ImgRequest, account: Annotated[str | None, Depends(user)], session: Session = None
+            request: Img2ImgRequest, account: Annotated[str | None, Depends(user)], session: SessionId = None
         ) -> dict[str, Any]:
             """A1111's img2img; with a mask, an inpaint: outside the mask the picture comes back pixel for pixel."""
             return self.img2img(request, self._view(session, account))
@@ -133,14 +135,14 @@ class WebUiApi:
 
     # --- generation ------------------------------------------------------------------------------
 
-    def txt2img(self, request: Txt2ImgRequest, view: Studio) -> dict[str, Any]:
+    def txt2img(self, request: Txt2ImgRequest, view: Session) -> dict[str, Any]:
         with _answers():
             run = translate.txt2img_run(request, self.settings, self._facts(view), self._rng)
             nodes = self._run(view, "txt2img", run)
             self._keep_overrides(request)
         return self._answer(view, request, nodes, request.model_dump())
 
-    def img2img(self, request: Img2ImgRequest, view: Studio) -> dict[str, Any]:
+    def img2img(self, request: Img2ImgRequest, view: Session) -> dict[str, Any]:
         with _answers():
             run = translate.img2img_run(request, self.settings, self._facts(view), self._rng)
             nodes = self._run(view, "img2img", run)
@@ -154,18 +156,18 @@ class WebUiApi:
         with self._settings_lock:
             self.settings = translate.kept_settings(request, self.settings)
 
-    def _view(self, session: str | None, account: str | None) -> Studio:
+    def _view(self, session: str | None, account: str | None) -> Session:
         with _answers():
-            return self.studio.for_session((session or "").strip() or API_SESSION, account=account)
+            return self.sessions.open((session or "").strip() or API_SESSION, account=account)
 
-    def _facts(self, view: Studio) -> translate.StudioFacts:
+    def _facts(self, view: Session) -> translate.StudioFacts:
         return translate.StudioFacts(
-            family=view.family,
-            upscalers=tuple(name for name in view.upscalers() if name not in HIRES_UPSCALERS),
-            make_map=view.control_map,
+            family=view.services.models.family,
+            upscalers=tuple(name for name in view.services.models.upscaler_names() if name not in HIRES_UPSCALERS),
+            make_map=view.services.maps.control_map,
         )
 
-    def _run(self, view: Studio, name: str, run: translate.Run) -> list[Iteration]:
+    def _run(self, view: Session, name: str, run: translate.Run) -> list[Iteration]:
         """Each batch in turn; `skip` drops the batch stepping now, `interrupt` ends the job with what is done."""
         job = self.jobs.start(name, len(run.recipes))
         nodes = []
@@ -186,7 +188,7 @@ class WebUiApi:
             self.jobs.finish(job)
         return nodes
 
-    def _batch(self, view: Studio, run: translate.Run, recipe: Recipe, job: Job) -> Iteration:
+    def _batch(self, view: Session, run: translate.Run, recipe: Recipe, job: Job) -> Iteration:
         def on_step(progress):
             self.jobs.stepped(job, progress)
 
@@ -199,11 +201,11 @@ class WebUiApi:
         assert run.mask is not None
         return view.inpaint(run.image, run.mask, recipe, control_images=controls, on_step=on_step)
 
-    def _answer(self, view: Studio, request, nodes: list[Iteration], echoed: dict) -> dict:
-        files = [view.session.path(name) for node in nodes for name in node.outputs]
+    def _answer(self, view: Session, request, nodes: list[Iteration], echoed: dict) -> dict:
+        files = [view.history.path(name) for node in nodes for name in node.outputs]
         infotexts = [png_text.read_texts(path).get(png_text.PARAMETERS_KEY, "") for path in files]
         info = translate.info_json(
-            request, [node.recipe for node in nodes], infotexts, session=view.session.id, nodes=[n.id for n in nodes]
+            request, [node.recipe for node in nodes], infotexts, session=view.history.id, nodes=[n.id for n in nodes]
         )
         images = [encode_file(path) for path in files] if request.send_images else []
         return {"images": images, "parameters": echoed, "info": info}
@@ -252,7 +254,7 @@ class WebUiApi:
                 changes["clip_skip"] = clip_skip
             if options.get(translate.CHECKPOINT):
                 model = self._model_named(str(options[translate.CHECKPOINT]))
-                self.studio.prepare_model(model)
+                self.sessions.services.models.prepare(model)
                 changes["checkpoint"] = model
             with self._settings_lock:
                 self.settings = replace(self.settings, **changes)
@@ -265,9 +267,9 @@ class WebUiApi:
         return name
 
     def sd_models(self) -> list[dict[str, Any]]:
-        offered = self.studio.offered
+        offered = self.sessions.services.offered
         names = sorted(offered.models) if offered is not None else [
-            self.settings.checkpoint, self.studio.defaults.model, TINY_MODEL, TINY_SDXL_MODEL,
+            self.settings.checkpoint, self.sessions.services.models.defaults.model, TINY_MODEL, TINY_SDXL_MODEL,
         ]  # fmt: skip
         unique = list(dict.fromkeys(names))
         return [
@@ -276,7 +278,7 @@ class WebUiApi:
         ]
 
     def loras(self) -> list[dict[str, Any]]:
-        shared = self.studio.offered is not None  # a shared studio names no paths of this computer
+        shared = self.sessions.services.offered is not None  # a shared studio names no paths of this computer
         return [
             {
                 "name": info.name,
@@ -284,17 +286,17 @@ class WebUiApi:
                 "path": info.name if shared else str(info.path),
                 "metadata": {"ss_base_model_version": info.base, "trigger_words": list(info.trigger_words)},
             }
-            for info in self.studio.loras()
+            for info in self.sessions.services.loras.all()
         ]
 
     def upscalers(self) -> list[dict[str, Any]]:
         return [
             {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": None}
-            for name in ("None", *self.studio.upscalers())
+            for name in ("None", *self.sessions.services.models.upscaler_names())
         ]
 
     def prompt_styles(self) -> list[dict[str, Any]]:
-        presets, _ = self.studio.presets()
+        presets, _ = self.sessions.services.presets.all()
         return [
             {
                 "name": preset.name,
@@ -325,7 +327,7 @@ class WebUiApi:
     # --- ControlNet ------------------------------------------------------------------------------
 
     def controlnet_models(self) -> dict[str, list[str]]:
-        return {"model_list": controlnet.model_list(self.settings.checkpoint, self.studio.family)}
+        return {"model_list": controlnet.model_list(self.settings.checkpoint, self.sessions.services.models.family)}
 
     def controlnet_detect(self, request: DetectRequest) -> dict[str, Any]:
         """The control map a module makes of each picture, as sd-webui-controlnet's detect returns them."""
@@ -335,7 +337,9 @@ class WebUiApi:
             maps = []
             for index, text in enumerate(request.controlnet_input_images or request.controlnet_images):
                 picture = decode_picture(text, f"controlnet_input_images[{index}]").convert("RGB")
-                made = picture if module == "none" else self.studio.control_map(module, picture, settings)
+                made = (
+                    picture if module == "none" else self.sessions.services.maps.control_map(module, picture, settings)
+                )
                 maps.append(encode_picture(made))
         return {"images": maps, "info": "Success"}
 

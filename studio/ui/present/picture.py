@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from studio.formats.picture_info import PictureInfo, Source
 from studio.recipe import AUTOMATIC, resolved_schedule
+from studio.services.picture_info import PictureInfo, Source
 from studio.ui.present.history import what_happened
 
 _FIELD_LABELS = {

@@ -1,0 +1,114 @@
+"""The one engine the whole studio shares: which model is loaded, what new forms start from, speed, and stop."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from studio.access.offered import Offered
+from studio.finish.runs import Enlarger, LanczosOnly, Renderer
+from studio.recipe import Recipe
+from studio.sizes import size_for_new_family
+
+
+class Engine(Renderer, Protocol):
+    """What the studio needs from studio.engine.Engine (kept abstract so that no module above it needs torch):
+    its one run (`generate`, see studio.finish.runs.Renderer), and stopping and loading."""
+
+    def request_stop(self) -> None: ...
+
+    def load(self, model: str) -> None: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+    @property
+    def family(self) -> str | None:
+        """The loaded model's family, "SD 1.5" or "SDXL" (read from its files)."""
+        ...
+
+    @property
+    def speed(self) -> str:
+        """Fast (compiled) or eager, and why, in the artist's words."""
+        ...
+
+    def take_speed_notice(self) -> str | None:
+        """Once: why the fast path turned itself off during a run (None when it did not)."""
+        ...
+
+    def warm_up(self, recipe: Recipe) -> None:
+        """Compile the fast path's kernels for `recipe`'s size ahead of the artist's first run (nothing when eager)."""
+        ...
+
+
+class Models:
+    """The engine and the upscalers, app-wide: one model loaded at a time, for every session.
+
+    `defaults` is what a new form (or an API request that leaves fields out) starts from; loading a model in
+    the window moves it there, at a size the model's family suits.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        defaults: Recipe | None = None,
+        upscalers: Enlarger | None = None,
+        offered: Offered | None = None,
+    ) -> None:
+        self.engine = engine
+        # Upscaler models from the upscalers folder (studio/engine/upscalers.py); None: Lanczos only.
+        self.upscalers: Enlarger = upscalers or LanczosOnly()
+        # Shared (--share, --listen): the models a request may name; None locally, where paths work.
+        self.offered = offered
+        self._defaults = defaults or Recipe()
+        self._lock = threading.Lock()
+
+    @property
+    def defaults(self) -> Recipe:
+        return self._defaults
+
+    def load(self, model: str) -> None:
+        """Load `model` (raises ModelError with advice); new recipes default to it, at a size its family suits.
+
+        Where the fast path is on, the new model is compiled here, at the defaults' size (seconds from the
+        disk cache, about a minute the first time), not in the artist's next run."""
+        if self.offered is not None:
+            self.offered.check_model(model)
+        with self._lock:
+            old_family = self.family
+            self.engine.load(model)
+            old_size = (self._defaults.width, self._defaults.height)
+            (width, height), _ = size_for_new_family(old_size, old_family, self.family)
+            self._defaults = self._defaults.replace(model=model, width=width, height=height)
+        self.engine.warm_up(self._defaults)
+
+    def prepare(self, model: str) -> None:
+        """Load `model` for callers that name it in each request (the A1111 API); the window's defaults stay."""
+        if self.offered is not None:
+            self.offered.check_model(model)
+        self.engine.load(model)
+
+    def stop(self) -> None:
+        """Stop the run in progress at its next step (or an upscaler at its next tile), whoever started it."""
+        self.engine.request_stop()
+        self.upscalers.request_stop()
+
+    def upscaler_names(self) -> list[str]:
+        """The upscalers an upscale can name: Lanczos, then the upscalers folder's model files."""
+        return self.upscalers.names()
+
+    @property
+    def model(self) -> str | None:
+        return self.engine.model
+
+    @property
+    def family(self) -> str | None:
+        return self.engine.family
+
+    @property
+    def speed(self) -> str:
+        return self.engine.speed
+
+    def take_speed_notice(self) -> str | None:
+        return self.engine.take_speed_notice()
