@@ -183,19 +183,27 @@ def test_a_users_mistake_is_one_line_in_the_console_and_a_bug_keeps_its_tracebac
     import gradio as gr
     import pytest
 
+    from studio.errors import InputError
     from studio.ui.running import user_errors
 
     with caplog.at_level("WARNING", logger="studio"), pytest.raises(gr.Error) as refused:
         with user_errors():
-            raise ValueError("image: is not a picture the studio can read")
+            raise InputError("image: is not a picture the studio can read")
     assert refused.value.print_exception is False
-    assert [record.getMessage() for record in caplog.records] == [
-        "Please check your input: image: is not a picture the studio can read"
+    assert [(record.getMessage(), record.exc_info) for record in caplog.records] == [
+        ("Please check your input: image: is not a picture the studio can read", None)
     ]
-    with pytest.raises(gr.Error) as bug:
+    caplog.clear()
+    # A ValueError that is no StudioError (PIL's, numpy's) is our bug, whatever its type says.
+    with caplog.at_level("WARNING", logger="studio"), pytest.raises(gr.Error) as bug:
         with user_errors():
-            raise KeyError("oops")
-    assert bug.value.print_exception is True and "Unexpected error" in str(bug.value.title)
+            raise ValueError("operands could not be broadcast")
+    assert bug.value.title == "A bug in the studio"
+    assert bug.value.message == (
+        "This is a bug in the studio: ValueError: operands could not be broadcast. The details are in the console."
+    )
+    (logged,) = caplog.records
+    assert logged.exc_info is not None and logged.exc_info[2] is not None  # the full traceback, in the console
 
 
 def test_every_batch_s_thumbnails_fit_their_card():

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from studio.errors import NotOffered
 from studio.recipe import Recipe
-from studio.recipe.prompt_syntax import effective_loras
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,10 @@ class Offered:
                     f"controls: a shared studio uses only its own ControlNets (each kind's default); "
                     f"{unit.model!r} is not one of them"
                 )
-        _, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
+        loras = recipe.effective_loras
         library = set(self.lora_names()) if loras else set()  # read the library once per request
-        for name, _ in loras:
-            self.check_lora(name, library)
+        for lora in loras:
+            self.check_lora(lora.name, library)
 
     def refuse_server_folders(self, what: str) -> None:
         raise NotOffered(f"{what} reads a folder on the server, which a shared studio does not do; run it locally")

@@ -21,7 +21,6 @@ from studio.errors import InputError
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, Mark
 from studio.recipe import Mode
-from studio.recipe.prompt_syntax import effective_loras
 
 HUMAN, MACHINE = "human", "machine"
 UNKNOWN = "unknown"
@@ -140,8 +139,7 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
         acts.append(Act(HUMAN, "region", f"asked to fix a {region.label} region ({how})", {"label": region.label}))
     if recipe.styles:
         acts.append(Act(HUMAN, "styles", f"chose the styles {', '.join(recipe.styles)}"))
-    _, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
-    for name, weight in loras:
+    for name, weight in ((lora.name, lora.weight) for lora in recipe.effective_loras):
         shown = Path(name).stem if "/" in name or "\\" in name else name  # a path names a folder: never published
         folder = lora_trained_on(name)
         own = f", your own, trained on folder {folder[:12]}…" if folder else ""

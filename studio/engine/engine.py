@@ -29,7 +29,6 @@ from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend, render_size
 from studio.progress import StepProgress
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
-from studio.recipe.prompt_syntax import effective_loras
 
 StepCallback = Callable[[StepProgress], None]
 logger = logging.getLogger("studio")
@@ -384,9 +383,11 @@ class Engine:
 
     def loras_of(self, recipe: Recipe) -> tuple[str, list[tuple[Path, float]]]:
         """The prompt without `<lora:...>` tags, and the LoRA files to apply with their weights."""
-        prompt, loras = effective_loras(recipe.prompt, tuple((lora.name, lora.weight) for lora in recipe.loras))
-        files = [(resolve_lora(name, self.lora_dir, allow_pickle=self._allow_pickle), w) for name, w in loras]
-        return prompt, files
+        files = [
+            (resolve_lora(lora.name, self.lora_dir, allow_pickle=self._allow_pickle), lora.weight)
+            for lora in recipe.effective_loras
+        ]
+        return recipe.prompt_without_lora_tags, files
 
     @staticmethod
     def _control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image], union: bool) -> dict:

@@ -1,4 +1,4 @@
-"""Running a facade call from a handler: live step previews out, errors as messages the artist can act on."""
+"""Running a session call from a handler: live step previews out, errors shown by the one table (studio/errors.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.errors import AnnotatorMissing, GenerationStopped, ModelError, OutOfMemory
-from studio.history import HistoryError
-from studio.prepare import NothingToEdit
+from studio.errors import BUG_TITLE, GenerationStopped, answer_for, bug_line
 from studio.recipe import RecipeError
 
 _DONE = object()
@@ -45,25 +43,31 @@ def warn(message: str, title: str) -> Any:
     return gr.skip()
 
 
+def shown(error: BaseException, *, field_names: bool = False) -> gr.Error:
+    """What the window (and the gradio API) says about `error`, by the table in studio/errors.py.
+
+    A `StudioError` is the artist's to act on: its own words, one line in the console. Anything else is our
+    bug: one line saying so, and the full traceback in the console. `field_names`: name recipe fields as the
+    recipe does (for API callers), not as the window labels them.
+    """
+    answer = answer_for(error)
+    if answer is None:
+        logger.error("%s", bug_line(error), exc_info=error)
+        return gr.Error(bug_line(error), title=BUG_TITLE, print_exception=False)
+    if isinstance(error, RecipeError) and not field_names:
+        return refusal(in_the_windows_words(error), answer.title)
+    return refusal(str(error), answer.title)
+
+
 @contextlib.contextmanager
 def user_errors(*, field_names: bool = False) -> Iterator[None]:
-    """Turn every failure into a message in the window; the server keeps serving.
-
-    `field_names`: name recipe fields as the recipe does (for API callers), not as the window labels them.
-    """
+    """Turn every failure into a message in the window (see `shown`); the server keeps serving."""
     try:
         yield
     except gr.Error:
         raise
-    except RecipeError as error:
-        raise refusal(str(error) if field_names else in_the_windows_words(error), _title(error)) from error
-    except (ValueError, ModelError, OutOfMemory, HistoryError, AnnotatorMissing) as error:
-        raise refusal(str(error), _title(error)) from error
-    except Exception as error:  # anything else is our bug, but the artist still gets told (with a traceback)
-        raise gr.Error(
-            f"Something went wrong: {type(error).__name__}: {error}. Your pictures so far are saved; try again.",
-            title="Unexpected error",
-        ) from error
+    except Exception as error:
+        raise shown(error, field_names=field_names) from error
 
 
 # A recipe field as the window labels it: messages name what the artist sees, not the recipe's field names.
@@ -146,15 +150,3 @@ def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
         with user_errors():
             raise error
     yield Finished(outcome["result"])
-
-
-def _title(error: Exception) -> str:
-    if isinstance(error, NothingToEdit):
-        return "Nothing to edit"
-    if isinstance(error, ModelError):
-        return "Model problem"
-    if isinstance(error, OutOfMemory):
-        return "Out of memory"
-    if isinstance(error, AnnotatorMissing):
-        return "Preprocessor weights missing"
-    return "Please check your input"

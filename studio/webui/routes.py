@@ -7,6 +7,7 @@ the history. Each batch holds the studio's one GPU lane, as the window's runs do
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, some of them local.
 
+import logging
 import random
 import secrets
 import threading
@@ -24,9 +25,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
-from studio.errors import AnnotatorMissing, GenerationStopped, ModelError, OutOfMemory
+from studio.errors import GenerationStopped, answer_for, bug_line
 from studio.formats import a1111, png_text
-from studio.history import HistoryError, Iteration
+from studio.history import Iteration
 from studio.recipe import HIRES_UPSCALERS, SAMPLERS, SCHEDULERS, TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe
 from studio.services.presets import STYLE
 from studio.session.session import Session
@@ -42,6 +43,7 @@ DOCS_ASSETS = "/docs-assets"
 SCHEMA = "/sdapi/openapi.json"  # the API's own endpoints, not the window's
 _SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 _BASIC = HTTPBasic(auto_error=False)
+logger = logging.getLogger("studio")
 SessionId = Annotated[str | None, Header(alias=SESSION_HEADER)]
 
 
@@ -346,15 +348,19 @@ class WebUiApi:
 
 @contextmanager
 def _answers() -> Iterator[None]:
-    """The studio's errors as A1111's: 422 for a request to change, 404 for a model it lacks, 500 otherwise."""
+    """The studio's errors as HTTP answers, by the one table (studio/errors.py): each `StudioError` with its
+    kind's status and its own words; anything else is our bug, a 500 that says so, its traceback in the log."""
     try:
         yield
-    except ModelError as error:
-        raise HTTPException(404, str(error)) from None
-    except (ValueError, HistoryError, AnnotatorMissing) as error:
-        raise HTTPException(422, str(error)) from None
-    except OutOfMemory as error:
-        raise HTTPException(500, str(error)) from None
+    except HTTPException:
+        raise
+    except Exception as error:
+        answer = answer_for(error)
+        if answer is None:
+            logger.error("%s", bug_line(error), exc_info=error)
+            raise HTTPException(500, bug_line(error)) from None
+        logger.warning("%s: %s", answer.title, error)
+        raise HTTPException(answer.status, str(error)) from None
 
 
 def schema(router: APIRouter) -> dict[str, Any]:
