@@ -45,6 +45,44 @@ def test_a_run_records_its_node_in_the_session_it_started_in(fake_engine, tmp_pa
     assert not (tmp_path / "outputs" / "second").exists()
 
 
+def test_two_sessions_running_at_once_keep_their_own_state(fake_engine, tmp_path):
+    """A session is opened, never copied: besides the app-wide services, nothing it holds is another's. A new
+    attribute added to Session is checked here too: this test looks at every one it has, not at a list."""
+    sessions = build_sessions(fake_engine, tmp_path / "outputs")
+    first, second = sessions.open("first"), sessions.open("second")
+    # By design: the app-wide services (built once in launch.py), and the account's store of sessions.
+    shared = {"services", "store"}
+    for name, value in vars(first).items():
+        if name not in shared:
+            other = vars(second)[name]
+            assert value is not other, f"Session.{name} is one object in two sessions"
+            for part in getattr(value, "__dict__", {}).values():
+                if isinstance(part, (dict, list, set)) and part:
+                    assert all(part is not theirs for theirs in vars(other).values()), f"Session.{name} shares state"
+    assert first.services is second.services is sessions.services and first.store is sessions.store
+
+    # Both run at once, each with its own recipe: each records its own node, its own latest run, its own drafts.
+    both_started = threading.Barrier(2, timeout=30)
+    made: dict = {}
+
+    def run(session, prompt):
+        made[session.id] = session.generate(tiny_recipe(prompt=prompt), on_step=lambda _: both_started.wait())
+
+    workers = [threading.Thread(target=run, args=pair) for pair in ((first, "a fox"), (second, "an owl"))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [n.recipe.prompt for n in first.tree()] == ["a fox"] and [n.recipe.prompt for n in second.tree()] == [
+        "an owl"
+    ]
+    assert first.latest_run().node_id == made["first"].id and second.latest_run().node_id == made["second"].id
+    first.drafts.save_form({"prompt": "unsent fox"})
+    assert second.drafts.form() == {}
+    first.history.set_mark(made["first"].id, 0, "keep")
+    assert second.history.get(made["second"].id).marks[0].value == ""
+
+
 def test_session_ids_and_accounts_cannot_leave_the_outputs_folder(fake_engine, tmp_path):
     studio = build_sessions(fake_engine, tmp_path / "outputs", per_account=True)
     for bad in ("../x", "a/b", ".hidden", "x" * 100):
