@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,8 @@ from PIL import Image
 
 from studio.errors import InputError
 from studio.files import atomic_write, atomic_write_text
+from studio.pictures import open_picture
+from studio.recipe import RegionRef
 
 SCHEMA_VERSION = 1
 FOLDER = "draft"
@@ -176,6 +179,19 @@ class Drafts:
 
     def region_mask(self, number: int) -> Path | None:
         return self._file(f"region-{int(number)}.png")
+
+    def painted_masks(self, regions: Iterable[RegionRef]) -> dict[str, Image.Image]:
+        """The strokes of each brush region, by the role its `mask` names (read whole, the file closed)."""
+        masks = {}
+        for region in regions:
+            if region.mask:
+                path = self._file(f"{region.mask}.png")
+                if path is None:
+                    raise InputError(
+                        f"painted mask {region.mask!r} is missing: its strokes are gone; paint the region again on the board"
+                    )
+                masks[region.mask] = open_picture(path, "painted region").convert("L")
+        return masks
 
     def _file(self, name: object) -> Path | None:
         if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):

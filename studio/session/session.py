@@ -221,7 +221,8 @@ class Session:
         """Re-render `regions` of output `index` of a node, each alone at the recipe's size; one child node.
 
         `recipe` gives the model, sampler, steps, seed and the default prompts; each region may have its
-        own prompt, strength, blur and padding. `painted` holds brush regions' masks by their role.
+        own prompt, strength, blur and padding. `painted` holds brush regions' masks by their role; left out,
+        they are the strokes painted on the Finish tab's board, kept in this session's drafts.
         `keep_structure` > 0 runs each region under the tile ControlNet at that weight, its map the
         picture itself, so a strong repaint keeps the region's shapes. Outside the regions (and their
         mask blur) every pixel of the picture stays exactly as it was.
@@ -232,7 +233,9 @@ class Session:
         if recipe.controls:
             raise InputError("controls: a region fix runs without control units; switch them off, then fix")
         recipe = recipe.as_region_fix(tuple(regions), self._structure_unit(recipe, keep_structure))
-        images = {"image": picture, **{role: mask.convert("L") for role, mask in (painted or {}).items()}}
+        if painted is None:
+            painted = self.drafts.painted_masks(regions)
+        images = {"image": picture, **{role: mask.convert("L") for role, mask in painted.items()}}
         region_masks(recipe, picture, images)  # refuse a bad region before anything runs
         return self._turn(Request(recipe, Action.FIX, node_id, index, images), on_step)
 

@@ -236,7 +236,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             notice=notice_box,
         )
         results.wire(services, screen, result_actions, editor=edit_panel)
-        finish_tab.wire(services, screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
+        finish_tab.wire(screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
         editor.wire(services, screen, edit_panel)
         control_tab.wire(services, screen, control_panel)
         history.wire(services, screen, history_panel, blocks)

@@ -27,7 +27,6 @@ from studio.finish.regions import (
 )
 from studio.formats.adetailer import FixSettings
 from studio.recipe import LANCZOS, MAX_UPSCALE, UpscaleRef
-from studio.services import Services
 from studio.session.session import Session
 from studio.ui.present.region_board import board_html
 from studio.ui.running import refusal, user_errors
@@ -197,27 +196,43 @@ def _rows(table: Any) -> list[list]:
     return [list(row) for row in table if any(cell not in (None, "") for cell in row)]
 
 
-def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button: gr.Button, tab: gr.Tab) -> None:
-    def require(selected: dict | None) -> dict:
-        if not selected:
-            raise refusal("Click a picture in Results or History first.", title="Nothing selected")
-        return selected
+def wire(screen: Screen, panel: FinishPanel, *, open_button: gr.Button, tab: gr.Tab) -> None:
+    """The board where regions are marked, and the four finishing runs on the picked picture."""
+    board_of = gr.State(None)  # the picked picture ({"node", "index"}) the board and its regions are of
+    _wire_board(screen, panel, board_of, open_button=open_button, tab=tab)
+    _wire_runs(screen, panel, board_of)
 
-    def picked(session: Session, selected: dict) -> tuple[str, tuple[int, int]]:
-        with user_errors():
-            path = session.output_path(selected["node"], selected["index"])
-            with Image.open(path) as picture:
-                return path, picture.size
 
-    def plan_of(values: dict) -> FixPlan:
-        return FixPlan(
-            prompt=values[panel.fix_prompt].strip(),
-            negative_prompt=values[panel.fix_negative].strip(),
-            denoising_strength=float(values[panel.fix_strength]),
-            mask_blur=int(values[panel.fix_blur]),
-            padding=int(values[panel.fix_padding]),
-            grow=int(values[panel.fix_grow]),
-        )
+def require(selected: dict | None) -> dict:
+    if not selected:
+        raise refusal("Click a picture in Results or History first.", title="Nothing selected")
+    return selected
+
+
+def picked(session: Session, selected: dict) -> tuple[str, tuple[int, int]]:
+    with user_errors():
+        path = session.output_path(selected["node"], selected["index"])
+        with Image.open(path) as picture:
+            return path, picture.size
+
+
+def plan_of(panel: FinishPanel, values: dict) -> FixPlan:
+    """The Finish tab's fix settings as the artist set them."""
+    return FixPlan(
+        prompt=values[panel.fix_prompt].strip(),
+        negative_prompt=values[panel.fix_negative].strip(),
+        denoising_strength=float(values[panel.fix_strength]),
+        mask_blur=int(values[panel.fix_blur]),
+        padding=int(values[panel.fix_padding]),
+        grow=int(values[panel.fix_grow]),
+    )
+
+
+def _wire_board(screen: Screen, panel: FinishPanel, board_of: gr.State, *, open_button: gr.Button, tab: gr.Tab) -> None:
+    """Marking regions: boxes dragged or brushed on the board, faces and hands found, the review table."""
+    board_inputs = {screen.selected, screen.session, panel.regions, panel.fix_grow, board_of}
+    board_outputs = [panel.board, panel.source, panel.regions, board_of]
+    quiet = {"show_progress_on": [screen.badge_sink], "api_visibility": "private"}
 
     def _current(values: dict) -> list[list]:
         """The review rows, if they were marked on the picked picture: another pick starts with none."""
@@ -243,11 +258,6 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
             panel.regions: rows,
             board_of: selected,
         }
-
-    board_of = gr.State(None)  # the picked picture ({"node", "index"}) the board and its regions are of
-    board_inputs = {screen.selected, screen.session, panel.regions, panel.fix_grow, board_of}
-    board_outputs = [panel.board, panel.source, panel.regions, board_of]
-    quiet = {"show_progress_on": [screen.badge_sink], "api_visibility": "private"}
 
     def open_finish(values: dict, request: gr.Request):
         require(values[screen.selected])
@@ -307,6 +317,11 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
     panel.find_faces.click(finder("face"), inputs=board_inputs, outputs=board_outputs, **quiet)
     panel.find_hands.click(finder("hand"), inputs=board_inputs, outputs=board_outputs, **quiet)
 
+
+def _wire_runs(screen: Screen, panel: FinishPanel, board_of: gr.State) -> None:
+    """Fix the marked regions, upscale, hires fix, outpaint: each a run of the picked picture's session."""
+    board_inputs = {screen.selected, screen.session, panel.regions, panel.fix_grow, board_of}
+
     fix_inputs = screen.recipe_inputs | board_inputs | {
         panel.fix_prompt, panel.fix_negative, panel.fix_strength, panel.fix_blur, panel.fix_padding,
         panel.fix_structure,
@@ -315,7 +330,7 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
     def fix(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
         session = screen.session_for(values[screen.session], request)
-        recipe, _ = screen.recipe(values)
+        recipe = screen.form_recipe(values)
         _, size = picked(session, selected)
         if values[board_of] != selected:
             raise refusal(
@@ -323,28 +338,18 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
                 title="Other picture",
             )
         with user_errors():
-            regions = regions_from_rows(_rows(values[panel.regions]), plan_of(values), size)
+            regions = regions_from_rows(_rows(values[panel.regions]), plan_of(panel, values), size)
         if not regions:
             raise refusal(
                 "Mark a region first: drag a box over the picture, or find faces or hands.", title="No region"
             )
-        painted = {}
-        for region in regions:
-            if region.mask:
-                path = session.drafts.region_mask(int(region.mask.split("-")[1]))
-                if path is None:
-                    raise refusal(
-                        "A painted region's strokes are gone; paint it again on the board.", title="No strokes"
-                    )
-                painted[region.mask] = Image.open(path)
         yield from screen.run(
             session,
             lambda on_step: session.fix(
                 selected["node"],
                 regions,
-                recipe.replace(controls=()),
+                recipe,
                 index=selected["index"],
-                painted=painted,
                 keep_structure=float(values[panel.fix_structure]),
                 on_step=on_step,
             ),
@@ -360,7 +365,7 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
     def upscale(values: dict, request: gr.Request):
         selected = require(values[screen.selected])
         session = screen.session_for(values[screen.session], request)
-        recipe, _ = screen.recipe(values)
+        recipe = screen.form_recipe(values)
         with user_errors():
             settings = UpscaleRef(
                 factor=float(values[panel.factor]),
@@ -369,7 +374,7 @@ def wire(services: Services, screen: Screen, panel: FinishPanel, *, open_button:
                 refine=bool(values[panel.sd_upscale]),
                 overlap=int(values[panel.sd_overlap]),
             )
-            recipe = recipe.replace(controls=(), denoising_strength=float(values[panel.sd_strength]))
+            recipe = recipe.replace(denoising_strength=float(values[panel.sd_strength]))
         yield from screen.run(
             session,
             lambda on_step: session.upscale(

@@ -120,6 +120,12 @@ class Screen:
             controls, control_images = self.controls.controls(values)
             return self.form.recipe(values, self.services.models.defaults).replace(controls=controls), control_images
 
+    def form_recipe(self, values: dict[Any, Any]):
+        """The form's recipe alone, for a finish: the Control tab's units steer generations, not a fix or an upscale
+        (whose own "keep structure" unit is the Finish tab's). Raises gr.Error for bad input."""
+        with user_errors():
+            return self.form.recipe(values, self.services.models.defaults)
+
     @property
     def recipe_inputs(self) -> set[Any]:
         return self.form.inputs | self.controls.inputs
