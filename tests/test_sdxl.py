@@ -11,6 +11,7 @@ from studio.engine import prompts
 from studio.engine.families import Family
 from studio.engine.tiny import tiny_model_folder
 from studio.recipe import SAMPLERS, ControlRef, InpaintArea, Mode, Recipe
+from tests.start_noise import caught_start_noise, seed_noise, slerp
 
 SIZE = 96
 
@@ -106,9 +107,14 @@ def test_inpaint_changes_only_the_masked_area_to_the_exact_pixel(sdxl_engine, pi
 def test_variations_blend_towards_the_variation_seed(sdxl_engine):
     plain = sdxl_engine.generate(recipe())[0]
     assert sdxl_engine.generate(recipe(variation_seed=99, variation_strength=0.0))[0].tobytes() == plain.tobytes()
-    near = pixels(sdxl_engine.generate(recipe(variation_seed=99, variation_strength=0.1))[0])
-    far = pixels(sdxl_engine.generate(recipe(variation_seed=99, variation_strength=0.9))[0])
-    assert 0 < np.abs(near - pixels(plain)).mean() < np.abs(far - pixels(plain)).mean()
+    base = recipe()
+    shape = (1, 4, base.height // 8, base.width // 8)
+    own, other = seed_noise(base.seed, shape), seed_noise(99, shape)
+    with caught_start_noise(sdxl_engine.pipelines.for_mode(Mode.TXT2IMG)) as caught:
+        for strength in (0.1, 0.9):
+            sdxl_engine.generate(recipe(variation_seed=99, variation_strength=strength))
+    for strength, started in zip((0.1, 0.9), caught, strict=True):
+        assert np.allclose(started, slerp(strength, own, other), atol=1e-5), strength
 
 
 def test_stop_and_live_preview(sdxl_engine):
