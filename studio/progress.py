@@ -1,4 +1,4 @@
-"""What long work reports while it runs, and what training ends with: pure data the facade and the window share."""
+"""What long work reports while it runs, and what training ends with: pure data the session and the window share."""
 
 from __future__ import annotations
 

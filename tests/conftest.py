@@ -56,7 +56,7 @@ def sdxl_engine(model_cache: Path):
 
 @pytest.fixture
 def fake_engine():
-    """The facade's Engine protocol without a model: for tests of wiring, never of pixels (tests/fake_engine.py)."""
+    """The studio's Engine protocol without a model: for tests of wiring, never of pixels (tests/fake_engine.py)."""
     from tests.fake_engine import FakeEngine
 
     return FakeEngine()

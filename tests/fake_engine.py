@@ -1,4 +1,4 @@
-"""A fake engine for wiring tests: the facade's `Engine` protocol without a model (as Krita AI Diffusion's mock client).
+"""A fake engine for wiring tests: the studio's `Engine` protocol (studio/services/models.py) without a model (as Krita AI Diffusion's mock client).
 
 It checks its inputs with the real engine's `check_inputs`, reports every step, stops when asked, and
 paints each picture one flat colour drawn from the recipe and the picture's seed: the same recipe gives

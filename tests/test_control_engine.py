@@ -229,7 +229,7 @@ def test_control_maps_are_saved_on_the_node_and_a_replay_is_exact(engine, tmp_pa
     assert studio.restore(replayed.id).outputs[0].tobytes() == saved.outputs[0].tobytes()
 
 
-def test_the_facade_refuses_a_missing_or_unused_map_before_saving_anything(engine, tmp_path):
+def test_the_session_refuses_a_missing_or_unused_map_before_saving_anything(engine, tmp_path):
     studio = build_sessions(engine, tmp_path / "outputs").open()
     with pytest.raises(ValueError, match="no unit uses the control map 'control-0'"):
         studio.generate(recipe(), control_images={ROLE: Image.new("RGB", (SIZE, SIZE))})

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # torch and diffusers live in these packages; gradio in the last.
 TORCH_PACKAGES = ("studio.engine", "studio.train")
 UI_PACKAGE = "studio.ui"
-# Training settings and the memorization report are pure data, read by the facade and the window without torch.
+# Training settings and the memorization report are pure data, read by the session and the window without torch.
 PURE_EXCEPTIONS = {"studio.train", "studio.train.settings", "studio.train.report"}
 
 
@@ -63,7 +63,7 @@ def test_pure_modules_import_neither_torch_nor_gradio():
 
 def test_engine_and_training_never_import_gradio_and_importing_does_no_work():
     # One interpreter for both claims (torch takes seconds to import): every engine and training module, and the
-    # facade, imported; no gradio among what they pulled in, and no thread, model load or folder from importing.
+    # sessions, imported; no gradio among what they pulled in, and no thread, model load or folder from importing.
     code = (
         f"import sys, threading, studio.session.sessions, {', '.join(TORCH)}; "
         "print(threading.active_count()); print(' '.join(sorted(sys.modules)))"

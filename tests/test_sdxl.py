@@ -60,7 +60,7 @@ def test_txt2img_is_deterministic_and_the_seed_matters(sdxl_engine):
     assert sdxl_engine.generate(recipe(seed=8))[0].tobytes() != first.tobytes()
 
 
-def test_the_facade_matches_a_bare_sdxl_pipeline_call(sdxl_engine):
+def test_the_session_matches_a_bare_sdxl_pipeline_call(sdxl_engine):
     """A prompt without syntax: the studio's picture is diffusers' own, pixel for pixel."""
     from studio.engine.samplers import make_scheduler
 

@@ -1,4 +1,4 @@
-"""Sizes per model family: native sizes, and what a change of family does to the size (pure, and the facade)."""
+"""Sizes per model family: native sizes, and what a change of family does to the size (pure, and the models service)."""
 
 from launch import build_sessions
 from studio.recipe import Recipe

@@ -1,4 +1,4 @@
-"""The facade: the loop and its pixels on the tiny engine; the version tree, marks and files on the fake one."""
+"""The Session: the loop and its pixels on the tiny engine; the version tree, marks and files on the fake one."""
 
 import json
 
@@ -18,13 +18,13 @@ SIZE = 128
 
 @pytest.fixture
 def studio(engine, tmp_path) -> Session:
-    """The facade on the tiny engine: for the tests that claim something about pixels."""
+    """A session on the tiny engine: for the tests that claim something about pixels."""
     return build_sessions(engine, tmp_path / "outputs").open()
 
 
 @pytest.fixture
 def wired(fake_engine, tmp_path) -> Session:
-    """The facade on the fake engine: for the tests of the tree, marks and files."""
+    """A session on the fake engine: for the tests of the tree, marks and files."""
     return build_sessions(fake_engine, tmp_path / "outputs").open()
 
 

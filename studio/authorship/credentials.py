@@ -5,7 +5,7 @@ labelled so (no one vouches for it, and verifiers say "untrusted"), or with the 
 certificate and key given by path. The exported picture carries its pixels and the manifest only:
 no text chunk of ours, so no local path, user or folder name leaves the computer.
 
-c2pa (a native library) and cryptography are imported where they are used: importing the facade,
+c2pa (a native library) and cryptography are imported where they are used: importing the session,
 as every start and the GPU benchmark do, loads neither.
 """
 

@@ -1,6 +1,6 @@
 """What each kind of control is: its ControlNet models for SD 1.5 and SDXL, its preprocessors, its blank map.
 
-Pure data, so the form, the facade and the engine agree on one table.
+Pure data, so the form, the session and the engine agree on one table.
 """
 
 from __future__ import annotations

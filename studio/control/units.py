@@ -1,4 +1,4 @@
-"""From what the Control panel holds to control units and their maps, ready for the facade.
+"""From what the Control panel holds to control units and their maps, ready for the session.
 
 Pure (no UI): the window hands over plain values per unit; this module decides what they mean.
 """

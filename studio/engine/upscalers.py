@@ -3,7 +3,7 @@
 spandrel reads the file and recognises the architecture: `.safetensors` as plain tensors, `.pth` and
 `.pt` through its restricted unpickler (tensors and plain containers only, no code), so an upscaler
 file needs no --allow-pickle. The picture is cut into tiles, each read with a margin of context (see
-studio/upscaling.py), so a 4x upscale of a 1024 pixel picture stays within a few hundred MB on any device.
+studio/finish/upscaling.py), so a 4x upscale of a 1024 pixel picture stays within a few hundred MB on any device.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def upscale(
 ) -> Image.Image:
     """`picture` enlarged as `recipe.upscale` says; with `refine`, repainted tile by tile (SD upscale)."""
     settings = recipe.upscale
-    assert settings is not None  # the facade only calls this for an upscale recipe
+    assert settings is not None  # a turn only runs this for an upscale recipe
     enlarge_counter = _StepCounter(on_step, [1])
     enlarged = enlarger.upscale(
         picture,

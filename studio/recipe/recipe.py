@@ -1,6 +1,6 @@
 """The recipe: everything needed to make a picture again, as frozen, pure data.
 
-A recipe crosses every seam of the studio (form -> facade -> engine -> history -> PNG), so it holds
+A recipe crosses every seam of the studio (form -> session -> engine -> history -> PNG), so it holds
 no images, no tensors and no runtime state. Images the artist supplied live on the history node;
 the recipe only says what to do with them.
 """

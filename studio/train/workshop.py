@@ -1,4 +1,4 @@
-"""LoRA training and the memorization check, bound to one engine (built by launch.py, used by the facade)."""
+"""LoRA training and the memorization check, bound to one engine (built by launch.py, used by the LoRA library service)."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ class Screen:
     # --- updates -------------------------------------------------------------------------------
 
     def run(self, session: Session, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
-        """Screen updates for one facade call: the Results tab at once, live previews, then the saved result."""
+        """Screen updates for one session call: the Results tab at once, live previews, then the saved result."""
         yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
         try:
             for item in stream(call):

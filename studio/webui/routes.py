@@ -1,6 +1,6 @@
 """The A1111 web API served beside the window: `/sdapi/v1/...` and sd-webui-controlnet's `/controlnet/...`.
 
-Handlers read a request, let `translate` make it recipes, and run them through the studio facade in
+Handlers read a request, let `translate` make it recipes, and run them through the same Session calls as the window, in
 the API's session ("API", or the one the `X-Studio-Session` header names), so every picture lands in
 the history. Each batch holds the studio's one GPU lane, as the window's runs do.
 """
