@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio.authorship import credentials, report
 from studio.authorship.lineage import Step, lineage
-from studio.errors import InputError, NotAvailable
+from studio.errors import NotAvailable
 from studio.history import SessionHistory
 
 EXPORTS_FOLDER = "exports"  # in a session folder: authorship reports and pictures exported with credentials
@@ -25,10 +25,9 @@ class Authorship:
         self._trained_on = trained_on
 
     def lineage(self, history: SessionHistory, node_id: str, index: int = 0) -> list[Step]:
-        """The steps from the first generation to picture `index` of a node, with what the human and the machine did."""
-        node = history.get(node_id)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(node.outputs):
-            raise InputError(f"index: node {node.id} has no picture {index}")
+        """The steps from the first generation to picture `index` of a node, with what the human and the machine did.
+
+        `lineage` refuses a picture the node does not have; a Session checks the index's type before it calls."""
         return lineage(history.get, history.path, node_id, index, self._trained_on)
 
     def report(self, history: SessionHistory, node_id: str, index: int = 0) -> tuple[dict, str]:

@@ -264,7 +264,7 @@ class Session:
                 raise InputError("keep structure: only SD upscale repaints; tick SD upscale or set it to 0")
             # The picture's own recipe (its seed, its hires fix), so A1111's text keeps how it was made, as Extras does.
             recipe = parent.recipe_of(index).as_upscale(settings)
-        images = {"image": self.output_picture(node_id, index)}
+        images = {"image": load_picture(self.path(parent.outputs[index]))}
         return self._turn(Request(recipe, Action.UPSCALE, node_id, index, images), on_step)
 
     def hires_fix(self, node_id: str, recipe: Recipe, *, index: int = 0, on_step: OnStep = None) -> Iteration:
@@ -358,18 +358,22 @@ class Session:
 
     def lineage(self, node_id: str, index: int = 0) -> list[Step]:
         """The steps from the first generation to picture `index` of a node, with what the human and the machine did."""
+        self._picture_node(node_id, index)
         return self.services.authorship.lineage(self.history, node_id, index)
 
     def authorship_report(self, node_id: str, index: int = 0) -> tuple[dict, str]:
         """The report as JSON and as a self-contained page (no paths of this computer in either)."""
+        self._picture_node(node_id, index)
         return self.services.authorship.report(self.history, node_id, index)
 
     def export_with_credentials(self, node_id: str, index: int, destination: Path, *, kind: str = "png") -> Path:
         """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`."""
+        self._picture_node(node_id, index)
         return self.services.authorship.export(self.history, node_id, index, destination, kind=kind)
 
     def save_authorship(self, node_id: str, index: int = 0, *, kind: str = "png") -> tuple[Path, Path, Path]:
         """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder."""
+        self._picture_node(node_id, index)
         return self.services.authorship.save(self.history, node_id, index, kind=kind)
 
     # --- one turn ------------------------------------------------------------------------------

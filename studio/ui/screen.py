@@ -118,7 +118,7 @@ class Screen:
         """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input."""
         with user_errors():
             controls, control_images = self.controls.controls(values)
-            return self.form.recipe(values, self.services.models.defaults).replace(controls=controls), control_images
+        return self.form_recipe(values).replace(controls=controls), control_images
 
     def form_recipe(self, values: dict[Any, Any]):
         """The form's recipe alone, for a finish: the Control tab's units steer generations, not a fix or an upscale
