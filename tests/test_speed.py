@@ -339,3 +339,31 @@ def test_what_turns_the_fast_path_off_and_what_does_not():
         with pytest.raises(error or RuntimeError):
             fast.run(run)
         assert fast.enabled and fast.compiled and fast.notice is None, run.__name__
+
+
+def test_a_controlnets_outputs_survive_the_unets_next_compiled_call():
+    """Under CUDA graphs a compiled call's outputs sit in memory that the next compiled call reuses (each call is
+    a new iteration), so a ControlNet's residuals would be overwritten before the UNet reads them: on an H200 the
+    first ControlNet run turned the fast path off. The replay below reuses its output buffer as a graph does."""
+    from studio.engine.speed import outputs_copied
+
+    static_output = torch.zeros(3)
+
+    def graph_replay(x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        static_output.copy_(x)
+        return (static_output, static_output * 2), static_output
+
+    controlnet = outputs_copied(graph_replay)
+    (down, doubled), mid = controlnet(torch.ones(3))
+    controlnet(torch.full((3,), 7.0))  # the next step's call, before the UNet has read the first one's residuals
+    assert down.tolist() == mid.tolist() == [1.0, 1.0, 1.0] and doubled.tolist() == [2.0, 2.0, 2.0]
+
+    # Only modules that feed another compiled module pay for the copy, and only under CUDA graphs.
+    for cuda_graphs, feeds_another, copies in ((True, True, True), (True, False, False), (False, True, False)):
+        fast, module = FastPath(enabled=True, cuda_graphs=cuda_graphs), torch.nn.Linear(2, 2)
+        fast.compile(module, feeds_another=feeds_another)
+        assert fast.compiled
+        assert (getattr(module._compiled_call_impl, "__name__", "") == "copied") is copies
+        with fast.eager():
+            assert module._compiled_call_impl is None
+        assert (getattr(module._compiled_call_impl, "__name__", "") == "copied") is copies

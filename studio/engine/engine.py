@@ -416,7 +416,7 @@ class Engine:
             if self._load_controlnet is None:
                 raise InputError("controls: this engine was built without a ControlNet loader")
             pipelines.controlnets[spec] = self._load_controlnet(spec, pipelines)
-            self._fast.compile(pipelines.controlnets[spec])
+            self._fast.compile(pipelines.controlnets[spec], feeds_another=True)
         return pipelines.controlnets[spec]
 
     def _ensure_model(self, model: str) -> PipelineSet:

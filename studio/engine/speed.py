@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from torch.utils._pytree import tree_map_only
 
 from studio.engine.models import DeviceSettings
 
@@ -89,8 +90,14 @@ class FastPath:
             return f"fast ({kind}; the first picture at a new size compiles once, then it is kept on disk)"
         return f"eager: {self.why_not}"
 
-    def compile(self, module: torch.nn.Module) -> None:
-        """Compile `module` in place (it stays the same object: diffusers and peft keep working on it)."""
+    def compile(self, module: torch.nn.Module, *, feeds_another: bool = False) -> None:
+        """Compile `module` in place (it stays the same object: diffusers and peft keep working on it).
+
+        `feeds_another`: its outputs are inputs of another compiled module (a ControlNet's residuals go into
+        the UNet). Under CUDA graphs each compiled call starts a new iteration, which recycles the memory of
+        the last one's outputs, so such outputs are copied out first: else the UNet would read residuals
+        already overwritten (seen on an H200: the first ControlNet run turned the fast path off for good).
+        """
         if not self.enabled:
             return
         if self.cache_folder is not None:
@@ -103,6 +110,8 @@ class FastPath:
         except Exception as error:  # torch.compile refusing this setup outright (a Python it does not support)
             self.fall_back(error)
             return
+        if feeds_another and self.cuda_graphs:
+            module._compiled_call_impl = outputs_copied(module._compiled_call_impl)
         self._modules.add(module)
 
     @property
@@ -162,6 +171,15 @@ class FastPath:
             for module, compiled_call in saved.items():
                 if module in self._modules:  # not when the fast path fell back meanwhile
                     module._compiled_call_impl = compiled_call
+
+
+def outputs_copied(call: Callable[..., Result]) -> Callable[..., Result]:
+    """`call`, with every tensor it returns copied (outside the compiled region, where the copy must be)."""
+
+    def copied(*args, **kwargs) -> Result:
+        return tree_map_only(torch.Tensor, torch.clone, call(*args, **kwargs))
+
+    return copied
 
 
 def _is_compiled(module: torch.nn.Module) -> bool:
