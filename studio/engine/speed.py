@@ -110,8 +110,9 @@ class FastPath:
         except Exception as error:  # torch.compile refusing this setup outright (a Python it does not support)
             self.fall_back(error)
             return
-        if feeds_another and self.cuda_graphs:
-            module._compiled_call_impl = outputs_copied(module._compiled_call_impl)
+        compiled_call = module._compiled_call_impl
+        if feeds_another and self.cuda_graphs and compiled_call is not None:
+            module._compiled_call_impl = outputs_copied(compiled_call)
         self._modules.add(module)
 
     @property
