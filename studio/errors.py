@@ -56,6 +56,10 @@ class GenerationStopped(Exception):
     """The run was stopped on request; nothing was produced. Not an error: no boundary shows it as one."""
 
 
+class GaveWay(GenerationStopped):
+    """A live run stopped at a step for a run the artist pressed; the live painting runs again after it."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """How every boundary shows one kind of `StudioError`: the window's title, the APIs' HTTP status."""

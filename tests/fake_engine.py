@@ -64,6 +64,7 @@ class FakeEngine:
         mask: Image.Image | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
         on_step: Callable[[Any], None] | None = None,
+        live: bool = False,
     ) -> list[Image.Image]:
         Engine.check_inputs(recipe, image, mask, control_images)
         self.load(recipe.model)

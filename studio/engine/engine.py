@@ -18,12 +18,13 @@ from PIL import Image
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.families import Family
+from studio.engine.lane import Halt, Lane
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import PreviewTap
 from studio.engine.samplers import make_scheduler
 from studio.engine.speed import FastPath, is_out_of_memory
 from studio.engine.upscalers import Upscalers
-from studio.errors import GenerationStopped, InputError, OutOfMemory
+from studio.errors import InputError, OutOfMemory
 from studio.finish import regions
 from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend, render_size
@@ -56,7 +57,7 @@ class Engine:
         self.lora_dir = lora_dir
         self._allow_pickle = allow_pickle
         self._pipelines: PipelineSet | None = None
-        self._lane = threading.Lock()
+        self._lane = Lane()
         self._stop = threading.Event()
 
     @property
@@ -76,7 +77,7 @@ class Engine:
 
     def load(self, model: str) -> None:
         """Load `model` unless it is the one already loaded. Raises ModelError with advice."""
-        with self._lane:
+        with self._lane.hold():
             self._ensure_model(model)
 
     @contextlib.contextmanager
@@ -84,7 +85,7 @@ class Engine:
         """Hold the one GPU lane (a fresh stop flag) with `model` loaded: for work besides `generate`, like training.
 
         Inside, the model runs eagerly: training through the compiled UNet would compile its backward pass."""
-        with self._lane:
+        with self._lane.hold():
             self._stop.clear()
             pipelines = self._ensure_model(model) if model else self.pipelines
             with self._fast.eager():
@@ -214,10 +215,12 @@ class Engine:
         mask: Image.Image | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
         on_step: StepCallback | None = None,
+        live: bool = False,
     ) -> list[Image.Image]:
         """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop.
 
-        `control_images` holds each control unit's map, by the role the unit names.
+        `control_images` holds each control unit's map, by the role the unit names. A `live` run (live
+        painting) waits behind every run an artist pressed, and gives way to one at its next step (GaveWay).
         """
         # 1. Check everything that can be checked before touching the GPU.
         self.check_inputs(recipe, image, mask, control_images)
@@ -239,8 +242,9 @@ class Engine:
             image = extend(image.convert("RGB"), size)
             mask = extend(mask.convert("L"), size, fill=0) if mask is not None else None
             control_images = {role: extend(m.convert("RGB"), size) for role, m in control_images.items()}
-        with self._lane:
+        with self._lane.hold(live=live):
             self._stop.clear()
+            halt = Halt(self._stop, self._lane if live else None)
             # 2. The pipeline view for this mode, and the recipe's LoRAs on the shared model.
             pipelines = self._ensure_model(recipe.model)
             if recipe.controls:
@@ -259,7 +263,7 @@ class Engine:
             try:
                 pictures = self._fast.run(
                     lambda: self._denoise(
-                        pipelines, pipe, recipe, prompt, image, blurred_mask, control_images, on_step=on_step
+                        pipelines, pipe, recipe, prompt, image, blurred_mask, control_images, on_step=on_step, halt=halt
                     )
                 )
             except Exception as error:
@@ -270,8 +274,7 @@ class Engine:
                     f"Out of {pipe.device.type.upper()} memory at {recipe.width}x{recipe.height}, batch {recipe.batch_size}. "
                     "Try a smaller size or batch, or restart the studio with --low-memory (or --lowest-memory)."
                 ) from error
-            if self._stop.is_set():
-                raise GenerationStopped("stopped")
+            halt.raise_if_halted()
 
             # 5. Outside the (blurred) mask, the artist's pixels come back exactly, at the picture's own size.
             if image is not None and blurred_mask is not None and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE:
@@ -291,6 +294,7 @@ class Engine:
         control_images: Mapping[str, Image.Image],
         *,
         on_step: StepCallback | None,
+        halt: Halt,
     ) -> list:
         """Steps 3 and 4 of `generate`, from a fresh scheduler and fresh generators: the same pictures on every call."""
         seeds = recipe.seeds()
@@ -306,7 +310,7 @@ class Engine:
             "guidance_scale": recipe.cfg_scale,
             "num_images_per_prompt": recipe.batch_size,
             "generator": generators,
-            "callback_on_step_end": self._step_callback(on_step, pipelines.family),
+            "callback_on_step_end": self._step_callback(on_step, pipelines.family, halt),
             "callback_on_step_end_tensor_inputs": ["latents"],
         }
         if recipe.mode is Mode.TXT2IMG:
@@ -339,7 +343,7 @@ class Engine:
         # 4. Denoise (and, for the hires fix, enlarge and denoise again).
         with torch.inference_mode():
             pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
-            if hires and not self._stop.is_set():
+            if hires and not halt.halted:
                 pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
         return pictures
 
@@ -426,11 +430,11 @@ class Engine:
             self._fast.compile(self._pipelines.base.unet)
         return self._pipelines
 
-    def _step_callback(self, on_step: StepCallback | None, family: Family) -> Callable:
+    def _step_callback(self, on_step: StepCallback | None, family: Family, halt: Halt) -> Callable:
         previews = PreviewTap(family)  # throttled, and never makes the GPU wait
 
         def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
-            if self._stop.is_set():
+            if halt.halted:
                 pipe._interrupt = True  # diffusers skips the remaining steps
                 return tensors
             if on_step is not None:

@@ -37,6 +37,7 @@ class Renderer(Protocol):
         mask: Image.Image | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
         on_step: StepCallback | None = None,
+        live: bool = False,
     ) -> list[Image.Image]: ...
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from studio.access.offered import Offered
 from studio.formats.hashes import HashCache
+from studio.live.painter import LivePainters
 from studio.progress import RunBoard
 from studio.services.authorship import Authorship
 from studio.services.loras import Loras
@@ -31,5 +32,6 @@ class Services:
     hashes: HashCache | None = None
     offered: Offered | None = None  # shared (--share, --listen): what recipes may name; None locally
     runs: RunBoard = field(default_factory=RunBoard)
+    live: LivePainters = field(default_factory=LivePainters)  # each session's live painting, coalesced
     # Recording a node (its files, then the history) is one step at a time across sessions.
     write_lock: threading.Lock = field(default_factory=threading.Lock)

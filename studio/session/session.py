@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +19,19 @@ from PIL import Image
 
 from studio.authorship.lineage import Step
 from studio.control.catalogue import default_model
-from studio.errors import InputError
+from studio.errors import InputError, NothingToEdit
 from studio.finish.outpaint import Extension, outpaint_canvas
 from studio.finish.regions import FINDER
 from studio.finish.runs import STRUCTURE_MAP, region_masks
 from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
-from studio.prepare import fit_control_maps, render_size
+from studio.live.draft import LiveDraft, LivePicture
+from studio.prepare import Edit, fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
 from studio.services import Services
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
-from studio.session.turn import Request, check_output_index, load_picture, take_turn
+from studio.session.turn import Request, check_output_index, load_picture, record_made, render_live, take_turn
 
 OnStep = Callable[[StepProgress], None] | None
 
@@ -353,6 +355,81 @@ class Session:
     def latest_run(self) -> RunReport | None:
         """This session's latest run since the studio started: running, or how it ended."""
         return self.services.runs.latest(self.folder)
+
+    # --- live painting -------------------------------------------------------------------------
+
+    @property
+    def live(self) -> LiveDraft:
+        """The live painting's seed and last picture, kept in the draft (a read-only session keeps none)."""
+        self.history.check_writable()
+        return LiveDraft(self.folder / DRAFT_FOLDER)
+
+    def live_seed(self) -> int:
+        """The seed every live run uses until the artist asks for a new one: what changes is what they did."""
+        seed = self.live.seed()
+        return seed if seed is not None else self.new_live_seed()
+
+    def new_live_seed(self) -> int:
+        seed = self._rng.randint(0, MAX_SEED)
+        self.live.save_seed(seed)
+        return seed
+
+    def paint_live(
+        self,
+        edit: Edit,
+        recipe: Recipe,
+        *,
+        strength: float,
+        masked: bool,
+        control_images: Mapping[str, Image.Image] | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> LivePicture | None:
+        """A live run on the editor's canvas: img2img of the canvas, or inpaint of the mask when one is drawn
+        (`masked`), at `strength`, with the live seed; one picture, behind every run the artist pressed.
+
+        Coalesced with this session's other changes: None when a newer change came before this one ran.
+        """
+        width, height = render_size(edit.picture.size)
+        mode, action = (Mode.INPAINT, Action.INPAINT) if masked else (Mode.IMG2IMG, Action.REPAINT)
+        recipe = recipe.as_edit(
+            mode, width=width, height=height, denoising_strength=strength, seed=self.live_seed(), batch_size=1
+        )
+        if masked:
+            recipe = recipe.replace(inpaint_area=InpaintArea.WHOLE_PICTURE)
+        images = {"image": edit.picture} | ({"mask": edit.mask} if masked else {})
+        images |= fit_control_maps(control_images, edit.picture.size)
+        request = Request(recipe, action, edit.parent_id, edit.source_index, images, sources=sources or {})
+
+        def run() -> LivePicture:
+            steps: list[int] = []
+            started = time.perf_counter()
+            pictures = render_live(self.history, self.services, request, lambda progress: steps.append(progress.step))
+            painted = LivePicture(
+                picture=pictures[0],
+                recipe=recipe,
+                action=action,
+                canvas=edit.picture,
+                mask=edit.mask if masked else None,
+                parent=(edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None,
+                sources={role: dict(stated) for role, stated in (sources or {}).items()},
+                seconds=time.perf_counter() - started,
+                steps=len(steps),
+            )
+            self.live.save(painted)
+            return painted
+
+        return self.services.live.for_session(self.folder).paint(run)
+
+    def keep_live(self) -> Iteration:
+        """The last live picture as a node: a child of the picture painted on, with the canvas and mask as the
+        human's inputs and exactly the recipe that ran (a replay paints the same pixels)."""
+        live = self.live.last()
+        if live is None:
+            raise NothingToEdit("There is no live picture to keep yet: turn Live on and paint.")
+        parent_id, source_index = live.parent if live.parent else (None, None)
+        images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {})
+        request = Request(live.recipe, live.action, parent_id, source_index, images, sources=live.sources)
+        return record_made(self.history, self.services, request, [live.picture])
 
     # --- authorship ----------------------------------------------------------------------------
 

@@ -82,6 +82,28 @@ def take_turn(
     return node
 
 
+def render_live(
+    history: SessionHistory,
+    services: Services,
+    request: Request,
+    on_step: Callable[[StepProgress], None] | None = None,
+) -> list[Image.Image]:
+    """A live run of `request` (its seed concrete): checked as a turn is, rendered behind every pressed run,
+    recorded nowhere until the artist keeps it (`record_made`)."""
+    _check(history, services, request)
+    return _render(services, services.presets.styled(request.recipe), request.images, on_step, live=True)
+
+
+def record_made(
+    history: SessionHistory, services: Services, request: Request, pictures: list[Image.Image]
+) -> Iteration:
+    """The node a turn of `request` would have written, for pictures already made from it (a kept live picture)."""
+    _check(history, services, request)
+    encoded = services.presets.styled(request.recipe)
+    with services.write_lock:
+        return _record(history, services, request, request.recipe, encoded, pictures, request.images)
+
+
 def _check(history: SessionHistory, services: Services, request: Request) -> None:
     """Refuse what cannot run before any GPU time is spent on it."""
     recipe, action = request.recipe, request.action
@@ -102,7 +124,12 @@ def _check(history: SessionHistory, services: Services, request: Request) -> Non
 
 
 def _render(
-    services: Services, recipe: Recipe, images: Mapping[str, Image.Image], report: Callable[[StepProgress], None]
+    services: Services,
+    recipe: Recipe,
+    images: Mapping[str, Image.Image],
+    report: Callable[[StepProgress], None] | None,
+    *,
+    live: bool = False,
 ) -> list[Image.Image]:
     """The pictures a recipe makes: a region fix or an upscale of the input picture, or one engine run."""
     engine = services.models.engine
@@ -117,6 +144,7 @@ def _render(
         mask=images.get("mask"),
         control_images={role: picture for role, picture in images.items() if role not in ("image", "mask")},
         on_step=report,
+        live=live,
     )
 
 

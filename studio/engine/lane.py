@@ -1,0 +1,77 @@
+"""The one GPU lane: runs hold it one at a time, the artist's own runs before live ones.
+
+A live run (live painting: a picture that follows each brush stroke) is a guess the artist looks at for a
+moment; a run the artist pressed a button for is what they wait for. So the lane serves runs in the order they
+asked, except that every pressed run goes before every live run, and a live run in progress gives way at its
+next step as soon as a pressed run is waiting (`Lane.wanted`). Live runs of several sessions take turns in the
+order they asked, so two artists painting live through one studio interleave fairly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Iterator
+
+from studio.errors import GaveWay, GenerationStopped
+
+
+class Lane:
+    """A first-come lock with two classes of runs: pressed (foreground) and live."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held = False
+        self._tickets = itertools.count()
+        self._waiting: dict[int, bool] = {}  # ticket -> live; dicts keep the order the tickets were taken in
+
+    @contextlib.contextmanager
+    def hold(self, *, live: bool = False) -> Iterator[None]:
+        """Hold the lane for one run (or a load, or training), waiting for the runs ahead of this one."""
+        with self._changed:
+            ticket = next(self._tickets)
+            self._waiting[ticket] = live
+            try:
+                self._changed.wait_for(lambda: not self._held and self._next() == ticket)
+            finally:
+                del self._waiting[ticket]
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held = False
+                self._changed.notify_all()
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a pressed run is waiting: a live run in progress stops at its next step for it."""
+        with self._changed:
+            return any(not live for live in self._waiting.values())
+
+    def _next(self) -> int:
+        """The ticket whose turn it is: the oldest pressed run, else the oldest live run."""
+        pressed = (ticket for ticket, live in self._waiting.items() if not live)
+        return next(pressed, next(iter(self._waiting)))
+
+
+class Halt:
+    """Why a run stops before its last step: Stop pressed, or (a live run) a pressed run waiting for the lane."""
+
+    def __init__(self, stop: threading.Event, lane: Lane | None) -> None:
+        self._stop = stop
+        self._lane = lane  # only for a live run
+        self._gave_way = False
+
+    @property
+    def halted(self) -> bool:
+        if self._lane is not None and not self._gave_way and self._lane.wanted:
+            self._gave_way = True
+        return self._gave_way or self._stop.is_set()
+
+    def raise_if_halted(self) -> None:
+        if self._gave_way:
+            raise GaveWay("a live run gave way to a run the artist pressed")
+        if self._stop.is_set():
+            raise GenerationStopped("stopped")

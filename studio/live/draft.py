@@ -1,0 +1,122 @@
+"""The live painting's state in the session's draft: the seed, and the last live picture with what it ran on.
+
+Not a node until the artist keeps it, but never lost on a reload or a restart:
+
+    draft/live.json         {"schema_version": 1, "seed": 1234,
+                             "last": {"recipe": {...}, "action": "inpaint", "parent": {"node": "00003", "index": 0},
+                                      "sources": {...}, "seconds": 0.09, "steps": 4} | null}
+    draft/live-canvas.png   the canvas it ran on (the picture with the artist's paint)
+    draft/live-mask.png     the mask it ran with (an inpaint; absent for an img2img)
+    draft/live-picture.png  the live picture
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from studio.files import atomic_write, atomic_write_text
+from studio.history import Action
+from studio.pictures import open_picture
+from studio.recipe import Recipe
+
+SCHEMA_VERSION = 1
+_STATE = "live.json"
+_PICTURES = {"canvas": "live-canvas.png", "mask": "live-mask.png", "picture": "live-picture.png"}
+
+
+@dataclass(frozen=True)
+class LivePicture:
+    """One live run: the picture, exactly the recipe and inputs it ran on, and how long it took."""
+
+    picture: Image.Image
+    recipe: Recipe  # with its concrete seed, unstyled, as a node records it
+    action: Action  # REPAINT (img2img of the canvas) or INPAINT (where the mask is)
+    canvas: Image.Image
+    mask: Image.Image | None
+    parent: tuple[str, int] | None  # the node picture being painted on; None for an upload
+    sources: dict[str, dict[str, str]]  # an upload's stated origin and licence
+    seconds: float
+    steps: int
+
+    @property
+    def timing(self) -> str:
+        """ "0.09 s, 4 steps": what the artist reads beside the live picture."""
+        return f"{self.seconds:.2f} s, {self.steps} step{'s' if self.steps != 1 else ''}"
+
+
+class LiveDraft:
+    """The live state of one session, in its draft folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def seed(self) -> int | None:
+        seed = self._state().get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+    def save_seed(self, seed: int) -> None:
+        self._save_state(self._state() | {"seed": int(seed)})
+
+    def save(self, live: LivePicture) -> None:
+        """The last live picture, with its canvas and mask, written before it is shown."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, picture in (("canvas", live.canvas), ("mask", live.mask), ("picture", live.picture)):
+            path = self.folder / _PICTURES[name]
+            if picture is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, lambda handle, picture=picture: picture.save(handle, format="PNG"))
+        last = {
+            "recipe": live.recipe.to_dict(),
+            "action": live.action.value,
+            "parent": {"node": live.parent[0], "index": live.parent[1]} if live.parent else None,
+            "sources": live.sources,
+            "seconds": live.seconds,
+            "steps": live.steps,
+        }
+        self._save_state(self._state() | {"last": last})
+
+    def last(self) -> LivePicture | None:
+        """The last live picture as it was saved; None when there is none or it cannot be read (only a draft)."""
+        last = self._state().get("last")
+        if not isinstance(last, dict):
+            return None
+        try:
+            parent = last["parent"]
+            pictures = {name: self.folder / file for name, file in _PICTURES.items()}
+            mask = open_picture(pictures["mask"], "live mask") if pictures["mask"].is_file() else None
+            return LivePicture(
+                picture=open_picture(pictures["picture"], "live picture"),
+                recipe=Recipe.from_dict(last["recipe"]),
+                action=Action(last["action"]),
+                canvas=open_picture(pictures["canvas"], "live canvas"),
+                mask=mask,
+                parent=(str(parent["node"]), int(parent["index"])) if parent else None,
+                sources=dict(last.get("sources") or {}),
+                seconds=float(last["seconds"]),
+                steps=int(last["steps"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def picture_path(self) -> Path | None:
+        path = self.folder / _PICTURES["picture"]
+        return path if path.is_file() and self.last() is not None else None
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.folder / _STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            return {}
+        return data
+
+    def _save_state(self, data: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.folder / _STATE, json.dumps(data | {"schema_version": SCHEMA_VERSION}))

@@ -1,0 +1,208 @@
+"""Live painting: the lane's order, coalescing (always the newest canvas, never a queue), a live run giving way to
+a pressed one, and Keep (a node whose replay paints the same pixels), with the live state back after a reload."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from launch import build_sessions
+from studio.engine.lane import Lane
+from studio.errors import GaveWay, NothingToEdit
+from studio.history import Action
+from studio.live.painter import LivePainter
+from studio.prepare import edit_from_layers
+from studio.recipe import Mode, Recipe
+from tests.fake_engine import FakeEngine
+
+RECIPE = Recipe(prompt="a lighthouse", model="tiny", steps=8, width=64, height=64, sampler="Euler a")
+
+
+def canvas(shade: int, size: tuple[int, int] = (64, 64)) -> Image.Image:
+    return Image.new("RGB", size, (shade, 100, 200 - shade // 2))
+
+
+def stroke(size: tuple[int, int] = (64, 64), box=(16, 16, 40, 40)) -> Image.Image:
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(layer).ellipse(box, fill=(255, 255, 255, 255))
+    return layer
+
+
+# --- the lane --------------------------------------------------------------------------------------
+
+
+def test_pressed_runs_go_before_live_ones_and_live_ones_take_turns():
+    lane, order, holding = Lane(), [], threading.Event()
+
+    def take(name: str, live: bool) -> None:
+        with lane.hold(live=live):
+            order.append(name)
+
+    with lane.hold():  # a run in progress while the others ask, in this order
+        waiters = []
+        for name, live in (("live A1", True), ("live B1", True), ("pressed 1", False), ("live A2", True)):
+            waiters.append(threading.Thread(target=take, args=(name, live)))
+            waiters[-1].start()
+            deadline = time.monotonic() + 10
+            while len(lane._waiting) < len(waiters) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        assert lane.wanted  # a pressed run waits: a live run in progress would give way now
+        holding.set()
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert order == ["pressed 1", "live A1", "live B1", "live A2"]
+    assert not lane.wanted
+
+
+# --- coalescing --------------------------------------------------------------------------------------
+
+
+class GatedEngine(FakeEngine):
+    """A fake engine whose first live run waits at its first step until the test lets it go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.go_on = threading.Event(), threading.Event()
+        self.canvases: list[tuple[int, int, int]] = []  # the colour of each live run's canvas, in order
+
+    def generate(self, recipe, *, image=None, mask=None, control_images=None, on_step=None, live=False):
+        assert image is not None
+        self.canvases.append(image.getpixel((0, 0)))  # pyright: ignore[reportArgumentType]
+        self.started.set()
+        assert self.go_on.wait(timeout=30)
+        return super().generate(recipe, image=image, mask=mask, control_images=control_images, on_step=on_step)
+
+
+def test_twenty_changes_during_a_run_give_one_follow_up_run_on_the_newest_canvas(tmp_path):
+    engine = GatedEngine()
+    session = build_sessions(engine, tmp_path / "outputs").open("live")
+    answers: dict[int, object] = {}
+
+    def change(number: int) -> None:
+        edit = edit_from_layers(canvas(number), mask=None, paint=None, parent=None)
+        answers[number] = session.paint_live(edit, RECIPE, strength=0.5, masked=False)
+
+    first = threading.Thread(target=change, args=(0,))
+    first.start()
+    assert engine.started.wait(timeout=30)
+    painter = session.services.live.for_session(session.folder)
+    later = []
+    for number in range(1, 21):  # twenty strokes while the first run paints, each asking after the one before
+        later.append(threading.Thread(target=change, args=(number,)))
+        later[-1].start()
+        deadline = time.monotonic() + 10
+        while painter._pending != number + 1 and time.monotonic() < deadline:  # the painter numbers from 1
+            time.sleep(0.002)
+    engine.go_on.set()
+    for thread in (first, *later):
+        thread.join(timeout=30)
+
+    assert painter.runs == 2  # the first run, then exactly one more
+    assert engine.canvases == [canvas(0).getpixel((0, 0)), canvas(20).getpixel((0, 0))]  # the newest canvas
+    assert all(answers[number] is None for number in range(1, 20))  # replaced before they ran: nothing shown
+    shown = [answers[0], answers[20]]
+    assert all(live is not None for live in shown)
+    # What reaches the page is each run's own picture, the newest last: never an older one over a newer one.
+    assert [live.canvas.getpixel((0, 0)) for live in shown] == engine.canvases  # pyright: ignore[reportAttributeAccessIssue]
+    assert session.live.last().canvas.getpixel((0, 0)) == canvas(20).getpixel((0, 0))  # pyright: ignore[reportOptionalMemberAccess]
+
+
+def test_a_run_that_gave_way_runs_again_after_the_pressed_run_unless_a_newer_change_came():
+    painter: LivePainter[str] = LivePainter()
+    tries = []
+
+    def gives_way_once() -> str:
+        tries.append("try")
+        if len(tries) == 1:
+            raise GaveWay("a pressed run waits")
+        return "picture"
+
+    assert painter.paint(gives_way_once) == "picture" and len(tries) == 2 and painter.runs == 2
+
+    def fails() -> str:
+        raise NothingToEdit("nothing to paint on")
+
+    with pytest.raises(NothingToEdit):  # the change that asked is told; the painter goes on
+        painter.paint(fails)
+    assert painter.paint(lambda: "again") == "again"
+
+
+# --- on the tiny model --------------------------------------------------------------------------------
+
+
+def test_a_live_run_gives_way_to_a_pressed_run_at_its_next_step(engine):
+    live_steps: list[float] = []
+    pressed: dict[str, float] = {}
+    recipe = RECIPE.replace(steps=40, seed=5)
+
+    def pressed_run() -> None:
+        pressed["asked"] = time.monotonic()
+        engine.generate(recipe.replace(steps=2))
+        pressed["done"] = time.monotonic()
+
+    presser = threading.Thread(target=pressed_run)
+
+    def on_live_step(progress) -> None:
+        live_steps.append(time.monotonic())
+        if progress.step == 2:
+            presser.start()
+            deadline = time.monotonic() + 10
+            while not engine._lane.wanted and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    picture = canvas(60)
+    with pytest.raises(GaveWay):
+        engine.generate(
+            recipe.replace(mode=Mode.IMG2IMG, denoising_strength=1.0),
+            image=picture,
+            on_step=on_live_step,
+            live=True,
+        )
+    presser.join(timeout=60)
+    assert "done" in pressed
+    assert len(live_steps) <= 3  # the step in progress when the pressed run asked, and no more
+    assert all(step < pressed["done"] for step in live_steps)
+
+
+def test_keep_makes_a_node_whose_replay_paints_the_same_pixels_and_a_reload_finds_the_live_state(engine, tmp_path):
+    studio = build_sessions(engine, tmp_path / "outputs")
+    session = studio.open("live")
+    base = session.generate(RECIPE.replace(steps=3, seed=3))
+    background = Image.open(session.output_path(base.id, 0))
+    seed = session.live_seed()
+    assert session.live_seed() == seed  # fixed until asked: what changes is what the artist did
+
+    mask = stroke()
+    edit = edit_from_layers(background, mask=mask, paint=None, parent=(base.id, 0))
+    first = session.paint_live(edit, RECIPE, strength=0.6, masked=True)
+    assert first is not None and first.recipe.seed == seed and first.recipe.mode is Mode.INPAINT
+    assert first.steps == int(RECIPE.steps * 0.6) and first.timing.endswith(f"{first.steps} steps")
+    # Away from the mask (and its blur) the picture stays as it was, as an inpaint's does.
+    outside = np.asarray(mask.getchannel("A").filter(ImageFilter.GaussianBlur(RECIPE.mask_blur))) == 0
+    assert np.array_equal(np.asarray(first.picture)[outside], np.asarray(background.convert("RGB"))[outside])
+
+    # A reload (a new Session object on the same folder) finds the live picture and its recipe.
+    again = studio.open("live")
+    kept_state = again.live.last()
+    assert kept_state is not None and kept_state.recipe == first.recipe
+    assert np.array_equal(np.asarray(kept_state.picture), np.asarray(first.picture))
+
+    node = again.keep_live()
+    assert node.parent_id == base.id and node.action is Action.INPAINT and node.recipe == first.recipe
+    assert set(node.inputs) == {"image", "mask"}
+    kept_picture = np.asarray(Image.open(again.output_path(node.id, 0)))
+    assert np.array_equal(kept_picture, np.asarray(first.picture))
+    replayed = again.replay(node.id)
+    assert np.array_equal(np.asarray(Image.open(again.output_path(replayed.id, 0))), kept_picture)
+
+    assert session.new_live_seed() != seed or session.new_live_seed() != seed
+
+
+def test_keep_without_a_live_picture_says_what_to_do(fake_engine, tmp_path):
+    session = build_sessions(fake_engine, tmp_path / "outputs").open("empty")
+    with pytest.raises(NothingToEdit, match="turn Live on and paint"):
+        session.keep_live()
