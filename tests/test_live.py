@@ -196,6 +196,7 @@ def test_keep_makes_a_node_whose_replay_paints_the_same_pixels_and_a_reload_find
     assert set(node.inputs) == {"image", "mask"}
     kept_picture = np.asarray(Image.open(again.output_path(node.id, 0)))
     assert np.array_equal(kept_picture, np.asarray(first.picture))
+    assert again.keep_live().id == node.id  # kept once: a second Keep is the same node, not a copy
     replayed = again.replay(node.id)
     assert np.array_equal(np.asarray(Image.open(again.output_path(replayed.id, 0))), kept_picture)
 

@@ -4,14 +4,17 @@ Not a node until the artist keeps it, but never lost on a reload or a restart:
 
     draft/live.json         {"schema_version": 1, "seed": 1234,
                              "last": {"recipe": {...}, "action": "inpaint", "parent": {"node": "00003", "index": 0},
-                                      "sources": {...}, "seconds": 0.09, "steps": 4} | null}
+                                      "sources": {...}, "seconds": 0.09, "steps": 4,} | null}
     draft/live-canvas.png   the canvas it ran on (the picture with the artist's paint)
     draft/live-mask.png     the mask it ran with (an inpaint; absent for an img2img)
     draft/live-picture.png  the live picture
+    draft/live-kept.json    {"schema_version": 1, "run": "<sha256 of the recipe, parent, canvas and mask>",
+                             "node": "00004"}: the node the last kept run became (a second Keep makes no copy)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from studio.recipe import Recipe
 
 SCHEMA_VERSION = 1
 _STATE = "live.json"
+_KEPT = "live-kept.json"
 _PICTURES = {"canvas": "live-canvas.png", "mask": "live-mask.png", "picture": "live-picture.png"}
 
 
@@ -42,6 +46,15 @@ class LivePicture:
     sources: dict[str, dict[str, str]]  # an upload's stated origin and licence
     seconds: float
     steps: int
+
+    @property
+    def fingerprint(self) -> str:
+        """What the run was (recipe, parent, canvas, mask): the same fingerprint paints the same picture."""
+        digest = hashlib.sha256(self.recipe.to_json().encode() + repr(self.parent).encode())
+        for picture in (self.canvas, self.mask):
+            if picture is not None:
+                digest.update(f"{picture.mode}{picture.size}".encode() + picture.tobytes())
+        return digest.hexdigest()
 
     @property
     def timing(self) -> str:
@@ -103,6 +116,20 @@ class LiveDraft:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+    def kept_as(self, live: LivePicture) -> str | None:
+        """The node `live` became if it was kept: the same recipe on the same canvas and mask, kept once."""
+        try:
+            kept = json.loads((self.folder / _KEPT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(kept, dict) or kept.get("schema_version") != SCHEMA_VERSION:
+            return None
+        return str(kept["node"]) if kept.get("run") == live.fingerprint and kept.get("node") else None
+
+    def mark_kept(self, live: LivePicture, node_id: str) -> None:
+        record = {"schema_version": SCHEMA_VERSION, "run": live.fingerprint, "node": node_id}
+        atomic_write_text(self.folder / _KEPT, json.dumps(record))
 
     def picture_path(self) -> Path | None:
         path = self.folder / _PICTURES["picture"]

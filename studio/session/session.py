@@ -426,10 +426,15 @@ class Session:
         live = self.live.last()
         if live is None:
             raise NothingToEdit("There is no live picture to keep yet: turn Live on and paint.")
+        kept = self.live.kept_as(live)
+        if kept is not None and self.history.has(kept):
+            return self.history.get(kept)  # kept already (or the same run again, after a reload): not a copy
         parent_id, source_index = live.parent if live.parent else (None, None)
         images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {})
         request = Request(live.recipe, live.action, parent_id, source_index, images, sources=live.sources)
-        return record_made(self.history, self.services, request, [live.picture])
+        node = record_made(self.history, self.services, request, [live.picture])
+        self.live.mark_kept(live, node.id)
+        return node
 
     # --- authorship ----------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ CSS = """
 #status { min-height: 1.6em; }
 #plan { font-size: 0.88em; border-left: 3px solid rgba(128, 128, 128, 0.4); padding-left: 8px; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
+#live-picture img { width: 100%; height: 100%; object-fit: contain; image-rendering: auto; }
+#live-line { font-size: 0.9em; min-height: 1.4em; }
 #generate-button { min-height: 46px; font-size: 1.05em; }
 #preset-row { align-items: flex-end; }
 #preset-row > button { flex-grow: 0; height: fit-content; margin-bottom: 6px; }

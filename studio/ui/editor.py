@@ -22,7 +22,9 @@ from studio.recipe import Recipe
 from studio.services import Services
 from studio.session.drafts import EditorDraft
 from studio.session.session import Session
+from studio.ui import live_panel
 from studio.ui.form import edit_widgets
+from studio.ui.live_panel import LivePanel, live_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
@@ -35,6 +37,7 @@ class EditPanel:
     kept: gr.Button  # brings back unsent work another picture replaced (editor.set_aside)
     inpaint: gr.Button
     repaint: gr.Button
+    live: LivePanel
     settings: dict[str, Any]  # the recipe form's edit fields (denoising, mask blur, area, padding)
     # Asked when the picture is an upload: where it is from and its licence (kept on the node, in the authorship).
     about_upload: gr.Group
@@ -62,6 +65,7 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
             source = gr.Markdown(editing_line(None), elem_id="edit-source")
             kept = gr.Button(visible=False, size="sm", elem_id="editor-kept")
         with gr.Column(scale=2, min_width=260):
+            live = live_widgets()
             inpaint = gr.Button("Inpaint the masked and painted area", variant="primary", elem_id="inpaint")
             repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
             gr.Markdown(
@@ -84,7 +88,7 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
                     elem_id="upload-licence",
                 )
             settings = edit_widgets(defaults)
-    return EditPanel(image, source, kept, inpaint, repaint, settings, about_upload, origin, licence)
+    return EditPanel(image, source, kept, inpaint, repaint, live, settings, about_upload, origin, licence)
 
 
 def picture_for_editor(session: Session, node_id: str, index: int) -> dict:
@@ -99,10 +103,14 @@ def read_edit(session: Session, value: dict | None) -> Edit:
     if not isinstance(source, dict):
         raise NothingToEdit("Send a picture to the editor first (✏ Edit this picture), or upload one.")
     background, parent = _background(session, source)
-    assert value is not None
-    mask = picture_from_data_url(value.get("mask"), background.size, "mask")
-    paint = picture_from_data_url(value.get("paint"), background.size, "paint")
+    mask, paint = _unsent_work(session, value)
     return edit_from_layers(background, mask=mask, paint=paint, parent=parent)
+
+
+def mask_drawn(session: Session, value: dict | None) -> bool:
+    """Whether the editor holds mask-brush strokes (paint alone guides an img2img of the canvas)."""
+    mask, _ = _unsent_work(session, value)
+    return mask is not None and mask.getbbox() is not None
 
 
 def _background(session: Session, source: dict) -> tuple[Image.Image, tuple[str, int] | None]:
@@ -330,3 +338,10 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)
+
+    def editing(session: Session, node_id: str) -> dict[Any, Any]:
+        value = picture_for_editor(session, node_id, 0)
+        keep_draft(session, value)
+        return {panel.image: value, panel.source: editing_line(value["source"])}
+
+    live_panel.wire(screen, panel.live, [panel.image, panel.source], read_edit, mask_drawn, editing)

@@ -20,6 +20,7 @@ from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choic
 from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.editor import EditPanel, draft_for_editor, kept_button
 from studio.ui.history import HistoryPanel
+from studio.ui.live_panel import live_shown
 from studio.ui.present import header
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
@@ -91,7 +92,7 @@ def wire(
     editor: EditPanel,
     history_panel: HistoryPanel,
 ) -> None:
-    widgets = remembered_widgets(screen, branch)
+    widgets = remembered_widgets(screen, branch) | {"live.on": editor.live.on, "live.strength": editor.live.strength}
 
     ready = gr.State(False)  # this page has put the kept form back
 
@@ -146,10 +147,16 @@ def wire(
         with user_errors():
             kept = draft_for_editor(session)
         source = kept["source"] if kept else None
+        live = live_shown(session, bool(saved.get("live.on")))
+        ready = gr.Button(interactive=live["ready"])
         shown: dict[Any, Any] = {
             editor.image: kept,
             editor.source: editing_line(source),
             editor.kept: kept_button(session, source),
+            editor.live.picture: live["picture"],
+            editor.live.line: live["line"],
+            editor.live.keep: ready,
+            editor.live.paint_over: ready,
         }
         for unit in screen.controls.units:
             path = session.drafts.map(unit.number)
@@ -216,6 +223,10 @@ def wire(
         editor.image,
         editor.source,
         editor.kept,
+        editor.live.picture,
+        editor.live.line,
+        editor.live.keep,
+        editor.live.paint_over,
         *(unit.map for unit in screen.controls.units),
     ]
 

@@ -1,0 +1,151 @@
+"""Live painting in the Edit tab: while Live is on, each stroke, the prompt and the live strength start a run on
+the canvas, and its picture shows beside the editor. Keep makes it a node; Paint over it puts it on the canvas.
+
+The wiring only: the session coalesces the runs (studio/live/) and the engine's lane puts them behind every run
+the artist pressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from studio.prepare import Edit
+from studio.session.session import Session
+from studio.ui.running import user_errors
+from studio.ui.screen import Screen
+
+LIVE_CONCURRENCY = "live"  # not the pressed runs' lane: the engine's own lane puts live runs behind those
+NOT_YET = "*Live is on: paint, and the picture follows each stroke.*"
+
+
+@dataclass
+class LivePanel:
+    on: gr.Checkbox
+    strength: gr.Slider
+    new_seed: gr.Button
+    picture: gr.Image  # the last live picture, beside the editor
+    line: gr.Markdown  # its timing ("0.09 s, 4 steps"), or what to do
+    keep: gr.Button
+    paint_over: gr.Button
+
+
+def live_widgets() -> LivePanel:
+    with gr.Group(elem_id="live"):
+        with gr.Row(equal_height=True):
+            on = gr.Checkbox(False, label="Live: the picture follows each stroke", elem_id="live-on", scale=3)
+            new_seed = gr.Button("New seed", size="sm", elem_id="live-new-seed", scale=1, min_width=100)
+        strength = gr.Slider(
+            0.05,
+            1.0,
+            value=0.5,
+            step=0.05,
+            label="Live strength (how much of the canvas may change)",
+            elem_id="live-strength",
+        )
+        picture = gr.Image(
+            None, label="Live", type="filepath", interactive=False, visible=False, elem_id="live-picture", height=320
+        )
+        line = gr.Markdown("", elem_id="live-line")
+    with gr.Row():
+        keep = gr.Button("Keep it (a node)", size="sm", elem_id="live-keep", interactive=False)
+        paint_over = gr.Button("Paint over it", size="sm", elem_id="live-paint-over", interactive=False)
+    return LivePanel(on, strength, new_seed, picture, line, keep, paint_over)
+
+
+def live_shown(session: Session, on: bool) -> dict[str, Any]:
+    """The live picture kept in the session's draft (after a reload too), its timing, and whether it can be kept."""
+    last = session.live.last()
+    path = session.live.picture_path()
+    if last is None or path is None:
+        return {"picture": gr.Image(value=None, visible=on), "line": NOT_YET if on else "", "ready": False}
+    return {"picture": gr.Image(value=str(path), visible=True), "line": f"Live: {last.timing}", "ready": True}
+
+
+def wire(
+    screen: Screen,
+    panel: LivePanel,
+    editor: list[Any],
+    read_edit: Callable[[Session, dict | None], Edit],
+    mask_drawn: Callable[[Session, dict | None], bool],
+    editing: Callable[[Session, str], dict[Any, Any]],
+) -> None:
+    """`editor`: the editor and the line saying what it holds (editor[0] is the editor). `read_edit(session, value)`
+    reads the editor as Inpaint does, `mask_drawn` says whether it has mask strokes; `editing(session, node_id)`
+    puts a node's picture in the editor."""
+    editor_image = editor[0]
+
+    def shown(session: Session, on: bool) -> dict[Any, Any]:
+        live = live_shown(session, on)
+        ready = gr.Button(interactive=live["ready"])
+        return {panel.picture: live["picture"], panel.line: live["line"], panel.keep: ready, panel.paint_over: ready}
+
+    def paint(values: dict[Any, Any], request: gr.Request):
+        if not values[panel.on]:
+            return {panel.picture: gr.Image(visible=False), panel.line: ""}
+        session = screen.session_for(values[screen.session], request)
+        value = values[editor_image]
+        with user_errors():
+            if not isinstance((value or {}).get("source"), dict):
+                return {panel.line: "*Live is on: send a picture to the editor (✏ Edit this picture), or upload one.*"}
+            edit = read_edit(session, value)
+            masked = mask_drawn(session, value)
+            recipe, control_images = screen.recipe(values)
+            live = session.paint_live(
+                edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
+            )
+        if live is None:  # a newer change came before this one ran: its picture is on the way
+            return {}
+        return shown(session, True)
+
+    inputs = screen.recipe_inputs | {screen.session, editor_image, panel.on, panel.strength}
+    outputs = [panel.picture, panel.line, panel.keep, panel.paint_over]
+    live_run = {
+        "concurrency_id": LIVE_CONCURRENCY,
+        "concurrency_limit": 8,  # several artists' live runs wait in the engine's lane, taking turns
+        "trigger_mode": "always_last",
+        "show_progress": "hidden",
+        "api_visibility": "private",
+    }
+    gr.on(
+        [editor_image.change, panel.on.change, panel.strength.release, screen.form.prompt.change],
+        paint,
+        inputs=inputs,
+        outputs=outputs,
+        **live_run,
+    )
+
+    def new_seed(values: dict[Any, Any], request: gr.Request):
+        with user_errors():
+            screen.session_for(values[screen.session], request).new_live_seed()
+        return paint(values, request)
+
+    panel.new_seed.click(new_seed, inputs=inputs, outputs=outputs, **live_run)
+
+    def keep(session_id: str | None, request: gr.Request):
+        session = screen.session_for(session_id, request)
+        with user_errors():
+            node = session.keep_live()
+        return screen.after_run(session, node)
+
+    panel.keep.click(
+        keep, inputs=[screen.session], outputs=screen.run_outputs, show_progress="hidden", api_visibility="private"
+    )
+
+    def paint_over(session_id: str | None, request: gr.Request):
+        session = screen.session_for(session_id, request)
+        with user_errors():
+            node = session.keep_live()
+            shown_after = screen.after_run(session, node)
+        return shown_after | editing(session, node.id)
+
+    panel.paint_over.click(
+        paint_over,
+        inputs=[screen.session],
+        outputs=[*screen.run_outputs, *editor],
+        show_progress="hidden",
+        api_visibility="private",
+    )
