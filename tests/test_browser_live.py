@@ -12,8 +12,16 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from studio.history import Action
-from tests.browser_kit import RUN_TIMEOUT, editor_ready, open_studio, open_tab, paint_on, pick_result, shoot
-from tests.browser_kit import wait_for_saved
+from tests.browser_kit import (
+    RUN_TIMEOUT,
+    editor_ready,
+    open_studio,
+    open_tab,
+    paint_on,
+    pick_result,
+    shoot,
+    wait_for_saved,
+)
 from tests.servers import browser_session, running_studio
 
 pytestmark = pytest.mark.browser
