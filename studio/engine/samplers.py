@@ -21,6 +21,7 @@ from diffusers import (
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
+    TCDScheduler,
     UniPCMultistepScheduler,
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
@@ -46,6 +47,7 @@ SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
     "PLMS": (PNDMScheduler, {"skip_prk_steps": True}),
     "UniPC": (UniPCMultistepScheduler, {}),
     "LCM": (LCMScheduler, {}),
+    "TCD": (TCDScheduler, {}),
 }
 
 # A1111 schedule type -> diffusers configuration. "Uniform" keeps the model's own timestep spacing.

@@ -37,6 +37,7 @@ SAMPLERS: tuple[str, ...] = (
     "PLMS",
     "UniPC",
     "LCM",
+    "TCD",  # Forge's name: Trajectory Consistency Distillation, for TCD LoRAs (few steps)
 )
 # A1111's "Schedule type" labels that the studio runs. "Uniform" is the model's own timestep spacing.
 SCHEDULERS: tuple[str, ...] = ("Automatic", "Uniform", "Karras", "Exponential", "SGM Uniform")

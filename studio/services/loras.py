@@ -12,10 +12,11 @@ from studio.access.offered import Offered
 from studio.errors import NotAvailable
 from studio.formats import png_text
 from studio.formats.hashes import HashCache
-from studio.lora_library import LoraInfo, list_loras, training_folder_hash
+from studio.live.few_step import FewStep, few_step_of
+from studio.lora_library import LoraInfo, list_loras, read_header, training_folder_hash
 from studio.lora_library import resolve as resolve_lora
 from studio.progress import TrainingProgress, TrainingResult
-from studio.recipe import LoraRef
+from studio.recipe import LoraRef, Recipe
 from studio.train.report import MemorizationReport
 from studio.train.settings import TrainingSettings
 
@@ -62,6 +63,18 @@ class Loras:
         return {
             lora.name: self._hashes.lora_hash(resolve_lora(lora.name, self.folder, allow_pickle=True)) for lora in loras
         }
+
+    def few_step(self, recipe: Recipe) -> FewStep | None:
+        """The few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo) the recipe's LoRAs or model are made for."""
+        found = []
+        for lora in recipe.effective_loras:
+            try:
+                path = resolve_lora(lora.name, self.folder)
+                metadata = read_header(path).get("__metadata__") or {}
+            except (ValueError, OSError):
+                path, metadata = Path(lora.name), {}  # the name alone still says what it is
+            found.append((str(path), metadata))
+        return few_step_of(recipe.model, found)
 
     def trained_on(self, name: str) -> str | None:
         """The hash of the folder a library LoRA was trained on, for the authorship record (None when unknown)."""

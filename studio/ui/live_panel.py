@@ -27,6 +27,7 @@ class LivePanel:
     on: gr.Checkbox
     strength: gr.Slider
     new_seed: gr.Button
+    few_step: gr.Button  # the form's steps, CFG and sampler for a few-step LoRA or model in the recipe
     picture: gr.Image  # the last live picture, beside the editor
     line: gr.Markdown  # its timing ("0.09 s, 4 steps"), or what to do
     keep: gr.Button
@@ -46,6 +47,9 @@ def live_widgets() -> LivePanel:
             label="Live strength (how much of the canvas may change)",
             elem_id="live-strength",
         )
+        few_step = gr.Button(
+            "Few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo)", size="sm", elem_id="live-few-step"
+        )
         picture = gr.Image(
             None, label="Live", type="filepath", interactive=False, visible=False, elem_id="live-picture", height=320
         )
@@ -53,7 +57,7 @@ def live_widgets() -> LivePanel:
     with gr.Row():
         keep = gr.Button("Keep it (a node)", size="sm", elem_id="live-keep", interactive=False)
         paint_over = gr.Button("Paint over it", size="sm", elem_id="live-paint-over", interactive=False)
-    return LivePanel(on, strength, new_seed, picture, line, keep, paint_over)
+    return LivePanel(on, strength, new_seed, few_step, picture, line, keep, paint_over)
 
 
 def live_shown(session: Session, on: bool) -> dict[str, Any]:
@@ -124,6 +128,26 @@ def wire(
         return paint(values, request)
 
     panel.new_seed.click(new_seed, inputs=inputs, outputs=outputs, **live_run)
+
+    named = screen.form.named
+    settings = [named["steps"], named["cfg_scale"], named["sampler"], named["scheduler"]]
+
+    def few_step(values: dict[Any, Any]):
+        found = screen.services.loras.few_step(screen.form_recipe(values))
+        if found is None:
+            gr.Info(
+                "No few-step LoRA or model in this recipe (LCM, Lightning, Hyper-SD, TCD or Turbo): live runs use "
+                "your own settings. Add one to the prompt, e.g. <lora:lcm-lora-sdv1-5:1>, for live pictures in a "
+                "few steps.",
+                title="Your settings stay",
+            )
+            return {}
+        gr.Info(f"Set for {found.words}.", title="Few-step settings")
+        return dict(zip(settings, (found.steps, found.cfg_scale, found.sampler, found.scheduler), strict=True))
+
+    panel.few_step.click(
+        few_step, inputs=screen.form.inputs, outputs=settings, show_progress="hidden", api_visibility="private"
+    )
 
     def keep(session_id: str | None, request: gr.Request):
         session = screen.session_for(session_id, request)
