@@ -12,6 +12,7 @@ is downloaded), saved as diffusers folders and loaded through the studio's own p
   pixel difference fused vs unfused;
 - a ControlNet unit on;
 - live previews on vs off (target: at most 2 % slower);
+- live painting: seconds per live picture at 4 steps, CFG 1 (goal: SD 1.5 <= 0.08 s, SDXL <= 0.35 s);
 - the pixel difference fast vs eager (and between two fast runs of one seed: none);
 - peak GPU memory in each memory mode (normal, --low-memory, --lowest-memory), and out of memory:
   the message, and a run right after it.
@@ -311,10 +312,26 @@ def first_start(bench: Bench, family: str, models: dict[str, str]) -> dict[str, 
         },
     )
     result["previews"]["shown"] = sum(preview is not None for preview in previews)
+    result["live"] = live(bench, family, studio, fast_picture, recipe)
     if family == "sd15":
         result |= loras_and_controls(bench, engine, studio, recipe, models)
     result["peak_gib"] = bench.peak_gib()
     return result
+
+
+def live(bench: Bench, family: str, studio, canvas: Image.Image, recipe) -> dict[str, Any]:
+    """Live painting: a picture per stroke at 4 steps, CFG 1 (few-step settings), through the session.
+
+    Goals on an H100/H200: SD 1.5 at 512 <= 0.08 s per live picture, SDXL at 1024 <= 0.35 s."""
+    from studio.prepare import edit_from_layers
+
+    settings = recipe.replace(steps=4, cfg_scale=1.0)
+    edit = edit_from_layers(canvas, mask=None, paint=None, parent=None)
+    first, _ = bench.timed(lambda: studio.paint_live(edit, settings, strength=1.0, masked=False))  # compiles CFG 1
+    seconds = []
+    for _ in range(bench.rounds[family] * 2):
+        seconds.append(bench.timed(lambda: studio.paint_live(edit, settings, strength=1.0, masked=False))[0])
+    return {"first_s": first, "seconds_per_live_picture": statistics.median(seconds)}
 
 
 def loras_and_controls(bench: Bench, engine, studio, recipe, models: dict[str, str]) -> dict[str, Any]:
@@ -496,6 +513,12 @@ def report(results: dict[str, Any], bench: Bench) -> None:
         )
         previews = first["previews"]
         print(f"  previews on/off: {previews['on'] / previews['off']:.3f}x ({previews['shown']} previews shown)")
+        if "live" in first:
+            goal = {"sd15": 0.08, "sdxl": 0.35}[family]
+            print(
+                f"  live painting (4 steps, CFG 1): {first['live']['seconds_per_live_picture']:.3f} s per live "
+                f"picture (goal <= {goal} s); the first {first['live']['first_s']:.1f} s"
+            )
         if "lora" in first:
             lora = first["lora"]
             for way, seconds in lora["seconds_per_picture"].items():

@@ -12,7 +12,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from launch import build_sessions
 from studio.engine.lane import Lane
-from studio.errors import GaveWay, NothingToEdit
+from studio.control.catalogue import NO_PREPROCESSOR
+from studio.control.units import SKETCH_KINDS, UnitValues, build_units, sketch_unit
+from studio.errors import GaveWay, InputError, NothingToEdit
 from studio.history import Action
 from studio.live.painter import LivePainter
 from studio.prepare import edit_from_layers
@@ -207,3 +209,38 @@ def test_keep_without_a_live_picture_says_what_to_do(fake_engine, tmp_path):
     session = build_sessions(fake_engine, tmp_path / "outputs").open("empty")
     with pytest.raises(NothingToEdit, match="turn Live on and paint"):
         session.keep_live()
+
+
+# --- sketch to picture ------------------------------------------------------------------------------------
+
+
+def sketch() -> Image.Image:
+    paper = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(paper).line([(8, 50), (32, 10), (56, 50)], fill="black", width=3)
+    return paper
+
+
+def unit(kind: str) -> UnitValues:
+    return UnitValues(False, kind, "tiny", 0.8, 0.0, 1.0, NO_PREPROCESSOR, "", None)
+
+
+def test_a_sketch_on_the_canvas_is_a_scribble_or_line_art_units_map_and_a_node_keeps_it(engine, tmp_path):
+    drawn = sketch()
+    lines = np.asarray(drawn.convert("L")) < 128
+    for kind in SKETCH_KINDS:
+        controls, maps = build_units([sketch_unit(unit(kind), drawn)])  # an off unit with no map yet: on, drawn
+        assert controls[0].kind == kind and controls[0].weight == 0.8
+        seen = np.asarray(maps[controls[0].image].convert("L"))
+        assert np.array_equal(seen == 255, lines) and set(np.unique(seen)) == {0, 255}  # white lines on black
+    with pytest.raises(InputError, match="must be Scribble or Line art"):
+        sketch_unit(unit("canny"), drawn)
+
+    session = build_sessions(engine, tmp_path / "outputs").open("sketch")
+    controls, maps = build_units([sketch_unit(unit("scribble"), drawn)])
+    edit = edit_from_layers(drawn, mask=None, paint=None, parent=None)
+    live = session.paint_live(edit, RECIPE.replace(controls=controls), strength=1.0, masked=False, control_images=maps)
+    assert live is not None
+    node = session.keep_live()
+    assert node.recipe.controls == controls
+    kept_map = np.asarray(Image.open(session.path(node.inputs[controls[0].image])).convert("L"))
+    assert np.array_equal(kept_map == 255, lines)

@@ -5,6 +5,7 @@ Pure (no UI): the window hands over plain values per unit; this module decides w
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +71,23 @@ def prepare_map(kind: str, preprocessor: str, control_map: Image.Image) -> Image
     if kind == "scribble":
         return maps.clean_scribble(control_map)
     return control_map
+
+
+# The kinds whose maps are white lines on black: a sketch on the live canvas can be their map as it is drawn.
+SKETCH_KINDS = ("scribble", "lineart")
+
+
+def sketch_unit(unit: UnitValues, canvas: Image.Image) -> UnitValues:
+    """`unit` (Scribble or Line art) switched on, its map the lines of `canvas` as it is now (live painting's
+    sketch to picture): dark lines on light paper become white lines on black, as the ControlNet was trained."""
+    if unit.kind not in SKETCH_KINDS:
+        shown = KINDS[unit.kind].label if unit.kind in KINDS else "no kind"
+        raise InputError(
+            f"Sketch: control unit 1 must be Scribble or Line art to follow the canvas's lines (it is {shown}); "
+            "choose one in the Control tab, or switch Sketch off"
+        )
+    lines = maps.clean_scribble(canvas)
+    return dataclasses.replace(unit, enabled=True, preprocessor=NO_PREPROCESSOR, settings="", map=lines)
 
 
 def build_units(units: Sequence[UnitValues]) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:

@@ -8,6 +8,7 @@ Not a node until the artist keeps it, but never lost on a reload or a restart:
     draft/live-canvas.png   the canvas it ran on (the picture with the artist's paint)
     draft/live-mask.png     the mask it ran with (an inpaint; absent for an img2img)
     draft/live-picture.png  the live picture
+    draft/live-control-0.png ... each control unit's map it ran with (a sketch's lines, say)
     draft/live-kept.json    {"schema_version": 1, "run": "<sha256 of the recipe, parent, canvas and mask>",
                              "node": "00004"}: the node the last kept run became (a second Keep makes no copy)
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,13 @@ class LivePicture:
     sources: dict[str, dict[str, str]]  # an upload's stated origin and licence
     seconds: float
     steps: int
+    control_maps: dict[str, Image.Image] = field(default_factory=dict)  # each control unit's map, by its role
 
     @property
     def fingerprint(self) -> str:
         """What the run was (recipe, parent, canvas, mask): the same fingerprint paints the same picture."""
         digest = hashlib.sha256(self.recipe.to_json().encode() + repr(self.parent).encode())
-        for picture in (self.canvas, self.mask):
+        for picture in (self.canvas, self.mask, *(self.control_maps[role] for role in sorted(self.control_maps))):
             if picture is not None:
                 digest.update(f"{picture.mode}{picture.size}".encode() + picture.tobytes())
         return digest.hexdigest()
@@ -91,7 +93,10 @@ class LiveDraft:
             "sources": live.sources,
             "seconds": live.seconds,
             "steps": live.steps,
+            "control_maps": sorted(live.control_maps),
         }
+        for role, picture in live.control_maps.items():
+            atomic_write(self.folder / f"live-{role}.png", lambda handle, picture=picture: picture.save(handle, "PNG"))
         self._save_state(self._state() | {"last": last})
 
     def last(self) -> LivePicture | None:
@@ -113,6 +118,11 @@ class LiveDraft:
                 sources=dict(last.get("sources") or {}),
                 seconds=float(last["seconds"]),
                 steps=int(last["steps"]),
+                control_maps={
+                    str(role): open_picture(self.folder / f"live-{role}.png", "live control map")
+                    for role in last.get("control_maps") or []
+                    if str(role).startswith("control-") and str(role)[8:].isdigit()
+                },
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -414,6 +414,7 @@ class Session:
                 sources={role: dict(stated) for role, stated in (sources or {}).items()},
                 seconds=time.perf_counter() - started,
                 steps=len(steps),
+                control_maps={role: image for role, image in images.items() if role not in ("image", "mask")},
             )
             self.live.save(painted)
             return painted
@@ -430,7 +431,7 @@ class Session:
         if kept is not None and self.history.has(kept):
             return self.history.get(kept)  # kept already (or the same run again, after a reload): not a copy
         parent_id, source_index = live.parent if live.parent else (None, None)
-        images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {})
+        images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {}) | live.control_maps
         request = Request(live.recipe, live.action, parent_id, source_index, images, sources=live.sources)
         node = record_made(self.history, self.services, request, [live.picture])
         self.live.mark_kept(live, node.id)

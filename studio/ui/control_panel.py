@@ -16,7 +16,7 @@ from studio.control import ade20k
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, default_model
 from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
-from studio.control.units import UnitValues, build_units, default_settings, format_settings
+from studio.control.units import UnitValues, build_units, default_settings, format_settings, sketch_unit
 from studio.errors import InputError
 from studio.pictures import picture_from_data_url, png_data_url
 from studio.recipe import ControlRef, Recipe
@@ -114,9 +114,15 @@ class ControlPanel:
         ]
         return [widget for widgets in shown for widget in widgets]
 
-    def controls(self, values: dict[Any, Any]) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:
-        """The enabled units and their maps by role; ValueError names the unit at fault."""
-        return build_units([unit.values(values) for unit in self.units])
+    def controls(
+        self, values: dict[Any, Any], *, sketch: Image.Image | None = None
+    ) -> tuple[tuple[ControlRef, ...], dict[str, Image.Image]]:
+        """The enabled units and their maps by role; ValueError names the unit at fault. With `sketch` (a live
+        canvas), unit 1 follows the canvas's lines."""
+        units = [unit.values(values) for unit in self.units]
+        if sketch is not None:
+            units[0] = sketch_unit(units[0], sketch)
+        return build_units(units)
 
     def show(self, recipe: Recipe, maps: dict[str, Image.Image]) -> dict[Any, Any]:
         """Widget values that put a node's units (and their maps) back; units it did not use are switched off."""

@@ -27,6 +27,7 @@ class LivePanel:
     on: gr.Checkbox
     strength: gr.Slider
     new_seed: gr.Button
+    sketch: gr.Checkbox  # control unit 1 (Scribble or Line art) takes its map from the canvas: sketch to picture
     few_step: gr.Button  # the form's steps, CFG and sampler for a few-step LoRA or model in the recipe
     picture: gr.Image  # the last live picture, beside the editor
     line: gr.Markdown  # its timing ("0.09 s, 4 steps"), or what to do
@@ -47,6 +48,11 @@ def live_widgets() -> LivePanel:
             label="Live strength (how much of the canvas may change)",
             elem_id="live-strength",
         )
+        sketch = gr.Checkbox(
+            False,
+            label="Sketch: control unit 1 (Scribble or Line art) follows the lines drawn on the canvas",
+            elem_id="live-sketch",
+        )
         few_step = gr.Button(
             "Few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo)", size="sm", elem_id="live-few-step"
         )
@@ -57,7 +63,7 @@ def live_widgets() -> LivePanel:
     with gr.Row():
         keep = gr.Button("Keep it (a node)", size="sm", elem_id="live-keep", interactive=False)
         paint_over = gr.Button("Paint over it", size="sm", elem_id="live-paint-over", interactive=False)
-    return LivePanel(on, strength, new_seed, few_step, picture, line, keep, paint_over)
+    return LivePanel(on, strength, new_seed, sketch, few_step, picture, line, keep, paint_over)
 
 
 def live_shown(session: Session, on: bool) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def wire(
                 return {panel.line: "*Live is on: send a picture to the editor (✏ Edit this picture), or upload one.*"}
             edit = read_edit(session, value)
             masked = mask_drawn(session, value)
-            recipe, control_images = screen.recipe(values)
+            recipe, control_images = screen.recipe(values, sketch=edit.picture if values[panel.sketch] else None)
             live = session.paint_live(
                 edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
             )
@@ -105,7 +111,7 @@ def wire(
             return {}
         return shown(session, True)
 
-    inputs = screen.recipe_inputs | {screen.session, editor_image, panel.on, panel.strength}
+    inputs = screen.recipe_inputs | {screen.session, editor_image, panel.on, panel.strength, panel.sketch}
     outputs = [panel.picture, panel.line, panel.keep, panel.paint_over]
     live_run = {
         "concurrency_id": LIVE_CONCURRENCY,
@@ -115,7 +121,7 @@ def wire(
         "api_visibility": "private",
     }
     gr.on(
-        [editor_image.change, panel.on.change, panel.strength.release, screen.form.prompt.change],
+        [editor_image.change, panel.on.change, panel.strength.release, panel.sketch.change, screen.form.prompt.change],
         paint,
         inputs=inputs,
         outputs=outputs,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from studio.history import Iteration
 from studio.services import Services
@@ -114,10 +115,11 @@ class Screen:
             *self.form.picked_outputs,
         ]
 
-    def recipe(self, values: dict[Any, Any]):
-        """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input."""
+    def recipe(self, values: dict[Any, Any], *, sketch: Image.Image | None = None):
+        """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input.
+        `sketch`: a live canvas whose lines are unit 1's map."""
         with user_errors():
-            controls, control_images = self.controls.controls(values)
+            controls, control_images = self.controls.controls(values, sketch=sketch)
         return self.form_recipe(values).replace(controls=controls), control_images
 
     def form_recipe(self, values: dict[Any, Any]):
