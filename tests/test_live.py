@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from launch import build_sessions
-from studio.engine.lane import Lane
 from studio.control.catalogue import NO_PREPROCESSOR
 from studio.control.units import SKETCH_KINDS, UnitValues, build_units, sketch_unit
+from studio.engine.lane import Lane
 from studio.errors import GaveWay, InputError, NothingToEdit
 from studio.history import Action
 from studio.live.painter import LivePainter
