@@ -252,10 +252,6 @@ class SessionHistory:
         with self._lock:
             return list(self._nodes.values())
 
-    def has(self, node_id: str) -> bool:
-        with self._lock:
-            return node_id in self._nodes
-
     def get(self, node_id: str) -> Iteration:
         with self._lock:
             try:

@@ -7,6 +7,7 @@ never copied, so nothing one caller sets can reach another's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -23,7 +24,7 @@ from studio.errors import InputError, NothingToEdit
 from studio.finish.outpaint import Extension, outpaint_canvas
 from studio.finish.regions import FINDER
 from studio.finish.runs import STRUCTURE_MAP, region_masks
-from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
 from studio.live.draft import LiveDraft, LivePicture
 from studio.prepare import Edit, fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
@@ -428,8 +429,9 @@ class Session:
         if live is None:
             raise NothingToEdit("There is no live picture to keep yet: turn Live on and paint.")
         kept = self.live.kept_as(live)
-        if kept is not None and self.history.has(kept):
-            return self.history.get(kept)  # kept already (or the same run again, after a reload): not a copy
+        if kept is not None:
+            with contextlib.suppress(HistoryError):  # unless that node's files were removed by hand since
+                return self.history.get(kept)  # kept already (or the same run again, after a reload): not a copy
         parent_id, source_index = live.parent if live.parent else (None, None)
         images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {}) | live.control_maps
         request = Request(live.recipe, live.action, parent_id, source_index, images, sources=live.sources)
