@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -62,13 +63,11 @@ def paint(session, background: Image.Image, interval: float) -> dict[str, float]
             with lock:
                 shown.append((time.perf_counter(), number))
 
-    threads = []
-    for number in range(1, STROKES + 1):
-        threads.append(threading.Thread(target=stroke, args=(number,)))
-        threads[-1].start()
-        time.sleep(interval)
-    for thread in threads:
-        thread.join()
+    # Worker threads reused from one pool, as the server's handlers run (Gradio hands events to a thread pool).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for number in range(1, STROKES + 1):
+            pool.submit(stroke, number)
+            time.sleep(interval)
 
     stale, newest = 0, 0
     for _, number in shown:

@@ -244,3 +244,20 @@ def test_a_sketch_on_the_canvas_is_a_scribble_or_line_art_units_map_and_a_node_k
     assert node.recipe.controls == controls
     kept_map = np.asarray(Image.open(session.path(node.inputs[controls[0].image])).convert("L"))
     assert np.array_equal(kept_map == 255, lines)
+
+
+def test_every_run_is_made_on_one_thread_whichever_thread_asked(engine):
+    """PyTorch keeps CUDA graphs and CPU thread teams per thread: runs asked for from the server's many threads
+    are all made on the engine's one worker."""
+    made_on: set[str] = set()
+    recipe = RECIPE.replace(steps=2, seed=1)
+
+    def run(live: bool) -> None:
+        engine.generate(recipe, on_step=lambda _: made_on.add(threading.current_thread().name), live=live)
+
+    askers = [threading.Thread(target=run, args=(number % 2 == 0,)) for number in range(4)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=60)
+    assert len(made_on) == 1 and next(iter(made_on)).startswith("studio-engine")

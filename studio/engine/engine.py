@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -17,8 +16,9 @@ from PIL import Image
 
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
+from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.families import Family
-from studio.engine.lane import Halt, Lane
+from studio.engine.lane import Halt, Lane, Worker
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import PreviewTap
 from studio.engine.samplers import make_scheduler
@@ -27,7 +27,7 @@ from studio.engine.upscalers import Upscalers
 from studio.errors import InputError, OutOfMemory
 from studio.finish import regions
 from studio.lora_library import resolve as resolve_lora
-from studio.prepare import crop_back, extend, render_size
+from studio.prepare import crop_back, extend
 from studio.progress import StepProgress
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
 
@@ -58,6 +58,7 @@ class Engine:
         self._allow_pickle = allow_pickle
         self._pipelines: PipelineSet | None = None
         self._lane = Lane()
+        self._worker = Worker()  # every run on one thread, whichever of the server's threads asked
         self._stop = threading.Event()
 
     @property
@@ -133,79 +134,7 @@ class Engine:
         """Stop the current run at its next step. Harmless when nothing runs."""
         self._stop.set()
 
-    @staticmethod
-    def check_inputs(
-        recipe: Recipe,
-        image: Image.Image | None,
-        mask: Image.Image | None,
-        control_images: Mapping[str, Image.Image] | None = None,
-    ) -> None:
-        size = (recipe.width, recipe.height)
-        if recipe.mode is Mode.TXT2IMG:
-            if image is not None or mask is not None:
-                raise InputError("image: txt2img takes no input picture; use img2img or inpaint")
-        elif image is None:
-            raise InputError(f"image: {recipe.mode.value} needs an input picture")
-        if recipe.mode is Mode.IMG2IMG and mask is not None:
-            raise InputError("mask: img2img takes no mask; use inpaint")
-        if recipe.mode is Mode.INPAINT:
-            if mask is None:
-                raise InputError("mask: inpaint needs a mask (white where the picture should change)")
-            assert image is not None  # refused above for every mode but txt2img
-            if mask.size != image.size:
-                raise InputError(
-                    f"mask: is {mask.size[0]}x{mask.size[1]} but the picture is {image.size[0]}x{image.size[1]}"
-                )
-            if not mask.convert("L").getbbox():
-                raise InputError("mask: is empty; paint the area to change")
-        if image is not None:
-            # A picture is rendered at its own size, extended to multiples of 8 (see studio/prepare.py).
-            if _is_whole_picture(recipe) and render_size(image.size) != size:
-                raise InputError(
-                    f"image: is {image.size[0]}x{image.size[1]}, rendered at {render_size(image.size)[0]}x"
-                    f"{render_size(image.size)[1]}, but the recipe asks for {size[0]}x{size[1]}"
-                )
-            steps_run = int(recipe.steps * recipe.denoising_strength)
-            if recipe.denoising_strength > 0 and steps_run < 1:
-                least_steps = math.ceil(1 / recipe.denoising_strength - 1e-9)
-                raise InputError(
-                    f"denoising_strength: {recipe.denoising_strength:g} of {recipe.steps} steps runs no step at all; "
-                    f"raise the strength to {math.ceil(100 / recipe.steps) / 100:g} or the steps to {least_steps}"
-                )
-        control_images = control_images or {}
-        # A ControlNet map has the size of the picture it steers (the picture's own size when there is one).
-        map_size = image.size if image is not None else size
-        # Inpainting "only masked" crops the map with the picture, then scales it to the recipe's size.
-        only_masked = recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED
-        if only_masked and len(recipe.controls) > 1:
-            # diffusers crops only a single control map along with the masked area.
-            raise InputError(
-                "controls: inpainting 'only masked' takes one control unit; use 'whole picture' for several"
-            )
-        for number, unit in enumerate(recipe.controls, start=1):
-            control = control_images.get(unit.image)
-            if control is None:
-                raise InputError(f"controls: unit {number} ({unit.kind}) has no control map {unit.image!r}")
-            if control.size != map_size:
-                raise InputError(
-                    f"controls: unit {number}'s map is {control.size[0]}x{control.size[1]} "
-                    f"but the picture is {map_size[0]}x{map_size[1]}"
-                )
-        unused = sorted(set(control_images) - {unit.image for unit in recipe.controls})
-        if unused:
-            raise InputError(f"controls: no unit uses the control map {unused[0]!r}")
-        if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:
-            raise InputError(
-                "variation_strength: works on txt2img pictures; vary img2img/inpaint results with new seeds"
-            )
-        if recipe.hires_scale > 1 and recipe.controls:
-            # The maps would have to be rendered again at the larger size for the second pass.
-            raise InputError("hires_scale: the hires fix does not run with control units yet; switch them off")
-        if recipe.hires_scale > 1 and int((recipe.hires_steps or recipe.steps) * recipe.hires_denoising_strength) < 1:
-            raise InputError(
-                f"hires_denoising_strength: {recipe.hires_denoising_strength:g} of {recipe.hires_steps or recipe.steps} "
-                "hires steps runs no step at all; raise the hires strength or its steps"
-            )
+    check_inputs = staticmethod(check_inputs)
 
     def generate(
         self,
@@ -236,13 +165,14 @@ class Engine:
             return [image.convert("RGB") for _ in seeds]  # nothing may change: the picture itself
         picture_size = image.size if image is not None else None
         control_images = dict(control_images or {})
-        if image is not None and _is_whole_picture(recipe):
+        if image is not None and is_whole_picture(recipe):
             # Extended, never resized: the artist's pixels stay where they are (cropped back in step 5).
             size = (recipe.width, recipe.height)
             image = extend(image.convert("RGB"), size)
             mask = extend(mask.convert("L"), size, fill=0) if mask is not None else None
             control_images = {role: extend(m.convert("RGB"), size) for role, m in control_images.items()}
-        with self._lane.hold(live=live):
+
+        def render() -> list[Image.Image]:
             self._stop.clear()
             halt = Halt(self._stop, self._lane if live else None)
             # 2. The pipeline view for this mode, and the recipe's LoRAs on the shared model.
@@ -282,6 +212,9 @@ class Engine:
             if picture_size is not None:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
+
+        with self._lane.hold(live=live):
+            return self._worker.run(render)
 
     def _denoise(
         self,
@@ -470,13 +403,6 @@ def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | Contr
                     f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
                     f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
                 )
-
-
-def _is_whole_picture(recipe: Recipe) -> bool:
-    """Whether the whole input picture is rendered (img2img, or inpaint of the whole picture)."""
-    return recipe.mode is Mode.IMG2IMG or (
-        recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE
-    )
 
 
 def _release_cached_memory() -> None:

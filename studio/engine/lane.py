@@ -12,9 +12,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from studio.errors import GaveWay, GenerationStopped
+
+Result = TypeVar("Result")
 
 
 class Lane:
@@ -75,3 +79,28 @@ class Halt:
             raise GaveWay("a live run gave way to a run the artist pressed")
         if self._stop.is_set():
             raise GenerationStopped("stopped")
+
+
+class Worker:
+    """One thread for every run, whichever of the server's threads asked for it.
+
+    The window's handlers run on a pool of threads. PyTorch keeps per thread what a run builds around itself:
+    on a GPU, the fast path's CUDA graphs (recorded again, with a memory pool of their own, on each new thread);
+    on a CPU, a team of OpenMP threads that keeps spinning for a while after each run, slowing the next run on
+    another thread (measured by bench/bench_live.py: a live picture took twice as long). One worker keeps one of each.
+    """
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, work: Callable[[], Result]) -> Result:
+        """`work()` on the worker thread (the caller holds the lane, so it is the only work waiting)."""
+        if threading.current_thread() is self._thread:
+            return work()
+        with self._started:
+            if self._executor is None:  # started at the first run, not when the engine is made
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-engine")
+                self._thread = self._executor.submit(threading.current_thread).result()
+        return self._executor.submit(work).result()
