@@ -261,3 +261,32 @@ def test_every_run_is_made_on_one_thread_whichever_thread_asked(engine):
     for asker in askers:
         asker.join(timeout=60)
     assert len(made_on) == 1 and next(iter(made_on)).startswith("studio-engine")
+
+
+def test_two_artists_painting_live_take_turns_on_the_one_lane(engine, tmp_path, monkeypatch):
+    """Two browsers' sessions (a share link), each painting stroke after stroke: their live runs alternate."""
+    studio = build_sessions(engine, tmp_path / "outputs")
+    order: list[str] = []
+    handed_over = engine._worker.run
+
+    def recorded(work):
+        order.append(threading.current_thread().name)  # the artist whose run holds the lane now
+        return handed_over(work)
+
+    monkeypatch.setattr(engine._worker, "run", recorded)
+
+    def artist(name: str) -> None:
+        session = studio.open(name)
+        for shade in range(4):
+            edit = edit_from_layers(canvas(shade * 40 + (name == "B")), mask=None, paint=None, parent=None)
+            assert session.paint_live(edit, RECIPE.replace(steps=4), strength=0.5, masked=False) is not None
+
+    painters = [threading.Thread(target=artist, args=(name,), name=name) for name in ("A", "B")]
+    for painter in painters:
+        painter.start()
+    for painter in painters:
+        painter.join(timeout=120)
+    assert sorted(order) == ["A"] * 4 + ["B"] * 4
+    # While both paint (until one has made its four), neither runs twice in a row while the other waits.
+    both_painting = order[: min(len(order) - 1 - order[::-1].index(name) for name in "AB") + 1]
+    assert all(first != second for first, second in zip(both_painting, both_painting[1:])), order
