@@ -289,4 +289,4 @@ def test_two_artists_painting_live_take_turns_on_the_one_lane(engine, tmp_path, 
     assert sorted(order) == ["A"] * 4 + ["B"] * 4
     # While both paint (until one has made its four), neither runs twice in a row while the other waits.
     both_painting = order[: min(len(order) - 1 - order[::-1].index(name) for name in "AB") + 1]
-    assert all(first != second for first, second in zip(both_painting, both_painting[1:])), order
+    assert all(first != second for first, second in zip(both_painting, both_painting[1:], strict=False)), order
