@@ -43,6 +43,11 @@ def test_live_painting_follows_each_stroke_keeps_a_node_and_survives_a_reload(en
         page.click("#send-to-editor")
         editor_ready(page)
 
+        # No few-step LoRA or model here: the button says so and leaves the form's settings alone.
+        page.click("#live-few-step")
+        expect(page.get_by_text("No few-step LoRA or model in this recipe")).to_be_visible()
+        expect(page.locator("#steps input")).to_have_value("3")
+
         page.locator("#live-on input").check()
         expect(page.locator("#live-line")).to_contain_text("Live:", timeout=RUN_TIMEOUT)  # the canvas as it is
         session = browser_session(studio)

@@ -177,8 +177,8 @@ def _wire_unit(services: Services, screen: Screen, unit: UnitWidgets) -> None:
         }
 
     def start_pose(name: str | None, width: float, height: float):
-        if not name:
-            return {}
+        if not name:  # the preset box cleared: nothing to pose (an empty dict would read as one missing value)
+            return {unit.pose_help: gr.skip()}
         with user_errors():
             return show_pose(PRESETS[name], _size(width, height), None, f"*{name}: click a joint to pick it up.*")
 

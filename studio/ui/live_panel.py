@@ -108,7 +108,7 @@ def wire(
                 edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
             )
         if live is None:  # a newer change came before this one ran: its picture is on the way
-            return {}
+            return {panel.picture: gr.skip()}
         return shown(session, True)
 
     inputs = screen.recipe_inputs | {screen.session, editor_image, panel.on, panel.strength, panel.sketch}
@@ -147,7 +147,7 @@ def wire(
                 "few steps.",
                 title="Your settings stay",
             )
-            return {}
+            return {widget: gr.skip() for widget in settings}
         gr.Info(f"Set for {found.words}.", title="Few-step settings")
         return dict(zip(settings, (found.steps, found.cfg_scale, found.sampler, found.scheduler), strict=True))
 
