@@ -4,8 +4,6 @@ state is back."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -51,6 +49,7 @@ def test_live_painting_follows_each_stroke_keeps_a_node_and_survives_a_reload(en
         page.locator("#live-on input").check()
         expect(page.locator("#live-line")).to_contain_text("Live:", timeout=RUN_TIMEOUT)  # the canvas as it is
         session = browser_session(studio)
+        live_seed = session.live_seed()
         canvases = []
         for number, (start, end) in enumerate(STROKES, start=1):
             before = live_source(page)
@@ -67,10 +66,15 @@ def test_live_painting_follows_each_stroke_keeps_a_node_and_survives_a_reload(en
         background = Image.open(session.output_path("00001")).convert("RGBA")
         composite = Image.alpha_composite(background, Image.open(editor_paint.paint).convert("RGBA")).convert("RGB")
         assert np.array_equal(canvases[-1], np.asarray(composite))
-        expect(page.locator("#live-line")).to_contain_text(" s, ")  # "0.05 s, 1 step"
+        # The line says what ran: paint alone repaints the canvas (img2img), with the live seed.
+        line = page.locator("#live-line")
+        expect(line).to_contain_text(f"repaint (img2img) of the canvas at strength 0.5, 1 of 3 steps, seed {live_seed}")
 
         page.click("#live-keep")
         wait_for_saved(page, "00002")
+        expect(line).to_contain_text("Kept as 00002")
+        page.click("#live-keep")
+        expect(line).to_contain_text("Already kept as 00002")  # the same picture: the same node, no copy
         node = session.history.get("00002")
         live = session.live.last()
         assert live is not None
@@ -87,11 +91,15 @@ def test_live_painting_follows_each_stroke_keeps_a_node_and_survives_a_reload(en
         open_tab(page, "Edit")
         expect(page.locator("#live-on input")).to_be_checked()
         expect(page.locator("#live-picture img")).to_be_visible()
-        # (The restored canvas runs live once more: the same recipe on the same canvas, the same picture.)
-        expect(page.locator("#live-line")).to_contain_text(re.compile(r"Live: [0-9.]+ s, 1 step"))
+        expect(page.locator("#live-line")).to_contain_text(f"seed {live_seed}")
         shoot(page, "live-after-reload")
 
         # Paint over it: the kept picture (no copy of it) is now the picture being painted on.
         page.click("#live-paint-over")
         expect(page.locator("#edit-source")).to_contain_text("Editing 00002·1")
         assert [node.id for node in session.tree()] == ["00001", "00002", replayed.id]
+
+        # Live off: no live picture, and nothing to keep that would not match the canvas.
+        page.locator("#live-on input").uncheck()
+        expect(page.locator("#live-picture")).to_be_hidden()
+        expect(page.locator("#live-keep")).to_be_disabled()

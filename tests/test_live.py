@@ -290,3 +290,25 @@ def test_two_artists_painting_live_take_turns_on_the_one_lane(engine, tmp_path, 
     # While both paint (until one has made its four), neither runs twice in a row while the other waits.
     both_painting = order[: min(len(order) - 1 - order[::-1].index(name) for name in "AB") + 1]
     assert all(first != second for first, second in zip(both_painting, both_painting[1:], strict=False)), order
+
+
+def test_a_stopped_live_run_is_said_as_stopped_not_as_a_bug():
+    from studio.errors import GenerationStopped
+    from studio.ui.running import user_errors
+
+    with pytest.raises(GenerationStopped):  # passed on to the live panel, which says "Live: stopped."
+        with user_errors():
+            raise GenerationStopped("stopped")
+
+
+def test_the_same_canvas_and_recipe_again_is_not_run_again(tmp_path):
+    engine = FakeEngine()
+    session = build_sessions(engine, tmp_path / "outputs").open("again")
+    edit = edit_from_layers(canvas(30), mask=None, paint=None, parent=None)
+    first = session.paint_live(edit, RECIPE, strength=0.5, masked=False)
+    again = session.paint_live(edit, RECIPE, strength=0.5, masked=False)  # one stroke's second change event
+    assert len(engine.runs) == 1 and first is not None and again is not None
+    assert again.fingerprint == first.fingerprint
+    session.new_live_seed()
+    session.paint_live(edit, RECIPE, strength=0.5, masked=False)
+    assert len(engine.runs) == 2  # a new seed is a new run

@@ -51,17 +51,27 @@ class LivePicture:
 
     @property
     def fingerprint(self) -> str:
-        """What the run was (recipe, parent, canvas, mask): the same fingerprint paints the same picture."""
-        digest = hashlib.sha256(self.recipe.to_json().encode() + repr(self.parent).encode())
-        for picture in (self.canvas, self.mask, *(self.control_maps[role] for role in sorted(self.control_maps))):
-            if picture is not None:
-                digest.update(f"{picture.mode}{picture.size}".encode() + picture.tobytes())
-        return digest.hexdigest()
+        return run_fingerprint(self.recipe, self.parent, self.canvas, self.mask, self.control_maps)
 
     @property
     def timing(self) -> str:
         """ "0.09 s, 4 steps": what the artist reads beside the live picture."""
         return f"{self.seconds:.2f} s, {self.steps} step{'s' if self.steps != 1 else ''}"
+
+
+def run_fingerprint(
+    recipe: Recipe,
+    parent: tuple[str, int] | None,
+    canvas: Image.Image,
+    mask: Image.Image | None,
+    control_maps: dict[str, Image.Image],
+) -> str:
+    """What a live run is (recipe, parent, canvas, mask, maps): the same fingerprint paints the same picture."""
+    digest = hashlib.sha256(recipe.to_json().encode() + repr(parent).encode())
+    for picture in (canvas, mask, *(control_maps[role] for role in sorted(control_maps))):
+        if picture is not None:
+            digest.update(f"{picture.mode}{picture.size}".encode() + picture.tobytes())
+    return digest.hexdigest()
 
 
 class LiveDraft:
@@ -94,6 +104,7 @@ class LiveDraft:
             "seconds": live.seconds,
             "steps": live.steps,
             "control_maps": sorted(live.control_maps),
+            "fingerprint": live.fingerprint,
         }
         for role, picture in live.control_maps.items():
             atomic_write(self.folder / f"live-{role}.png", lambda handle, picture=picture: picture.save(handle, "PNG"))
@@ -126,6 +137,11 @@ class LiveDraft:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+    def last_fingerprint(self) -> str | None:
+        """The last live run's fingerprint, read without decoding its pictures."""
+        last = self._state().get("last")
+        return last.get("fingerprint") if isinstance(last, dict) else None
 
     def kept_as(self, live: LivePicture) -> str | None:
         """The node `live` became if it was kept: the same recipe on the same canvas and mask, kept once."""

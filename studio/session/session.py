@@ -25,7 +25,7 @@ from studio.finish.outpaint import Extension, outpaint_canvas
 from studio.finish.regions import FINDER
 from studio.finish.runs import STRUCTURE_MAP, region_masks
 from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
-from studio.live.draft import LiveDraft, LivePicture
+from studio.live.draft import LiveDraft, LivePicture, run_fingerprint
 from studio.prepare import Edit, fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
@@ -401,7 +401,13 @@ class Session:
         images |= fit_control_maps(control_images, edit.picture.size)
         request = Request(recipe, action, edit.parent_id, edit.source_index, images, sources=sources or {})
 
+        parent = (edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None
+        control_maps = {role: image for role, image in images.items() if role not in ("image", "mask")}
+        fingerprint = run_fingerprint(recipe, parent, edit.picture, edit.mask if masked else None, control_maps)
+
         def run() -> LivePicture:
+            if self.live.last_fingerprint() == fingerprint and (same := self.live.last()) is not None:
+                return same  # the same canvas and recipe again (one stroke's second event, a reload): its picture
             steps: list[int] = []
             started = time.perf_counter()
             pictures = render_live(self.history, self.services, request, lambda progress: steps.append(progress.step))
@@ -411,11 +417,11 @@ class Session:
                 action=action,
                 canvas=edit.picture,
                 mask=edit.mask if masked else None,
-                parent=(edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None,
+                parent=parent,
                 sources={role: dict(stated) for role, stated in (sources or {}).items()},
                 seconds=time.perf_counter() - started,
                 steps=len(steps),
-                control_maps={role: image for role, image in images.items() if role not in ("image", "mask")},
+                control_maps=control_maps,
             )
             self.live.save(painted)
             return painted

@@ -13,6 +13,9 @@ from typing import Any
 
 import gradio as gr
 
+from studio.errors import GenerationStopped
+from studio.history import Action
+from studio.live.draft import LivePicture
 from studio.prepare import Edit
 from studio.session.session import Session
 from studio.ui.running import user_errors
@@ -45,34 +48,47 @@ def live_widgets() -> LivePanel:
             1.0,
             value=0.5,
             step=0.05,
-            label="Live strength (how much of the canvas may change)",
+            label="Live strength (live pictures only; Inpaint and Repaint use Change strength below)",
             elem_id="live-strength",
         )
-        sketch = gr.Checkbox(
-            False,
-            label="Sketch: control unit 1 (Scribble or Line art) follows the lines drawn on the canvas",
-            elem_id="live-sketch",
-        )
-        few_step = gr.Button(
-            "Few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo)", size="sm", elem_id="live-few-step"
-        )
         picture = gr.Image(
-            None, label="Live", type="filepath", interactive=False, visible=False, elem_id="live-picture", height=320
+            None, label="Live", type="filepath", interactive=False, visible=False, elem_id="live-picture", height=400
         )
         line = gr.Markdown("", elem_id="live-line")
     with gr.Row():
-        keep = gr.Button("Keep it (a node)", size="sm", elem_id="live-keep", interactive=False)
+        keep = gr.Button("Keep this picture", size="sm", elem_id="live-keep", interactive=False)
         paint_over = gr.Button("Paint over it", size="sm", elem_id="live-paint-over", interactive=False)
+    sketch = gr.Checkbox(
+        False,
+        label="Sketch: control unit 1 (Scribble or Line art) follows the lines drawn on the canvas",
+        elem_id="live-sketch",
+    )
+    few_step = gr.Button(
+        "Use few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo)", size="sm", elem_id="live-few-step"
+    )
     return LivePanel(on, strength, new_seed, sketch, few_step, picture, line, keep, paint_over)
 
 
+def live_line(live: LivePicture) -> str:
+    """What ran, in the artist's words: "Live: repaint (img2img) of the canvas at strength 0.5, 10 of 20 steps, seed
+    1234 · 0.09 s"."""
+    recipe = live.recipe
+    what = (
+        "inpaint of the masked and painted area" if live.action is Action.INPAINT else "repaint (img2img) of the canvas"
+    )
+    return (
+        f"**Live:** {what} at strength {recipe.denoising_strength:g}, {live.steps} of {recipe.steps} steps, "
+        f"seed {recipe.seed} · {live.seconds:.2f} s"
+    )
+
+
 def live_shown(session: Session, on: bool) -> dict[str, Any]:
-    """The live picture kept in the session's draft (after a reload too), its timing, and whether it can be kept."""
+    """The live picture kept in the session's draft (after a reload too), what ran, and whether it can be kept."""
     last = session.live.last()
     path = session.live.picture_path()
-    if last is None or path is None:
+    if not on or last is None or path is None:
         return {"picture": gr.Image(value=None, visible=on), "line": NOT_YET if on else "", "ready": False}
-    return {"picture": gr.Image(value=str(path), visible=True), "line": f"Live: {last.timing}", "ready": True}
+    return {"picture": gr.Image(value=str(path), visible=True), "line": live_line(last), "ready": True}
 
 
 def wire(
@@ -93,20 +109,30 @@ def wire(
         ready = gr.Button(interactive=live["ready"])
         return {panel.picture: live["picture"], panel.line: live["line"], panel.keep: ready, panel.paint_over: ready}
 
+    def not_shown(line: str) -> dict[Any, Any]:
+        """No live picture for now: the line says why, and nothing old can be kept as if it were this canvas's."""
+        unready = gr.Button(interactive=False)
+        return {panel.line: line, panel.keep: unready, panel.paint_over: unready}
+
     def paint(values: dict[Any, Any], request: gr.Request):
         if not values[panel.on]:
-            return {panel.picture: gr.Image(visible=False), panel.line: ""}
+            return {panel.picture: gr.Image(visible=False)} | not_shown("")
         session = screen.session_for(values[screen.session], request)
         value = values[editor_image]
-        with user_errors():
-            if not isinstance((value or {}).get("source"), dict):
-                return {panel.line: "*Live is on: send a picture to the editor (✏ Edit this picture), or upload one.*"}
-            edit = read_edit(session, value)
-            masked = mask_drawn(session, value)
-            recipe, control_images = screen.recipe(values, sketch=edit.picture if values[panel.sketch] else None)
-            live = session.paint_live(
-                edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
-            )
+        if not isinstance((value or {}).get("source"), dict):
+            return not_shown("*Live is on: send a picture to the editor (✏ Edit this picture), or upload one.*")
+        try:
+            with user_errors():
+                edit = read_edit(session, value)
+                masked = mask_drawn(session, value)
+                recipe, control_images = screen.recipe(values, sketch=edit.picture if values[panel.sketch] else None)
+                live = session.paint_live(
+                    edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
+                )
+        except gr.Error as error:  # said beside the live picture, which no longer matches the canvas
+            return not_shown(f"**Live: not run.** {error.message}")
+        except GenerationStopped:
+            return not_shown("**Live: stopped.** Paint on, and the next stroke runs again.")
         if live is None:  # a newer change came before this one ran: its picture is on the way
             return {panel.picture: gr.skip()}
         return shown(session, True)
@@ -121,7 +147,7 @@ def wire(
         "api_visibility": "private",
     }
     gr.on(
-        [editor_image.change, panel.on.change, panel.strength.release, panel.sketch.change, screen.form.prompt.change],
+        [editor_image.change, panel.on.change, panel.strength.input, panel.sketch.change, screen.form.prompt.change],
         paint,
         inputs=inputs,
         outputs=outputs,
@@ -143,12 +169,13 @@ def wire(
         if found is None:
             gr.Info(
                 "No few-step LoRA or model in this recipe (LCM, Lightning, Hyper-SD, TCD or Turbo): live runs use "
-                "your own settings. Add one to the prompt, e.g. <lora:lcm-lora-sdv1-5:1>, for live pictures in a "
-                "few steps.",
+                "your own settings. Add one to the prompt, e.g. &lt;lora:lcm-lora-sdv1-5:1&gt;, for live pictures "
+                "in a few steps.",
                 title="Your settings stay",
+                duration=6,
             )
             return {widget: gr.skip() for widget in settings}
-        gr.Info(f"Set for {found.words}.", title="Few-step settings")
+        gr.Info(f"Set for {found.words}.", title="Few-step settings", duration=6)
         return dict(zip(settings, (found.steps, found.cfg_scale, found.sampler, found.scheduler), strict=True))
 
     panel.few_step.click(
@@ -158,11 +185,17 @@ def wire(
     def keep(session_id: str | None, request: gr.Request):
         session = screen.session_for(session_id, request)
         with user_errors():
+            before = len(session.history.nodes())
             node = session.keep_live()
-        return screen.after_run(session, node)
+        said = "Kept as" if len(session.history.nodes()) > before else "Already kept as"
+        return screen.after_run(session, node) | {panel.line: f"{said} **{node.id}** (in Results and the History)."}
 
     panel.keep.click(
-        keep, inputs=[screen.session], outputs=screen.run_outputs, show_progress="hidden", api_visibility="private"
+        keep,
+        inputs=[screen.session],
+        outputs=[*screen.run_outputs, panel.line],
+        show_progress="hidden",
+        api_visibility="private",
     )
 
     def paint_over(session_id: str | None, request: gr.Request):

@@ -64,7 +64,7 @@ def user_errors(*, field_names: bool = False) -> Iterator[None]:
     """Turn every failure into a message in the window (see `shown`); the server keeps serving."""
     try:
         yield
-    except gr.Error:
+    except (gr.Error, GenerationStopped):  # a stop is no error: the caller says it stopped
         raise
     except Exception as error:
         raise shown(error, field_names=field_names) from error
