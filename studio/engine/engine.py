@@ -387,9 +387,11 @@ class Engine:
         )
         dtype = pipe.unet.dtype
         # Drawn exactly as the pipeline would draw it, so strength 0 gives the plain seed's picture.
-        noise = randn_tensor(shape, generator=generators, device=pipe._execution_device, dtype=dtype)
+        noise = randn_tensor(shape, generator=generators, device=prompts.execution_device(pipe), dtype=dtype)
         variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds() or []]
-        variation = randn_tensor(shape, generator=variation_generators, device=pipe._execution_device, dtype=dtype)
+        variation = randn_tensor(
+            shape, generator=variation_generators, device=prompts.execution_device(pipe), dtype=dtype
+        )
         return _slerp(recipe.variation_strength, noise, variation)
 
 
