@@ -23,9 +23,7 @@ def test_the_hires_fix_from_the_settings_then_outpaint_the_picture(engine, page,
         page.get_by_text("Hires fix (Generate)").click()
         scale = page.locator("#hires-scale input[type=number]")
         expect(scale).to_be_visible()
-        scale.fill("1.5")
-        scale.press("Enter")
-        expect(scale).to_have_value("1.5")
+        type_number(page, "#hires-scale input[type=number]", "1.5")  # a box just opened can take its value late
         expect(page.locator("#plan")).to_contain_text(
             "Hires fix: 1.5× by Latent, strength 0.7 (Generate only)", timeout=20_000
         )
