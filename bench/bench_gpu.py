@@ -326,11 +326,17 @@ def live(bench: Bench, family: str, studio, canvas: Image.Image, recipe) -> dict
     from studio.prepare import edit_from_layers
 
     settings = recipe.replace(steps=4, cfg_scale=1.0)
-    edit = edit_from_layers(canvas, mask=None, paint=None, parent=None)
-    first, _ = bench.timed(lambda: studio.paint_live(edit, settings, strength=1.0, masked=False))  # compiles CFG 1
+
+    def stroke(number: int):  # each round a new stroke: the same canvas again would not run again
+        painted = canvas.copy()
+        ImageDraw.Draw(painted).line([(8, 8 + 4 * number), (canvas.width - 8, 40 + 4 * number)], fill="red", width=5)
+        return edit_from_layers(painted, mask=None, paint=None, parent=None)
+
+    first, _ = bench.timed(lambda: studio.paint_live(stroke(0), settings, strength=1.0, masked=False))  # CFG 1 compiles
     seconds = []
-    for _ in range(bench.rounds[family] * 2):
-        seconds.append(bench.timed(lambda: studio.paint_live(edit, settings, strength=1.0, masked=False))[0])
+    for number in range(1, bench.rounds[family] * 2 + 1):
+        edit = stroke(number)
+        seconds.append(bench.timed(lambda edit=edit: studio.paint_live(edit, settings, strength=1.0, masked=False))[0])
     return {"first_s": first, "seconds_per_live_picture": statistics.median(seconds)}
 
 
