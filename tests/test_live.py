@@ -314,3 +314,12 @@ def test_the_same_canvas_and_recipe_again_is_not_run_again(tmp_path):
     session.new_live_seed()
     session.paint_live(edit, RECIPE, strength=0.5, masked=False)
     assert len(engine.runs) == 2  # a new seed is a new run
+
+
+def test_a_kept_live_picture_of_an_upload_keeps_what_the_artist_said_of_it(tmp_path):
+    session = build_sessions(FakeEngine(), tmp_path / "outputs").open("upload")
+    stated = {"image": {"origin": "my own sketch", "licence": "my own work"}}
+    edit = edit_from_layers(canvas(90), mask=None, paint=None, parent=None)  # an upload: no parent in the tree
+    assert session.paint_live(edit, RECIPE, strength=0.5, masked=False, sources=stated) is not None
+    node = session.keep_live()
+    assert node.parent_id is None and node.sources == stated

@@ -24,7 +24,7 @@ from studio.session.drafts import EditorDraft
 from studio.session.session import Session
 from studio.ui import live_panel
 from studio.ui.form import edit_widgets
-from studio.ui.live_panel import LivePanel, live_widgets
+from studio.ui.live_panel import EditorLink, LivePanel, live_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
@@ -344,4 +344,5 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
         keep_draft(session, value)
         return {panel.image: value, panel.source: editing_line(value["source"])}
 
-    live_panel.wire(screen, panel.live, [panel.image, panel.source], read_edit, mask_drawn, editing)
+    link = EditorLink(panel.image, panel.source, panel.origin, panel.licence, read_edit, mask_drawn, _stated, editing)
+    live_panel.wire(screen, panel.live, link)

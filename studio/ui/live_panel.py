@@ -91,18 +91,22 @@ def live_shown(session: Session, on: bool) -> dict[str, Any]:
     return {"picture": gr.Image(value=str(path), visible=True), "line": live_line(last), "ready": True}
 
 
-def wire(
-    screen: Screen,
-    panel: LivePanel,
-    editor: list[Any],
-    read_edit: Callable[[Session, dict | None], Edit],
-    mask_drawn: Callable[[Session, dict | None], bool],
-    editing: Callable[[Session, str], dict[Any, Any]],
-) -> None:
-    """`editor`: the editor and the line saying what it holds (editor[0] is the editor). `read_edit(session, value)`
-    reads the editor as Inpaint does, `mask_drawn` says whether it has mask strokes; `editing(session, node_id)`
-    puts a node's picture in the editor."""
-    editor_image = editor[0]
+@dataclass(frozen=True)
+class EditorLink:
+    """What the live panel reads from the Edit tab's editor (studio/ui/editor.py hands it over)."""
+
+    image: gr.HTML  # the editor
+    source: gr.Markdown  # the line saying which picture it holds
+    origin: gr.Textbox  # an upload's stated origin and licence, kept with a kept live picture
+    licence: gr.Dropdown
+    read: Callable[[Session, dict | None], Edit]  # the editor's picture, mask and parent, as Inpaint reads them
+    mask_drawn: Callable[[Session, dict | None], bool]  # whether the Mask brush was used
+    stated: Callable[[Edit, str | None, str | None], dict[str, dict[str, str]]]  # an upload's origin and licence
+    editing: Callable[[Session, str], dict[Any, Any]]  # a node's picture into the editor
+
+
+def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
+    editor_image = editor.image
 
     def shown(session: Session, on: bool) -> dict[Any, Any]:
         live = live_shown(session, on)
@@ -123,11 +127,16 @@ def wire(
             return not_shown("*Live is on: send a picture to the editor (✏ Edit this picture), or upload one.*")
         try:
             with user_errors():
-                edit = read_edit(session, value)
-                masked = mask_drawn(session, value)
+                edit = editor.read(session, value)
+                masked = editor.mask_drawn(session, value)
                 recipe, control_images = screen.recipe(values, sketch=edit.picture if values[panel.sketch] else None)
                 live = session.paint_live(
-                    edit, recipe, strength=float(values[panel.strength]), masked=masked, control_images=control_images
+                    edit,
+                    recipe,
+                    strength=float(values[panel.strength]),
+                    masked=masked,
+                    control_images=control_images,
+                    sources=editor.stated(edit, values[editor.origin], values[editor.licence]),
                 )
         except gr.Error as error:  # said beside the live picture, which no longer matches the canvas
             return not_shown(f"**Live: not run.** {error.message}")
@@ -137,7 +146,8 @@ def wire(
             return {panel.picture: gr.skip()}
         return shown(session, True)
 
-    inputs = screen.recipe_inputs | {screen.session, editor_image, panel.on, panel.strength, panel.sketch}
+    inputs = screen.recipe_inputs | {screen.session, editor_image, editor.origin, editor.licence}
+    inputs |= {panel.on, panel.strength, panel.sketch}
     outputs = [panel.picture, panel.line, panel.keep, panel.paint_over]
     live_run = {
         "concurrency_id": LIVE_CONCURRENCY,
@@ -203,12 +213,12 @@ def wire(
         with user_errors():
             node = session.keep_live()
             shown_after = screen.after_run(session, node)
-        return shown_after | editing(session, node.id)
+        return shown_after | editor.editing(session, node.id)
 
     panel.paint_over.click(
         paint_over,
         inputs=[screen.session],
-        outputs=[*screen.run_outputs, *editor],
+        outputs=[*screen.run_outputs, editor.image, editor.source],
         show_progress="hidden",
         api_visibility="private",
     )
