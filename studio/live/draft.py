@@ -158,8 +158,9 @@ class LiveDraft:
         atomic_write_text(self.folder / _KEPT, json.dumps(record))
 
     def picture_path(self) -> Path | None:
+        """The last live picture's file, when there is a last run (read from live.json, no picture decoded)."""
         path = self.folder / _PICTURES["picture"]
-        return path if path.is_file() and self.last() is not None else None
+        return path if path.is_file() and isinstance(self._state().get("last"), dict) else None
 
     def _state(self) -> dict[str, Any]:
         try:

@@ -82,9 +82,10 @@ def live_line(live: LivePicture) -> str:
     )
 
 
-def live_shown(session: Session, on: bool) -> dict[str, Any]:
-    """The live picture kept in the session's draft (after a reload too), what ran, and whether it can be kept."""
-    last = session.live.last()
+def live_shown(session: Session, on: bool, last: LivePicture | None = None) -> dict[str, Any]:
+    """The live picture kept in the session's draft (after a reload too), what ran, and whether it can be kept.
+    `last`: the run just made (its pictures are not read back from the draft)."""
+    last = last or session.live.last()
     path = session.live.picture_path()
     if not on or last is None or path is None:
         return {"picture": gr.Image(value=None, visible=on), "line": NOT_YET if on else "", "ready": False}
@@ -108,8 +109,8 @@ class EditorLink:
 def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
     editor_image = editor.image
 
-    def shown(session: Session, on: bool) -> dict[Any, Any]:
-        live = live_shown(session, on)
+    def shown(session: Session, painted: LivePicture) -> dict[Any, Any]:
+        live = live_shown(session, True, painted)
         ready = gr.Button(interactive=live["ready"])
         return {panel.picture: live["picture"], panel.line: live["line"], panel.keep: ready, panel.paint_over: ready}
 
@@ -144,7 +145,7 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
             return not_shown("**Live: stopped.** Paint on, and the next stroke runs again.")
         if live is None:  # a newer change came before this one ran: its picture is on the way
             return {panel.picture: gr.skip()}
-        return shown(session, True)
+        return shown(session, live)
 
     inputs = screen.recipe_inputs | {screen.session, editor_image, editor.origin, editor.licence}
     inputs |= {panel.on, panel.strength, panel.sketch}
