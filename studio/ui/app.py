@@ -248,6 +248,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             blocks,
             branch=branch,
             poll=gr.Timer(page.POLL_SECONDS, active=False),
+            store=gr.Button("Keep the form", visible="hidden", elem_id="form-store"),
             editor=edit_panel,
             history_panel=history_panel,
         )

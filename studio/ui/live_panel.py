@@ -36,6 +36,7 @@ class LivePanel:
     line: gr.Markdown  # its timing ("0.09 s, 4 steps"), or what to do
     keep: gr.Button
     paint_over: gr.Button
+    run: gr.Button  # in the page, never shown: pressed by the page itself when a change should run live (see wire)
 
 
 def live_widgets() -> LivePanel:
@@ -66,7 +67,8 @@ def live_widgets() -> LivePanel:
     few_step = gr.Button(
         "Use few-step settings (LCM, Lightning, Hyper-SD, TCD, Turbo)", size="sm", elem_id="live-few-step"
     )
-    return LivePanel(on, strength, new_seed, sketch, few_step, picture, line, keep, paint_over)
+    run = gr.Button("Run live", visible="hidden", elem_id="live-run")
+    return LivePanel(on, strength, new_seed, sketch, few_step, picture, line, keep, paint_over, run)
 
 
 def live_line(live: LivePicture) -> str:
@@ -157,12 +159,15 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
         "show_progress": "hidden",
         "api_visibility": "private",
     }
+    gr.on([panel.on.change, panel.run.click], paint, inputs=inputs, outputs=outputs, **live_run)
+    # A stroke or a word sends the whole form only while Live is on: asked in the page, a change with Live off costs
+    # no call at all (the form is some fifty values, and the editor and the prompt change at every touch).
     gr.on(
-        [editor_image.change, panel.on.change, panel.strength.input, panel.sketch.change, screen.form.prompt.change],
-        paint,
-        inputs=inputs,
-        outputs=outputs,
-        **live_run,
+        [editor_image.change, panel.strength.input, panel.sketch.change, screen.form.prompt.change],
+        None,
+        inputs=[panel.on],
+        js="(on) => { if (on) document.getElementById('live-run')?.click(); }",
+        api_visibility="private",
     )
 
     def new_seed(values: dict[Any, Any], request: gr.Request):

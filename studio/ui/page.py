@@ -82,6 +82,9 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
     )
 
 
+STORE_TIMER = "studioFormStore"  # the page's one pending store of the form (see wire)
+
+
 def wire(
     services: Services,
     screen: Screen,
@@ -89,6 +92,7 @@ def wire(
     *,
     branch: gr.Checkbox,
     poll: gr.Timer,
+    store: gr.Button,
     editor: EditPanel,
     history_panel: HistoryPanel,
 ) -> None:
@@ -107,9 +111,7 @@ def wire(
                 session.drafts.save_form(saved)
         return plan_of(saved, values[screen.selected], (services.models.model, services.models.family))
 
-    gr.on(
-        # The header changes when a run loads the model it names: the plan then says it is loaded.
-        [widget.change for widget in widgets.values()] + [screen.selected.change, screen.model_status.change],
+    store.click(
         remember,
         inputs={screen.session, screen.selected, ready, *widgets.values()},
         outputs=[screen.plan],
@@ -118,6 +120,16 @@ def wire(
         concurrency_id="form-store",
         trigger_mode="always_last",
         show_progress="hidden",
+        api_visibility="private",
+    )
+    gr.on(
+        # The header changes when a run loads the model it names: the plan then says it is loaded.
+        [widget.change for widget in widgets.values()] + [screen.selected.change, screen.model_status.change],
+        None,
+        # A pick or a restore changes many fields at once: one store after them all, not one per field (each
+        # store sends the whole form). Soon enough that the plan still follows the artist's typing.
+        js=f"() => {{ clearTimeout(window.{STORE_TIMER}); "
+        f"window.{STORE_TIMER} = setTimeout(() => document.getElementById('form-store')?.click(), 60); }}",
         api_visibility="private",
     )
 
