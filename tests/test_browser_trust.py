@@ -308,6 +308,7 @@ def test_an_oversized_control_source_is_refused_and_a_kind_change_is_clean(fake_
         page.click("#control-1-make-map")
         refusal = page.get_by_text(re.compile(r"control unit 1: the picture to make a map from: .*12000x64 pixels"))
         expect(refusal.first).to_be_visible(timeout=60_000)
+        page.locator(".toast-close").first.click()  # read, then closed: it would cover the palette's list below
         expect(page.locator("#control-1-map .sheet")).to_be_hidden()
         expect(page.locator("#plan")).to_contain_text("Control: off")
         generate(page, "a castle", "00001")  # the unit is off: nothing of it stops the run
