@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from studio.control.ade20k import find
 
@@ -116,6 +116,17 @@ def type_number(page: Page, selector: str, value: str) -> None:
     for _ in range(3):
         box.fill(value)
         box.press("Enter")  # a number box takes its value on Enter
+        page.wait_for_timeout(300)
+        if box.input_value() == value:
+            return
+    expect(box).to_have_value(value)
+
+
+def fill_settled(page: Page, box: Locator, value: str) -> None:
+    """Fill `box` and see the value stay: a box in a panel just opened can get its first value from the page a
+    moment after it shows, over what was typed (as type_number does for numbers; three tries)."""
+    for _ in range(3):
+        box.fill(value)
         page.wait_for_timeout(300)
         if box.input_value() == value:
             return

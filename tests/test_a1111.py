@@ -3,7 +3,7 @@
 import pytest
 
 from studio.formats.a1111 import format_parameters, parse_parameters, recipe_changes, sampler_and_schedule
-from studio.recipe import ControlRef, InpaintArea, Mode, Recipe, resolved_schedule
+from studio.recipe import ControlMode, ControlRef, InpaintArea, Mode, Recipe, resolved_schedule
 
 FULL = """masterpiece, 1girl, (silver hair:1.2), looking at viewer
 Negative prompt: (worst quality:1.4), lowres, bad hands
@@ -189,14 +189,19 @@ def test_control_units_are_written_as_sd_webui_controlnet_writes_them():
         seed=3,
         controls=(
             ControlRef("openpose", "lllyasviel/control_v11p_sd15_openpose", "control-0", 0.8, 0.0, 0.6, "none"),
-            ControlRef("canny", "/models/cn/canny.safetensors", "control-1", 1.0, 0.1, 1.0, "canny"),
+            ControlRef(
+                "canny", "/models/cn/canny.safetensors", "control-1", 1.0, 0.1, 1.0, "canny",
+                control_mode=ControlMode.PROMPT,
+            ),
         ),
-    )
+    )  # fmt: skip
     fields = parse_parameters(format_parameters(recipe)).fields
     assert fields["ControlNet 0"] == (
-        "Module: none, Model: lllyasviel/control_v11p_sd15_openpose, Weight: 0.8, Guidance Start: 0, Guidance End: 0.6"
+        "Module: none, Model: lllyasviel/control_v11p_sd15_openpose, Weight: 0.8, Guidance Start: 0, Guidance End: 0.6, "
+        "Control Mode: Balanced"
     )
     assert fields["ControlNet 1"].startswith("Module: canny, Model: canny, Weight: 1, Guidance Start: 0.1")
+    assert fields["ControlNet 1"].endswith("Guidance End: 1, Control Mode: My prompt is more important")
 
 
 def test_clip_skip_is_written_as_a1111_writes_it_only_when_on_and_read_back():

@@ -15,6 +15,7 @@ from PIL import Image, ImageFilter
 from playwright.sync_api import expect
 
 from studio.history import Action, Iteration
+from studio.recipe import ControlMode
 from studio.webui.routes import API_SESSION
 from tests.browser_kit import (
     RUN_TIMEOUT,
@@ -413,6 +414,11 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         paint_on(page, "#control-2-map", (0.35, 0.25), (0.65, 0.25))  # strokes start on the picture
         choose_class(page, 2, "person")
         paint_on(page, "#control-2-map", (0.5, 0.5), (0.5, 0.8))
+        # sd-webui-controlnet's control modes, by its names: said in the plan, run, and kept on the node.
+        page.locator("#control-2-mode").get_by_label("ControlNet is more important").check()
+        expect(page.locator("#plan")).to_contain_text(
+            "Control unit 2: Semantic map (ADE20K), weight 1, mode: ControlNet is more important"
+        )
         shoot(page, "20-semantic-map-painted")
 
         page.click("#generate-button")
@@ -420,6 +426,9 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         node = browser_session(studio).history.get("00001")
         (unit,) = node.recipe.controls
         assert unit.kind == "seg" and unit.model == "tiny" and unit.preprocessor == "none"
+        assert unit.control_mode is ControlMode.CONTROL
+        parameters = Image.open(browser_session(studio).history.path(node.outputs[0])).text["parameters"]
+        assert "Control Mode: ControlNet is more important" in parameters
         control_map = Image.open(browser_session(studio).history.path(node.inputs[unit.image])).convert("RGB")
         colours = {tuple(int(v) for v in c) for c in np.unique(np.asarray(control_map).reshape(-1, 3), axis=0)}
         assert colours == {find("wall").colour, find("sky").colour, find("person").colour}
@@ -444,7 +453,11 @@ def test_paint_a_semantic_map_generate_under_control_and_see_the_map_in_the_hist
         expect(page.locator("#control-1-pose-box").first).to_be_hidden()
         map_ready(page, 1)
         expect(page.locator("#control-2-enabled input")).not_to_be_checked()
+        expect(page.locator("#control-1-mode").get_by_label("ControlNet is more important")).to_be_checked()
         shoot(page, "23-node-units-restored")
+        open_studio(page)  # a reload keeps the unit's mode with the rest of the form
+        open_tab(page, "Control")
+        expect(page.locator("#control-1-mode").get_by_label("ControlNet is more important")).to_be_checked()
 
 
 def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, tmp_path):

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 import studio
 from studio.errors import ANSWERS, BUG_TITLE, InputError, ModelError, StudioError, answer_for, bug_line
 from studio.recipe import RecipeError
-from tests.browser_kit import open_studio
+from tests.browser_kit import fill_settled, open_studio
 from tests.servers import running_studio
 
 MISSING_MODEL = "nobody/no-such-model"
@@ -67,7 +67,7 @@ def test_the_same_mistake_and_the_same_bug_read_alike_in_the_window_and_both_api
         model_box = page.locator("#model textarea, #model input").first
 
         # The artist's mistake: a model that is not on this machine.
-        model_box.fill(MISSING_MODEL)
+        fill_settled(page, model_box, MISSING_MODEL)
         page.click("#generate-button")
         status = page.locator("#status")
         expect(status).to_contain_text("Not done:", timeout=60_000)
@@ -90,7 +90,7 @@ def test_the_same_mistake_and_the_same_bug_read_alike_in_the_window_and_both_api
             raise ValueError(BUG)
 
         fake_engine.generate = broken
-        model_box.fill("tiny")
+        fill_settled(page, model_box, "tiny")
         page.click("#generate-button")
         expect(status).to_contain_text(f"This is a bug in the studio: ValueError: {BUG}", timeout=60_000)
         with pytest.raises(AppError) as from_gradio:

@@ -6,6 +6,7 @@ import pytest
 
 from studio.recipe import (
     SAMPLERS,
+    ControlMode,
     ControlRef,
     InpaintArea,
     LoraRef,
@@ -37,7 +38,18 @@ def full_recipe() -> Recipe:
         variation_seed=99,
         variation_strength=0.25,
         loras=(LoraRef("my-character", 0.8), LoraRef("style", -0.3)),
-        controls=(ControlRef("canny", "lllyasviel/control_v11p_sd15_canny", "control-0", 0.9, 0.1, 0.8, "canny"),),
+        controls=(
+            ControlRef(
+                "canny",
+                "lllyasviel/control_v11p_sd15_canny",
+                "control-0",
+                0.9,
+                0.1,
+                0.8,
+                "canny",
+                control_mode=ControlMode.PROMPT,
+            ),
+        ),
         regions=(
             RegionRef("hand", (10, 20, 74, 90), "detailed hand", "extra fingers", 0.45, 6, 24, found_by="openpose"),
             RegionRef("brush", (0, 0, 32, 32), mask="region-1"),
@@ -48,7 +60,8 @@ def full_recipe() -> Recipe:
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 5
+    assert json.loads(text)["schema_version"] == 6
+    assert json.loads(text)["controls"][0]["control_mode"] == "My prompt is more important"
     assert Recipe.from_json(text) == recipe
     assert Recipe.from_json(text).to_json() == text
 
@@ -161,3 +174,16 @@ def test_a_version_3_recipe_reads_with_the_hires_fix_off():
     for name in ("hires_scale", "hires_upscaler", "hires_steps", "hires_denoising_strength"):
         del data[name]
     assert Recipe.from_dict(data) == Recipe(prompt="a fox")
+
+
+def test_a_control_mode_is_read_by_name_or_by_sd_webui_controlnet_s_number_and_refused_otherwise():
+    unit = ControlRef("canny", "tiny", "control-0")
+    assert unit.control_mode is ControlMode.BALANCED  # a unit of a version-5 recipe ran Balanced
+    for value, mode in ((0, ControlMode.BALANCED), (1, ControlMode.PROMPT), (2, ControlMode.CONTROL)):
+        assert ControlRef("canny", "tiny", "control-0", control_mode=value).control_mode is mode
+        assert ControlRef("canny", "tiny", "control-0", control_mode=mode.value.upper()).control_mode is mode
+    with pytest.raises(RecipeError, match="control mode must be one of 0 or 'Balanced'"):
+        ControlRef("canny", "tiny", "control-0", control_mode=3)
+    old = {**Recipe(controls=(unit,)).to_dict(), "schema_version": 5}
+    del old["controls"][0]["control_mode"]
+    assert Recipe.from_dict(old).controls == (unit,)

@@ -14,6 +14,7 @@ import webuiapi
 from PIL import Image, ImageFilter
 
 from studio.formats import png_text
+from studio.recipe import ControlMode
 from studio.webui.routes import API_SESSION, SESSION_HEADER
 from tests.servers import running_studio
 
@@ -122,14 +123,15 @@ def test_a_controlnet_unit_runs_its_preprocessor_and_the_map_is_on_the_node(serv
     assert "tiny [canny]" in models and "canny" in api.controlnet_module_list()
     unit = webuiapi.ControlNetUnit(
         image=source, module="canny", model="tiny [canny]", weight=0.8, threshold_a=50, threshold_b=150,
-        guidance_end=0.9,
+        guidance_end=0.9, control_mode=2,  # webuiapi sends "ControlNet is more important"
     )  # fmt: skip
     result = api.txt2img(prompt="a window", seed=2, controlnet_units=[unit], **FAST)
 
     node = node_of(studio, result.info)
     (control,) = node.recipe.controls
     assert (control.kind, control.model, control.weight, control.guidance_end) == ("canny", "tiny", 0.8, 0.9)
-    assert control.preprocessor == "canny"
+    assert control.preprocessor == "canny" and control.control_mode is ControlMode.CONTROL
+    assert "Guidance End: 0.9, Control Mode: ControlNet is more important" in result.info["infotexts"][0]
     assert dict(control.preprocessor_settings) == {"low_threshold": 50.0, "high_threshold": 150.0}
     # The map on the node is the one /controlnet/detect makes of the same picture with the same thresholds.
     detected = api.controlnet_detect([source], module="canny", threshold_a=50, threshold_b=150).json["images"][0]
@@ -247,6 +249,10 @@ def test_lists_clients_read_at_startup(server, api):
         ({"enable_hr": True, "hr_sampler_name": "DDIM"}, "hr_sampler_name"),
         ({"width": 100}, "width"),
         ({"alwayson_scripts": {"controlnet": {"args": [{"module": "mlsd", "model": "tiny [canny]"}]}}}, "mlsd"),
+        (
+            {"alwayson_scripts": {"controlnet": {"args": [{"model": "tiny [canny]", "control_mode": 3}]}}},
+            "control_mode: control mode must be one of 0 or 'Balanced'",
+        ),
         # A seed out of range says the range (it used to answer 500, or wrap into another seed).
         ({"seed": 2**64}, "seed: 18446744073709551616 is out of range; a seed is -1 (random) or a whole number"),
         ({"seed": 2**32}, "0 to 4294967295"),

@@ -15,7 +15,7 @@ from studio.control import maps
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role
 from studio.control.preprocessors import PREPROCESSORS
 from studio.errors import InputError
-from studio.recipe import ControlRef
+from studio.recipe import ControlMode, ControlRef
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class UnitValues:
     preprocessor: str
     settings: str  # "name=value, ..." for the preprocessor
     map: Image.Image | None  # the control map, as preprocessed, painted or posed
+    control_mode: str = ControlMode.BALANCED.value  # sd-webui-controlnet's mode, by its name
 
 
 def format_settings(settings: Mapping[str, float]) -> str:
@@ -116,6 +117,7 @@ def build_units(units: Sequence[UnitValues]) -> tuple[tuple[ControlRef, ...], di
                 guidance_end=float(unit.guidance_end),
                 preprocessor=unit.preprocessor,
                 preprocessor_settings=tuple(settings.items()),
+                control_mode=ControlMode.read(unit.control_mode),
             )
         )
         images[role] = prepare_map(unit.kind, unit.preprocessor, unit.map)

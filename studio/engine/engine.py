@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from diffusers import ControlNetModel, ControlNetUnionModel
+from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
@@ -180,7 +181,12 @@ class Engine:
             if recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
                 _check_union_types(recipe, controlnets)
-                pipe = pipelines.with_control(recipe.mode, controlnets)
+                pipe = pipelines.with_control(
+                    recipe.mode,
+                    controlnets,
+                    [unit.control_mode for unit in recipe.controls],
+                    guided=recipe.cfg_scale > 1,  # as diffusers decides whether to double the batch
+                )
             else:
                 pipe = pipelines.for_mode(recipe.mode)
             pipelines.loras.activate(pipelines.base, loras)
@@ -267,7 +273,8 @@ class Engine:
                 arguments["padding_mask_crop"] = recipe.inpaint_padding
         if recipe.controls:
             union = isinstance(pipe.controlnet, (ControlNetUnionModel, MultiControlNetUnionModel))
-            arguments |= self._control_arguments(recipe, control_images, union)
+            listed = isinstance(pipe.controlnet, (MultiControlNetModel, MultiControlNetUnionModel))
+            arguments |= self._control_arguments(recipe, control_images, union, listed)
 
         hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
         if hires and recipe.hires_upscaler.startswith("Latent"):
@@ -327,10 +334,12 @@ class Engine:
         return recipe.prompt_without_lora_tags, files
 
     @staticmethod
-    def _control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image], union: bool) -> dict:
+    def _control_arguments(
+        recipe: Recipe, control_images: Mapping[str, Image.Image], union: bool, listed: bool
+    ) -> dict:
         units = recipe.controls
         maps = [control_images[unit.image].convert("RGB") for unit in units]
-        single = len(units) == 1  # one ControlNet takes plain values; several take one value per unit
+        single = not listed  # one ControlNet takes plain values; several (or a moded one) take one value per unit
         steps = {
             "control_guidance_start": [float(unit.guidance_start) for unit in units],
             "control_guidance_end": [float(unit.guidance_end) for unit in units],

@@ -26,10 +26,11 @@ from diffusers import (
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 
+from studio.engine.control_modes import ModedControlNets
 from studio.engine.families import Family
 from studio.engine.lora import LoraAdapters
 from studio.errors import InputError
-from studio.recipe import Mode
+from studio.recipe import ControlMode, Mode
 
 _VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
     Family.SD15: {Mode.IMG2IMG: StableDiffusionImg2ImgPipeline, Mode.INPAINT: StableDiffusionInpaintPipeline},
@@ -88,18 +89,35 @@ class PipelineSet:
     def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]
 
-    def with_control(self, mode: Mode, controlnets: list[ControlNetModel | ControlNetUnionModel]) -> DiffusionPipeline:
+    def with_control(
+        self,
+        mode: Mode,
+        controlnets: list[ControlNetModel | ControlNetUnionModel],
+        control_modes: list[ControlMode] | None = None,
+        *,
+        guided: bool = True,
+    ) -> DiffusionPipeline:
         """The ControlNet pipeline for `mode`, sharing the base's modules; made per run, as the units change.
 
         Union ControlNets run in diffusers' union pipelines, one entry per unit (the same model may
-        serve several units: each gets its own kind, map, weight and steps, no second copy)."""
+        serve several units: each gets its own kind, map, weight and steps, no second copy).
+        `control_modes`: each unit's (studio/engine/control_modes.py); `guided`: the run uses CFG."""
         union = [isinstance(controlnet, ControlNetUnionModel) for controlnet in controlnets]
         if any(union) and not all(union):
             raise InputError(
                 "controls: a union ControlNet cannot run beside other ControlNets; give every unit the union "
                 "model, or none"
             )
-        if len(controlnets) == 1:
+        control_modes = control_modes or [ControlMode.BALANCED] * len(controlnets)
+        moded = any(control_mode is not ControlMode.BALANCED for control_mode in control_modes)
+        if moded and all(union):
+            raise InputError(
+                "controls: the union ControlNet runs Balanced only; set each unit's control mode to Balanced, or "
+                "use a ControlNet of one kind"
+            )
+        if moded:
+            controlnet = ModedControlNets(controlnets, control_modes, guided=guided)
+        elif len(controlnets) == 1:
             controlnet = controlnets[0]
         elif all(union):
             controlnet = MultiControlNetUnionModel(cast(list[ControlNetUnionModel], controlnets))

@@ -105,6 +105,7 @@ def format_parameters(
             ("Weight", _number(unit.weight)),
             ("Guidance Start", _number(unit.guidance_start)),
             ("Guidance End", _number(unit.guidance_end)),
+            ("Control Mode", unit.control_mode.value),
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
     fields += adetailer.format_fields(recipe.regions, recipe.controls)

@@ -4,7 +4,7 @@ Its parts, vocabulary and migrations live in modules of their own; everything a 
 """
 
 from studio.recipe.migrations import upgrade_recipe_dict
-from studio.recipe.parts import ControlRef, InpaintArea, LoraRef, Mode, RecipeError, RegionRef, UpscaleRef
+from studio.recipe.parts import ControlMode, ControlRef, InpaintArea, LoraRef, Mode, RecipeError, RegionRef, UpscaleRef
 from studio.recipe.recipe import Recipe
 from studio.recipe.vocabulary import (
     AUTOMATIC,
@@ -47,6 +47,7 @@ __all__ = [
     "Mode",
     "InpaintArea",
     "LoraRef",
+    "ControlMode",
     "ControlRef",
     "RegionRef",
     "UpscaleRef",

@@ -30,6 +30,29 @@ class InpaintArea(StrEnum):
     ONLY_MASKED = "only masked"
 
 
+class ControlMode(StrEnum):
+    """sd-webui-controlnet's control modes, by its names (its API numbers them 0, 1, 2 in this order)."""
+
+    BALANCED = "Balanced"
+    PROMPT = "My prompt is more important"  # the residuals fade from the deepest block up
+    CONTROL = "ControlNet is more important"  # as PROMPT, and the unconditional half of CFG gets no control
+
+    @classmethod
+    def read(cls, value: object) -> ControlMode:
+        """A mode by its name or its number in sd-webui-controlnet's API; ValueError names the three."""
+        if isinstance(value, ControlMode):
+            return value
+        modes = list(cls)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(modes):
+            return modes[value]
+        if isinstance(value, str):
+            for mode in modes:
+                if value.strip().lower() == mode.value.lower() or value.strip() == str(modes.index(mode)):
+                    return mode
+        names = ", ".join(f"{number} or {mode.value!r}" for number, mode in enumerate(modes))
+        raise ValueError(f"control mode must be one of {names}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class LoraRef:
     """A LoRA applied for one run: a name or path, and its weight (negative weights allowed)."""
@@ -55,8 +78,13 @@ class ControlRef:
     guidance_end: float = 1.0
     preprocessor: str = "none"
     preprocessor_settings: tuple[tuple[str, float], ...] = ()
+    control_mode: ControlMode = ControlMode.BALANCED
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "control_mode", ControlMode.read(self.control_mode))
+        except ValueError as error:
+            raise RecipeError("controls.control_mode", str(error)) from None
         settings = self.preprocessor_settings
         pairs = settings.items() if isinstance(settings, dict) else settings
         object.__setattr__(self, "preprocessor_settings", tuple(sorted((str(k), v) for k, v in pairs)))

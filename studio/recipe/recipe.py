@@ -16,6 +16,7 @@ from typing import Any
 
 from studio.recipe.migrations import _recipe_v1_to_v2
 from studio.recipe.parts import (
+    ControlMode,
     ControlRef,
     InpaintArea,
     LoraRef,
@@ -367,6 +368,8 @@ class Recipe:
         data = dataclasses.asdict(self)
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
+        for control in data["controls"]:
+            control["control_mode"] = ControlMode.read(control["control_mode"]).value
         return {"schema_version": SCHEMA_VERSION, **data}
 
     @classmethod
@@ -382,6 +385,8 @@ class Recipe:
             version = 4
         if version == 4:  # version 5 only added region fixes and upscales (none before)
             version = 5
+        if version == 5:  # version 6 only added each control unit's control mode (Balanced before)
+            version = 6
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"

@@ -19,7 +19,7 @@ from studio.control.preprocessors import PREPROCESSORS
 from studio.control.units import UnitValues, build_units, default_settings, format_settings, sketch_unit
 from studio.errors import InputError
 from studio.pictures import picture_from_data_url, png_data_url
-from studio.recipe import ControlRef, Recipe
+from studio.recipe import ControlMode, ControlRef, Recipe
 from studio.ui.present.editor_page import editor_html, map_value
 
 UNIT_COUNT = 3
@@ -37,6 +37,7 @@ class UnitWidgets:
     weight: gr.Slider
     guidance_start: gr.Slider
     guidance_end: gr.Slider
+    control_mode: gr.Radio  # sd-webui-controlnet's three modes, by its names
     hint: gr.Markdown
     source: gr.Image
     use_picked: gr.Button
@@ -72,13 +73,16 @@ class UnitWidgets:
             self.weight,
             self.guidance_start,
             self.guidance_end,
+            self.control_mode,
             self.made_by,
             self.map,
         ]
 
     def values(self, values: dict[Any, Any]) -> UnitValues:
         """The unit as the artist set it. Its map is read only when the unit is on: an off unit never stops a run."""
-        enabled, kind, model, weight, start, end, made_by, editor = (values[widget] for widget in self.recipe_widgets)
+        enabled, kind, model, weight, start, end, mode, made_by, editor = (
+            values[widget] for widget in self.recipe_widgets
+        )
         made_by = made_by or {}
         try:
             control_map = map_of(editor) if enabled else None
@@ -87,6 +91,7 @@ class UnitWidgets:
         return UnitValues(
             bool(enabled), kind, model or "", weight, start, end,
             made_by.get("preprocessor") or NO_PREPROCESSOR, made_by.get("settings") or "", control_map,
+            mode or ControlMode.BALANCED.value,
         )  # fmt: skip
 
 
@@ -138,6 +143,7 @@ class ControlPanel:
                 widgets.weight: unit.weight,
                 widgets.guidance_start: unit.guidance_start,
                 widgets.guidance_end: unit.guidance_end,
+                widgets.control_mode: unit.control_mode.value,
                 widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
                 widgets.settings: format_settings(dict(unit.preprocessor_settings)),
                 widgets.made_by: {
@@ -258,6 +264,13 @@ def _unit_widgets(number: int, kind: str, base_model: str, family: str | None, e
         weight = gr.Slider(0, 2, value=1.0, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
         start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
         end = gr.Slider(0, 1, value=1.0, step=0.05, label="Ends at", elem_id=f"{prefix}-end")
+    control_mode = gr.Radio(
+        [mode.value for mode in ControlMode],
+        value=ControlMode.BALANCED.value,
+        label="Control mode",
+        info="As in A1111's ControlNet: the prompt's pull and the map's, balanced or one of them first",
+        elem_id=f"{prefix}-mode",
+    )
     hint = gr.Markdown(hint_text(kind), elem_id=f"{prefix}-hint")
     with gr.Row():
         with gr.Column(scale=2, min_width=220):
@@ -322,6 +335,7 @@ def _unit_widgets(number: int, kind: str, base_model: str, family: str | None, e
         weight=weight,
         guidance_start=start,
         guidance_end=end,
+        control_mode=control_mode,
         hint=hint,
         source=source,
         use_picked=use_picked,

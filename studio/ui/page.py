@@ -46,6 +46,7 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
             "weight",
             "guidance_start",
             "guidance_end",
+            "control_mode",
             "preprocessor",
             "settings",
         ):
@@ -66,6 +67,7 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
             str(saved.get(f"unit{number}.kind")),
             float(saved.get(f"unit{number}.weight") or 0),
             saved.get(f"unit{number}.made_by"),
+            str(saved.get(f"unit{number}.control_mode") or "Balanced"),
         )
         for number in range(1, UNIT_COUNT + 1)
     ]

@@ -17,7 +17,7 @@ from PIL import Image
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role, default_model
 from studio.control.preprocessors import PREPROCESSORS
 from studio.errors import InputError
-from studio.recipe import TINY_MODEL, ControlRef
+from studio.recipe import TINY_MODEL, ControlMode, ControlRef
 from studio.webui.pictures import CROP_AND_RESIZE, RESIZE_MODES, decode_picture, resize_for
 
 SCRIPT_NAME = "controlnet"
@@ -102,9 +102,10 @@ def _read_unit(unit, index, *, size, base_model, family, make_map) -> Unit:
     where = f"alwayson_scripts.controlnet.args[{index}]"
     module = preprocessor_of(str(unit.get("module") or NO_PREPROCESSOR), where)
     kind, model = _kind_and_model(unit.get("model"), module, base_model, family, where)
-    control_mode = unit.get("control_mode", "Balanced")
-    if control_mode not in ("Balanced", 0):
-        raise InputError(f"{where}.control_mode: the studio runs 'Balanced' only, not {control_mode!r}")
+    try:
+        control_mode = ControlMode.read(unit.get("control_mode", ControlMode.BALANCED))
+    except ValueError as error:
+        raise InputError(f"{where}.control_mode: {error}") from None
     source = unit.get("image") or unit.get("input_image")
     if isinstance(source, Mapping):  # older clients send {"image": ..., "mask": ...}
         source = source.get("image")
@@ -128,6 +129,7 @@ def _read_unit(unit, index, *, size, base_model, family, make_map) -> Unit:
         guidance_end=_number(unit.get("guidance_end", 1.0), f"{where}.guidance_end"),
         preprocessor=module,
         preprocessor_settings=tuple(sorted(settings.items())),
+        control_mode=control_mode,
     )
     return Unit(control, control_map)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.recipe import AUTOMATIC, resolved_schedule
+from studio.recipe import AUTOMATIC, ControlMode, resolved_schedule
 from studio.services.picture_info import PictureInfo, Source
 from studio.ui.present.history import what_happened
 
@@ -79,6 +79,7 @@ def _studio_lines(changes: dict) -> list[str]:
             lines.append(
                 f"- Control unit {number}: {unit.get('kind')} · `{unit.get('model')}` · weight {unit.get('weight')}"
                 f" · steps {unit.get('guidance_start')}–{unit.get('guidance_end')} · map {made}"
+                + (f" · {mode}" if (mode := unit.get("control_mode")) and mode != ControlMode.BALANCED.value else "")
             )
     return lines
 

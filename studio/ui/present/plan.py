@@ -16,6 +16,7 @@ class UnitPlan:
     kind: str
     weight: float
     made_by: dict | None  # the unit's map origin (see UnitWidgets.made_by); None: no map yet
+    control_mode: str = "Balanced"  # sd-webui-controlnet's mode, by its name
 
 
 def plan_text(
@@ -48,7 +49,8 @@ def plan_text(
         lines.append("Control: off")
     for unit in active:
         label = KINDS[unit.kind].label if unit.kind in KINDS else unit.kind
-        lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}, {_origin(unit.made_by)}")
+        mode = "" if unit.control_mode == "Balanced" else f", mode: {unit.control_mode}"
+        lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
     return "  \n".join(lines)
 
 
