@@ -100,6 +100,7 @@ def wire(
         restore_units,
         inputs=[screen.selected, screen.session],
         outputs=[*screen.controls.outputs, screen.status],
+        show_progress_on=[screen.badge_sink],  # see Screen.badge_sink: not the forty-odd widgets it sets
         api_visibility="private",
     )
     keep_every_map(services, screen, restored)

@@ -211,6 +211,7 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
         inputs=[screen.session],
         outputs=[*screen.run_outputs, panel.line],
         show_progress="hidden",
+        show_progress_on=[panel.line],
         api_visibility="private",
     )
 
@@ -226,5 +227,6 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
         inputs=[screen.session],
         outputs=[*screen.run_outputs, editor.image, editor.source],
         show_progress="hidden",
+        show_progress_on=[panel.line],
         api_visibility="private",
     )

@@ -258,7 +258,13 @@ def wire(
             session = screen.sessions.open(session_id or None, account=account_of(request))
         return with_run(session, {**shown_for(session, selected), screen.status: "Ready."})
 
-    blocks.load(opened, inputs=[screen.selected, screen.session], outputs=page_outputs, api_visibility="private")
+    blocks.load(
+        opened,
+        inputs=[screen.selected, screen.session],
+        outputs=page_outputs,
+        show_progress_on=[screen.badge_sink],  # see Screen.badge_sink: not each of the ninety widgets it restores
+        api_visibility="private",
+    )
 
     def switch(session_id: str | None, prompt: str, negative: str, request: gr.Request):
         """Continue in another session: only this browser moves, and the whole page follows it at once. Words typed
@@ -310,5 +316,6 @@ def wire(
         inputs=[screen.session],
         outputs=[*run_outputs, poll],
         show_progress="hidden",
+        show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )

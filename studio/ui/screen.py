@@ -55,7 +55,8 @@ class Screen:
     unsent: gr.State  # {"prompt", "negative"}: words typed but not run that a pick replaced, or None
     unsent_button: gr.Button  # puts them back
     # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
-    # badge over it (or over a control) would hide them or block clicks.
+    # badge over it (or over a control) would hide them or block clicks. It also keeps the page quick: Gradio
+    # updates every widget that ever showed progress at each step of every event, a walk of the whole page each.
     badge_sink: gr.HTML
 
     @property
