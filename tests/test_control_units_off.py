@@ -29,6 +29,7 @@ def values_of(panel, *, enabled: bool, map_side: int) -> dict:
             unit.weight: 1.0,
             unit.guidance_start: 0.0,
             unit.guidance_end: 1.0,
+            unit.control_mode: "Balanced",
             unit.made_by: {"preprocessor": "none"},
             unit.map: map_value(png_data_url(huge), huge.size, ["#ffffff"], 4) if unit.number == 1 else None,
         }
