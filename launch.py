@@ -12,6 +12,18 @@ import secrets
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the signatures: launch.py imports the studio when it runs, not on import
+    from studio.access.offered import Offered
+    from studio.authorship.credentials import Signing
+    from studio.finish.runs import Enlarger
+    from studio.formats.hashes import HashCache
+    from studio.recipe import Recipe
+    from studio.services.loras import Workshop
+    from studio.services.maps import MapMaker
+    from studio.services.models import Engine
+    from studio.session.sessions import Sessions
 
 HERE = Path(__file__).resolve().parent
 SHARE_USER = "artist"
@@ -163,20 +175,20 @@ def serve_api(app, sessions, credentials: dict[str, str]):
 
 
 def build_sessions(
-    engine,
+    engine: Engine,
     outputs: Path,
     *,
-    defaults=None,
-    hashes=None,
+    defaults: Recipe | None = None,
+    hashes: HashCache | None = None,
     preset_folders: tuple[Path, Path] | None = None,
     lora_dir: Path | None = None,
-    workshop=None,
-    map_maker=None,
-    upscalers=None,
+    workshop: Workshop | None = None,
+    map_maker: MapMaker | None = None,
+    upscalers: Enlarger | None = None,
     per_account: bool = False,
-    offered=None,
-    signing=None,
-):
+    offered: Offered | None = None,
+    signing: Signing | None = None,
+) -> Sessions:
     """The app-wide services around `engine`, and the way every caller opens its session in `outputs`.
 
     Each part is optional but the engine: a studio without a LoRA folder, preprocessors or a signing
