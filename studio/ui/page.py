@@ -122,6 +122,7 @@ def wire(
         concurrency_id="form-store",
         trigger_mode="always_last",
         show_progress="hidden",
+        show_progress_on=[screen.badge_sink],  # see Screen.badge_sink: not the sixty widgets it reads
         api_visibility="private",
     )
     gr.on(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -118,8 +120,14 @@ def in_the_windows_words(error: RecipeError) -> str:
     return message
 
 
+# Seconds between two progress updates of a run: each costs the page a walk of its widgets, and a fast GPU makes
+# twenty steps in a quarter of a second.
+PROGRESS_EVERY = 0.2
+
+
 def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
-    """Run `call(on_step)` on a worker thread; yield each step's progress, then `Finished`.
+    """Run `call(on_step)` on a worker thread; yield its newest progress at most every PROGRESS_EVERY seconds,
+    then `Finished`.
 
     The worker owns the run: if the browser goes away, the run still finishes and is saved.
     """
@@ -135,13 +143,22 @@ def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
             steps.put(_DONE)
 
     threading.Thread(target=work, name="studio-run", daemon=True).start()
+    waiting: Any = None  # the newest step not shown yet: previews must not lag behind the run
+    shown_at = -math.inf
     while True:
-        item = steps.get()
-        while item is not _DONE and not steps.empty():  # skip to the newest step: previews must not lag
-            item = steps.get()
+        timeout = None if waiting is None else max(0.0, shown_at + PROGRESS_EVERY - time.monotonic())
+        try:
+            item = steps.get(timeout=timeout)
+        except queue.Empty:  # its turn came and nothing newer did: show it
+            yield waiting
+            waiting, shown_at = None, time.monotonic()
+            continue
         if item is _DONE:
-            break
-        yield item
+            break  # a step still waiting is dropped: the result is shown at once
+        waiting = item
+        if time.monotonic() - shown_at >= PROGRESS_EVERY:
+            yield waiting
+            waiting, shown_at = None, time.monotonic()
     error = outcome.get("error")
     if isinstance(error, GenerationStopped):
         yield Finished(None)
