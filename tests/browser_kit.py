@@ -112,21 +112,16 @@ def type_number(page: Page, selector: str, value: str) -> None:
 
     A box in a panel just opened can get its first value from the page a moment after it shows (seen on a loaded
     machine): that lands over what was typed, so a person would type again, and so does this (three tries)."""
-    box = page.locator(selector)
-    for _ in range(3):
-        box.fill(value)
-        box.press("Enter")  # a number box takes its value on Enter
-        page.wait_for_timeout(300)
-        if box.input_value() == value:
-            return
-    expect(box).to_have_value(value)
+    fill_settled(page, page.locator(selector), value, enter=True)  # a number box takes its value on Enter
 
 
-def fill_settled(page: Page, box: Locator, value: str) -> None:
-    """Fill `box` and see the value stay: a box in a panel just opened can get its first value from the page a
-    moment after it shows, over what was typed (as type_number does for numbers; three tries)."""
+def fill_settled(page: Page, box: Locator, value: str, *, enter: bool = False) -> None:
+    """Fill `box` (and press Enter) and see the value stay, typing again when the page put its own over it
+    (three tries; see type_number)."""
     for _ in range(3):
         box.fill(value)
+        if enter:
+            box.press("Enter")
         page.wait_for_timeout(300)
         if box.input_value() == value:
             return

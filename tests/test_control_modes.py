@@ -72,7 +72,6 @@ def test_my_prompt_is_more_important_fades_the_residuals_as_sd_webui_controlnet_
     own, given = run_and_watch(engine, recipe(unit(ControlMode.PROMPT)), {"control-0": POSE})
     for step_own, step_given in zip(own, given, strict=True):
         factors = sd_webui_controlnet_factors(len(step_own))
-        assert factors[-1] == pytest.approx(0.825 ** (13 - len(step_own)))
         for mine, theirs, factor in zip(step_own, step_given, factors, strict=True):
             torch.testing.assert_close(theirs, mine * factor, rtol=1e-6, atol=0)
         assert step_given[0].abs().sum() < step_own[0].abs().sum()  # the shallowest block gets the least

@@ -46,8 +46,8 @@ class ControlMode(StrEnum):
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(modes):
             return modes[value]
         if isinstance(value, str):
-            for mode in modes:
-                if value.strip().lower() == mode.value.lower() or value.strip() == str(modes.index(mode)):
+            for number, mode in enumerate(modes):
+                if value.strip().lower() in (mode.value.lower(), str(number)):
                     return mode
         names = ", ".join(f"{number} or {mode.value!r}" for number, mode in enumerate(modes))
         raise ValueError(f"control mode must be one of {names}, not {value!r}")

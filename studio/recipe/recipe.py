@@ -369,7 +369,7 @@ class Recipe:
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
         for control in data["controls"]:
-            control["control_mode"] = ControlMode.read(control["control_mode"]).value
+            control["control_mode"] = ControlMode(control["control_mode"]).value
         return {"schema_version": SCHEMA_VERSION, **data}
 
     @classmethod

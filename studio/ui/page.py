@@ -13,6 +13,7 @@ import gradio as gr
 
 from studio.control.catalogue import KINDS
 from studio.pictures import open_picture
+from studio.recipe import ControlMode
 from studio.services import Services
 from studio.services.presets import STYLE
 from studio.session.session import Session
@@ -67,7 +68,7 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
             str(saved.get(f"unit{number}.kind")),
             float(saved.get(f"unit{number}.weight") or 0),
             saved.get(f"unit{number}.made_by"),
-            str(saved.get(f"unit{number}.control_mode") or "Balanced"),
+            str(saved.get(f"unit{number}.control_mode") or ControlMode.BALANCED.value),
         )
         for number in range(1, UNIT_COUNT + 1)
     ]

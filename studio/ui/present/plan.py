@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
+from studio.recipe.parts import ControlMode
 from studio.recipe.prompt_syntax import lora_tags
 
 
@@ -16,7 +17,7 @@ class UnitPlan:
     kind: str
     weight: float
     made_by: dict | None  # the unit's map origin (see UnitWidgets.made_by); None: no map yet
-    control_mode: str = "Balanced"  # sd-webui-controlnet's mode, by its name
+    control_mode: str = ControlMode.BALANCED.value  # sd-webui-controlnet's mode, by its name
 
 
 def plan_text(
@@ -49,7 +50,7 @@ def plan_text(
         lines.append("Control: off")
     for unit in active:
         label = KINDS[unit.kind].label if unit.kind in KINDS else unit.kind
-        mode = "" if unit.control_mode == "Balanced" else f", mode: {unit.control_mode}"
+        mode = "" if unit.control_mode == ControlMode.BALANCED.value else f", mode: {unit.control_mode}"
         lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
     return "  \n".join(lines)
 
