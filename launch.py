@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outputs", type=Path, default=HERE / "outputs", help="where sessions are saved")
     parser.add_argument("--loras", type=Path, default=HERE / "loras", help="the LoRA library folder")
     parser.add_argument(
+        "--embeddings",
+        type=Path,
+        default=HERE / "embeddings",
+        help="the textual-inversion embeddings folder (used by name in a prompt, as in A1111)",
+    )
+    parser.add_argument(
         "--upscalers",
         type=Path,
         default=HERE / "upscalers",
@@ -182,6 +188,7 @@ def build_sessions(
     hashes: HashCache | None = None,
     preset_folders: tuple[Path, Path] | None = None,
     lora_dir: Path | None = None,
+    embedding_dir: Path | None = None,
     workshop: Workshop | None = None,
     map_maker: MapMaker | None = None,
     upscalers: Enlarger | None = None,
@@ -196,6 +203,7 @@ def build_sessions(
     from studio.history import HistoryStore
     from studio.services import Services
     from studio.services.authorship import Authorship
+    from studio.services.embeddings import Embeddings
     from studio.services.loras import Loras
     from studio.services.maps import Maps
     from studio.services.models import Models
@@ -207,6 +215,7 @@ def build_sessions(
         models=Models(engine, defaults=defaults, upscalers=upscalers, offered=offered),
         presets=PresetShelf(preset_folders),
         loras=loras,
+        embeddings=Embeddings(embedding_dir, hashes=hashes),
         maps=Maps(map_maker),
         authorship=Authorship(signing, trained_on=loras.trained_on),
         hashes=hashes,
@@ -240,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         settings=settings,
         allow_pickle=args.allow_pickle,
         lora_dir=args.loras,
+        embedding_dir=args.embeddings,
         upscalers=upscalers,
         fast=args.fast,
     )
@@ -263,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,
+        embedding_dir=args.embeddings,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         upscalers=upscalers,

@@ -98,6 +98,12 @@ def test_the_plan_lists_everything_the_next_run_uses():
         "tiny", "a", [], hires=(1.5, "Latent", 0.7)
     )
     assert "Hires" not in plan_text("tiny", "a", [], hires=(1.0, "Latent", 0.7))
+    library = ["EasyNegative", "mira-style"]
+    with_embeddings = plan_text(
+        "tiny", "a fox, (Mira-Style:1.2)", [], negative_prompt="EasyNegative", embeddings=library
+    )
+    assert "Embeddings: mira-style, EasyNegative (negative)" in with_embeddings
+    assert "Embeddings" not in plan_text("tiny", "a fox, easy negative", [], embeddings=library)
 
 
 def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():

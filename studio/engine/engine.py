@@ -18,6 +18,7 @@ from PIL import Image
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.checks import check_inputs, is_whole_picture
+from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.lane import Halt, Lane, Worker
 from studio.engine.pipelines import PipelineSet
@@ -45,11 +46,14 @@ class Engine:
         *,
         load_controlnet: Callable[[str, PipelineSet], ControlNetModel | ControlNetUnionModel] | None = None,
         lora_dir: Path | None = None,
+        embeddings: EmbeddingShelf | None = None,
         allow_pickle: bool = False,
         upscalers: Upscalers | None = None,
         fast: FastPath | None = None,
     ) -> None:
         self._load = load
+        # The textual-inversion embeddings a prompt may name; none without a folder.
+        self.embeddings = embeddings or EmbeddingShelf(None)
         # Compiles each loaded model's UNet and ControlNets where that works; None: always eager.
         self._fast = fast or FastPath(enabled=False, why_not="this engine was made without the fast path")
         # Upscaler models the hires fix may enlarge with (the Finish tab's upscalers); None: built-in ones only.
@@ -241,8 +245,9 @@ class Engine:
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
         # 3. Arguments for the mode.
+        named = self.embeddings.for_prompts(pipelines.family, [prompt, recipe.negative_prompt])
         with torch.inference_mode():
-            embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, clip_skip=recipe.clip_skip)
+            embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, recipe.clip_skip, named)
         arguments = {
             **embeddings,
             "num_inference_steps": recipe.steps,

@@ -7,6 +7,7 @@ from pathlib import Path
 from diffusers import ControlNetModel, ControlNetUnionModel
 
 from studio.engine.controlnets import load_controlnet
+from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
@@ -20,12 +21,14 @@ def make_engine(
     settings: DeviceSettings | None = None,
     allow_pickle: bool = False,
     lora_dir: Path | None = None,
+    embedding_dir: Path | None = None,
     upscalers: Upscalers | None = None,
     fast: bool | None = None,
 ) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
 
-    LoRAs named in recipes are looked up in `lora_dir` (or given as paths). `fast`: None compiles where
+    LoRAs named in recipes are looked up in `lora_dir` (or given as paths), textual-inversion embeddings named
+    in prompts in `embedding_dir`. `fast`: None compiles where
     that works (studio/engine/speed.py), True also where it only costs (the CPU), False never.
     """
     device = settings or DeviceSettings.best_available()
@@ -45,6 +48,7 @@ def make_engine(
         load,
         load_controlnet=load_control,
         lora_dir=lora_dir,
+        embeddings=EmbeddingShelf(embedding_dir, allow_pickle=allow_pickle),
         allow_pickle=allow_pickle,
         upscalers=upscalers,
         fast=fast_path,

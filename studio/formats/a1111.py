@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.embedding_library import hash_alias
 from studio.formats import adetailer
 from studio.lora_library import library_name
 from studio.recipe import (
@@ -51,11 +52,13 @@ def format_parameters(
     *,
     model_hash: str | None = None,
     lora_hashes: dict[str, str] | None = None,
+    ti_hashes: dict[str, str] | None = None,
 ) -> str:
     """The text A1111 writes for picture `index` of the recipe's batch.
 
     LoRAs the recipe lists (not as tags) are written as `<lora:name:weight>` tags, as A1111 reads
-    them back; `Lora hashes` name each by its library name without ':' and ',' (as A1111 does).
+    them back; `Lora hashes` name each by its library name without ':' and ',' (as A1111 does), and
+    `TI hashes` each textual-inversion embedding the prompts use, after them (as A1111 adds them).
     """
     lines = [prompt_with_lora_tags(recipe.prompt, [(library_name(lora.name), lora.weight) for lora in recipe.loras])]
     if recipe.negative_prompt:
@@ -123,9 +126,17 @@ def format_parameters(
     if lora_hashes:
         named = {_hash_alias(name): value for name, value in lora_hashes.items()}
         fields.append(("Lora hashes", ", ".join(f"{name}: {value}" for name, value in named.items())))
+    if ti_hashes:
+        fields.append(("TI hashes", ", ".join(f"{hash_alias(name)}: {value}" for name, value in ti_hashes.items())))
     fields.append(("Version", "studio"))
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
     return "\n".join(lines)
+
+
+def named_hashes(value: str) -> dict[str, str]:
+    """A `Lora hashes` or `TI hashes` value ("name: hash, name: hash") read back, by name."""
+    pairs = (item.rsplit(":", 1) for item in value.split(",") if ":" in item)
+    return {name.strip(): digest.strip() for name, digest in pairs if name.strip() and digest.strip()}
 
 
 def upscaler_name(name: str) -> str:

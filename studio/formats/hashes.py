@@ -1,6 +1,7 @@
 """The short hashes A1111 writes, so model sites recognise the resources of a picture.
 
 - `Model hash`: the first 10 hex digits of the checkpoint file's sha256 (A1111's "AutoV2").
+- `TI hashes`: the first 12 hex digits of a textual-inversion embedding file's sha256 (A1111's `shorthash`).
 - `Lora hashes`: the first 12 hex digits of the sha256 of a .safetensors file *after* its JSON
   header (kohya/addnet's hash), so editing a LoRA's metadata does not change its hash.
 
@@ -38,6 +39,9 @@ class HashCache:
         if lora.suffix.lower() != ".safetensors":  # a pickled LoRA has no header to skip
             return self._hash(lora, "model", _sha256_of_file)[:12]
         return self._hash(lora, "lora", _sha256_after_safetensors_header)[:12]
+
+    def embedding_hash(self, embedding: Path) -> str:
+        return self._hash(embedding, "model", _sha256_of_file)[:12]  # the whole file's, as for a checkpoint
 
     def _hash(self, file: Path, kind: str, compute) -> str:
         file = file.resolve()

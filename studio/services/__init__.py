@@ -1,4 +1,5 @@
-"""App-wide services, built once in launch.py and used by every session: models, presets, LoRAs, maps, authorship.
+"""App-wide services, built once in launch.py and used by every session: models, presets, LoRAs, embeddings, maps,
+authorship.
 
 `Services` is what a `Session` (studio/session/) and the window are handed: each part is a small object of its own.
 """
@@ -13,6 +14,7 @@ from studio.formats.hashes import HashCache
 from studio.live.painter import LivePainters
 from studio.progress import RunBoard
 from studio.services.authorship import Authorship
+from studio.services.embeddings import Embeddings
 from studio.services.loras import Loras
 from studio.services.maps import Maps
 from studio.services.models import Models
@@ -21,12 +23,14 @@ from studio.services.presets import PresetShelf
 
 @dataclass(frozen=True)
 class Services:
-    """What every session shares: one engine and its defaults, the presets, the LoRA library, the preprocessors,
-    authorship, the file hashes, what a shared studio offers, every session's latest run, and the write lock."""
+    """What every session shares: one engine and its defaults, the presets, the LoRA and embedding libraries, the
+    preprocessors, authorship, the file hashes, what a shared studio offers, every session's latest run, and the
+    write lock."""
 
     models: Models
     presets: PresetShelf = field(default_factory=PresetShelf)
     loras: Loras = field(default_factory=Loras)
+    embeddings: Embeddings = field(default_factory=Embeddings)
     maps: Maps = field(default_factory=Maps)
     authorship: Authorship = field(default_factory=Authorship)
     hashes: HashCache | None = None

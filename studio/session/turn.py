@@ -160,6 +160,7 @@ def _record(
     node_id = history.new_node_id()
     model_hash = model_hash_for(recipe.model, services.hashes)
     lora_hashes = services.loras.hashes(encoded.effective_loras)
+    ti_hashes = services.embeddings.hashes([encoded.prompt_without_lora_tags, encoded.negative_prompt])
     inputs = dict(request.reused_inputs)
     for role, image in images.items():
         if role not in inputs:
@@ -191,7 +192,7 @@ def _record(
                 png_text.STUDIO_KEY: json.dumps(studio_json),
                 # A1111 writes the prompt as encoded, styles applied: so do we, for other tools to read.
                 png_text.PARAMETERS_KEY: a1111.format_parameters(
-                    encoded, index, model_hash=model_hash, lora_hashes=lora_hashes
+                    encoded, index, model_hash=model_hash, lora_hashes=lora_hashes, ti_hashes=ti_hashes
                 ),
             },
         )

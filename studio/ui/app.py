@@ -166,7 +166,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                         picture_panel = picture_tab.picture_widgets()
                     with gr.Tab("Authorship", id=authorship_tab.AUTHORSHIP_TAB, elem_id="tab-authorship"):
                         authorship_panel = authorship_tab.authorship_widgets()
-                    with gr.Tab("LoRAs", id="loras", elem_id="tab-loras"):
+                    with gr.Tab("LoRAs & embeddings", id="loras", elem_id="tab-loras"):
                         lora_panel = loras_tab.lora_widgets()
                     with gr.Tab("Train", id="train", elem_id="tab-train"):
                         train_panel = train_tab.train_widgets()

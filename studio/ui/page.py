@@ -57,10 +57,16 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
     return widgets
 
 
-def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | None, str | None] = (None, None)) -> str:
+def plan_of(
+    saved: dict[str, Any],
+    selected: dict | None,
+    loaded: tuple[str | None, str | None] = (None, None),
+    embeddings: list[str] | None = None,
+) -> str:
     """The plan under Generate, from the form's values by name (see remembered_widgets).
 
-    `loaded`: the loaded model and its family; the family is shown when the form names that model."""
+    `loaded`: the loaded model and its family; the family is shown when the form names that model.
+    `embeddings`: the embedding library's names."""
     units = [
         UnitPlan(
             number,
@@ -81,7 +87,16 @@ def plan_of(saved: dict[str, Any], selected: dict | None, loaded: tuple[str | No
         float(saved.get("form.hires_denoising_strength") or 0),
     )
     return plan_text(
-        model, saved.get("form.prompt") or "", units, saved.get("form.styles") or (), parent, family, hires, loaded[0]
+        model,
+        saved.get("form.prompt") or "",
+        units,
+        saved.get("form.styles") or (),
+        parent,
+        family,
+        hires,
+        loaded[0],
+        negative_prompt=saved.get("form.negative_prompt") or "",
+        embeddings=embeddings or [],
     )
 
 
@@ -112,7 +127,8 @@ def wire(
             session = screen.session_for(values[screen.session], request)
             if not session.history.read_only:
                 session.drafts.save_form(saved)
-        return plan_of(saved, values[screen.selected], (services.models.model, services.models.family))
+        names = [info.name for info in services.embeddings.all()]
+        return plan_of(saved, values[screen.selected], (services.models.model, services.models.family), names)
 
     store.click(
         remember,

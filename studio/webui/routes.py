@@ -105,6 +105,8 @@ class WebUiApi:
         get(f"{sd}/schedulers", tags=["lists"])(_schedulers)
         get(f"{sd}/loras", tags=["lists"])(self.loras)
         post(f"{sd}/refresh-loras", tags=["lists"])(_nothing_to_refresh)
+        get(f"{sd}/embeddings", tags=["lists"])(self.embeddings)
+        post(f"{sd}/refresh-embeddings", tags=["lists"])(_nothing_to_refresh)
         get(f"{sd}/upscalers", tags=["lists"])(self.upscalers)
         get(f"{sd}/latent-upscale-modes", tags=["lists"])(_latent_upscale_modes)
         get(f"{sd}/prompt-styles", tags=["lists"])(self.prompt_styles)
@@ -290,6 +292,21 @@ class WebUiApi:
             }
             for info in self.sessions.services.loras.all()
         ]
+
+    def embeddings(self) -> dict[str, dict[str, Any]]:
+        """A1111's answer: the loaded model's family's embeddings as `loaded`, every other one as `skipped`."""
+        family = self.sessions.services.models.family
+        answer: dict[str, dict[str, Any]] = {"loaded": {}, "skipped": {}}
+        for info in self.sessions.services.embeddings.all():
+            entry = {
+                "step": None,
+                "sd_checkpoint": None,
+                "sd_checkpoint_name": None,
+                "shape": info.width,
+                "vectors": info.vectors,
+            }
+            answer["loaded" if family is not None and info.family == family else "skipped"][info.name] = entry
+        return answer
 
     def upscalers(self) -> list[dict[str, Any]]:
         return [

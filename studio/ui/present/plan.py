@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
+from studio.embedding_library import names_used
 from studio.recipe.parts import ControlMode
 from studio.recipe.prompt_syntax import lora_tags
 
@@ -29,12 +30,15 @@ def plan_text(
     family: str | None = None,
     hires: tuple[float, str, float] | None = None,
     loaded: str | None = None,
+    negative_prompt: str = "",
+    embeddings: Sequence[str] = (),
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
 
     `hires`: the form's hires fix (scale, upscaler, strength), shown when it is on. `loaded`: the model loaded
-    now (the header's); a run of another loads that one first, which the plan says."""
+    now (the header's); a run of another loads that one first, which the plan says. `embeddings`: the library's
+    names; those the prompts use are listed (a word that is an embedding is not just a word)."""
     loras = lora_tags(prompt or "")[1]
     model = (model or "").strip()
     lines = [f"**Will run:** `{model or 'no model'}`" + (f" · {family}" if family else "")]
@@ -42,6 +46,11 @@ def plan_text(
         lines[0] += f" — **not loaded yet**: a run loads it first (loaded now: `{loaded}`)"
     lines.append(f"Generate: a child of {parent}" if parent else "Generate: a new root of the tree")
     lines.append("LoRAs: " + (", ".join(f"{name} {weight:g}" for name, weight in loras) if loras else "none"))
+    used = names_used([prompt or ""], list(embeddings))
+    used_negative = [name for name in names_used([negative_prompt or ""], list(embeddings)) if name not in used]
+    if used or used_negative:
+        named = used + [f"{name} (negative)" for name in used_negative]
+        lines.append("Embeddings: " + ", ".join(named))
     lines.append("Styles: " + (", ".join(styles) if styles else "none"))
     if hires and hires[0] > 1:
         lines.append(f"Hires fix: {hires[0]:g}× by {hires[1]}, strength {hires[2]:g} (Generate only)")
