@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the textual-inversion embeddings folder (used by name in a prompt, as in A1111)",
     )
     parser.add_argument(
+        "--ipadapter",
+        type=Path,
+        default=HERE / "ipadapter",
+        help="the IP-Adapter folder for reference pictures (adapter files beside their image_encoder folder)",
+    )
+    parser.add_argument(
         "--upscalers",
         type=Path,
         default=HERE / "upscalers",
@@ -250,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         allow_pickle=args.allow_pickle,
         lora_dir=args.loras,
         embedding_dir=args.embeddings,
+        reference_dir=args.ipadapter,
         upscalers=upscalers,
         fast=args.fast,
     )

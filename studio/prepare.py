@@ -15,7 +15,7 @@ Pure: PIL only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageChops
@@ -83,14 +83,20 @@ def flatten(image: Image.Image, backdrop: str = "white") -> Image.Image:
     return image.convert("RGB")
 
 
-def fit_control_maps(control_images: Mapping[str, Image.Image] | None, size: tuple[int, int]) -> dict[str, Image.Image]:
+def fit_control_maps(
+    control_images: Mapping[str, Image.Image] | None, size: tuple[int, int], whole: Collection[str] = ()
+) -> dict[str, Image.Image]:
     """Each map at the size of the picture it steers, scaled without blending (a blended seg colour is another class).
 
+    The roles in `whole` (reference pictures) are kept as they are: they steer as a whole, not place by place.
     A missing or unused map is left for the engine's check_inputs to refuse, before anything is saved.
     """
     fitted = {}
     for role, control in (control_images or {}).items():
         control = control.convert("RGB")
+        if role in whole:
+            fitted[role] = control
+            continue
         fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
     return fitted
 

@@ -13,6 +13,8 @@ from studio.recipe import (
     Mode,
     Recipe,
     RecipeError,
+    ReferenceKind,
+    ReferenceRef,
     RegionRef,
 )
 
@@ -54,14 +56,32 @@ def full_recipe() -> Recipe:
             RegionRef("hand", (10, 20, 74, 90), "detailed hand", "extra fingers", 0.45, 6, 24, found_by="openpose"),
             RegionRef("brush", (0, 0, 32, 32), mask="region-1"),
         ),
+        references=(
+            ReferenceRef("ip-adapter_sd15.safetensors", "reference-1", 0.7, 0.0, 0.8, mask="reference-1-mask"),
+            ReferenceRef("ip-adapter-plus_sd15.safetensors", "reference-2", kind=ReferenceKind.COMPOSITION),
+        ),
     )
+
+
+def test_references_are_checked_by_name():
+    good = ReferenceRef("ip.safetensors", "reference-1")
+    with pytest.raises(RecipeError, match="references.weight"):
+        Recipe(references=(ReferenceRef("ip.safetensors", "reference-1", weight=3.0),))
+    with pytest.raises(RecipeError, match="references.guidance"):
+        Recipe(references=(ReferenceRef("ip.safetensors", "reference-1", guidance_start=0.5, guidance_end=0.5),))
+    with pytest.raises(RecipeError, match="references.image"):
+        Recipe(references=(good, ReferenceRef("ip.safetensors", "reference-1")))
+    with pytest.raises(RecipeError, match="references.kind"):
+        ReferenceRef("ip.safetensors", "reference-1", kind="Colour")
+    assert Recipe.from_dict({"schema_version": 6}).references == ()  # older recipes had none
 
 
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 6
+    assert json.loads(text)["schema_version"] == 7
     assert json.loads(text)["controls"][0]["control_mode"] == "My prompt is more important"
+    assert json.loads(text)["references"][1]["kind"] == "Composition"
     assert Recipe.from_json(text) == recipe
     assert Recipe.from_json(text).to_json() == text
 

@@ -125,7 +125,9 @@ def test_a_controlnet_unit_runs_its_preprocessor_and_the_map_is_on_the_node(serv
         image=source, module="canny", model="tiny [canny]", weight=0.8, threshold_a=50, threshold_b=150,
         guidance_end=0.9, control_mode=2,  # webuiapi sends "ControlNet is more important"
     )  # fmt: skip
-    result = api.txt2img(prompt="a window", seed=2, controlnet_units=[unit], **FAST)
+    # webuiapi writes the units into its own default `alwayson_scripts` dict (a mutable default), so they would go
+    # with every later request of this process: each request with units gives a dict of its own.
+    result = api.txt2img(prompt="a window", seed=2, controlnet_units=[unit], alwayson_scripts={}, **FAST)
 
     node = node_of(studio, result.info)
     (control,) = node.recipe.controls
@@ -139,6 +141,40 @@ def test_a_controlnet_unit_runs_its_preprocessor_and_the_map_is_on_the_node(serv
     node_map = studio.open(API_SESSION).inputs(node.id)[control.image].convert("RGB")
     assert np.array_equal(np.asarray(node_map), np.asarray(detected_map))
     assert np.asarray(node_map).max() == 255  # the square's edges
+
+
+def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, engine, model_cache, monkeypatch):
+    from studio.engine.references import ReferenceAdapters
+    from studio.engine.tiny_references import tiny_ip_adapter_folder
+    from studio.recipe import ReferenceRef
+
+    adapters = ReferenceAdapters(tiny_ip_adapter_folder(model_cache))
+    monkeypatch.setattr(engine, "references", adapters)
+    url, studio = server
+    try:
+        reference = Image.new("RGB", (90, 70), "crimson")
+        area = Image.new("RGB", (SIZE, SIZE), "black")
+        area.paste((255, 255, 255), (0, 0, SIZE // 2, SIZE))
+        units = [
+            webuiapi.ControlNetUnit(image=reference, module="ip-adapter_clip_sd15", model="ip-adapter_tiny [5d2b0c3a]",
+                                    weight=0.6, guidance_end=0.9, mask=area),
+            webuiapi.ControlNetUnit(image=reference, module="ip-adapter-auto", model="ip-adapter-plus_tiny"),
+        ]  # fmt: skip
+        result = api.txt2img(prompt="two friends", seed=4, controlnet_units=units, alwayson_scripts={}, **FAST)
+        node = node_of(studio, result.info)
+        assert node.recipe.references == (
+            ReferenceRef("ip-adapter_tiny", "reference-1", 0.6, 0.0, 0.9, mask="reference-1-mask"),
+            ReferenceRef("ip-adapter-plus_tiny", "reference-2"),
+        )
+        inputs = studio.open(API_SESSION).inputs(node.id)
+        assert inputs["reference-1"].size == (90, 70) and inputs["reference-1-mask"].size == (SIZE, SIZE)
+        text = result.info["infotexts"][0]
+        assert 'ControlNet 0: "Module: ip-adapter-auto, Model: ip-adapter_tiny, Weight: 0.6' in text
+        assert 'ControlNet 1: "Module: ip-adapter-auto, Model: ip-adapter-plus_tiny, Weight: 1' in text
+        plain = api.txt2img(prompt="two friends", seed=4, **FAST)
+        assert not np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+    finally:
+        adapters.activate(engine.pipelines.base, (), engine.family)
 
 
 def test_options_switch_the_api_model_and_leave_the_window_alone(server, api):

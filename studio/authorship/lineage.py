@@ -134,6 +134,18 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
         if unit.preprocessor == NO_PREPROCESSOR:
             words = "set the pose by hand" if unit.kind == "openpose" else f"drew the {label} map by hand"
             acts.append(Act(HUMAN, "control map", words, {"unit": number, "kind": unit.kind}))
+    for number, reference in enumerate(recipe.references, start=1):
+        stated = node.sources.get(reference.image, {})
+        origin = stated.get("origin") or UNKNOWN
+        words = f"chose reference picture {number} ({reference.kind.value.lower()}, weight {reference.weight:g}, from {origin})"
+        figures = {"reference": number, "weight": reference.weight, "kind": reference.kind.value}
+        acts.append(Act(HUMAN, "reference", words, figures))
+        if reference.mask and reference.mask in node.inputs:
+            area = _white_percent(path_of(node.inputs[reference.mask]))
+            acts.append(
+                Act(HUMAN, "reference area", f"painted the area reference picture {number} steers: {area:.1f} % of "
+                    "the picture", {"reference": number, "area_percent": area})
+            )  # fmt: skip
     for region in recipe.regions:
         how = f"found by {region.found_by}" if region.found_by else "marked by hand"
         acts.append(Act(HUMAN, "region", f"asked to fix a {region.label} region ({how})", {"label": region.label}))
@@ -193,16 +205,26 @@ def _machine_acts(node: Iteration, path_of, used: int) -> list[Act]:
     for number, unit in enumerate(recipe.controls, start=1):
         if unit.preprocessor != NO_PREPROCESSOR:
             acts.append(Act(MACHINE, "control map", f"made control map {number} with {unit.preprocessor}"))
+    for number, reference in enumerate(recipe.references, start=1):
+        adapter = Path(reference.model).stem
+        acts.append(Act(MACHINE, "reference", f"read reference picture {number} with the IP-Adapter {adapter}"))
     return acts
 
 
 def _outside(node: Iteration, parent: Iteration | None, path_of) -> tuple[OutsideSource, ...]:
-    """Pictures the node was given that no node of the tree made: uploads (an img2img or inpaint base without a parent)."""
-    if parent is not None or "image" not in node.inputs:
-        return ()
-    name, stated = node.inputs["image"], node.sources.get("image", {})
-    origin, licence = stated.get("origin") or UNKNOWN, stated.get("licence") or UNKNOWN
-    return (OutsideSource("image", file_sha256(path_of(name)), name, origin, licence),)
+    """Pictures the node was given that no node of the tree made: uploads (an img2img or inpaint base without a
+    parent) and reference pictures (always outside material: they steer, and are not painted on)."""
+    roles = [reference.image for reference in node.recipe.references]
+    if parent is None and "image" in node.inputs:
+        roles.insert(0, "image")
+    found = []
+    for role in roles:
+        if role not in node.inputs:
+            continue
+        name, stated = node.inputs[role], node.sources.get(role, {})
+        origin, licence = stated.get("origin") or UNKNOWN, stated.get("licence") or UNKNOWN
+        found.append(OutsideSource(role, file_sha256(path_of(name)), name, origin, licence))
+    return tuple(found)
 
 
 def plural(count: int, word: str) -> str:

@@ -67,7 +67,21 @@ def check_inputs(
                 f"controls: unit {number}'s map is {control.size[0]}x{control.size[1]} "
                 f"but the picture is {map_size[0]}x{map_size[1]}"
             )
-    unused = sorted(set(control_images) - {unit.image for unit in recipe.controls})
+    for number, reference in enumerate(recipe.references, start=1):
+        if reference.image not in control_images:
+            raise InputError(f"references: reference {number} has no picture {reference.image!r}")
+        area = control_images.get(reference.mask) if reference.mask else None
+        if reference.mask and area is None:
+            raise InputError(f"references: reference {number} has no mask {reference.mask!r}")
+        if area is not None and area.size != map_size:
+            raise InputError(
+                f"references: reference {number}'s mask is {area.size[0]}x{area.size[1]} "
+                f"but the picture is {map_size[0]}x{map_size[1]}"
+            )
+    used = {unit.image for unit in recipe.controls} | {
+        role for reference in recipe.references for role in (reference.image, reference.mask) if role
+    }
+    unused = sorted(set(control_images) - used)
     if unused:
         raise InputError(f"controls: no unit uses the control map {unused[0]!r}")
     if recipe.variation_strength > 0 and recipe.mode is not Mode.TXT2IMG:

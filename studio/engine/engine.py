@@ -23,6 +23,7 @@ from studio.engine.families import Family
 from studio.engine.lane import Halt, Lane, Worker
 from studio.engine.pipelines import PipelineSet
 from studio.engine.preview import PreviewTap
+from studio.engine.references import ReferenceAdapters
 from studio.engine.samplers import make_scheduler
 from studio.engine.speed import FastPath, is_out_of_memory
 from studio.engine.upscalers import Upscalers
@@ -47,6 +48,7 @@ class Engine:
         load_controlnet: Callable[[str, PipelineSet], ControlNetModel | ControlNetUnionModel] | None = None,
         lora_dir: Path | None = None,
         embeddings: EmbeddingShelf | None = None,
+        references: ReferenceAdapters | None = None,
         allow_pickle: bool = False,
         upscalers: Upscalers | None = None,
         fast: FastPath | None = None,
@@ -54,6 +56,8 @@ class Engine:
         self._load = load
         # The textual-inversion embeddings a prompt may name; none without a folder.
         self.embeddings = embeddings or EmbeddingShelf(None)
+        # The IP-Adapters reference pictures are read with; none without a folder.
+        self.references = references or ReferenceAdapters(None)
         # Compiles each loaded model's UNet and ControlNets where that works; None: always eager.
         self._fast = fast or FastPath(enabled=False, why_not="this engine was made without the fast path")
         # Upscaler models the hires fix may enlarge with (the Finish tab's upscalers); None: built-in ones only.
@@ -153,7 +157,8 @@ class Engine:
     ) -> list[Image.Image]:
         """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop.
 
-        `control_images` holds each control unit's map, by the role the unit names. A `live` run (live
+        `control_images` holds each control unit's map, and each reference unit's picture and mask, by the role the
+        unit names. A `live` run (live
         painting) waits behind every run an artist pressed, and gives way to one at its next step (GaveWay).
         """
         # 1. Check everything that can be checked before touching the GPU.
@@ -170,12 +175,17 @@ class Engine:
             return [image.convert("RGB") for _ in seeds]  # nothing may change: the picture itself
         picture_size = image.size if image is not None else None
         control_images = dict(control_images or {})
+        # A reference picture is read whole at any size; its mask is laid over the picture like a map.
+        references = {r.image: control_images.pop(r.image) for r in recipe.references}
+        reference_masks = {r.mask: control_images.pop(r.mask) for r in recipe.references if r.mask}
         if image is not None and is_whole_picture(recipe):
             # Extended, never resized: the artist's pixels stay where they are (cropped back in step 5).
             size = (recipe.width, recipe.height)
             image = extend(image.convert("RGB"), size)
             mask = extend(mask.convert("L"), size, fill=0) if mask is not None else None
             control_images = {role: extend(m.convert("RGB"), size) for role, m in control_images.items()}
+            reference_masks = {role: extend(m.convert("L"), size, fill=0) for role, m in reference_masks.items()}
+        references |= reference_masks
 
         def render() -> list[Image.Image]:
             self._stop.clear()
@@ -194,18 +204,30 @@ class Engine:
             else:
                 pipe = pipelines.for_mode(recipe.mode)
             pipelines.loras.activate(pipelines.base, loras)
+            self.references.activate(pipelines.base, recipe.references, pipelines.family)
             blurred_mask = None
             if recipe.mode is Mode.INPAINT:
                 assert mask is not None  # check_inputs refused an inpaint without one
                 blurred_mask = regions.blurred_mask(mask.convert("L"), recipe.mask_blur)
 
             # 3-4. Denoise; compiled where the fast path is on, and once more eagerly if the compiled code fails.
+            # With reference pictures, eagerly: the adapters change the UNet's attention, and their scales per step.
             try:
-                pictures = self._fast.run(
-                    lambda: self._denoise(
-                        pipelines, pipe, recipe, prompt, image, blurred_mask, control_images, on_step=on_step, halt=halt
+                with self._fast.eager() if recipe.references else contextlib.nullcontext():
+                    pictures = self._fast.run(
+                        lambda: self._denoise(
+                            pipelines,
+                            pipe,
+                            recipe,
+                            prompt,
+                            image,
+                            blurred_mask,
+                            control_images,
+                            references,
+                            on_step=on_step,
+                            halt=halt,
+                        )
                     )
-                )
             except Exception as error:
                 if not is_out_of_memory(error):  # compiling may run out too, and say so in its own error
                     raise
@@ -235,6 +257,7 @@ class Engine:
         image: Image.Image | None,
         blurred_mask: Image.Image | None,
         control_images: Mapping[str, Image.Image],
+        references: Mapping[str, Image.Image],
         *,
         on_step: StepCallback | None,
         halt: Halt,
@@ -248,15 +271,23 @@ class Engine:
         named = self.embeddings.for_prompts(pipelines.family, [prompt, recipe.negative_prompt])
         with torch.inference_mode():
             embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, recipe.clip_skip, named)
+        before_step = None
+        if recipe.references:
+            before_step = self.references.stepper(pipelines.base, recipe.references)
+            before_step(0, _steps_run(recipe))
         arguments = {
             **embeddings,
             "num_inference_steps": recipe.steps,
             "guidance_scale": recipe.cfg_scale,
             "num_images_per_prompt": recipe.batch_size,
             "generator": generators,
-            "callback_on_step_end": self._step_callback(on_step, pipelines.family, halt),
+            "callback_on_step_end": self._step_callback(on_step, pipelines.family, halt, before_step),
             "callback_on_step_end_tensor_inputs": ["latents"],
         }
+        if recipe.references:
+            size = (recipe.width, recipe.height)
+            guided = recipe.cfg_scale > 1
+            arguments |= self.references.arguments(pipelines.base, recipe.references, references, guided, size)
         if recipe.mode is Mode.TXT2IMG:
             arguments |= {"width": recipe.width, "height": recipe.height}
             if recipe.variation_strength > 0:
@@ -318,6 +349,11 @@ class Engine:
             recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=recipe.seeds()[0]
         )
         embeddings = {key: value for key, value in arguments.items() if key.endswith("prompt_embeds")}
+        if "ip_adapter_image_embeds" in arguments:  # the references steer the second pass too (masks: not resized)
+            embeddings["ip_adapter_image_embeds"] = arguments["ip_adapter_image_embeds"]
+            self.references.stepper(pipelines.base, recipe.references)(
+                0, int((recipe.hires_steps or recipe.steps) * recipe.hires_denoising_strength)
+            )
         return second(  # pyright: ignore[reportCallIssue] (a pipeline view)
             **embeddings,
             image=enlarged,
@@ -377,7 +413,14 @@ class Engine:
             self._fast.compile(self._pipelines.base.unet)
         return self._pipelines
 
-    def _step_callback(self, on_step: StepCallback | None, family: Family, halt: Halt) -> Callable:
+    def _step_callback(
+        self,
+        on_step: StepCallback | None,
+        family: Family,
+        halt: Halt,
+        before_step: Callable[[int, int], None] | None = None,
+    ) -> Callable:
+        """The pipeline's step callback: Stop, progress with previews, and `before_step(next step, steps)`."""
         previews = PreviewTap(family)  # throttled, and never makes the GPU wait
 
         def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
@@ -386,6 +429,8 @@ class Engine:
                 return tensors
             if on_step is not None:
                 on_step(StepProgress(step_index + 1, pipe.num_timesteps, previews.take(tensors["latents"][0])))
+            if before_step is not None:
+                before_step(step_index + 1, pipe.num_timesteps)
             return tensors
 
         return callback
@@ -407,6 +452,13 @@ class Engine:
             shape, generator=variation_generators, device=prompts.execution_device(pipe), dtype=dtype
         )
         return _slerp(recipe.variation_strength, noise, variation)
+
+
+def _steps_run(recipe: Recipe) -> int:
+    """The steps the first pass runs: all of them from noise, `strength` of them from a picture (as diffusers)."""
+    if recipe.mode is Mode.TXT2IMG:
+        return recipe.steps
+    return min(int(recipe.steps * recipe.denoising_strength), recipe.steps)
 
 
 def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | ControlNetUnionModel]) -> None:

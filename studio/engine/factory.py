@@ -11,6 +11,7 @@ from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import PipelineSet
+from studio.engine.references import ReferenceAdapters
 from studio.engine.speed import FastPath
 from studio.engine.upscalers import Upscalers
 
@@ -22,13 +23,14 @@ def make_engine(
     allow_pickle: bool = False,
     lora_dir: Path | None = None,
     embedding_dir: Path | None = None,
+    reference_dir: Path | None = None,
     upscalers: Upscalers | None = None,
     fast: bool | None = None,
 ) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
 
     LoRAs named in recipes are looked up in `lora_dir` (or given as paths), textual-inversion embeddings named
-    in prompts in `embedding_dir`. `fast`: None compiles where
+    in prompts in `embedding_dir`, IP-Adapters for reference pictures in `reference_dir`. `fast`: None compiles where
     that works (studio/engine/speed.py), True also where it only costs (the CPU), False never.
     """
     device = settings or DeviceSettings.best_available()
@@ -49,6 +51,7 @@ def make_engine(
         load_controlnet=load_control,
         lora_dir=lora_dir,
         embeddings=EmbeddingShelf(embedding_dir, allow_pickle=allow_pickle),
+        references=ReferenceAdapters(reference_dir, allow_pickle=allow_pickle),
         allow_pickle=allow_pickle,
         upscalers=upscalers,
         fast=fast_path,

@@ -32,6 +32,8 @@ from studio.recipe import (
 )
 from studio.recipe.prompt_syntax import prompt_with_lora_tags
 
+IP_ADAPTER_MODULE = "ip-adapter-auto"  # sd-webui-controlnet's module that picks the encoder for the adapter
+
 # One "Key: value" of the last line; a value in double quotes may hold commas.
 _PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -109,6 +111,18 @@ def format_parameters(
             ("Guidance Start", _number(unit.guidance_start)),
             ("Guidance End", _number(unit.guidance_end)),
             ("Control Mode", unit.control_mode.value),
+        ]
+        fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
+    first = 0 if recipe.regions else len(recipe.controls)
+    for number, reference in enumerate(recipe.references, start=first):
+        # sd-webui-controlnet writes an IP-Adapter unit as any unit: its module, the adapter, weight and steps.
+        settings = [
+            ("Module", IP_ADAPTER_MODULE),
+            ("Model", _model_name(reference.model)),
+            ("Weight", _number(reference.weight)),
+            ("Guidance Start", _number(reference.guidance_start)),
+            ("Guidance End", _number(reference.guidance_end)),
+            ("Control Mode", "Balanced"),
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
     fields += adetailer.format_fields(recipe.regions, recipe.controls)

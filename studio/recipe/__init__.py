@@ -4,7 +4,18 @@ Its parts, vocabulary and migrations live in modules of their own; everything a 
 """
 
 from studio.recipe.migrations import upgrade_recipe_dict
-from studio.recipe.parts import ControlMode, ControlRef, InpaintArea, LoraRef, Mode, RecipeError, RegionRef, UpscaleRef
+from studio.recipe.parts import (
+    ControlMode,
+    ControlRef,
+    InpaintArea,
+    LoraRef,
+    Mode,
+    RecipeError,
+    ReferenceKind,
+    ReferenceRef,
+    RegionRef,
+    UpscaleRef,
+)
 from studio.recipe.recipe import Recipe
 from studio.recipe.vocabulary import (
     AUTOMATIC,
@@ -49,6 +60,8 @@ __all__ = [
     "LoraRef",
     "ControlMode",
     "ControlRef",
+    "ReferenceKind",
+    "ReferenceRef",
     "RegionRef",
     "UpscaleRef",
     "SCHEMA_VERSION",

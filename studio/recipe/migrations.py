@@ -19,6 +19,8 @@ def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "schema_version": 5}
     if isinstance(data, dict) and data.get("schema_version") == 5:
         data = {**data, "schema_version": 6}
+    if isinstance(data, dict) and data.get("schema_version") == 6:
+        data = {**data, "schema_version": 7}
     return data
 
 

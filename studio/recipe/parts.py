@@ -90,6 +90,40 @@ class ControlRef:
         object.__setattr__(self, "preprocessor_settings", tuple(sorted((str(k), v) for k, v in pairs)))
 
 
+class ReferenceKind(StrEnum):
+    """What a reference picture lends: its look and subject, its layout, or a face (each has its own models)."""
+
+    STYLE_CONTENT = "Style and content"  # IP-Adapter and IP-Adapter Plus
+    COMPOSITION = "Composition"  # a composition IP-Adapter, where one is present
+    FACE = "Face"  # IP-Adapter FaceID (needs insightface)
+
+
+@dataclass(frozen=True)
+class ReferenceRef:
+    """A reference picture (an IP-Adapter unit): which adapter reads it, how hard, over which part of the steps,
+    and optionally where it steers.
+
+    `image` names the reference picture's role among the node's inputs ("reference-1"), `mask` a mask's role
+    ("": the whole picture); both are saved on the node, so a replay is exact. `model` is an adapter file in the
+    ipadapter folder (or a path).
+    """
+
+    model: str
+    image: str
+    weight: float = 1.0
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    kind: ReferenceKind = ReferenceKind.STYLE_CONTENT
+    mask: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", ReferenceKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(repr(kind.value) for kind in ReferenceKind)
+            raise RecipeError("references.kind", f"unknown kind {self.kind!r}; choose one of {kinds}") from None
+
+
 @dataclass(frozen=True)
 class RegionRef:
     """One region of a fix: where it is on the source picture, and how it is re-rendered.

@@ -22,6 +22,8 @@ from studio.recipe.parts import (
     LoraRef,
     Mode,
     RecipeError,
+    ReferenceKind,
+    ReferenceRef,
     RegionRef,
     UpscaleRef,
     _as,
@@ -44,6 +46,7 @@ from studio.recipe.vocabulary import (
     MAX_HIRES_SCALE,
     MAX_LORA_WEIGHT,
     MAX_PROMPT_CHARS,
+    MAX_REFERENCES,
     MAX_REGIONS,
     MAX_SEED,
     MAX_SIDE,
@@ -91,6 +94,8 @@ class Recipe:
     variation_strength: float = 0.0
     loras: tuple[LoraRef, ...] = field(default_factory=tuple)
     controls: tuple[ControlRef, ...] = field(default_factory=tuple)
+    # Reference pictures (IP-Adapter units), each steering with a picture of the artist's choosing.
+    references: tuple[ReferenceRef, ...] = field(default_factory=tuple)
     # Style presets by name, applied when the prompt is encoded: `prompt` stays the artist's own words.
     styles: tuple[str, ...] = field(default_factory=tuple)
     # A1111's "Clip skip": 1 uses CLIP's last layer (off), 2 the one before it (anime and Pony models).
@@ -112,6 +117,7 @@ class Recipe:
         object.__setattr__(self, "inpaint_area", _enum(InpaintArea, "inpaint_area", self.inpaint_area))
         object.__setattr__(self, "loras", tuple(self.loras))
         object.__setattr__(self, "controls", tuple(self.controls))
+        object.__setattr__(self, "references", tuple(self.references))
         object.__setattr__(self, "regions", tuple(self.regions))
         if isinstance(self.styles, (list, tuple)):
             object.__setattr__(self, "styles", tuple(self.styles))
@@ -216,6 +222,32 @@ class Recipe:
             raise RecipeError("controls.image", "'image' and 'mask' name the input picture and mask; use control-N")
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
+        self._validate_references(set(roles))
+
+    def _validate_references(self, control_roles: set[str]) -> None:
+        if len(self.references) > MAX_REFERENCES:
+            raise RecipeError("references", f"{len(self.references)} reference pictures; use at most {MAX_REFERENCES}")
+        roles: list[str] = []
+        for reference in self.references:
+            _check_type("references", reference, ReferenceRef)
+            for name in ("model", "image"):
+                if not isinstance(getattr(reference, name), str) or not getattr(reference, name).strip():
+                    raise RecipeError(f"references.{name}", "is empty")
+            if not isinstance(reference.mask, str):
+                raise RecipeError("references.mask", "must name a mask's role, or be empty")
+            _check_number("references.weight", reference.weight, 0.0, 2.0)
+            _check_number("references.guidance_start", reference.guidance_start, 0.0, 1.0)
+            _check_number("references.guidance_end", reference.guidance_end, 0.0, 1.0)
+            if reference.guidance_start >= reference.guidance_end:
+                raise RecipeError("references.guidance", "guidance_start must be below guidance_end")
+            roles += [reference.image] + ([reference.mask] if reference.mask else [])
+        if {"image", "mask"} & set(roles) or control_roles & set(roles):
+            raise RecipeError(
+                "references.image",
+                "a reference's picture and mask need roles of their own (reference-N, reference-N-mask)",
+            )
+        if len(set(roles)) != len(roles):
+            raise RecipeError("references.image", "two references share one picture or mask role; give each its own")
 
     def _validate_finishing(self) -> None:
         if len(self.regions) > MAX_REGIONS:
@@ -326,6 +358,7 @@ class Recipe:
             Mode.INPAINT,
             inpaint_area=InpaintArea.ONLY_MASKED,
             controls=controls,
+            references=(),  # a region is rendered alone: a reference's mask would not fit it
             regions=tuple(regions),
             upscale=None,
             batch_size=1,
@@ -335,10 +368,12 @@ class Recipe:
         """An upscale of this recipe's picture: with `settings.refine`, an img2img of tiles under `controls`;
         without, this very recipe (it says how the picture was made) with the upscale added, as Extras keeps it."""
         if settings.refine:
-            return self.as_edit(Mode.IMG2IMG, regions=(), controls=controls, upscale=settings, batch_size=1)
+            return self.as_edit(
+                Mode.IMG2IMG, regions=(), controls=controls, references=(), upscale=settings, batch_size=1
+            )
         # Nothing is inpainted by a plain upscale, and its controls' maps are not the enlarged picture's.
         mode = Mode.IMG2IMG if self.mode is Mode.INPAINT else self.mode
-        return self.replace(mode=mode, regions=(), controls=(), upscale=settings, batch_size=1)
+        return self.replace(mode=mode, regions=(), controls=(), references=(), upscale=settings, batch_size=1)
 
     def with_hires_of(self, settings: Recipe) -> Recipe:
         """This (txt2img) recipe made again with `settings`' hires fix: one picture, nothing else changed."""
@@ -360,6 +395,11 @@ class Recipe:
         return tuple(LoraRef(name, weight) for name, weight in loras)
 
     @property
+    def reference_pictures(self) -> frozenset[str]:
+        """The input roles that are reference pictures: read whole, at their own size (masks are not)."""
+        return frozenset(reference.image for reference in self.references)
+
+    @property
     def prompt_without_lora_tags(self) -> str:
         """The prompt the text encoder reads: the artist's words, `<lora:>` tags taken out."""
         return lora_tags(self.prompt)[0]
@@ -370,6 +410,8 @@ class Recipe:
         data["inpaint_area"] = self.inpaint_area.value
         for control in data["controls"]:
             control["control_mode"] = ControlMode(control["control_mode"]).value
+        for reference in data["references"]:
+            reference["kind"] = ReferenceKind(reference["kind"]).value
         return {"schema_version": SCHEMA_VERSION, **data}
 
     @classmethod
@@ -387,6 +429,8 @@ class Recipe:
             version = 5
         if version == 5:  # version 6 only added each control unit's control mode (Balanced before)
             version = 6
+        if version == 6:  # version 7 only added reference pictures (none before)
+            version = 7
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"
@@ -397,6 +441,7 @@ class Recipe:
             raise RecipeError(unknown[0], "is not a recipe field")
         data["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in data.get("loras", ()))
         data["controls"] = tuple(_as(ControlRef, "controls", control) for control in data.get("controls", ()))
+        data["references"] = tuple(_as(ReferenceRef, "references", ref) for ref in data.get("references", ()))
         data["regions"] = tuple(_as(RegionRef, "regions", region) for region in data.get("regions", ()))
         if data.get("upscale") is not None:
             data["upscale"] = _as(UpscaleRef, "upscale", data["upscale"])

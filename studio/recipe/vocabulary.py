@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # 6: control modes; 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 # How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
@@ -15,6 +15,7 @@ LANCZOS = "Lanczos"
 UPSCALER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
 MAX_UPSCALE = 4.0
 MAX_REGIONS = 16
+MAX_REFERENCES = 4  # reference pictures (IP-Adapter units) in one run
 # What a fix region holds, as the artist names it: found by a detector, or marked by hand.
 REGION_LABELS: tuple[str, ...] = ("face", "hand", "box", "brush")
 

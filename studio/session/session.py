@@ -75,15 +75,19 @@ class Session:
         *,
         parent_id: str | None = None,
         control_images: Mapping[str, Image.Image] | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
         on_step: OnStep = None,
     ) -> Iteration:
         """txt2img. With `parent_id`, the result is a regeneration of that node (feedback loop).
 
-        `control_images` holds the map of each control unit in `recipe.controls`, by the unit's role.
+        `control_images` holds the map of each control unit in `recipe.controls`, and the picture and mask of each
+        reference in `recipe.references`, by the unit's role; `sources` where each reference picture is from and
+        its licence ({"reference-1": {"origin": ..., "licence": ...}}).
         """
         recipe = recipe.replace(mode=Mode.TXT2IMG)
-        images = fit_control_maps(control_images, (recipe.width, recipe.height))
-        return self._turn(Request(recipe, Action.GENERATE, parent_id=parent_id, images=images), on_step)
+        images = fit_control_maps(control_images, (recipe.width, recipe.height), recipe.reference_pictures)
+        request = Request(recipe, Action.GENERATE, parent_id=parent_id, images=images, sources=sources or {})
+        return self._turn(request, on_step)
 
     def repaint(
         self,
@@ -103,7 +107,7 @@ class Session:
         image = image.convert("RGB")
         width, height = render_size(image.size)
         recipe = recipe.as_edit(Mode.IMG2IMG, width=width, height=height)
-        images = {"image": image} | fit_control_maps(control_images, image.size)
+        images = {"image": image} | fit_control_maps(control_images, image.size, recipe.reference_pictures)
         request = Request(recipe, Action.REPAINT, parent_id, source_index, images, sources=sources or {})
         return self._turn(request, on_step)
 
@@ -130,7 +134,9 @@ class Session:
             # The recipe records the size the model rendered at; the result has the picture's own size.
             width, height = render_size(image.size)
             recipe = recipe.replace(width=width, height=height)
-        images = {"image": image, "mask": mask} | fit_control_maps(control_images, image.size)
+        images = {"image": image, "mask": mask} | fit_control_maps(
+            control_images, image.size, recipe.reference_pictures
+        )
         request = Request(recipe, Action.INPAINT, parent_id, source_index, images, sources=sources or {})
         return self._turn(request, on_step)
 
@@ -398,7 +404,7 @@ class Session:
         if masked:
             recipe = recipe.replace(inpaint_area=InpaintArea.WHOLE_PICTURE)
         images = {"image": edit.picture} | ({"mask": edit.mask} if masked else {})
-        images |= fit_control_maps(control_images, edit.picture.size)
+        images |= fit_control_maps(control_images, edit.picture.size, recipe.reference_pictures)
         request = Request(recipe, action, edit.parent_id, edit.source_index, images, sources=sources or {})
 
         parent = (edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None

@@ -1,7 +1,9 @@
 """sd-webui-controlnet's API shapes: units in `alwayson_scripts.controlnet.args`, its module and model names.
 
 A unit names a preprocessor ("module") and a ControlNet ("model"); the studio reads them as a control
-unit of the recipe (`ControlRef`) and its map. Pure: PIL and the control catalogue.
+unit of the recipe (`ControlRef`) and its map. A unit whose module is an IP-Adapter one (`ip-adapter_clip_sd15`,
+`ip-adapter-auto`, ...) is a reference picture (`ReferenceRef`): its model names an IP-Adapter file, its image is
+the reference, and its `effective_region_mask` (or `mask`) the area it steers. Pure: PIL and the control catalogue.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PIL import Image
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role, default_model
 from studio.control.preprocessors import PREPROCESSORS
 from studio.errors import InputError
-from studio.recipe import TINY_MODEL, ControlMode, ControlRef
+from studio.recipe import TINY_MODEL, ControlMode, ControlRef, ReferenceKind, ReferenceRef
 from studio.webui.pictures import CROP_AND_RESIZE, RESIZE_MODES, decode_picture, resize_for
 
 SCRIPT_NAME = "controlnet"
@@ -50,12 +52,72 @@ _KIND_WORDS: tuple[tuple[str, str], ...] = (
 _HASH_SUFFIX = re.compile(r"^(?P<name>.*?)\s*\[(?P<tag>[^\]]*)\]\s*$")
 
 
+IP_ADAPTER_MODULE = "ip-adapter"  # every IP-Adapter module's name starts so
+
+
 @dataclass(frozen=True)
 class Unit:
     """One unit of a request: its recipe part and its map, already at the picture's size."""
 
     control: ControlRef
     map: Image.Image
+
+
+@dataclass(frozen=True)
+class ReferenceUnit:
+    """One IP-Adapter unit of a request: its recipe part, and its picture and mask by role."""
+
+    reference: ReferenceRef
+    pictures: dict[str, Image.Image]
+
+
+def is_reference(unit: Mapping[str, Any]) -> bool:
+    return str(unit.get("module") or "").lower().startswith(IP_ADAPTER_MODULE)
+
+
+def read_references(units: list[Mapping[str, Any]], *, size: tuple[int, int]) -> list[ReferenceUnit]:
+    """The recipe's reference pictures among the units (numbered from 1), each with its mask at `size`."""
+    found = []
+    for index, unit in enumerate(units):
+        if is_reference(unit):
+            found.append(_read_reference(unit, index, len(found) + 1, size))
+    return found
+
+
+def _read_reference(unit: Mapping[str, Any], index: int, number: int, size: tuple[int, int]) -> ReferenceUnit:
+    where = f"alwayson_scripts.controlnet.args[{index}]"
+    text = str(unit.get("model") or "").strip()
+    if not text or text == "None":
+        raise InputError(f"{where}.model: name an IP-Adapter file of the studio's ipadapter folder")
+    name = match["name"].strip() if (match := _HASH_SUFFIX.match(text)) else text
+    module = str(unit.get("module")).lower()
+    kind = (
+        ReferenceKind.FACE
+        if "face_id" in module or "faceid" in name.lower()
+        else ReferenceKind.COMPOSITION
+        if "composition" in name.lower()
+        else ReferenceKind.STYLE_CONTENT
+    )
+    role = f"reference-{number}"
+    pictures = {role: decode_picture(unit.get("image") or unit.get("input_image"), f"{where}.image").convert("RGB")}
+    mask_source = unit.get("effective_region_mask") or unit.get("mask") or unit.get("mask_image")
+    mask_role = ""
+    if mask_source:
+        area = decode_picture(mask_source, f"{where}.effective_region_mask").convert("L")
+        width, height = size
+        area = resize_for(CROP_AND_RESIZE, area, width, height, Image.Resampling.NEAREST)
+        mask_role = f"{role}-mask"
+        pictures[mask_role] = area.point([0] * 128 + [255] * 128)  # white steers, as sd-webui-controlnet reads it
+    reference = ReferenceRef(
+        model=name,
+        image=role,
+        weight=_number(unit.get("weight", 1.0), f"{where}.weight"),
+        guidance_start=_number(unit.get("guidance_start", 0.0), f"{where}.guidance_start"),
+        guidance_end=_number(unit.get("guidance_end", 1.0), f"{where}.guidance_end"),
+        kind=kind,
+        mask=mask_role,
+    )
+    return ReferenceUnit(reference, pictures)
 
 
 def module_list() -> list[str]:
@@ -95,6 +157,7 @@ def read_units(
     return [
         _read_unit(unit, index, size=size, base_model=base_model, family=family, make_map=make_map)
         for index, unit in enumerate(units)
+        if not is_reference(unit)
     ]
 
 

@@ -90,9 +90,12 @@ def txt2img_run(request: Txt2ImgRequest, settings: Settings, studio: StudioFacts
     recipe = _base_recipe(request, settings)
     if request.enable_hr:
         recipe = recipe.replace(**_hires(request, recipe, studio.upscalers))
-    units = _units(request, recipe, (recipe.width, recipe.height), studio)
-    recipe = recipe.replace(controls=tuple(unit.control for unit in units))
-    return Run(Mode.TXT2IMG, _batches(request, recipe, rng), control_images=_maps(units))
+    size = (recipe.width, recipe.height)
+    units, references = _units(request, recipe, size, studio), _references(request, size)
+    recipe = recipe.replace(
+        controls=tuple(unit.control for unit in units), references=tuple(unit.reference for unit in references)
+    )
+    return Run(Mode.TXT2IMG, _batches(request, recipe, rng), control_images=_maps(units, references))
 
 
 def img2img_run(request: Img2ImgRequest, settings: Settings, studio: StudioFacts, rng: random.Random) -> Run:
@@ -124,14 +127,16 @@ def img2img_run(request: Img2ImgRequest, settings: Settings, studio: StudioFacts
         recipe = recipe.replace(**_inpaint_fields(request))
         if request.inpainting_fill == FILL:
             image = filled(image, mask)  # only the masked area changes: the model starts from its surroundings
-    units = _units(request, recipe, size, studio)
-    recipe = recipe.replace(controls=tuple(unit.control for unit in units))
+    units, references = _units(request, recipe, size, studio), _references(request, size)
+    recipe = recipe.replace(
+        controls=tuple(unit.control for unit in units), references=tuple(unit.reference for unit in references)
+    )
     return Run(
         Mode.INPAINT if mask is not None else Mode.IMG2IMG,
         _batches(request, recipe, rng),
         image=image,
         mask=mask,
-        control_images=_maps(units),
+        control_images=_maps(units, references),
     )
 
 
@@ -300,8 +305,15 @@ def _units(
     )
 
 
-def _maps(units: list[controlnet.Unit]) -> dict[str, Image.Image]:
-    return {unit.control.image: unit.map for unit in units}
+def _references(request: ProcessingRequest, size: tuple[int, int]) -> list[controlnet.ReferenceUnit]:
+    return controlnet.read_references(controlnet.units_of(request.alwayson_scripts), size=size)
+
+
+def _maps(units: list[controlnet.Unit], references: list[controlnet.ReferenceUnit]) -> dict[str, Image.Image]:
+    maps = {unit.control.image: unit.map for unit in units}
+    for reference in references:
+        maps |= reference.pictures
+    return maps
 
 
 def _batches(request: ProcessingRequest, recipe: Recipe, rng: random.Random) -> tuple[Recipe, ...]:
