@@ -195,6 +195,7 @@ def build_sessions(
     preset_folders: tuple[Path, Path] | None = None,
     lora_dir: Path | None = None,
     embedding_dir: Path | None = None,
+    reference_dir: Path | None = None,
     workshop: Workshop | None = None,
     map_maker: MapMaker | None = None,
     upscalers: Enlarger | None = None,
@@ -206,6 +207,7 @@ def build_sessions(
 
     Each part is optional but the engine: a studio without a LoRA folder, preprocessors or a signing
     folder still runs the loop, and says so when the missing part is asked for."""
+    from studio.control.references import ReferenceLibrary
     from studio.history import HistoryStore
     from studio.services import Services
     from studio.services.authorship import Authorship
@@ -222,6 +224,7 @@ def build_sessions(
         presets=PresetShelf(preset_folders),
         loras=loras,
         embeddings=Embeddings(embedding_dir, hashes=hashes),
+        references=ReferenceLibrary(reference_dir),
         maps=Maps(map_maker),
         authorship=Authorship(signing, trained_on=loras.trained_on),
         hashes=hashes,
@@ -281,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,
         embedding_dir=args.embeddings,
+        reference_dir=args.ipadapter,
         workshop=LoraWorkshop(engine),
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         upscalers=upscalers,

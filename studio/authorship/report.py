@@ -36,8 +36,10 @@ def summary(steps: list[Step]) -> dict[str, Any]:
 
 
 def _shaped_by_hand(step: Step) -> bool:
-    """A step the artist shaped beyond asking: masked, painted, drew a map, marked regions, picked among several."""
-    return any(act.kind in ("mask", "paint-over", "control map", "region", "outpaint", "pick") for act in step.by_hand)
+    """A step the artist shaped beyond asking: masked, painted, drew a map or a reference's area, marked regions,
+    picked among several."""
+    shaping = ("mask", "paint-over", "control map", "reference area", "region", "outpaint", "pick")
+    return any(act.kind in shaping for act in step.by_hand)
 
 
 def story(steps: list[Step]) -> str:

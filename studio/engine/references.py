@@ -21,30 +21,14 @@ import torch
 from diffusers.image_processor import IPAdapterMaskProcessor
 from PIL import Image
 
+from studio.control.references import IMAGE_ENCODER, PICKLED_SUFFIXES, SAFE_SUFFIXES, list_adapters
 from studio.errors import InputError, NotAvailable
 from studio.lora_library import read_header
 from studio.recipe import ReferenceKind, ReferenceRef
 
-SAFE_SUFFIXES = (".safetensors",)
-PICKLED_SUFFIXES = (".bin",)
-IMAGE_ENCODER = "image_encoder"
-
 
 class ReferenceError(InputError):
     """A reference picture's adapter cannot be found or used. The message says what to do."""
-
-
-def list_adapters(folder: Path | None) -> list[Path]:
-    """Every adapter file in the folder and its sub-folders."""
-    if folder is None or not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in SAFE_SUFFIXES + PICKLED_SUFFIXES
-        and IMAGE_ENCODER not in path.parts
-    )
 
 
 class ReferenceAdapters:

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 
 from studio.access.offered import Offered
+from studio.control.references import ReferenceLibrary
 from studio.formats.hashes import HashCache
 from studio.live.painter import LivePainters
 from studio.progress import RunBoard
@@ -31,6 +32,7 @@ class Services:
     presets: PresetShelf = field(default_factory=PresetShelf)
     loras: Loras = field(default_factory=Loras)
     embeddings: Embeddings = field(default_factory=Embeddings)
+    references: ReferenceLibrary = field(default_factory=ReferenceLibrary)  # the IP-Adapters reference pictures use
     maps: Maps = field(default_factory=Maps)
     authorship: Authorship = field(default_factory=Authorship)
     hashes: HashCache | None = None

@@ -24,6 +24,7 @@ from studio.ui import (
     results,
     train_tab,
 )
+from studio.ui import reference_panel as reference_panel_events
 from studio.ui.control_panel import control_widgets
 from studio.ui.finish_tab import FINISH_TAB
 from studio.ui.form import RecipeForm, hires_widgets, prompt_widgets, settings_widgets
@@ -33,6 +34,7 @@ from studio.ui.present.plan import plan_text
 from studio.ui.present.region_board import BOARD_CSS
 from studio.ui.present.tree_view import TREE_CSS
 from studio.ui.present.viewer import VIEWER_CSS, viewer_html
+from studio.ui.reference_panel import reference_widgets
 from studio.ui.screen import CONTROL_TAB, EDIT_TAB, HISTORY_TAB, NOTHING_YET, PICTURE_TAB, RESULTS_TAB, Screen
 
 CSS = """
@@ -160,6 +162,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                         )
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model, services.models.family, _script("editor.js"))
+                        reference_panel = reference_widgets(services.references.names(), _script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
@@ -210,6 +213,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             compare_box=history_panel.compare_box,
             session_list=history_panel.sessions,
             controls=control_panel,
+            references=reference_panel,
             node_inputs=history_panel.inputs,
             # Kept in this browser's storage: a reload stays in the session, another browser has its own.
             session=gr.BrowserState(None, storage_key="studio-session"),
@@ -241,6 +245,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
         finish_tab.wire(screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
         editor.wire(services, screen, edit_panel)
         control_tab.wire(services, screen, control_panel)
+        reference_panel_events.wire(screen, reference_panel)
         history.wire(services, screen, history_panel, blocks)
         page.wire(
             services,

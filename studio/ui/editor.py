@@ -26,6 +26,7 @@ from studio.ui import live_panel
 from studio.ui.form import edit_widgets
 from studio.ui.live_panel import EditorLink, LivePanel, live_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value
+from studio.ui.present.licences import LICENCES
 from studio.ui.running import user_errors
 from studio.ui.screen import Screen
 
@@ -46,15 +47,6 @@ class EditPanel:
 
 
 # What an artist may say of a picture from outside the studio; any other words may be typed.
-LICENCES = (
-    "unknown",
-    "my own work",
-    "public domain / CC0",
-    "CC BY",
-    "CC BY-SA",
-    "licensed for this use",
-    "not licensed",
-)
 
 
 def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
@@ -311,7 +303,8 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
                 parent_id=painted.parent_id,
                 source_index=painted.source_index,
                 control_images=control_images,
-                sources=_stated(painted, values[panel.origin], values[panel.licence]),
+                sources=_stated(painted, values[panel.origin], values[panel.licence])
+                | screen.reference_sources(values),
                 on_step=on_step,
             ),
         )
@@ -329,7 +322,8 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
                 parent_id=painted.parent_id,
                 source_index=painted.source_index,
                 control_images=control_images,
-                sources=_stated(painted, values[panel.origin], values[panel.licence]),
+                sources=_stated(painted, values[panel.origin], values[panel.licence])
+                | screen.reference_sources(values),
                 on_step=on_step,
             ),
         )

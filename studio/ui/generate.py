@@ -40,9 +40,12 @@ def wire(
         recipe, control_images = screen.recipe(values)
         # A new prompt is a new idea: only the artist's "branch" makes it a child of the picked picture.
         parent = (values[screen.selected] or {}).get("node") if values[branch] else None
+        sources = screen.reference_sources(values)
         yield from screen.run(
             session,
-            lambda on_step: session.generate(recipe, parent_id=parent, control_images=control_images, on_step=on_step),
+            lambda on_step: session.generate(
+                recipe, parent_id=parent, control_images=control_images, sources=sources, on_step=on_step
+            ),
         )
 
     run = screen.run_options
@@ -99,7 +102,7 @@ def wire(
     restored = screen.restore_controls.click(
         restore_units,
         inputs=[screen.selected, screen.session],
-        outputs=[*screen.controls.outputs, screen.status],
+        outputs=[*screen.controls.outputs, *screen.references.outputs, screen.status],
         show_progress_on=[screen.badge_sink],  # see Screen.badge_sink: not the forty-odd widgets it sets
         api_visibility="private",
     )

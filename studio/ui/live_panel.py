@@ -139,7 +139,8 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
                     strength=float(values[panel.strength]),
                     masked=masked,
                     control_images=control_images,
-                    sources=editor.stated(edit, values[editor.origin], values[editor.licence]),
+                    sources=editor.stated(edit, values[editor.origin], values[editor.licence])
+                    | screen.reference_sources(values),
                 )
         except gr.Error as error:  # said beside the live picture, which no longer matches the canvas
             return not_shown(f"**Live: not run.** {error.message}")

@@ -26,9 +26,10 @@ from studio.ui.present import header
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.editor_page import editing_line
-from studio.ui.present.plan import UnitPlan, plan_text
+from studio.ui.present.plan import ReferencePlan, UnitPlan, plan_text
 from studio.ui.present.unsent import unsent_label, unsent_words
 from studio.ui.present.viewer import inputs_html
+from studio.ui.reference_panel import REFERENCE_COUNT
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
 
@@ -54,6 +55,9 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
             widgets[f"unit{unit.number}.{name}"] = getattr(unit, name)
         widgets[f"unit{unit.number}.made_by"] = unit.made_by
         widgets[f"unit{unit.number}.shown_kind"] = unit.shown_kind
+    for reference in screen.references.units:  # its settings; the picture and area are the artist's to give again
+        for name in ("enabled", "model", "kind", "weight", "guidance_start", "guidance_end", "origin", "licence"):
+            widgets[f"reference{reference.number}.{name}"] = getattr(reference, name)
     return widgets
 
 
@@ -86,6 +90,16 @@ def plan_of(
         str(saved.get("form.hires_upscaler") or ""),
         float(saved.get("form.hires_denoising_strength") or 0),
     )
+    references = [
+        ReferencePlan(
+            number,
+            str(saved.get(f"reference{number}.model") or ""),
+            float(saved.get(f"reference{number}.weight") or 0),
+            str(saved.get(f"reference{number}.kind") or ""),
+        )
+        for number in range(1, REFERENCE_COUNT + 1)
+        if saved.get(f"reference{number}.enabled")
+    ]
     return plan_text(
         model,
         saved.get("form.prompt") or "",
@@ -97,6 +111,7 @@ def plan_of(
         loaded[0],
         negative_prompt=saved.get("form.negative_prompt") or "",
         embeddings=embeddings or [],
+        references=references,
     )
 
 

@@ -21,6 +21,7 @@ from studio.ui.present import results as results_text
 from studio.ui.present.tree_view import tree_html
 from studio.ui.present.unsent import form_words, unsent_label, unsent_words
 from studio.ui.present.viewer import Shown, inputs_html, viewer_html
+from studio.ui.reference_panel import ReferencePanel
 from studio.ui.running import Finished, refusal, stream, user_errors
 
 NOTHING_YET = "Nothing yet: write a prompt and press Generate (or Ctrl+Enter)."
@@ -54,6 +55,7 @@ class Screen:
     use_model: gr.Button  # loads the picked picture's model; picking alone never changes the model
     unsent: gr.State  # {"prompt", "negative"}: words typed but not run that a pick replaced, or None
     unsent_button: gr.Button  # puts them back
+    references: ReferencePanel  # the Control tab's reference pictures
     # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
     # badge over it (or over a control) would hide them or block clicks. It also keeps the page quick: Gradio
     # updates every widget that ever showed progress at each step of every event, a walk of the whole page each.
@@ -117,11 +119,18 @@ class Screen:
         ]
 
     def recipe(self, values: dict[Any, Any], *, sketch: Image.Image | None = None):
-        """The form's recipe with the Control tab's units, and the units' maps. Raises gr.Error for bad input.
-        `sketch`: a live canvas whose lines are unit 1's map."""
+        """The form's recipe with the Control tab's units and reference pictures, and the units' maps and the
+        references' pictures and areas by role. Raises gr.Error for bad input. `sketch`: a live canvas whose
+        lines are unit 1's map."""
         with user_errors():
             controls, control_images = self.controls.controls(values, sketch=sketch)
-        return self.form_recipe(values).replace(controls=controls), control_images
+        references, pictures, _ = self.references.references(values)
+        recipe = self.form_recipe(values).replace(controls=controls, references=references)
+        return recipe, control_images | pictures
+
+    def reference_sources(self, values: dict[Any, Any]) -> dict[str, dict[str, str]]:
+        """What the artist said of each reference picture in use (origin and licence), by role."""
+        return self.references.references(values)[2]
 
     def form_recipe(self, values: dict[Any, Any]):
         """The form's recipe alone, for a finish: the Control tab's units steer generations, not a fix or an upscale
@@ -131,7 +140,7 @@ class Screen:
 
     @property
     def recipe_inputs(self) -> set[Any]:
-        return self.form.inputs | self.controls.inputs
+        return self.form.inputs | self.controls.inputs | self.references.inputs
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -259,10 +268,15 @@ class Screen:
         }
 
     def restore_button(self, node: Iteration) -> gr.Button:
-        count = len(node.recipe.controls)
+        count = len(node.recipe.controls) + len(node.recipe.references)
+        roles = [unit.image for unit in node.recipe.controls] + [ref.image for ref in node.recipe.references]
         # A finish's "keep structure" unit has no map of its own (it is the picture): nothing to put back.
-        restorable = count > 0 and all(unit.image in node.inputs for unit in node.recipe.controls)
-        return gr.Button(f"Use {node.id}'s control {'unit' if count == 1 else 'units'} ({count})", visible=restorable)
+        restorable = count > 0 and all(role in node.inputs for role in roles)
+        if node.recipe.references:
+            what = "control units and references" if node.recipe.controls else "references"
+        else:
+            what = "control unit" if count == 1 else "control units"
+        return gr.Button(f"Use {node.id}'s {what} ({count})", visible=restorable)
 
     def use_model_button(self, node: Iteration, loaded: str | None) -> gr.Button:
         """Offered when the picked picture was made with another model than the one loaded."""
@@ -272,10 +286,14 @@ class Screen:
     def restore_units(self, session: Session, node_id: str) -> dict[Any, Any]:
         """The Control tab set to what node `node_id` ran under (its units on, the others off)."""
         node = session.history.get(node_id)
-        kinds = ", ".join(unit.kind for unit in node.recipe.controls)
+        names = [unit.kind for unit in node.recipe.controls]
+        names += [f"reference {number}" for number in range(1, len(node.recipe.references) + 1)]
+        inputs = session.inputs(node_id)
         return {
-            **self.controls.show(node.recipe, session.inputs(node_id)),
-            self.status: f"The Control tab now holds {node_id}'s units ({kinds}); they apply to the next run.",
+            **self.controls.show(node.recipe, inputs),
+            **self.references.show(node.recipe, inputs, node.sources),
+            self.status: f"The Control tab now holds {node_id}'s units ({', '.join(names) or 'none'}); they apply "
+            "to the next run.",
         }
 
 

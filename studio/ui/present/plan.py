@@ -21,6 +21,14 @@ class UnitPlan:
     control_mode: str = ControlMode.BALANCED.value  # sd-webui-controlnet's mode, by its name
 
 
+@dataclass(frozen=True)
+class ReferencePlan:
+    number: int
+    model: str
+    weight: float
+    kind: str
+
+
 def plan_text(
     model: str,
     prompt: str,
@@ -32,6 +40,7 @@ def plan_text(
     loaded: str | None = None,
     negative_prompt: str = "",
     embeddings: Sequence[str] = (),
+    references: Sequence[ReferencePlan] = (),
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
@@ -61,6 +70,9 @@ def plan_text(
         label = KINDS[unit.kind].label if unit.kind in KINDS else unit.kind
         mode = "" if unit.control_mode == ControlMode.BALANCED.value else f", mode: {unit.control_mode}"
         lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
+    for reference in references:
+        adapter = reference.model.rsplit(".", 1)[0] or "**no IP-Adapter chosen**"
+        lines.append(f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}")
     return "  \n".join(lines)
 
 

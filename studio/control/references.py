@@ -1,0 +1,101 @@
+"""Reference pictures without torch: the IP-Adapter folder's files, and the window's reference units as recipe parts.
+
+An ipadapter folder holds adapter files (`.safetensors`, or a pickled `.bin`) beside an `image_encoder/` folder with
+the CLIP vision encoder they were trained with (studio/engine/references.py loads them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from studio.errors import InputError
+from studio.recipe import ReferenceKind, ReferenceRef
+
+SAFE_SUFFIXES = (".safetensors",)
+PICKLED_SUFFIXES = (".bin",)
+IMAGE_ENCODER = "image_encoder"
+
+
+def list_adapters(folder: Path | None) -> list[Path]:
+    """Every adapter file in the folder and its sub-folders (the encoders' own files aside)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in SAFE_SUFFIXES + PICKLED_SUFFIXES
+        and IMAGE_ENCODER not in path.parts
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceLibrary:
+    """The IP-Adapter folder (None: a studio without one), as the window lists it."""
+
+    folder: Path | None = None
+
+    def names(self) -> list[str]:
+        return [path.name for path in list_adapters(self.folder)]
+
+
+def reference_role(number: int) -> str:
+    return f"reference-{number}"
+
+
+@dataclass(frozen=True)
+class ReferenceValues:
+    """One reference unit of the window, as the artist set it."""
+
+    enabled: bool
+    picture: Image.Image | None
+    model: str
+    kind: str
+    weight: float
+    guidance_start: float
+    guidance_end: float
+    mask: Image.Image | None  # white where it steers; None: the whole picture
+    origin: str = ""
+    licence: str = ""
+
+
+def build_references(
+    units: Sequence[ReferenceValues],
+) -> tuple[tuple[ReferenceRef, ...], dict[str, Image.Image], dict[str, dict[str, str]]]:
+    """The enabled units as recipe entries, their pictures and masks by role, and what the artist said of each
+    picture. InputError names the unit at fault."""
+    references: list[ReferenceRef] = []
+    pictures: dict[str, Image.Image] = {}
+    sources: dict[str, dict[str, str]] = {}
+    for number, unit in enumerate(units, start=1):
+        if not unit.enabled:
+            continue
+        if unit.picture is None:
+            raise InputError(f"reference {number}: it has no picture yet; upload one, or switch the reference off")
+        if not unit.model.strip():
+            raise InputError(
+                f"reference {number}: choose an IP-Adapter (put its files in the ipadapter folder, see ipadapter/README.md)"
+            )
+        role = reference_role(len(references) + 1)
+        mask_role = ""
+        if unit.mask is not None and unit.mask.convert("L").getbbox():
+            mask_role = f"{role}-mask"
+            pictures[mask_role] = unit.mask.convert("L").point([0] * 128 + [255] * 128)
+        references.append(
+            ReferenceRef(
+                model=unit.model.strip(),
+                image=role,
+                weight=float(unit.weight),
+                guidance_start=float(unit.guidance_start),
+                guidance_end=float(unit.guidance_end),
+                kind=ReferenceKind(unit.kind),
+                mask=mask_role,
+            )
+        )
+        pictures[role] = unit.picture.convert("RGB")
+        sources[role] = {"origin": unit.origin.strip() or "unknown", "licence": unit.licence.strip() or "unknown"}
+    return tuple(references), pictures, sources

@@ -1,0 +1,203 @@
+"""The reference pictures of the Control tab: IP-Adapter units beside the control units, each with an optional area.
+
+A unit's area is painted in the map editor the control units use: *Blank area* starts a black canvas at the form's
+size, and white is where the reference steers (no area: the whole picture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from studio.control.references import ReferenceValues, build_references
+from studio.pictures import png_data_url
+from studio.recipe import Recipe, ReferenceKind, ReferenceRef
+from studio.ui.control_panel import map_of
+from studio.ui.present.editor_page import editor_html, map_value
+from studio.ui.present.licences import LICENCES
+from studio.ui.running import user_errors
+
+REFERENCE_COUNT = 2
+
+
+def area_value(area: Image.Image) -> dict:
+    """The map editor's value for an area: white where the reference steers, black elsewhere, a broad brush."""
+    area = area.convert("RGB")
+    return map_value(
+        png_data_url(area), area.size, ["#ffffff", "#000000"], max(8, max(area.size) // 10), ["here", "not here"]
+    )
+
+
+@dataclass
+class ReferenceWidgets:
+    number: int
+    enabled: gr.Checkbox
+    picture: gr.Image
+    model: gr.Dropdown
+    kind: gr.Radio
+    weight: gr.Slider
+    guidance_start: gr.Slider
+    guidance_end: gr.Slider
+    area: gr.HTML  # the map editor
+    blank_area: gr.Button
+    whole_picture: gr.Button
+    origin: gr.Textbox
+    licence: gr.Dropdown
+
+    @property
+    def recipe_widgets(self) -> list[Any]:
+        return [
+            self.enabled,
+            self.picture,
+            self.model,
+            self.kind,
+            self.weight,
+            self.guidance_start,
+            self.guidance_end,
+            self.area,
+            self.origin,
+            self.licence,
+        ]
+
+    def values(self, values: dict[Any, Any]) -> ReferenceValues:
+        return ReferenceValues(
+            enabled=bool(values[self.enabled]),
+            picture=values[self.picture],
+            model=str(values[self.model] or ""),
+            kind=str(values[self.kind] or ReferenceKind.STYLE_CONTENT.value),
+            weight=float(values[self.weight]),
+            guidance_start=float(values[self.guidance_start]),
+            guidance_end=float(values[self.guidance_end]),
+            mask=map_of(values[self.area]),
+            origin=str(values[self.origin] or ""),
+            licence=str(values[self.licence] or ""),
+        )
+
+
+@dataclass
+class ReferencePanel:
+    units: list[ReferenceWidgets]
+
+    @property
+    def inputs(self) -> set[Any]:
+        return {widget for unit in self.units for widget in unit.recipe_widgets}
+
+    def references(
+        self, values: dict[Any, Any]
+    ) -> tuple[tuple[ReferenceRef, ...], dict[str, Image.Image], dict[str, dict[str, str]]]:
+        """The enabled units, their pictures and areas by role, and what the artist said of each picture."""
+        with user_errors():
+            return build_references([unit.values(values) for unit in self.units])
+
+    def show(
+        self, recipe: Recipe, pictures: Mapping[str, Image.Image], sources: Mapping[str, Mapping[str, str]]
+    ) -> dict[Any, Any]:
+        """Widget values that put a node's references back; units it did not use are switched off."""
+        shown: dict[Any, Any] = {}
+        for widgets, reference in zip(self.units, [*recipe.references, *[None] * REFERENCE_COUNT], strict=False):
+            if reference is None:
+                shown[widgets.enabled] = False
+                continue
+            stated = sources.get(reference.image, {})
+            mask = pictures.get(reference.mask) if reference.mask else None
+            shown |= {
+                widgets.enabled: True,
+                widgets.picture: pictures.get(reference.image),
+                widgets.model: reference.model,
+                widgets.kind: reference.kind.value,
+                widgets.weight: reference.weight,
+                widgets.guidance_start: reference.guidance_start,
+                widgets.guidance_end: reference.guidance_end,
+                widgets.area: area_value(mask) if mask is not None else None,
+                widgets.origin: stated.get("origin", ""),
+                widgets.licence: stated.get("licence", "unknown"),
+            }
+        return shown
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [widget for unit in self.units for widget in unit.recipe_widgets]
+
+
+def reference_widgets(adapters: list[str], editor_script: str) -> ReferencePanel:
+    gr.Markdown(
+        "### Reference pictures\nSteer with a picture's look (IP-Adapter): a character sheet, a palette, a costume. "
+        "Give a reference an area to steer only there: two references, two areas, two characters.",
+        elem_id="references-intro",
+    )
+    units = []
+    with gr.Tabs():
+        for number in range(1, REFERENCE_COUNT + 1):
+            with gr.Tab(f"Reference {number}", id=f"reference-tab-{number}", elem_id=f"reference-tab-{number}"):
+                units.append(_unit(number, adapters, editor_script))
+    return ReferencePanel(units)
+
+
+def _unit(number: int, adapters: list[str], editor_script: str) -> ReferenceWidgets:
+    prefix = f"reference-{number}"
+    with gr.Row(equal_height=True):
+        enabled = gr.Checkbox(value=False, label="Use this reference", scale=1, min_width=130, elem_id=f"{prefix}-on")
+        model = gr.Dropdown(
+            adapters,
+            value=adapters[0] if adapters else None,
+            label="IP-Adapter",
+            info="A file of the ipadapter folder (ipadapter/README.md)",
+            allow_custom_value=True,
+            scale=2,
+            elem_id=f"{prefix}-model",
+        )
+        kind = gr.Radio(
+            [kind.value for kind in ReferenceKind],
+            value=ReferenceKind.STYLE_CONTENT.value,
+            label="It lends",
+            scale=2,
+            elem_id=f"{prefix}-kind",
+        )
+    with gr.Row():
+        weight = gr.Slider(0, 2, value=0.8, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
+        start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
+        end = gr.Slider(0, 1, value=1.0, step=0.05, label="Ends at", elem_id=f"{prefix}-end")
+    with gr.Row():
+        with gr.Column(scale=2, min_width=220):
+            picture = gr.Image(
+                label="Reference picture", type="pil", sources=["upload", "clipboard"], height=200, elem_id=prefix
+            )
+            origin = gr.Textbox(
+                label="Where is it from?",
+                placeholder="e.g. my character sheet, a friend's photo",
+                max_length=500,
+                elem_id=f"{prefix}-origin",
+            )
+            licence = gr.Dropdown(
+                list(LICENCES),
+                value="unknown",
+                label="Its licence (kept in the authorship record)",
+                allow_custom_value=True,
+                elem_id=f"{prefix}-licence",
+            )
+        with gr.Column(scale=3, min_width=300):
+            area = gr.HTML(None, html_template=editor_html("map"), js_on_load=editor_script, elem_id=f"{prefix}-area")
+            with gr.Row():
+                blank_area = gr.Button("Blank area", size="sm", elem_id=f"{prefix}-blank-area")
+                whole_picture = gr.Button("Whole picture (no area)", size="sm", elem_id=f"{prefix}-whole")
+            gr.Markdown("Paint white where this reference steers.", elem_id=f"{prefix}-area-help")
+    return ReferenceWidgets(
+        number, enabled, picture, model, kind, weight, start, end, area, blank_area, whole_picture, origin, licence
+    )
+
+
+def wire(screen, panel: ReferencePanel) -> None:
+    private: dict[str, Any] = {"api_visibility": "private", "show_progress_on": [screen.badge_sink]}
+    for unit in panel.units:
+
+        def blank(width: float, height: float) -> Any:
+            return area_value(Image.new("RGB", (int(width), int(height)), "black"))
+
+        unit.blank_area.click(blank, inputs=[screen.form.width, screen.form.height], outputs=unit.area, **private)
+        unit.whole_picture.click(lambda: None, outputs=unit.area, **private)
+        # A picture given is a reference the artist means to use.
+        unit.picture.upload(lambda: True, outputs=unit.enabled, **private)

@@ -1,0 +1,83 @@
+"""Reference pictures in the window: two references, each with its own painted area, generate, and find them on
+the node, in the History and in the authorship story."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import expect
+
+from studio.engine.references import ReferenceAdapters
+from studio.engine.tiny_references import tiny_ip_adapter_folder
+from tests.browser_kit import open_studio, open_tab, paint_on, shoot, wait_for_saved
+from tests.servers import browser_session, running_studio
+
+
+@pytest.fixture
+def adapters(engine, model_cache, monkeypatch):
+    references = ReferenceAdapters(tiny_ip_adapter_folder(model_cache))
+    monkeypatch.setattr(engine, "references", references)
+    yield references
+    references.activate(engine.pipelines.base, (), engine.family)
+
+
+def sheet(path, colour: str) -> str:
+    picture = Image.new("RGB", (120, 90), colour)
+    ImageDraw.Draw(picture).ellipse((30, 10, 90, 80), fill="gold")
+    picture.save(path)
+    return str(path)
+
+
+def test_two_references_with_two_areas_generate_and_show_in_the_tree_and_the_story(engine, adapters, page, tmp_path):
+    with running_studio(engine, tmp_path / "outputs", reference_dir=adapters.folder) as (url, studio):
+        open_studio(page, url)
+        page.fill("#prompt textarea", "two friends in a park")
+        open_tab(page, "Control")
+        for number, colour, stroke, origin in (
+            (1, "crimson", ((0.2, 0.2), (0.2, 0.8)), "my character sheet"),
+            (2, "navy", ((0.8, 0.2), (0.8, 0.8)), "a friend's costume photo"),
+        ):
+            page.get_by_role("tab", name=f"Reference {number}").click()
+            page.locator(f"#reference-{number} input[type=file]").set_input_files(
+                sheet(tmp_path / f"{number}.png", colour)
+            )
+            expect(page.locator(f"#reference-{number}-on input")).to_be_checked()  # a picture given is meant
+            page.fill(f"#reference-{number}-origin textarea", origin)
+            page.click(f"#reference-{number}-blank-area")
+            expect(page.locator(f"#reference-{number}-area .sheet")).to_be_visible(timeout=20_000)
+            paint_on(page, f"#reference-{number}-area", *stroke)
+        expect(page.locator("#plan")).to_contain_text(
+            "Reference 1: ip-adapter-plus_tiny, weight 0.8, style and content"
+        )
+        expect(page.locator("#plan")).to_contain_text("Reference 2: ip-adapter-plus_tiny, weight 0.8")
+        shoot(page, "references-01-two-references-with-areas")
+
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        node = browser_session(studio).history.get("00001")
+        first, second = node.recipe.references
+        assert (first.image, first.mask, second.image, second.mask) == (
+            "reference-1",
+            "reference-1-mask",
+            "reference-2",
+            "reference-2-mask",
+        )
+        area = Image.open(browser_session(studio).history.path(node.inputs["reference-1-mask"])).convert("L")
+        assert area.getpixel((int(0.2 * area.width), area.height // 2)) == 255
+        assert area.getpixel((int(0.8 * area.width), area.height // 2)) == 0  # the other reference's side
+        assert node.sources["reference-2"] == {"origin": "a friend's costume photo", "licence": "unknown"}
+
+        open_tab(page, "History")
+        page.locator("#history img").first.click()
+        expect(page.locator("#node-inputs")).to_contain_text("reference-1")
+        expect(page.locator("#node-inputs")).to_contain_text("reference-2-mask")
+        shoot(page, "references-02-the-node-with-its-references")
+
+        open_tab(page, "Authorship")
+        page.click("#authorship-show")
+        story = page.locator("#authorship-story")
+        expect(story).to_contain_text("1 step, 1 of them shaped by hand")  # the areas were painted by hand
+        expect(story).to_contain_text("chose reference picture 1")
+        expect(story).to_contain_text("my character sheet")
+        expect(story).to_contain_text("2 outside picture(s)")
+        shoot(page, "references-03-the-story")
