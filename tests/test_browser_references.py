@@ -1,5 +1,5 @@
-"""Reference pictures in the window: two references, each with its own painted area, generate, and find them on
-the node, in the History and in the authorship story."""
+"""Reference pictures and area prompts in the window: two references, each with its own painted area, and words
+for one area; generate, and find them on the node, in the History and in the authorship story."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def sheet(path, colour: str) -> str:
     return str(path)
 
 
-def test_two_references_with_two_areas_generate_and_show_in_the_tree_and_the_story(engine, adapters, page, tmp_path):
+def test_two_references_with_two_areas_and_an_area_prompt_show_in_the_tree_and_the_story(
+    engine, adapters, page, tmp_path
+):
     with running_studio(engine, tmp_path / "outputs", reference_dir=adapters.folder) as (url, studio):
         open_studio(page, url)
         page.fill("#prompt textarea", "two friends in a park")
@@ -46,6 +48,13 @@ def test_two_references_with_two_areas_generate_and_show_in_the_tree_and_the_sto
             page.click(f"#reference-{number}-blank-area")
             expect(page.locator(f"#reference-{number}-area .sheet")).to_be_visible(timeout=20_000)
             paint_on(page, f"#reference-{number}-area", *stroke)
+        page.get_by_role("tab", name="Area 1").click()
+        page.locator("#area-1-prompt textarea").press_sequentially("a girl with red hair")  # typed, as an artist does
+        expect(page.locator("#area-1-on input")).to_be_checked()  # words written for an area are meant
+        page.click("#area-1-blank-area")
+        expect(page.locator("#area-1-area .sheet")).to_be_visible(timeout=20_000)
+        paint_on(page, "#area-1-area", (0.25, 0.3), (0.25, 0.7))
+        expect(page.locator("#plan")).to_contain_text("Area 1: “a girl with red hair”")
         expect(page.locator("#plan")).to_contain_text(
             "Reference 1: ip-adapter-plus_tiny, weight 0.8, style and content"
         )
@@ -66,6 +75,12 @@ def test_two_references_with_two_areas_generate_and_show_in_the_tree_and_the_sto
         assert area.getpixel((int(0.2 * area.width), area.height // 2)) == 255
         assert area.getpixel((int(0.8 * area.width), area.height // 2)) == 0  # the other reference's side
         assert node.sources["reference-2"] == {"origin": "a friend's costume photo", "licence": "unknown"}
+        (area_prompt,) = node.recipe.area_prompts
+        assert (area_prompt.prompt, area_prompt.mask, area_prompt.weight) == ("a girl with red hair", "area-1", 0.8)
+        painted = Image.open(browser_session(studio).history.path(node.inputs["area-1"])).convert("L")
+        assert painted.getpixel((painted.width // 4, painted.height // 2)) == 255
+        text = Image.open(browser_session(studio).history.path(node.outputs[0])).text["parameters"]
+        assert "Area prompt 1: a girl with red hair, Area weight 1: 0.8" in text
 
         open_tab(page, "History")
         page.locator("#history img").first.click()
@@ -78,6 +93,7 @@ def test_two_references_with_two_areas_generate_and_show_in_the_tree_and_the_sto
         story = page.locator("#authorship-story")
         expect(story).to_contain_text("1 step, 1 of them shaped by hand")  # the areas were painted by hand
         expect(story).to_contain_text("chose reference picture 1")
+        expect(story).to_contain_text("wrote for it “a girl with red hair”")
         expect(story).to_contain_text("my character sheet")
         expect(story).to_contain_text("2 outside picture(s)")
         shoot(page, "references-03-the-story")

@@ -146,6 +146,12 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
                 Act(HUMAN, "reference area", f"painted the area reference picture {number} steers: {area:.1f} % of "
                     "the picture", {"reference": number, "area_percent": area})
             )  # fmt: skip
+    for number, area in enumerate(recipe.area_prompts, start=1):
+        covered = _white_percent(path_of(node.inputs[area.mask])) if area.mask in node.inputs else 0.0
+        acts.append(
+            Act(HUMAN, "area prompt", f"painted area {number} ({covered:.1f} % of the picture) and wrote for it "
+                f"“{area.prompt}”", {"area": number, "area_percent": covered, "weight": area.weight})
+        )  # fmt: skip
     for region in recipe.regions:
         how = f"found by {region.found_by}" if region.found_by else "marked by hand"
         acts.append(Act(HUMAN, "region", f"asked to fix a {region.label} region ({how})", {"label": region.label}))

@@ -36,9 +36,9 @@ def summary(steps: list[Step]) -> dict[str, Any]:
 
 
 def _shaped_by_hand(step: Step) -> bool:
-    """A step the artist shaped beyond asking: masked, painted, drew a map or a reference's area, marked regions,
-    picked among several."""
-    shaping = ("mask", "paint-over", "control map", "reference area", "region", "outpaint", "pick")
+    """A step the artist shaped beyond asking: masked, painted, drew a map or an area (a reference's, an area
+    prompt's), marked regions, picked among several."""
+    shaping = ("mask", "paint-over", "control map", "reference area", "area prompt", "region", "outpaint", "pick")
     return any(act.kind in shaping for act in step.by_hand)
 
 

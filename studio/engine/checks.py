@@ -78,9 +78,23 @@ def check_inputs(
                 f"references: reference {number}'s mask is {area.size[0]}x{area.size[1]} "
                 f"but the picture is {map_size[0]}x{map_size[1]}"
             )
+    if recipe.area_prompts and only_masked:
+        raise InputError("area_prompts: area prompts steer the whole picture; inpaint with 'whole picture'")
+    for number, area in enumerate(recipe.area_prompts, start=1):
+        painted = control_images.get(area.mask)
+        if painted is None:
+            raise InputError(f"area_prompts: area {number} has no painted area {area.mask!r}")
+        if painted.size != map_size:
+            raise InputError(
+                f"area_prompts: area {number} is {painted.size[0]}x{painted.size[1]} "
+                f"but the picture is {map_size[0]}x{map_size[1]}"
+            )
+        if not painted.convert("L").getbbox():
+            raise InputError(f"area_prompts: area {number} is empty; paint where its words should steer")
     used = {unit.image for unit in recipe.controls} | {
         role for reference in recipe.references for role in (reference.image, reference.mask) if role
     }
+    used |= {area.mask for area in recipe.area_prompts}
     unused = sorted(set(control_images) - used)
     if unused:
         raise InputError(f"controls: no unit uses the control map {unused[0]!r}")

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import ControlNetModel, ControlNetUnionModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
@@ -17,6 +18,7 @@ from PIL import Image
 
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
+from studio.engine.area_prompts import Area, areas_on
 from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
@@ -178,6 +180,7 @@ class Engine:
         # A reference picture is read whole at any size; its mask is laid over the picture like a map.
         references = {r.image: control_images.pop(r.image) for r in recipe.references}
         reference_masks = {r.mask: control_images.pop(r.mask) for r in recipe.references if r.mask}
+        reference_masks |= {area.mask: control_images.pop(area.mask) for area in recipe.area_prompts}
         if image is not None and is_whole_picture(recipe):
             # Extended, never resized: the artist's pixels stay where they are (cropped back in step 5).
             size = (recipe.width, recipe.height)
@@ -211,9 +214,10 @@ class Engine:
                 blurred_mask = regions.blurred_mask(mask.convert("L"), recipe.mask_blur)
 
             # 3-4. Denoise; compiled where the fast path is on, and once more eagerly if the compiled code fails.
-            # With reference pictures, eagerly: the adapters change the UNet's attention, and their scales per step.
+            # With reference pictures or area prompts, eagerly: they change the UNet's attention (and the adapters'
+            # scales per step), which the compiled UNet would not see.
             try:
-                with self._fast.eager() if recipe.references else contextlib.nullcontext():
+                with self._fast.eager() if recipe.references or recipe.area_prompts else contextlib.nullcontext():
                     pictures = self._fast.run(
                         lambda: self._denoise(
                             pipelines,
@@ -268,7 +272,8 @@ class Engine:
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
         # 3. Arguments for the mode.
-        named = self.embeddings.for_prompts(pipelines.family, [prompt, recipe.negative_prompt])
+        texts = [prompt, recipe.negative_prompt, *(area.prompt for area in recipe.area_prompts)]
+        named = self.embeddings.for_prompts(pipelines.family, texts)
         with torch.inference_mode():
             embeddings = prompts.encode(pipe, prompt, recipe.negative_prompt, recipe.clip_skip, named)
         before_step = None
@@ -316,12 +321,26 @@ class Engine:
         if hires and recipe.hires_upscaler.startswith("Latent"):
             arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
 
-        # 4. Denoise (and, for the hires fix, enlarge and denoise again).
-        with torch.inference_mode():
+        # 4. Denoise (and, for the hires fix, enlarge and denoise again), area prompts in their areas.
+        with torch.inference_mode(), self._areas(pipe, recipe, references, named):
             pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
             if hires and not halt.halted:
                 pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
         return pictures
+
+    @staticmethod
+    def _areas(pipe, recipe: Recipe, masks: Mapping[str, Image.Image], named) -> contextlib.AbstractContextManager:
+        """The UNet's cross-attention blending each area prompt into its painted area, while inside."""
+        if not recipe.area_prompts:
+            return contextlib.nullcontext()
+        areas = []
+        with torch.inference_mode():
+            for area in recipe.area_prompts:
+                embeds = prompts.encode(pipe, area.prompt, "", recipe.clip_skip, named)["prompt_embeds"]
+                painted = masks[area.mask].convert("L")
+                mask = torch.from_numpy(np.asarray(painted, dtype=np.float32) / 255.0)
+                areas.append(Area(embeds, mask, float(area.weight)))
+        return areas_on(pipe.unet, areas, guided=recipe.cfg_scale > 1)
 
     def _hires_pass(self, pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
         """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.

@@ -125,6 +125,9 @@ def format_parameters(
             ("Control Mode", "Balanced"),
         ]
         fields.append((f"ControlNet {number}", ", ".join(f"{key}: {value}" for key, value in settings)))
+    for number, area in enumerate(recipe.area_prompts, start=1):
+        # The studio's own fields (A1111 has no area prompts of its own; Regional Prompter's take another shape).
+        fields += [(f"Area prompt {number}", area.prompt), (f"Area weight {number}", _number(area.weight))]
     fields += adetailer.format_fields(recipe.regions, recipe.controls)
     if recipe.upscale is not None:
         if recipe.upscale.refine:  # A1111's "SD upscale" script

@@ -5,6 +5,7 @@ Its parts, vocabulary and migrations live in modules of their own; everything a 
 
 from studio.recipe.migrations import upgrade_recipe_dict
 from studio.recipe.parts import (
+    AreaPromptRef,
     ControlMode,
     ControlRef,
     InpaintArea,
@@ -59,6 +60,7 @@ __all__ = [
     "InpaintArea",
     "LoraRef",
     "ControlMode",
+    "AreaPromptRef",
     "ControlRef",
     "ReferenceKind",
     "ReferenceRef",

@@ -125,6 +125,20 @@ class ReferenceRef:
 
 
 @dataclass(frozen=True)
+class AreaPromptRef:
+    """An area prompt (regional prompting): words that steer only a painted area of the picture.
+
+    `mask` names the area's mask among the node's inputs ("area-1": white where the words steer). `weight` is how
+    much of the area follows these words; the rest follows the recipe's prompt (A1111's Regional Prompter calls
+    1 - weight the "base ratio").
+    """
+
+    prompt: str
+    mask: str
+    weight: float = 0.8
+
+
+@dataclass(frozen=True)
 class RegionRef:
     """One region of a fix: where it is on the source picture, and how it is re-rendered.
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from studio.recipe.migrations import _recipe_v1_to_v2
 from studio.recipe.parts import (
+    AreaPromptRef,
     ControlMode,
     ControlRef,
     InpaintArea,
@@ -41,6 +42,7 @@ from studio.recipe.vocabulary import (
     DEFAULT_MODEL,
     HIRES_UPSCALERS,
     LANCZOS,
+    MAX_AREA_PROMPTS,
     MAX_BATCH,
     MAX_CLIP_SKIP,
     MAX_HIRES_SCALE,
@@ -96,6 +98,8 @@ class Recipe:
     controls: tuple[ControlRef, ...] = field(default_factory=tuple)
     # Reference pictures (IP-Adapter units), each steering with a picture of the artist's choosing.
     references: tuple[ReferenceRef, ...] = field(default_factory=tuple)
+    # Area prompts (regional prompting): words that steer only a painted area each (see AreaPromptRef).
+    area_prompts: tuple[AreaPromptRef, ...] = field(default_factory=tuple)
     # Style presets by name, applied when the prompt is encoded: `prompt` stays the artist's own words.
     styles: tuple[str, ...] = field(default_factory=tuple)
     # A1111's "Clip skip": 1 uses CLIP's last layer (off), 2 the one before it (anime and Pony models).
@@ -118,6 +122,7 @@ class Recipe:
         object.__setattr__(self, "loras", tuple(self.loras))
         object.__setattr__(self, "controls", tuple(self.controls))
         object.__setattr__(self, "references", tuple(self.references))
+        object.__setattr__(self, "area_prompts", tuple(self.area_prompts))
         object.__setattr__(self, "regions", tuple(self.regions))
         if isinstance(self.styles, (list, tuple)):
             object.__setattr__(self, "styles", tuple(self.styles))
@@ -223,6 +228,29 @@ class Recipe:
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
         self._validate_references(set(roles))
+        self._validate_area_prompts(set(roles) | {role for r in self.references for role in (r.image, r.mask) if role})
+
+    def _validate_area_prompts(self, other_roles: set[str]) -> None:
+        if len(self.area_prompts) > MAX_AREA_PROMPTS:
+            raise RecipeError("area_prompts", f"{len(self.area_prompts)} area prompts; use at most {MAX_AREA_PROMPTS}")
+        masks = []
+        for area in self.area_prompts:
+            _check_type("area_prompts", area, AreaPromptRef)
+            _check_text("area_prompts.prompt", area.prompt)
+            if not area.prompt.strip():
+                raise RecipeError("area_prompts.prompt", "is empty; write what this area shows, or remove the area")
+            if lora_tags(area.prompt)[1]:
+                raise RecipeError(
+                    "area_prompts.prompt",
+                    "holds a <lora:…> tag; a LoRA changes the whole picture's model, so an area cannot have its own: "
+                    "put the tag in the main prompt",
+                )
+            if not isinstance(area.mask, str) or not area.mask.strip():
+                raise RecipeError("area_prompts.mask", "is empty; name the area's mask (area-N)")
+            _check_number("area_prompts.weight", area.weight, 0.0, 1.0)
+            masks.append(area.mask)
+        if {"image", "mask"} & set(masks) or other_roles & set(masks) or len(set(masks)) != len(masks):
+            raise RecipeError("area_prompts.mask", "each area needs a mask role of its own (area-1, area-2, …)")
 
     def _validate_references(self, control_roles: set[str]) -> None:
         if len(self.references) > MAX_REFERENCES:
@@ -358,7 +386,8 @@ class Recipe:
             Mode.INPAINT,
             inpaint_area=InpaintArea.ONLY_MASKED,
             controls=controls,
-            references=(),  # a region is rendered alone: a reference's mask would not fit it
+            references=(),  # a region is rendered alone: a reference's or an area's mask would not fit it
+            area_prompts=(),
             regions=tuple(regions),
             upscale=None,
             batch_size=1,
@@ -369,11 +398,19 @@ class Recipe:
         without, this very recipe (it says how the picture was made) with the upscale added, as Extras keeps it."""
         if settings.refine:
             return self.as_edit(
-                Mode.IMG2IMG, regions=(), controls=controls, references=(), upscale=settings, batch_size=1
+                Mode.IMG2IMG,
+                regions=(),
+                controls=controls,
+                references=(),
+                area_prompts=(),
+                upscale=settings,
+                batch_size=1,
             )
         # Nothing is inpainted by a plain upscale, and its controls' maps are not the enlarged picture's.
         mode = Mode.IMG2IMG if self.mode is Mode.INPAINT else self.mode
-        return self.replace(mode=mode, regions=(), controls=(), references=(), upscale=settings, batch_size=1)
+        return self.replace(
+            mode=mode, regions=(), controls=(), references=(), area_prompts=(), upscale=settings, batch_size=1
+        )
 
     def with_hires_of(self, settings: Recipe) -> Recipe:
         """This (txt2img) recipe made again with `settings`' hires fix: one picture, nothing else changed."""
@@ -429,7 +466,7 @@ class Recipe:
             version = 5
         if version == 5:  # version 6 only added each control unit's control mode (Balanced before)
             version = 6
-        if version == 6:  # version 7 only added reference pictures (none before)
+        if version == 6:  # version 7 only added reference pictures and area prompts (none before)
             version = 7
         if version != SCHEMA_VERSION:
             raise RecipeError(
@@ -442,6 +479,7 @@ class Recipe:
         data["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in data.get("loras", ()))
         data["controls"] = tuple(_as(ControlRef, "controls", control) for control in data.get("controls", ()))
         data["references"] = tuple(_as(ReferenceRef, "references", ref) for ref in data.get("references", ()))
+        data["area_prompts"] = tuple(_as(AreaPromptRef, "area_prompts", a) for a in data.get("area_prompts", ()))
         data["regions"] = tuple(_as(RegionRef, "regions", region) for region in data.get("regions", ()))
         if data.get("upscale") is not None:
             data["upscale"] = _as(UpscaleRef, "upscale", data["upscale"])

@@ -16,6 +16,7 @@ UPSCALER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
 MAX_UPSCALE = 4.0
 MAX_REGIONS = 16
 MAX_REFERENCES = 4  # reference pictures (IP-Adapter units) in one run
+MAX_AREA_PROMPTS = 4  # area prompts (regional prompting) in one run
 # What a fix region holds, as the artist names it: found by a detector, or marked by hand.
 REGION_LABELS: tuple[str, ...] = ("face", "hand", "box", "brush")
 

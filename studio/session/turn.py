@@ -160,7 +160,8 @@ def _record(
     node_id = history.new_node_id()
     model_hash = model_hash_for(recipe.model, services.hashes)
     lora_hashes = services.loras.hashes(encoded.effective_loras)
-    ti_hashes = services.embeddings.hashes([encoded.prompt_without_lora_tags, encoded.negative_prompt])
+    texts = [encoded.prompt_without_lora_tags, encoded.negative_prompt, *(a.prompt for a in encoded.area_prompts)]
+    ti_hashes = services.embeddings.hashes(texts)
     inputs = dict(request.reused_inputs)
     for role, image in images.items():
         if role not in inputs:

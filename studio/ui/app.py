@@ -24,7 +24,9 @@ from studio.ui import (
     results,
     train_tab,
 )
+from studio.ui import area_panel as area_panel_events
 from studio.ui import reference_panel as reference_panel_events
+from studio.ui.area_panel import area_widgets
 from studio.ui.control_panel import control_widgets
 from studio.ui.finish_tab import FINISH_TAB
 from studio.ui.form import RecipeForm, hires_widgets, prompt_widgets, settings_widgets
@@ -163,6 +165,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model, services.models.family, _script("editor.js"))
                         reference_panel = reference_widgets(services.references.names(), _script("editor.js"))
+                        area_panel = area_widgets(_script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))
                     with gr.Tab("Picture info", id=PICTURE_TAB, elem_id="tab-picture"):
@@ -214,6 +217,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             session_list=history_panel.sessions,
             controls=control_panel,
             references=reference_panel,
+            areas=area_panel,
             node_inputs=history_panel.inputs,
             # Kept in this browser's storage: a reload stays in the session, another browser has its own.
             session=gr.BrowserState(None, storage_key="studio-session"),
@@ -246,6 +250,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
         editor.wire(services, screen, edit_panel)
         control_tab.wire(services, screen, control_panel)
         reference_panel_events.wire(screen, reference_panel)
+        area_panel_events.wire(screen, area_panel)
         history.wire(services, screen, history_panel, blocks)
         page.wire(
             services,

@@ -102,7 +102,7 @@ def wire(
     restored = screen.restore_controls.click(
         restore_units,
         inputs=[screen.selected, screen.session],
-        outputs=[*screen.controls.outputs, *screen.references.outputs, screen.status],
+        outputs=[*screen.controls.outputs, *screen.references.outputs, *screen.areas.outputs, screen.status],
         show_progress_on=[screen.badge_sink],  # see Screen.badge_sink: not the forty-odd widgets it sets
         api_visibility="private",
     )

@@ -17,6 +17,7 @@ from studio.recipe import ControlMode
 from studio.services import Services
 from studio.services.presets import STYLE
 from studio.session.session import Session
+from studio.ui.area_panel import AREA_COUNT
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.editor import EditPanel, draft_for_editor, kept_button
@@ -58,6 +59,9 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
     for reference in screen.references.units:  # its settings; the picture and area are the artist's to give again
         for name in ("enabled", "model", "kind", "weight", "guidance_start", "guidance_end", "origin", "licence"):
             widgets[f"reference{reference.number}.{name}"] = getattr(reference, name)
+    for area in screen.areas.units:  # its words and weight; the painted area is the artist's to paint again
+        for name in ("enabled", "prompt", "weight"):
+            widgets[f"area{area.number}.{name}"] = getattr(area, name)
     return widgets
 
 
@@ -112,6 +116,11 @@ def plan_of(
         negative_prompt=saved.get("form.negative_prompt") or "",
         embeddings=embeddings or [],
         references=references,
+        areas=[
+            (number, str(saved.get(f"area{number}.prompt") or ""))
+            for number in range(1, AREA_COUNT + 1)
+            if saved.get(f"area{number}.enabled")
+        ],
     )
 
 

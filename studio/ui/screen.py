@@ -13,6 +13,7 @@ from studio.history import Iteration
 from studio.services import Services
 from studio.session.session import Session
 from studio.session.sessions import Sessions
+from studio.ui.area_panel import AreaPanel
 from studio.ui.control_panel import ControlPanel
 from studio.ui.form import RecipeForm
 from studio.ui.present import header
@@ -56,6 +57,7 @@ class Screen:
     unsent: gr.State  # {"prompt", "negative"}: words typed but not run that a pick replaced, or None
     unsent_button: gr.Button  # puts them back
     references: ReferencePanel  # the Control tab's reference pictures
+    areas: AreaPanel  # the Control tab's area prompts
     # Hidden: where Gradio puts a run's progress and "Error" badges. The status line says both in words, and a
     # badge over it (or over a control) would hide them or block clicks. It also keeps the page quick: Gradio
     # updates every widget that ever showed progress at each step of every event, a walk of the whole page each.
@@ -125,8 +127,9 @@ class Screen:
         with user_errors():
             controls, control_images = self.controls.controls(values, sketch=sketch)
         references, pictures, _ = self.references.references(values)
-        recipe = self.form_recipe(values).replace(controls=controls, references=references)
-        return recipe, control_images | pictures
+        areas, masks = self.areas.area_prompts(values)
+        recipe = self.form_recipe(values).replace(controls=controls, references=references, area_prompts=areas)
+        return recipe, control_images | pictures | masks
 
     def reference_sources(self, values: dict[Any, Any]) -> dict[str, dict[str, str]]:
         """What the artist said of each reference picture in use (origin and licence), by role."""
@@ -140,7 +143,7 @@ class Screen:
 
     @property
     def recipe_inputs(self) -> set[Any]:
-        return self.form.inputs | self.controls.inputs | self.references.inputs
+        return self.form.inputs | self.controls.inputs | self.references.inputs | self.areas.inputs
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -268,12 +271,14 @@ class Screen:
         }
 
     def restore_button(self, node: Iteration) -> gr.Button:
-        count = len(node.recipe.controls) + len(node.recipe.references)
-        roles = [unit.image for unit in node.recipe.controls] + [ref.image for ref in node.recipe.references]
+        recipe = node.recipe
+        count = len(recipe.controls) + len(recipe.references) + len(recipe.area_prompts)
+        roles = [unit.image for unit in recipe.controls] + [ref.image for ref in recipe.references]
+        roles += [area.mask for area in recipe.area_prompts]
         # A finish's "keep structure" unit has no map of its own (it is the picture): nothing to put back.
         restorable = count > 0 and all(role in node.inputs for role in roles)
-        if node.recipe.references:
-            what = "control units and references" if node.recipe.controls else "references"
+        if recipe.references or recipe.area_prompts:
+            what = "control units, references and areas"
         else:
             what = "control unit" if count == 1 else "control units"
         return gr.Button(f"Use {node.id}'s {what} ({count})", visible=restorable)
@@ -288,10 +293,12 @@ class Screen:
         node = session.history.get(node_id)
         names = [unit.kind for unit in node.recipe.controls]
         names += [f"reference {number}" for number in range(1, len(node.recipe.references) + 1)]
+        names += [f"area {number}" for number in range(1, len(node.recipe.area_prompts) + 1)]
         inputs = session.inputs(node_id)
         return {
             **self.controls.show(node.recipe, inputs),
             **self.references.show(node.recipe, inputs, node.sources),
+            **self.areas.show(node.recipe, inputs),
             self.status: f"The Control tab now holds {node_id}'s units ({', '.join(names) or 'none'}); they apply "
             "to the next run.",
         }

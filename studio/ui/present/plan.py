@@ -41,6 +41,7 @@ def plan_text(
     negative_prompt: str = "",
     embeddings: Sequence[str] = (),
     references: Sequence[ReferencePlan] = (),
+    areas: Sequence[tuple[int, str]] = (),
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
@@ -73,6 +74,8 @@ def plan_text(
     for reference in references:
         adapter = reference.model.rsplit(".", 1)[0] or "**no IP-Adapter chosen**"
         lines.append(f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}")
+    for number, words in areas:
+        lines.append(f"Area {number}: “{words.strip()}”" if words.strip() else f"Area {number}: **no words yet**")
     return "  \n".join(lines)
 
 
