@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+
+from studio.engine import prompts
+from studio.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,17 @@ def areas_on(unet, areas: list[Area], guided: bool) -> Iterator[None]:
         yield
     finally:
         unet.set_attn_processor(before)
+
+
+def areas_for(pipe, recipe: Recipe, masks: Mapping[str, Image.Image], embeddings) -> contextlib.AbstractContextManager:
+    """The UNet's cross-attention blending each of the recipe's area prompts into its painted area, while inside
+    (nothing when it has none). `embeddings`: the textual-inversion embeddings its words may name."""
+    if not recipe.area_prompts:
+        return contextlib.nullcontext()
+    areas = []
+    with torch.inference_mode():
+        for area in recipe.area_prompts:
+            embeds = prompts.encode(pipe, area.prompt, "", recipe.clip_skip, embeddings)["prompt_embeds"]
+            painted = np.asarray(masks[area.mask].convert("L"), dtype=np.float32) / 255.0
+            areas.append(Area(embeds, torch.from_numpy(painted), float(area.weight)))
+    return areas_on(pipe.unet, areas, guided=recipe.cfg_scale > 1)

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import ControlNetModel, ControlNetUnionModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
@@ -18,7 +17,7 @@ from PIL import Image
 
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
-from studio.engine.area_prompts import Area, areas_on
+from studio.engine.area_prompts import areas_for
 from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
@@ -322,25 +321,11 @@ class Engine:
             arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
 
         # 4. Denoise (and, for the hires fix, enlarge and denoise again), area prompts in their areas.
-        with torch.inference_mode(), self._areas(pipe, recipe, references, named):
+        with torch.inference_mode(), areas_for(pipe, recipe, references, named):
             pictures = pipe(**arguments).images  # pyright: ignore[reportCallIssue] (a pipeline view)
             if hires and not halt.halted:
                 pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
         return pictures
-
-    @staticmethod
-    def _areas(pipe, recipe: Recipe, masks: Mapping[str, Image.Image], named) -> contextlib.AbstractContextManager:
-        """The UNet's cross-attention blending each area prompt into its painted area, while inside."""
-        if not recipe.area_prompts:
-            return contextlib.nullcontext()
-        areas = []
-        with torch.inference_mode():
-            for area in recipe.area_prompts:
-                embeds = prompts.encode(pipe, area.prompt, "", recipe.clip_skip, named)["prompt_embeds"]
-                painted = masks[area.mask].convert("L")
-                mask = torch.from_numpy(np.asarray(painted, dtype=np.float32) / 255.0)
-                areas.append(Area(embeds, mask, float(area.weight)))
-        return areas_on(pipe.unet, areas, guided=recipe.cfg_scale > 1)
 
     def _hires_pass(self, pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
         """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.

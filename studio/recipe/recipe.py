@@ -35,6 +35,7 @@ from studio.recipe.parts import (
     _enum,
 )
 from studio.recipe.prompt_syntax import effective_loras, lora_tags
+from studio.recipe.steering import check_area_prompts, check_references
 from studio.recipe.vocabulary import (
     _SPACING_ONLY,
     AUTOMATIC,
@@ -42,13 +43,11 @@ from studio.recipe.vocabulary import (
     DEFAULT_MODEL,
     HIRES_UPSCALERS,
     LANCZOS,
-    MAX_AREA_PROMPTS,
     MAX_BATCH,
     MAX_CLIP_SKIP,
     MAX_HIRES_SCALE,
     MAX_LORA_WEIGHT,
     MAX_PROMPT_CHARS,
-    MAX_REFERENCES,
     MAX_REGIONS,
     MAX_SEED,
     MAX_SIDE,
@@ -227,55 +226,8 @@ class Recipe:
             raise RecipeError("controls.image", "'image' and 'mask' name the input picture and mask; use control-N")
         if len(set(roles)) != len(roles):
             raise RecipeError("controls.image", "two units share one control image role; give each its own")
-        self._validate_references(set(roles))
-        self._validate_area_prompts(set(roles) | {role for r in self.references for role in (r.image, r.mask) if role})
-
-    def _validate_area_prompts(self, other_roles: set[str]) -> None:
-        if len(self.area_prompts) > MAX_AREA_PROMPTS:
-            raise RecipeError("area_prompts", f"{len(self.area_prompts)} area prompts; use at most {MAX_AREA_PROMPTS}")
-        masks = []
-        for area in self.area_prompts:
-            _check_type("area_prompts", area, AreaPromptRef)
-            _check_text("area_prompts.prompt", area.prompt)
-            if not area.prompt.strip():
-                raise RecipeError("area_prompts.prompt", "is empty; write what this area shows, or remove the area")
-            if lora_tags(area.prompt)[1]:
-                raise RecipeError(
-                    "area_prompts.prompt",
-                    "holds a <lora:…> tag; a LoRA changes the whole picture's model, so an area cannot have its own: "
-                    "put the tag in the main prompt",
-                )
-            if not isinstance(area.mask, str) or not area.mask.strip():
-                raise RecipeError("area_prompts.mask", "is empty; name the area's mask (area-N)")
-            _check_number("area_prompts.weight", area.weight, 0.0, 1.0)
-            masks.append(area.mask)
-        if {"image", "mask"} & set(masks) or other_roles & set(masks) or len(set(masks)) != len(masks):
-            raise RecipeError("area_prompts.mask", "each area needs a mask role of its own (area-1, area-2, …)")
-
-    def _validate_references(self, control_roles: set[str]) -> None:
-        if len(self.references) > MAX_REFERENCES:
-            raise RecipeError("references", f"{len(self.references)} reference pictures; use at most {MAX_REFERENCES}")
-        roles: list[str] = []
-        for reference in self.references:
-            _check_type("references", reference, ReferenceRef)
-            for name in ("model", "image"):
-                if not isinstance(getattr(reference, name), str) or not getattr(reference, name).strip():
-                    raise RecipeError(f"references.{name}", "is empty")
-            if not isinstance(reference.mask, str):
-                raise RecipeError("references.mask", "must name a mask's role, or be empty")
-            _check_number("references.weight", reference.weight, 0.0, 2.0)
-            _check_number("references.guidance_start", reference.guidance_start, 0.0, 1.0)
-            _check_number("references.guidance_end", reference.guidance_end, 0.0, 1.0)
-            if reference.guidance_start >= reference.guidance_end:
-                raise RecipeError("references.guidance", "guidance_start must be below guidance_end")
-            roles += [reference.image] + ([reference.mask] if reference.mask else [])
-        if {"image", "mask"} & set(roles) or control_roles & set(roles):
-            raise RecipeError(
-                "references.image",
-                "a reference's picture and mask need roles of their own (reference-N, reference-N-mask)",
-            )
-        if len(set(roles)) != len(roles):
-            raise RecipeError("references.image", "two references share one picture or mask role; give each its own")
+        check_references(self.references, set(roles))
+        check_area_prompts(self.area_prompts, set(roles) | self.reference_roles)
 
     def _validate_finishing(self) -> None:
         if len(self.regions) > MAX_REGIONS:
@@ -430,6 +382,11 @@ class Recipe:
         """
         _, loras = effective_loras(self.prompt, tuple((lora.name, lora.weight) for lora in self.loras))
         return tuple(LoraRef(name, weight) for name, weight in loras)
+
+    @property
+    def reference_roles(self) -> set[str]:
+        """The input roles the reference units read: their pictures and masks."""
+        return {role for reference in self.references for role in (reference.image, reference.mask) if role}
 
     @property
     def reference_pictures(self) -> frozenset[str]:
