@@ -12,7 +12,7 @@ from studio.engine.families import Family
 from studio.engine.references import ReferenceAdapters, ReferenceError
 from studio.engine.tiny_references import PLAIN, PLUS, tiny_ip_adapter_folder
 from studio.errors import NotAvailable
-from studio.recipe import Mode, Recipe, ReferenceKind, ReferenceRef
+from studio.recipe import AreaPromptRef, Mode, Recipe, ReferenceKind, ReferenceRef
 
 SIZE = 64
 BASE = Recipe(prompt="a girl in a garden", model="tiny", width=SIZE, height=SIZE, steps=4, seed=3, cfg_scale=5.0)
@@ -144,19 +144,24 @@ def test_two_references_with_two_masks_each_enter_their_half(engine, adapters):
     )
 
 
-def test_start_and_end_set_the_scale_the_attention_reads_at_each_step(engine, adapters):
+@pytest.mark.parametrize("with_area_prompt", [False, True])
+def test_start_and_end_set_the_scale_the_attention_reads_at_each_step(engine, adapters, with_area_prompt):
     unit = ReferenceRef(PLAIN, "reference-1", weight=0.8, guidance_start=0.25, guidance_end=0.75)
     recipe = BASE.replace(steps=8, references=(unit,))
+    pictures = {"reference-1": reference_picture()}
+    if with_area_prompt:  # area prompts wrap the adapters' processors: the steps must still reach them
+        recipe = recipe.replace(area_prompts=(AreaPromptRef("a red dragon", "area-1"),))
+        pictures["area-1"] = half_mask(True)
     seen = []
     unet = engine.pipelines.base.unet
 
     def record(module, args):
-        processor = next(p for p in unet.attn_processors.values() if hasattr(p, "scale"))
-        seen.append(processor.scale[0])
+        processors = [getattr(p, "inner", p) for p in unet.attn_processors.values()]
+        seen.append(next(p for p in processors if hasattr(p, "scale")).scale[0])
 
     handle = unet.register_forward_pre_hook(record)
     try:
-        engine.generate(recipe, control_images={"reference-1": reference_picture()})
+        engine.generate(recipe, control_images=pictures)
     finally:
         handle.remove()
     # diffusers' ControlNet rule, written out: step i of n is on unless i/n < start or (i+1)/n > end.

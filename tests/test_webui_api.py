@@ -143,6 +143,18 @@ def test_a_controlnet_unit_runs_its_preprocessor_and_the_map_is_on_the_node(serv
     assert np.asarray(node_map).max() == 255  # the square's edges
 
 
+class RegionUnit(webuiapi.ControlNetUnit):
+    """webuiapi's unit with sd-webui-controlnet's `effective_region_mask` (the area a unit acts in), which webuiapi
+    does not send itself."""
+
+    def __init__(self, *, effective_region_mask: Image.Image, **settings) -> None:
+        super().__init__(**settings)
+        self.effective_region_mask = effective_region_mask
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"effective_region_mask": webuiapi.raw_b64_img(self.effective_region_mask)}
+
+
 def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, engine, model_cache, monkeypatch):
     from studio.engine.references import ReferenceAdapters
     from studio.engine.tiny_references import tiny_ip_adapter_folder
@@ -156,8 +168,8 @@ def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, e
         area = Image.new("RGB", (SIZE, SIZE), "black")
         area.paste((255, 255, 255), (0, 0, SIZE // 2, SIZE))
         units = [
-            webuiapi.ControlNetUnit(image=reference, module="ip-adapter_clip_sd15", model="ip-adapter_tiny [5d2b0c3a]",
-                                    weight=0.6, guidance_end=0.9, mask=area),
+            RegionUnit(image=reference, module="ip-adapter_clip_sd15", model="ip-adapter_tiny [5d2b0c3a]",
+                       weight=0.6, guidance_end=0.9, effective_region_mask=area),
             webuiapi.ControlNetUnit(image=reference, module="ip-adapter-auto", model="ip-adapter-plus_tiny"),
         ]  # fmt: skip
         result = api.txt2img(prompt="two friends", seed=4, controlnet_units=units, alwayson_scripts={}, **FAST)
@@ -173,6 +185,11 @@ def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, e
         assert 'ControlNet 1: "Module: ip-adapter-auto, Model: ip-adapter-plus_tiny, Weight: 1' in text
         plain = api.txt2img(prompt="two friends", seed=4, **FAST)
         assert not np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+        # `mask` masks the reference picture itself in sd-webui-controlnet: refused, with what to send instead.
+        masked = webuiapi.ControlNetUnit(image=reference, module="ip-adapter-auto", model="ip-adapter_tiny", mask=area)
+        body = {"prompt": "x", **FAST, "alwayson_scripts": {"controlnet": {"args": [masked.to_dict()]}}}
+        refused = httpx.post(f"{url}sdapi/v1/txt2img", json=body, timeout=60)
+        assert refused.status_code == 422 and "effective_region_mask" in refused.text
     finally:
         adapters.activate(engine.pipelines.base, (), engine.family)
 

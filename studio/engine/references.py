@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from diffusers.image_processor import IPAdapterMaskProcessor
+from diffusers.models.attention_processor import IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0
 from PIL import Image
 
 from studio.control.references import IMAGE_ENCODER, PICKLED_SUFFIXES, SAFE_SUFFIXES, list_adapters
@@ -133,10 +134,17 @@ class ReferenceAdapters:
         ]
 
     def stepper(self, pipe, references: tuple[ReferenceRef, ...]) -> Callable[[int, int], None]:
-        """Sets the scales for a step (from the step callback, before the step runs)."""
+        """Sets the scales for a step (from the step callback, before the step runs).
+
+        Set on the adapters' processors themselves, also where area prompts wrap them (diffusers'
+        `set_ip_adapter_scale` would not see a wrapped one)."""
 
         def set_scales(step: int, steps: int) -> None:
-            pipe.set_ip_adapter_scale(self.scales_at(references, step, steps))
+            scales = self.scales_at(references, step, steps)
+            for processor in pipe.unet.attn_processors.values():
+                processor = getattr(processor, "inner", processor)
+                if isinstance(processor, IPAdapterAttnProcessor2_0 | IPAdapterAttnProcessor):
+                    processor.scale[:] = scales  # one per adapter, as diffusers keeps them
 
         return set_scales
 

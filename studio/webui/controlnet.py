@@ -3,7 +3,7 @@
 A unit names a preprocessor ("module") and a ControlNet ("model"); the studio reads them as a control
 unit of the recipe (`ControlRef`) and its map. A unit whose module is an IP-Adapter one (`ip-adapter_clip_sd15`,
 `ip-adapter-auto`, ...) is a reference picture (`ReferenceRef`): its model names an IP-Adapter file, its image is
-the reference, and its `effective_region_mask` (or `mask`) the area it steers. Pure: PIL and the control catalogue.
+the reference, and its `effective_region_mask` the area it steers. Pure: PIL and the control catalogue.
 """
 
 from __future__ import annotations
@@ -100,7 +100,13 @@ def _read_reference(unit: Mapping[str, Any], index: int, number: int, size: tupl
     )
     role = f"reference-{number}"
     pictures = {role: decode_picture(unit.get("image") or unit.get("input_image"), f"{where}.image").convert("RGB")}
-    mask_source = unit.get("effective_region_mask") or unit.get("mask") or unit.get("mask_image")
+    if unit.get("mask") or unit.get("mask_image"):
+        # sd-webui-controlnet masks the reference picture itself with these, before it is read.
+        raise InputError(
+            f"{where}.mask: masks the reference picture itself, which the studio does not do; "
+            "send effective_region_mask for the area the reference steers"
+        )
+    mask_source = unit.get("effective_region_mask")
     mask_role = ""
     if mask_source:
         area = decode_picture(mask_source, f"{where}.effective_region_mask").convert("L")
