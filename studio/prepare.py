@@ -84,12 +84,17 @@ def flatten(image: Image.Image, backdrop: str = "white") -> Image.Image:
 
 
 def fit_control_maps(
-    control_images: Mapping[str, Image.Image] | None, size: tuple[int, int], whole: Collection[str] = ()
+    control_images: Mapping[str, Image.Image] | None,
+    size: tuple[int, int],
+    whole: Collection[str] = (),
+    painted: Collection[str] = (),
 ) -> dict[str, Image.Image]:
     """Each map at the size of the picture it steers, scaled without blending (a blended seg colour is another class).
 
-    The roles in `whole` (reference pictures) are kept as they are: they steer as a whole, not place by place.
-    A missing or unused map is left for the engine's check_inputs to refuse, before anything is saved.
+    The roles in `whole` (reference pictures) are kept as they are: they steer as a whole, not place by place. The
+    roles in `painted` (areas) must have the picture's shape: an area painted for another shape would be squashed
+    onto other places, so it is refused. A missing or unused map is left for the engine's check_inputs to refuse,
+    before anything is saved.
     """
     fitted = {}
     for role, control in (control_images or {}).items():
@@ -97,6 +102,11 @@ def fit_control_maps(
         if role in whole:
             fitted[role] = control
             continue
+        if role in painted and abs(control.width * size[1] - control.height * size[0]) > max(size) * 2:
+            raise InputError(
+                f"{role}: was painted on a {control.width}x{control.height} area, but the picture is "
+                f"{size[0]}x{size[1]}: press Blank area and paint it again at the picture's shape"
+            )
         fitted[role] = control if control.size == size else control.resize(size, Image.Resampling.NEAREST)
     return fitted
 

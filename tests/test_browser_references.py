@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from studio.engine.references import ReferenceAdapters
 from studio.engine.tiny_references import tiny_ip_adapter_folder
-from tests.browser_kit import open_studio, open_tab, paint_on, shoot, wait_for_saved
+from tests.browser_kit import open_studio, open_tab, paint_on, shoot, type_number, wait_for_saved
 from tests.servers import browser_session, running_studio
 
 
@@ -60,6 +60,14 @@ def test_two_references_with_two_areas_and_an_area_prompt_show_in_the_tree_and_t
         )
         expect(page.locator("#plan")).to_contain_text("Reference 2: ip-adapter-plus_tiny, weight 0.8")
         shoot(page, "references-01-two-references-with-areas")
+        # A start after the end is refused in words, and nothing runs.
+        type_number(page, "#reference-2-start input[type=number]", "0.8")
+        type_number(page, "#reference-2-end input[type=number]", "0.2")
+        page.click("#generate-button")
+        expect(page.get_by_text("guidance_start must be below guidance_end")).to_be_visible(timeout=20_000)
+        expect(page.locator("#status")).not_to_contain_text("Saved")
+        type_number(page, "#reference-2-start input[type=number]", "0")
+        type_number(page, "#reference-2-end input[type=number]", "1")
 
         page.click("#generate-button")
         wait_for_saved(page, "00001")

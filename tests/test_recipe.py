@@ -74,6 +74,9 @@ def test_references_are_checked_by_name():
     with pytest.raises(RecipeError, match="references.kind"):
         ReferenceRef("ip.safetensors", "reference-1", kind="Colour")
     assert Recipe.from_dict({"schema_version": 6}).references == ()  # older recipes had none
+    # Plain values (a picture's JSON applied to the form) become the parts they describe.
+    plain = {"model": "ip.safetensors", "image": "reference-1", "weight": 0.5}
+    assert Recipe().updated({"references": [plain]}).references == (ReferenceRef("ip.safetensors", "reference-1", 0.5),)
 
 
 def test_json_round_trip_is_exact():

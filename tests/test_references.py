@@ -241,3 +241,32 @@ def test_a_node_keeps_its_reference_pictures_their_origin_and_the_a1111_unit(eng
     words = [act["words"] for act in step["human"]]
     assert "chose reference picture 1 (style and content, weight 0.7, from my sketchbook, page 4)" in words
     assert any(word.startswith("painted the area reference picture 1 steers: 50.0 %") for word in words)
+    # Variations run under the same references: the story says the choice once, at the node that made it.
+    child = session.vary(node.id, count=1)
+    report, _ = session.authorship_report(child.id)
+    said = [act["words"] for step in report["steps"] for act in step["human"]]
+    assert sum(word.startswith("chose reference picture 1") for word in said) == 1
+    # An area painted for another shape would be squashed onto other places: refused, with what to do.
+    with pytest.raises(ValueError, match="reference-1-mask: was painted on a 64x64 area, but the picture is 64x128"):
+        session.generate(
+            BASE.replace(height=128, references=(unit,)),
+            control_images={"reference-1": picture, "reference-1-mask": area},
+        )
+
+
+def test_the_window_s_units_become_references_and_a_blank_area_is_refused():
+    from studio.control.references import ReferenceValues, build_references
+
+    area = half_mask(True)
+    values = ReferenceValues(True, reference_picture(), PLAIN, "Composition", 0.6, 0.1, 0.9, area, "my sheet", "")
+    references, pictures, sources = build_references([values, values.__class__(False, None, "", "", 1, 0, 1, None)])
+    assert references == (
+        ReferenceRef(PLAIN, "reference-1", 0.6, 0.1, 0.9, ReferenceKind.COMPOSITION, "reference-1-mask"),
+    )
+    assert list(pictures) == ["reference-1", "reference-1-mask"]  # the picture, then its area
+    assert sources == {"reference-1": {"origin": "my sheet", "licence": "unknown"}}
+    blank = ReferenceValues(
+        True, reference_picture(), PLAIN, "Composition", 0.6, 0.1, 0.9, Image.new("L", (SIZE, SIZE))
+    )
+    with pytest.raises(ValueError, match="reference 1: its area is blank"):
+        build_references([blank])

@@ -135,6 +135,8 @@ def _human_acts(node: Iteration, parent: Iteration | None, path_of, used: int, l
             words = "set the pose by hand" if unit.kind == "openpose" else f"drew the {label} map by hand"
             acts.append(Act(HUMAN, "control map", words, {"unit": number, "kind": unit.kind}))
     for number, reference in enumerate(recipe.references, start=1):
+        if _kept_from(parent, node, reference, path_of):
+            continue  # the parent's reference, as it was: chosen once, said once
         stated = node.sources.get(reference.image, {})
         origin = stated.get("origin") or UNKNOWN
         words = f"chose reference picture {number} ({reference.kind.value.lower()}, weight {reference.weight:g}, from {origin})"
@@ -214,6 +216,11 @@ def _machine_acts(node: Iteration, path_of, used: int) -> list[Act]:
     for number, reference in enumerate(recipe.references, start=1):
         adapter = Path(reference.model).stem
         acts.append(Act(MACHINE, "reference", f"read reference picture {number} with the IP-Adapter {adapter}"))
+    embeddings = a1111.named_hashes(fields.get("TI hashes", ""))
+    if embeddings:
+        named = ", ".join(f"{name} (hash {digest})" for name, digest in embeddings.items())
+        figures = {f"embedding {name}": digest for name, digest in embeddings.items()}
+        acts.append(Act(MACHINE, "embeddings", f"read the embeddings {named} named in the prompts", dict(figures)))
     return acts
 
 
@@ -231,6 +238,16 @@ def _outside(node: Iteration, parent: Iteration | None, path_of) -> tuple[Outsid
         origin, licence = stated.get("origin") or UNKNOWN, stated.get("licence") or UNKNOWN
         found.append(OutsideSource(role, file_sha256(path_of(name)), name, origin, licence))
     return tuple(found)
+
+
+def _kept_from(parent: Iteration | None, node: Iteration, reference, path_of) -> bool:
+    """Whether `parent` ran the same reference unit on the same pictures (a variation, a repaint under it)."""
+    if parent is None or reference not in parent.recipe.references:
+        return False
+    roles = [role for role in (reference.image, reference.mask) if role]
+    if any(role not in node.inputs or role not in parent.inputs for role in roles):
+        return False
+    return all(file_sha256(path_of(node.inputs[r])) == file_sha256(path_of(parent.inputs[r])) for r in roles)
 
 
 def plural(count: int, word: str) -> str:

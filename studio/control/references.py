@@ -81,10 +81,17 @@ def build_references(
                 f"reference {number}: choose an IP-Adapter (put its files in the ipadapter folder, see ipadapter/README.md)"
             )
         role = reference_role(len(references) + 1)
+        pictures[role] = unit.picture.convert("RGB")  # the picture first, then its area (as History shows them)
         mask_role = ""
-        if unit.mask is not None and unit.mask.convert("L").getbbox():
+        if unit.mask is not None:
+            area = unit.mask.convert("L").point([0] * 128 + [255] * 128)
+            if not area.getbbox():
+                raise InputError(
+                    f"reference {number}: its area is blank; paint white where it steers, or press "
+                    "'Clear the area' to let it steer the whole picture"
+                )
             mask_role = f"{role}-mask"
-            pictures[mask_role] = unit.mask.convert("L").point([0] * 128 + [255] * 128)
+            pictures[mask_role] = area
         references.append(
             ReferenceRef(
                 model=unit.model.strip(),
@@ -96,6 +103,5 @@ def build_references(
                 mask=mask_role,
             )
         )
-        pictures[role] = unit.picture.convert("RGB")
         sources[role] = {"origin": unit.origin.strip() or "unknown", "licence": unit.licence.strip() or "unknown"}
     return tuple(references), pictures, sources

@@ -171,9 +171,10 @@ def _check_family(path: Path, width: int, family: str) -> None:
 def _refuse_face() -> None:
     if importlib.util.find_spec("insightface") is None:
         raise NotAvailable(
-            "references: a Face reference (IP-Adapter FaceID) needs insightface to find the face, and this studio "
-            "does not have it: pip install insightface, or use Style and content"
+            "references: a Face reference (IP-Adapter FaceID) needs a face finder (the insightface package) that "
+            "this studio was installed without; use Style and content with a picture of the face instead"
         )
     raise NotAvailable(
-        "references: Face references (IP-Adapter FaceID) are not supported by this studio yet; use Style and content"
+        "references: Face references (IP-Adapter FaceID) are not supported by this studio yet; use Style and content "
+        "with a picture of the face instead"
     )

@@ -389,6 +389,12 @@ class Recipe:
         return {role for reference in self.references for role in (reference.image, reference.mask) if role}
 
     @property
+    def painted_areas(self) -> frozenset[str]:
+        """The input roles that are painted areas (references' and area prompts'): they have the picture's shape."""
+        masks = [reference.mask for reference in self.references] + [area.mask for area in self.area_prompts]
+        return frozenset(role for role in masks if role)
+
+    @property
     def reference_pictures(self) -> frozenset[str]:
         """The input roles that are reference pictures: read whole, at their own size (masks are not)."""
         return frozenset(reference.image for reference in self.references)
@@ -468,8 +474,9 @@ class Recipe:
                 changes |= {"sampler": sampler, "scheduler": schedule}
         if "loras" in changes:
             changes["loras"] = tuple(_as(LoraRef, "loras", lora) for lora in changes["loras"])
-        if "controls" in changes:
-            changes["controls"] = tuple(_as(ControlRef, "controls", control) for control in changes["controls"])
+        for name, part in (("controls", ControlRef), ("references", ReferenceRef), ("area_prompts", AreaPromptRef)):
+            if name in changes:
+                changes[name] = tuple(_as(part, name, value) for value in changes[name])
         if isinstance(changes.get("styles"), list):
             changes["styles"] = tuple(changes["styles"])
         if "regions" in changes:

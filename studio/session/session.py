@@ -85,7 +85,9 @@ class Session:
         its licence ({"reference-1": {"origin": ..., "licence": ...}}).
         """
         recipe = recipe.replace(mode=Mode.TXT2IMG)
-        images = fit_control_maps(control_images, (recipe.width, recipe.height), recipe.reference_pictures)
+        images = fit_control_maps(
+            control_images, (recipe.width, recipe.height), recipe.reference_pictures, recipe.painted_areas
+        )
         request = Request(recipe, Action.GENERATE, parent_id=parent_id, images=images, sources=sources or {})
         return self._turn(request, on_step)
 
@@ -107,7 +109,9 @@ class Session:
         image = image.convert("RGB")
         width, height = render_size(image.size)
         recipe = recipe.as_edit(Mode.IMG2IMG, width=width, height=height)
-        images = {"image": image} | fit_control_maps(control_images, image.size, recipe.reference_pictures)
+        images = {"image": image} | fit_control_maps(
+            control_images, image.size, recipe.reference_pictures, recipe.painted_areas
+        )
         request = Request(recipe, Action.REPAINT, parent_id, source_index, images, sources=sources or {})
         return self._turn(request, on_step)
 
@@ -404,7 +408,7 @@ class Session:
         if masked:
             recipe = recipe.replace(inpaint_area=InpaintArea.WHOLE_PICTURE)
         images = {"image": edit.picture} | ({"mask": edit.mask} if masked else {})
-        images |= fit_control_maps(control_images, edit.picture.size, recipe.reference_pictures)
+        images |= fit_control_maps(control_images, edit.picture.size, recipe.reference_pictures, recipe.painted_areas)
         request = Request(recipe, action, edit.parent_id, edit.source_index, images, sources=sources or {})
 
         parent = (edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None

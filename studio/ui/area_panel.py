@@ -20,6 +20,11 @@ from studio.ui.reference_panel import area_value
 from studio.ui.running import user_errors
 
 AREA_COUNT = 2
+AREA_EDITOR = editor_html(
+    "map",
+    empty="No area yet: press Blank area and paint white where these words steer.",
+    paint_title="Paint white where the words steer, black where they do not",
+)
 
 
 @dataclass

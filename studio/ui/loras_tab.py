@@ -90,12 +90,16 @@ def wire(services: Services, screen: Screen, panel: LoraPanel, blocks: gr.Blocks
             ]
             for e in embeddings
         ]
-        names = [embedding.name for embedding in embeddings]
+        family = services.models.family
+        names = [
+            (e.name if e.family == family else f"{e.name} ({e.family or 'pickled'}: not for this model)", e.name)
+            for e in embeddings
+        ]
         return {
             panel.table: rows,
             panel.choice: gr.Dropdown(choices=[info.name for info in infos], value=infos[0].name if infos else None),
             panel.embeddings: embedding_rows,
-            panel.embedding: gr.Dropdown(choices=names, value=names[0] if names else None),
+            panel.embedding: gr.Dropdown(choices=names, value=names[0][1] if names else None),
         }
 
     listed = [panel.table, panel.choice, panel.embeddings, panel.embedding]

@@ -124,6 +124,9 @@ def plan_of(
     )
 
 
+NOT_RESTORED = {f"reference{n}.enabled" for n in range(1, REFERENCE_COUNT + 1)} | {
+    f"area{n}.enabled" for n in range(1, AREA_COUNT + 1)
+}
 STORE_TIMER = "studioFormStore"  # the page's one pending store of the form (see wire)
 
 
@@ -182,7 +185,10 @@ def wire(
 
     def restored_form(saved: dict[str, Any]) -> dict[Any, Any]:
         """The saved values, with the choices that depend on them (a unit's preprocessors follow its kind)."""
-        shown: dict[Any, Any] = {widgets[name]: value for name, value in saved.items() if name in widgets}
+        # A reference or an area is not switched back on: its picture and painted area are not kept with the form.
+        shown: dict[Any, Any] = {
+            widgets[name]: value for name, value in saved.items() if name in widgets and name not in NOT_RESTORED
+        }
         styles = [preset.name for preset in services.presets.all()[0] if preset.kind == STYLE]
         chosen = [name for name in saved.get("form.styles") or [] if name in styles]
         shown[screen.form.styles] = gr.CheckboxGroup(choices=styles, value=chosen)

@@ -22,6 +22,11 @@ from studio.ui.present.licences import LICENCES
 from studio.ui.running import user_errors
 
 REFERENCE_COUNT = 2
+AREA_EDITOR = editor_html(
+    "map",
+    empty="No area: this steers the whole picture. Press Blank area and paint white where it should steer.",
+    paint_title="Paint white where it steers, black where it does not",
+)
 
 
 def area_value(area: Image.Image) -> dict:
@@ -113,7 +118,7 @@ class ReferencePanel:
                 widgets.guidance_start: reference.guidance_start,
                 widgets.guidance_end: reference.guidance_end,
                 widgets.area: area_value(mask) if mask is not None else None,
-                widgets.origin: stated.get("origin", ""),
+                widgets.origin: "" if stated.get("origin") in (None, "unknown") else stated["origin"],
                 widgets.licence: stated.get("licence", "unknown"),
             }
         return shown
@@ -145,7 +150,7 @@ def _unit(number: int, adapters: list[str], editor_script: str) -> ReferenceWidg
             adapters,
             value=adapters[0] if adapters else None,
             label="IP-Adapter",
-            info="A file of the ipadapter folder (ipadapter/README.md)",
+            info="Put IP-Adapter files in the studio's ipadapter folder to see them here",
             allow_custom_value=True,
             scale=2,
             elem_id=f"{prefix}-model",
@@ -180,11 +185,10 @@ def _unit(number: int, adapters: list[str], editor_script: str) -> ReferenceWidg
                 elem_id=f"{prefix}-licence",
             )
         with gr.Column(scale=3, min_width=300):
-            area = gr.HTML(None, html_template=editor_html("map"), js_on_load=editor_script, elem_id=f"{prefix}-area")
+            area = gr.HTML(None, html_template=AREA_EDITOR, js_on_load=editor_script, elem_id=f"{prefix}-area")
             with gr.Row():
                 blank_area = gr.Button("Blank area", size="sm", elem_id=f"{prefix}-blank-area")
-                whole_picture = gr.Button("Whole picture (no area)", size="sm", elem_id=f"{prefix}-whole")
-            gr.Markdown("Paint white where this reference steers.", elem_id=f"{prefix}-area-help")
+                whole_picture = gr.Button("Clear the area (whole picture)", size="sm", elem_id=f"{prefix}-whole")
     return ReferenceWidgets(
         number, enabled, picture, model, kind, weight, start, end, area, blank_area, whole_picture, origin, licence
     )

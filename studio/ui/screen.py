@@ -128,7 +128,9 @@ class Screen:
             controls, control_images = self.controls.controls(values, sketch=sketch)
         references, pictures, _ = self.references.references(values)
         areas, masks = self.areas.area_prompts(values)
-        recipe = self.form_recipe(values).replace(controls=controls, references=references, area_prompts=areas)
+        form_recipe = self.form_recipe(values)
+        with user_errors():  # the units' values are checked as the recipe takes them (a start after an end, ...)
+            recipe = form_recipe.replace(controls=controls, references=references, area_prompts=areas)
         return recipe, control_images | pictures | masks
 
     def reference_sources(self, values: dict[Any, Any]) -> dict[str, dict[str, str]]:
@@ -295,11 +297,12 @@ class Screen:
         names += [f"reference {number}" for number in range(1, len(node.recipe.references) + 1)]
         names += [f"area {number}" for number in range(1, len(node.recipe.area_prompts) + 1)]
         inputs = session.inputs(node_id)
+        what = "control units, references and areas" if node.recipe.references or node.recipe.area_prompts else "units"
         return {
             **self.controls.show(node.recipe, inputs),
             **self.references.show(node.recipe, inputs, node.sources),
             **self.areas.show(node.recipe, inputs),
-            self.status: f"The Control tab now holds {node_id}'s units ({', '.join(names) or 'none'}); they apply "
+            self.status: f"The Control tab now holds {node_id}'s {what} ({', '.join(names) or 'none'}); they apply "
             "to the next run.",
         }
 

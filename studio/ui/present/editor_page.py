@@ -13,7 +13,7 @@ from studio.ui.present.viewer import file_url
 SWATCHES = ("#ffffff", "#000000", "#d62828", "#f77f00", "#fcbf49", "#2a9d8f", "#264653", "#8ab17d", "#6d597a")
 
 
-def editor_html(mode: str = "picture") -> str:
+def editor_html(mode: str = "picture", *, empty: str | None = None, paint_title: str | None = None) -> str:
     """The editor's page. "picture": the Edit tab (mask, paint, upload). "map": a control map, painted with the
     colours its kind allows (the swatches come with the value: ADE20K classes, or white and black)."""
     swatches = "".join(
@@ -21,17 +21,18 @@ def editor_html(mode: str = "picture") -> str:
         f"title='Paint with {colour}' aria-label='Paint with {colour}'></button>"
         for colour in (SWATCHES if mode == "picture" else ())
     )
-    empty = (
+    empty = empty or (
         "Send a picture here with ✏ Edit this picture, or drop one here (Upload…)."
         if mode == "picture"
         else "No map yet: make one from a picture, start a blank one, or choose a pose."
     )
+    paint_title = paint_title or "Paint colours that guide the picture"
     return (
         f"<div class='paint-editor' data-mode='{mode}'>"
         "<div class='toolbar'>"
         "<button type='button' class='for-pictures' data-tool='mask' "
         "title='Brush a mask over what should change'>Mask brush</button>"
-        "<button type='button' data-tool='paint' title='Paint colours that guide the picture'>Paint</button>"
+        f"<button type='button' data-tool='paint' title='{escape(paint_title)}'>Paint</button>"
         "<button type='button' data-tool='erase'>Eraser</button>"
         "<label>Size <input class='size' type='range' min='1' max='400' value='40' aria-label='Brush size'>"
         "<span class='size-label'></span></label>"

@@ -52,7 +52,8 @@ def picture_info_text(info: PictureInfo) -> str:
 
 
 def _studio_lines(changes: dict) -> list[str]:
-    """Settings in a line each: inpaint settings, the hires fix, variation, styles, LoRAs, control units."""
+    """Settings in a line each: inpaint settings, the hires fix, variation, styles, LoRAs, control units, reference
+    pictures, area prompts."""
     lines = []
     if changes.get("mode") == "inpaint":
         lines.append(
@@ -81,6 +82,17 @@ def _studio_lines(changes: dict) -> list[str]:
                 f" · steps {unit.get('guidance_start')}–{unit.get('guidance_end')} · map {made}"
                 + (f" · {mode}" if (mode := unit.get("control_mode")) and mode != ControlMode.BALANCED.value else "")
             )
+    for number, reference in enumerate(changes.get("references") or [], start=1):
+        if isinstance(reference, dict):
+            area = "its painted area" if reference.get("mask") else "the whole picture"
+            lines.append(
+                f"- Reference picture {number}: `{reference.get('model')}` · {reference.get('kind')} · weight "
+                f"{reference.get('weight')} · steps {reference.get('guidance_start')}–{reference.get('guidance_end')}"
+                f" · steers {area}"
+            )
+    for number, area in enumerate(changes.get("area_prompts") or [], start=1):
+        if isinstance(area, dict):
+            lines.append(f"- Area prompt {number}: *{_clip(str(area.get('prompt')))}* · weight {area.get('weight')}")
     return lines
 
 

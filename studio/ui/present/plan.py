@@ -73,7 +73,10 @@ def plan_text(
         lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
     for reference in references:
         adapter = reference.model.rsplit(".", 1)[0] or "**no IP-Adapter chosen**"
-        lines.append(f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}")
+        cannot = " — **Face references cannot run in this studio yet**" if reference.kind == "Face" else ""
+        lines.append(
+            f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}{cannot}"
+        )
     for number, words in areas:
         lines.append(f"Area {number}: “{words.strip()}”" if words.strip() else f"Area {number}: **no words yet**")
     return "  \n".join(lines)
