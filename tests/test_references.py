@@ -270,3 +270,31 @@ def test_the_window_s_units_become_references_and_a_blank_area_is_refused():
     )
     with pytest.raises(ValueError, match="reference 1: its area is blank"):
         build_references([blank])
+
+
+def test_an_sdxl_reference_steers_and_weight_zero_is_exact(sdxl_engine, model_cache, monkeypatch):
+    """SDXL's IP-Adapter layout (its UNet's cross-attentions, both text encoders' width) through the same loader."""
+    references = ReferenceAdapters(tiny_ip_adapter_folder(model_cache, Family.SDXL))
+    monkeypatch.setattr(sdxl_engine, "references", references)
+    recipe = BASE.replace(model="tiny-sdxl")
+    try:
+        plain = run(sdxl_engine, recipe)
+        steered = run(
+            sdxl_engine,
+            recipe.replace(references=(ReferenceRef(PLUS, "reference-1"),)),
+            **{"reference-1": reference_picture()},
+        )
+        off = run(
+            sdxl_engine,
+            recipe.replace(references=(ReferenceRef(PLUS, "reference-1", weight=0.0),)),
+            **{"reference-1": reference_picture()},
+        )
+        assert np.abs(steered - plain).mean() > 1.0 and np.array_equal(off, plain)
+        # An SD 1.5 adapter on SDXL is refused by name.
+        other = ReferenceRef(str(tiny_ip_adapter_folder(model_cache) / PLAIN), "reference-1")
+        with pytest.raises(ReferenceError, match="made for another model family"):
+            sdxl_engine.generate(
+                recipe.replace(references=(other,)), control_images={"reference-1": reference_picture()}
+            )
+    finally:
+        references.activate(sdxl_engine.pipelines.base, (), sdxl_engine.family)

@@ -56,11 +56,13 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
             widgets[f"unit{unit.number}.{name}"] = getattr(unit, name)
         widgets[f"unit{unit.number}.made_by"] = unit.made_by
         widgets[f"unit{unit.number}.shown_kind"] = unit.shown_kind
-    for reference in screen.references.units:  # its settings; the picture and area are the artist's to give again
-        for name in ("enabled", "model", "kind", "weight", "guidance_start", "guidance_end", "origin", "licence"):
+    # What the plan says of each reference and area. Not kept over a reload: their pictures and painted areas are
+    # not kept with the form either (and each value the store reads costs every change of the form a little).
+    for reference in screen.references.units:
+        for name in ("enabled", "model", "kind", "weight"):
             widgets[f"reference{reference.number}.{name}"] = getattr(reference, name)
-    for area in screen.areas.units:  # its words and weight; the painted area is the artist's to paint again
-        for name in ("enabled", "prompt", "weight"):
+    for area in screen.areas.units:
+        for name in ("enabled", "prompt"):
             widgets[f"area{area.number}.{name}"] = getattr(area, name)
     return widgets
 
@@ -124,9 +126,10 @@ def plan_of(
     )
 
 
-NOT_RESTORED = {f"reference{n}.enabled" for n in range(1, REFERENCE_COUNT + 1)} | {
-    f"area{n}.enabled" for n in range(1, AREA_COUNT + 1)
+NOT_RESTORED = {
+    f"reference{n}.{name}" for n in range(1, REFERENCE_COUNT + 1) for name in ("enabled", "model", "kind", "weight")
 }
+NOT_RESTORED |= {f"area{n}.{name}" for n in range(1, AREA_COUNT + 1) for name in ("enabled", "prompt")}
 STORE_TIMER = "studioFormStore"  # the page's one pending store of the form (see wire)
 
 
