@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,23 +69,7 @@ def running_studio(
     try:
         yield url, studio
     finally:
-        stop_serving(window.blocks)
-
-
-def stop_serving(blocks) -> None:
-    """Close a test's server once its last events are answered (a second at most). An event still in flight keeps
-    its page's connection open, which uvicorn waits for and Gradio's close gives up on only after 5 s: a whole
-    test's time again, for nothing. Cut off mid-answer instead, it would log a cancelled task."""
-    queue = getattr(blocks, "_queue", None)
-    deadline = time.monotonic() + 1.0
-    while queue is not None and time.monotonic() < deadline and _busy(queue):
-        time.sleep(0.02)
-    blocks.close()
-
-
-def _busy(queue) -> bool:
-    waiting = (lane.queue or lane.current_concurrency for lane in queue.event_queue_per_concurrency_id.values())
-    return any(job is not None for job in queue.active_jobs) or any(waiting)
+        window.blocks.close()
 
 
 def browser_session(sessions: Sessions) -> Session:
