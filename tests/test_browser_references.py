@@ -3,6 +3,8 @@ for one area; generate, and find them on the node, in the History and in the aut
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
@@ -10,7 +12,7 @@ from playwright.sync_api import expect
 from studio.engine.references import ReferenceAdapters
 from studio.engine.tiny_references import tiny_ip_adapter_folder
 from tests.browser_kit import open_studio, open_tab, paint_on, shoot, type_number, wait_for_saved
-from tests.servers import browser_session, running_studio
+from tests.servers import TEST_DEFAULTS, browser_session, running_studio
 
 
 @pytest.fixture
@@ -105,3 +107,78 @@ def test_two_references_with_two_areas_and_an_area_prompt_show_in_the_tree_and_t
         expect(story).to_contain_text("my character sheet")
         expect(story).to_contain_text("2 outside picture(s)")
         shoot(page, "references-03-the-story")
+
+
+def test_references_and_areas_stay_with_their_session_and_come_back_after_a_reload(fake_engine, page, tmp_path):
+    """The pictures and painted areas of the Control tab are the artist's hand work of one session: a reload brings
+    them back, another session never runs with them, and a return to the session shows them again."""
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, studio):
+        open_studio(page, url)
+        page.fill("#prompt textarea", "two friends in a park")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        mine = browser_session(studio)
+        earlier = studio.open("an-earlier-session")
+        earlier.generate(TEST_DEFAULTS.replace(prompt="an earlier castle"))
+        earlier.drafts.save_form({"form.prompt": "the earlier session's words"})  # as its page left them
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Reference 1").click()
+        page.locator("#reference-1 input[type=file]").set_input_files(sheet(tmp_path / "1.png", "crimson"))
+        expect(page.locator("#reference-1-on input")).to_be_checked()
+        page.click("#reference-1-blank-area")
+        expect(page.locator("#reference-1-area .sheet")).to_be_visible(timeout=20_000)
+        paint_on(page, "#reference-1-area", (0.2, 0.2), (0.2, 0.8))
+        page.get_by_role("tab", name="Area 1").click()
+        page.locator("#area-1-prompt textarea").press_sequentially("a girl with red hair")
+        page.click("#area-1-blank-area")
+        expect(page.locator("#area-1-area .sheet")).to_be_visible(timeout=20_000)
+        paint_on(page, "#area-1-area", (0.7, 0.3), (0.7, 0.7))
+        expect(page.locator("#plan")).to_contain_text("Area 1: “a girl with red hair”")
+        kept = ("reference-1", "reference-1-area", "area-1")
+        for _ in range(50):  # the drafts are written as the page reports each change
+            if all(mine.drafts.steering(name) is not None for name in kept):
+                break
+            page.wait_for_timeout(100)
+        kept_area = mine.drafts.steering("area-1").convert("L")
+        assert kept_area.getpixel((int(0.7 * kept_area.width), kept_area.height // 2)) == 255
+
+        page.reload()  # the hand work comes back with the page
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Reference 1").click()
+        expect(page.locator("#reference-1-on input")).to_be_checked(timeout=20_000)
+        expect(page.locator("#reference-1 img")).to_be_visible()
+        expect(page.locator("#reference-1-area .sheet")).to_be_visible()
+        page.get_by_role("tab", name="Area 1").click()
+        expect(page.locator("#area-1-on input")).to_be_checked()
+        expect(page.locator("#area-1-prompt textarea")).to_have_value("a girl with red hair")
+        expect(page.locator("#area-1-area .sheet")).to_be_visible()
+
+        open_tab(page, "History")  # another session: none of it is there, nor steers its runs
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(r"^an-earlier-session ·")).click()
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("an-earlier-session")
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Reference 1").click()
+        expect(page.locator("#reference-1-on input")).not_to_be_checked()
+        expect(page.locator("#reference-1 img")).to_have_count(0)
+        expect(page.locator("#reference-1-area .sheet")).to_be_hidden()
+        page.get_by_role("tab", name="Area 1").click()
+        expect(page.locator("#area-1-on input")).not_to_be_checked()
+        expect(page.locator("#area-1-prompt textarea")).to_have_value("")
+        expect(page.locator("#area-1-area .sheet")).to_be_hidden()
+        expect(page.locator("#plan")).not_to_contain_text("Area 1")
+        shoot(page, "references-04-another-session-has-none")
+
+        open_tab(page, "History")  # and back: the artist's work is where they left it
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(rf"^{re.escape(mine.history.id)} ·")).click()
+        page.click("#open-session")
+        open_tab(page, "Control")
+        page.get_by_role("tab", name="Reference 1").click()
+        expect(page.locator("#reference-1-on input")).to_be_checked(timeout=20_000)
+        expect(page.locator("#reference-1 img")).to_be_visible()
+        page.get_by_role("tab", name="Area 1").click()
+        expect(page.locator("#area-1-on input")).to_be_checked()
+        expect(page.locator("#area-1-prompt textarea")).to_have_value("a girl with red hair")
+        expect(page.locator("#area-1-area .sheet")).to_be_visible()

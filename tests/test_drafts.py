@@ -1,4 +1,5 @@
-"""The session's draft: the editor and the control maps as the artist left them, across a reload."""
+"""The session's draft: the editor, the control maps, the reference pictures and areas as the artist left them,
+across a reload."""
 
 from __future__ import annotations
 
@@ -54,6 +55,20 @@ def test_control_maps_are_kept_per_unit(tmp_path):
     assert drafts.map(2) is not None and drafts.map(1) is None
     drafts.save_map(2, None)
     assert drafts.map(2) is None
+
+
+def test_reference_pictures_and_areas_are_kept_by_name_and_a_damaged_one_is_none(tmp_path):
+    drafts = Drafts(tmp_path / "draft")
+    drafts.save_steering("reference-1", Image.new("RGB", (8, 6), "crimson"))
+    drafts.save_steering("area-2", Image.new("L", (8, 6), 255))
+    assert drafts.steering("reference-1").getpixel((0, 0)) == (220, 20, 60)
+    assert drafts.steering("area-2").size == (8, 6) and drafts.steering("reference-1-area") is None
+    drafts.save_steering("reference-1", None)
+    assert drafts.steering("reference-1") is None
+    (tmp_path / "draft" / "area-2.png").write_bytes(b"not a picture")
+    assert drafts.steering("area-2") is None
+    with pytest.raises(ValueError, match="not a reference or area draft"):
+        drafts.save_steering("../editor", Image.new("RGB", (2, 2)))
 
 
 def test_the_form_is_kept_as_plain_values_and_a_damaged_one_is_no_form(tmp_path):

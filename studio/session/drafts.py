@@ -1,4 +1,5 @@
-"""Work in progress that is not a node yet: the editor's picture and layers, and the control maps.
+"""Work in progress that is not a node yet: the editor's picture and layers, the control maps, and the Control tab's
+reference pictures and painted areas.
 
 Kept in the session's `draft/` folder as it changes, so a reload (or a restart) brings it back as the
 artist left it. Never part of the tree: the history reads only the session folder's own PNGs.
@@ -8,6 +9,8 @@ artist left it. Never part of the tree: the history reads only the session folde
                          "paint": "editor-paint.png" | null, "uploaded_from": "<upload path>" | null}
     draft/control-1.png ... the map of each control unit
     draft/region-1.png ...  the strokes of each region painted on the Finish board (white where painted)
+    draft/reference-1.png, draft/reference-1-area.png, draft/area-1.png ...  the Control tab's reference pictures,
+                        their areas, and the areas of the area prompts (white where they steer)
     draft/form.json     {"schema_version": 1, "values": {"form.prompt": "...", "unit1.kind": "seg", ...}}
     draft/aside/<picture>/editor.json ...  unsent mask and paint of a picture another replaced in the editor
                         (<picture>: "00003-0" for a node's picture, "upload" for an upload), as the editor's
@@ -16,6 +19,7 @@ artist left it. Never part of the tree: the history reads only the session folde
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +34,8 @@ from studio.pictures import open_picture
 from studio.recipe import RegionRef
 
 SCHEMA_VERSION = 1
+# "reference-1" (its picture), "reference-1-area" (where it steers), "area-1" (an area prompt's area)
+STEERING = re.compile(r"(reference-\d+(-area)?|area-\d+)")
 FOLDER = "draft"
 _ASIDE = "aside"
 _EDITOR = "editor.json"
@@ -168,6 +174,27 @@ class Drafts:
     def map(self, unit: int) -> Path | None:
         return self._file(f"control-{int(unit)}.png")
 
+    # --- reference pictures and painted areas (the Control tab) ----------------------------------
+
+    def save_steering(self, name: str, picture: Image.Image | None) -> None:
+        """Keep (or, given None, forget) a reference picture or a painted area: `name` as STEERING names them."""
+        path = self.folder / f"{_steering_name(name)}.png"
+        if picture is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_png(picture, path)
+
+    def steering(self, name: str) -> Image.Image | None:
+        """A kept reference picture or area, read whole; None when there is none or it cannot be read (a draft
+        is only a draft: the page opens without it)."""
+        path = self._file(f"{_steering_name(name)}.png")
+        if path is None:
+            return None
+        try:
+            return open_picture(path, "kept reference or area")
+        except ValueError:
+            return None
+
     # --- painted regions (the Finish board) -------------------------------------------------------
 
     def save_region_mask(self, mask: Image.Image) -> int:
@@ -198,6 +225,12 @@ class Drafts:
             return None
         path = self.folder / name
         return path if path.is_file() else None
+
+
+def _steering_name(name: str) -> str:
+    if not STEERING.fullmatch(name):
+        raise ValueError(f"not a reference or area draft: {name!r}")
+    return name
 
 
 def _write_png(picture: Image.Image, path: Path) -> None:

@@ -16,7 +16,7 @@ from studio.control.areas import AreaValues, build_area_prompts
 from studio.recipe import AreaPromptRef, Recipe
 from studio.ui.control_panel import map_of
 from studio.ui.present.editor_page import editor_html
-from studio.ui.reference_panel import area_value
+from studio.ui.reference_panel import area_value, keep_in_draft
 from studio.ui.running import user_errors
 
 AREA_COUNT = 2
@@ -105,9 +105,7 @@ def area_widgets(editor_script: str) -> AreaPanel:
                         elem_id=f"{prefix}-prompt",
                     )
                     weight = gr.Slider(0, 1, value=0.8, step=0.05, label="Weight", scale=1, elem_id=f"{prefix}-weight")
-                area = gr.HTML(
-                    None, html_template=editor_html("map"), js_on_load=editor_script, elem_id=f"{prefix}-area"
-                )
+                area = gr.HTML(None, html_template=AREA_EDITOR, js_on_load=editor_script, elem_id=f"{prefix}-area")
                 blank_area = gr.Button("Blank area", size="sm", elem_id=f"{prefix}-blank-area")
                 units.append(AreaWidgets(number, enabled, prompt, weight, area, blank_area))
     return AreaPanel(units)
@@ -116,6 +114,7 @@ def area_widgets(editor_script: str) -> AreaPanel:
 def wire(screen, panel: AreaPanel) -> None:
     private: dict[str, Any] = {"api_visibility": "private", "show_progress_on": [screen.badge_sink]}
     for unit in panel.units:
+        keep_in_draft(screen, unit.area, f"area-{unit.number}", map_of)
 
         def blank(width: float, height: float) -> Any:
             return area_value(Image.new("RGB", (int(width), int(height)), "black"))

@@ -30,7 +30,7 @@ from studio.ui.present.editor_page import editing_line
 from studio.ui.present.plan import ReferencePlan, UnitPlan, plan_text
 from studio.ui.present.unsent import unsent_label, unsent_words
 from studio.ui.present.viewer import inputs_html
-from studio.ui.reference_panel import REFERENCE_COUNT
+from studio.ui.reference_panel import REFERENCE_COUNT, area_value
 from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen, account_of
 
@@ -56,13 +56,12 @@ def remembered_widgets(screen: Screen, branch: gr.Checkbox) -> dict[str, Any]:
             widgets[f"unit{unit.number}.{name}"] = getattr(unit, name)
         widgets[f"unit{unit.number}.made_by"] = unit.made_by
         widgets[f"unit{unit.number}.shown_kind"] = unit.shown_kind
-    # What the plan says of each reference and area. Not kept over a reload: their pictures and painted areas are
-    # not kept with the form either (and each value the store reads costs every change of the form a little).
+    # A reference's picture and an area's painting are kept beside the form, in the session's draft (see drafted).
     for reference in screen.references.units:
-        for name in ("enabled", "model", "kind", "weight"):
+        for name in ("enabled", "model", "kind", "weight", "guidance_start", "guidance_end", "origin", "licence"):
             widgets[f"reference{reference.number}.{name}"] = getattr(reference, name)
     for area in screen.areas.units:
-        for name in ("enabled", "prompt"):
+        for name in ("enabled", "prompt", "weight"):
             widgets[f"area{area.number}.{name}"] = getattr(area, name)
     return widgets
 
@@ -126,10 +125,6 @@ def plan_of(
     )
 
 
-NOT_RESTORED = {
-    f"reference{n}.{name}" for n in range(1, REFERENCE_COUNT + 1) for name in ("enabled", "model", "kind", "weight")
-}
-NOT_RESTORED |= {f"area{n}.{name}" for n in range(1, AREA_COUNT + 1) for name in ("enabled", "prompt")}
 STORE_TIMER = "studioFormStore"  # the page's one pending store of the form (see wire)
 
 
@@ -188,10 +183,7 @@ def wire(
 
     def restored_form(saved: dict[str, Any]) -> dict[Any, Any]:
         """The saved values, with the choices that depend on them (a unit's preprocessors follow its kind)."""
-        # A reference or an area is not switched back on: its picture and painted area are not kept with the form.
-        shown: dict[Any, Any] = {
-            widgets[name]: value for name, value in saved.items() if name in widgets and name not in NOT_RESTORED
-        }
+        shown: dict[Any, Any] = {widgets[name]: value for name, value in saved.items() if name in widgets}
         styles = [preset.name for preset in services.presets.all()[0] if preset.kind == STYLE]
         chosen = [name for name in saved.get("form.styles") or [] if name in styles]
         shown[screen.form.styles] = gr.CheckboxGroup(choices=styles, value=chosen)
@@ -233,6 +225,29 @@ def wire(
                     shown[unit.map] = None
             elif saved:  # the session's own units, whose maps went with them
                 shown[unit.map] = None
+        if saved:
+            shown |= steering_drafted(session, saved)
+        return shown
+
+    def steering_drafted(session: Session, saved: dict[str, Any]) -> dict[Any, Any]:
+        """The session's own reference pictures and painted areas. A unit whose picture (or area) is not in the
+        draft is not switched back on: it would steer with nothing, or with another session's picture."""
+        shown: dict[Any, Any] = {}
+        for reference in screen.references.units:
+            picture = session.drafts.steering(f"reference-{reference.number}")
+            area = session.drafts.steering(f"reference-{reference.number}-area")
+            shown |= {
+                reference.picture: picture,
+                reference.area: area_value(area) if area is not None else None,
+                reference.enabled: bool(saved.get(f"reference{reference.number}.enabled")) and picture is not None,
+            }
+        for unit in screen.areas.units:
+            area = session.drafts.steering(f"area-{unit.number}")
+            shown |= {
+                unit.area: area_value(area) if area is not None else None,
+                unit.enabled: bool(saved.get(f"area{unit.number}.enabled")) and area is not None,
+                unit.prompt: str(saved.get(f"area{unit.number}.prompt") or ""),  # never another session's words
+            }
         return shown
 
     def shown_for(session: Session, selected: dict | None) -> dict[Any, Any]:
@@ -293,6 +308,8 @@ def wire(
         editor.live.keep,
         editor.live.paint_over,
         *(unit.map for unit in screen.controls.units),
+        *(widget for unit in screen.references.units for widget in (unit.picture, unit.area)),
+        *(unit.area for unit in screen.areas.units),
     ]
 
     def with_run(session: Session, shown: dict[Any, Any]) -> dict[Any, Any]:

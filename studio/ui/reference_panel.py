@@ -6,7 +6,7 @@ size, and white is where the reference steers (no area: the whole picture).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,9 +194,31 @@ def _unit(number: int, adapters: list[str], editor_script: str) -> ReferenceWidg
     )
 
 
+def keep_in_draft(screen, widget: Any, name: str, picture_of: Callable[[Any], Image.Image | None]) -> None:
+    """`widget`'s picture (or painted area) follows into the session's draft as it changes, so a reload or a
+    return to the session brings it back, and another session never gets it."""
+
+    def keep(value: Any, session_id: str | None, request: gr.Request) -> None:
+        if not session_id:
+            return
+        session = screen.session_for(session_id, request)
+        if not session.history.read_only:
+            session.drafts.save_steering(name, picture_of(value))
+
+    widget.change(
+        keep,
+        inputs=[widget, screen.session],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        api_visibility="private",
+    )
+
+
 def wire(screen, panel: ReferencePanel) -> None:
     private: dict[str, Any] = {"api_visibility": "private", "show_progress_on": [screen.badge_sink]}
     for unit in panel.units:
+        keep_in_draft(screen, unit.picture, f"reference-{unit.number}", lambda picture: picture)
+        keep_in_draft(screen, unit.area, f"reference-{unit.number}-area", map_of)
 
         def blank(width: float, height: float) -> Any:
             return area_value(Image.new("RGB", (int(width), int(height)), "black"))
