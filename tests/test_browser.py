@@ -233,7 +233,12 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         "parameters",
         "a red fox in the snow, (winter:1.2)\nNegative prompt: blurry\n"
         "Steps: 4, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 4242, Size: 128x192, "
-        "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Hires upscale: 2, Version: v1.10.1",
+        "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Hires upscale: 2, "
+        'ControlNet 0: "Module: openpose_full, Model: control_v11p_sd15_openpose [cab727d4], Weight: 0.85, '
+        'Guidance Start: 0.1, Guidance End: 0.9, Control Mode: My prompt is more important", '
+        'ControlNet 1: "Module: ip-adapter_clip_sd15, Model: ip-adapter-plus_sd15 [c817b455], Weight: 0.6, '
+        'Guidance Start: 0, Guidance End: 1, Control Mode: Balanced", '
+        "Area prompt 1: a fox with a red scarf, Area weight 1: 0.7, Version: v1.10.1",
     )
     Image.new("RGB", (128, 192), "white").save(dropped, pnginfo=info)
     with running_studio(engine, tmp_path / "outputs") as (url, studio):
@@ -248,7 +253,20 @@ def test_drop_an_a1111_picture_fill_the_form_and_generate(engine, page, tmp_path
         expect(page.locator("#negative-prompt textarea")).to_have_value("blurry")
         expect(page.locator("#seed input")).to_have_value("4242")
         expect(page.locator("#height input")).to_have_value("192")
+        # The units' settings go to the Control tab, switched off: the text has no map, picture or painted area.
+        expect(page.locator("#status")).to_contain_text(
+            "Its control unit (1) is in the Control tab, switched off until you give it a map"
+        )
+        expect(page.locator("#status")).to_contain_text("switched off until you give it a picture")
         shoot(page, "09-picture-info")
+        open_tab(page, "Control")
+        expect(page.locator("#control-1-kind input")).to_have_value("Pose (OpenPose)")
+        expect(page.locator("#control-1-model textarea")).to_have_value("lllyasviel/control_v11p_sd15_openpose")
+        expect(page.locator("#control-1-mode input[value='My prompt is more important']")).to_be_checked()
+        expect(page.locator("#control-1-enabled input")).not_to_be_checked()
+        expect(page.locator("#reference-1-model input")).to_have_value("ip-adapter-plus_sd15")
+        expect(page.locator("#area-1-prompt textarea")).to_have_value("a fox with a red scarf")
+        expect(page.locator("#area-1-on input")).not_to_be_checked()
         page.click("#generate-button")
         wait_for_saved(page, "00001")
         recipe = browser_session(studio).history.get("00001").recipe

@@ -12,7 +12,9 @@ from PIL import Image
 
 from studio.errors import InputError
 from studio.formats import a1111, adetailer, comfyui, png_text
+from studio.formats.a1111 import IP_ADAPTER_MODULE
 from studio.formats.adetailer import FixSettings
+from studio.formats.unit_text import AreaWords, UnitSettings, read_units
 from studio.history import Iteration
 from studio.recipe import Recipe, RecipeError
 
@@ -38,6 +40,10 @@ class PictureInfo:
     session: str | None = None
     # Region-fix settings (ADetailer's passes, or our own fix's), for the Finish area.
     fix_passes: tuple[FixSettings, ...] = ()
+    # The steering units' settings (control units, reference pictures) and the area prompts' words, for the
+    # Control tab: the text holds no maps, pictures or painted areas.
+    units: tuple[UnitSettings, ...] = ()
+    areas: tuple[AreaWords, ...] = ()
 
     def recipe(self, base: Recipe) -> Recipe:
         """`base` with every field the picture sets (all of them, for our own pictures)."""
@@ -66,7 +72,11 @@ def read_picture_info(path: Path) -> PictureInfo:
         parsed = a1111.parse_parameters(parameters)
         fix_passes, _ = adetailer.read_passes(parsed.fields)  # applied to the Finish area, not the form
         changes, unknown = a1111.recipe_changes(parsed)
-        return PictureInfo(Source.A1111, changes, unknown | _other_texts(texts), fix_passes=tuple(fix_passes))
+        units, areas, used = read_units(parsed.fields)
+        kept = {key: value for key, value in unknown.items() if key not in used}
+        return PictureInfo(
+            Source.A1111, changes, kept | _other_texts(texts), fix_passes=tuple(fix_passes), units=units, areas=areas
+        )
     for key, reader in (("prompt", comfyui.from_prompt_graph), ("workflow", comfyui.from_workflow)):
         if key in texts:
             try:
@@ -94,7 +104,25 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
         node,
         data.get("session"),
         fix_passes=tuple(adetailer.passes(recipe.regions, recipe.controls)),
+        units=_units_of(recipe),
+        areas=tuple(AreaWords(n, area.prompt, area.weight) for n, area in enumerate(recipe.area_prompts, start=1)),
     )
+
+
+def _units_of(recipe: Recipe) -> tuple[UnitSettings, ...]:
+    """A recipe's control units and references, as an A1111 text would give them (a fix's units are its own)."""
+    controls = () if recipe.regions else recipe.controls
+    units = [
+        UnitSettings(
+            n, c.preprocessor, c.model, c.weight, c.guidance_start, c.guidance_end, c.control_mode, kind=c.kind
+        )
+        for n, c in enumerate(controls)
+    ]
+    units += [
+        UnitSettings(len(units) + n, IP_ADAPTER_MODULE, r.model, r.weight, r.guidance_start, r.guidance_end)
+        for n, r in enumerate(recipe.references)
+    ]
+    return tuple(units)
 
 
 def _other_texts(texts: dict[str, str], *skip: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ An area is painted in the map editor the reference pictures use (white where the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import gradio as gr
 from PIL import Image
 
 from studio.control.areas import AreaValues, build_area_prompts
+from studio.formats.unit_text import AreaWords
 from studio.recipe import AreaPromptRef, Recipe
 from studio.ui.control_panel import map_of
 from studio.ui.present.editor_page import editor_html
@@ -60,6 +61,21 @@ class AreaPanel:
     @property
     def outputs(self) -> list[Any]:
         return [widget for unit in self.units for widget in unit.recipe_widgets]
+
+    def show_words(self, areas: Sequence[AreaWords], values: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
+        """A text's area prompts put into the free areas (off, no words, nothing painted), switched off until the
+        artist paints each area. Returns the widgets and how many were placed."""
+        free = [
+            widgets
+            for widgets in self.units
+            if not values[widgets.enabled]
+            and not str(values[widgets.prompt] or "").strip()
+            and map_of(values[widgets.area]) is None
+        ]
+        shown: dict[Any, Any] = {}
+        for widgets, area in zip(free, areas, strict=False):
+            shown |= {widgets.enabled: False, widgets.prompt: area.prompt, widgets.weight: area.weight}
+        return shown, min(len(free), len(areas))
 
     def area_prompts(self, values: dict[Any, Any]) -> tuple[tuple[AreaPromptRef, ...], dict[str, Image.Image]]:
         with user_errors():

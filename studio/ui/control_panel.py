@@ -6,6 +6,7 @@ studio.control.units), `show(recipe, maps)` puts a node's units back. Events liv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from studio.control.pose import PRESETS
 from studio.control.preprocessors import PREPROCESSORS
 from studio.control.units import UnitValues, build_units, default_settings, format_settings, sketch_unit
 from studio.errors import InputError
+from studio.formats.unit_text import UnitSettings
 from studio.pictures import picture_from_data_url, png_data_url
 from studio.recipe import ControlMode, ControlRef, Recipe
 from studio.ui.present.editor_page import editor_html, map_value
@@ -154,6 +156,31 @@ class ControlPanel:
                 **kind_display(widgets, unit.kind),
             }
         return shown
+
+    def show_settings(self, units: Sequence[UnitSettings], values: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
+        """A text's unit settings put into the free units (off, without a map), switched off until the artist gives
+        each a map; units holding the artist's work are left as they are. Returns the widgets and how many were
+        placed."""
+        free = [
+            widgets for widgets in self.units if not values[widgets.enabled] and map_of(values[widgets.map]) is None
+        ]
+        shown: dict[Any, Any] = {}
+        placed = [unit for unit in units if unit.kind in KINDS][: len(free)]
+        for widgets, unit in zip(free, placed, strict=False):
+            shown |= {
+                widgets.enabled: False,
+                widgets.kind: unit.kind,
+                widgets.shown_kind: unit.kind,
+                widgets.model: unit.control_model,
+                widgets.weight: unit.weight,
+                widgets.guidance_start: unit.guidance_start,
+                widgets.guidance_end: unit.guidance_end,
+                widgets.control_mode: unit.control_mode.value,
+                widgets.preprocessor: gr.Dropdown(choices=preprocessor_choices(unit.kind), value=unit.preprocessor),
+                widgets.settings: default_settings(unit.preprocessor),
+                **kind_display(widgets, unit.kind),
+            }
+        return shown, len(placed)
 
 
 def kind_display(widgets: UnitWidgets, kind: str) -> dict[Any, Any]:

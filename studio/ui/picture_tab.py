@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.services import Services
-from studio.services.picture_info import Source, read_picture_info
+from studio.services.picture_info import PictureInfo, Source, read_picture_info
 from studio.ui.finish_tab import FinishPanel, fix_settings_widgets, show_fix_settings
 from studio.ui.present import picture as picture_text
 from studio.ui.running import refusal, user_errors
@@ -58,7 +58,14 @@ def wire(services: Services, screen: Screen, panel: PicturePanel, finish: Finish
 
     panel.file.change(show, inputs=panel.file, outputs=[panel.preview, panel.info, panel.use], api_visibility="private")
 
-    def use(path: str | None):
+    steering_inputs = {
+        *(w for unit in screen.controls.units for w in (unit.enabled, unit.map)),
+        *(w for unit in screen.references.units for w in (unit.enabled, unit.picture)),
+        *(w for unit in screen.areas.units for w in (unit.enabled, unit.prompt, unit.area)),
+    }
+
+    def use(values: dict):
+        path = values[panel.file]
         if not path:
             raise refusal("Drop a picture first.", title="No picture")
         with user_errors():
@@ -70,16 +77,53 @@ def wire(services: Services, screen: Screen, panel: PicturePanel, finish: Finish
             status += f" The Finish tab's *Fix regions* settings are its {info.fix_passes[0].label} pass" + (
                 f" (1 of {passes}; the others are listed under Picture info)." if passes > 1 else "."
             )
+        controls, placed_controls = screen.controls.show_settings(info.units, values)
+        references, placed_references = screen.references.show_settings(info.units, values)
+        areas, placed_areas = screen.areas.show_words(info.areas, values)
+        status += steering_status(info, placed_controls, placed_references, placed_areas)
         return {
             **screen.form.show(recipe),
             **(show_fix_settings(finish, info.fix_passes[0]) if info.fix_passes else {}),
+            **controls,
+            **references,
+            **areas,
             screen.status: status,
         }
 
     panel.use.click(
         use,
-        inputs=panel.file,
-        outputs=[*screen.form.outputs, *fix_settings_widgets(finish), screen.status],
+        inputs={panel.file, *steering_inputs},
+        outputs=[
+            *screen.form.outputs,
+            *fix_settings_widgets(finish),
+            *screen.controls.outputs,
+            *screen.references.outputs,
+            *screen.areas.outputs,
+            screen.status,
+        ],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
+
+
+def steering_status(info: PictureInfo, controls: int, references: int, areas: int) -> str:
+    """What became of the picture's units: where they were put, and what the artist still has to give them."""
+    said = []
+    for placed, total, what, missing in (
+        (controls, sum(1 for u in info.units if not u.is_reference), "control unit", "a map"),
+        (references, sum(1 for u in info.units if u.is_reference), "reference picture", "a picture"),
+        (areas, len(info.areas), "area prompt", "its painted area"),
+    ):
+        if total == 0:
+            continue
+        plural = total > 1
+        part = f" Its {what}{'s' if plural else ''} ({total}) " + (
+            f"{'are' if plural else 'is'} in the Control tab, switched off until you give "
+            f"{'each' if placed > 1 else 'it'} {missing}"
+            if placed
+            else f"{'were' if plural else 'was'} not placed"
+        )
+        if placed < total:
+            part += f" ({total - placed} not placed: the units that hold your work were left as they are)"
+        said.append(part + ".")
+    return "".join(said)

@@ -6,7 +6,7 @@ size, and white is where the reference steers (no area: the whole picture).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ import gradio as gr
 from PIL import Image
 
 from studio.control.references import ReferenceValues, build_references
+from studio.formats.unit_text import UnitSettings
 from studio.pictures import png_data_url
 from studio.recipe import Recipe, ReferenceKind, ReferenceRef
 from studio.ui.control_panel import map_of
@@ -126,6 +127,23 @@ class ReferencePanel:
     @property
     def outputs(self) -> list[Any]:
         return [widget for unit in self.units for widget in unit.recipe_widgets]
+
+    def show_settings(self, units: Sequence[UnitSettings], values: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
+        """A text's IP-Adapter units put into the free references (off, without a picture), switched off until
+        the artist gives each a picture. Returns the widgets and how many were placed."""
+        free = [widgets for widgets in self.units if not values[widgets.enabled] and values[widgets.picture] is None]
+        placed = [unit for unit in units if unit.is_reference][: len(free)]
+        shown: dict[Any, Any] = {}
+        for widgets, unit in zip(free, placed, strict=False):
+            shown |= {
+                widgets.enabled: False,
+                widgets.model: unit.model,
+                widgets.kind: unit.reference_kind.value,
+                widgets.weight: unit.weight,
+                widgets.guidance_start: unit.guidance_start,
+                widgets.guidance_end: unit.guidance_end,
+            }
+        return shown, len(placed)
 
 
 def reference_widgets(adapters: list[str], editor_script: str) -> ReferencePanel:

@@ -19,7 +19,8 @@ from PIL import Image
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR, control_role, default_model
 from studio.control.preprocessors import PREPROCESSORS
 from studio.errors import InputError
-from studio.recipe import TINY_MODEL, ControlMode, ControlRef, ReferenceKind, ReferenceRef
+from studio.formats.unit_text import reference_kind
+from studio.recipe import TINY_MODEL, ControlMode, ControlRef, ReferenceRef
 from studio.webui.pictures import CROP_AND_RESIZE, RESIZE_MODES, decode_picture, resize_for
 
 SCRIPT_NAME = "controlnet"
@@ -90,14 +91,7 @@ def _read_reference(unit: Mapping[str, Any], index: int, number: int, size: tupl
     if not text or text == "None":
         raise InputError(f"{where}.model: name an IP-Adapter file of the studio's ipadapter folder")
     name = match["name"].strip() if (match := _HASH_SUFFIX.match(text)) else text
-    module = str(unit.get("module")).lower()
-    kind = (
-        ReferenceKind.FACE
-        if "face_id" in module or "faceid" in name.lower()
-        else ReferenceKind.COMPOSITION
-        if "composition" in name.lower()
-        else ReferenceKind.STYLE_CONTENT
-    )
+    kind = reference_kind(str(unit.get("module")), name)
     role = f"reference-{number}"
     pictures = {role: decode_picture(unit.get("image") or unit.get("input_image"), f"{where}.image").convert("RGB")}
     if unit.get("mask") or unit.get("mask_image"):

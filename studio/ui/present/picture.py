@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.formats.unit_text import unit_words
 from studio.recipe import AUTOMATIC, ControlMode, resolved_schedule
 from studio.services.picture_info import PictureInfo, Source
 from studio.ui.present.history import what_happened
@@ -42,6 +43,12 @@ def picture_info_text(info: PictureInfo) -> str:
         if key in info.changes and info.changes[key] not in ("", None):
             lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
     lines.extend(_studio_lines(info.changes))
+    if info.source is not Source.STUDIO:  # ours are among the recipe's lines
+        lines += [f"- ControlNet {unit.number}: {unit_words(unit)} (goes to the Control tab)" for unit in info.units]
+        lines += [
+            f"- Area prompt {area.number}: *{_clip(area.prompt)}* · weight {area.weight:g} (goes to the Control tab)"
+            for area in info.areas
+        ]
     for number, settings in enumerate(info.fix_passes, start=1):
         lines.append(
             f"- Fix pass {number} ({settings.model}, goes to the Finish tab): {settings.label}s, strength "
