@@ -41,25 +41,18 @@ class EmbeddingShelf:
     def __init__(self, folder: Path | None, *, allow_pickle: bool = False) -> None:
         self.folder = folder
         self._allow_pickle = allow_pickle
-        self._read: dict[Path, tuple[tuple[int, float], Embedding]] = {}
+        self._read: dict[Path, tuple[tuple[int, float], Embedding | str]] = {}  # str: why it is refused
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, Embedding]:
         """Every embedding in the folder by name. A pickled one without --allow-pickle, or a damaged file, is
         left out here and refused by name only when a prompt uses it (`refusals`)."""
-        found = {}
-        for info in list_embeddings(self.folder):
-            try:
-                found[info.name] = self._embedding(info)
-            except EmbeddingError:
-                continue
-        return found
+        return self._shelf()[0]
 
     def for_prompts(self, family: str, texts: list[str]) -> dict[str, Embedding]:
         """The embeddings of `family` a prompt can name. Raises, by name, for any embedding the texts use that
         cannot be used: another family's, a pickled file without --allow-pickle, a damaged file."""
-        usable = self.all()
-        refused = self.refusals()
+        usable, refused = self._shelf()
         for name in names_used(texts, list(usable) + list(refused)):
             if name in refused:
                 raise EmbeddingError(refused[name])
@@ -72,25 +65,35 @@ class EmbeddingShelf:
 
     def refusals(self) -> dict[str, str]:
         """Why each embedding file that cannot be used is refused, by name."""
-        refused = {}
+        return self._shelf()[1]
+
+    def _shelf(self) -> tuple[dict[str, Embedding], dict[str, str]]:
+        """One look at the folder: the usable embeddings, and why each other file is refused."""
+        usable, refused = {}, {}
         for info in list_embeddings(self.folder):
             try:
-                self._embedding(info)
+                usable[info.name] = self._embedding(info)
             except EmbeddingError as error:
                 refused[info.name] = str(error)
-        return refused
+        return usable, refused
 
     def _embedding(self, info: EmbeddingInfo) -> Embedding:
+        """The file's embedding, read once while it is unchanged (a refusal too: a file is not read again per run)."""
         stat = info.path.stat()
         stamp = (stat.st_size, stat.st_mtime)
         with self._lock:
             kept = self._read.get(info.path)
-            if kept is not None and kept[0] == stamp:
-                return kept[1]
-        embedding = read_embedding(info.path, allow_pickle=self._allow_pickle)
-        with self._lock:
-            self._read[info.path] = (stamp, embedding)
-        return embedding
+        if kept is None or kept[0] != stamp:
+            try:
+                read: Embedding | str = read_embedding(info.path, allow_pickle=self._allow_pickle)
+            except EmbeddingError as error:
+                read = str(error)
+            kept = (stamp, read)
+            with self._lock:
+                self._read[info.path] = kept
+        if isinstance(kept[1], str):
+            raise EmbeddingError(kept[1])
+        return kept[1]
 
 
 def read_embedding(path: Path, *, allow_pickle: bool = False) -> Embedding:
