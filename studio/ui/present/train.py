@@ -6,17 +6,28 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from studio.closeness import MEASURE
+from studio.closeness import verdict as closeness_words
+
 
 def memorization_text(report) -> str:
     """A memorization report for the artist: the verdict, the threshold, the closest pairs."""
+
+    def band(score: float) -> str:
+        # A report saved before issue 29 holds SSIM scores, which the closeness scale's words do not fit.
+        return closeness_words(score) if MEASURE in report.metric else "similarity"
+
     verdict = (
-        f"**Overfitted:** a sample is nearly identical to a training picture (score {report.worst:.2f} ≥ "
-        f"{report.threshold:g}). The LoRA copies instead of learning: train fewer steps, a lower rate, or add pictures."
+        f"**Overfitted:** a sample reproduces a training picture: {band(report.worst)} ({report.worst:.2f}, "
+        f"flagged at ≥ {report.threshold:g}). The LoRA copies instead of learning: train fewer steps, a lower rate, "
+        "or add pictures."
         if report.overfitted
-        else f"**No memorization found:** the closest sample scores {report.worst:.2f} (flagged at ≥ {report.threshold:g})."
+        else f"**No memorization found:** the closest sample scores {report.worst:.2f}, "
+        f"{band(report.worst)} (flagged at ≥ {report.threshold:g})."
     )
     rows = "\n".join(
-        f"- sample {pair.sample} ↔ `{pair.training_picture}`: {pair.score:.2f}" for pair in report.closest[:5]
+        f"- sample {pair.sample} ↔ `{pair.training_picture}`: {pair.score:.2f}, {band(pair.score)}"
+        for pair in report.closest[:5]
     )
     return f"{verdict}\n\n{rows}\n\n*{report.metric}. Saved beside the LoRA.*"
 
