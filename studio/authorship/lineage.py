@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.authorship.outside import OutsideCloseness, measure
+from studio.closeness import Fingerprint, fingerprint
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
 from studio.errors import InputError
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, Mark
+from studio.pictures import open_picture
 from studio.recipe import Mode
 
 HUMAN, MACHINE = "human", "machine"
@@ -57,6 +60,8 @@ class Step:
     output_index: int
     acts: tuple[Act, ...]
     outside: tuple[OutsideSource, ...] = ()
+    # Its picture's closeness to every outside picture given up to this step, closest first.
+    closeness: tuple[OutsideCloseness, ...] = ()
 
     @property
     def by_hand(self) -> tuple[Act, ...]:
@@ -84,16 +89,40 @@ def lineage(
     """
     nodes = chain(node_of, node_id)
     steps = []
+    given: list[tuple[str, OutsideSource]] = []  # every outside picture so far, by the node it entered at
+    fingerprint_of = fingerprints(path_of)
     for position, node in enumerate(nodes):
         parent = nodes[position - 1] if position else None
         used = index if position == len(nodes) - 1 else _used_output(nodes[position + 1])
         if not 0 <= used < len(node.outputs):
             raise InputError(f"index: node {node.id} has no picture {used}")
         acts = [*_human_acts(node, parent, path_of, used, lora_trained_on), *_machine_acts(node, path_of, used)]
-        steps.append(
-            Step(node.id, node.action.value, node.outputs[used], used, tuple(acts), _outside(node, parent, path_of))
-        )
+        outside = _outside(node, parent, path_of)
+        given += [(node.id, source) for source in outside]
+        closeness = measure(fingerprint_of(node.outputs[used]), given, fingerprint_of) if given else ()
+        steps.append(Step(node.id, node.action.value, node.outputs[used], used, tuple(acts), outside, closeness))
     return steps
+
+
+def outside_of_chain(nodes: list[Iteration], path_of: Callable[[str], Path]) -> list[tuple[str, OutsideSource]]:
+    """Every outside picture of a chain of nodes (root first), by the node it entered at."""
+    return [
+        (node.id, source)
+        for position, node in enumerate(nodes)
+        for source in _outside(node, nodes[position - 1] if position else None, path_of)
+    ]
+
+
+def fingerprints(path_of: Callable[[str], Path]) -> Callable[[str], Fingerprint]:
+    """A session file's closeness fingerprint, read once per file for as long as the returned function is kept."""
+    kept: dict[str, Fingerprint] = {}
+
+    def fingerprint_of(name: str) -> Fingerprint:
+        if name not in kept:
+            kept[name] = fingerprint(open_picture(path_of(name), name))
+        return kept[name]
+
+    return fingerprint_of
 
 
 def _used_output(child: Iteration) -> int:

@@ -183,7 +183,7 @@ class Session:
         if strength > 0 and parent.recipe.mode is not Mode.TXT2IMG:
             raise InputError(
                 f"Close variations work on generated pictures, and {node_id} is {parent.action.as_words}. "
-                "Set Closeness to 0 to vary it with new seeds."
+                "Set Variation strength to 0 to vary it with new seeds."
             )
         if strength > 0:
             seed, variation_seed = parent.seeds[index], self._rng.randint(0, MAX_SEED)

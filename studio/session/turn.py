@@ -6,6 +6,7 @@ inputs and the node are all written before `take_turn` returns.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from studio.authorship.lineage import chain, fingerprints, outside_of_chain
+from studio.authorship.outside import measure
 from studio.errors import GenerationStopped, InputError
 from studio.finish.runs import fix_regions, region_masks
 from studio.finish.runs import upscale as run_upscale
@@ -179,6 +182,7 @@ def _record(
         created=time.time(),
         sources=request.sources,
     )
+    node = dataclasses.replace(node, closeness=_closeness_to_outside(history, node, pictures))
     for index, picture in enumerate(pictures):
         studio_json = {
             "schema_version": METADATA_SCHEMA_VERSION,
@@ -199,6 +203,19 @@ def _record(
         )
     history.add(node)
     return node
+
+
+def _closeness_to_outside(
+    history: SessionHistory, node: Iteration, pictures: list[Image.Image]
+) -> tuple[tuple[dict, ...], ...]:
+    """Each picture's closeness to the outside pictures of its lineage (none: nothing to measure), kept on the node
+    so that every place that shows the node can say it (the authorship report measures it again from the files)."""
+    nodes = [*(chain(history.get, node.parent_id) if node.parent_id else []), node]
+    outside = outside_of_chain(nodes, history.path)
+    if not outside:
+        return ()
+    fingerprint_of = fingerprints(history.path)
+    return tuple(tuple(entry.to_dict() for entry in measure(picture, outside, fingerprint_of)) for picture in pictures)
 
 
 def check_output_index(node: Iteration, index: int) -> None:

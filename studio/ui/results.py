@@ -46,7 +46,7 @@ def action_widgets() -> ResultActions:
             1.0,
             value=0.0,
             step=0.05,
-            label="Closeness (variation strength)",
+            label="Variation strength",
             info="0 = new seeds; a little = stay close to the picked picture",
             scale=3,
             elem_id="vary-strength",
