@@ -211,6 +211,7 @@ def build_sessions(
     from studio.history import HistoryStore
     from studio.services import Services
     from studio.services.authorship import Authorship
+    from studio.services.closeness import ClosenessCheck
     from studio.services.embeddings import Embeddings
     from studio.services.loras import Loras
     from studio.services.maps import Maps
@@ -227,6 +228,7 @@ def build_sessions(
         references=ReferenceLibrary(reference_dir),
         maps=Maps(map_maker),
         authorship=Authorship(signing, trained_on=loras.trained_on),
+        closeness=ClosenessCheck(offered),
         hashes=hashes,
         offered=offered,
     )

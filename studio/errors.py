@@ -32,6 +32,11 @@ class NotOffered(InputError):
     """A shared studio (--share, --listen) refuses a model, ControlNet, LoRA or server path it does not offer."""
 
 
+class NeedsConfirmation(InputError):
+    """Something the artist must confirm before it is published: an export of a near copy of an outside picture
+    whose licence is unknown or does not allow it. Asked again with the confirmation, it goes ahead."""
+
+
 class NotAvailable(StudioError):
     """This studio was started without the part asked for (preprocessors, a LoRA folder, a signing folder)."""
 
@@ -72,6 +77,7 @@ class Answer:
 ANSWERS: tuple[tuple[type[StudioError], Answer], ...] = (
     (NothingToEdit, Answer("Nothing to edit", 422)),
     (NotOffered, Answer("Not offered here", 403)),
+    (NeedsConfirmation, Answer("Please confirm", 409)),
     (InputError, Answer("Please check your input", 422)),
     (SessionError, Answer("Session problem", 422)),
     (ModelError, Answer("Model problem", 404)),

@@ -54,6 +54,18 @@ def sdxl_engine(model_cache: Path):
     return _engine_on(model_cache, "tiny-sdxl")
 
 
+@pytest.fixture(scope="session")
+def faithful_engine(model_cache: Path):
+    """The real engine on the tiny model with a VAE that keeps the picture (studio/engine/tiny_faithful.py): for
+    claims about what a repaint keeps of a picture. Its model is `str(faithful_engine.faithful_model)`."""
+    from studio.engine.tiny_faithful import tiny_faithful_model_folder
+
+    folder = tiny_faithful_model_folder(model_cache)
+    engine = _engine_on(model_cache, str(folder))
+    engine.faithful_model = str(folder)
+    return engine
+
+
 @pytest.fixture
 def fake_engine():
     """The studio's Engine protocol without a model: for tests of wiring, never of pixels (tests/fake_engine.py)."""

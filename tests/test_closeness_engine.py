@@ -15,21 +15,17 @@ from skimage import data
 
 from launch import build_sessions
 from studio.closeness import closeness
-from studio.engine.tiny_faithful import faithful_vae, tiny_faithful_model_folder
+from studio.engine.tiny_faithful import faithful_vae
 from studio.recipe import Recipe
+from studio.services.picture_info import read_picture_info
+from studio.ui.present.picture import picture_info_text
 
 UPLOADED = {"image": {"origin": "a photo found online", "licence": "unknown"}}
 
 
-@pytest.fixture(scope="module")
-def faithful(model_cache):
-    from studio.engine.factory import make_engine
-
-    torch.set_num_threads(1)
-    folder = tiny_faithful_model_folder(model_cache)
-    engine = make_engine(cache_dir=model_cache)
-    engine.load(str(folder))
-    return engine, str(folder)
+@pytest.fixture
+def faithful(faithful_engine):
+    return faithful_engine, faithful_engine.faithful_model
 
 
 def photo(side: int = 128) -> Image.Image:
@@ -71,6 +67,10 @@ def test_repaints_of_an_uploaded_picture_at_rising_strength_stay_less_close_and_
         again = closeness(saved, Image.open(studio.path(node.inputs["image"])))
         assert said["score"] == pytest.approx(again.score, abs=1e-3) and said["verdict"] == again.verdict
         scores.append((said["score"], said["verdict"]))
+        if strength == 0.1:  # Picture info reads what the PNG's node says
+            info = read_picture_info(studio.path(node.outputs[0]))
+            assert [entry.verdict for entry in info.closeness] == ["a near copy"]
+            assert "- **Closeness:** a near copy of the picture uploaded at" in picture_info_text(info)
     assert [score for score, _ in scores] == sorted((score for score, _ in scores), reverse=True)
     assert scores[0][1] == "a near copy" and scores[-1][1] == "unrelated"
     assert scores[0][0] - scores[-1][0] > 0.5

@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image
 
 from studio.authorship.lineage import HUMAN, MACHINE, Step
+from studio.closeness import MEASURE
 from studio.errors import InputError
 
 GENERATOR = "the studio"
@@ -29,6 +30,7 @@ TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trai
 SELF_ISSUED = "Self-issued by the studio (not verified by anyone)"
 FORMATS = {"png": ("image/png", "PNG"), "jpeg": ("image/jpeg", "JPEG")}
 _CHAIN, _KEY = "signing-chain.pem", "signing-key.pem"
+CLOSENESS_LABEL = "studio.closeness"  # the exported picture's closeness to each outside picture of its lineage
 
 
 class CredentialsError(InputError):
@@ -161,11 +163,15 @@ def manifest(steps: list[Step], title: str, mime: str) -> dict[str, Any]:
             )
         else:
             actions.append({"action": "c2pa.edited", "parameters": parameters})
+    assertions: list[dict[str, Any]] = [{"label": "c2pa.actions.v2", "data": {"actions": actions}}]
+    if steps and steps[-1].closeness:  # what a viewer needs to judge an i2i picture: how much of each source is left
+        pictures = [entry.to_dict() for entry in steps[-1].closeness]
+        assertions.append({"label": CLOSENESS_LABEL, "data": {"measure": MEASURE, "pictures": pictures}})
     return {
         "claim_generator_info": [{"name": GENERATOR, "version": "1"}],
         "title": title,
         "format": mime,
-        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}],
+        "assertions": assertions,
     }
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from studio.authorship.lineage import HUMAN, Step, plural
 from studio.pictures import png_data_url
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: closeness to outside pictures, per step and for the picture
 THUMBNAIL = 160
 
 
@@ -66,9 +66,12 @@ def report_json(steps: list[Step]) -> dict[str, Any]:
                 "human": [asdict(act) for act in step.acts if act.by == HUMAN],
                 "machine": [asdict(act) for act in step.acts if act.by != HUMAN],
                 "outside": [asdict(source) for source in step.outside],
+                "closeness": [entry.to_dict() for entry in step.closeness],
             }
             for step in steps
         ],
+        # The exported picture's closeness to each outside picture of its lineage (studio/closeness.py).
+        "closeness": [entry.to_dict() for entry in steps[-1].closeness] if steps else [],
     }
 
 
@@ -83,6 +86,8 @@ def published(steps: list[Step]) -> list[str]:
     outside = [source for step in steps for source in step.outside]
     if outside:
         lines.append(f"{len(outside)} outside picture(s) by content hash, with the source and licence you gave")
+    if steps and steps[-1].closeness:
+        lines.append("how close the picture stays to each outside picture: the closeness figures and their words")
     lines.append("no paths, user names or folder names of this computer")
     return lines
 
@@ -104,13 +109,15 @@ def report_html(steps: list[Step], picture_of: Callable[[str], Path]) -> str:
             f"<div><h2>{html.escape(step.node_id)} · {html.escape(step.action)}</h2>"
             f"<h3>By hand</h3><ul>{human}</ul><h3>By the machine</h3><ul>{machine}{outside}</ul></div></section>"
         )
+    closeness = "".join(f"<li>{html.escape(entry.words())}</li>" for entry in (steps[-1].closeness if steps else ()))
+    closeness = f"<h2>Closeness to outside pictures</h2><ul>{closeness}</ul>" if closeness else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Authorship report</title><style>"
         "body{font-family:sans-serif;max-width:56rem;margin:2rem auto;color:#222}"
         "section{display:flex;gap:1rem;border-top:1px solid #ddd;padding:1rem 0}"
         "img{width:160px;height:auto;border:1px solid #ccc}h2{margin:0;font-size:1.1rem}h3{margin:.5rem 0 0;font-size:.9rem}"
         "</style></head><body><h1>Authorship report</h1>"
-        f"<p><strong>{html.escape(data['story'])}</strong></p>{''.join(rows)}"
+        f"<p><strong>{html.escape(data['story'])}</strong></p>{closeness}{''.join(rows)}"
         f"<script type='application/json' id='report'>{html.escape(json.dumps(data))}</script></body></html>"
     )
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from studio.authorship import credentials, report
 from studio.authorship.lineage import Step, lineage
-from studio.errors import NotAvailable
+from studio.authorship.outside import OutsideCloseness
+from studio.errors import NeedsConfirmation, NotAvailable
 from studio.history import SessionHistory
 
 EXPORTS_FOLDER = "exports"  # in a session folder: authorship reports and pictures exported with credentials
@@ -36,16 +37,29 @@ class Authorship:
         return report.report_json(steps), report.report_html(steps, history.path)
 
     def export(
-        self, history: SessionHistory, node_id: str, index: int, destination: Path, *, kind: str = "png"
+        self,
+        history: SessionHistory,
+        node_id: str,
+        index: int,
+        destination: Path,
+        *,
+        kind: str = "png",
+        confirmed: bool = False,
     ) -> Path:
-        """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`."""
-        return self._signed(history, self.lineage(history, node_id, index), node_id, index, destination, kind)
+        """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`. A near copy of an outside
+        picture whose licence does not allow it raises NeedsConfirmation unless `confirmed`."""
+        steps = self.lineage(history, node_id, index)
+        _check_confirmed(steps, confirmed)
+        return self._signed(history, steps, node_id, index, destination, kind)
 
     def save(
-        self, history: SessionHistory, node_id: str, index: int = 0, *, kind: str = "png"
+        self, history: SessionHistory, node_id: str, index: int = 0, *, kind: str = "png", confirmed: bool = False
     ) -> tuple[Path, Path, Path]:
-        """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder."""
+        """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder.
+        A near copy of an outside picture whose licence does not allow it raises NeedsConfirmation unless
+        `confirmed`."""
         steps = self.lineage(history, node_id, index)  # measured once: the report and the manifest tell the same
+        _check_confirmed(steps, confirmed)
         folder = history.folder / EXPORTS_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{node_id}-{index}"
@@ -67,3 +81,19 @@ class Authorship:
             raise NotAvailable("export: this studio was started without a signing folder")
         picture = history.path(history.get(node_id).outputs[index])
         return credentials.export(picture, steps, self.signing.identity(), history.path, destination, kind)
+
+
+def export_questions(steps: list[Step]) -> list[OutsideCloseness]:
+    """The outside pictures the exported picture is a near copy of, under a licence that does not allow it."""
+    return [entry for entry in steps[-1].closeness if entry.asks_before_export] if steps else []
+
+
+def _check_confirmed(steps: list[Step], confirmed: bool) -> None:
+    questions = export_questions(steps)
+    if questions and not confirmed:
+        raise NeedsConfirmation(
+            "export: this picture is "
+            + "; and ".join(entry.words() for entry in questions)
+            + ". Its licence does not say you may publish a copy of it. Export anyway only if you have the right "
+            "to; the credentials will carry these figures."
+        )

@@ -10,6 +10,7 @@ from typing import Any
 
 from PIL import Image
 
+from studio.authorship.outside import OutsideCloseness
 from studio.errors import InputError
 from studio.formats import a1111, adetailer, comfyui, png_text
 from studio.formats.a1111 import IP_ADAPTER_MODULE
@@ -44,6 +45,8 @@ class PictureInfo:
     # Control tab: the text holds no maps, pictures or painted areas.
     units: tuple[UnitSettings, ...] = ()
     areas: tuple[AreaWords, ...] = ()
+    # Ours: the picture's closeness to each outside picture of its lineage, as its node recorded it.
+    closeness: tuple[OutsideCloseness, ...] = ()
 
     def recipe(self, base: Recipe) -> Recipe:
         """`base` with every field the picture sets (all of them, for our own pictures)."""
@@ -94,7 +97,9 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
     except (ValueError, KeyError, TypeError, RecipeError):
         return None
     index = data.get("output_index", 0)
-    recipe = node.recipe_of(index) if isinstance(index, int) and 0 <= index < len(node.outputs) else node.recipe
+    known = isinstance(index, int) and 0 <= index < len(node.outputs)
+    recipe = node.recipe_of(index) if known else node.recipe
+    closeness = node.closeness[index] if known and node.closeness else ()
     changes = recipe.to_dict()
     changes.pop("schema_version")
     return PictureInfo(
@@ -106,6 +111,7 @@ def _ours(texts: dict[str, str]) -> PictureInfo | None:
         fix_passes=tuple(adetailer.passes(recipe.regions, recipe.controls)),
         units=_units_of(recipe),
         areas=tuple(AreaWords(n, area.prompt, area.weight) for n, area in enumerate(recipe.area_prompts, start=1)),
+        closeness=tuple(OutsideCloseness.from_dict(entry) for entry in closeness),
     )
 
 

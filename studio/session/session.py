@@ -30,6 +30,7 @@ from studio.prepare import Edit, fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
 from studio.services import Services
+from studio.services.closeness import Match
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
 from studio.session.turn import Request, check_output_index, load_picture, record_made, render_live, take_turn
@@ -467,15 +468,24 @@ class Session:
         self._picture_node(node_id, index)
         return self.services.authorship.report(self.history, node_id, index)
 
-    def export_with_credentials(self, node_id: str, index: int, destination: Path, *, kind: str = "png") -> Path:
-        """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`."""
+    def export_with_credentials(self, node_id: str, index: int, destination: Path, **options) -> Path:
+        """The picture as PNG or JPEG with its lineage signed in (C2PA), at `destination`. `options`: kind ("png",
+        "jpeg"), confirmed (a near copy of an outside picture whose licence does not allow it: NeedsConfirmation)."""
         self._picture_node(node_id, index)
-        return self.services.authorship.export(self.history, node_id, index, destination, kind=kind)
+        return self.services.authorship.export(self.history, node_id, index, destination, **options)
 
-    def save_authorship(self, node_id: str, index: int = 0, *, kind: str = "png") -> tuple[Path, Path, Path]:
-        """The report (HTML, JSON) and the picture with its credentials, written to the session's exports folder."""
+    def save_authorship(self, node_id: str, index: int = 0, **options) -> tuple[Path, Path, Path]:
+        """The report (HTML, JSON) and the picture with its credentials in the session's exports folder (`options`
+        as export_with_credentials)."""
         self._picture_node(node_id, index)
-        return self.services.authorship.save(self.history, node_id, index, kind=kind)
+        return self.services.authorship.save(self.history, node_id, index, **options)
+
+    def closest_pictures(self, picture: Image.Image, folder: str | Path | None = None, **options) -> list[Match]:
+        """Did `picture` (anyone's) come from one of these? The pictures of `folder`, or of this session (its results
+        and the pictures it was given), closest first with their figures. `options`: limit, on_progress."""
+        if folder is not None:
+            return self.services.closeness.against_folder(picture, folder, **options)
+        return self.services.closeness.against_session(picture, self.history, **options)
 
     # --- one turn ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from studio.session.sessions import Sessions
 from studio.ui import (
     api,
     authorship_tab,
+    closeness_tab,
     control_tab,
     editor,
     finish_tab,
@@ -172,6 +173,8 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                         picture_panel = picture_tab.picture_widgets()
                     with gr.Tab("Authorship", id=authorship_tab.AUTHORSHIP_TAB, elem_id="tab-authorship"):
                         authorship_panel = authorship_tab.authorship_widgets()
+                    with gr.Tab("Closeness", id="closeness", elem_id="tab-closeness"):
+                        closeness_panel = closeness_tab.closeness_widgets()
                     with gr.Tab("LoRAs & embeddings", id="loras", elem_id="tab-loras"):
                         lora_panel = loras_tab.lora_widgets()
                     with gr.Tab("Train", id="train", elem_id="tab-train"):
@@ -264,6 +267,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
         )
         picture_tab.wire(services, screen, picture_panel, finish_panel)
         authorship_tab.wire(services, screen, authorship_panel)
+        closeness_tab.wire(screen, closeness_panel)
         loras_tab.wire(services, screen, lora_panel, blocks)
         train_tab.wire(services, screen, train_panel)
         presets_panel.wire(

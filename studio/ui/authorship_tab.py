@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.authorship import report
+from studio.errors import NeedsConfirmation
 from studio.services import Services
 from studio.ui.present import authorship as authorship_text
+from studio.ui.present.results import markdown_literal
 from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
 
@@ -23,6 +25,10 @@ class AuthorshipPanel:
     kind: gr.Radio
     export: gr.Button
     files: gr.File
+    question_box: gr.Group  # an export of a near copy of an outside picture asks first
+    question: gr.Markdown
+    export_anyway: gr.Button
+    cancel: gr.Button
     drop: gr.File
     verdict: gr.Markdown
     shown: gr.State  # the picture whose story is on screen: the one an export writes, whatever is picked since
@@ -38,6 +44,11 @@ def authorship_widgets() -> AuthorshipPanel:
             export = gr.Button(
                 "Export with Content Credentials", variant="primary", interactive=False, elem_id="export-credentials"
             )
+            with gr.Group(visible=False, elem_id="export-question") as question_box:
+                question = gr.Markdown(elem_id="export-question-text")
+                with gr.Row():
+                    export_anyway = gr.Button("Export anyway", variant="stop", size="sm", elem_id="export-anyway")
+                    cancel = gr.Button("Cancel", size="sm", elem_id="export-cancel")
             files = gr.File(label="The report and the signed picture", file_count="multiple", elem_id="exported")
             drop = gr.File(
                 label="Check a picture's credentials: drop it here",
@@ -46,7 +57,9 @@ def authorship_widgets() -> AuthorshipPanel:
                 elem_id="verify-drop",
             )
             verdict = gr.Markdown("", elem_id="verify-result")
-    return AuthorshipPanel(story, show, kind, export, files, drop, verdict, gr.State(None))
+    return AuthorshipPanel(
+        story, show, kind, export, files, question_box, question, export_anyway, cancel, drop, verdict, gr.State(None)
+    )
 
 
 def wire(services: Services, screen: Screen, panel: AuthorshipPanel) -> None:
@@ -69,19 +82,35 @@ def wire(services: Services, screen: Screen, panel: AuthorshipPanel) -> None:
         api_visibility="private",
     )
 
-    def export(selected: dict | None, kind: str, session_id: str | None, request: gr.Request):
+    def export(selected: dict | None, kind: str, session_id: str | None, request: gr.Request, confirmed: bool = False):
         if not selected:
             return warn(
                 "Show the authorship of a picture first: an export writes what is shown.", title="Nothing shown"
             )
         session = screen.session_for(session_id, request)
         with user_errors():
-            files = session.save_authorship(selected["node"], selected["index"], kind=kind)
-        return {panel.files: [str(path) for path in files]}
+            try:
+                files = session.save_authorship(selected["node"], selected["index"], kind=kind, confirmed=confirmed)
+            except NeedsConfirmation as question:  # asked in the tab, beside the button: not an error
+                words = markdown_literal(str(question).removeprefix("export: "))
+                return {panel.question_box: gr.Group(visible=True), panel.question: f"**Before you publish:** {words}"}
+        return {panel.files: [str(path) for path in files], panel.question_box: gr.Group(visible=False)}
 
+    export_outputs = [panel.files, panel.question_box, panel.question]
     panel.export.click(
-        export, inputs=[panel.shown, panel.kind, screen.session], outputs=[panel.files], api_visibility="private"
+        export, inputs=[panel.shown, panel.kind, screen.session], outputs=export_outputs, api_visibility="private"
     )
+
+    def export_anyway(selected: dict | None, kind: str, session_id: str | None, request: gr.Request):
+        return export(selected, kind, session_id, request, confirmed=True)
+
+    panel.export_anyway.click(
+        export_anyway,
+        inputs=[panel.shown, panel.kind, screen.session],
+        outputs=export_outputs,
+        api_visibility="private",
+    )
+    panel.cancel.click(lambda: gr.Group(visible=False), outputs=panel.question_box, api_visibility="private")
 
     def verify(path: str | None):
         if not path:

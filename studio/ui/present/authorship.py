@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from studio.authorship.credentials import SELF_ISSUED, Verification
 from studio.authorship.lineage import HUMAN, Step
+from studio.ui.present import closeness as closeness_text
+from studio.ui.present.results import markdown_literal
 
 
 def story_markdown(steps: list[Step], story: str, published: list[str]) -> str:
@@ -16,6 +18,9 @@ def story_markdown(steps: list[Step], story: str, published: list[str]) -> str:
             lines.append(
                 f"  - outside picture `{source.sha256[:12]}…`: from {source.origin}, licence **{source.licence}**"
             )
+    if steps and steps[-1].closeness:
+        lines += ["", "**How close this picture stays to the outside pictures of its lineage:**"]
+        lines += [f"- {markdown_literal(words)}" for words in closeness_text.lines(steps[-1].closeness)]
     lines += ["", "**An export publishes:**", *(f"- {line}" for line in published)]
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ from html import escape
 
 from studio.finish.regions import fix_name
 from studio.history import Action, Iteration, Mark
+from studio.ui.present import closeness as closeness_text
 from studio.ui.present.viewer import file_url
 
 _MARK_BADGES = {Mark.KEEP: "★ kept", Mark.REJECT: "✗ rejected", Mark.NONE: ""}
@@ -55,7 +56,9 @@ def what_happened(node: Iteration) -> str:
 def caption(node: Iteration, index: int) -> str:
     badge = _MARK_BADGES[node.marks[index]]
     label = f"{node.id}·{index + 1}  {what_happened(node)}"
-    return f"{label}  {badge}" if badge else label
+    label = f"{label}  {badge}" if badge else label
+    near = closeness_text.tag(node, index)
+    return f"{label}  {near}" if near else label
 
 
 def node_pictures(node: Iteration, folder_path) -> list[Picture]:

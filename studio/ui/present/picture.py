@@ -5,7 +5,9 @@ from __future__ import annotations
 from studio.formats.unit_text import unit_words
 from studio.recipe import AUTOMATIC, ControlMode, resolved_schedule
 from studio.services.picture_info import PictureInfo, Source
+from studio.ui.present import closeness as closeness_text
 from studio.ui.present.history import what_happened
+from studio.ui.present.results import markdown_literal
 
 _FIELD_LABELS = {
     "prompt": "Prompt",
@@ -35,6 +37,7 @@ def picture_info_text(info: PictureInfo) -> str:
         lines.append(f"Node **{info.node.id}** of session `{info.session}` ({what_happened(info.node)}{parent}).")
         if info.node.inputs:
             lines.append("Its inputs: " + ", ".join(f"{role} `{name}`" for role, name in info.node.inputs.items()))
+        lines += [f"- **Closeness:** {markdown_literal(words)}" for words in closeness_text.lines(info.closeness)]
     for key, label in _FIELD_LABELS.items():
         if key == "denoising_strength" and info.changes.get("mode") == "txt2img":
             continue  # a txt2img picture has no denoising: the field is only the recipe's default

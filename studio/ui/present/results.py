@@ -7,6 +7,7 @@ from datetime import datetime
 from studio.authorship.lineage import plural
 from studio.history import Iteration
 from studio.recipe import Mode, Recipe
+from studio.ui.present import closeness as closeness_text
 from studio.ui.present.history import what_happened
 
 
@@ -62,9 +63,11 @@ def selection_text(node: Iteration | None, index: int | None) -> str:
     prompt = node.recipe.prompt.strip()
     prompt = prompt if len(prompt) <= 90 else prompt[:87] + "…"
     shown = f"*{markdown_literal(prompt)}*" if prompt else "(no prompt)"
+    near = closeness_text.selection_words(node, index)
     return (
         f"**Selected {node.id}·{index + 1}** ({what_happened(node)}, {made}). "
         f"Edits and variations branch from here; Generate does when *Branch from the picked picture* is on.  \n{recipe_summary(node.recipe, node.seeds[index])}  \n{shown}"
+        + (f"  \n**Closeness:** {markdown_literal(near)}" if near else "")
     )
 
 

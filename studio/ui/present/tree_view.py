@@ -9,7 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from studio.authorship.outside import OutsideCloseness
+from studio.closeness import KEEPS_COMPOSITION
 from studio.history import Action, Iteration, Mark
+from studio.ui.present import closeness as closeness_text
 from studio.ui.present.history import finish_name
 from studio.ui.present.viewer import file_url
 
@@ -146,12 +149,14 @@ def _card(
         mark = node.marks[index] if index < len(node.marks) else Mark.NONE
         classes = ["pic", mark.value or "", "selected" if selected == (node.id, index) else ""]
         badge = {Mark.KEEP: "★", Mark.REJECT: "✗"}.get(mark, "")
+        near = closeness_text.entries(node, index)
+        title = f"{node.id}·{index + 1}" + (f" · {near[0].words()}" if near else "")
         thumbs.append(
             f"<button type='button' class='{' '.join(filter(None, classes))}' data-node='{node.id}' "
-            f"data-index='{index}' title='{node.id}·{index + 1}'>"
+            f"data-index='{index}' title='{escape(title, quote=True)}'>"
             f"<img loading='lazy' alt='{node.id}·{index + 1}' src='{file_url(str(picture_path(name)))}' "
             f"style='width:{side}px;height:{side}px'>"
-            f"{f'<span class=badge>{badge}</span>' if badge else ''}</button>"
+            f"{f'<span class=badge>{badge}</span>' if badge else ''}{_near_badge(near[0]) if near else ''}</button>"
         )
     what = "generate" if node.parent_id is None and node.action is Action.GENERATE else edge_label(node)
     title = f"{node.id} · {what}"
@@ -161,6 +166,12 @@ def _card(
         f"style='left:{place.left:g}px;top:{place.top:g}px;width:{CARD_WIDTH}px;height:{CARD_HEIGHT}px'>"
         f"<div class='card-title'>{escape(title)}</div><div class='pics'>{''.join(thumbs)}</div></div>"
     )
+
+
+def _near_badge(closest: OutsideCloseness) -> str:
+    """How close the picture stays to the closest outside picture, on its thumbnail: "≈ 0.97"."""
+    level = "near" if closest.near_copy else "keeps" if closest.score >= KEEPS_COMPOSITION else "far"
+    return f"<span class='closeness {level}'>≈ {closest.score:.2f}</span>"
 
 
 TREE_CSS = """
@@ -197,4 +208,8 @@ TREE_CSS = """
 .tree .pic.compare-a::after { content: "A"; }
 .tree .pic.compare-b::after { content: "B"; }
 .tree.hiding-rejected .pic.reject { display: none; }
+.tree .pic .closeness { position: absolute; left: 2px; bottom: 2px; font-size: 10px; line-height: 1; padding: 1px 3px;
+  border-radius: 3px; color: white; background: rgba(0, 0, 0, 0.6); }
+.tree .pic .closeness.near { background: #b3261e; }
+.tree .pic .closeness.keeps { background: #b26a00; }
 """
