@@ -89,6 +89,14 @@ def test_restore_gives_the_recipe_back_and_replays_exactly(studio):
     assert replay[0].tobytes() == restored.outputs[0].tobytes()
 
 
+def test_an_edit_of_a_later_picture_of_a_batch_replays(wired):
+    made = wired.generate(recipe(batch_size=2, seed=3))
+    edit = wired.repaint(wired.output_picture(made.id, 1), recipe(), parent_id=made.id, source_index=1)
+    again = wired.replay(edit.id)  # the edit's own node has one picture: the replay picks none of them
+    assert (again.parent_id, again.source_index, again.inputs) == (edit.id, None, edit.inputs)
+    assert wired.output_picture(again.id).tobytes() == wired.output_picture(edit.id).tobytes()
+
+
 def test_only_masked_renders_the_crop_at_the_recipe_size(studio, latent_sizes):
     picture = studio.restore(studio.generate(recipe()).id).outputs[0]
     latent_sizes.clear()

@@ -197,14 +197,9 @@ class Session:
     def replay(self, node_id: str, on_step: OnStep = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""
         node = self.history.get(node_id)
-        request = Request(
-            node.recipe,
-            node.action,
-            node_id,
-            node.source_index,
-            reused_inputs=node.inputs,
-            sources=node.sources,
-        )
+        # A child of the node it replays, made from that node's own inputs: it picks none of the node's pictures
+        # (the node's `source_index` names a picture of *its* parent, which this node may not have).
+        request = Request(node.recipe, node.action, node_id, None, reused_inputs=node.inputs, sources=node.sources)
         return self._turn(request, on_step)
 
     # --- finishing ---------------------------------------------------------------------------------
