@@ -113,6 +113,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="compile the model for speed (torch.compile, CUDA graphs): on by default where it works (a CUDA GPU); "
         "--no-fast turns it off, --fast also tries it where it only costs (the CPU)",
     )
+    parser.add_argument(
+        "--flux-base",
+        metavar="FOLDER_OR_ID",
+        default=None,
+        help="a Flux.1 model in diffusers' layout whose text encoders and VAE serve a Flux transformer .safetensors "
+        "(default: one found beside the file)",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     parser.add_argument(
@@ -155,11 +162,11 @@ def offered(args: argparse.Namespace):
     from studio.access.offered import Offered
     from studio.control.catalogue import KINDS, TINY_UNION
     from studio.lora_library import list_loras
-    from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
+    from studio.recipe import TINY_FLUX_MODEL, TINY_MODEL, TINY_SDXL_MODEL
 
     defaults = {model for kind in KINDS.values() for model in (kind.sd15_model, kind.sdxl_model) if model}
     return Offered(
-        models=frozenset({args.model, TINY_MODEL, TINY_SDXL_MODEL}),
+        models=frozenset({args.model, TINY_MODEL, TINY_SDXL_MODEL, TINY_FLUX_MODEL}),
         controlnets=frozenset({TINY_MODEL, TINY_UNION, *defaults}),
         lora_names=lambda: [info.name for info in list_loras(args.loras)],
     )
@@ -264,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         reference_dir=args.ipadapter,
         upscalers=upscalers,
         fast=args.fast,
+        flux_base=args.flux_base,
     )
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)

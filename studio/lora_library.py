@@ -126,12 +126,18 @@ def resolve(name: str, folder: Path | None, *, allow_pickle: bool = False) -> Pa
 # Layer names only one family's LoRAs have: kohya names SDXL's two text encoders te1/te2 and its UNet
 # blocks as the original code does (input_blocks...); SDXL has no attention in its first down block.
 _SDXL_MARKS = ("lora_te1_", "lora_te2_", "text_encoder_2.", "lora_unet_input_blocks_", "lora_unet_output_blocks_")
+# Flux's transformer blocks as kohya (`lora_unet_double_blocks_0_...`), ai-toolkit/diffusers (`transformer.
+# transformer_blocks.0...`, `single_transformer_blocks`) and Black Forest Labs (`double_blocks.0...`) name them.
+_FLUX_MARKS = ("double_blocks", "single_blocks", "single_transformer_blocks.", "transformer.transformer_blocks.")
 _SD15_MARKS = ("lora_te_", "lora_unet_down_blocks_0_attentions_", "unet.down_blocks.0.attentions.")
 
 
 def lora_family(header: dict[str, Any]) -> str | None:
-    """ "SDXL" or "SD 1.5" when the LoRA's layer names say so, None when they do not (then its shapes decide)."""
+    """ "Flux.1", "SDXL" or "SD 1.5" when the LoRA's layer names say so, None when they do not (then its shapes
+    decide). Flux's first: a kohya Flux LoRA names its CLIP layers `lora_te1_` as SDXL's do."""
     keys = [key for key in header if key != "__metadata__"]
+    if any(mark in key for key in keys for mark in _FLUX_MARKS):
+        return "Flux.1"
     if any(key.startswith(_SDXL_MARKS) or "text_encoder_2." in key for key in keys):
         return "SDXL"
     if any(key.startswith(_SD15_MARKS) or ".down_blocks.0.attentions." in key for key in keys):

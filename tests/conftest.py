@@ -55,6 +55,12 @@ def sdxl_engine(model_cache: Path):
 
 
 @pytest.fixture(scope="session")
+def flux_engine(model_cache: Path):
+    """The real engine on the tiny Flux.1 model (studio/engine/tiny_flux.py), loaded once for the whole run."""
+    return _engine_on(model_cache, "tiny-flux")
+
+
+@pytest.fixture(scope="session")
 def faithful_engine(model_cache: Path):
     """The real engine on the tiny model with a VAE that keeps the picture (studio/engine/tiny_faithful.py): for
     claims about what a repaint keeps of a picture. Its model is `str(faithful_engine.faithful_model)`."""

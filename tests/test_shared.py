@@ -70,5 +70,5 @@ def test_training_and_the_memorization_check_read_no_server_folder(shared):
 def test_only_share_and_listen_restrict_what_a_recipe_names():
     assert offered(parse_args(["--model", "tiny"])) is None  # local: paths keep working
     listening = offered(parse_args(["--listen", "--model", "tiny"]))
-    assert listening is not None and listening.models == {"tiny", "tiny-sdxl"}
+    assert listening is not None and listening.models == {"tiny", "tiny-sdxl", "tiny-flux"}
     assert {"tiny", "tiny-union", "xinsir/controlnet-canny-sdxl-1.0"} <= listening.controlnets

@@ -3,7 +3,7 @@
 from launch import build_sessions
 from studio.recipe import Recipe
 from studio.services.models import Models
-from studio.sizes import native_sizes, size_for_new_family, size_label, size_of_label
+from studio.sizes import Sampling, native_sizes, sampling_for_new_family, size_for_new_family, size_label, size_of_label
 
 
 def test_each_family_offers_its_native_sizes_square_first():
@@ -37,3 +37,21 @@ def test_loading_a_model_of_another_family_moves_the_default_size(fake_engine, t
     models = Models(fake_engine, defaults=Recipe(model="fake/sdxl-base", width=896, height=1152))
     models.load("fake/sdxl-other")  # the same family: the artist's size stays
     assert (models.defaults.width, models.defaults.height) == (896, 1152)
+
+
+def test_sampling_follows_a_flux_model_where_it_must_and_keeps_what_the_artist_chose():
+    sd_default = Sampling("Euler a", "Automatic", 7.0)
+    # What Flux cannot run moves (sampler, an SD schedule); CFG left at SD's default moves to 1 (real CFG off).
+    moved, note = sampling_for_new_family(Sampling("DPM++ 2M", "Karras", 7.0), "SDXL", "Flux.1")
+    assert moved == Sampling("Euler", "Automatic", 1.0)
+    assert "sampler Euler" in note and "schedule Automatic" in note and "CFG 1" in note
+    # A CFG the artist chose stays (Flux runs real CFG with it, at twice the time).
+    assert sampling_for_new_family(Sampling("Euler", "Beta", 3.0), "SD 1.5", "Flux.1") == (
+        Sampling("Euler", "Beta", 3.0),
+        "",
+    )
+    # Back to SD: a Flux schedule moves, Flux's CFG 1 becomes SD's default, Euler runs on both and stays.
+    back, note = sampling_for_new_family(Sampling("Euler", "Simple", 1.0), "Flux.1", "SD 1.5")
+    assert back == Sampling("Euler", "Automatic", 7.0) and "SD 1.5" in note
+    # Between SD families nothing moves.
+    assert sampling_for_new_family(sd_default, "SD 1.5", "SDXL") == (sd_default, "")

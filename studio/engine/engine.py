@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -12,7 +13,6 @@ import torch
 from diffusers import ControlNetModel, ControlNetUnionModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
-from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from studio.control.catalogue import union_mode
@@ -21,21 +21,28 @@ from studio.engine.area_prompts import areas_for
 from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
+from studio.engine.flux import (
+    check_flux,
+    cropped,
+    flux_arguments,
+    flux_scheduler,
+    hires_arguments,
+    unpacked,
+    variation_latents,
+)
 from studio.engine.lane import Halt, Lane, Worker
-from studio.engine.pipelines import PipelineSet
-from studio.engine.preview import PreviewTap
+from studio.engine.pipelines import PipelineSet, denoiser
 from studio.engine.references import ReferenceAdapters
 from studio.engine.samplers import make_scheduler
 from studio.engine.speed import FastPath, is_out_of_memory
+from studio.engine.steps import StepCallback, step_callback, variation_noise
 from studio.engine.upscalers import Upscalers
 from studio.errors import InputError, OutOfMemory
 from studio.finish import regions
 from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend
-from studio.progress import StepProgress
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
 
-StepCallback = Callable[[StepProgress], None]
 logger = logging.getLogger("studio")
 
 
@@ -194,6 +201,8 @@ class Engine:
             halt = Halt(self._stop, self._lane if live else None)
             # 2. The pipeline view for this mode, and the recipe's LoRAs on the shared model.
             pipelines = self._ensure_model(recipe.model)
+            if pipelines.family.is_flux:
+                check_flux(recipe)
             if recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
                 _check_union_types(recipe, controlnets)
@@ -206,7 +215,8 @@ class Engine:
             else:
                 pipe = pipelines.for_mode(recipe.mode)
             pipelines.loras.activate(pipelines.base, loras)
-            self.references.activate(pipelines.base, recipe.references, pipelines.family)
+            if not pipelines.family.is_flux:
+                self.references.activate(pipelines.base, recipe.references, pipelines.family)
             blurred_mask = None
             if recipe.mode is Mode.INPAINT:
                 assert mask is not None  # check_inputs refused an inpaint without one
@@ -217,8 +227,9 @@ class Engine:
             # scales per step), which the compiled UNet would not see.
             try:
                 with self._fast.eager() if recipe.references or recipe.area_prompts else contextlib.nullcontext():
+                    denoise = self._denoise_flux if pipelines.family.is_flux else self._denoise
                     pictures = self._fast.run(
-                        lambda: self._denoise(
+                        lambda: denoise(
                             pipelines,
                             pipe,
                             recipe,
@@ -285,7 +296,7 @@ class Engine:
             "guidance_scale": recipe.cfg_scale,
             "num_images_per_prompt": recipe.batch_size,
             "generator": generators,
-            "callback_on_step_end": self._step_callback(on_step, pipelines.family, halt, before_step),
+            "callback_on_step_end": step_callback(on_step, pipelines.family, halt, before_step),
             "callback_on_step_end_tensor_inputs": ["latents"],
         }
         if recipe.references:
@@ -295,7 +306,7 @@ class Engine:
         if recipe.mode is Mode.TXT2IMG:
             arguments |= {"width": recipe.width, "height": recipe.height}
             if recipe.variation_strength > 0:
-                arguments["latents"] = self._variation_noise(pipe, recipe, generators)
+                arguments["latents"] = variation_noise(pipe, recipe, generators)
         elif recipe.mode is Mode.IMG2IMG:
             assert image is not None  # check_inputs refused an img2img without a picture
             arguments |= {"image": image.convert("RGB"), "strength": recipe.denoising_strength}
@@ -327,6 +338,55 @@ class Engine:
                 pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
         return pictures
 
+    def _denoise_flux(
+        self,
+        pipelines: PipelineSet,
+        pipe,
+        recipe: Recipe,
+        prompt: str,
+        image: Image.Image | None,
+        blurred_mask: Image.Image | None,
+        control_images: Mapping[str, Image.Image],
+        references: Mapping[str, Image.Image],
+        *,
+        on_step: StepCallback | None,
+        halt: Halt,
+    ) -> list:
+        """Steps 3 and 4 of `generate` on a Flux.1 model (studio/engine/flux.py), as diffusers' own pipelines run."""
+        pipe.scheduler = flux_scheduler(recipe, pipelines.scheduler_config)
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.seeds()]
+        arguments = flux_arguments(recipe, prompt, image, blurred_mask, generators)
+        if recipe.mode is Mode.TXT2IMG and recipe.variation_strength > 0:
+            arguments["latents"] = variation_latents(pipe, recipe, generators)
+        callback = step_callback(on_step, pipelines.family, halt, unpack=lambda latents: unpacked(latents, recipe))
+        hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
+        if hires and recipe.hires_upscaler.startswith("Latent"):
+            arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
+        steps = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
+        with torch.inference_mode():
+            pictures = pipe(**arguments, **steps).images
+            if not hires or halt.halted:
+                return pictures if halt.halted else cropped(pictures, recipe)
+            second = pipelines.for_mode(Mode.IMG2IMG)
+            second.scheduler = flux_scheduler(recipe, pipelines.scheduler_config)
+            enlarge = functools.partial(self._enlarge, recipe)
+            repaint = hires_arguments(recipe, pictures, arguments, enlarge)
+            pictures = second(**repaint, **steps).images  # pyright: ignore[reportCallIssue] (a pipeline view)
+        return cropped(pictures, recipe, recipe.hires_size)
+
+    def _enlarge(self, recipe: Recipe, pictures: list[Image.Image]) -> list[Image.Image]:
+        """The first pass's pictures at the hires fix's size: with Lanczos, or an upscaler model then Lanczos."""
+        size = recipe.hires_size
+        if recipe.hires_upscaler == LANCZOS:
+            return [picture.resize(size, Image.Resampling.LANCZOS) for picture in pictures]
+        assert self.upscalers is not None  # generate() refused a model name without upscalers
+        return [
+            self.upscalers.upscale(picture, recipe.hires_upscaler, recipe.hires_scale).resize(
+                size, Image.Resampling.LANCZOS
+            )
+            for picture in pictures
+        ]
+
     def _hires_pass(self, pipelines: PipelineSet, recipe: Recipe, first, arguments: dict):
         """A1111's hires fix: the first pass enlarged to `recipe.hires_size`, then repainted (img2img) there.
 
@@ -338,16 +398,8 @@ class Engine:
         if recipe.hires_upscaler.startswith("Latent"):
             mode = "nearest" if recipe.hires_upscaler == "Latent (nearest)" else "bilinear"
             enlarged = torch.nn.functional.interpolate(first, size=(height // 8, width // 8), mode=mode)
-        elif recipe.hires_upscaler == LANCZOS:
-            enlarged = [picture.resize((width, height), Image.Resampling.LANCZOS) for picture in first]
         else:
-            assert self.upscalers is not None  # generate() refused a model name without upscalers
-            enlarged = [
-                self.upscalers.upscale(picture, recipe.hires_upscaler, recipe.hires_scale).resize(
-                    (width, height), Image.Resampling.LANCZOS
-                )
-                for picture in first
-            ]
+            enlarged = self._enlarge(recipe, first)
         second = pipelines.for_mode(Mode.IMG2IMG)
         second.scheduler = make_scheduler(
             recipe.sampler, recipe.scheduler, pipelines.scheduler_config, seed=recipe.seeds()[0]
@@ -414,48 +466,8 @@ class Engine:
         if self._pipelines is None or self._pipelines.model != model:
             # The old model stays until the new one has loaded: a bad path must not leave the studio empty.
             self._pipelines = self._load(model)
-            self._fast.compile(self._pipelines.base.unet)
+            self._fast.compile(denoiser(self._pipelines.base))
         return self._pipelines
-
-    def _step_callback(
-        self,
-        on_step: StepCallback | None,
-        family: Family,
-        halt: Halt,
-        before_step: Callable[[int, int], None] | None = None,
-    ) -> Callable:
-        """The pipeline's step callback: Stop, progress with previews, and `before_step(next step, steps)`."""
-        previews = PreviewTap(family)  # throttled, and never makes the GPU wait
-
-        def callback(pipe, step_index: int, timestep, tensors: dict) -> dict:
-            if halt.halted:
-                pipe._interrupt = True  # diffusers skips the remaining steps
-                return tensors
-            if on_step is not None:
-                on_step(StepProgress(step_index + 1, pipe.num_timesteps, previews.take(tensors["latents"][0])))
-            if before_step is not None:
-                before_step(step_index + 1, pipe.num_timesteps)
-            return tensors
-
-        return callback
-
-    @staticmethod
-    def _variation_noise(pipe, recipe: Recipe, generators: list[torch.Generator]) -> torch.Tensor:
-        """A1111's variation seed: each picture's noise, slerped towards the variation seed's noise."""
-        shape = (
-            recipe.batch_size,
-            pipe.unet.config.in_channels,
-            recipe.height // pipe.vae_scale_factor,
-            recipe.width // pipe.vae_scale_factor,
-        )
-        dtype = pipe.unet.dtype
-        # Drawn exactly as the pipeline would draw it, so strength 0 gives the plain seed's picture.
-        noise = randn_tensor(shape, generator=generators, device=prompts.execution_device(pipe), dtype=dtype)
-        variation_generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.variation_seeds() or []]
-        variation = randn_tensor(
-            shape, generator=variation_generators, device=prompts.execution_device(pipe), dtype=dtype
-        )
-        return _slerp(recipe.variation_strength, noise, variation)
 
 
 def _steps_run(recipe: Recipe) -> int:
@@ -480,15 +492,3 @@ def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | Contr
 def _release_cached_memory() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _slerp(strength: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation per picture; keeps the noise's scale, unlike a straight blend."""
-    flat_low, flat_high = low.flatten(1).float(), high.flatten(1).float()
-    cosine = (flat_low / flat_low.norm(dim=1, keepdim=True) * flat_high / flat_high.norm(dim=1, keepdim=True)).sum(1)
-    omega = torch.acos(cosine.clamp(-1.0, 1.0)).unsqueeze(1)
-    sin_omega = torch.sin(omega)
-    blended = (torch.sin((1.0 - strength) * omega) / sin_omega) * flat_low + (
-        torch.sin(strength * omega) / sin_omega
-    ) * flat_high
-    return blended.reshape(low.shape).to(low.dtype)

@@ -26,19 +26,21 @@ def make_engine(
     reference_dir: Path | None = None,
     upscalers: Upscalers | None = None,
     fast: bool | None = None,
+    flux_base: str | None = None,
 ) -> Engine:
     """An engine that loads models on demand (a hub id, a folder, a .safetensors file or 'tiny').
 
     LoRAs named in recipes are looked up in `lora_dir` (or given as paths), textual-inversion embeddings named
     in prompts in `embedding_dir`, IP-Adapters for reference pictures in `reference_dir`. `fast`: None compiles where
-    that works (studio/engine/speed.py), True also where it only costs (the CPU), False never.
+    that works (studio/engine/speed.py), True also where it only costs (the CPU), False never. `flux_base`: the Flux
+    model whose text encoders and VAE serve a Flux transformer file (None: one found beside the file).
     """
     device = settings or DeviceSettings.best_available()
     fast_path = FastPath.for_device(device, wanted=fast, cache_dir=cache_dir)
 
     def load(model: str) -> PipelineSet:
         source = resolve_model(model, allow_pickle=allow_pickle)
-        return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir), model)
+        return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir, flux_base=flux_base), model)
 
     def load_control(spec: str, pipelines: PipelineSet) -> ControlNetModel | ControlNetUnionModel:
         text_width = pipelines.base.unet.config.cross_attention_dim

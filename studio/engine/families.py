@@ -1,4 +1,4 @@
-"""Which family a model belongs to (SD 1.5 or SDXL), read from its files, never guessed from its name.
+"""Which family a model belongs to (SD 1.5, SDXL or Flux.1), read from its files, never guessed from its name.
 
 A diffusers folder says it in `model_index.json` (the pipeline class it was saved from); a single
 checkpoint in the original (LDM) layout says it with its keys: SDXL keeps two text encoders under
@@ -21,6 +21,12 @@ from studio.errors import ModelError
 class Family(StrEnum):
     SD15 = "SD 1.5"
     SDXL = "SDXL"
+    FLUX = "Flux.1"
+
+    @property
+    def is_flux(self) -> bool:
+        """Flux runs a transformer with flow matching: other pipelines, samplers and guidance than SD's UNets."""
+        return self is Family.FLUX
 
     @property
     def native_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -36,6 +42,8 @@ _NATIVE_SIZES = {
     Family.SD15: ((512, 512), (512, 768), (768, 512), (512, 640), (640, 512)),
     # SDXL's training buckets around one megapixel, as A1111/Fooocus list them.
     Family.SDXL: ((1024, 1024), (832, 1216), (1216, 832), (896, 1152), (1152, 896), (768, 1344), (1344, 768)),
+    # Flux.1 was trained from 0.1 to 2 megapixels; Forge and Krita AI Diffusion offer SDXL's buckets for it.
+    Family.FLUX: ((1024, 1024), (832, 1216), (1216, 832), (896, 1152), (1152, 896), (768, 1344), (1344, 768)),
 }
 
 _FOLDER_FAMILIES = {
@@ -45,12 +53,16 @@ _FOLDER_FAMILIES = {
     "StableDiffusionXLPipeline": Family.SDXL,
     "StableDiffusionXLImg2ImgPipeline": Family.SDXL,
     "StableDiffusionXLInpaintPipeline": Family.SDXL,
+    "FluxPipeline": Family.FLUX,
+    "FluxImg2ImgPipeline": Family.FLUX,
+    "FluxInpaintPipeline": Family.FLUX,
 }
 
 SDXL_TEXT_ENCODER_2 = "conditioner.embedders.1.model."
 SD15_TEXT_ENCODER = "cond_stage_model.transformer."
 SD2_TEXT_ENCODER = "cond_stage_model.model."
 UNET = "model.diffusion_model."
+FLUX_DOUBLE_BLOCKS = "double_blocks."
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ def family_of_folder(folder: Path) -> Family:
         return _FOLDER_FAMILIES[class_name]
     except KeyError:
         raise ModelError(
-            f"{folder.name} is a {class_name} model; the studio runs Stable Diffusion 1.5 and SDXL models."
+            f"{folder.name} is a {class_name} model; the studio runs Stable Diffusion 1.5, SDXL and Flux.1 models."
         ) from None
 
 
@@ -86,6 +98,8 @@ def traits_of_checkpoint(keys: Iterable[str], name: str) -> CheckpointTraits:
         family = Family.SDXL
     elif any(key.startswith(SD15_TEXT_ENCODER) for key in keys):
         family = Family.SD15
+    elif any(key.startswith(FLUX_DOUBLE_BLOCKS) or key.startswith(UNET + FLUX_DOUBLE_BLOCKS) for key in keys):
+        family = Family.FLUX  # the transformer, as Civitai ships Flux (studio/engine/flux_files.py)
     elif any(key.startswith(SD2_TEXT_ENCODER) for key in keys):
         raise ModelError(f"{name} is a Stable Diffusion 2.x checkpoint; the studio runs SD 1.5 and SDXL models.")
     elif any(key.startswith(UNET) for key in keys):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, FluxPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from studio.engine.families import Family
@@ -75,14 +75,16 @@ class LoraAdapters:
         """Refuse a LoRA of the other family before any of it is loaded: never applied half-way."""
         if path.suffix.lower() not in SAFE_SUFFIXES:
             return  # a pickled file's names cannot be read without running it; diffusers' own checks apply
-        family = Family.SDXL if getattr(pipe, "text_encoder_2", None) is not None else Family.SD15
+        family = _family_of(pipe)
         header = read_header(path)
         named = lora_family(header)
         if named is not None and named != family:
             raise LoraError(
-                f"{path.name} is an {named} LoRA and the model is {family}: a LoRA works only on models of its own "
-                f"family. Use an {family} version of it, or load an {named} model."
+                f"{path.name} is {_a(named)} LoRA and the model is {family}: a LoRA works only on models of its own "
+                f"family. Use {_a(family)} version of it, or load {_a(named)} model."
             )
+        if family is Family.FLUX:
+            return  # Flux has no cross-attention width to compare; diffusers' loader says what does not fit
         width = cross_attention_width(header)
         model_width = pipe.unet.config.cross_attention_dim  # pyright: ignore[reportAttributeAccessIssue]
         if width is not None and width != model_width:
@@ -90,6 +92,16 @@ class LoraAdapters:
                 f"{path.name} was made for a model whose text is {width} wide, and this {family} model's is "
                 f"{model_width} (SD 1.5: 768, SDXL: 2048): it belongs to another family."
             )
+
+
+def _a(family: str) -> str:
+    return f"an {family}" if family.startswith("S") else f"a {family}"  # an SD 1.5, an SDXL, a Flux.1
+
+
+def _family_of(pipe: DiffusionPipeline) -> Family:
+    if isinstance(pipe, FluxPipeline):
+        return Family.FLUX
+    return Family.SDXL if getattr(pipe, "text_encoder_2", None) is not None else Family.SD15
 
 
 def _first_line(error: Exception) -> str:

@@ -1,6 +1,6 @@
 """Where a model comes from, and loading it: a hub id, a local diffusers folder, one checkpoint file, or a tiny one.
 
-SD 1.5 and SDXL models load alike; the family is read from the files (studio/engine/families.py).
+SD 1.5, SDXL and Flux.1 models load alike; the family is read from the files (studio/engine/families.py).
 
 Every failure is a `ModelError` whose message tells the artist what to do next, and comes within
 seconds: an unreachable hub is detected before diffusers starts its long retry loops.
@@ -12,16 +12,24 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 import torch
-from diffusers import DiffusionPipeline, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import (
+    DiffusionPipeline,
+    EulerDiscreteScheduler,
+    FluxPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+)
 
 from studio.access.network import reachable
 from studio.engine.checkpoint_configs import config_folder
 from studio.engine.families import Family, checkpoint_keys, family_of_folder, traits_of_checkpoint
+from studio.engine.flux_files import base_beside, is_flux_base, transformer_config, transformer_weights
 from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
-from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
+from studio.recipe import TINY_FLUX_MODEL, TINY_MODEL, TINY_SDXL_MODEL
 
 SAFE_CHECKPOINTS = (".safetensors",)
 # Loading these runs `pickle`, which can execute any code the file's author chose.
@@ -29,7 +37,7 @@ PICKLED_CHECKPOINTS = (".ckpt", ".pt", ".pth", ".bin")
 
 _HOW_TO_POINT = (
     "Start the studio with --model pointing at a local diffusers folder or a .safetensors checkpoint, "
-    "or use --model tiny (or tiny-sdxl) to try the studio with a built-in test model."
+    "or use --model tiny (or tiny-sdxl, tiny-flux) to try the studio with a built-in test model."
 )
 
 
@@ -80,7 +88,7 @@ class DeviceSettings:
 def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     """Decide what kind of model `spec` names, checking what can be checked without loading it."""
     spec = spec.strip()
-    if spec in (TINY_MODEL, TINY_SDXL_MODEL):
+    if spec in (TINY_MODEL, TINY_SDXL_MODEL, TINY_FLUX_MODEL):
         return ModelSource(SourceKind.TINY, spec)
     path = Path(spec).expanduser()
     looks_like_path = (
@@ -117,11 +125,18 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
 
 
 def pipeline_class(family: Family) -> type[DiffusionPipeline]:
-    return StableDiffusionXLPipeline if family is Family.SDXL else StableDiffusionPipeline
+    return {Family.SD15: StableDiffusionPipeline, Family.SDXL: StableDiffusionXLPipeline, Family.FLUX: FluxPipeline}[
+        family
+    ]
 
 
-def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: Path) -> DiffusionPipeline:
-    """Load the SD 1.5 or SDXL pipeline `source` names, placed as `settings` says."""
+def load_pipeline(
+    source: ModelSource, settings: DeviceSettings, *, cache_dir: Path, flux_base: str | None = None
+) -> DiffusionPipeline:
+    """Load the SD 1.5, SDXL or Flux.1 pipeline `source` names, placed as `settings` says.
+
+    `flux_base`: a Flux model in diffusers' layout (a folder or hub id) whose text encoders and VAE serve a Flux
+    transformer file; None: one found beside the file."""
     common = {
         "dtype": settings.dtype,
         "safety_checker": None,
@@ -129,7 +144,11 @@ def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: P
         "add_watermarker": False,  # SDXL's invisible watermark would change the artist's pixels
     }
     try:
-        if source.kind is SourceKind.TINY:
+        if source.kind is SourceKind.TINY and source.location == TINY_FLUX_MODEL:
+            from studio.engine.tiny_flux import tiny_flux_folder  # builds the tiny T5 tokenizer: only when asked
+
+            pipe = _from_folder(tiny_flux_folder(cache_dir), common)
+        elif source.kind is SourceKind.TINY:
             family = Family.SDXL if source.location == TINY_SDXL_MODEL else Family.SD15
             pipe = _from_folder(tiny_model_folder(cache_dir, family), common)
         elif source.kind is SourceKind.FOLDER:
@@ -137,7 +156,7 @@ def load_pipeline(source: ModelSource, settings: DeviceSettings, *, cache_dir: P
         elif source.kind is SourceKind.HUB:
             pipe = _load_from_hub(source.location, common)
         else:
-            pipe = _load_single_file(Path(source.location), common, cache_dir)
+            pipe = _load_single_file(Path(source.location), common, cache_dir, flux_base)
     except ModelError:
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
@@ -167,6 +186,9 @@ def _from_folder(folder: Path, common: dict) -> DiffusionPipeline:
 
 def _for_family(family: Family, common: dict) -> dict:
     """The loading options `family`'s pipeline takes (SD 1.5's has a safety checker, SDXL's a watermarker)."""
+    if family is Family.FLUX:
+        # Flux's activations overflow float16 (black pictures); bfloat16 is what Black Forest Labs ship it in.
+        return {"dtype": torch.bfloat16 if common["dtype"] == torch.float16 else common["dtype"]}
     if family is Family.SDXL:
         return {key: value for key, value in common.items() if "safety" not in key}
     return {key: value for key, value in common.items() if key != "add_watermarker"}
@@ -193,9 +215,11 @@ def _load_from_hub(repo_id: str, common: dict) -> DiffusionPipeline:
     return pipeline_class(family).from_pretrained(repo_id, **_for_family(family, common))
 
 
-def _load_single_file(path: Path, common: dict, cache_dir: Path) -> DiffusionPipeline:
+def _load_single_file(path: Path, common: dict, cache_dir: Path, flux_base: str | None) -> DiffusionPipeline:
     """A checkpoint in the original layout, configured from the studio's own files: nothing is downloaded."""
     traits = traits_of_checkpoint(checkpoint_keys(path), path.name)
+    if traits.family is Family.FLUX:
+        return _load_flux_file(path, _for_family(Family.FLUX, common)["dtype"], flux_base)
     config = config_folder(path, traits.family, cache_dir)
     try:
         pipe = pipeline_class(traits.family).from_single_file(  # pyright: ignore[reportAttributeAccessIssue] (both have it)
@@ -211,6 +235,43 @@ def _load_single_file(path: Path, common: dict, cache_dir: Path) -> DiffusionPip
             pipe.scheduler.config, prediction_type="v_prediction", rescale_betas_zero_snr=traits.zero_terminal_snr
         )
     return pipe
+
+
+def _load_flux_file(path: Path, dtype: torch.dtype, flux_base: str | None) -> DiffusionPipeline:
+    """A Flux transformer file (bf16 or fp8) with the text encoders and VAE of a Flux model in diffusers' layout."""
+    from accelerate import init_empty_weights
+    from diffusers import FluxTransformer2DModel
+
+    base = _flux_base_folder(path, flux_base)
+    weights = transformer_weights(path, dtype)
+    with init_empty_weights():  # no second, random copy of twelve billion weights before the file's are in
+        transformer = cast(
+            FluxTransformer2DModel, FluxTransformer2DModel.from_config(transformer_config(base, weights))
+        )
+    transformer.load_state_dict(weights, strict=True, assign=True)
+    return FluxPipeline.from_pretrained(base, transformer=transformer, dtype=dtype)
+
+
+def _flux_base_folder(path: Path, flux_base: str | None) -> Path:
+    if flux_base is None:
+        found = base_beside(path)
+        if found is None:
+            raise ModelError(
+                f"{path.name} is a Flux transformer alone: its text encoders and VAE come from a Flux model in "
+                "diffusers' layout. Put one (e.g. FLUX.1-dev's folder) beside the file, or name it with --flux-base."
+            )
+        return found
+    source = resolve_model(flux_base)
+    if source.kind is SourceKind.HUB:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(source.location, local_files_only=True))
+        except Exception as error:
+            raise ModelError(f"--flux-base {flux_base} is not in the local Hugging Face cache ({error})") from None
+    if source.kind is not SourceKind.FOLDER or not is_flux_base(Path(source.location)):
+        raise ModelError(f"--flux-base {flux_base} is not a Flux model in diffusers' layout (a FluxPipeline folder)")
+    return Path(source.location)
 
 
 def _first_line(error: Exception) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import cast
 
+import torch
 from diffusers import (
     ControlNetModel,
     ControlNetUnionModel,
     DiffusionPipeline,
+    FluxImg2ImgPipeline,
+    FluxInpaintPipeline,
+    FluxPipeline,
     StableDiffusionControlNetImg2ImgPipeline,
     StableDiffusionControlNetInpaintPipeline,
     StableDiffusionControlNetPipeline,
@@ -35,6 +39,7 @@ from studio.recipe import ControlMode, Mode
 _VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
     Family.SD15: {Mode.IMG2IMG: StableDiffusionImg2ImgPipeline, Mode.INPAINT: StableDiffusionInpaintPipeline},
     Family.SDXL: {Mode.IMG2IMG: StableDiffusionXLImg2ImgPipeline, Mode.INPAINT: StableDiffusionXLInpaintPipeline},
+    Family.FLUX: {Mode.IMG2IMG: FluxImg2ImgPipeline, Mode.INPAINT: FluxInpaintPipeline},
 }
 _CONTROL_VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
     Family.SD15: {
@@ -54,11 +59,18 @@ _UNION_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
     Mode.INPAINT: StableDiffusionXLControlNetUnionInpaintPipeline,
 }
 # SDXL's views would each add an invisible watermark unless told not to: the artist's pixels stay theirs.
-_VIEW_OPTIONS: dict[Family, dict] = {Family.SD15: {}, Family.SDXL: {"add_watermarker": False}}
+_VIEW_OPTIONS: dict[Family, dict] = {Family.SD15: {}, Family.SDXL: {"add_watermarker": False}, Family.FLUX: {}}
 
 
 def family_of(pipe: DiffusionPipeline) -> Family:
+    if isinstance(pipe, FluxPipeline):
+        return Family.FLUX
     return Family.SDXL if isinstance(pipe, StableDiffusionXLPipeline) else Family.SD15
+
+
+def denoiser(pipe: DiffusionPipeline) -> torch.nn.Module:
+    """The network that runs at every step: SD's UNet, Flux's transformer."""
+    return pipe.transformer if isinstance(pipe, FluxPipeline) else pipe.unet  # pyright: ignore[reportAttributeAccessIssue]
 
 
 class PipelineSet:

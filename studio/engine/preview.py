@@ -74,9 +74,12 @@ class PreviewTap:
 
     def _start(self, latents: torch.Tensor) -> None:
         if self._projection is None:
+            channels = latents.shape[0]
+            # No fit for this family (Flux): each channel weighs alike, a grey look at the layout taking shape.
+            matrix = _LATENT_TO_RGB.get(self._family, torch.full((channels, 3), 0.5 / channels**0.5))
             self._projection = (
-                _LATENT_TO_RGB[self._family].to(latents.device),
-                _RGB_OFFSET[self._family].to(latents.device),
+                matrix.to(latents.device),
+                _RGB_OFFSET.get(self._family, torch.zeros(3)).to(latents.device),
             )
         matrix, offset = self._projection
         rgb = torch.einsum("chw,cr->hwr", latents.detach().float(), matrix) + offset

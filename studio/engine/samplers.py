@@ -27,7 +27,8 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from studio.errors import InputError
-from studio.recipe import resolved_schedule
+from studio.recipe import FLUX_SCHEDULERS, resolved_schedule
+from studio.recipe import SCHEDULERS as SCHEDULE_TYPES
 
 _SDE_DPMPP = {"algorithm_type": "sde-dpmsolver++"}
 
@@ -72,6 +73,11 @@ def make_scheduler(sampler: str, schedule: str, base_config: Any, *, seed: int) 
     try:
         extra = {**extra, **SCHEDULES[resolved_schedule(sampler, schedule)]}
     except KeyError:
+        if schedule in FLUX_SCHEDULERS:
+            raise InputError(
+                f"scheduler: {schedule} is a Flux schedule; for this Stable Diffusion model choose "
+                f"{', '.join(SCHEDULE_TYPES)}"
+            ) from None
         raise InputError(f"scheduler: unknown schedule type {schedule!r}") from None
     if base_config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in _settings(scheduler_class):
         able = ", ".join(name for name, (cls, _) in SCHEDULERS.items() if "rescale_betas_zero_snr" in _settings(cls))

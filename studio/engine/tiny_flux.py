@@ -14,11 +14,11 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
 
+from studio.engine.flux_files import to_original_flux_keys
 from studio.engine.tiny import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, _seeded, clip_tokenizer, save_atomically
 
 # Bump when the architecture or weights change, so caches built by older code are not reused.
@@ -190,85 +190,3 @@ def t5_tokenizer() -> T5Tokenizer:
     if tokenizer.convert_tokens_to_ids(["<pad>", "</s>", "<unk>"]) != [0, 1, 2]:
         raise RuntimeError("built a T5 tokenizer with the special tokens at the wrong ids")
     return tokenizer
-
-
-# Black Forest Labs' name -> diffusers' name, for layers whose `.weight` and `.bias` move as they are.
-_RENAMED = {
-    "time_in.in_layer": "time_text_embed.timestep_embedder.linear_1",
-    "time_in.out_layer": "time_text_embed.timestep_embedder.linear_2",
-    "vector_in.in_layer": "time_text_embed.text_embedder.linear_1",
-    "vector_in.out_layer": "time_text_embed.text_embedder.linear_2",
-    "guidance_in.in_layer": "time_text_embed.guidance_embedder.linear_1",
-    "guidance_in.out_layer": "time_text_embed.guidance_embedder.linear_2",
-    "txt_in": "context_embedder",
-    "img_in": "x_embedder",
-    "final_layer.linear": "proj_out",
-}
-_DOUBLE_RENAMED = {
-    "img_mod.lin": "norm1.linear",
-    "txt_mod.lin": "norm1_context.linear",
-    "img_mlp.0": "ff.net.0.proj",
-    "img_mlp.2": "ff.net.2",
-    "txt_mlp.0": "ff_context.net.0.proj",
-    "txt_mlp.2": "ff_context.net.2",
-    "img_attn.proj": "attn.to_out.0",
-    "txt_attn.proj": "attn.to_add_out",
-}
-_SINGLE_RENAMED = {"modulation.lin": "norm.linear", "linear2": "proj_out"}
-# Black Forest Labs' fused projections: one matrix whose rows are diffusers' separate ones, in this order.
-_DOUBLE_FUSED = {
-    "img_attn.qkv": ("attn.to_q", "attn.to_k", "attn.to_v"),
-    "txt_attn.qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"),
-}
-_SINGLE_FUSED = {"linear1": ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp")}
-# The query/key RMS norms: a `.scale` there, a `.weight` in diffusers.
-_DOUBLE_NORMS = {
-    "img_attn.norm.query_norm.scale": "attn.norm_q.weight",
-    "img_attn.norm.key_norm.scale": "attn.norm_k.weight",
-    "txt_attn.norm.query_norm.scale": "attn.norm_added_q.weight",
-    "txt_attn.norm.key_norm.scale": "attn.norm_added_k.weight",
-}
-_SINGLE_NORMS = {"norm.query_norm.scale": "attn.norm_q.weight", "norm.key_norm.scale": "attn.norm_k.weight"}
-
-
-def to_original_flux_keys(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A diffusers Flux transformer's weights in Black Forest Labs' layout: the inverse of diffusers'
-    `convert_flux_transformer_checkpoint_to_diffusers`.
-
-    Every diffusers weight must land somewhere: a diffusers upgrade that adds one raises here instead of
-    writing a file that silently loads with a layer left at its initial values."""
-    remaining = dict(weights)
-    original: dict[str, torch.Tensor] = {}
-
-    def move(names: dict[str, str], source: str = "", target: str = "", suffixes=(".weight", ".bias")) -> None:
-        for ours, theirs in names.items():
-            for suffix in suffixes:
-                original[target + ours + suffix] = remaining.pop(source + theirs + suffix)
-
-    def fuse(names: dict[str, tuple[str, ...]], source: str, target: str) -> None:
-        for ours, parts in names.items():
-            for suffix in (".weight", ".bias"):
-                original[target + ours + suffix] = torch.cat([remaining.pop(source + part + suffix) for part in parts])
-
-    move(_RENAMED)
-    for block in _block_numbers(weights, "transformer_blocks."):
-        source, target = f"transformer_blocks.{block}.", f"double_blocks.{block}."
-        move(_DOUBLE_RENAMED, source, target)
-        move(_DOUBLE_NORMS, source, target, suffixes=("",))
-        fuse(_DOUBLE_FUSED, source, target)
-    for block in _block_numbers(weights, "single_transformer_blocks."):
-        source, target = f"single_transformer_blocks.{block}.", f"single_blocks.{block}."
-        move(_SINGLE_RENAMED, source, target)
-        move(_SINGLE_NORMS, source, target, suffixes=("",))
-        fuse(_SINGLE_FUSED, source, target)
-    # The original's final modulation yields (shift, scale); diffusers' yields (scale, shift).
-    for suffix in (".weight", ".bias"):
-        scale, shift = remaining.pop("norm_out.linear" + suffix).chunk(2, dim=0)
-        original["final_layer.adaLN_modulation.1" + suffix] = torch.cat([shift, scale])
-    if remaining:
-        raise ValueError(f"no Black Forest Labs name for these Flux weights: {sorted(remaining)}")
-    return {name: tensor.contiguous() for name, tensor in original.items()}
-
-
-def _block_numbers(weights: dict[str, torch.Tensor], prefix: str) -> list[int]:
-    return sorted({int(key.split(".")[1]) for key in weights if key.startswith(prefix)})

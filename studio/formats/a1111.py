@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from studio.embedding_library import hash_alias
+from studio.engine.families import Family
 from studio.formats import adetailer
 from studio.lora_library import library_name
 from studio.recipe import (
     AUTOMATIC,
     AUTOMATIC_SCHEDULES,
+    FLUX_SCHEDULERS,
     HIRES_UPSCALERS,
     SAMPLERS,
     SCHEDULERS,
@@ -32,6 +34,7 @@ from studio.recipe import (
 )
 from studio.recipe.prompt_syntax import prompt_with_lora_tags
 
+FLUX = Family.FLUX.value
 IP_ADAPTER_MODULE = "ip-adapter-auto"  # sd-webui-controlnet's module that picks the encoder for the adapter
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
@@ -55,8 +58,9 @@ def format_parameters(
     model_hash: str | None = None,
     lora_hashes: dict[str, str] | None = None,
     ti_hashes: dict[str, str] | None = None,
+    family: str | None = None,
 ) -> str:
-    """The text A1111 writes for picture `index` of the recipe's batch.
+    """The text A1111 writes for picture `index` of the recipe's batch (Forge's, for a Flux.1 `family`).
 
     LoRAs the recipe lists (not as tags) are written as `<lora:name:weight>` tags, as A1111 reads
     them back; `Lora hashes` name each by its library name without ':' and ',' (as A1111 does), and
@@ -71,6 +75,9 @@ def format_parameters(
         # "Automatic" means in A1111 1.9+ what it means here: the sampler's own default schedule.
         ("Schedule type", recipe.scheduler),
         ("CFG scale", _number(recipe.cfg_scale)),
+        # Forge's fields for Flux: the distilled guidance always, a shift where one was set.
+        *([("Distilled CFG Scale", _number(recipe.distilled_cfg_scale))] if family == FLUX else []),
+        *([("Shift", _number(recipe.shift))] if family == FLUX and recipe.shift > 0 else []),
         ("Seed", recipe.seeds()[index]),
         ("Size", f"{recipe.width}x{recipe.height}"),
     ]
@@ -205,6 +212,8 @@ def recipe_changes(parameters: Parameters) -> tuple[dict[str, Any], dict[str, st
 
     take("Steps", "steps", int)
     take("CFG scale", "cfg_scale", float)
+    take("Distilled CFG Scale", "distilled_cfg_scale", float)
+    take("Shift", "shift", float)
     take("Seed", "seed", int)
     take("Denoising strength", "denoising_strength", float)
     take("Mask blur", "mask_blur", int)
@@ -290,7 +299,7 @@ def sampler_and_schedule(sampler: str, schedule: str | None = None) -> tuple[str
         return None
     if found == AUTOMATIC_SCHEDULES.get(name):
         found = AUTOMATIC
-    return (name, found) if found in SCHEDULERS else None
+    return (name, found) if found in SCHEDULERS + FLUX_SCHEDULERS else None
 
 
 def _hash_alias(name: str) -> str:

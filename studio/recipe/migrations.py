@@ -21,6 +21,8 @@ def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "schema_version": 6}
     if isinstance(data, dict) and data.get("schema_version") == 6:
         data = {**data, "schema_version": 7}
+    if isinstance(data, dict) and data.get("schema_version") == 7:  # 8 only added Flux's settings (SD ignores them)
+        data = {**data, "schema_version": 8}
     return data
 
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.recipe.migrations import _recipe_v1_to_v2
+from studio.recipe.migrations import upgrade_recipe_dict
 from studio.recipe.parts import (
     AreaPromptRef,
     ControlMode,
@@ -41,6 +41,7 @@ from studio.recipe.vocabulary import (
     AUTOMATIC,
     CONTROL_KINDS,
     DEFAULT_MODEL,
+    FLUX_SCHEDULERS,
     HIRES_UPSCALERS,
     LANCZOS,
     MAX_BATCH,
@@ -79,6 +80,10 @@ class Recipe:
     scheduler: str = AUTOMATIC
     steps: int = 20
     cfg_scale: float = 7.0
+    # Flux.1 only (studio/engine/flux.py; SD models ignore both): the guidance Flux.1-dev was distilled to take as an
+    # input, Forge's "Distilled CFG Scale", and the sampling shift (0: the model's own, set by the picture's size).
+    distilled_cfg_scale: float = 3.5
+    shift: float = 0.0
     width: int = 512
     height: int = 512
     seed: int = RANDOM_SEED
@@ -139,9 +144,11 @@ class Recipe:
             raise RecipeError("model", "is empty; give a Hugging Face id, a folder, a .safetensors file or 'tiny'")
         if self.sampler not in SAMPLERS:
             raise RecipeError("sampler", f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
-        if self.scheduler not in SCHEDULERS:
+        if self.scheduler not in SCHEDULERS + FLUX_SCHEDULERS[1:]:
             raise RecipeError(
-                "scheduler", f"unknown schedule type {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
+                "scheduler",
+                f"unknown schedule type {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)} (SD), or "
+                f"{', '.join(FLUX_SCHEDULERS[1:])} (Flux)",
             )
         if self.sampler in _SPACING_ONLY and resolved_schedule(self.sampler, self.scheduler) in (
             "Karras",
@@ -153,6 +160,8 @@ class Recipe:
             )
         _check_int("steps", self.steps, 1, MAX_STEPS)
         _check_number("cfg_scale", self.cfg_scale, 0.0, 30.0)
+        _check_number("distilled_cfg_scale", self.distilled_cfg_scale, 0.0, 30.0)
+        _check_number("shift", self.shift, 0.0, 20.0)
         for name in ("width", "height"):
             value = getattr(self, name)
             _check_int(name, value, MIN_SIDE, MAX_SIDE)
@@ -416,21 +425,8 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        data = dict(data)
+        data = upgrade_recipe_dict(dict(data))
         version = data.pop("schema_version", None)
-        if version == 1:
-            data = _recipe_v1_to_v2(data)
-            version = 2
-        if version == 2:  # version 3 only added `styles` (none before) and `clip_skip` (1: off)
-            version = 3
-        if version == 3:  # version 4 only added the hires fix (off before)
-            version = 4
-        if version == 4:  # version 5 only added region fixes and upscales (none before)
-            version = 5
-        if version == 5:  # version 6 only added each control unit's control mode (Balanced before)
-            version = 6
-        if version == 6:  # version 7 only added reference pictures and area prompts (none before)
-            version = 7
         if version != SCHEMA_VERSION:
             raise RecipeError(
                 "schema_version", f"unsupported recipe version {version!r} (this studio reads {SCHEMA_VERSION})"

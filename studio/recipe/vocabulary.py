@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# 6: control modes; 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
-SCHEMA_VERSION = 7
+# 8: Flux's distilled guidance and shift; 6: control modes; 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
+SCHEMA_VERSION = 8
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 # How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is
@@ -23,6 +23,7 @@ REGION_LABELS: tuple[str, ...] = ("face", "hand", "box", "brush")
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TINY_MODEL = "tiny"
 TINY_SDXL_MODEL = "tiny-sdxl"
+TINY_FLUX_MODEL = "tiny-flux"
 
 # A1111's sampler names (1.9 and later: the schedule is a field of its own), in its dropdown's order.
 # The engine maps each to a diffusers scheduler (studio/engine/samplers.py); a test keeps the two equal.
@@ -45,6 +46,10 @@ SAMPLERS: tuple[str, ...] = (
 # A1111's "Schedule type" labels that the studio runs. "Uniform" is the model's own timestep spacing.
 SCHEDULERS: tuple[str, ...] = ("Automatic", "Uniform", "Karras", "Exponential", "SGM Uniform")
 AUTOMATIC = "Automatic"
+# Flow matching's schedules, for Flux.1 (Forge's names): "Simple" is the model's own sigmas, shifted; "Beta" bends
+# them as A1111's and ComfyUI's Beta schedule does. SD models refuse them, Flux models refuse SD's.
+FLUX_SCHEDULERS: tuple[str, ...] = ("Automatic", "Simple", "Beta")
+FLUX_SAMPLERS: tuple[str, ...] = ("Euler",)
 # What "Automatic" means for each sampler, as in A1111 1.9+ (its samplers' `scheduler` option); others: Uniform.
 AUTOMATIC_SCHEDULES: dict[str, str] = {
     "DPM++ 2M": "Karras",

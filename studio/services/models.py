@@ -8,7 +8,7 @@ from typing import Protocol
 from studio.access.offered import Offered
 from studio.finish.runs import Enlarger, LanczosOnly, Renderer
 from studio.recipe import Recipe
-from studio.sizes import size_for_new_family
+from studio.sizes import Sampling, sampling_for_new_family, size_for_new_family
 
 
 class Engine(Renderer, Protocol):
@@ -80,7 +80,18 @@ class Models:
             self.engine.load(model)
             old_size = (self._defaults.width, self._defaults.height)
             (width, height), _ = size_for_new_family(old_size, old_family, self.family)
-            self._defaults = self._defaults.replace(model=model, width=width, height=height)
+            defaults = self._defaults
+            sampling, _ = sampling_for_new_family(
+                Sampling(defaults.sampler, defaults.scheduler, defaults.cfg_scale), old_family, self.family
+            )
+            self._defaults = defaults.replace(
+                model=model,
+                width=width,
+                height=height,
+                sampler=sampling.sampler,
+                scheduler=sampling.scheduler,
+                cfg_scale=sampling.cfg_scale,
+            )
         self.engine.warm_up(self._defaults)
 
     def prepare(self, model: str) -> None:

@@ -197,7 +197,12 @@ def _record(
                 png_text.STUDIO_KEY: json.dumps(studio_json),
                 # A1111 writes the prompt as encoded, styles applied: so do we, for other tools to read.
                 png_text.PARAMETERS_KEY: a1111.format_parameters(
-                    encoded, index, model_hash=model_hash, lora_hashes=lora_hashes, ti_hashes=ti_hashes
+                    encoded,
+                    index,
+                    model_hash=model_hash,
+                    lora_hashes=lora_hashes,
+                    ti_hashes=ti_hashes,
+                    family=services.models.family,
                 ),
             },
         )

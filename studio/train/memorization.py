@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 
 from studio.closeness import KEEPS_COMPOSITION, MEASURE, Fingerprint, compare, fingerprint
 from studio.engine.engine import Engine
+from studio.errors import InputError
 from studio.files import atomic_write, atomic_write_text
 from studio.recipe import LoraRef, Recipe
 from studio.train.dataset import load_examples
@@ -72,6 +73,8 @@ def check_memorization(
     settings = TrainingSettings(dataset=str(dataset), name=lora.stem, resolution=resolution)
     examples = load_examples(settings)
     with engine.lane(model) as pipelines:
+        if pipelines.family.is_flux:
+            raise InputError("model: the memorization check runs on SD 1.5 and SDXL models for now; load one")
         references = {example.path.name: through_vae(pipelines.base, example.picture) for example in examples}
         model = pipelines.model
     samples: list[Image.Image] = []

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from studio.engine.engine import Engine
 from studio.engine.prompts import encode
-from studio.errors import GenerationStopped
+from studio.errors import GenerationStopped, InputError
 from studio.lora_library import TRAINING_FOLDER_KEY
 from studio.progress import TrainingProgress, TrainingResult
 from studio.train.dataset import Example, folder_sha256, load_examples
@@ -49,6 +49,11 @@ def train_lora(
     )
     target = output_dir / f"{settings.name}.safetensors"
     with engine.lane() as pipelines:
+        if pipelines.family.is_flux:
+            raise InputError(
+                "model: training a Flux.1 LoRA is not in the studio; train it with kohya's sd-scripts or ai-toolkit "
+                "and put the file in the LoRA folder, or load an SD 1.5 or SDXL model to train here"
+            )
         pipe = pipelines.base
         text_encoders = _text_encoders(pipe)
         # peft and training freeze the model's own weights; the flag changes which kernels run even without

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
+from studio.recipe import TINY_FLUX_MODEL, TINY_MODEL, TINY_SDXL_MODEL
 from studio.session.sessions import Sessions
 from studio.ui import (
     api,
@@ -127,15 +127,18 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                     model = gr.Textbox(
                         value=defaults.model,
                         label="Model",
-                        info="SD 1.5 or SDXL: a Hugging Face id, a diffusers folder, a .safetensors file, "
-                        "or 'tiny' / 'tiny-sdxl' (test models)",
+                        info="SD 1.5 or SDXL: a Hugging Face id, a diffusers folder, a .safetensors file; Flux.1: "
+                        "a Hugging Face id or a diffusers folder; or 'tiny' / 'tiny-sdxl' / 'tiny-flux' (test models)",
                         elem_id="model",
                     )
                     with gr.Row():
                         load_button = gr.Button("Load model", size="sm", elem_id="load-model")
                         tiny_button = gr.Button("Tiny SD 1.5", size="sm", elem_id="use-tiny")
                         tiny_sdxl_button = gr.Button("Tiny SDXL", size="sm", elem_id="use-tiny-sdxl")
-                    speed = gr.Markdown(header.speed_line(services.models.speed), elem_id="speed")
+                        tiny_flux_button = gr.Button("Tiny Flux", size="sm", elem_id="use-tiny-flux")
+                    speed = gr.Markdown(
+                        header.speed_line(services.models.speed, services.models.family), elem_id="speed"
+                    )
                 preset_name, preset_save = presets_panel.saver_widgets()
 
             with gr.Column(scale=7, min_width=560):
@@ -191,6 +194,8 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                     "scheduler",
                     "steps",
                     "cfg_scale",
+                    "distilled_cfg_scale",
+                    "shift",
                     "width",
                     "height",
                     "seed",
@@ -241,7 +246,11 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             random_seed=settings["random_seed"],
             reuse_seed=settings["reuse_seed"],
             load_button=load_button,
-            tiny_buttons={TINY_MODEL: tiny_button, TINY_SDXL_MODEL: tiny_sdxl_button},
+            tiny_buttons={
+                TINY_MODEL: tiny_button,
+                TINY_SDXL_MODEL: tiny_sdxl_button,
+                TINY_FLUX_MODEL: tiny_flux_button,
+            },
             native_sizes=settings["native_sizes"],
             branch=branch,
             model_status=model_status,

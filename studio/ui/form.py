@@ -12,6 +12,8 @@ from typing import Any
 import gradio as gr
 
 from studio.recipe import (
+    FLUX_SAMPLERS,
+    FLUX_SCHEDULERS,
     HIRES_UPSCALERS,
     MAX_BATCH,
     MAX_CLIP_SKIP,
@@ -25,7 +27,7 @@ from studio.recipe import (
     RecipeError,
 )
 from studio.recipe.prompt_syntax import prompt_with_lora_tags
-from studio.sizes import native_sizes, size_label
+from studio.sizes import FLUX, native_sizes, size_label
 
 # Fields typed as whole numbers: each is used as typed, or refused by its label (never rounded or clamped).
 WHOLE_NUMBERS = ("steps", "width", "height", "batch_size", "mask_blur", "inpaint_padding", "clip_skip", "hires_steps")
@@ -59,6 +61,8 @@ class RecipeForm:
     scheduler: gr.Dropdown
     steps: gr.Slider
     cfg_scale: gr.Slider
+    distilled_cfg_scale: gr.Slider
+    shift: gr.Slider
     width: gr.Number
     height: gr.Number
     seed: gr.Number
@@ -157,6 +161,15 @@ def native_sizes_radio(family: str | None) -> dict[str, Any]:
     }
 
 
+def sampler_choices(family: str | None) -> dict[str, Any]:
+    """The samplers the loaded model's family runs (Flux.1: flow matching's Euler)."""
+    return {"choices": list(FLUX_SAMPLERS if family == FLUX else SAMPLERS)}
+
+
+def schedule_choices(family: str | None) -> dict[str, Any]:
+    return {"choices": list(FLUX_SCHEDULERS if family == FLUX else SCHEDULERS)}
+
+
 def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, Any]:
     """Sampler, steps, guidance, size, seed and batch, compactly."""
     # The numbers an artist types most, in one row near the top (they must be in view at 1366x768). Number boxes
@@ -177,9 +190,12 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         width = gr.Number(value=defaults.width, label="Width", precision=0, step=8, min_width=70, elem_id="width")
         height = gr.Number(value=defaults.height, label="Height", precision=0, step=8, min_width=70, elem_id="height")
     with gr.Row():
-        sampler = gr.Dropdown(list(SAMPLERS), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler")
+        flux = family == FLUX
+        sampler = gr.Dropdown(
+            **sampler_choices(family), value=defaults.sampler, label="Sampler", scale=3, elem_id="sampler"
+        )
         scheduler = gr.Dropdown(
-            list(SCHEDULERS),
+            **schedule_choices(family),
             value=defaults.scheduler,
             label="Schedule type",
             info="Automatic: the sampler's own, as in A1111",
@@ -209,6 +225,17 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
             info="1: off; 2 for anime models (Pony, Illustrious), as in A1111",
             elem_id="clip-skip",
         )
+    # Forge's names for Flux.1's own settings; shown while a Flux model is loaded (SD models ignore them).
+    with gr.Row():
+        distilled_cfg_scale = gr.Slider(
+            0, 30, value=defaults.distilled_cfg_scale, step=0.1, label="Distilled CFG Scale", visible=flux,
+            info="Flux.1-dev's guidance (3.5); CFG above 1 adds real CFG with the negative prompt, at twice the time",
+            elem_id="distilled-cfg",
+        )  # fmt: skip
+        shift = gr.Slider(
+            0, 10, value=defaults.shift, step=0.1, label="Shift", visible=flux,
+            info="0: the model's own, by picture size; higher: more steps spent on composition", elem_id="shift",
+        )  # fmt: skip
     native = gr.Radio(**native_sizes_radio(family), elem_id="native-sizes", elem_classes=["native-sizes"])
     # A1111's "Variation seed": picking one of a batch of close variations brings its own back here.
     with gr.Row(equal_height=True):
@@ -235,6 +262,8 @@ def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, A
         "scheduler": scheduler,
         "steps": steps,
         "cfg_scale": cfg_scale,
+        "distilled_cfg_scale": distilled_cfg_scale,
+        "shift": shift,
         "width": width,
         "height": height,
         "seed": seed,

@@ -9,9 +9,9 @@ import gradio as gr
 from studio.control.catalogue import model_for_new_base
 from studio.recipe import RANDOM_SEED
 from studio.services import Services
-from studio.sizes import size_for_new_family, size_of_label
+from studio.sizes import FLUX, Sampling, sampling_for_new_family, size_for_new_family, size_of_label
 from studio.ui.control_tab import keep_every_map
-from studio.ui.form import native_sizes_radio
+from studio.ui.form import native_sizes_radio, sampler_choices, schedule_choices
 from studio.ui.present import header
 from studio.ui.running import user_errors, warn
 from studio.ui.screen import Screen
@@ -131,15 +131,27 @@ def wire(
         (width, height), size_note = size_for_new_family(
             (int(values[form.width]), int(values[form.height])), previous_family, family
         )
+        # So do the sampler, schedule and CFG (Flux.1 runs Euler, with its guidance distilled into it).
+        sampling, sampling_note = sampling_for_new_family(
+            Sampling(values[form.sampler], values[form.scheduler], float(values[form.cfg_scale])),
+            previous_family,
+            family,
+        )
+        flux = family == FLUX
         return {
             model_status: header.model_line(services.models.model, family),
-            speed: header.speed_line(services.models.speed),
+            speed: header.speed_line(services.models.speed, family),
             notice: gr.Markdown(visible=False),
             form.model: services.models.model,
             form.width: width,
             form.height: height,
+            form.sampler: gr.Dropdown(**sampler_choices(family), value=sampling.sampler),
+            form.scheduler: gr.Dropdown(**schedule_choices(family), value=sampling.scheduler),
+            form.cfg_scale: sampling.cfg_scale,
+            form.distilled_cfg_scale: gr.Slider(visible=flux),
+            form.shift: gr.Slider(visible=flux),
             native_sizes: gr.Radio(**native_sizes_radio(family)),
-            screen.status: f"Loaded `{services.models.model}` ({family}). {size_note}".strip(),
+            screen.status: f"Loaded `{services.models.model}` ({family}). {size_note} {sampling_note}".strip(),
             screen.use_model: use_model,
             **control_models,
         }
@@ -151,6 +163,11 @@ def wire(
         form.model,
         form.width,
         form.height,
+        form.sampler,
+        form.scheduler,
+        form.cfg_scale,
+        form.distilled_cfg_scale,
+        form.shift,
         native_sizes,
         screen.status,
         screen.use_model,
@@ -160,6 +177,9 @@ def wire(
         form.model,
         form.width,
         form.height,
+        form.sampler,
+        form.scheduler,
+        form.cfg_scale,
         screen.selected,
         screen.session,
         *(unit.kind for unit in units),

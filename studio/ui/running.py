@@ -81,6 +81,8 @@ FIELD_LABELS = {
     "scheduler": "Schedule type",
     "steps": "Steps",
     "cfg_scale": "Prompt strength (CFG)",
+    "distilled_cfg_scale": "Distilled CFG Scale",
+    "shift": "Shift",
     "width": "Width",
     "height": "Height",
     "seed": "Seed",

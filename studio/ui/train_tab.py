@@ -64,6 +64,11 @@ class TrainPanel:
 
 
 def train_widgets() -> TrainPanel:
+    gr.Markdown(
+        "Trains a LoRA for the loaded SD 1.5 or SDXL model. Training a **Flux.1** LoRA is not in the studio: train it "
+        "with kohya's sd-scripts or ai-toolkit and put the file in the LoRA folder; the studio runs it.",
+        elem_id="train-intro",
+    )
     with gr.Row():
         with gr.Column(scale=3, min_width=320):
             dataset = gr.Textbox(

@@ -30,6 +30,7 @@ class ProcessingRequest(BaseModel):
     n_iter: int = 1
     steps: int = 50
     cfg_scale: float = 7.0
+    distilled_cfg_scale: float = 3.5  # Forge's, for Flux.1 (SD models ignore it)
     width: int = 512
     height: int = 512
     restore_faces: bool | None = None

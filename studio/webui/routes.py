@@ -28,7 +28,16 @@ from fastapi.staticfiles import StaticFiles
 from studio.errors import GenerationStopped, answer_for, bug_line
 from studio.formats import a1111, png_text
 from studio.history import Iteration
-from studio.recipe import HIRES_UPSCALERS, SAMPLERS, SCHEDULERS, TINY_MODEL, TINY_SDXL_MODEL, Mode, Recipe
+from studio.recipe import (
+    HIRES_UPSCALERS,
+    SAMPLERS,
+    SCHEDULERS,
+    TINY_FLUX_MODEL,
+    TINY_MODEL,
+    TINY_SDXL_MODEL,
+    Mode,
+    Recipe,
+)
 from studio.services.presets import STYLE
 from studio.session.session import Session
 from studio.session.sessions import Sessions
@@ -274,6 +283,7 @@ class WebUiApi:
         offered = self.sessions.services.offered
         names = sorted(offered.models) if offered is not None else [
             self.settings.checkpoint, self.sessions.services.models.defaults.model, TINY_MODEL, TINY_SDXL_MODEL,
+            TINY_FLUX_MODEL,
         ]  # fmt: skip
         unique = list(dict.fromkeys(names))
         return [

@@ -20,6 +20,7 @@ from studio.errors import InputError
 from studio.formats import a1111
 from studio.recipe import (
     AUTOMATIC,
+    FLUX_SCHEDULERS,
     HIRES_UPSCALERS,
     MAX_SEED,
     RANDOM_SEED,
@@ -42,6 +43,8 @@ SCHEDULER_NAMES: dict[str, str] = {
     "karras": "Karras",
     "exponential": "Exponential",
     "sgm_uniform": "SGM Uniform",
+    "simple": "Simple",
+    "beta": "Beta",
 }
 # override_settings the studio reads; the rest it cannot honour per request.
 CHECKPOINT, CLIP_SKIP = "sd_model_checkpoint", "CLIP_stop_at_last_layers"
@@ -246,6 +249,7 @@ def _base_recipe(request: ProcessingRequest, settings: Settings) -> Recipe:
         scheduler=scheduler,
         steps=request.steps,
         cfg_scale=request.cfg_scale,
+        distilled_cfg_scale=request.distilled_cfg_scale,
         width=request.width,
         height=request.height,
         batch_size=request.batch_size,
@@ -267,7 +271,7 @@ def sampler_and_scheduler(sampler_name: str, scheduler: str | None) -> tuple[str
     if scheduler in (None, ""):
         return sampler, named_schedule or AUTOMATIC
     schedule = SCHEDULER_NAMES.get(scheduler, scheduler)
-    if schedule not in SCHEDULERS:
+    if schedule not in SCHEDULERS + FLUX_SCHEDULERS:
         raise Unsupported(f"scheduler: the studio has no {scheduler!r} schedule (GET /sdapi/v1/schedulers)")
     return sampler, schedule
 

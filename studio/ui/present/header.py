@@ -13,7 +13,16 @@ def model_line(model: str | None, family: str | None = None) -> str:
     return f"**Model:** `{model}` · {family}" if family else f"**Model:** `{model}`"
 
 
-def speed_line(speed: str) -> str:
-    """How runs go (studio/engine/speed.py): "fast (compiled ...)" or "eager: <why>"."""
+# What a card needs for Flux.1, from its weights' size in bfloat16 (transformer 23.8 GB, T5-XXL 9.5 GB, CLIP and VAE
+# under 0.5 GB) plus a 1024 px run's activations; not measured on a card here.
+FLUX_MEMORY = (
+    "Flux.1 needs about 36 GB of GPU memory as it is, about 26 GB with `--low-memory` (one part on the GPU at a "
+    "time), and a few GB with `--lowest-memory` (many times slower). An fp8 file saves disk, not GPU memory."
+)
+
+
+def speed_line(speed: str, family: str | None = None) -> str:
+    """How runs go (studio/engine/speed.py): "fast (compiled ...)" or "eager: <why>"; for Flux, what a card needs."""
     shown = speed.replace("eager: ", "eager — ", 1)
-    return f"**Speed:** {shown}  \nSet as the studio starts: `--fast`, `--no-fast`, and `--low-memory` or `--lowest-memory` for small GPUs."
+    line = f"**Speed:** {shown}  \nSet as the studio starts: `--fast`, `--no-fast`, and `--low-memory` or `--lowest-memory` for small GPUs."
+    return f"{line}  \n{FLUX_MEMORY}" if family == "Flux.1" else line

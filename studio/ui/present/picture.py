@@ -16,6 +16,8 @@ _FIELD_LABELS = {
     "scheduler": "Schedule type",
     "steps": "Steps",
     "cfg_scale": "CFG",
+    "distilled_cfg_scale": "Distilled CFG Scale",
+    "shift": "Shift",
     "seed": "Seed",
     "width": "Width",
     "height": "Height",
