@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="Hugging Face id, local diffusers folder, .safetensors file, or 'tiny' (built-in test model). "
+        help="Hugging Face id, local diffusers folder, .safetensors file, or 'tiny' / 'tiny-sdxl' / 'tiny-flux' (built-in test models). "
         f"Default: {DEFAULT_MODEL}",
     )
     parser.add_argument("--port", type=int, default=None, help="port to serve on (default: 7860 or the next free one)")

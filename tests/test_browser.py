@@ -135,7 +135,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         # The second browser continues in the earlier session; the first browser stays in its own.
         open_tab(second, "History")
         second.locator("#sessions input").click()
-        second.get_by_role("option", name="an-earlier-session · 1 nodes").click()
+        second.get_by_role("option", name="an-earlier-session · 1 node").click()
         second.click("#open-session")
         # Both sessions hold one picture: wait for the session line, not the count, before generating.
         expect(second.locator("#session-line")).to_contain_text("an-earlier-session")
@@ -187,7 +187,7 @@ def test_each_browser_works_in_its_own_session(engine, browser, tmp_path):
         # The API's pictures are in a session of their own, which the artist can open and branch from.
         open_tab(first, "History")
         first.locator("#sessions input").click()
-        first.get_by_role("option", name=f"{API_SESSION} · 1 nodes").click()
+        first.get_by_role("option", name=f"{API_SESSION} · 1 node").click()
         first.click("#open-session")
         expect(first.locator("#session-line")).to_contain_text(API_SESSION)
         expect(first.locator("#history img").first).to_have_attribute(

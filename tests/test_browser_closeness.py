@@ -4,6 +4,8 @@ where a picture came from."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
@@ -75,3 +77,56 @@ def test_a_light_repaint_of_an_upload_is_a_near_copy_and_its_export_asks_first(f
         expect(summary.locator("li").nth(1)).to_contain_text("00001-0.png: a near copy")
         expect(page.locator("#closeness-matches img")).to_have_count(2)
         shoot(page, "closeness-03-the-check")
+
+
+def test_what_the_artist_said_of_an_upload_stays_with_it_across_a_reload_and_sessions(fake_engine, page, tmp_path):
+    """Its origin and licence are hand work like the picture: a reload keeps them, another session has its own."""
+    upload = tmp_path / "found-online.png"
+    Image.fromarray(data.astronaut()).resize((128, 128), Image.Resampling.LANCZOS).save(upload)
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, studio):
+        open_studio(page, url)
+        page.fill("#prompt textarea", "an astronaut")
+        page.click("#generate-button")
+        wait_for_saved(page, "00001")
+        mine = browser_session(studio)
+        studio.open("an-earlier-session").generate(TEST_DEFAULTS.replace(prompt="an earlier castle"))
+        open_tab(page, "Edit")
+        page.locator("#editor .file").set_input_files(str(upload))
+        expect(page.locator("#edit-source")).to_contain_text("uploaded picture")
+        page.fill("#upload-origin textarea", "a photo found online")
+        page.locator("#upload-licence input").fill("not licensed")
+        page.locator("#upload-licence input").press("Enter")
+        for _ in range(100):  # the form reaches the session's draft
+            if mine.drafts.form().get("upload.licence") == "not licensed":
+                break
+            page.wait_for_timeout(100)
+        assert mine.drafts.form()["upload.origin"] == "a photo found online"
+
+        page.reload()
+        open_tab(page, "Edit")
+        expect(page.locator("#upload-origin textarea")).to_have_value("a photo found online", timeout=20_000)
+        expect(page.locator("#upload-licence input")).to_have_value("not licensed")
+
+        open_tab(page, "History")  # another session: not this upload's words
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(r"^an-earlier-session ·")).click()
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("an-earlier-session")
+        open_tab(page, "Edit")
+        expect(page.locator("#upload-origin")).to_be_hidden()  # no upload here, so nothing to say of one
+        page.locator("#editor .file").set_input_files(str(upload))  # the same picture, uploaded here anew
+        expect(page.locator("#upload-origin textarea")).to_have_value("")
+        expect(page.locator("#upload-licence input")).to_have_value("unknown")
+
+        open_tab(page, "History")  # and back: the repaint records what was said
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(rf"^{re.escape(mine.history.id)} ·")).click()
+        page.click("#open-session")
+        open_tab(page, "Edit")
+        expect(page.locator("#upload-origin textarea")).to_have_value("a photo found online", timeout=20_000)
+        page.click("#repaint")
+        wait_for_saved(page, "00002")
+        assert mine.history.get("00002").sources["image"] == {
+            "origin": "a photo found online",
+            "licence": "not licensed",
+        }

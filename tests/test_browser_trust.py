@@ -204,6 +204,22 @@ def test_a_pick_keeps_the_unsent_prompt_one_click_away(fake_engine, page, tmp_pa
         expect(page.locator("#unsent-prompt")).to_be_hidden()
 
 
+def test_words_that_ran_in_the_session_left_are_not_offered_as_unsent(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        other = studio.open("an-earlier-session")
+        other.generate(QUICK.replace(prompt="an earlier castle"))
+        other.drafts.save_form({"form.prompt": "an earlier castle"})
+        open_studio(page, url)
+        generate(page, "a red fox", "00001")
+        open_tab(page, "History")
+        page.locator("#sessions input").click()
+        page.get_by_role("option", name=re.compile(r"^an-earlier-session ·")).click()
+        page.click("#open-session")
+        expect(page.locator("#session-line")).to_contain_text("an-earlier-session")
+        expect(page.locator("#prompt textarea")).to_have_value("an earlier castle")
+        expect(page.locator("#unsent-prompt")).to_be_hidden()  # "a red fox" ran where it was typed
+
+
 def test_typed_numbers_are_used_or_refused_never_replaced(fake_engine, page, tmp_path):
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
         open_studio(page, url)

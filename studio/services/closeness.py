@@ -3,6 +3,7 @@ session's, with the studio's one closeness measure (studio/closeness.py): the cl
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,9 +67,19 @@ class ClosenessCheck:
         limit: int = 12,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> list[Match]:
-        """The pictures of a session closest to `picture`: its results and the pictures it was given."""
-        names = dict.fromkeys(name for node in history.nodes() for name in (*node.outputs, *node.inputs.values()))
-        return self._closest(picture, [(name, history.path(name)) for name in names], limit, on_progress)
+        """The pictures of a session closest to `picture`: its results and the pictures it was given (uploads and
+        reference pictures, each once however many nodes kept a copy; masks and maps are not pictures)."""
+        files: dict[str, Path] = {}
+        given: set[str] = set()
+        for node in history.nodes():
+            files |= {name: history.path(name) for name in node.outputs}
+            for role, name in node.inputs.items():
+                if role == "image" or role in node.recipe.reference_pictures:
+                    content = _content_hash(history.path(name))
+                    if content not in given:
+                        given.add(content)
+                        files[name] = history.path(name)
+        return self._closest(picture, list(files.items()), limit, on_progress)
 
     def _closest(
         self,
@@ -109,3 +120,11 @@ class ClosenessCheck:
             while len(self._kept) > _KEPT:
                 self._kept.popitem(last=False)
         return made
+
+
+def _content_hash(path: Path) -> str:
+    """The hash of the file's bytes (its path for a file that cannot be read: it is then compared, and refused, alone)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return str(path)

@@ -48,7 +48,7 @@ def authorship_widgets() -> AuthorshipPanel:
                 question = gr.Markdown(elem_id="export-question-text")
                 with gr.Row():
                     export_anyway = gr.Button("Export anyway", variant="stop", size="sm", elem_id="export-anyway")
-                    cancel = gr.Button("Cancel", size="sm", elem_id="export-cancel")
+                    cancel = gr.Button("Cancel", variant="secondary", size="sm", elem_id="export-cancel")
             files = gr.File(label="The report and the signed picture", file_count="multiple", elem_id="exported")
             drop = gr.File(
                 label="Check a picture's credentials: drop it here",
@@ -110,7 +110,14 @@ def wire(services: Services, screen: Screen, panel: AuthorshipPanel) -> None:
         outputs=export_outputs,
         api_visibility="private",
     )
-    panel.cancel.click(lambda: gr.Group(visible=False), outputs=panel.question_box, api_visibility="private")
+    panel.cancel.click(
+        lambda: {
+            panel.question_box: gr.Group(visible=False),
+            screen.status: "Export cancelled: nothing was written.",
+        },
+        outputs=[panel.question_box, screen.status],
+        api_visibility="private",
+    )
 
     def verify(path: str | None):
         if not path:

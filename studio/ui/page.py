@@ -27,6 +27,7 @@ from studio.ui.present import header
 from studio.ui.present import history as tree_text
 from studio.ui.present import results as results_text
 from studio.ui.present.editor_page import editing_line
+from studio.ui.present.licences import LICENCES
 from studio.ui.present.plan import ReferencePlan, UnitPlan, plan_text
 from studio.ui.present.unsent import unsent_label, unsent_words
 from studio.ui.present.viewer import inputs_html
@@ -139,7 +140,13 @@ def wire(
     editor: EditPanel,
     history_panel: HistoryPanel,
 ) -> None:
-    widgets = remembered_widgets(screen, branch) | {"live.on": editor.live.on, "live.strength": editor.live.strength}
+    widgets = remembered_widgets(screen, branch) | {
+        "live.on": editor.live.on,
+        "live.strength": editor.live.strength,
+        # What the artist said of the uploaded picture: kept with it across a reload, never another session's.
+        "upload.origin": editor.origin,
+        "upload.licence": editor.licence,
+    }
 
     ready = gr.State(False)  # this page has put the kept form back
 
@@ -184,6 +191,8 @@ def wire(
     def restored_form(saved: dict[str, Any]) -> dict[Any, Any]:
         """The saved values, with the choices that depend on them (a unit's preprocessors follow its kind)."""
         shown: dict[Any, Any] = {widgets[name]: value for name, value in saved.items() if name in widgets}
+        shown[editor.origin] = str(saved.get("upload.origin") or "")
+        shown[editor.licence] = str(saved.get("upload.licence") or LICENCES[0])  # one may be typed
         styles = [preset.name for preset in services.presets.all()[0] if preset.kind == STYLE]
         chosen = [name for name in saved.get("form.styles") or [] if name in styles]
         shown[screen.form.styles] = gr.CheckboxGroup(choices=styles, value=chosen)
@@ -334,7 +343,7 @@ def wire(
         api_visibility="private",
     )
 
-    def switch(session_id: str | None, prompt: str, negative: str, request: gr.Request):
+    def switch(session_id: str | None, prompt: str, negative: str, left: str | None, request: gr.Request):
         """Continue in another session: only this browser moves, and the whole page follows it at once. Words typed
         and not run that the session's own form replaces are kept, one click away (as a pick keeps them)."""
         if not session_id:
@@ -348,14 +357,16 @@ def wire(
         prompt_widget, negative_widget = screen.form.prompt, screen.form.negative_prompt
         if prompt_widget in shown:  # the session's kept form: its own words replace the ones on the page
             incoming = (str(shown[prompt_widget] or ""), str(shown.get(negative_widget) or ""))
-            unsent = unsent_words((prompt, negative), incoming, nodes)
+            # Words that ran in the session being left are not unsent either.
+            ran = nodes + (screen.session_for(left, request).tree() if left and left != session_id else [])
+            unsent = unsent_words((prompt, negative), incoming, ran)
             if unsent:
                 shown |= {screen.unsent: unsent, screen.unsent_button: gr.Button(unsent_label(unsent), visible=True)}
         return with_run(session, shown)
 
     history_panel.open_session.click(
         switch,
-        inputs=[history_panel.sessions, screen.form.prompt, screen.form.negative_prompt],
+        inputs=[history_panel.sessions, screen.form.prompt, screen.form.negative_prompt, screen.session],
         outputs=[*page_outputs, history_panel.preview, screen.unsent, screen.unsent_button],
         show_progress_on=[screen.badge_sink],
         api_visibility="private",

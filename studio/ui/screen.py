@@ -314,7 +314,7 @@ def account_of(request: gr.Request | None) -> str | None:
 def session_choices(session: Session) -> list[tuple[str, str]]:
     choices = [
         (
-            f"{info.id} · {'read-only: made by a newer studio' if info.read_only else f'{info.node_count} nodes'}",
+            f"{info.id} · {'read-only: made by a newer studio' if info.read_only else f'{info.node_count} node' + ('' if info.node_count == 1 else 's')}",
             info.id,
         )
         for info in session.sessions()

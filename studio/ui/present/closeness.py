@@ -8,7 +8,13 @@ from collections.abc import Iterable
 from studio.authorship.outside import OutsideCloseness
 from studio.node import Iteration
 
-_SHORT = {"a near copy": "near copy", "keeps the composition": "keeps composition"}
+# The closest outside picture in a caption's few words (higher scores are closer; 1 is the picture itself).
+_TAGS = {
+    "a near copy": "near copy of an outside picture",
+    "keeps the composition": "keeps an outside picture's composition",
+    "some likeness": "some likeness to an outside picture",
+    "unrelated": "unrelated to its outside picture",
+}
 
 
 def entries(node: Iteration, index: int) -> list[OutsideCloseness]:
@@ -19,12 +25,12 @@ def entries(node: Iteration, index: int) -> list[OutsideCloseness]:
 
 
 def tag(node: Iteration, index: int) -> str:
-    """ "≈ near copy of an outside picture 0.97": the closest, for a caption ("" with no outside picture)."""
+    """ "near copy of an outside picture (0.97 of 1)": the closest, for a caption ("" with no outside picture)."""
     found = entries(node, index)
     if not found:
         return ""
     first = found[0]
-    return f"≈ {_SHORT.get(first.verdict, first.verdict)} of an outside picture {first.score:.2f}"
+    return f"{_TAGS.get(first.verdict, first.verdict)} ({first.score:.2f} of 1)"
 
 
 def lines(found: Iterable[OutsideCloseness]) -> list[str]:

@@ -58,7 +58,7 @@ def caption(node: Iteration, index: int) -> str:
     label = f"{node.id}·{index + 1}  {what_happened(node)}"
     label = f"{label}  {badge}" if badge else label
     near = closeness_text.tag(node, index)
-    return f"{label}  {near}" if near else label
+    return f"{label} · {near}" if near else label
 
 
 def node_pictures(node: Iteration, folder_path) -> list[Picture]:

@@ -45,6 +45,8 @@ def picture_info_text(info: PictureInfo) -> str:
             continue  # a txt2img picture has no denoising: the field is only the recipe's default
         if key == "clip_skip" and info.changes.get(key) == 1:
             continue  # off
+        if (key, info.changes.get(key)) in (("distilled_cfg_scale", 3.5), ("shift", 0.0)):
+            continue  # Flux's defaults, which every recipe carries (SD models ignore them): no news
         if key in info.changes and info.changes[key] not in ("", None):
             lines.append(f"- {label}: {_clip(_shown(key, info.changes))}")
     lines.extend(_studio_lines(info.changes))

@@ -169,9 +169,11 @@ def _card(
 
 
 def _near_badge(closest: OutsideCloseness) -> str:
-    """How close the picture stays to the closest outside picture, on its thumbnail: "≈ 0.97"."""
+    """How close the picture stays to the closest outside picture, on its thumbnail: "copy 0.97", "keeps 0.62",
+    "far 0.15" (the full words are the thumbnail's title)."""
     level = "near" if closest.near_copy else "keeps" if closest.score >= KEEPS_COMPOSITION else "far"
-    return f"<span class='closeness {level}'>≈ {closest.score:.2f}</span>"
+    word = {"near": "copy", "keeps": "keeps", "far": "far"}[level]
+    return f"<span class='closeness {level}'>{word} {closest.score:.2f}</span>"
 
 
 TREE_CSS = """
