@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from studio.errors import InputError
-from studio.recipe import TINY_MODEL, TINY_SDXL_MODEL
+from studio.recipe import TINY_FLUX_MODEL, TINY_MODEL, TINY_SDXL_MODEL
 
 SDXL = "SDXL"  # a model family's name, as studio/engine/families.py's Family says it
 
@@ -37,7 +37,11 @@ UNION_MODES: dict[str, int] = {
     "seg": 5,
     "tile": 6,
 }
-TINY_UNION = "tiny-union"  # the tiny SDXL model's union ControlNet
+TINY_UNION = "tiny-union"  # the tiny SDXL model's union ControlNet (the tiny Flux model's too)
+# The control mode each kind is for Flux's union ControlNets (InstantX's Union, Shakker Labs' Union Pro).
+FLUX_UNION_MODES: dict[str, int] = {"canny": 0, "lineart": 0, "tile": 1, "depth": 2, "openpose": 4}
+FLUX_UNION = "Shakker-Labs/FLUX.1-dev-ControlNet-Union-Pro"
+FLUX = "Flux.1"
 
 KINDS: dict[str, ControlKind] = {
     kind.name: kind
@@ -87,13 +91,24 @@ def default_model(kind: str, base_model: str, family: str | None = None) -> str:
     for a tiny model. ("" where no SDXL ControlNet of that kind is known: the artist names one.)"""
     if base_model in (TINY_MODEL, TINY_SDXL_MODEL):
         return TINY_MODEL
+    if family == FLUX:  # one union model serves the kinds it has a mode for; others the artist names
+        return (TINY_UNION if base_model == TINY_FLUX_MODEL else FLUX_UNION) if kind in FLUX_UNION_MODES else ""
     return KINDS[kind].sdxl_model if family == SDXL else KINDS[kind].sd15_model
 
 
 def model_for_new_base(kind: str, current: str, base_model: str, family: str | None = None) -> str:
     """A unit's ControlNet once the base model changes: a default follows the base, the artist's own choice stays."""
-    defaults = {TINY_MODEL, KINDS[kind].sd15_model, KINDS[kind].sdxl_model, ""}
+    defaults = {TINY_MODEL, TINY_UNION, FLUX_UNION, KINDS[kind].sd15_model, KINDS[kind].sdxl_model, ""}
     return default_model(kind, base_model, family) if current.strip() in defaults else current
+
+
+def flux_union_mode(kind: str) -> int:
+    """The control mode a Flux union ControlNet reads a map of `kind` as; InputError for a kind it lacks."""
+    if kind not in FLUX_UNION_MODES:
+        raise InputError(
+            f"controls: Flux's union ControlNet has no {KINDS[kind].label} mode; use a Flux ControlNet of its own"
+        )
+    return FLUX_UNION_MODES[kind]
 
 
 def union_mode(kind: str) -> int:

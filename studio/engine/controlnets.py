@@ -1,6 +1,6 @@
 """ControlNet models: where one comes from (`tiny`, a hub id, a local folder, one .safetensors file) and loading it.
 
-A ControlNet belongs to a family (SD 1.5 or SDXL) like the model it steers; one of the other family is
+A ControlNet belongs to a family (SD 1.5, SDXL or Flux.1) like the model it steers; one of another family is
 refused by name before a run, never half-applied.
 
 Like base models, every failure is a `ModelError` that says what to do, and an unreachable hub is
@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from diffusers import ControlNetModel, ControlNetUnionModel
+from diffusers import ControlNetModel, ControlNetUnionModel, FluxControlNetModel
 
 from studio.access.network import reachable
 from studio.control.catalogue import TINY_UNION
 from studio.engine.families import Family, checkpoint_keys
 from studio.engine.models import PICKLED_CHECKPOINTS, SAFE_CHECKPOINTS, DeviceSettings
 from studio.engine.tiny import tiny_controlnet_folder
+from studio.engine.tiny_flux import tiny_flux_controlnet_folder
 from studio.errors import ModelError
 from studio.recipe import TINY_MODEL
 
@@ -29,9 +30,12 @@ _HOW_TO_POINT = (
 )
 
 
+AnyControlNet = ControlNetModel | ControlNetUnionModel | FluxControlNetModel
+
+
 def load_controlnet(
     spec: str, settings: DeviceSettings, *, cache_dir: Path, allow_pickle: bool, family: Family, text_width: int
-) -> ControlNetModel | ControlNetUnionModel:
+) -> AnyControlNet:
     """The ControlNet `spec` names, for a model of `family` whose UNet reads text `text_width` wide.
 
     A "union" ControlNet (one model for several kinds: xinsir's for SDXL) is told by its configuration
@@ -39,7 +43,10 @@ def load_controlnet(
     spec = spec.strip()
     common = {"torch_dtype": settings.dtype}
     try:
-        if spec == TINY_MODEL:
+        if family is Family.FLUX and spec in (TINY_MODEL, TINY_UNION):
+            folder = tiny_flux_controlnet_folder(cache_dir, union=spec == TINY_UNION)
+            controlnet = FluxControlNetModel.from_pretrained(folder, **common)
+        elif spec == TINY_MODEL:
             controlnet = ControlNetModel.from_pretrained(tiny_controlnet_folder(cache_dir, family), **common)
         elif spec == TINY_UNION:
             if family is not Family.SDXL:
@@ -52,14 +59,13 @@ def load_controlnet(
         raise
     except Exception as error:  # diffusers raises many kinds; the artist needs one clear message.
         raise ModelError(f"Could not load the ControlNet {spec}: {error}. {_HOW_TO_POINT}") from error
-    # An SDXL ControlNet takes SDXL's size conditioning ("text_time"), as the SDXL UNet does.
-    made_for = Family.SDXL if controlnet.config["addition_embed_type"] == "text_time" else Family.SD15
+    made_for = _family_of(controlnet)
     if made_for is not family:
         raise ModelError(
             f"The ControlNet {spec} is made for {made_for} and the model is {family}: a ControlNet works only "
             f"on its own family. {_HOW_TO_POINT}"
         )
-    width = controlnet.config["cross_attention_dim"]
+    width = controlnet.config["joint_attention_dim" if made_for is Family.FLUX else "cross_attention_dim"]
     if width != text_width:  # the family's shape, another base: an SD 2.x ControlNet on SD 1.5
         raise ModelError(
             f"The ControlNet {spec} reads text {width} wide and this {family} model's is {text_width}: it is made "
@@ -69,17 +75,26 @@ def load_controlnet(
     return controlnet.to(settings.device).eval()  # pyright: ignore[reportArgumentType] (diffusers' `to` overloads)
 
 
-def _controlnet_class(folder: Path) -> type[ControlNetModel] | type[ControlNetUnionModel]:
+def _family_of(controlnet: AnyControlNet) -> Family:
+    if isinstance(controlnet, FluxControlNetModel):
+        return Family.FLUX
+    # An SDXL ControlNet takes SDXL's size conditioning ("text_time"), as the SDXL UNet does.
+    return Family.SDXL if controlnet.config["addition_embed_type"] == "text_time" else Family.SD15
+
+
+def _controlnet_class(folder: Path) -> type[AnyControlNet]:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if config.get("_class_name") == "FluxControlNetModel":
+        return FluxControlNetModel
     union = config.get("_class_name") == "ControlNetUnionModel" or "num_control_type" in config
     return ControlNetUnionModel if union else ControlNetModel
 
 
-def _from_folder(folder: Path, common: dict) -> ControlNetModel | ControlNetUnionModel:
+def _from_folder(folder: Path, common: dict) -> AnyControlNet:
     return _controlnet_class(folder).from_pretrained(folder, **common)
 
 
-def _load(spec: str, common: dict, allow_pickle: bool) -> ControlNetModel | ControlNetUnionModel:
+def _load(spec: str, common: dict, allow_pickle: bool) -> AnyControlNet:
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

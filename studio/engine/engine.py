@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import torch
-from diffusers import ControlNetModel, ControlNetUnionModel
+from diffusers import ControlNetUnionModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 from PIL import Image
@@ -23,7 +23,9 @@ from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.flux import (
     check_flux,
+    control_arguments,
     cropped,
+    fitted,
     flux_arguments,
     flux_scheduler,
     hires_arguments,
@@ -31,7 +33,7 @@ from studio.engine.flux import (
     variation_latents,
 )
 from studio.engine.lane import Halt, Lane, Worker
-from studio.engine.pipelines import PipelineSet, denoiser
+from studio.engine.pipelines import AnyControlNet, PipelineSet, denoiser
 from studio.engine.references import ReferenceAdapters
 from studio.engine.samplers import make_scheduler
 from studio.engine.speed import FastPath, is_out_of_memory
@@ -53,7 +55,7 @@ class Engine:
         self,
         load: Callable[[str], PipelineSet],
         *,
-        load_controlnet: Callable[[str, PipelineSet], ControlNetModel | ControlNetUnionModel] | None = None,
+        load_controlnet: Callable[[str, PipelineSet], AnyControlNet] | None = None,
         lora_dir: Path | None = None,
         embeddings: EmbeddingShelf | None = None,
         references: ReferenceAdapters | None = None,
@@ -358,6 +360,8 @@ class Engine:
         arguments = flux_arguments(recipe, prompt, image, blurred_mask, generators)
         if recipe.mode is Mode.TXT2IMG and recipe.variation_strength > 0:
             arguments["latents"] = variation_latents(pipe, recipe, generators)
+        if recipe.controls:
+            arguments = fitted(pipe, arguments | control_arguments(recipe, control_images, pipe), recipe)
         callback = step_callback(on_step, pipelines.family, halt, unpack=lambda latents: unpacked(latents, recipe))
         hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
         if hires and recipe.hires_upscaler.startswith("Latent"):
@@ -454,7 +458,7 @@ class Engine:
             "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
         }
 
-    def _controlnet(self, pipelines: PipelineSet, spec: str) -> ControlNetModel | ControlNetUnionModel:
+    def _controlnet(self, pipelines: PipelineSet, spec: str) -> AnyControlNet:
         if spec not in pipelines.controlnets:
             if self._load_controlnet is None:
                 raise InputError("controls: this engine was built without a ControlNet loader")
@@ -477,7 +481,7 @@ def _steps_run(recipe: Recipe) -> int:
     return min(int(recipe.steps * recipe.denoising_strength), recipe.steps)
 
 
-def _check_union_types(recipe: Recipe, controlnets: list[ControlNetModel | ControlNetUnionModel]) -> None:
+def _check_union_types(recipe: Recipe, controlnets: list[AnyControlNet]) -> None:
     """A union ControlNet serves the kinds it has a control type for (6 in xinsir's, 8 in promax: tile)."""
     for number, (unit, controlnet) in enumerate(zip(recipe.controls, controlnets, strict=True), start=1):
         if isinstance(controlnet, ControlNetUnionModel):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from diffusers import ControlNetModel, ControlNetUnionModel
+from typing import Any
 
 from studio.engine.controlnets import load_controlnet
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.engine import Engine
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
-from studio.engine.pipelines import PipelineSet
+from studio.engine.pipelines import AnyControlNet, PipelineSet, denoiser
 from studio.engine.references import ReferenceAdapters
 from studio.engine.speed import FastPath
 from studio.engine.upscalers import Upscalers
@@ -42,8 +41,9 @@ def make_engine(
         source = resolve_model(model, allow_pickle=allow_pickle)
         return PipelineSet(load_pipeline(source, device, cache_dir=cache_dir, flux_base=flux_base), model)
 
-    def load_control(spec: str, pipelines: PipelineSet) -> ControlNetModel | ControlNetUnionModel:
-        text_width = pipelines.base.unet.config.cross_attention_dim
+    def load_control(spec: str, pipelines: PipelineSet) -> AnyControlNet:
+        config: Any = denoiser(pipelines.base).config  # a diffusers FrozenDict
+        text_width = int(config.get("joint_attention_dim") or config["cross_attention_dim"])
         return load_controlnet(
             spec, device, cache_dir=cache_dir, allow_pickle=allow_pickle, family=pipelines.family, text_width=text_width
         )

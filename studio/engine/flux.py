@@ -14,7 +14,8 @@ What Flux does not run yet is refused by name before anything loads (`check_flux
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import torch
@@ -22,6 +23,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from studio.control.catalogue import flux_union_mode
 from studio.engine.steps import slerp
 from studio.errors import InputError
 from studio.prepare import extend
@@ -44,13 +46,14 @@ def check_flux(recipe: Recipe) -> None:
             f"{', '.join(FLUX_SCHEDULERS)}"
         )
     not_yet = {
-        "controls": "ControlNet units on Flux models",
         "references": "reference pictures on Flux models",
         "area_prompts": "area prompts on Flux models",
     }
     for field, words in not_yet.items():
         if getattr(recipe, field):
             raise InputError(f"{field}: {words} are not supported yet; switch them off for this model")
+    if recipe.controls and recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+        raise InputError("controls: on Flux, inpaint with control units runs on the whole picture; choose it")
     if recipe.clip_skip > 1:
         raise InputError("clip_skip: Flux reads its prompt with T5 too; set Clip skip to 1")
 
@@ -104,6 +107,38 @@ def flux_arguments(
         assert blurred_mask is not None  # check_inputs refused an inpaint without a mask
         arguments["mask_image"] = blurred_mask if only_masked else extend(blurred_mask, (width, height), fill=0)
     return arguments
+
+
+def control_arguments(recipe: Recipe, control_images: Mapping[str, Image.Image], pipe) -> dict[str, Any]:
+    """The Flux ControlNet pipeline's arguments for the recipe's units: each map extended to the render size, its
+    weight and steps, and for a union ControlNet each unit's control mode (its kind)."""
+    units = recipe.controls
+    size = render_size(recipe)
+    maps = [extend(control_images[unit.image].convert("RGB"), size) for unit in units]
+    nets = getattr(pipe.controlnet, "nets", [pipe.controlnet])
+    single = len(units) == 1
+    arguments: dict[str, Any] = {
+        "control_image": maps[0] if single else maps,
+        "controlnet_conditioning_scale": float(units[0].weight) if single else [float(u.weight) for u in units],
+        "control_guidance_start": [float(unit.guidance_start) for unit in units],
+        "control_guidance_end": [float(unit.guidance_end) for unit in units],
+    }
+    if any(net.union for net in nets):
+        modes = [flux_union_mode(unit.kind) for unit in units]
+        arguments["control_mode"] = modes[0] if single else modes
+    return arguments
+
+
+def fitted(pipe, arguments: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """The arguments `pipe` takes: diffusers' Flux ControlNet repaint and inpaint pipelines have no real CFG (no
+    negative prompt); a recipe that asks for it there is refused, never run without it."""
+    takes = inspect.signature(pipe.__call__).parameters
+    if recipe.cfg_scale > 1 and "true_cfg_scale" not in takes:
+        raise InputError(
+            f"cfg_scale: on Flux, {recipe.mode.value} with control units runs without real CFG; set CFG to 1 (the "
+            "distilled guidance still steers)"
+        )
+    return {key: value for key, value in arguments.items() if key in takes}
 
 
 def variation_latents(pipe, recipe: Recipe, generators: list[torch.Generator]) -> torch.Tensor:

@@ -9,6 +9,10 @@ from diffusers import (
     ControlNetModel,
     ControlNetUnionModel,
     DiffusionPipeline,
+    FluxControlNetImg2ImgPipeline,
+    FluxControlNetInpaintPipeline,
+    FluxControlNetModel,
+    FluxControlNetPipeline,
     FluxImg2ImgPipeline,
     FluxInpaintPipeline,
     FluxPipeline,
@@ -27,6 +31,7 @@ from diffusers import (
     StableDiffusionXLInpaintPipeline,
     StableDiffusionXLPipeline,
 )
+from diffusers.models.controlnets.controlnet_flux import FluxMultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 
@@ -53,6 +58,11 @@ _CONTROL_VIEW_CLASSES: dict[Family, dict[Mode, type[DiffusionPipeline]]] = {
         Mode.INPAINT: StableDiffusionXLControlNetInpaintPipeline,
     },
 }
+_FLUX_CONTROL_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
+    Mode.TXT2IMG: FluxControlNetPipeline,
+    Mode.IMG2IMG: FluxControlNetImg2ImgPipeline,
+    Mode.INPAINT: FluxControlNetInpaintPipeline,
+}
 _UNION_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
     Mode.TXT2IMG: StableDiffusionXLControlNetUnionPipeline,
     Mode.IMG2IMG: StableDiffusionXLControlNetUnionImg2ImgPipeline,
@@ -60,6 +70,9 @@ _UNION_VIEW_CLASSES: dict[Mode, type[DiffusionPipeline]] = {
 }
 # SDXL's views would each add an invisible watermark unless told not to: the artist's pixels stay theirs.
 _VIEW_OPTIONS: dict[Family, dict] = {Family.SD15: {}, Family.SDXL: {"add_watermarker": False}, Family.FLUX: {}}
+
+
+AnyControlNet = ControlNetModel | ControlNetUnionModel | FluxControlNetModel
 
 
 def family_of(pipe: DiffusionPipeline) -> Family:
@@ -88,7 +101,7 @@ class PipelineSet:
         self.scheduler_config = base.scheduler.config
         self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
         # ControlNets loaded for this model, by the spec a recipe names them with; kept for the next run.
-        self.controlnets: dict[str, ControlNetModel | ControlNetUnionModel] = {}
+        self.controlnets: dict[str, AnyControlNet] = {}
         # `from_pipe` casts every module it shares to float32 unless told the dtype: an fp16 model on a GPU
         # would silently run in fp32 (twice the memory, a fraction of the speed).
         self._view_options = {**_VIEW_OPTIONS[self.family], "dtype": base.dtype}
@@ -104,7 +117,7 @@ class PipelineSet:
     def with_control(
         self,
         mode: Mode,
-        controlnets: list[ControlNetModel | ControlNetUnionModel],
+        controlnets: list[AnyControlNet],
         control_modes: list[ControlMode] | None = None,
         *,
         guided: bool = True,
@@ -114,6 +127,8 @@ class PipelineSet:
         Union ControlNets run in diffusers' union pipelines, one entry per unit (the same model may
         serve several units: each gets its own kind, map, weight and steps, no second copy).
         `control_modes`: each unit's (studio/engine/control_modes.py); `guided`: the run uses CFG."""
+        if self.family is Family.FLUX:
+            return self._with_flux_control(mode, cast(list[FluxControlNetModel], controlnets), control_modes)
         union = [isinstance(controlnet, ControlNetUnionModel) for controlnet in controlnets]
         if any(union) and not all(union):
             raise InputError(
@@ -137,5 +152,19 @@ class PipelineSet:
             controlnet = MultiControlNetModel(cast(list[ControlNetModel], controlnets))
         classes = _UNION_VIEW_CLASSES if all(union) else _CONTROL_VIEW_CLASSES[self.family]
         view = classes[mode].from_pipe(self.base, controlnet=controlnet, **self._view_options)
+        view.set_progress_bar_config(disable=True)
+        return view
+
+    def _with_flux_control(
+        self, mode: Mode, controlnets: list[FluxControlNetModel], control_modes: list[ControlMode] | None
+    ) -> DiffusionPipeline:
+        """diffusers' Flux ControlNet pipeline for `mode`: one ControlNet, or several (a union one may serve
+        several units, each with its own kind, map, weight and steps)."""
+        if any(control_mode is not ControlMode.BALANCED for control_mode in control_modes or []):
+            raise InputError("controls: Flux ControlNets run Balanced only; set each unit's control mode to Balanced")
+        if not all(isinstance(controlnet, FluxControlNetModel) for controlnet in controlnets):
+            raise InputError("controls: this Flux model needs Flux ControlNets; give each unit one")
+        controlnet = controlnets[0] if len(controlnets) == 1 else FluxMultiControlNetModel(controlnets)
+        view = _FLUX_CONTROL_VIEW_CLASSES[mode].from_pipe(self.base, controlnet=controlnet, **self._view_options)
         view.set_progress_bar_config(disable=True)
         return view

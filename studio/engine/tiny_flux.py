@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import cast
 
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+import torch
+from diffusers import (
+    AutoencoderKL,
+    FlowMatchEulerDiscreteScheduler,
+    FluxControlNetModel,
+    FluxPipeline,
+    FluxTransformer2DModel,
+)
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
 
@@ -62,6 +70,43 @@ def tiny_flux_checkpoint(cache_dir: Path) -> Path:
         weights = to_original_flux_keys(transformer.state_dict())
         save_atomically(folder, CHECKPOINT_NAME, lambda staging: save_file(weights, staging / CHECKPOINT_NAME))
     return folder / CHECKPOINT_NAME
+
+
+def tiny_flux_controlnet_folder(cache_dir: Path, *, union: bool = False) -> Path:
+    """A ControlNet for the tiny Flux model, saved like a real one; `union`: one model for several kinds, as
+    InstantX's and Shakker Labs' Union Pro are (a control mode per kind)."""
+    folder = cache_dir / f"tiny-flux-controlnet{'-union' if union else ''}-v{TINY_FLUX_VERSION}"
+    if not (folder / "config.json").is_file():
+        transformer = FluxTransformer2DModel.from_pretrained(tiny_flux_folder(cache_dir) / "transformer")
+        with _seeded(4):
+            controlnet = cast(
+                FluxControlNetModel,
+                FluxControlNetModel.from_transformer(
+                    transformer, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2
+                ),
+            )
+            if union:  # the same, with a mode embedding, as `num_mode` makes it (10 in Union Pro)
+                plain = controlnet
+                # Without diffusers' private keys: "_use_default_values" would set num_mode back to its default.
+                config = {key: value for key, value in plain.config.items() if not key.startswith("_")}
+                controlnet = cast(FluxControlNetModel, FluxControlNetModel.from_config({**config, "num_mode": 10}))
+                controlnet.load_state_dict(plain.state_dict(), strict=False)  # all but the new mode embedding
+            _as_if_trained(controlnet)
+        save_atomically(folder, "config.json", lambda staging: controlnet.save_pretrained(staging))
+    return folder
+
+
+def _as_if_trained(controlnet: FluxControlNetModel) -> None:
+    """A real ControlNet starts with its map's input and its outputs at zero and learns them; untrained it would
+    change nothing. Small random weights stand in for the training, so a map visibly steers the picture."""
+    with torch.no_grad():
+        for layer in [
+            controlnet.controlnet_x_embedder,
+            *controlnet.controlnet_blocks,
+            *controlnet.controlnet_single_blocks,
+        ]:
+            layer.weight.normal_(0.0, 0.3)
+            layer.bias.zero_()
 
 
 def _tiny_flux_pipeline() -> FluxPipeline:
