@@ -21,7 +21,10 @@ from tests.browser_kit import open_studio, open_tab, shoot
 from tests.servers import TEST_DEFAULTS, running_studio
 
 CHAIN = 3000
-OPENS_WITHIN_SECONDS = 2.0  # the history through the API: the server's own work
+# Opening a history ten times as long may take at most this many times as long: linear work takes about 10, one
+# step that grows with the square of the nodes 100. A ratio of two openings in one run, not a bound in seconds,
+# which a loaded machine breaks (the speed itself is for benchmarks).
+GROWS_AT_MOST = 25
 # The window adds Chromium drawing 3000 cards, beside the other worker's tests on two cores: 0.9 s alone here,
 # so the bound leaves room for a loaded machine (a flaky bound would hide real regressions behind noise).
 SHOWS_WITHIN_SECONDS = 4.0
@@ -58,13 +61,22 @@ def write_chain(outputs: Path, session: str, count: int, pictures: int = 1) -> N
 
 def test_a_chain_of_thousands_of_nodes_opens_restores_and_branches_through_the_api(fake_engine, tmp_path):
     write_chain(tmp_path / "outputs", "long", CHAIN)
+    write_chain(tmp_path / "outputs", "short", CHAIN // 10)
     with running_studio(fake_engine, tmp_path / "outputs", defaults=TEST_DEFAULTS) as (url, _):
         client = Client(url, verbose=False)
-        started = time.perf_counter()
-        history = client.predict("long", api_name="/history")
-        opened = time.perf_counter() - started
+
+        def opening(session: str) -> tuple[float, dict]:
+            timings = []
+            for _ in range(2):  # the faster of two: the first may pay for a cold cache
+                started = time.perf_counter()
+                history = client.predict(session, api_name="/history")
+                timings.append(time.perf_counter() - started)
+            return min(timings), history
+
+        short, _ = opening("short")
+        opened, history = opening("long")
         assert [node["id"] for node in history["nodes"]] == [f"{n:05d}" for n in range(1, CHAIN + 1)]
-        assert opened < OPENS_WITHIN_SECONDS, f"the history of {CHAIN} nodes took {opened:.2f} s"
+        assert opened < GROWS_AT_MOST * short, f"{CHAIN} nodes took {opened:.2f} s, {CHAIN // 10} took {short:.2f} s"
         restored, _ = client.predict(f"{CHAIN:05d}", "long", api_name="/restore")
         assert restored["id"] == f"{CHAIN:05d}"
         made, _ = client.predict(
