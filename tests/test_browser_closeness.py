@@ -66,6 +66,12 @@ def test_a_light_repaint_of_an_upload_is_a_near_copy_and_its_export_asks_first(f
         node = browser_session(studio).history.get("00001")
         assert figures["verdict"] == "a near copy" and figures["score"] == node.closeness[0][0]["score"]
         assert (figures["origin"], figures["licence"]) == ("a photo found online", "unknown")
+        # A viewer who checks the file is told the same.
+        page.locator("#verify-drop input[type=file]").set_input_files(str(exports / "00001-0-credentials.png"))
+        verdict = page.locator("#verify-result")
+        expect(verdict).to_contain_text("Valid credentials", timeout=30_000)
+        expect(verdict).to_contain_text("how close the picture stays to the outside pictures it was made from")
+        expect(verdict).to_contain_text("a near copy of the picture uploaded at 00001 (from a photo found online")
 
         # The Closeness tab: where did the found picture go? The session's pictures, closest first.
         open_tab(page, "Closeness")

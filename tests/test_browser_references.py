@@ -135,12 +135,20 @@ def test_references_and_areas_stay_with_their_session_and_come_back_after_a_relo
         paint_on(page, "#area-1-area", (0.7, 0.3), (0.7, 0.7))
         expect(page.locator("#plan")).to_contain_text("Area 1: “a girl with red hair”")
         kept = ("reference-1", "reference-1-area", "area-1")
-        for _ in range(50):  # the drafts are written as the page reports each change
-            if all(mine.drafts.steering(name) is not None for name in kept):
+
+        def painted_area_kept() -> bool:
+            # The blank area reaches the draft first, the stroke with a later change: wait for the stroke itself.
+            area = mine.drafts.steering("area-1")
+            if area is None:
+                return False
+            area = area.convert("L")
+            return area.getpixel((int(0.7 * area.width), area.height // 2)) == 255
+
+        for _ in range(100):  # the drafts are written as the page reports each change
+            if all(mine.drafts.steering(name) is not None for name in kept) and painted_area_kept():
                 break
             page.wait_for_timeout(100)
-        kept_area = mine.drafts.steering("area-1").convert("L")
-        assert kept_area.getpixel((int(0.7 * kept_area.width), kept_area.height // 2)) == 255
+        assert painted_area_kept()
 
         page.reload()  # the hand work comes back with the page
         open_tab(page, "Control")

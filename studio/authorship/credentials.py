@@ -63,6 +63,15 @@ class Verification:
     def changed_after_signing(self) -> bool:
         return any(code.endswith("dataHash.mismatch") for code in self.codes)
 
+    @property
+    def closeness(self) -> list[dict[str, Any]]:
+        """What the `studio.closeness` assertion says of each outside picture ([] without one)."""
+        for assertion in (self.manifest or {}).get("assertions") or []:
+            if isinstance(assertion, dict) and assertion.get("label") == CLOSENESS_LABEL:
+                pictures = (assertion.get("data") or {}).get("pictures")
+                return [entry for entry in pictures if isinstance(entry, dict)] if isinstance(pictures, list) else []
+        return []
+
 
 class Signing:
     """Where the studio's own key lives (made on first use), or the artist's own certificate and key."""
