@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.errors import ModelError
     from studio.formats.hashes import HashCache
     from studio.recipe import Recipe
-    from studio.sizes import default_size
+    from studio.sizes import default_size, defaults_for
     from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
 
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     sessions = build_sessions(
         engine,
         args.outputs,
-        defaults=Recipe(model=args.model, width=width, height=height),
+        defaults=Recipe(model=args.model, width=width, height=height, **vars(defaults_for(engine.family))),
         hashes=HashCache(cache_dir / "hashes.json"),
         preset_folders=(HERE / "presets", args.user_presets),
         lora_dir=args.loras,

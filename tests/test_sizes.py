@@ -55,3 +55,14 @@ def test_sampling_follows_a_flux_model_where_it_must_and_keeps_what_the_artist_c
     assert back == Sampling("Euler", "Automatic", 7.0) and "SD 1.5" in note
     # Between SD families nothing moves.
     assert sampling_for_new_family(sd_default, "SD 1.5", "SDXL") == (sd_default, "")
+
+
+def test_the_sampler_and_schedule_choices_hold_every_value_a_pick_may_bring():
+    from studio.ui.form import sampler_choices, schedule_choices
+
+    # A dropdown refuses a value not among its choices on every event that reads it: a picked SD node's "Euler a"
+    # under a loaded Flux model must stay showable (the engine refuses it by name if run).
+    flux, sd = sampler_choices("Flux.1")["choices"], sampler_choices("SD 1.5")["choices"]
+    assert flux[0] == "Euler" and "Euler a" in flux and set(flux) == set(sd)
+    assert {"Simple", "Beta", "Karras"} <= set(schedule_choices("SD 1.5")["choices"])
+    assert schedule_choices("Flux.1")["choices"][:3] == ["Automatic", "Simple", "Beta"]

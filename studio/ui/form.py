@@ -162,12 +162,16 @@ def native_sizes_radio(family: str | None) -> dict[str, Any]:
 
 
 def sampler_choices(family: str | None) -> dict[str, Any]:
-    """The samplers the loaded model's family runs (Flux.1: flow matching's Euler)."""
-    return {"choices": list(FLUX_SAMPLERS if family == FLUX else SAMPLERS)}
+    """The loaded family's samplers first (Flux.1: flow matching's Euler), then the others: a picked node of
+    another family must show its own values (a dropdown refuses any value not among its choices, and every event
+    that reads it would fail); the engine refuses what the model cannot run, by name."""
+    first = FLUX_SAMPLERS if family == FLUX else SAMPLERS
+    return {"choices": list(dict.fromkeys([*first, *SAMPLERS, *FLUX_SAMPLERS]))}
 
 
 def schedule_choices(family: str | None) -> dict[str, Any]:
-    return {"choices": list(FLUX_SCHEDULERS if family == FLUX else SCHEDULERS)}
+    first = FLUX_SCHEDULERS if family == FLUX else SCHEDULERS
+    return {"choices": list(dict.fromkeys([*first, *SCHEDULERS, *FLUX_SCHEDULERS]))}
 
 
 def settings_widgets(defaults: Recipe, family: str | None = None) -> dict[str, Any]:
