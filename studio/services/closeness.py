@@ -3,7 +3,6 @@ session's, with the studio's one closeness measure (studio/closeness.py): the cl
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from threading import Lock
 from PIL import Image
 
 from studio.access.offered import Offered
+from studio.authorship.lineage import file_sha256
 from studio.closeness import Closeness, Fingerprint, compare, fingerprint
 from studio.errors import InputError
 from studio.history import SessionHistory
@@ -20,6 +20,7 @@ from studio.pictures import open_picture
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_PICTURES = 5000  # a folder larger than this is likely a mistake (a whole disk), and would take minutes
+_HASHES_KEPT = 4096  # a hash is a few dozen bytes
 _KEPT = 256  # fingerprints kept between checks (about 0.3 MB each), newest used last
 
 
@@ -38,6 +39,8 @@ class ClosenessCheck:
     def __init__(self, offered: Offered | None = None) -> None:
         self._offered = offered
         self._kept: OrderedDict[tuple[Path, int, float], Fingerprint] = OrderedDict()
+        # Each given picture's content hash, kept while the file is unchanged: a session's uploads are read once.
+        self._hashes: OrderedDict[tuple[Path, int, float], str] = OrderedDict()
         self._lock = Lock()
 
     def against_folder(
@@ -75,7 +78,7 @@ class ClosenessCheck:
             files |= {name: history.path(name) for name in node.outputs}
             for role, name in node.inputs.items():
                 if role == "image" or role in node.recipe.reference_pictures:
-                    content = _content_hash(history.path(name))
+                    content = self._content_hash(history.path(name))
                     if content not in given:
                         given.add(content)
                         files[name] = history.path(name)
@@ -100,6 +103,23 @@ class ClosenessCheck:
                 on_progress(done, len(files))
         return sorted(found, key=lambda match: -match.closeness.score)[:limit]
 
+    def _content_hash(self, path: Path) -> str:
+        """The file's content hash (its path for a file that cannot be read: it is then compared, and refused, alone)."""
+        try:
+            stat = path.stat()
+            key = (path.resolve(), stat.st_size, stat.st_mtime)
+            with self._lock:
+                if key in self._hashes:
+                    return self._hashes[key]
+            content = file_sha256(path)
+        except OSError:
+            return str(path)
+        with self._lock:
+            self._hashes[key] = content
+            while len(self._hashes) > _HASHES_KEPT:
+                self._hashes.popitem(last=False)
+        return content
+
     def _fingerprint(self, path: Path) -> Fingerprint | None:
         """The file's fingerprint, kept while the file is unchanged; None for a file that is no picture."""
         try:
@@ -120,11 +140,3 @@ class ClosenessCheck:
             while len(self._kept) > _KEPT:
                 self._kept.popitem(last=False)
         return made
-
-
-def _content_hash(path: Path) -> str:
-    """The hash of the file's bytes (its path for a file that cannot be read: it is then compared, and refused, alone)."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return str(path)
