@@ -95,14 +95,22 @@ def pick_result(page: Page, index: int = 0) -> None:
     """Click result `index` and wait until the pick has put its recipe in the form.
 
     The selection line alone proves nothing (a finished run already selects its first picture); the form's
-    seed does: a pick writes the picture's own seed over the form's -1.
+    seed does: a pick writes the picture's own seed over the form's -1. A tab's contents are mounted when it is
+    opened, and the viewer's script listens a moment later: a click in between does nothing (seen once in CI after
+    a session switch), so a person would click again, and so does this (three tries).
     """
     thumb = page.locator("#results .thumb").nth(index)
     picture = thumb.locator("figcaption").inner_text().split()[0]  # "00002·1"
     seed = page.locator("#seed input")
     if seed.input_value() != "-1":
         seed.fill("-1")
-    thumb.locator("img").click()
+    for _ in range(3):
+        thumb.locator("img").click()
+        try:
+            expect(seed).not_to_have_value("-1", timeout=3000)
+            break
+        except AssertionError:
+            continue
     expect(page.locator("#selection")).to_contain_text(f"Selected {picture}")
     expect(seed).not_to_have_value("-1")
 
