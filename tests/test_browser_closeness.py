@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from skimage import data
 
 from studio.authorship.credentials import CLOSENESS_LABEL, verify
-from tests.browser_kit import open_studio, open_tab, shoot, type_number, wait_for_saved
+from tests.browser_kit import open_studio, open_tab, paint_stroke, shoot, type_number, wait_for_saved
 from tests.servers import TEST_DEFAULTS, browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -83,6 +83,12 @@ def test_a_light_repaint_of_an_upload_is_a_near_copy_and_its_export_asks_first(f
         expect(summary.locator("li").nth(1)).to_contain_text("00001-0.png: a near copy")
         expect(page.locator("#closeness-matches img")).to_have_count(2)
         shoot(page, "closeness-03-the-check")
+        # A folder that is not there: refused, and the results above are not left to read as this check's.
+        page.locator("#closeness-against").get_by_text("A folder", exact=True).click()
+        page.fill("#closeness-folder input, #closeness-folder textarea", str(tmp_path / "no-such-folder"))
+        page.click("#closeness-check")
+        expect(summary).to_contain_text("Not compared", timeout=30_000)
+        expect(page.locator("#closeness-matches img")).to_have_count(0)
 
 
 def test_what_the_artist_said_of_an_upload_stays_with_it_across_a_reload_and_sessions(fake_engine, page, tmp_path):
@@ -136,3 +142,16 @@ def test_what_the_artist_said_of_an_upload_stays_with_it_across_a_reload_and_ses
             "origin": "a photo found online",
             "licence": "not licensed",
         }
+
+        # A new picture uploaded: what was said of the last one is not said of it; a stroke on it keeps what is said.
+        other = tmp_path / "my-own-sketch.png"
+        Image.fromarray(data.camera()).resize((128, 128), Image.Resampling.LANCZOS).convert("RGB").save(other)
+        open_tab(page, "Edit")  # the repaint's result is shown in Results
+        expect(page.locator("#upload-origin textarea")).to_have_value("a photo found online")
+        page.locator("#editor .file").set_input_files(str(other))
+        expect(page.locator("#upload-origin textarea")).to_have_value("")
+        expect(page.locator("#upload-licence input")).to_have_value("unknown")
+        page.fill("#upload-origin textarea", "my own sketch")
+        paint_stroke(page)
+        page.wait_for_timeout(1000)  # the stroke's change has been answered
+        expect(page.locator("#upload-origin textarea")).to_have_value("my own sketch")

@@ -38,7 +38,10 @@ def authorship_widgets() -> AuthorshipPanel:
     with gr.Row():
         with gr.Column(scale=3, min_width=320):
             show = gr.Button("Show the authorship of the picked picture", elem_id="authorship-show")
-            story = gr.Markdown("*Pick a picture, then show its authorship.*", elem_id="authorship-story")
+            story = gr.Markdown(
+                "*The button above tells what went into the picture picked in Results or History.*",
+                elem_id="authorship-story",
+            )
         with gr.Column(scale=2, min_width=260):
             kind = gr.Radio(["png", "jpeg"], value="png", label="Export as", elem_id="export-kind")
             export = gr.Button(

@@ -83,15 +83,23 @@ def wire(screen: Screen, panel: ClosenessPanel) -> None:
     )
 
     def check(picture, against: str, folder: str, session_id: str | None, request: gr.Request):
+        # The last check's results go first: under a refusal they would read as this picture's.
+        not_compared = {panel.summary: "*Not compared: see the message.*", panel.matches: []}
         if picture is None:
+            yield not_compared
             raise refusal("Drop the picture to check first.", title="No picture")
         if against == A_FOLDER and not (folder or "").strip():
+            yield not_compared
             raise refusal("Give the folder of the pictures to compare with.", title="No folder")
         session = screen.session_for(session_id, request)
         where = f"`{folder.strip()}`" if against == A_FOLDER else f"session {session.history.id}"
-        yield {panel.summary: f"**Comparing with the pictures of {where}…**"}
-        with user_errors():
-            matches = session.closest_pictures(picture, folder.strip() if against == A_FOLDER else None)
+        yield {panel.summary: f"**Comparing with the pictures of {where}…**", panel.matches: []}
+        try:
+            with user_errors():
+                matches = session.closest_pictures(picture, folder.strip() if against == A_FOLDER else None)
+        except gr.Error:
+            yield not_compared
+            raise
         yield {
             panel.summary: summary_markdown(matches, where),
             panel.matches: [(thumbnail(match), f"{match.closeness.score:.2f} {match.name}") for match in matches],

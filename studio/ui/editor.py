@@ -136,6 +136,14 @@ def keep_draft(session: Session, value: dict | None) -> None:
     )
 
 
+def _new_upload(session: Session, source: object) -> bool:
+    """Whether `source` is a picture just uploaded, not the one the session's draft already holds."""
+    if not isinstance(source, dict) or not isinstance(source.get("upload"), str):
+        return False
+    kept = session.drafts.editor()
+    return kept is None or kept.uploaded_from != str(_uploaded(source["upload"]))
+
+
 def _unsent_work(session: Session, value: dict | None) -> tuple[Image.Image | None, Image.Image | None]:
     """The mask and paint the editor holds now (None, None when it holds no strokes)."""
     source = (value or {}).get("source")
@@ -255,17 +263,20 @@ def _uploaded(path: object) -> Path:
 def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
     def changed(value: dict | None, session_id: str | None, request: gr.Request):
         session = screen.session_for(session_id, request)
-        with user_errors():
-            keep_draft(session, value)
         source = (value or {}).get("source")
+        with user_errors():
+            fresh = _new_upload(session, source)
+            keep_draft(session, value)
         uploaded = isinstance(source, dict) and "upload" in source
-        return editing_line(source), gr.Group(visible=uploaded)
+        # What was said of the last upload is not said of a new one.
+        about = (gr.Textbox(value=""), gr.Dropdown(value="unknown")) if fresh else (gr.skip(), gr.skip())
+        return editing_line(source), gr.Group(visible=uploaded), *about
 
     # After every stroke and upload: the line saying what is edited, and the draft a reload brings back.
     panel.image.change(
         changed,
         inputs=[panel.image, screen.session],
-        outputs=[panel.source, panel.about_upload],
+        outputs=[panel.source, panel.about_upload, panel.origin, panel.licence],
         trigger_mode="always_last",
         show_progress="hidden",
         api_visibility="private",

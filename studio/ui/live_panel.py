@@ -49,7 +49,9 @@ def live_widgets() -> LivePanel:
             1.0,
             value=0.5,
             step=0.05,
-            label="Live strength (live pictures only; Inpaint and Repaint use Change strength below)",
+            label="Live strength",
+            info="How far each live picture may move from the canvas (Inpaint and Repaint use Change strength)",
+            visible=False,  # shown with Live on: with Live off, the one strength that counts is Change strength
             elem_id="live-strength",
         )
         picture = gr.Image(
@@ -160,6 +162,14 @@ def wire(screen: Screen, panel: LivePanel, editor: EditorLink) -> None:
         "show_progress": "hidden",
         "api_visibility": "private",
     }
+    panel.on.change(
+        lambda on: gr.Slider(visible=bool(on)),
+        inputs=panel.on,
+        outputs=panel.strength,
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
     gr.on([panel.on.change, panel.run.click], paint, inputs=inputs, outputs=outputs, **live_run)
     # A stroke or a word sends the whole form only while Live is on: asked in the page, a change with Live off costs
     # no call at all (the form is some fifty values, and the editor and the prompt change at every touch).
