@@ -38,6 +38,7 @@ class Action(StrEnum):
     OUTPAINT = "outpaint"
     FIX = "fix"
     UPSCALE = "upscale"
+    KONTEXT = "kontext"  # a change the artist described in words, made by a Flux.1 Kontext model
 
     @property
     def as_words(self) -> str:
@@ -50,6 +51,7 @@ class Action(StrEnum):
             Action.OUTPAINT: "an outpaint",
             Action.FIX: "a region fix",
             Action.UPSCALE: "an upscale",
+            Action.KONTEXT: "a change described in words (Kontext)",
         }[self]
 
 

@@ -82,7 +82,7 @@ def test_references_are_checked_by_name():
 def test_json_round_trip_is_exact():
     recipe = full_recipe()
     text = recipe.to_json()
-    assert json.loads(text)["schema_version"] == 8
+    assert json.loads(text)["schema_version"] == 9
     assert json.loads(text)["controls"][0]["control_mode"] == "My prompt is more important"
     assert json.loads(text)["references"][1]["kind"] == "Composition"
     assert Recipe.from_json(text) == recipe

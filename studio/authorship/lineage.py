@@ -222,6 +222,7 @@ def _machine_acts(node: Iteration, path_of, used: int) -> list[Act]:
         Action.GENERATE: "generated", Action.VARY: "generated variations", Action.REPAINT: "repainted (img2img)",
         Action.INPAINT: "inpainted the masked area", Action.OUTPAINT: "painted the new area",
         Action.FIX: "re-rendered the regions", Action.UPSCALE: "upscaled",
+        Action.KONTEXT: "made the change described in words (Flux Kontext)",
     }[node.action]  # fmt: skip
     upscale = recipe.upscale
     if node.action is Action.UPSCALE and upscale is not None and not upscale.refine:

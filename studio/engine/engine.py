@@ -168,8 +168,8 @@ class Engine:
         """Make `recipe.batch_size` pictures. Raises ValueError for bad input, GenerationStopped on stop.
 
         `control_images` holds each control unit's map, and each reference unit's picture and mask, by the role the
-        unit names. A `live` run (live
-        painting) waits behind every run an artist pressed, and gives way to one at its next step (GaveWay).
+        unit names. A `live` run (live painting) waits behind every run an artist pressed, and gives way to one at
+        its next step (GaveWay).
         """
         # 1. Check everything that can be checked before touching the GPU.
         self.check_inputs(recipe, image, mask, control_images)
@@ -181,7 +181,8 @@ class Engine:
             self.upscalers.check(recipe.hires_upscaler)
         seeds = recipe.seeds()
         prompt, loras = self.loras_of(recipe)
-        if image is not None and recipe.denoising_strength == 0:
+        redrawn = recipe.kontext and recipe.mode is Mode.IMG2IMG  # drawn anew from noise: no strength
+        if image is not None and recipe.denoising_strength == 0 and not redrawn:
             return [image.convert("RGB") for _ in seeds]  # nothing may change: the picture itself
         picture_size = image.size if image is not None else None
         control_images = dict(control_images or {})
@@ -205,7 +206,9 @@ class Engine:
             pipelines = self._ensure_model(recipe.model)
             if pipelines.family.is_flux:
                 check_flux(recipe)
-            if recipe.controls:
+            if recipe.kontext:
+                pipe = pipelines.kontext(recipe.mode)
+            elif recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
                 _check_union_types(recipe, controlnets)
                 pipe = pipelines.with_control(
@@ -247,7 +250,8 @@ class Engine:
             except Exception as error:
                 if not is_out_of_memory(error):  # compiling may run out too, and say so in its own error
                     raise
-                _release_cached_memory()
+                if torch.cuda.is_available():  # what the failed run held, for the artist's next try
+                    torch.cuda.empty_cache()
                 raise OutOfMemory(
                     f"Out of {pipe.device.type.upper()} memory at {recipe.width}x{recipe.height}, batch {recipe.batch_size}. "
                     "Try a smaller size or batch, or restart the studio with --low-memory (or --lowest-memory)."
@@ -491,8 +495,3 @@ def _check_union_types(recipe: Recipe, controlnets: list[AnyControlNet]) -> None
                     f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
                     f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
                 )
-
-
-def _release_cached_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

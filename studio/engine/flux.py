@@ -56,6 +56,10 @@ def check_flux(recipe: Recipe) -> None:
         raise InputError("controls: on Flux, inpaint with control units runs on the whole picture; choose it")
     if recipe.clip_skip > 1:
         raise InputError("clip_skip: Flux reads its prompt with T5 too; set Clip skip to 1")
+    if recipe.kontext and recipe.controls:
+        raise InputError("controls: a Kontext edit is steered by its picture and words alone; switch the units off")
+    if recipe.kontext and recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+        raise InputError("inpaint_area: a Kontext edit reads the whole picture; choose 'whole picture'")
 
 
 def flux_scheduler(recipe: Recipe, base_config: Any) -> FlowMatchEulerDiscreteScheduler:
@@ -103,6 +107,11 @@ def flux_arguments(
     else:
         arguments["image"] = extend(image.convert("RGB"), (width, height))
     arguments["strength"] = recipe.denoising_strength
+    if recipe.kontext:
+        # The picture is read at its own size: neither resized to a size Kontext was trained at nor to a megapixel.
+        arguments |= {"_auto_resize": False, "max_area": width * height}
+        if recipe.mode is Mode.IMG2IMG:
+            del arguments["strength"]  # drawn anew from noise, with the picture as the model's context
     if recipe.mode is Mode.INPAINT:
         assert blurred_mask is not None  # check_inputs refused an inpaint without a mask
         arguments["mask_image"] = blurred_mask if only_masked else extend(blurred_mask, (width, height), fill=0)

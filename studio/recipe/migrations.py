@@ -23,6 +23,8 @@ def upgrade_recipe_dict(data: dict[str, Any]) -> dict[str, Any]:
         data = {**data, "schema_version": 7}
     if isinstance(data, dict) and data.get("schema_version") == 7:  # 8 only added Flux's settings (SD ignores them)
         data = {**data, "schema_version": 8}
+    if isinstance(data, dict) and data.get("schema_version") == 8:  # 9 only added Kontext edits (off before)
+        data = {**data, "schema_version": 9}
     return data
 
 

@@ -91,6 +91,9 @@ class Recipe:
     mode: Mode = Mode.TXT2IMG
     # img2img and inpaint: how far from the input picture the result may move (0 keeps it, 1 ignores it).
     denoising_strength: float = 0.75
+    # Flux.1 Kontext (img2img or inpaint, Flux only): the prompt says the change ("make the jacket red"), the picture
+    # is the model's context. Without a mask it is drawn anew (no strength); with one, only the masked area changes.
+    kontext: bool = False
     # inpaint: mask edge softness in pixels, and which part of the picture is rendered.
     mask_blur: int = 4
     inpaint_area: InpaintArea = InpaintArea.WHOLE_PICTURE
@@ -196,6 +199,10 @@ class Recipe:
             )
         _check_int("hires_steps", self.hires_steps, 0, MAX_STEPS)
         _check_number("hires_denoising_strength", self.hires_denoising_strength, 0.0, 1.0)
+        if not isinstance(self.kontext, bool):
+            raise RecipeError("kontext", f"is {self.kontext!r}; give true or false")
+        if self.kontext and self.mode is Mode.TXT2IMG:
+            raise RecipeError("kontext", "a Kontext edit changes a picture: img2img or inpaint, not txt2img")
         if self.hires_scale > 1:
             if self.mode is not Mode.TXT2IMG:
                 raise RecipeError("hires_scale", f"the hires fix is for Generate (txt2img), not {self.mode.value}")
@@ -331,7 +338,7 @@ class Recipe:
 
         A variation seed blends txt2img noise and the hires fix enlarges a txt2img picture: an edit has neither.
         """
-        return self.replace(mode=mode, **_EDIT_CLEARS, **changes)
+        return self.replace(mode=mode, **(_EDIT_CLEARS | changes))
 
     def as_variation(
         self, *, count: int, seed: int, variation_seed: int | None = None, strength: float = 0.0
@@ -489,5 +496,5 @@ class Recipe:
         return cls.from_dict(json.loads(text))
 
 
-# What every edit clears: the fields only a txt2img run uses (see Recipe.as_edit).
-_EDIT_CLEARS: dict[str, Any] = {"variation_seed": None, "variation_strength": 0.0, "hires_scale": 1.0}
+# What every edit clears: the fields only a txt2img run uses, and Kontext (an outpaint of its picture is no Kontext).
+_EDIT_CLEARS: dict[str, Any] = {"variation_seed": None, "variation_strength": 0.0, "hires_scale": 1.0, "kontext": False}

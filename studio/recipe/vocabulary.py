@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # 8: Flux's distilled guidance and shift; 6: control modes; 5: region fixes and upscales; 4: hires fix; 3: styles and clip skip; 2: sampler and schedule apart
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MAX_STYLES = 16
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 # How the hires fix enlarges the first picture, by A1111's names: the latents themselves ("Latent" is

@@ -7,11 +7,9 @@ never copied, so nothing one caller sets can reach another's.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +18,20 @@ from PIL import Image
 
 from studio.authorship.lineage import Step
 from studio.control.catalogue import default_model
-from studio.errors import InputError, NothingToEdit
+from studio.errors import InputError
 from studio.finish.outpaint import Extension, outpaint_canvas
 from studio.finish.regions import FINDER
 from studio.finish.runs import STRUCTURE_MAP, region_masks
-from studio.history import Action, HistoryError, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
-from studio.live.draft import LiveDraft, LivePicture, run_fingerprint
-from studio.prepare import Edit, fit_control_maps, render_size
+from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory, SessionInfo
+from studio.prepare import fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
 from studio.services import Services
 from studio.services.closeness import Match
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
-from studio.session.turn import Request, check_output_index, load_picture, record_made, render_live, take_turn
+from studio.session.live import LivePainting
+from studio.session.turn import Request, check_output_index, load_picture, take_turn
 
 OnStep = Callable[[StepProgress], None] | None
 
@@ -48,7 +46,7 @@ class Restored:
     damaged: list[str] = dataclasses.field(default_factory=list)  # one message per unreadable file
 
 
-class Session:
+class Session(LivePainting):
     """The loop's actions in one session (`history`), for one caller, using the app-wide `services`."""
 
     def __init__(self, history: SessionHistory, store: HistoryStore, services: Services) -> None:
@@ -143,6 +141,42 @@ class Session:
             control_images, image.size, recipe.reference_pictures
         )
         request = Request(recipe, Action.INPAINT, parent_id, source_index, images, sources=sources or {})
+        return self._turn(request, on_step)
+
+    def kontext(
+        self,
+        image: Image.Image,
+        instruction: str,
+        recipe: Recipe,
+        *,
+        mask: Image.Image | None = None,
+        parent_id: str | None = None,
+        source_index: int | None = None,
+        sources: Mapping[str, Mapping[str, str]] | None = None,
+        on_step: OnStep = None,
+    ) -> Iteration:
+        """The change `instruction` describes ("make the jacket red"), made by a Flux.1 Kontext model that reads
+        `image` whole. With `mask`, only the masked area changes and the rest comes back pixel for pixel.
+
+        The instruction is the recipe's prompt; the picture is the only steering (no control units, references or
+        area prompts), rendered at the picture's own size."""
+        if not instruction.strip():
+            raise InputError("Describe the change in words first, e.g. 'make the jacket red'.")
+        image = image.convert("RGB")
+        width, height = render_size(image.size)
+        recipe = recipe.as_edit(
+            Mode.IMG2IMG if mask is None else Mode.INPAINT,
+            prompt=instruction.strip(),
+            width=width,
+            height=height,
+            inpaint_area=InpaintArea.WHOLE_PICTURE,
+            controls=(),
+            references=(),
+            area_prompts=(),
+            kontext=True,
+        )
+        images = {"image": image} | ({"mask": mask.convert("L")} if mask is not None else {})
+        request = Request(recipe, Action.KONTEXT, parent_id, source_index, images, sources=sources or {})
         return self._turn(request, on_step)
 
     def outpaint(
@@ -362,94 +396,6 @@ class Session:
     def latest_run(self) -> RunReport | None:
         """This session's latest run since the studio started: running, or how it ended."""
         return self.services.runs.latest(self.folder)
-
-    # --- live painting -------------------------------------------------------------------------
-
-    @property
-    def live(self) -> LiveDraft:
-        """The live painting's seed and last picture, kept in the draft (a read-only session keeps none)."""
-        self.history.check_writable()
-        return LiveDraft(self.folder / DRAFT_FOLDER)
-
-    def live_seed(self) -> int:
-        """The seed every live run uses until the artist asks for a new one: what changes is what they did."""
-        seed = self.live.seed()
-        return seed if seed is not None else self.new_live_seed()
-
-    def new_live_seed(self) -> int:
-        seed = self._rng.randint(0, MAX_SEED)
-        self.live.save_seed(seed)
-        return seed
-
-    def paint_live(
-        self,
-        edit: Edit,
-        recipe: Recipe,
-        *,
-        strength: float,
-        masked: bool,
-        control_images: Mapping[str, Image.Image] | None = None,
-        sources: Mapping[str, Mapping[str, str]] | None = None,
-    ) -> LivePicture | None:
-        """A live run on the editor's canvas: img2img of the canvas, or inpaint of the mask when one is drawn
-        (`masked`), at `strength`, with the live seed; one picture, behind every run the artist pressed.
-
-        Coalesced with this session's other changes: None when a newer change came before this one ran.
-        """
-        width, height = render_size(edit.picture.size)
-        mode, action = (Mode.INPAINT, Action.INPAINT) if masked else (Mode.IMG2IMG, Action.REPAINT)
-        recipe = recipe.as_edit(
-            mode, width=width, height=height, denoising_strength=strength, seed=self.live_seed(), batch_size=1
-        )
-        if masked:
-            recipe = recipe.replace(inpaint_area=InpaintArea.WHOLE_PICTURE)
-        images = {"image": edit.picture} | ({"mask": edit.mask} if masked else {})
-        images |= fit_control_maps(control_images, edit.picture.size, recipe.reference_pictures, recipe.painted_areas)
-        request = Request(recipe, action, edit.parent_id, edit.source_index, images, sources=sources or {})
-
-        parent = (edit.parent_id, edit.source_index or 0) if edit.parent_id is not None else None
-        control_maps = {role: image for role, image in images.items() if role not in ("image", "mask")}
-        fingerprint = run_fingerprint(recipe, parent, edit.picture, edit.mask if masked else None, control_maps)
-
-        def run() -> LivePicture:
-            if self.live.last_fingerprint() == fingerprint and (same := self.live.last()) is not None:
-                return same  # the same canvas and recipe again (one stroke's second event, a reload): its picture
-            steps: list[int] = []
-            started = time.perf_counter()
-            pictures = render_live(self.history, self.services, request, lambda progress: steps.append(progress.step))
-            painted = LivePicture(
-                picture=pictures[0],
-                recipe=recipe,
-                action=action,
-                canvas=edit.picture,
-                mask=edit.mask if masked else None,
-                parent=parent,
-                sources={role: dict(stated) for role, stated in (sources or {}).items()},
-                seconds=time.perf_counter() - started,
-                steps=len(steps),
-                control_maps=control_maps,
-            )
-            self.live.save(painted)
-            return painted
-
-        return self.services.live.for_session(self.folder).paint(run)
-
-    def keep_live(self) -> Iteration:
-        """The last live picture as a node: a child of the picture painted on, with the canvas and mask as the
-        human's inputs and exactly the recipe that ran (a replay paints the same pixels)."""
-        live = self.live.last()
-        if live is None:
-            raise NothingToEdit("There is no live picture to keep yet: turn Live on and paint.")
-        kept = self.live.kept_as(live)
-        if kept is not None:
-            with contextlib.suppress(HistoryError):  # unless that node's files were removed by hand since
-                return self.history.get(kept)  # kept already (or the same run again, after a reload): not a copy
-        parent_id, source_index = live.parent if live.parent else (None, None)
-        images = {"image": live.canvas} | ({"mask": live.mask} if live.mask is not None else {}) | live.control_maps
-        request = Request(live.recipe, live.action, parent_id, source_index, images, sources=live.sources)
-        node = record_made(self.history, self.services, request, [live.picture])
-        self.live.mark_kept(live, node.id)
-        return node
 
     # --- authorship ----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ def what_happened(node: Iteration) -> str:
             Action.INPAINT: "inpaint",
             Action.VARY: "variations",
             Action.OUTPAINT: "outpaint",
+            Action.KONTEXT: "kontext",
         }[node.action]
     )
     if node.parent_id is None:

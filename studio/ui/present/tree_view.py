@@ -30,6 +30,7 @@ _EDGE_WORDS = {
     Action.INPAINT: "inpaint",
     Action.VARY: "vary",
     Action.OUTPAINT: "outpaint",
+    Action.KONTEXT: "kontext",
 }
 
 
