@@ -161,7 +161,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                         selection = gr.Markdown(elem_id="selection")
                         result_actions = results.action_widgets()
                     with gr.Tab("Edit", id=EDIT_TAB, elem_id="tab-edit"):
-                        edit_panel = editor.editor_widgets(defaults, _script("editor.js"))
+                        edit_panel = editor.editor_widgets(defaults, _script("editor.js"), services.models.family)
                     with gr.Tab("Finish", id=FINISH_TAB, elem_id="tab-finish") as finish_tab_item:
                         finish_panel = finish_tab.finish_widgets(
                             services.models.upscaler_names(), _script("regions.js")
@@ -256,6 +256,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             model_status=model_status,
             speed=speed,
             notice=notice_box,
+            blocks=blocks,
         )
         results.wire(services, screen, result_actions, editor=edit_panel)
         finish_tab.wire(screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)

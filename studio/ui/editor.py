@@ -18,10 +18,11 @@ from PIL import Image
 
 from studio.pictures import open_picture, picture_from_data_url
 from studio.prepare import Edit, NothingToEdit, edit_from_layers, require_mask
-from studio.recipe import Recipe
+from studio.recipe import MAX_PROMPT_CHARS, Recipe
 from studio.services import Services
 from studio.session.drafts import EditorDraft
 from studio.session.session import Session
+from studio.sizes import FLUX
 from studio.ui import live_panel
 from studio.ui.form import edit_widgets
 from studio.ui.live_panel import EditorLink, LivePanel, live_widgets
@@ -44,12 +45,16 @@ class EditPanel:
     about_upload: gr.Group
     origin: gr.Textbox
     licence: gr.Dropdown
+    # Flux.1 Kontext: the change described in words, shown while a Flux model is loaded.
+    kontext: gr.Group
+    instruction: gr.Textbox
+    change: gr.Button
 
 
 # What an artist may say of a picture from outside the studio; any other words may be typed.
 
 
-def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
+def editor_widgets(defaults: Recipe, script: str, family: str | None) -> EditPanel:
     """The editor on the left; what to do with it, and how strongly, on the right."""
     with gr.Row():
         with gr.Column(scale=3, min_width=360):
@@ -60,6 +65,16 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
             live = live_widgets()
             inpaint = gr.Button("Inpaint the masked and painted area", variant="primary", elem_id="inpaint")
             repaint = gr.Button("Repaint the whole picture", elem_id="repaint")
+            with gr.Group(visible=family == FLUX, elem_id="kontext") as kontext:
+                instruction = gr.Textbox(
+                    label="Or say the change (Flux Kontext)",
+                    placeholder="e.g. make the jacket red",
+                    info="Needs a Kontext model (FLUX.1 Kontext dev or a fine-tune). With a mask, only the masked "
+                    "area changes; the rest stays pixel for pixel.",
+                    max_length=MAX_PROMPT_CHARS,
+                    elem_id="kontext-instruction",
+                )
+                change = gr.Button("Change it as said", elem_id="kontext-change")
             gr.Markdown(
                 "*Mask brush*: marks what may change. *Paint*: colours the run follows (repaint, or inpaint "
                 "where painted). Outside the mask and paint, an inpaint keeps every pixel.",
@@ -80,7 +95,10 @@ def editor_widgets(defaults: Recipe, script: str) -> EditPanel:
                     elem_id="upload-licence",
                 )
             settings = edit_widgets(defaults)
-    return EditPanel(image, source, kept, inpaint, repaint, live, settings, about_upload, origin, licence)
+    return EditPanel(
+        image, source, kept, inpaint, repaint, live, settings, about_upload, origin, licence, kontext, instruction,
+        change,
+    )  # fmt: skip
 
 
 def picture_for_editor(session: Session, node_id: str, index: int) -> dict:
@@ -339,10 +357,39 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
             ),
         )
 
+    def change_as_said(values: dict[Any, Any], request: gr.Request):
+        session = screen.session_for(values[screen.session], request)
+        with user_errors():
+            painted = read_edit(session, values[panel.image])
+            masked = mask_drawn(session, values[panel.image])
+        recipe, _ = screen.recipe(values)  # the form's sampling and LoRAs; the words are the instruction
+        yield from screen.run(
+            session,
+            lambda on_step: session.kontext(
+                painted.picture,
+                str(values[panel.instruction] or ""),
+                recipe,
+                mask=painted.mask if masked else None,
+                parent_id=painted.parent_id,
+                source_index=painted.source_index,
+                sources=_stated(painted, values[panel.origin], values[panel.licence]),
+                on_step=on_step,
+            ),
+        )
+
     inputs = screen.recipe_inputs | {panel.image, screen.session, panel.origin, panel.licence}
     run = screen.run_options
     panel.inpaint.click(inpaint, inputs=inputs, outputs=screen.run_outputs, **run)
     panel.repaint.click(repaint, inputs=inputs, outputs=screen.run_outputs, **run)
+    panel.change.click(change_as_said, inputs=inputs | {panel.instruction}, outputs=screen.run_outputs, **run)
+    # Shown while a Flux model is loaded: the header changes with every model load.
+    screen.model_status.change(
+        lambda: gr.Group(visible=services.models.family == FLUX),
+        outputs=panel.kontext,
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
 
     def editing(session: Session, node_id: str) -> dict[Any, Any]:
         value = picture_for_editor(session, node_id, 0)

@@ -32,8 +32,32 @@ def wire(
     model_status: gr.Markdown,
     speed: gr.Markdown,
     notice: gr.Markdown,
+    blocks: gr.Blocks,
 ) -> None:
     form = screen.form
+
+    def family_view() -> dict[Any, Any]:
+        """The header and the widgets that follow the loaded model's family, as they are now. The page is built
+        once, as the studio starts: after a model load, a reload (or another browser) must not show the first one."""
+        family = services.models.family
+        flux = family == FLUX
+        return {
+            model_status: header.model_line(services.models.model, family),
+            speed: header.speed_line(services.models.speed, family),
+            form.distilled_cfg_scale: gr.Slider(visible=flux),
+            form.shift: gr.Slider(visible=flux),
+            native_sizes: gr.Radio(**native_sizes_radio(family)),
+            form.sampler: gr.Dropdown(**sampler_choices(family)),
+            form.scheduler: gr.Dropdown(**schedule_choices(family)),
+        }
+
+    blocks.load(
+        family_view,
+        outputs=[model_status, speed, form.distilled_cfg_scale, form.shift, native_sizes, form.sampler, form.scheduler],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
 
     def generate(values: dict[Any, Any], request: gr.Request):
         session = screen.session_for(values[screen.session], request)

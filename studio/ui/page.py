@@ -146,6 +146,7 @@ def wire(
         # What the artist said of the uploaded picture: kept with it across a reload, never another session's.
         "upload.origin": editor.origin,
         "upload.licence": editor.licence,
+        "edit.instruction": editor.instruction,  # a Kontext change typed and not run yet
     }
 
     ready = gr.State(False)  # this page has put the kept form back
