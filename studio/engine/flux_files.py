@@ -129,7 +129,7 @@ def from_original_flux_keys(weights: dict[str, torch.Tensor]) -> dict[str, torch
         split(_DOUBLE_FUSED, source, target, {name: [width] * 3 for name in _DOUBLE_FUSED})
     for block in _block_numbers(weights, "single_blocks."):
         source, target = f"single_blocks.{block}.", f"single_transformer_blocks.{block}."
-        width, joined = weights[source + "linear2.weight"].shape  # attention's width, and it with the MLP's
+        width, joined = _shape(weights[source + "linear2.weight"])  # attention's width, and it with the MLP's
         move(_SINGLE_RENAMED, source, target)
         move({theirs: ours for theirs, ours in _SINGLE_NORMS.items()}, source, target, suffixes=("",))
         split(_SINGLE_FUSED, source, target, {"linear1": [width] * 3 + [joined - width]})
@@ -152,6 +152,27 @@ def transformer_weights(path: Path, dtype: torch.dtype) -> dict[str, torch.Tenso
         if key.split(".")[0] in _TRANSFORMER_PARTS:
             weights[key] = tensor.to(dtype)
     return from_original_flux_keys(weights)
+
+
+def gguf_transformer_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A GGUF Flux transformer's weights (as city96 ships them: Black Forest Labs' keys) in diffusers' layout. Each
+    quantized weight stays quantized (diffusers' `GGUFParameter`, dequantized layer by layer as it runs): the point
+    of the file is the GPU memory it saves."""
+    from diffusers.models.model_loading_utils import load_gguf_checkpoint
+
+    weights: dict[str, torch.Tensor] = {}
+    for key, tensor in load_gguf_checkpoint(str(path)).items():
+        key = next((key[len(prefix) :] for prefix in _PREFIXES if key.startswith(prefix)), key)
+        if key.split(".")[0] in _TRANSFORMER_PARTS:
+            weights[key] = tensor
+    if not any(key.startswith("double_blocks.") for key in weights):
+        raise ValueError(f"{path.name} is not a Flux transformer (the studio reads GGUF files of Flux.1 only)")
+    return from_original_flux_keys(weights)
+
+
+def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    """A weight's shape; a GGUF-quantized one's as the weights it holds, not as its blocks of bytes."""
+    return tuple(getattr(tensor, "quant_shape", tensor.shape))
 
 
 def transformer_config(base: Path, weights: dict[str, torch.Tensor]) -> dict[str, Any]:

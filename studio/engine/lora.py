@@ -6,6 +6,8 @@ the fast path's compiled code stays valid (no new compile for a new LoRA), and e
 matrix product, not three (unfused LoRAs cost about a third more per step). Before fusing, the
 weights the LoRAs touch are copied; when the set changes they are copied back, so no rounding from
 adding and subtracting builds up: with no LoRAs the model computes exactly the base model again.
+A GGUF-quantized transformer cannot take a LoRA into its weights: there the LoRA layers stay beside them
+while the set stays the same (unfused), and go when it changes.
 """
 
 from __future__ import annotations
@@ -41,16 +43,20 @@ class LoraAdapters:
         for path, _ in loras:
             self._check_family(pipe, path)
         names = [f"lora_{number}" for number in range(len(loras))]
+        beside = _quantized(pipe)  # a GGUF model's weights cannot take a LoRA in: its layers stay beside them
         try:
             for name, (path, _) in zip(names, loras, strict=True):
                 self._load(pipe, path, name)
             pipe.set_adapters(names, [weight for _, weight in wanted])
-            # Kept on the CPU: the GPU's memory is for runs, and the copy back happens only when the set changes.
-            self._own_weights = [(weight, weight.detach().to("cpu", copy=True)) for weight in _lora_base_weights(pipe)]
-            pipe.fuse_lora(adapter_names=names)
+            if not beside:
+                # Kept on the CPU: the GPU's memory is for runs; the copy back happens only when the set changes.
+                own = [(weight, weight.detach().to("cpu", copy=True)) for weight in _lora_base_weights(pipe)]
+                self._own_weights = own
+                pipe.fuse_lora(adapter_names=names)
             self._fused = wanted
         finally:
-            pipe.unload_lora_weights()  # the LoRA layers go; fused weights stay (or, on a failure, the own ones)
+            if not beside or self._fused != wanted:
+                pipe.unload_lora_weights()  # the LoRA layers go; fused weights stay (or, on a failure, the own ones)
 
     def _restore(self, pipe: DiffusionPipeline) -> None:
         """The model's own weights back, bit for bit (peft's unfuse subtracts what it added, which rounds)."""
@@ -106,6 +112,11 @@ def _family_of(pipe: DiffusionPipeline) -> Family:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def _quantized(pipe: DiffusionPipeline) -> bool:
+    """Whether the pipe's denoiser holds quantized weights (a GGUF Flux transformer)."""
+    return any(getattr(component, "is_quantized", False) for component in pipe.components.values())
 
 
 def _lora_base_weights(pipe: DiffusionPipeline) -> list[torch.Tensor]:

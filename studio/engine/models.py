@@ -26,12 +26,18 @@ from diffusers import (
 from studio.access.network import reachable
 from studio.engine.checkpoint_configs import config_folder
 from studio.engine.families import Family, checkpoint_keys, family_of_folder, traits_of_checkpoint
-from studio.engine.flux_files import base_beside, is_flux_base, transformer_config, transformer_weights
+from studio.engine.flux_files import (
+    base_beside,
+    gguf_transformer_weights,
+    is_flux_base,
+    transformer_config,
+    transformer_weights,
+)
 from studio.engine.tiny import tiny_model_folder
 from studio.errors import ModelError
 from studio.recipe import TINY_FLUX_MODEL, TINY_MODEL, TINY_SDXL_MODEL
 
-SAFE_CHECKPOINTS = (".safetensors",)
+SAFE_CHECKPOINTS = (".safetensors", ".gguf")  # GGUF: quantized Flux transformers, plain tensors
 # Loading these runs `pickle`, which can execute any code the file's author chose.
 PICKLED_CHECKPOINTS = (".ckpt", ".pt", ".pth", ".bin")
 
@@ -119,7 +125,7 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
         )
     if suffix not in SAFE_CHECKPOINTS + PICKLED_CHECKPOINTS:
         raise ModelError(f"{path.name} is not a model checkpoint (expected a .safetensors file). {_HOW_TO_POINT}")
-    if suffix in SAFE_CHECKPOINTS:
+    if suffix == ".safetensors":
         _check_safetensors(path)
     return ModelSource(SourceKind.SINGLE_FILE, str(path))
 
@@ -217,6 +223,8 @@ def _load_from_hub(repo_id: str, common: dict) -> DiffusionPipeline:
 
 def _load_single_file(path: Path, common: dict, cache_dir: Path, flux_base: str | None) -> DiffusionPipeline:
     """A checkpoint in the original layout, configured from the studio's own files: nothing is downloaded."""
+    if path.suffix.lower() == ".gguf":
+        return _load_flux_gguf(path, _for_family(Family.FLUX, common)["dtype"], flux_base)
     traits = traits_of_checkpoint(checkpoint_keys(path), path.name)
     if traits.family is Family.FLUX:
         return _load_flux_file(path, _for_family(Family.FLUX, common)["dtype"], flux_base)
@@ -249,6 +257,29 @@ def _load_flux_file(path: Path, dtype: torch.dtype, flux_base: str | None) -> Di
             FluxTransformer2DModel, FluxTransformer2DModel.from_config(transformer_config(base, weights))
         )
     transformer.load_state_dict(weights, strict=True, assign=True)
+    return FluxPipeline.from_pretrained(base, transformer=transformer, dtype=dtype)
+
+
+def _load_flux_gguf(path: Path, dtype: torch.dtype, flux_base: str | None) -> DiffusionPipeline:
+    """A GGUF-quantized Flux transformer (Q8_0, Q4_K, ...: for cards of 12-16 GB) with the text encoders and VAE of
+    a Flux model in diffusers' layout; its layers compute in `dtype`, dequantizing their weights as they run."""
+    from diffusers import FluxTransformer2DModel, GGUFQuantizationConfig
+
+    base = _flux_base_folder(path, flux_base)
+    try:
+        weights = gguf_transformer_weights(path)
+    except (ValueError, OSError) as error:
+        raise ModelError(f"{path.name} is not a readable GGUF Flux transformer: {_first_line(error)}") from error
+    shape = transformer_config(base, weights)
+    transformer = FluxTransformer2DModel.from_single_file(
+        weights,  # pyright: ignore[reportArgumentType] (a dict is taken; diffusers' layout: its converter assumes full width)
+        config=str(base),
+        subfolder="transformer",
+        quantization_config=GGUFQuantizationConfig(compute_dtype=dtype),
+        torch_dtype=dtype,
+        local_files_only=True,
+        **{name: shape[name] for name in ("num_layers", "num_single_layers", "guidance_embeds")},
+    )
     return FluxPipeline.from_pretrained(base, transformer=transformer, dtype=dtype)
 
 

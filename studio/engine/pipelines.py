@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import cast
 
 import torch
@@ -110,9 +111,7 @@ class PipelineSet:
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
         self._kontext_views: dict[Mode, DiffusionPipeline] = {}
         for mode, view_class in _VIEW_CLASSES[self.family].items():
-            view = view_class.from_pipe(base, **self._view_options)
-            view.set_progress_bar_config(disable=True)
-            self._views[mode] = view
+            self._views[mode] = self._view(view_class)
 
     def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]
@@ -127,9 +126,7 @@ class PipelineSet:
             )
         if mode not in self._kontext_views:
             view_class = FluxKontextInpaintPipeline if mode is Mode.INPAINT else FluxKontextPipeline
-            view = view_class.from_pipe(self.base, **self._view_options)
-            view.set_progress_bar_config(disable=True)
-            self._kontext_views[mode] = view
+            self._kontext_views[mode] = self._view(view_class)
         return self._kontext_views[mode]
 
     def with_control(
@@ -169,9 +166,7 @@ class PipelineSet:
         else:
             controlnet = MultiControlNetModel(cast(list[ControlNetModel], controlnets))
         classes = _UNION_VIEW_CLASSES if all(union) else _CONTROL_VIEW_CLASSES[self.family]
-        view = classes[mode].from_pipe(self.base, controlnet=controlnet, **self._view_options)
-        view.set_progress_bar_config(disable=True)
-        return view
+        return self._view(classes[mode], controlnet=controlnet)
 
     def _with_flux_control(
         self, mode: Mode, controlnets: list[FluxControlNetModel], control_modes: list[ControlMode] | None
@@ -183,6 +178,16 @@ class PipelineSet:
         if not all(isinstance(controlnet, FluxControlNetModel) for controlnet in controlnets):
             raise InputError("controls: this Flux model needs Flux ControlNets; give each unit one")
         controlnet = controlnets[0] if len(controlnets) == 1 else FluxMultiControlNetModel(controlnets)
-        view = _FLUX_CONTROL_VIEW_CLASSES[mode].from_pipe(self.base, controlnet=controlnet, **self._view_options)
+        return self._view(_FLUX_CONTROL_VIEW_CLASSES[mode], controlnet=controlnet)
+
+    def _view(self, view_class: type[DiffusionPipeline], **extra) -> DiffusionPipeline:
+        """A pipeline of `view_class` on the base's own modules (`extra`: a ControlNet), with no second copy."""
+        if getattr(denoiser(self.base), "is_quantized", False):
+            # A GGUF transformer cannot be cast, and `from_pipe` casts every module: the same modules, handed over.
+            takes = inspect.signature(view_class.__init__).parameters
+            shared = {name: module for name, module in self.base.components.items() if name in takes}
+            view = view_class(**shared, **extra)
+        else:
+            view = view_class.from_pipe(self.base, **extra, **self._view_options)
         view.set_progress_bar_config(disable=True)
         return view

@@ -72,6 +72,36 @@ def tiny_flux_checkpoint(cache_dir: Path) -> Path:
     return folder / CHECKPOINT_NAME
 
 
+def tiny_flux_gguf(cache_dir: Path) -> Path:
+    """The tiny Flux transformer as a GGUF file, as city96 ships Flux's: Black Forest Labs' keys, each weight matrix
+    in Q8_0 and the rest in F32, written with the `gguf` package from `tiny_flux_checkpoint`'s weights."""
+    import gguf
+    from safetensors.torch import load_file
+
+    folder = cache_dir / f"tiny-flux-gguf-v{TINY_FLUX_VERSION}"
+    name = "tiny-flux-Q8_0.gguf"
+    if not (folder / name).is_file():
+        weights = load_file(str(tiny_flux_checkpoint(cache_dir)))
+        quantized = gguf.GGMLQuantizationType.Q8_0
+        block = gguf.GGML_QUANT_SIZES[quantized][0]
+
+        def write(staging: Path) -> None:
+            writer = gguf.GGUFWriter(str(staging / name), arch="flux")
+            for key, tensor in weights.items():
+                values = tensor.float().numpy()
+                if values.ndim == 2 and values.shape[1] % block == 0:
+                    writer.add_tensor(key, gguf.quants.quantize(values, quantized), raw_dtype=quantized)
+                else:
+                    writer.add_tensor(key, values)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
+
+        save_atomically(folder, name, write)
+    return folder / name
+
+
 def tiny_flux_controlnet_folder(cache_dir: Path, *, union: bool = False) -> Path:
     """A ControlNet for the tiny Flux model, saved like a real one; `union`: one model for several kinds, as
     InstantX's and Shakker Labs' Union Pro are (a control mode per kind)."""

@@ -17,7 +17,8 @@ def model_line(model: str | None, family: str | None = None) -> str:
 # under 0.5 GB) plus a 1024 px run's activations; not measured on a card here.
 FLUX_MEMORY = (
     "Flux.1 needs about 36 GB of GPU memory as it is, about 26 GB with `--low-memory` (one part on the GPU at a "
-    "time), and a few GB with `--lowest-memory` (many times slower). An fp8 file saves disk, not GPU memory."
+    "time), and a few GB with `--lowest-memory` (many times slower). An fp8 file saves disk, not GPU memory; a "
+    "GGUF file (Q8_0 about 12.7 GB, Q4 about 6.8 GB) saves both: with `--low-memory`, a 12-16 GB card."
 )
 
 
