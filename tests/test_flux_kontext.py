@@ -113,3 +113,18 @@ def test_what_kontext_cannot_do_is_refused_by_name(flux_engine, engine):
     with pytest.raises(InputError, match="picture and words alone"):
         flux_engine.generate(KONTEXT.replace(controls=(unit,)), image=photo(), control_images={"control-1": photo()})
     assert Recipe.from_json(KONTEXT.to_json()) == KONTEXT
+
+
+def test_a_kontext_models_folder_is_read_as_flux(model_cache, tmp_path):
+    """FLUX.1 Kontext dev ships as a `FluxKontextPipeline` folder (and FLUX.1 Fill as a `FluxFillPipeline` one)."""
+    import json
+    import shutil
+
+    from studio.engine.families import Family, family_of_folder
+
+    for class_name in ("FluxKontextPipeline", "FluxFillPipeline"):
+        folder = tmp_path / class_name
+        shutil.copytree(tiny_flux_folder(model_cache), folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": class_name}))
+        assert family_of_folder(folder) is Family.FLUX

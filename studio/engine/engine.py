@@ -22,6 +22,7 @@ from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.flux import (
+    check_fill,
     check_flux,
     control_arguments,
     cropped,
@@ -206,6 +207,8 @@ class Engine:
             pipelines = self._ensure_model(recipe.model)
             if pipelines.family.is_flux:
                 check_flux(recipe)
+            if pipelines.fill:
+                check_fill(recipe)
             if recipe.kontext:
                 pipe = pipelines.kontext(recipe.mode)
             elif recipe.controls:
@@ -365,7 +368,8 @@ class Engine:
         if recipe.mode is Mode.TXT2IMG and recipe.variation_strength > 0:
             arguments["latents"] = variation_latents(pipe, recipe, generators)
         if recipe.controls:
-            arguments = fitted(pipe, arguments | control_arguments(recipe, control_images, pipe), recipe)
+            arguments |= control_arguments(recipe, control_images, pipe)
+        arguments = fitted(pipe, arguments, recipe)  # what this pipeline takes (Fill and ControlNets: no real CFG)
         callback = step_callback(on_step, pipelines.family, halt, unpack=lambda latents: unpacked(latents, recipe))
         hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
         if hires and recipe.hires_upscaler.startswith("Latent"):

@@ -56,6 +56,8 @@ _FOLDER_FAMILIES = {
     "FluxPipeline": Family.FLUX,
     "FluxImg2ImgPipeline": Family.FLUX,
     "FluxInpaintPipeline": Family.FLUX,
+    "FluxFillPipeline": Family.FLUX,  # FLUX.1 Fill: inpaint and outpaint only (engine/flux.py, check_fill)
+    "FluxKontextPipeline": Family.FLUX,  # FLUX.1 Kontext: every mode, and edits said in words
 }
 
 SDXL_TEXT_ENCODER_2 = "conditioner.embedders.1.model."

@@ -62,6 +62,24 @@ def check_flux(recipe: Recipe) -> None:
         raise InputError("inpaint_area: a Kontext edit reads the whole picture; choose 'whole picture'")
 
 
+def check_fill(recipe: Recipe) -> None:
+    """A Flux Fill model (FLUX.1 Fill) paints only where a mask says, on the whole picture: it inpaints and
+    outpaints. What else a recipe asks of it is refused, with what to do instead."""
+    if recipe.mode is not Mode.INPAINT:
+        raise InputError(
+            f"mode: a Flux Fill model fills a masked area only (inpaint, outpaint); load FLUX.1-dev or another Flux "
+            f"model for {recipe.mode.value}"
+        )
+    if recipe.inpaint_area is InpaintArea.ONLY_MASKED:
+        raise InputError("inpaint_area: a Flux Fill model fills on the whole picture; choose 'whole picture'")
+    if recipe.controls:
+        raise InputError("controls: a Flux Fill model runs without control units; switch them off")
+    if recipe.kontext:
+        raise InputError("kontext: a Flux Fill model makes no Kontext edits; load a Kontext model for those")
+    if recipe.cfg_scale > 1:
+        raise InputError("cfg_scale: a Flux Fill model runs without real CFG (no negative prompt); set CFG to 1")
+
+
 def flux_scheduler(recipe: Recipe, base_config: Any) -> FlowMatchEulerDiscreteScheduler:
     """A fresh flow-matching Euler scheduler for the recipe's schedule and shift, from the model's configuration."""
     schedule = "Simple" if recipe.scheduler == FLUX_SCHEDULERS[0] else recipe.scheduler

@@ -14,6 +14,7 @@ from diffusers import (
     FluxControlNetInpaintPipeline,
     FluxControlNetModel,
     FluxControlNetPipeline,
+    FluxFillPipeline,
     FluxImg2ImgPipeline,
     FluxInpaintPipeline,
     FluxKontextInpaintPipeline,
@@ -84,6 +85,15 @@ def family_of(pipe: DiffusionPipeline) -> Family:
     return Family.SDXL if isinstance(pipe, StableDiffusionXLPipeline) else Family.SD15
 
 
+def is_fill_model(pipe: DiffusionPipeline) -> bool:
+    """Whether `pipe` holds a Flux Fill model (FLUX.1 Fill): its transformer reads the masked picture's latents and
+    the mask (8x8 pixels per latent pixel) beside its own latents, each packed in 2x2 patches."""
+    if not isinstance(pipe, FluxPipeline):
+        return False
+    packed = 4 * pipe.vae.config.latent_channels  # pyright: ignore[reportAttributeAccessIssue]
+    return pipe.transformer.config.in_channels == 2 * packed + 4 * pipe.vae_scale_factor**2  # pyright: ignore
+
+
 def denoiser(pipe: DiffusionPipeline) -> torch.nn.Module:
     """The network that runs at every step: SD's UNet, Flux's transformer."""
     return pipe.transformer if isinstance(pipe, FluxPipeline) else pipe.unet  # pyright: ignore[reportAttributeAccessIssue]
@@ -100,6 +110,7 @@ class PipelineSet:
         self.base = base
         self.model = model
         self.family = family_of(base)
+        self.fill = is_fill_model(base)  # FLUX.1 Fill: it paints only where a mask says (see flux.check_fill)
         # Views share the scheduler object too, so keep the pristine configuration to build from.
         self.scheduler_config = base.scheduler.config
         self.loras = LoraAdapters()  # loaded into the shared modules, so every view sees them
@@ -111,7 +122,7 @@ class PipelineSet:
         self._views: dict[Mode, DiffusionPipeline] = {Mode.TXT2IMG: base}
         self._kontext_views: dict[Mode, DiffusionPipeline] = {}
         for mode, view_class in _VIEW_CLASSES[self.family].items():
-            self._views[mode] = self._view(view_class)
+            self._views[mode] = self._view(FluxFillPipeline if self.fill and mode is Mode.INPAINT else view_class)
 
     def for_mode(self, mode: Mode) -> DiffusionPipeline:
         return self._views[mode]

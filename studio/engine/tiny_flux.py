@@ -20,6 +20,7 @@ from diffusers import (
     AutoencoderKL,
     FlowMatchEulerDiscreteScheduler,
     FluxControlNetModel,
+    FluxFillPipeline,
     FluxPipeline,
     FluxTransformer2DModel,
 )
@@ -70,6 +71,26 @@ def tiny_flux_checkpoint(cache_dir: Path) -> Path:
         weights = to_original_flux_keys(transformer.state_dict())
         save_atomically(folder, CHECKPOINT_NAME, lambda staging: save_file(weights, staging / CHECKPOINT_NAME))
     return folder / CHECKPOINT_NAME
+
+
+def tiny_flux_fill_folder(cache_dir: Path) -> Path:
+    """A tiny Flux Fill model (as FLUX.1 Fill is made): the tiny Flux model's encoders and VAE, and a transformer
+    that reads the masked picture's latents and the mask (8x8 pixels per latent pixel) beside its own latents."""
+    folder = cache_dir / f"tiny-flux-fill-v{TINY_FLUX_VERSION}"
+    if not (folder / "model_index.json").is_file():
+        flux = FluxPipeline.from_pretrained(tiny_flux_folder(cache_dir))
+        packed = 4 * flux.vae.config.latent_channels
+        config = {key: value for key, value in flux.transformer.config.items() if not key.startswith("_")}
+        with _seeded(5):
+            transformer = FluxTransformer2DModel.from_config(
+                {**config, "in_channels": 2 * packed + 4 * flux.vae_scale_factor**2, "out_channels": packed}
+            )
+        parts = {
+            name: part for name, part in flux.components.items() if name not in ("image_encoder", "feature_extractor")
+        }
+        fill = FluxFillPipeline(**{**parts, "transformer": transformer})
+        save_atomically(folder, "model_index.json", lambda staging: fill.save_pretrained(staging))
+    return folder
 
 
 def tiny_flux_gguf(cache_dir: Path) -> Path:
