@@ -30,6 +30,32 @@ SHARE_USER = "artist"
 READY_LINE = "Press Ctrl+C to stop the studio."
 
 
+def gpu_list(text: str) -> list[int] | str:
+    """--gpus: "all", or GPU numbers such as "0,1" (each once)."""
+    if text.strip() == "all":
+        return "all"
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give GPU numbers such as 0,1 or 'all'") from None
+    if any(number < 0 for number in numbers) or len(set(numbers)) != len(numbers):
+        raise argparse.ArgumentTypeError(f"{text!r}: each GPU number once, from 0")
+    return numbers
+
+
+def engine_devices(gpus: list[int] | str | None, available: int) -> list[str]:
+    """The device of each engine: one per GPU asked for (--gpus), or the one best device (an empty list)."""
+    if gpus is None:
+        return []
+    if available == 0:
+        raise SystemExit("--gpus runs one engine per CUDA GPU, and this machine has none; start without it.")
+    numbers = list(range(available)) if isinstance(gpus, str) else gpus  # "all", or the numbers given
+    missing = [number for number in numbers if number >= available]
+    if missing:
+        raise SystemExit(f"--gpus: this machine has GPUs 0 to {available - 1}, not {missing}.")
+    return [f"cuda:{number}" for number in numbers]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from studio.recipe import DEFAULT_MODEL
 
@@ -119,6 +145,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="a Flux.1 model in diffusers' layout whose text encoders and VAE serve a Flux transformer .safetensors "
         "(default: one found beside the file)",
+    )
+    parser.add_argument(
+        "--gpus",
+        type=gpu_list,
+        default=None,
+        metavar="0,1,…|all",
+        help="run one engine per GPU (runs of different sessions in parallel, a grid's cells spread over them)",
     )
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
@@ -246,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a desktop app does not phone home
 
+    import torch
+
     from studio.access.login import LoginGuard
     from studio.authorship.credentials import Signing
     from studio.engine.annotators import Preprocessors
@@ -255,24 +290,32 @@ def main(argv: list[str] | None = None) -> None:
     from studio.errors import ModelError
     from studio.formats.hashes import HashCache
     from studio.recipe import Recipe
+    from studio.scale.pool import EnginePool
     from studio.sizes import default_size, defaults_for
     from studio.train.workshop import LoraWorkshop
     from studio.ui.app import build_ui
 
     settings = DeviceSettings.best_available(memory=MemoryMode(args.memory or MemoryMode.NORMAL))
+    devices = engine_devices(args.gpus, torch.cuda.device_count() if settings.kind == "cuda" else 0)
+    every = [DeviceSettings(device, settings.dtype, settings.memory) for device in devices] or [settings]
     cache_dir = args.cache or default_cache_dir()
     upscalers = Upscalers(args.upscalers, settings.device)
-    engine = make_engine(
-        cache_dir=cache_dir,
-        settings=settings,
-        allow_pickle=args.allow_pickle,
-        lora_dir=args.loras,
-        embedding_dir=args.embeddings,
-        reference_dir=args.ipadapter,
-        upscalers=upscalers,
-        fast=args.fast,
-        flux_base=args.flux_base,
-    )
+    engines = [
+        make_engine(
+            cache_dir=cache_dir,
+            settings=each,
+            allow_pickle=args.allow_pickle,
+            lora_dir=args.loras,
+            embedding_dir=args.embeddings,
+            reference_dir=args.ipadapter,
+            upscalers=upscalers,
+            fast=args.fast,
+            flux_base=args.flux_base,
+        )
+        for each in every
+    ]
+    # Several GPUs: one engine each, behind a pool the studio talks to as to one engine (studio/scale/pool.py).
+    engine = engines[0] if len(engines) == 1 else EnginePool(engines, [each.device for each in every])
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
     try:
@@ -295,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
         lora_dir=args.loras,
         embedding_dir=args.embeddings,
         reference_dir=args.ipadapter,
-        workshop=LoraWorkshop(engine),
+        workshop=LoraWorkshop(engines[0]),  # training holds the first engine's lane
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         upscalers=upscalers,
         # Several accounts: each one's sessions are its own, and only it is served their pictures.

@@ -22,7 +22,6 @@ from studio.engine.checks import check_inputs, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.flux import (
-    check_fill,
     check_flux,
     control_arguments,
     cropped,
@@ -206,9 +205,7 @@ class Engine:
             # 2. The pipeline view for this mode, and the recipe's LoRAs on the shared model.
             pipelines = self._ensure_model(recipe.model)
             if pipelines.family.is_flux:
-                check_flux(recipe)
-            if pipelines.fill:
-                check_fill(recipe)
+                check_flux(recipe, fill=pipelines.fill)
             if recipe.kontext:
                 pipe = pipelines.kontext(recipe.mode)
             elif recipe.controls:

@@ -34,8 +34,11 @@ SIDE_MULTIPLE = 16
 _SCHEDULES: dict[str, dict[str, Any]] = {"Simple": {}, "Beta": {"use_beta_sigmas": True}}
 
 
-def check_flux(recipe: Recipe) -> None:
-    """Refuse, with what to do instead, what the studio does not run on Flux models yet."""
+def check_flux(recipe: Recipe, *, fill: bool = False) -> None:
+    """Refuse, with what to do instead, what the studio does not run on Flux models yet (`fill`: on a Fill
+    model, see `check_fill`)."""
+    if fill:
+        check_fill(recipe)
     if recipe.sampler not in FLUX_SAMPLERS:
         raise InputError(
             f"sampler: Flux.1 samples with flow matching; choose {' or '.join(FLUX_SAMPLERS)} (not {recipe.sampler})"

@@ -86,9 +86,19 @@ class DeviceSettings:
         return cls("cpu", torch.float32, memory)
 
     @property
+    def kind(self) -> str:
+        """ "cuda", "mps" or "cpu": the device's kind, whichever GPU it is ("cuda:1" is "cuda")."""
+        return self.device.split(":")[0]
+
+    @property
+    def gpu_id(self) -> int:
+        """Which GPU ("cuda:1" is 1; "cuda" the first)."""
+        return int(self.device.split(":")[1]) if ":" in self.device else 0
+
+    @property
     def offloads(self) -> bool:
         """Whether parts of the model move between the CPU and the GPU during a run (CUDA only)."""
-        return self.device == "cuda" and self.memory is not MemoryMode.NORMAL
+        return self.kind == "cuda" and self.memory is not MemoryMode.NORMAL
 
 
 def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
@@ -174,9 +184,9 @@ def load_pipeline(
         if isinstance(component, torch.nn.Module):
             component.requires_grad_(False)
     if settings.offloads and settings.memory is MemoryMode.LOWEST:
-        pipe.enable_sequential_cpu_offload()
+        pipe.enable_sequential_cpu_offload(gpu_id=settings.gpu_id)
     elif settings.offloads:
-        pipe.enable_model_cpu_offload()
+        pipe.enable_model_cpu_offload(gpu_id=settings.gpu_id)
     else:
         pipe.to(settings.device)
     if settings.device == "mps":

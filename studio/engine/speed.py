@@ -44,11 +44,11 @@ def why_not_fast(settings: DeviceSettings) -> tuple[str | None, bool]:
     """
     if settings.offloads:
         return f"the {settings.memory} memory mode moves the model between the CPU and the GPU during a run", False
-    if settings.device == "mps":
+    if settings.kind == "mps":
         return "torch.compile does not yet run reliably on Apple GPUs", False
-    if settings.device == "cpu":
+    if settings.kind == "cpu":
         return "on the CPU compiling takes about a minute and gains little", True
-    if settings.device == "cuda":
+    if settings.kind == "cuda":
         capability = torch.cuda.get_device_capability()
         if capability < OLDEST_CAPABILITY:
             return f"this GPU (compute capability {capability[0]}.{capability[1]}) is older than Triton supports", False
@@ -81,7 +81,7 @@ class FastPath:
         why_not, may_force = why_not_fast(settings)
         if why_not is not None and not (wanted and may_force):
             return cls(enabled=False, why_not=why_not)
-        return cls(enabled=True, cuda_graphs=settings.device == "cuda", cache_folder=cache_dir / COMPILED_FOLDER)
+        return cls(enabled=True, cuda_graphs=settings.kind == "cuda", cache_folder=cache_dir / COMPILED_FOLDER)
 
     def describe(self) -> str:
         """The speed in the artist's words, for the window and the console."""

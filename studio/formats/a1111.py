@@ -153,7 +153,7 @@ def format_parameters(
     if ti_hashes:
         fields.append(("TI hashes", ", ".join(f"{hash_alias(name)}: {value}" for name, value in ti_hashes.items())))
     fields.append(("Version", "studio"))
-    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
+    lines.append(", ".join(f"{key}: {quote(value)}" for key, value in fields))
     return "\n".join(lines)
 
 
@@ -316,7 +316,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _quote(value: Any) -> str:
+def quote(value: Any) -> str:
     # A1111 quotes values that would otherwise break its "key: value, key: value" line.
     text = str(value)
     return json.dumps(text) if any(char in text for char in ',:"\n') else text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +26,12 @@ from studio.history import Action, HistoryStore, Iteration, Mark, SessionHistory
 from studio.prepare import fit_control_maps, render_size
 from studio.progress import RunReport, StepProgress
 from studio.recipe import MAX_BATCH, MAX_SEED, ControlRef, InpaintArea, Mode, Recipe, RegionRef, UpscaleRef
+from studio.scale.grid import Axis
 from studio.services import Services
 from studio.services.closeness import Match
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
+from studio.session.grids import GridJob, run_grid
 from studio.session.live import LivePainting
 from studio.session.turn import Request, check_output_index, load_picture, take_turn
 
@@ -227,6 +229,18 @@ class Session(LivePainting):
         recipe = parent.recipe.as_variation(count=count, seed=seed, variation_seed=variation_seed, strength=strength)
         request = Request(recipe, Action.VARY, node_id, index, reused_inputs=parent.inputs, sources=parent.sources)
         return self._turn(request, on_step)
+
+    def grid(
+        self,
+        base: Recipe,
+        axes: Sequence[Axis],
+        *,
+        parent_id: str | None = None,
+        on_cell: Callable[[int, int], None] | None = None,
+    ) -> GridJob:
+        """A1111's X/Y/Z plot: up to three settings (`grid.axis(...)`) varied over `base`, the cells spread over
+        every engine, each a txt2img node of its own, and the grid picture with the values in its margins."""
+        return run_grid(self.history, self.services, base, axes, rng=self._rng, parent_id=parent_id, on_cell=on_cell)
 
     def replay(self, node_id: str, on_step: OnStep = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""

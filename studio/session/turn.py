@@ -58,7 +58,7 @@ def take_turn(
 ) -> Iteration:
     """Run `request` in `history`'s session and record its node (its latest run on `services.runs` meanwhile)."""
     recipe = request.recipe
-    _check(history, services, request)
+    check_request(history, services, request)
     images = dict(request.images)
     images |= {role: load_picture(history.path(name)) for role, name in request.reused_inputs.items()}
     recipe = recipe.with_concrete_seed(rng)
@@ -93,7 +93,7 @@ def render_live(
 ) -> list[Image.Image]:
     """A live run of `request` (its seed concrete): checked as a turn is, rendered behind every pressed run,
     recorded nowhere until the artist keeps it (`record_made`)."""
-    _check(history, services, request)
+    check_request(history, services, request)
     return _render(services, services.presets.styled(request.recipe), request.images, on_step, live=True)
 
 
@@ -101,13 +101,13 @@ def record_made(
     history: SessionHistory, services: Services, request: Request, pictures: list[Image.Image]
 ) -> Iteration:
     """The node a turn of `request` would have written, for pictures already made from it (a kept live picture)."""
-    _check(history, services, request)
+    check_request(history, services, request)
     encoded = services.presets.styled(request.recipe)
     with services.write_lock:
         return _record(history, services, request, request.recipe, encoded, pictures, request.images)
 
 
-def _check(history: SessionHistory, services: Services, request: Request) -> None:
+def check_request(history: SessionHistory, services: Services, request: Request) -> None:
     """Refuse what cannot run before any GPU time is spent on it."""
     recipe, action = request.recipe, request.action
     if recipe.is_finish and action not in FINISHING_ACTIONS:

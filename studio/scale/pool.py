@@ -1,0 +1,132 @@
+"""Several engines behind the one the studio talks to: one per GPU (`--gpus`), each with its own lane.
+
+A run takes the first engine free, in the order runs arrive, preferring one that already holds the model the run
+names (a model is loaded on an engine when a run needs it there, as a single engine does). Runs of different sessions
+go in parallel, each on one engine; two runs never share an engine. The pool is an `Engine` itself
+(studio/services/models.py), so nothing above it knows how many engines there are.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from studio.recipe import Recipe
+from studio.services.models import Engine
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What one engine of the pool holds and does, for the Model panel."""
+
+    name: str  # "cuda:0", "cpu", ...
+    model: str | None
+    busy: bool
+    runs: int  # runs it has taken since the studio started
+
+
+class EnginePool:
+    """Engines taken one run at a time, first come first served; an `Engine` to the rest of the studio.
+
+    `names`: each engine's device, as the Model panel shows it. The first engine is the pool's own: the model
+    the artist loads is loaded there at once (the others load it when a run needs it), and training and other
+    work that holds a lane run there (`first`)."""
+
+    def __init__(self, engines: Sequence[Engine], names: Sequence[str] | None = None) -> None:
+        if not engines:
+            raise ValueError("a pool needs at least one engine")
+        self.engines = list(engines)
+        self.names = list(names or [f"engine {number}" for number in range(1, len(engines) + 1)])
+        self._free = list(self.engines)
+        self._queue: list[object] = []  # the runs waiting, oldest first: a ticket each
+        self._busy: dict[int, Engine] = {}  # the engine each running thread holds
+        self._runs = {id(engine): 0 for engine in self.engines}
+        self._changed = threading.Condition()
+
+    @property
+    def first(self) -> Engine:
+        return self.engines[0]
+
+    # --- the Engine protocol --------------------------------------------------------------------
+
+    def generate(self, recipe: Recipe, **options: Any) -> list:
+        with self.engine_for(recipe.model) as engine:
+            return engine.generate(recipe, **options)
+
+    def request_stop(self) -> None:
+        """Stop every run in progress (each at its next step)."""
+        with self._changed:
+            running = list(self._busy.values())
+        for engine in running:
+            engine.request_stop()
+
+    def load(self, model: str) -> None:
+        self.first.load(model)
+
+    @property
+    def model(self) -> str | None:
+        return self.first.model
+
+    @property
+    def family(self) -> str | None:
+        return self.first.family
+
+    @property
+    def speed(self) -> str:
+        """The first engine's speed, and what each engine holds now ("cuda:1: sdxl-base (running)")."""
+        if len(self.engines) == 1:
+            return self.first.speed
+        held = "; ".join(
+            f"{place.name}: {place.model or 'no model yet'}{' (running)' if place.busy else ''}"
+            for place in self.placements()
+        )
+        return f"{self.first.speed} · {len(self.engines)} engines, {held}"
+
+    def take_speed_notice(self) -> str | None:
+        notices = [engine.take_speed_notice() for engine in self.engines]
+        return next((notice for notice in notices if notice), None)
+
+    def warm_up(self, recipe: Recipe) -> None:
+        self.each(lambda engine: engine.warm_up(recipe))
+
+    # --- the pool's own -------------------------------------------------------------------------
+
+    @contextmanager
+    def engine_for(self, model: str | None = None) -> Iterator[Engine]:
+        """Hold a free engine (waiting in line for one), preferring one that holds `model`."""
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or not self._free:
+                self._changed.wait()
+            self._queue.pop(0)
+            engine = next((e for e in self._free if model is not None and e.model == model), self._free[0])
+            self._free.remove(engine)
+            self._busy[threading.get_ident()] = engine
+            self._runs[id(engine)] += 1
+            self._changed.notify_all()
+        try:
+            yield engine
+        finally:
+            with self._changed:
+                del self._busy[threading.get_ident()]
+                self._free.append(engine)
+                self._changed.notify_all()
+
+    def each(self, work: Callable[[Engine], T]) -> list[T]:
+        """`work` on every engine, one after the other (a warm-up, a model everyone needs)."""
+        return [work(engine) for engine in self.engines]
+
+    def placements(self) -> list[Placement]:
+        """What each engine holds and whether it is running now, in the pool's order."""
+        with self._changed:
+            busy = {id(engine) for engine in self._busy.values()}
+        return [
+            Placement(name, engine.model, id(engine) in busy, self._runs[id(engine)])
+            for name, engine in zip(self.names, self.engines, strict=True)
+        ]

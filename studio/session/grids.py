@@ -1,0 +1,58 @@
+"""A grid job in a session (A1111's X/Y/Z plot): every cell a txt2img node of its own, replayable, and the grid
+picture with the values in its margins, saved in the session's `grids/` folder (studio/scale/)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.formats import a1111, png_text
+from studio.history import Action, Iteration, SessionHistory
+from studio.recipe import Mode, Recipe
+from studio.scale.grid import Axis, cells, infotext_params
+from studio.scale.jobs import grid_picture, run_cells
+from studio.services import Services
+from studio.session.turn import Request, check_request, record_made
+
+GRIDS = "grids"
+
+
+@dataclass(frozen=True)
+class GridJob:
+    """What a grid job made: one node per cell (X fastest, then Y, then Z) and the grid picture's file."""
+
+    nodes: list[Iteration]
+    picture: Path
+
+
+def run_grid(
+    history: SessionHistory,
+    services: Services,
+    base: Recipe,
+    axes: Sequence[Axis],
+    *,
+    rng: random.Random,
+    parent_id: str | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+) -> GridJob:
+    """Run every cell of `axes` over `base` (one seed for the whole grid unless the grid varies it), spread over
+    the engines; then record the nodes, in cell order, and the grid picture. Nothing is recorded if a cell fails.
+    `on_cell(done, total)` as cells finish."""
+    base = base.replace(mode=Mode.TXT2IMG).with_concrete_seed(rng)
+    made = cells(base, list(axes))
+    requests = [Request(cell.recipe.with_concrete_seed(rng), Action.GENERATE, parent_id) for cell in made]
+    for request in requests:
+        check_request(history, services, request)
+    total = len(requests)
+    styled = [services.presets.styled(request.recipe) for request in requests]
+    pictures = run_cells(services.models.engine, styled, lambda done: on_cell(done, total) if on_cell else None)
+    nodes = [record_made(history, services, request, made) for request, made in zip(requests, pictures, strict=True)]
+    board = grid_picture(made, [outputs[0] for outputs in pictures], axes)
+    path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parameters = a1111.format_parameters(styled[0], 0, family=services.models.family)
+    script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
+    png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
+    return GridJob(nodes, path)
