@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+# Whose run the current thread carries: the session folder a turn runs for (set by the turn, read by the engine's
+# lane and the pool), so that Stop pressed in one browser stops that browser's run and never another artist's.
+RUN_OWNER: ContextVar[str | None] = ContextVar("run_owner", default=None)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class FakeEngine:
             raise ModelError(f"{model} is not in the local Hugging Face cache; try --model tiny")
         self._model = model
 
-    def request_stop(self) -> None:
+    def request_stop(self, owner: str | None = None) -> None:
         self._stop.set()
 
     def generate(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PIL import Image
 
+from studio.control.catalogue import union_mode
 from studio.errors import InputError
 from studio.prepare import render_size
 from studio.recipe import InpaintArea, Mode, Recipe
@@ -115,3 +116,16 @@ def is_whole_picture(recipe: Recipe) -> bool:
     return recipe.mode is Mode.IMG2IMG or (
         recipe.mode is Mode.INPAINT and recipe.inpaint_area is InpaintArea.WHOLE_PICTURE
     )
+
+
+def check_union_types(recipe: Recipe, controlnets: Sequence[object]) -> None:
+    """A union ControlNet serves the kinds it has a control type for (6 in xinsir's, 8 in promax: tile)."""
+    for number, (unit, controlnet) in enumerate(zip(recipe.controls, controlnets, strict=True), start=1):
+        types = getattr(controlnet, "config", {}).get("num_control_type")  # SDXL union ControlNets have it
+        if types is not None:
+            mode = union_mode(unit.kind)
+            if mode >= types:
+                raise InputError(
+                    f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
+                    f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
+                )

@@ -18,7 +18,7 @@ from PIL import Image
 from studio.control.catalogue import union_mode
 from studio.engine import prompts
 from studio.engine.area_prompts import areas_for
-from studio.engine.checks import check_inputs, is_whole_picture
+from studio.engine.checks import check_inputs, check_union_types, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.flux import (
@@ -43,6 +43,7 @@ from studio.errors import InputError, OutOfMemory
 from studio.finish import regions
 from studio.lora_library import resolve as resolve_lora
 from studio.prepare import crop_back, extend
+from studio.progress import RUN_OWNER
 from studio.recipe import HIRES_UPSCALERS, LANCZOS, InpaintArea, Mode, Recipe
 
 logger = logging.getLogger("studio")
@@ -149,9 +150,16 @@ class Engine:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def request_stop(self) -> None:
-        """Stop the current run at its next step. Harmless when nothing runs."""
-        self._stop.set()
+    @property
+    def waiting(self) -> list[str | None]:
+        """Whose runs wait for this engine (studio.progress.RUN_OWNER), oldest first."""
+        return self._lane.waiting
+
+    def request_stop(self, owner: str | None = None) -> None:
+        """Stop `owner`'s run (a session folder; None: whoever's) at its next step, or before it starts if it waits
+        for the lane. Harmless when nothing runs."""
+        if self._lane.cancel(owner):
+            self._stop.set()
 
     check_inputs = staticmethod(check_inputs)
 
@@ -210,7 +218,7 @@ class Engine:
                 pipe = pipelines.kontext(recipe.mode)
             elif recipe.controls:
                 controlnets = [self._controlnet(pipelines, unit.model) for unit in recipe.controls]
-                _check_union_types(recipe, controlnets)
+                check_union_types(recipe, controlnets)
                 pipe = pipelines.with_control(
                     recipe.mode,
                     controlnets,
@@ -265,7 +273,7 @@ class Engine:
                 pictures = [crop_back(picture, picture_size) for picture in pictures]
             return [picture.convert("RGB") for picture in pictures]
 
-        with self._lane.hold(live=live):
+        with self._lane.hold(live=live, owner=RUN_OWNER.get()):
             return self._worker.run(render)
 
     def _denoise(
@@ -484,15 +492,3 @@ def _steps_run(recipe: Recipe) -> int:
     if recipe.mode is Mode.TXT2IMG:
         return recipe.steps
     return min(int(recipe.steps * recipe.denoising_strength), recipe.steps)
-
-
-def _check_union_types(recipe: Recipe, controlnets: list[AnyControlNet]) -> None:
-    """A union ControlNet serves the kinds it has a control type for (6 in xinsir's, 8 in promax: tile)."""
-    for number, (unit, controlnet) in enumerate(zip(recipe.controls, controlnets, strict=True), start=1):
-        if isinstance(controlnet, ControlNetUnionModel):
-            mode, types = union_mode(unit.kind), controlnet.config["num_control_type"]
-            if mode >= types:
-                raise InputError(
-                    f"controls: unit {number}'s union ControlNet has {types} control types, and {unit.kind} is type "
-                    f"{mode}: use its promax version, or a ControlNet of {unit.kind}'s own"
-                )

@@ -27,26 +27,49 @@ class Lane:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._held = False
+        self._holder: str | None = None  # whose run holds the lane (studio.progress.RUN_OWNER)
         self._tickets = itertools.count()
         self._waiting: dict[int, bool] = {}  # ticket -> live; dicts keep the order the tickets were taken in
+        self._owners: dict[int, str | None] = {}  # ticket -> whose run waits with it
+        self._cancelled: set[int] = set()
 
     @contextlib.contextmanager
-    def hold(self, *, live: bool = False) -> Iterator[None]:
-        """Hold the lane for one run (or a load, or training), waiting for the runs ahead of this one."""
+    def hold(self, *, live: bool = False, owner: str | None = None) -> Iterator[None]:
+        """Hold the lane for one run (or a load, or training), waiting for the runs ahead of this one. A run
+        cancelled while it waits (`cancel`) raises GenerationStopped when its turn comes, without running."""
         with self._changed:
             ticket = next(self._tickets)
-            self._waiting[ticket] = live
+            self._waiting[ticket], self._owners[ticket] = live, owner
             try:
-                self._changed.wait_for(lambda: not self._held and self._next() == ticket)
+                self._changed.wait_for(lambda: ticket in self._cancelled or (not self._held and self._next() == ticket))
             finally:
-                del self._waiting[ticket]
-            self._held = True
+                del self._waiting[ticket], self._owners[ticket]
+                self._changed.notify_all()
+            if ticket in self._cancelled:
+                self._cancelled.discard(ticket)
+                raise GenerationStopped("stopped before it started")
+            self._held, self._holder = True, owner
         try:
             yield
         finally:
             with self._changed:
-                self._held = False
+                self._held, self._holder = False, None
                 self._changed.notify_all()
+
+    def cancel(self, owner: str | None) -> bool:
+        """Cancel `owner`'s waiting runs, and say whether the run holding the lane is one of theirs (`owner`
+        None: whether anything holds it; nothing waiting is cancelled, as Stop always did)."""
+        with self._changed:
+            if owner is not None:
+                self._cancelled |= {ticket for ticket, whose in self._owners.items() if whose == owner}
+            self._changed.notify_all()
+            return self._held and (owner is None or self._holder == owner)
+
+    @property
+    def waiting(self) -> list[str | None]:
+        """Whose runs wait for the lane, in the order they will run (None: a load or training)."""
+        with self._changed:
+            return list(self._owners.values())
 
     @property
     def wanted(self) -> bool:

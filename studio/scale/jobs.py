@@ -3,6 +3,7 @@ values in the margins (as A1111's X/Y/Z plot draws it: X across the top, Y down 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,9 @@ def run_cells(
         return pictures
 
     with ThreadPoolExecutor(max_workers=engines_in(engine), thread_name_prefix="grid-cell") as workers:
-        return list(workers.map(run, recipes))
+        # Each cell carries whose run it is (studio.progress.RUN_OWNER) to its thread: Stop reaches every cell.
+        cells = [workers.submit(contextvars.copy_context().run, run, recipe) for recipe in recipes]
+        return [cell.result() for cell in cells]
 
 
 def grid_picture(cells: Sequence[Cell], pictures: Sequence[Image.Image], axes: Sequence[Axis]) -> Image.Image:

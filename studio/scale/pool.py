@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from studio.errors import GenerationStopped
+from studio.progress import RUN_OWNER
 from studio.recipe import Recipe
 from studio.services.models import Engine
 
@@ -43,8 +45,9 @@ class EnginePool:
         self.engines = list(engines)
         self.names = list(names or [f"engine {number}" for number in range(1, len(engines) + 1)])
         self._free = list(self.engines)
-        self._queue: list[object] = []  # the runs waiting, oldest first: a ticket each
-        self._busy: dict[int, Engine] = {}  # the engine each running thread holds
+        self._queue: list[tuple[object, str | None]] = []  # the runs waiting, oldest first: a ticket and whose
+        self._cancelled: set[object] = set()
+        self._busy: dict[int, tuple[str | None, Engine]] = {}  # whose run each running thread carries, and where
         self._runs = {id(engine): 0 for engine in self.engines}
         self._changed = threading.Condition()
 
@@ -58,12 +61,15 @@ class EnginePool:
         with self.engine_for(recipe.model) as engine:
             return engine.generate(recipe, **options)
 
-    def request_stop(self) -> None:
-        """Stop every run in progress (each at its next step)."""
+    def request_stop(self, owner: str | None = None) -> None:
+        """Stop `owner`'s runs (a session folder), running or waiting for an engine; None: every run in progress."""
         with self._changed:
-            running = list(self._busy.values())
+            if owner is not None:
+                self._cancelled |= {ticket for ticket, whose in self._queue if whose == owner}
+            running = [engine for whose, engine in self._busy.values() if owner is None or whose == owner]
+            self._changed.notify_all()
         for engine in running:
-            engine.request_stop()
+            engine.request_stop(owner)
 
     def load(self, model: str) -> None:
         self.first.load(model)
@@ -99,15 +105,19 @@ class EnginePool:
     @contextmanager
     def engine_for(self, model: str | None = None) -> Iterator[Engine]:
         """Hold a free engine (waiting in line for one), preferring one that holds `model`."""
-        ticket = object()
+        ticket, owner = object(), RUN_OWNER.get()
         with self._changed:
-            self._queue.append(ticket)
-            while self._queue[0] is not ticket or not self._free:
+            self._queue.append((ticket, owner))
+            while ticket not in self._cancelled and (self._queue[0][0] is not ticket or not self._free):
                 self._changed.wait()
-            self._queue.pop(0)
+            self._queue.remove((ticket, owner))
+            self._changed.notify_all()
+            if ticket in self._cancelled:
+                self._cancelled.discard(ticket)
+                raise GenerationStopped("stopped before it started")
             engine = next((e for e in self._free if model is not None and e.model == model), self._free[0])
             self._free.remove(engine)
-            self._busy[threading.get_ident()] = engine
+            self._busy[threading.get_ident()] = (owner, engine)
             self._runs[id(engine)] += 1
             self._changed.notify_all()
         try:
@@ -125,7 +135,7 @@ class EnginePool:
     def placements(self) -> list[Placement]:
         """What each engine holds and whether it is running now, in the pool's order."""
         with self._changed:
-            busy = {id(engine) for engine in self._busy.values()}
+            busy = {id(engine) for _, engine in self._busy.values()}
         return [
             Placement(name, engine.model, id(engine) in busy, self._runs[id(engine)])
             for name, engine in zip(self.names, self.engines, strict=True)

@@ -15,7 +15,9 @@ class Engine(Renderer, Protocol):
     """What the studio needs from studio.engine.Engine (kept abstract so that no module above it needs torch):
     its one run (`generate`, see studio.finish.runs.Renderer), and stopping and loading."""
 
-    def request_stop(self) -> None: ...
+    def request_stop(self, owner: str | None = None) -> None:
+        """Stop `owner`'s run (a session folder, studio.progress.RUN_OWNER; None: whoever's)."""
+        ...
 
     def load(self, model: str) -> None: ...
 
@@ -100,9 +102,10 @@ class Models:
             self.offered.check_model(model)
         self.engine.load(model)
 
-    def stop(self) -> None:
-        """Stop the run in progress at its next step (or an upscaler at its next tile), whoever started it."""
-        self.engine.request_stop()
+    def stop(self, owner: str | None = None) -> None:
+        """Stop `owner`'s run (a session folder; None: whoever's) at its next step, or before it starts if it waits;
+        an upscaler stops at its next tile."""
+        self.engine.request_stop(owner)
         self.upscalers.request_stop()
 
     def upscaler_names(self) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, SessionHistory
+from studio.progress import RUN_OWNER
 from studio.recipe import Mode, Recipe
 from studio.scale.grid import Axis, cells, infotext_params
 from studio.scale.jobs import grid_picture, run_cells
@@ -47,7 +48,11 @@ def run_grid(
         check_request(history, services, request)
     total = len(requests)
     styled = [services.presets.styled(request.recipe) for request in requests]
-    pictures = run_cells(services.models.engine, styled, lambda done: on_cell(done, total) if on_cell else None)
+    owner = RUN_OWNER.set(str(history.folder))  # Stop pressed for this session stops its cells
+    try:
+        pictures = run_cells(services.models.engine, styled, lambda done: on_cell(done, total) if on_cell else None)
+    finally:
+        RUN_OWNER.reset(owner)
     nodes = [record_made(history, services, request, made) for request, made in zip(requests, pictures, strict=True)]
     board = grid_picture(made, [outputs[0] for outputs in pictures], axes)
     path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"

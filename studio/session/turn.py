@@ -25,7 +25,7 @@ from studio.formats import a1111, png_text
 from studio.formats.hashes import model_hash_for
 from studio.history import Action, Iteration, SessionHistory
 from studio.pictures import open_picture
-from studio.progress import StepProgress
+from studio.progress import RUN_OWNER, StepProgress
 from studio.recipe import Recipe
 from studio.services import Services
 
@@ -71,6 +71,7 @@ def take_turn(
             on_step(progress)
 
     runs.started(folder)
+    owner = RUN_OWNER.set(str(folder))  # Stop pressed for this session stops this run, and no other session's
     try:
         pictures = _render(services, encoded, images, report)
         with services.write_lock:
@@ -81,6 +82,8 @@ def take_turn(
     except Exception as error:
         runs.finished(folder, failed=str(error))
         raise
+    finally:
+        RUN_OWNER.reset(owner)
     runs.finished(folder, node_id=node.id)
     return node
 
@@ -94,7 +97,11 @@ def render_live(
     """A live run of `request` (its seed concrete): checked as a turn is, rendered behind every pressed run,
     recorded nowhere until the artist keeps it (`record_made`)."""
     check_request(history, services, request)
-    return _render(services, services.presets.styled(request.recipe), request.images, on_step, live=True)
+    owner = RUN_OWNER.set(str(history.folder))
+    try:
+        return _render(services, services.presets.styled(request.recipe), request.images, on_step, live=True)
+    finally:
+        RUN_OWNER.reset(owner)
 
 
 def record_made(

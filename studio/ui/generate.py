@@ -75,8 +75,13 @@ def wire(
     run = screen.run_options
     inputs = screen.recipe_inputs | {screen.selected, screen.session, branch}
     generate_button.click(generate, inputs=inputs, outputs=screen.run_outputs, **run)
+
+    def stop(session_id: str | None, request: gr.Request) -> None:
+        """This browser's run stops (running or waiting), never another artist's in a shared studio."""
+        services.models.stop(str(screen.session_for(session_id, request).history.folder))
+
     # Stop skips the queue: it must reach the run that holds the lane.
-    stop_button.click(services.models.stop, queue=False, api_visibility="private")
+    stop_button.click(stop, inputs=[screen.session], queue=False, api_visibility="private")
 
     def put_back_unsent(words: dict | None):
         if not words:

@@ -1,0 +1,93 @@
+"""Stop stops the run of the session it was pressed for: never another artist's run in a shared studio, and a run
+still waiting for the engine is taken out of the line (studio.progress.RUN_OWNER, the lane, the pool)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from studio.errors import GenerationStopped
+from studio.progress import RUN_OWNER
+from studio.recipe import Recipe
+
+LONG = Recipe(prompt="a lighthouse at dusk", model="tiny", steps=30, width=64, height=64, seed=3)
+
+
+def run_as(owner: str, engine, outcome: dict, **options) -> threading.Thread:
+    def run() -> None:
+        RUN_OWNER.set(owner)
+        try:
+            outcome[owner] = len(engine.generate(LONG, **options))
+        except GenerationStopped:
+            outcome[owner] = "stopped"
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_stop_for_one_session_leaves_anothers_run_alone_and_stops_its_own(engine):
+    started, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_the_lane(progress) -> None:  # session-a's run stays under way until the test has seen b wait
+        started.set()
+        release.wait(60)
+
+    first = run_as("session-a", engine, outcome, on_step=hold_the_lane)
+    assert started.wait(60)
+    engine.request_stop("session-b")  # pressed in another browser, which has no run
+    waiting = run_as("session-b", engine, outcome)  # ...and now it does: waiting behind session-a's
+    for _ in range(600):
+        if "session-b" in engine.waiting:
+            break
+        threading.Event().wait(0.05)
+    engine.request_stop("session-b")
+    waiting.join(60)
+    release.set()
+    first.join(120)
+    assert outcome == {"session-a": 1, "session-b": "stopped"}  # b's never started; a's ran to its end
+
+    stepped, outcome = threading.Event(), {}
+    second = run_as("session-a", engine, outcome, on_step=lambda progress: stepped.set())
+    assert stepped.wait(60)
+    engine.request_stop("session-a")
+    second.join(60)
+    assert outcome == {"session-a": "stopped"}
+
+
+def test_a_pool_stops_the_sessions_run_on_its_engine_and_no_other(model_cache):
+    import torch
+
+    from studio.engine.factory import make_engine
+    from studio.scale.pool import EnginePool
+
+    torch.set_num_threads(1)
+    engines = [make_engine(cache_dir=model_cache) for _ in range(2)]
+    for each in engines:
+        each.load("tiny")
+    pool = EnginePool(engines)
+    both, outcome = threading.Barrier(3), {}
+
+    def step_once_then_wait(progress) -> None:
+        if progress.step == 1:
+            both.wait(60)
+
+    runs = [run_as(owner, pool, outcome, on_step=step_once_then_wait) for owner in ("session-a", "session-b")]
+    both.wait(60)  # both runs under way, one on each engine
+    pool.request_stop("session-b")
+    for run in runs:
+        run.join(120)
+    assert outcome == {"session-a": 1, "session-b": "stopped"}
+
+
+@pytest.mark.parametrize("owner", [None])
+def test_a_stop_for_no_one_stops_whatever_runs_as_before(engine, owner):
+    outcome: dict = {}
+
+    def stop_at_first(progress) -> None:
+        engine.request_stop(owner)
+
+    thread = run_as("session-a", engine, outcome, on_step=stop_at_first)
+    thread.join(60)
+    assert outcome == {"session-a": "stopped"}
