@@ -45,6 +45,10 @@ class FakeEngine:
     def take_speed_notice(self) -> str | None:
         return None
 
+    @property
+    def model_note(self) -> str | None:
+        return None
+
     def warm_up(self, recipe: Recipe) -> None:
         pass  # a fake engine runs eagerly
 

@@ -31,6 +31,13 @@ def test_load_tiny_flux_generate_and_inpaint_then_back_to_sd(fresh_engine, page,
         open_studio(page, url)
         expect(page.locator("#distilled-cfg")).to_be_hidden()
         page.get_by_text("Model", exact=True).click()
+        # A model that cannot load: said under Generate, where it stays, and the loaded model is named.
+        page.fill("#model textarea, #model input", str(tmp_path / "nowhere" / "flux1-dev-Q8_0.gguf"))
+        page.click("#load-model")
+        expect(page.locator("#status")).to_contain_text("Not loaded:", timeout=RUN_TIMEOUT)
+        expect(page.locator("#status")).to_contain_text("does not exist")
+        expect(page.locator("#status")).to_contain_text("The loaded model is still tiny")
+        expect(page.locator("#model-status")).to_contain_text("tiny · SD 1.5")
         page.click("#use-tiny-flux")
         expect(page.locator("#status")).to_contain_text("Loaded tiny-flux (Flux.1)", timeout=RUN_TIMEOUT)
         expect(page.locator("#status")).to_contain_text("Set sampler Euler, CFG 1")

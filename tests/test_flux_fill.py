@@ -80,3 +80,7 @@ def test_outpaint_runs_on_a_fill_model_and_what_it_cannot_do_is_refused(fill_eng
         mask = square_mask() if changes.get("mode") is not Mode.IMG2IMG else None
         with pytest.raises(InputError, match=words):
             fill_engine.generate(recipe.replace(**changes), image=picture, mask=mask)
+
+
+def test_the_window_is_told_what_a_fill_model_does(fill_engine):
+    assert "inpaints and outpaints only" in fill_engine.model_note and "about 30" in fill_engine.model_note

@@ -72,3 +72,22 @@ def test_flux_loras_act_on_a_gguf_transformer_beside_its_weights_and_leave_nothi
     assert not np.array_equal(styled, plain)
     again = np.asarray(engine.generate(FLUX.replace(model=gguf_file))[0], dtype=np.int16)
     assert np.array_equal(again, plain)  # the LoRA layers went with the LoRAs
+
+
+def test_a_fill_model_beside_the_file_serves_its_encoders_without_making_it_a_fill_model(model_cache, tmp_path):
+    """The walk-through's models folder: FLUX.1-Fill-dev sorts before FLUX.1-dev, and its transformer takes more
+    inputs; the file's own shapes say what it is, whichever Flux folder serves the text encoders and VAE."""
+    import shutil
+
+    from studio.engine.tiny_flux import tiny_flux_fill_folder
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(tiny_flux_fill_folder(model_cache), models / "FLUX.1-Fill-dev")
+    shutil.copytree(tiny_flux_folder(model_cache), models / "FLUX.1-dev")
+    shutil.copy(tiny_flux_gguf(model_cache), models / "flux1-dev-Q8_0.gguf")
+    shutil.copy(tiny_flux_checkpoint(model_cache), models / "flux1-dev.safetensors")
+    engine = make_engine(cache_dir=model_cache)
+    plain = picture(engine, str(tiny_flux_folder(model_cache)))
+    assert np.abs(picture(engine, str(models / "flux1-dev-Q8_0.gguf")) - plain).max() <= MOST_LEVELS
+    assert np.array_equal(picture(engine, str(models / "flux1-dev.safetensors")), plain)

@@ -87,7 +87,7 @@ def test_a_kontext_edit_is_a_child_node_replayed_to_the_same_pixels(flux_engine,
     picture = session.output_picture(made.id)
     changed = session.kontext(picture, f"  {INSTRUCTION} ", flux, parent_id=made.id, source_index=0)
     assert (changed.action, changed.parent_id, changed.recipe.prompt) == (Action.KONTEXT, made.id, INSTRUCTION)
-    assert changed.recipe.kontext and changed.recipe.mode is Mode.IMG2IMG
+    assert changed.recipe.kontext and changed.recipe.mode is Mode.IMG2IMG and changed.recipe.denoising_strength == 1
     mask = Image.new("L", picture.size, 0)
     mask.paste(255, (8, 8, 40, 40))
     sharp = flux.replace(mask_blur=0)  # the mask as drawn: no soft edge reaching outside it

@@ -22,6 +22,7 @@ from studio.engine.checks import check_inputs, check_union_types, is_whole_pictu
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
 from studio.engine.flux import (
+    FILL_NOTE,
     check_flux,
     control_arguments,
     cropped,
@@ -116,6 +117,11 @@ class Engine:
     def speed(self) -> str:
         """Fast (compiled) or eager, and why, in the artist's words."""
         return self._fast.describe()
+
+    @property
+    def model_note(self) -> str | None:
+        """What the artist should know of the loaded model beyond its family (a Fill model's limits)."""
+        return FILL_NOTE if self._pipelines is not None and self._pipelines.fill else None
 
     def eagerly(self) -> contextlib.AbstractContextManager[None]:
         """Runs inside are eager even where the fast path is on: for comparisons (bench/bench_gpu.py)."""

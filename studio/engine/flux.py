@@ -65,6 +65,12 @@ def check_flux(recipe: Recipe, *, fill: bool = False) -> None:
         raise InputError("inpaint_area: a Kontext edit reads the whole picture; choose 'whole picture'")
 
 
+FILL_NOTE = (
+    "This is a Fill model (FLUX.1 Fill): it inpaints and outpaints only. Black Forest Labs suggest a Distilled CFG "
+    "Scale of about 30 for it."
+)
+
+
 def check_fill(recipe: Recipe) -> None:
     """A Flux Fill model (FLUX.1 Fill) paints only where a mask says, on the whole picture: it inpaints and
     outpaints. What else a recipe asks of it is refused, with what to do instead."""

@@ -177,9 +177,12 @@ def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
 
 def transformer_config(base: Path, weights: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The base model's transformer configuration, as the file's own shapes say where they differ (a schnell
-    fine-tune has no guidance input; the number of blocks is the file's)."""
+    fine-tune has no guidance input; the number of blocks is the file's; so are its inputs and outputs, whichever
+    Flux folder serves the encoders: a Fill model's beside a dev file must not make it read as Fill)."""
     config = json.loads((base / "transformer" / "config.json").read_text(encoding="utf-8"))
     config["guidance_embeds"] = "time_text_embed.guidance_embedder.linear_1.weight" in weights
+    config["in_channels"] = _shape(weights["x_embedder.weight"])[1]
+    config["out_channels"] = _shape(weights["proj_out.weight"])[0]
     config["num_layers"] = len(_block_numbers(weights, "transformer_blocks."))
     config["num_single_layers"] = len(_block_numbers(weights, "single_transformer_blocks."))
     return config

@@ -288,7 +288,10 @@ def _load_flux_gguf(path: Path, dtype: torch.dtype, flux_base: str | None) -> Di
         quantization_config=GGUFQuantizationConfig(compute_dtype=dtype),
         torch_dtype=dtype,
         local_files_only=True,
-        **{name: shape[name] for name in ("num_layers", "num_single_layers", "guidance_embeds")},
+        **{
+            name: shape[name]
+            for name in ("num_layers", "num_single_layers", "guidance_embeds", "in_channels", "out_channels")
+        },
     )
     return FluxPipeline.from_pretrained(base, transformer=transformer, dtype=dtype)
 

@@ -93,6 +93,10 @@ class EnginePool:
         )
         return f"{self.first.speed} · {len(self.engines)} engines, {held}"
 
+    @property
+    def model_note(self) -> str | None:
+        return self.first.model_note
+
     def take_speed_notice(self) -> str | None:
         notices = [engine.take_speed_notice() for engine in self.engines]
         return next((notice for notice in notices if notice), None)

@@ -38,6 +38,11 @@ class Engine(Renderer, Protocol):
         """Once: why the fast path turned itself off during a run (None when it did not)."""
         ...
 
+    @property
+    def model_note(self) -> str | None:
+        """What the artist should know of the loaded model beyond its family (a Fill model's limits), or None."""
+        ...
+
     def warm_up(self, recipe: Recipe) -> None:
         """Compile the fast path's kernels for `recipe`'s size ahead of the artist's first run (nothing when eager)."""
         ...
@@ -126,3 +131,7 @@ class Models:
 
     def take_speed_notice(self) -> str | None:
         return self.engine.take_speed_notice()
+
+    @property
+    def model_note(self) -> str | None:
+        return self.engine.model_note

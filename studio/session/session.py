@@ -176,6 +176,8 @@ class Session(LivePainting):
             references=(),
             area_prompts=(),
             kontext=True,
+            # Without a mask the picture is drawn anew from noise: its record says so (strength 1), not the form's.
+            **({"denoising_strength": 1.0} if mask is None else {}),
         )
         images = {"image": image} | ({"mask": mask.convert("L")} if mask is not None else {})
         request = Request(recipe, Action.KONTEXT, parent_id, source_index, images, sources=sources or {})

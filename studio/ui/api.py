@@ -20,6 +20,7 @@ from studio.errors import GenerationStopped
 from studio.history import Iteration
 from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
+from studio.scale.jobs import engines_in
 from studio.services import Services
 from studio.session.session import Session
 from studio.session.sessions import Sessions
@@ -166,7 +167,7 @@ def add_endpoints(sessions: Sessions) -> None:
         sessions.services.models.stop()
         return "stopping"
 
-    lane = {"concurrency_id": GPU_LANE, "concurrency_limit": 1}
+    lane = {"concurrency_id": GPU_LANE, "concurrency_limit": engines_in(sessions.services.models.engine)}
     endpoints: list[tuple[Any, list, list, dict]] = [
         (generate, [recipe, session_box], [node_out, pictures], lane),
         (repaint, [image, recipe, parent, index, session_box], [node_out, pictures], lane),

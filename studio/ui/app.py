@@ -17,6 +17,7 @@ from studio.ui import (
     editor,
     finish_tab,
     generate,
+    grid_panel,
     history,
     loras_tab,
     page,
@@ -123,12 +124,15 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                     settings = settings_widgets(defaults, services.models.family)
                     styles, preset_choice, preset_apply, preset_problems = presets_panel.picker_widgets()
                     hires = hires_widgets(defaults, services.models.upscaler_names()[1:])
+                with gr.Accordion("Grid: compare settings (X/Y/Z plot)", open=False, elem_id="grid"):
+                    grid = grid_panel.grid_widgets()
                 with gr.Accordion("Model", open=bool(notice)):
                     model = gr.Textbox(
                         value=defaults.model,
                         label="Model",
-                        info="SD 1.5 or SDXL: a Hugging Face id, a diffusers folder, a .safetensors file; Flux.1: "
-                        "a Hugging Face id or a diffusers folder; or 'tiny' / 'tiny-sdxl' / 'tiny-flux' (test models)",
+                        info="A Hugging Face id, a diffusers folder or a .safetensors file (SD 1.5, SDXL, Flux.1); a "
+                        "Flux transformer file or GGUF takes its encoders from a Flux folder beside it; or 'tiny' / "
+                        "'tiny-sdxl' / 'tiny-flux' (test models)",
                         elem_id="model",
                     )
                     with gr.Row():
@@ -261,6 +265,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
         results.wire(services, screen, result_actions, editor=edit_panel)
         finish_tab.wire(screen, finish_panel, open_button=result_actions.finish, tab=finish_tab_item)
         editor.wire(services, screen, edit_panel)
+        grid_panel.wire(screen, grid)
         control_tab.wire(services, screen, control_panel)
         reference_panel_events.wire(screen, reference_panel)
         area_panel_events.wire(screen, area_panel)

@@ -28,7 +28,7 @@ from studio.ui.form import edit_widgets
 from studio.ui.live_panel import EditorLink, LivePanel, live_widgets
 from studio.ui.present.editor_page import editing_line, editor_html, editor_value
 from studio.ui.present.licences import LICENCES
-from studio.ui.running import user_errors
+from studio.ui.running import refusal, user_errors
 from studio.ui.screen import Screen
 
 
@@ -69,15 +69,16 @@ def editor_widgets(defaults: Recipe, script: str, family: str | None) -> EditPan
                 instruction = gr.Textbox(
                     label="Or say the change (Flux Kontext)",
                     placeholder="e.g. make the jacket red",
-                    info="Needs a Kontext model (FLUX.1 Kontext dev or a fine-tune). With a mask, only the masked "
-                    "area changes; the rest stays pixel for pixel.",
+                    info="For a Kontext model (FLUX.1 Kontext dev or a fine-tune; other Flux models run it but do "
+                    "not follow the words well). With a mask, only the masked area and its soft edge change.",
                     max_length=MAX_PROMPT_CHARS,
                     elem_id="kontext-instruction",
                 )
                 change = gr.Button("Change it as said", elem_id="kontext-change")
             gr.Markdown(
                 "*Mask brush*: marks what may change. *Paint*: colours the run follows (repaint, or inpaint "
-                "where painted). Outside the mask and paint, an inpaint keeps every pixel.",
+                "where painted). Outside the mask and paint and their soft edge (*Mask edge softness*), an "
+                "inpaint keeps every pixel.",
                 elem_id="edit-help",
             )
             with gr.Group(visible=False, elem_id="about-upload") as about_upload:
@@ -358,6 +359,8 @@ def wire(services: Services, screen: Screen, panel: EditPanel) -> None:
         )
 
     def change_as_said(values: dict[Any, Any], request: gr.Request):
+        if not str(values[panel.instruction] or "").strip():  # refused here, with the box still in view
+            raise refusal("Describe the change in words first, e.g. 'make the jacket red'.", title="No words")
         session = screen.session_for(values[screen.session], request)
         with user_errors():
             painted = read_edit(session, values[panel.image])

@@ -139,8 +139,14 @@ def wire(
 
     def load(values: dict[Any, Any], model: str | None = None, request: gr.Request | None = None):
         previous_family = services.models.family
-        with user_errors():
-            services.models.load((model or values[form.model]).strip())
+        try:
+            with user_errors():
+                services.models.load((model or values[form.model]).strip())
+        except gr.Error as error:  # said where it stays, under Generate, not only in a note that goes away
+            gr.Warning(error.message, title=error.title or "Model not loaded")
+            return {
+                screen.status: f"**Not loaded:** {error.message} The loaded model is still {services.models.model}."
+            }
         family = services.models.family
         picked = values[screen.selected]
         if picked and values[screen.session]:
@@ -180,7 +186,16 @@ def wire(
             form.distilled_cfg_scale: gr.Slider(visible=flux),
             form.shift: gr.Slider(visible=flux),
             native_sizes: gr.Radio(**native_sizes_radio(family)),
-            screen.status: f"Loaded `{services.models.model}` ({family}). {size_note} {sampling_note}".strip(),
+            screen.status: " ".join(
+                part
+                for part in (
+                    f"Loaded `{services.models.model}` ({family}).",
+                    services.models.model_note,
+                    size_note,
+                    sampling_note,
+                )
+                if part
+            ),
             screen.use_model: use_model,
             **control_models,
         }

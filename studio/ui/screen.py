@@ -10,6 +10,7 @@ import gradio as gr
 from PIL import Image
 
 from studio.history import Iteration
+from studio.scale.jobs import engines_in
 from studio.services import Services
 from studio.session.session import Session
 from studio.session.sessions import Sessions
@@ -98,7 +99,7 @@ class Screen:
         """How run events are queued and shown: one GPU lane; progress in the status line only."""
         return {
             "concurrency_id": GPU_LANE,
-            "concurrency_limit": 1,
+            "concurrency_limit": engines_in(self.services.models.engine),  # one run per engine at once
             "api_visibility": "private",
             "show_progress": "minimal",
             "show_progress_on": [self.badge_sink],
