@@ -56,6 +56,26 @@ def engine_devices(gpus: list[int] | str | None, available: int) -> list[str]:
     return [f"cuda:{number}" for number in numbers]
 
 
+def cluster_engine(address: str, options: dict) -> Engine:
+    """--ray: one engine per GPU of the Ray cluster at `address`, as actors, behind one pool (studio/scale/)."""
+    import ray
+
+    from studio.scale.pool import EnginePool
+    from studio.scale.ray_engines import ray_engines
+
+    try:
+        ray.init(address=address)
+    except Exception as error:  # ConnectionError, or Ray's own kinds for an address it cannot use
+        raise SystemExit(
+            f"--ray {address}: cannot join the cluster ({error}). Start it with `ray start --head`."
+        ) from None
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus == 0:
+        raise SystemExit(f"--ray {address}: the cluster has no GPUs; start its workers with `ray start --num-gpus=N`.")
+    engines = ray_engines(gpus, options)
+    return EnginePool(engines, [engine.name for engine in engines])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from studio.recipe import DEFAULT_MODEL
 
@@ -153,6 +173,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="0,1,…|all",
         help="run one engine per GPU (runs of different sessions in parallel, a grid's cells spread over them)",
     )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="run one engine per GPU of a Ray cluster (e.g. auto, or 10.0.0.5:6379); the window and files stay here",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt checkpoints (can run code!)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     parser.add_argument(
@@ -167,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.sign_cert is None) != (args.sign_key is None):
         parser.error("--sign-cert and --sign-key go together")
+    if args.ray and args.gpus is not None:
+        parser.error("--ray and --gpus: a cluster's engines are one per GPU of the cluster; give one or the other")
     from studio.access.login import LoginError, parse_account
 
     try:
@@ -300,22 +328,23 @@ def main(argv: list[str] | None = None) -> None:
     every = [DeviceSettings(device, settings.dtype, settings.memory) for device in devices] or [settings]
     cache_dir = args.cache or default_cache_dir()
     upscalers = Upscalers(args.upscalers, settings.device)
-    engines = [
-        make_engine(
-            cache_dir=cache_dir,
-            settings=each,
-            allow_pickle=args.allow_pickle,
-            lora_dir=args.loras,
-            embedding_dir=args.embeddings,
-            reference_dir=args.ipadapter,
-            upscalers=upscalers,
-            fast=args.fast,
-            flux_base=args.flux_base,
-        )
-        for each in every
-    ]
-    # Several GPUs: one engine each, behind a pool the studio talks to as to one engine (studio/scale/pool.py).
-    engine = engines[0] if len(engines) == 1 else EnginePool(engines, [each.device for each in every])
+    options = {
+        "cache_dir": cache_dir,
+        "allow_pickle": args.allow_pickle,
+        "lora_dir": args.loras,
+        "embedding_dir": args.embeddings,
+        "reference_dir": args.ipadapter,
+        "fast": args.fast,
+        "flux_base": args.flux_base,
+    }
+    workshop = None  # a cluster's studio trains no LoRA: its engines are elsewhere (the Train tab says so)
+    if args.ray:
+        engine: Engine = cluster_engine(args.ray, options)
+    else:
+        engines = [make_engine(settings=each, upscalers=upscalers, **options) for each in every]
+        workshop = LoraWorkshop(engines[0])  # training holds the first engine's lane
+        # Several GPUs: one engine each, behind a pool the studio talks to as to one engine (studio/scale/pool.py).
+        engine = engines[0] if len(engines) == 1 else EnginePool(engines, [each.device for each in every])
     notice = None
     print(f"Loading {args.model} on {settings.device}…", flush=True)
     try:
@@ -338,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         lora_dir=args.loras,
         embedding_dir=args.embeddings,
         reference_dir=args.ipadapter,
-        workshop=LoraWorkshop(engines[0]),  # training holds the first engine's lane
+        workshop=workshop,
         map_maker=Preprocessors(args.annotators or cache_dir / "annotators"),
         upscalers=upscalers,
         # Several accounts: each one's sessions are its own, and only it is served their pictures.

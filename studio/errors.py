@@ -49,6 +49,10 @@ class OutOfMemory(StudioError):
     """The device ran out of memory for this run; a smaller size or batch, or --low-memory, may fit."""
 
 
+class WorkerLost(StudioError):
+    """An engine on another machine (a Ray worker) stopped answering during a run; nothing of the run is kept."""
+
+
 class AnnotatorMissing(StudioError):
     """A ControlNet preprocessor's weights are not on this machine and cannot be downloaded now."""
 
@@ -84,6 +88,7 @@ ANSWERS: tuple[tuple[type[StudioError], Answer], ...] = (
     (AnnotatorMissing, Answer("Preprocessor weights missing", 422)),
     (NotAvailable, Answer("Not available in this studio", 501)),
     (OutOfMemory, Answer("Out of memory", 507)),
+    (WorkerLost, Answer("A worker stopped", 503)),
     (StudioError, Answer("Please check your input", 422)),
 )
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from studio.errors import GenerationStopped
+from studio.errors import GenerationStopped, WorkerLost
 from studio.progress import RUN_OWNER
 from studio.recipe import Recipe
 from studio.services.models import Engine
@@ -58,8 +58,17 @@ class EnginePool:
     # --- the Engine protocol --------------------------------------------------------------------
 
     def generate(self, recipe: Recipe, **options: Any) -> list:
-        with self.engine_for(recipe.model) as engine:
-            return engine.generate(recipe, **options)
+        """The pictures of `recipe` from the first free engine. An engine lost mid-run (a Ray worker that died:
+        WorkerLost) leaves the pool, and the run is tried once more on another; nothing of the lost run is kept."""
+        for attempt in (1, 2):
+            with self.engine_for(recipe.model) as engine:
+                try:
+                    return engine.generate(recipe, **options)
+                except WorkerLost:
+                    self._retire(engine)
+                    if attempt == 2 or not self.engines:
+                        raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def request_stop(self, owner: str | None = None) -> None:
         """Stop `owner`'s runs (a session folder), running or waiting for an engine; None: every run in progress."""
@@ -112,10 +121,14 @@ class EnginePool:
         ticket, owner = object(), RUN_OWNER.get()
         with self._changed:
             self._queue.append((ticket, owner))
-            while ticket not in self._cancelled and (self._queue[0][0] is not ticket or not self._free):
+            while (
+                self.engines and ticket not in self._cancelled and (self._queue[0][0] is not ticket or not self._free)
+            ):
                 self._changed.wait()
             self._queue.remove((ticket, owner))
             self._changed.notify_all()
+            if not self.engines:
+                raise WorkerLost("every engine of the pool has stopped answering; restart the studio")
             if ticket in self._cancelled:
                 self._cancelled.discard(ticket)
                 raise GenerationStopped("stopped before it started")
@@ -129,8 +142,15 @@ class EnginePool:
         finally:
             with self._changed:
                 del self._busy[threading.get_ident()]
-                self._free.append(engine)
+                if engine in self.engines:  # a retired engine does not come back
+                    self._free.append(engine)
                 self._changed.notify_all()
+
+    def _retire(self, engine: Engine) -> None:
+        with self._changed:
+            index = self.engines.index(engine)
+            del self.engines[index], self.names[index]
+            self._changed.notify_all()
 
     def each(self, work: Callable[[Engine], T]) -> list[T]:
         """`work` on every engine, one after the other (a warm-up, a model everyone needs)."""

@@ -81,6 +81,7 @@ def wire(screen: Screen, panel: GridPanel) -> None:
             else:
                 job = item.result
                 yield {
+                    **screen.after_run(session, job.nodes[0]),  # the first cell picked, as a run's first picture
                     screen.status: f"Saved a grid of {len(job.nodes)} cells ({job.nodes[0].id} to "
                     f"{job.nodes[-1].id}); the grid picture is in `{job.picture}`",
                     panel.picture: gr.Image(value=str(job.picture), visible=True),

@@ -1,0 +1,52 @@
+"""The Grid panel (A1111's X/Y/Z plot) in the real page: two settings varied over the form's recipe make a node per
+cell, shown in Results and the tree, and the grid picture with the values in its margins; a bad value is refused
+by name and nothing is saved."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from studio.recipe import Recipe
+from tests.browser_kit import RUN_TIMEOUT, open_studio, shoot
+from tests.servers import browser_session, running_studio
+
+pytestmark = pytest.mark.browser
+
+QUICK = Recipe(prompt="a knight in red armour", model="tiny", steps=2, width=64, height=64, seed=5)
+
+
+def choose(page, selector: str, option: str) -> None:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_path):
+    with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        page.get_by_text("Grid: compare settings (X/Y/Z plot)").click()
+        expect(page.locator("#grid-x-values textarea, #grid-x-values input").first).to_have_value("3, 5, 7")
+        choose(page, "#grid-y", "Prompt S/R")
+        expect(page.locator("#grid-y-values textarea, #grid-y-values input").first).to_have_value("red, blue, gold")
+        page.fill("#grid-x-values textarea, #grid-x-values input", "3, 7")
+        page.fill("#grid-y-values textarea, #grid-y-values input", "red, blue")
+        page.click("#grid-run")
+        expect(page.locator("#status")).to_contain_text("Saved a grid of 4 cells", timeout=RUN_TIMEOUT)
+        expect(page.locator("#grid-picture img")).to_be_visible()
+        expect(page.locator("#results .thumb")).to_have_count(4)
+        shoot(page, "grid-01-made")
+        nodes = browser_session(studio).history.nodes()
+        assert [(node.recipe.cfg_scale, node.recipe.prompt) for node in nodes] == [
+            (3, "a knight in red armour"), (7, "a knight in red armour"),
+            (3, "a knight in blue armour"), (7, "a knight in blue armour"),
+        ]  # fmt: skip
+        (grid,) = (browser_session(studio).history.folder / "grids").iterdir()
+        assert Image.open(grid).width > 2 * 64
+
+        page.fill("#grid-x-values textarea, #grid-x-values input", "3, lots")
+        page.click("#grid-run")
+        expect(page.locator(".toast-body")).to_contain_text(re.compile("'lots' is not a number"))
+        assert len(browser_session(studio).history.nodes()) == 4  # nothing of the refused grid
