@@ -50,3 +50,11 @@ def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_pat
         page.click("#grid-run")
         expect(page.locator(".toast-body")).to_contain_text(re.compile("'lots' is not a number"))
         assert len(browser_session(studio).history.nodes()) == 4  # nothing of the refused grid
+
+        # A1111's prompts from a textbox: a node per line, in the lines' order.
+        page.fill("#grid-prompts textarea", 'a castle at dawn\n--prompt "a dragon" --steps 3')
+        page.click("#grid-run-prompts")
+        expect(page.locator("#status")).to_contain_text("Saved 2 pictures, one per line", timeout=RUN_TIMEOUT)
+        expect(page.locator("#results .thumb")).to_have_count(2)
+        made = browser_session(studio).history.nodes()[-2:]
+        assert [(node.recipe.prompt, node.recipe.steps) for node in made] == [("a castle at dawn", 2), ("a dragon", 3)]

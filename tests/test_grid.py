@@ -78,3 +78,22 @@ def test_a_random_seed_is_fixed_for_the_grid_and_written_as_a1111_writes_it():
 def test_what_cannot_run_is_refused_by_name(label, text, base, words):
     with pytest.raises(RecipeError, match=words):
         cells(base, [axis(label, text)])
+
+
+def test_prompts_from_a_textbox_are_read_as_a1111_reads_them():
+    from studio.scale.batch import prompt_recipes
+
+    text = 'a castle at dawn\n\n--prompt "a dragon, red" --steps 30 --cfg_scale 6.5 --sampler_name "DPM++ 2M"\n'
+    castle, dragon = prompt_recipes(BASE, text)
+    assert (castle.prompt, castle.steps, castle.seed) == ("a castle at dawn", BASE.steps, 42)
+    assert (dragon.prompt, dragon.steps, dragon.cfg_scale, dragon.sampler) == ("a dragon, red", 30, 6.5, "DPM++ 2M")
+    assert dragon.negative_prompt == BASE.negative_prompt  # what a line leaves out is the base's
+    for bad, words in (
+        ("--prompt 'open", "line 1: No closing quotation"),
+        ("a cat\n--steps ten", "line 2: --steps 'ten' is not a whole number"),
+        ("--loudness 3", "unknown option '--loudness'"),
+        ("--steps 0", "line 1: steps"),
+        ("  \n ", "at least one line"),
+    ):
+        with pytest.raises(RecipeError, match=words):
+            prompt_recipes(BASE, bad)

@@ -96,3 +96,18 @@ def test_gpus_are_named_once_each_and_must_be_there():
         engine_devices([0], 0)
     with pytest.raises(SystemExit, match="not \\[2\\]"):
         engine_devices([0, 2], 2)
+
+
+def test_prompts_from_a_textbox_spread_over_both_engines_in_the_lines_order(pool, engine, tmp_path):
+    from launch import build_sessions
+
+    session = build_sessions(pool, tmp_path / "outputs", defaults=QUICK).open()
+    before = [placement.runs for placement in pool.placements()]
+    nodes = session.prompts(QUICK, 'a castle\na dragon\n--prompt "a ship" --steps 4\na tower')
+    after = [placement.runs for placement in pool.placements()]
+    assert all(b > a for a, b in zip(before, after, strict=True))
+    assert [(node.recipe.prompt, node.recipe.steps) for node in nodes] == [
+        ("a castle", 3), ("a dragon", 3), ("a ship", 4), ("a tower", 3),
+    ]  # fmt: skip
+    (alone,) = engine.generate(nodes[2].recipe)
+    assert np.array_equal(np.asarray(session.output_picture(nodes[2].id)), np.asarray(alone))

@@ -12,6 +12,7 @@ from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, SessionHistory
 from studio.progress import RUN_OWNER
 from studio.recipe import Mode, Recipe
+from studio.scale.batch import prompt_recipes
 from studio.scale.grid import Axis, cells, infotext_params
 from studio.scale.jobs import grid_picture, run_cells
 from studio.services import Services
@@ -43,7 +44,43 @@ def run_grid(
     `on_cell(done, total)` as cells finish."""
     base = base.replace(mode=Mode.TXT2IMG).with_concrete_seed(rng)
     made = cells(base, list(axes))
-    requests = [Request(cell.recipe.with_concrete_seed(rng), Action.GENERATE, parent_id) for cell in made]
+    nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], rng, parent_id, on_cell)
+    board = grid_picture(made, [outputs[0] for outputs in pictures], axes)
+    path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parameters = a1111.format_parameters(services.presets.styled(made[0].recipe), 0, family=services.models.family)
+    script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
+    png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
+    return GridJob(nodes, path)
+
+
+def run_prompts(
+    history: SessionHistory,
+    services: Services,
+    base: Recipe,
+    text: str,
+    *,
+    rng: random.Random,
+    parent_id: str | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+) -> list[Iteration]:
+    """A1111's prompts from a file or textbox: a txt2img node per line (studio/scale/batch.py), spread over the
+    engines, in the lines' order; nothing is recorded if a line fails."""
+    recipes = prompt_recipes(base.replace(mode=Mode.TXT2IMG), text)
+    nodes, _ = _run_all(history, services, recipes, rng, parent_id, on_cell)
+    return nodes
+
+
+def _run_all(
+    history: SessionHistory,
+    services: Services,
+    recipes: list[Recipe],
+    rng: random.Random,
+    parent_id: str | None,
+    on_cell: Callable[[int, int], None] | None,
+) -> tuple[list[Iteration], list[list]]:
+    """Each recipe run (checked first, all of them), then recorded as a node in order: all or nothing."""
+    requests = [Request(recipe.with_concrete_seed(rng), Action.GENERATE, parent_id) for recipe in recipes]
     for request in requests:
         check_request(history, services, request)
     total = len(requests)
@@ -54,10 +91,4 @@ def run_grid(
     finally:
         RUN_OWNER.reset(owner)
     nodes = [record_made(history, services, request, made) for request, made in zip(requests, pictures, strict=True)]
-    board = grid_picture(made, [outputs[0] for outputs in pictures], axes)
-    path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parameters = a1111.format_parameters(styled[0], 0, family=services.models.family)
-    script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
-    png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
-    return GridJob(nodes, path)
+    return nodes, pictures

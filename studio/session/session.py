@@ -31,7 +31,7 @@ from studio.services import Services
 from studio.services.closeness import Match
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
-from studio.session.grids import GridJob, run_grid
+from studio.session.grids import GridJob, run_grid, run_prompts
 from studio.session.live import LivePainting
 from studio.session.turn import Request, check_output_index, load_picture, take_turn
 
@@ -243,6 +243,18 @@ class Session(LivePainting):
         """A1111's X/Y/Z plot: up to three settings (`grid.axis(...)`) varied over `base`, the cells spread over
         every engine, each a txt2img node of its own, and the grid picture with the values in its margins."""
         return run_grid(self.history, self.services, base, axes, rng=self._rng, parent_id=parent_id, on_cell=on_cell)
+
+    def prompts(
+        self,
+        base: Recipe,
+        text: str,
+        *,
+        parent_id: str | None = None,
+        on_cell: Callable[[int, int], None] | None = None,
+    ) -> list[Iteration]:
+        """A1111's prompts from a file or textbox: a txt2img node per line of `text` (a prompt, or A1111's
+        `--prompt "…" --steps …` options), the lines spread over every engine."""
+        return run_prompts(self.history, self.services, base, text, rng=self._rng, parent_id=parent_id, on_cell=on_cell)
 
     def replay(self, node_id: str, on_step: OnStep = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""

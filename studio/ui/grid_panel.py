@@ -8,7 +8,8 @@ from typing import Any
 
 import gradio as gr
 
-from studio.scale.grid import SETTINGS, axis
+from studio.scale.batch import prompt_recipes
+from studio.scale.grid import SETTINGS, axis, cells
 from studio.ui.running import Finished, stream, user_errors
 from studio.ui.screen import Screen
 
@@ -22,6 +23,8 @@ class GridPanel:
     values: list[gr.Textbox]
     run: gr.Button
     picture: gr.Image
+    prompts: gr.Textbox  # A1111's "Prompts from file or textbox"
+    run_prompts: gr.Button
 
 
 def grid_widgets() -> GridPanel:
@@ -44,7 +47,14 @@ def grid_widgets() -> GridPanel:
             )
     run = gr.Button("Run the grid", size="sm", elem_id="grid-run")
     picture = gr.Image(None, label="Grid", type="filepath", interactive=False, visible=False, elem_id="grid-picture")
-    return GridPanel(settings, values, run, picture)
+    prompts = gr.Textbox(
+        label="Or: prompts, one per line (A1111's prompts from file or textbox)",
+        placeholder='a castle at dawn\n--prompt "a dragon" --steps 30 --cfg_scale 6 --seed 5',
+        lines=3,
+        elem_id="grid-prompts",
+    )
+    run_prompts = gr.Button("Run the prompts", size="sm", elem_id="grid-run-prompts")
+    return GridPanel(settings, values, run, picture, prompts, run_prompts)
 
 
 def wire(screen: Screen, panel: GridPanel) -> None:
@@ -71,6 +81,7 @@ def wire(screen: Screen, panel: GridPanel) -> None:
         with user_errors():
             axes = [axis(label, text) for label, text in chosen]
             recipe, _ = screen.recipe(values)
+            cells(recipe, axes)  # what cannot run (a word not in the prompt, too many cells) refused before it runs
         yield {screen.status: "**Starting the grid…**", panel.picture: gr.Image(visible=False)}
         for item in stream(lambda report: session.grid(recipe, axes, on_cell=lambda *counts: report(counts))):
             if not isinstance(item, Finished):
@@ -88,6 +99,34 @@ def wire(screen: Screen, panel: GridPanel) -> None:
                     **screen.show_results(session, job.nodes, 0),
                     **screen.tree(session),
                 }
+
+    def run_prompts(values: dict[Any, Any], request: gr.Request):
+        session = screen.session_for(values[screen.session], request)
+        with user_errors():
+            recipe, _ = screen.recipe(values)
+            prompt_recipes(recipe, str(values[panel.prompts] or ""))  # a bad line refused before anything runs
+        yield {screen.status: "**Starting the prompts…**"}
+        text = str(values[panel.prompts])
+        for item in stream(lambda report: session.prompts(recipe, text, on_cell=lambda *counts: report(counts))):
+            if not isinstance(item, Finished):
+                finished, total = item
+                yield {screen.status: f"**Prompts:** {finished} of {total} lines done"}
+            elif item.result is None:
+                yield {screen.status: "Stopped. Nothing of the prompts was saved."}
+            else:
+                nodes = item.result
+                yield {
+                    **screen.after_run(session, nodes[0]),
+                    screen.status: f"Saved {len(nodes)} pictures, one per line ({nodes[0].id} to {nodes[-1].id})",
+                    **screen.show_results(session, nodes, 0),
+                }
+
+    panel.run_prompts.click(
+        run_prompts,
+        inputs=screen.recipe_inputs | {screen.session, panel.prompts},
+        outputs=screen.run_outputs,
+        **screen.run_options,
+    )
 
     panel.run.click(
         run_grid,

@@ -75,6 +75,8 @@ def user_errors(*, field_names: bool = False) -> Iterator[None]:
 # A recipe field as the window labels it: messages name what the artist sees, not the recipe's field names.
 FIELD_LABELS = {
     "prompt": "Prompt",
+    "grid": "Grid",
+    "prompts": "Prompts, one per line",
     "negative_prompt": "Negative prompt",
     "model": "Model",
     "sampler": "Sampler",
