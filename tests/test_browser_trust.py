@@ -359,3 +359,22 @@ def test_an_oversized_control_source_is_refused_and_a_kind_change_is_clean(fake_
         shoot(page, "trust-07-a-kind-change-is-clean")
     logged = capfd.readouterr().err
     assert "Traceback" not in logged and "didn't return enough output values" not in logged
+
+
+def test_a_first_visit_that_changes_nothing_leaves_no_session_behind_and_typed_words_are_kept(
+    fake_engine, page, tmp_path
+):
+    outputs = tmp_path / "outputs"
+    with running_studio(fake_engine, outputs, defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        expect(page.locator("#status")).to_contain_text("Ready.")
+        expect(page.locator("#plan")).to_contain_text("Will run:")  # the form's first store has been answered
+        page.wait_for_timeout(1000)
+        assert not outputs.exists() or not any(outputs.iterdir())  # nothing made, nothing kept
+        page.fill("#prompt textarea", "a mill by the river")
+        for _ in range(100):  # words typed are work: the session's draft keeps them
+            if outputs.exists() and any(outputs.glob("*/draft/form.json")):
+                break
+            page.wait_for_timeout(100)
+        open_studio(page)
+        expect(page.locator("#prompt textarea")).to_have_value("a mill by the river", timeout=20_000)

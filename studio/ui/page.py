@@ -150,6 +150,7 @@ def wire(
     }
 
     ready = gr.State(False)  # this page has put the kept form back
+    as_built = {name: widget.value for name, widget in widgets.items()}  # the form a first visit starts with
 
     def remember(values: dict[Any, Any], request: gr.Request) -> str:
         """The form into the session's draft (on disk before the window is answered), and the plan under
@@ -158,7 +159,9 @@ def wire(
         # Not before the page has put the kept form back: its starting values would overwrite it.
         if values[ready] and values[screen.session]:
             session = screen.session_for(values[screen.session], request)
-            if not session.history.read_only:
+            # A first visit that changed nothing leaves no folder behind (a session appears once it holds work).
+            untouched = _same_form(saved, as_built) and not session.drafts.form()
+            if not session.history.read_only and not untouched:
                 session.drafts.save_form(saved)
         names = [info.name for info in services.embeddings.all()]
         return plan_of(saved, values[screen.selected], (services.models.model, services.models.family), names)
@@ -399,3 +402,17 @@ def wire(
         show_progress_on=[screen.badge_sink],
         api_visibility="private",
     )
+
+
+def _same_form(saved: dict[str, Any], built: dict[str, Any]) -> bool:
+    """Whether the form holds what the page was built with (empty and unset alike; 7 and 7.0 alike)."""
+    return all(_same_value(value, built.get(name)) for name, value in saved.items())
+
+
+def _same_value(value: Any, built: Any) -> bool:
+    if value in (None, "") and built in (None, ""):
+        return True
+    numbers = (int, float)
+    if isinstance(value, numbers) and isinstance(built, numbers) and not isinstance(value, bool):
+        return float(value) == float(built)
+    return value == built
