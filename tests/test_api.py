@@ -28,9 +28,9 @@ def picture_file(path, pictures, index=0):
 
 def test_endpoints_are_named_and_ui_events_are_not_exposed(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    named = {"/generate", "/repaint", "/inpaint", "/vary", "/replay", "/history", "/restore", "/mark", "/stop"}
+    named = {"/generate", "/repaint", "/inpaint", "/vary", "/grid", "/replay", "/history", "/restore", "/mark", "/stop"}
     assert named <= endpoints
-    assert len(endpoints) == 9
+    assert len(endpoints) == 10
 
 
 def test_the_whole_loop_through_the_api(client, tmp_path):
@@ -144,3 +144,18 @@ def test_a_call_with_too_few_values_is_told_which_it_lacks(server):
     answer = httpx.get(f"{url}gradio_api/call/vary/{queued.json()['event_id']}", timeout=30).text
     assert "event: error" in answer
     assert "/vary takes 5 values (node_id, index, count, strength, session) and was sent 1" in answer
+
+
+def test_a_grid_through_the_api_gives_a_node_per_cell_and_the_grid_picture(client):
+    nodes, pictures = client.predict(
+        {"prompt": "a lighthouse", "seed": 7},
+        [{"setting": "CFG Scale", "values": "3, 7"}, {"setting": "Steps", "values": "2-3"}],
+        "",
+        api_name="/grid",
+    )
+    assert [(node["recipe"]["cfg_scale"], node["recipe"]["steps"]) for node in nodes["nodes"]] == [
+        (3, 2), (7, 2), (3, 3), (7, 3),
+    ]  # fmt: skip
+    assert len(pictures) == 5 and pictures[0]["caption"] == "grid"
+    with pytest.raises(Exception, match="not a number"):
+        client.predict({"prompt": "a lighthouse"}, [{"setting": "Steps", "values": "two"}], "", api_name="/grid")

@@ -20,6 +20,7 @@ from studio.errors import GenerationStopped
 from studio.history import Iteration
 from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
+from studio.scale.grid import axis
 from studio.scale.jobs import engines_in
 from studio.services import Services
 from studio.session.session import Session
@@ -50,6 +51,7 @@ def add_endpoints(sessions: Sessions) -> None:
     """Hidden components carry the endpoints' values; nothing here is drawn."""
     with gr.Column(visible=False):
         recipe = gr.JSON(label="recipe")
+        axes = gr.JSON(label="axes")
         # Files, not gr.Image: the studio reads the size from the header before decoding (studio/pictures.py).
         image = gr.File(label="image", type="filepath")
         mask = gr.File(label="mask", type="filepath")
@@ -162,6 +164,27 @@ def add_endpoints(sessions: Sessions) -> None:
         with user_errors(field_names=True):
             return _node_json(view, view.set_mark(node, _whole(picture_index, "index"), value))
 
+    def grid(recipe: dict | None, settings: list | None, session: str, request: gr.Request):
+        """A1111's X/Y/Z plot: `axes` up to three {"setting": "CFG Scale", "values": "3, 5, 7"} over the recipe; a
+        txt2img node per cell, spread over every engine. Returns the cells' nodes, and the grid picture then each
+        cell's picture."""
+        view = bound(session, request)
+        base = _recipe(sessions.services, recipe, Mode.TXT2IMG)
+        if not isinstance(settings, list) or not all(isinstance(a, dict) for a in settings):
+            raise refusal(
+                'axes must be a list like [{"setting": "CFG Scale", "values": "3, 7"}]', title="Please check your input"
+            )
+        with user_errors(field_names=True):
+            parsed = [axis(str(a.get("setting", "")), str(a.get("values", ""))) for a in settings]
+            try:
+                job = view.grid(base, parsed)
+            except GenerationStopped:
+                raise refusal(
+                    "The grid was stopped before it finished; nothing of it was saved.", title="Stopped"
+                ) from None
+        cells = [(view.output_path(node.id), node.id) for node in job.nodes]
+        return {"nodes": [_node_json(view, node) for node in job.nodes]}, [(str(job.picture), "grid"), *cells]
+
     def stop() -> str:
         """Stop the run in progress at its next step."""
         sessions.services.models.stop()
@@ -173,6 +196,7 @@ def add_endpoints(sessions: Sessions) -> None:
         (repaint, [image, recipe, parent, index, session_box], [node_out, pictures], lane),
         (inpaint, [image, mask, recipe, parent, index, session_box], [node_out, pictures], lane),
         (vary, [node_id, index, count, strength, session_box], [node_out, pictures], lane),
+        (grid, [recipe, axes, session_box], [tree_out, pictures], lane),
         (replay, [node_id, session_box], [node_out, pictures], lane),
         (history, [session_box], [tree_out], {}),
         (restore, [node_id, session_box], [node_out, pictures], {}),
