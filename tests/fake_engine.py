@@ -25,6 +25,7 @@ class FakeEngine:
     def __init__(self, model: str = "tiny") -> None:
         self._model: str | None = model
         self._stop = threading.Event()
+        self._lane = threading.Lock()  # one run at a time, as the real engine's lane
         self.runs: list[Recipe] = []  # every recipe that ran, in order
 
     @property
@@ -71,6 +72,10 @@ class FakeEngine:
         live: bool = False,
     ) -> list[Image.Image]:
         Engine.check_inputs(recipe, image, mask, control_images)
+        with self._lane:
+            return self._run(recipe, image, mask, on_step)
+
+    def _run(self, recipe: Recipe, image, mask, on_step) -> list[Image.Image]:
         self.load(recipe.model)
         self._stop.clear()
         for step in range(recipe.steps):

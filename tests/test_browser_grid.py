@@ -46,6 +46,13 @@ def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_pat
         (grid,) = (browser_session(studio).history.folder / "grids").iterdir()
         assert Image.open(grid).width > 2 * 64
 
+        # The grid's settings are hand work like the form: a reload keeps them.
+        page.wait_for_timeout(1000)  # the form's store has reached the session's draft
+        open_studio(page)
+        page.get_by_text("Grid: compare settings (X/Y/Z plot)").click()
+        expect(page.locator("#grid-y input")).to_have_value("Prompt S/R", timeout=20_000)
+        expect(page.locator("#grid-y-values textarea, #grid-y-values input").first).to_have_value("red, blue")
+
         page.fill("#grid-x-values textarea, #grid-x-values input", "3, lots")
         page.click("#grid-run")
         expect(page.locator(".toast-body")).to_contain_text(re.compile("'lots' is not a number"))

@@ -378,3 +378,30 @@ def test_a_first_visit_that_changes_nothing_leaves_no_session_behind_and_typed_w
             page.wait_for_timeout(100)
         open_studio(page)
         expect(page.locator("#prompt textarea")).to_have_value("a mill by the river", timeout=20_000)
+
+
+def test_stop_in_a_shared_studio_takes_only_its_own_run_out_of_the_line(engine, browser, tmp_path):
+    """Artist A runs; artist B's run waits for the engine; B presses Stop: B's run never starts, A's finishes."""
+    slow = TEST_DEFAULTS.replace(steps=60, width=256, height=256)
+    with running_studio(engine, tmp_path / "outputs", defaults=slow) as (url, studio):
+        artist_a, artist_b = browser.new_page(), browser.new_page()
+        try:
+            for page in (artist_a, artist_b):
+                open_studio(page, url)
+            artist_a.fill("#prompt textarea", "a long harbour at night")
+            artist_a.click("#generate-button")
+            expect(artist_a.locator("#status")).to_contain_text("Painting", timeout=60_000)
+            artist_b.fill("#prompt textarea", "a small mill")
+            artist_b.click("#generate-button")
+            for _ in range(100):  # B's run waits in the engine's lane, behind A's
+                if len(engine.waiting) == 1:
+                    break
+                artist_b.wait_for_timeout(100)
+            assert len(engine.waiting) == 1
+            artist_b.click("#stop-button")
+            expect(artist_b.locator("#status")).to_contain_text("Stopped", timeout=60_000)
+            expect(artist_a.locator("#status")).to_contain_text("Saved 00001", timeout=120_000)
+            assert [info.node_count for info in studio.store.sessions()] == [1]  # A's one node; nothing of B's
+        finally:
+            artist_a.close()
+            artist_b.close()

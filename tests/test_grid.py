@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -97,3 +98,9 @@ def test_prompts_from_a_textbox_are_read_as_a1111_reads_them():
     ):
         with pytest.raises(RecipeError, match=words):
             prompt_recipes(BASE, bad)
+
+
+@pytest.mark.parametrize(("text", "words"), [("1-10 [0]", "at least one value"), ("9-5 (+2)", "never reaches the end")])
+def test_a_range_that_makes_no_values_says_why(text, words):
+    with pytest.raises(RecipeError, match=re.escape(words)):
+        axis("Steps", text)

@@ -91,3 +91,21 @@ def test_a_stop_for_no_one_stops_whatever_runs_as_before(engine, owner):
     thread = run_as("session-a", engine, outcome, on_step=stop_at_first)
     thread.join(60)
     assert outcome == {"session-a": "stopped"}
+
+
+def test_stop_during_a_grid_keeps_the_finished_cells_and_runs_no_more(engine, tmp_path):
+    from launch import build_sessions
+    from studio.scale.grid import axis
+
+    sessions = build_sessions(engine, tmp_path / "outputs", defaults=LONG)
+    session = sessions.open("my-session")
+
+    def press_stop_after_two(done: int, total: int) -> None:
+        if done == 2:  # between two cells: nothing holds the engine at this moment
+            sessions.services.models.stop(str(session.history.folder))
+
+    job = session.grid(LONG.replace(steps=2), [axis("CFG Scale", "3, 5, 7, 9")], on_cell=press_stop_after_two)
+    assert (len(job.nodes), job.cells, job.picture) == (2, 4, None)  # the finished cells, and no grid picture
+    assert [node.recipe.cfg_scale for node in session.history.nodes()] == [3, 5]
+    again = session.grid(LONG.replace(steps=2), [axis("CFG Scale", "3, 5")])  # a Stop pressed before is no stop now
+    assert again.picture is not None and len(again.nodes) == 2

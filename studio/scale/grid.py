@@ -169,20 +169,24 @@ def _expand(kind: type, item: str) -> list:
     try:
         if match := counted.match(item):
             start, end, count = number(_bare(match[1])), number(_bare(match[2])), int(float(match[3]))
-            if count < 2:
+            if count < 1:
+                raise RecipeError("grid", f"{item!r}: ask for at least one value in [ ]")
+            if count == 1:
                 return [start]
             return [number(start + (end - start) * index / (count - 1)) for index in range(count)]
         if match := ranged.match(item):
             start, end = number(_bare(match[1])), number(_bare(match[2]))
             step = number(match[3]) if match[3] else number(1)
             if step == 0 or (end - start) * step < 0:
-                raise RecipeError("grid", f"{item!r}: the step never reaches the end")
+                raise RecipeError("grid", f"{item!r}: the step never reaches the end (from 9 down to 5 is 9-5 (-2))")
             values, value = [], start
             while (value <= end + 1e-9) if step > 0 else (value >= end - 1e-9):
                 values.append(round(value, 6) if kind is float else value)
                 value += step
             return values
         return [number(item)]
+    except RecipeError:
+        raise
     except ValueError:
         raise RecipeError("grid", f"{item!r} is not a number or a range like 5-9 (+2) or 1-10 [4]") from None
 

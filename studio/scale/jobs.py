@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageDraw, ImageFont
 
+from studio.errors import GenerationStopped
 from studio.recipe import Recipe
 from studio.scale.grid import Axis, Cell, value_label
 from studio.services.models import Engine
@@ -24,17 +25,29 @@ def engines_in(engine: Engine) -> int:
 
 
 def run_cells(
-    engine: Engine, recipes: Sequence[Recipe], on_done: Callable[[int], None] | None = None
-) -> list[list[Image.Image]]:
+    engine: Engine,
+    recipes: Sequence[Recipe],
+    on_done: Callable[[int], None] | None = None,
+    stop_asked: Callable[[], bool] = lambda: False,
+) -> list[list[Image.Image] | None]:
     """Each recipe's pictures, in the recipes' order, the runs spread over the pool's engines (one at a time on a
-    single engine). `on_done(n)`: n cells are done. A cell that fails ends the job with its error once the
-    cells already running have finished: nothing is recorded of a job that did not finish."""
+    single engine). `on_done(n)`: n cells are done. Once a cell is stopped, or `stop_asked()` says Stop was pressed
+    between two cells, no cell that has not started runs: their places, and the stopped cell's, are None; the finished cells' pictures are kept. Any other
+    failure ends the job with its error once the cells already running have finished."""
     done = 0
     counting = threading.Lock()
+    stopped = threading.Event()
 
-    def run(recipe: Recipe) -> list[Image.Image]:
+    def run(recipe: Recipe) -> list[Image.Image] | None:
         nonlocal done
-        pictures = engine.generate(recipe)
+        if stopped.is_set() or stop_asked():
+            stopped.set()
+            return None
+        try:
+            pictures = engine.generate(recipe)
+        except GenerationStopped:
+            stopped.set()
+            return None
         with counting:
             done += 1
             if on_done is not None:
@@ -73,7 +86,8 @@ def grid_picture(cells: Sequence[Cell], pictures: Sequence[Image.Image], axes: S
             _centred(draw, font, value_label(z_axis, z_axis.values[block]), origin + block_width / 2, _PAD)
         for column in range(columns):
             centre = origin + left + column * width + width / 2
-            _centred(draw, font, value_label(x_axis, x_axis.values[column]), centre, top - line + _PAD)
+            text, small = _fitted(value_label(x_axis, x_axis.values[column]), width - _PAD)
+            _centred(draw, small, text, centre, top - line + _PAD)
         if y_axis is not None:
             for row in range(rows):
                 text = value_label(y_axis, y_axis.values[row])
@@ -81,11 +95,23 @@ def grid_picture(cells: Sequence[Cell], pictures: Sequence[Image.Image], axes: S
     return board
 
 
-def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(size: int = MARGIN_FONT_SIZE) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
-        return ImageFont.truetype("DejaVuSans.ttf", MARGIN_FONT_SIZE)
+        return ImageFont.truetype("DejaVuSans.ttf", size)
     except OSError:  # no DejaVu on this machine: Pillow's own, which every Pillow has
-        return ImageFont.load_default(MARGIN_FONT_SIZE)
+        return ImageFont.load_default(size)
+
+
+def _fitted(text: str, room: int) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
+    """`text` in a font small enough for `room` pixels (down to 9 px), cut short with "…" if even that is wide:
+    labels of small cells never run into each other."""
+    for size in range(MARGIN_FONT_SIZE, 8, -1):
+        font = _font(size)
+        if _text_width(font, text) <= room:
+            return text, font
+    while len(text) > 1 and _text_width(font, text + "…") > room:
+        text = text[:-1]
+    return text + "…", font
 
 
 def _text_width(font, text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 from studio.access.offered import Offered
@@ -70,6 +71,7 @@ class Models:
         self.offered = offered
         self._defaults = defaults or Recipe()
         self._lock = threading.Lock()
+        self._stops: dict[str | None, float] = {}  # when Stop was last pressed, by whose runs it was for
 
     @property
     def defaults(self) -> Recipe:
@@ -109,9 +111,14 @@ class Models:
 
     def stop(self, owner: str | None = None) -> None:
         """Stop `owner`'s run (a session folder; None: whoever's) at its next step, or before it starts if it waits;
-        an upscaler stops at its next tile."""
+        an upscaler stops at its next tile. A job of many runs (a grid) sees it between runs (`stop_asked`)."""
+        self._stops[owner] = time.monotonic()
         self.engine.request_stop(owner)
         self.upscalers.request_stop()
+
+    def stop_asked(self, owner: str | None, since: float) -> bool:
+        """Whether Stop was pressed for `owner` (or for everyone) after `since` (time.monotonic())."""
+        return max(self._stops.get(owner, -1.0), self._stops.get(None, -1.0)) > since
 
     def upscaler_names(self) -> list[str]:
         """The upscalers an upscale can name: Lanczos, then the upscalers folder's model files."""

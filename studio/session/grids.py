@@ -4,10 +4,12 @@ picture with the values in its margins, saved in the session's `grids/` folder (
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, SessionHistory
 from studio.progress import RUN_OWNER
@@ -23,10 +25,12 @@ GRIDS = "grids"
 
 @dataclass(frozen=True)
 class GridJob:
-    """What a grid job made: one node per cell (X fastest, then Y, then Z) and the grid picture's file."""
+    """What a grid job made: one node per cell (X fastest, then Y, then Z) and the grid picture's file. A grid
+    stopped part-way keeps the cells it finished, and has no grid picture."""
 
     nodes: list[Iteration]
-    picture: Path
+    picture: Path | None
+    cells: int  # how many the grid has
 
 
 def run_grid(
@@ -45,13 +49,15 @@ def run_grid(
     base = base.replace(mode=Mode.TXT2IMG).with_concrete_seed(rng)
     made = cells(base, list(axes))
     nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], rng, parent_id, on_cell)
-    board = grid_picture(made, [outputs[0] for outputs in pictures], axes)
+    if any(outputs is None for outputs in pictures):
+        return GridJob(nodes, None, len(made))
+    board = grid_picture(made, [outputs[0] for outputs in pictures if outputs is not None], axes)
     path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     parameters = a1111.format_parameters(services.presets.styled(made[0].recipe), 0, family=services.models.family)
     script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
     png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
-    return GridJob(nodes, path)
+    return GridJob(nodes, path, len(made))
 
 
 def run_prompts(
@@ -65,7 +71,7 @@ def run_prompts(
     on_cell: Callable[[int, int], None] | None = None,
 ) -> list[Iteration]:
     """A1111's prompts from a file or textbox: a txt2img node per line (studio/scale/batch.py), spread over the
-    engines, in the lines' order; nothing is recorded if a line fails."""
+    engines, in the lines' order; nothing is recorded if a line fails, and the finished lines if Stop is pressed."""
     recipes = prompt_recipes(base.replace(mode=Mode.TXT2IMG), text)
     nodes, _ = _run_all(history, services, recipes, rng, parent_id, on_cell)
     return nodes
@@ -78,17 +84,26 @@ def _run_all(
     rng: random.Random,
     parent_id: str | None,
     on_cell: Callable[[int, int], None] | None,
-) -> tuple[list[Iteration], list[list]]:
-    """Each recipe run (checked first, all of them), then recorded as a node in order: all or nothing."""
+) -> tuple[list[Iteration], list[list | None]]:
+    """Each recipe run (checked first, all of them), then recorded as a node in order: all of them, or those
+    finished before a Stop (GenerationStopped when none had); nothing if a run fails."""
     requests = [Request(recipe.with_concrete_seed(rng), Action.GENERATE, parent_id) for recipe in recipes]
     for request in requests:
         check_request(history, services, request)
     total = len(requests)
     styled = [services.presets.styled(request.recipe) for request in requests]
     owner = RUN_OWNER.set(str(history.folder))  # Stop pressed for this session stops its cells
+    started = time.monotonic()
     try:
-        pictures = run_cells(services.models.engine, styled, lambda done: on_cell(done, total) if on_cell else None)
+        pictures = run_cells(
+            services.models.engine,
+            styled,
+            lambda done: on_cell(done, total) if on_cell else None,
+            stop_asked=lambda: services.models.stop_asked(str(history.folder), started),
+        )
     finally:
         RUN_OWNER.reset(owner)
-    nodes = [record_made(history, services, request, made) for request, made in zip(requests, pictures, strict=True)]
-    return nodes, pictures
+    if all(made is None for made in pictures):
+        raise GenerationStopped("stopped before a cell finished")
+    finished = [(request, made) for request, made in zip(requests, pictures, strict=True) if made is not None]
+    return [record_made(history, services, request, made) for request, made in finished], pictures

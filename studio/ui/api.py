@@ -21,13 +21,12 @@ from studio.history import Iteration
 from studio.pictures import open_picture
 from studio.recipe import Mode, Recipe
 from studio.scale.grid import axis
-from studio.scale.jobs import engines_in
 from studio.services import Services
 from studio.session.session import Session
 from studio.session.sessions import Sessions
 from studio.ui.present import history as tree_text
 from studio.ui.running import refusal, user_errors
-from studio.ui.screen import GPU_LANE, account_of
+from studio.ui.screen import GPU_LANE, account_of, lane_limit
 
 
 class StudioBlocks(gr.Blocks):
@@ -183,14 +182,15 @@ def add_endpoints(sessions: Sessions) -> None:
                     "The grid was stopped before it finished; nothing of it was saved.", title="Stopped"
                 ) from None
         cells = [(view.output_path(node.id), node.id) for node in job.nodes]
-        return {"nodes": [_node_json(view, node) for node in job.nodes]}, [(str(job.picture), "grid"), *cells]
+        board = [(str(job.picture), "grid")] if job.picture else []  # none for a grid stopped part-way
+        return {"nodes": [_node_json(view, node) for node in job.nodes], "cells": job.cells}, [*board, *cells]
 
     def stop() -> str:
         """Stop the run in progress at its next step."""
         sessions.services.models.stop()
         return "stopping"
 
-    lane = {"concurrency_id": GPU_LANE, "concurrency_limit": engines_in(sessions.services.models.engine)}
+    lane = {"concurrency_id": GPU_LANE, "concurrency_limit": lane_limit(sessions.services.models.engine)}
     endpoints: list[tuple[Any, list, list, dict]] = [
         (generate, [recipe, session_box], [node_out, pictures], lane),
         (repaint, [image, recipe, parent, index, session_box], [node_out, pictures], lane),

@@ -279,6 +279,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
             store=gr.Button("Keep the form", visible="hidden", elem_id="form-store"),
             editor=edit_panel,
             history_panel=history_panel,
+            grid=grid,
         )
         picture_tab.wire(services, screen, picture_panel, finish_panel)
         authorship_tab.wire(services, screen, authorship_panel)

@@ -14,7 +14,18 @@ from studio.ui.running import Finished, stream, user_errors
 from studio.ui.screen import Screen
 
 NOTHING = "Nothing"
-EXAMPLES = {"Prompt S/R": "red, blue, gold", "Steps": "10-30 (+10)", "CFG Scale": "3, 5, 7", "Seed": "-1, -1, -1"}
+# What a setting's values look like, shown when it is chosen (Seed: -1 draws a new seed for each value).
+EXAMPLES = {
+    "Prompt S/R": "red, blue, gold",
+    "Seed": "-1, -1, -1",
+    "Steps": "10-30 (+10)",
+    "CFG Scale": "3, 5, 7",
+    "Sampler": "Euler a, DPM++ 2M, DPM++ SDE",
+    "Schedule type": "Automatic, Karras, Exponential",
+    "Denoising": "0.3, 0.5, 0.7",
+    "LoRA weight": "0.4, 0.7, 1",
+    "Control weight": "0.5, 1, 1.5",
+}
 
 
 @dataclass
@@ -71,6 +82,10 @@ def wire(screen: Screen, panel: GridPanel) -> None:
             api_visibility="private",
         )
 
+    def not_done(error: gr.Error) -> dict[Any, Any]:
+        """The status line says why, as a refused run's does (the note that pops up goes away)."""
+        return {screen.status: f"**Not done:** {error.message}"}
+
     def run_grid(values: dict[Any, Any], request: gr.Request):
         session = screen.session_for(values[screen.session], request)
         chosen = [
@@ -78,48 +93,61 @@ def wire(screen: Screen, panel: GridPanel) -> None:
             for setting, typed in zip(panel.settings, panel.values, strict=True)
             if values[setting] != NOTHING
         ]
-        with user_errors():
-            axes = [axis(label, text) for label, text in chosen]
-            recipe, _ = screen.recipe(values)
-            cells(recipe, axes)  # what cannot run (a word not in the prompt, too many cells) refused before it runs
-        yield {screen.status: "**Starting the grid…**", panel.picture: gr.Image(visible=False)}
-        for item in stream(lambda report: session.grid(recipe, axes, on_cell=lambda *counts: report(counts))):
-            if not isinstance(item, Finished):
-                finished, total = item
-                yield {screen.status: f"**Grid:** {finished} of {total} cells done"}
-            elif item.result is None:
-                yield {screen.status: "Stopped. Nothing of the grid was saved."}
-            else:
-                job = item.result
-                yield {
-                    **screen.after_run(session, job.nodes[0]),  # the first cell picked, as a run's first picture
-                    screen.status: f"Saved a grid of {len(job.nodes)} cells ({job.nodes[0].id} to "
-                    f"{job.nodes[-1].id}); the grid picture is in `{job.picture}`",
-                    panel.picture: gr.Image(value=str(job.picture), visible=True),
-                    **screen.show_results(session, job.nodes, 0),
-                    **screen.tree(session),
-                }
+        try:
+            with user_errors():
+                axes = [axis(label, text) for label, text in chosen]
+                recipe, _ = screen.recipe(values)
+                total = len(cells(recipe, axes))  # a word not in the prompt, too many cells: refused before it runs
+            yield {screen.status: f"**Grid:** 0 of {total} cells done", panel.picture: gr.Image(visible=False)}
+            for item in stream(lambda report: session.grid(recipe, axes, on_cell=lambda *counts: report(counts))):
+                if not isinstance(item, Finished):
+                    yield {screen.status: f"**Grid:** {item[0]} of {item[1]} cells done"}
+                elif item.result is None:
+                    yield {screen.status: "Stopped before a cell finished: nothing of the grid was saved."}
+                else:
+                    yield grid_made(session, item.result)
+        except gr.Error as error:
+            yield not_done(error)
+            raise
+
+    def grid_made(session, job) -> dict[Any, Any]:
+        first, last = job.nodes[0].id, job.nodes[-1].id
+        if job.picture is None:
+            said = f"Stopped after {len(job.nodes)} of {job.cells} cells: the finished ones are saved ({first} to {last}), without a grid picture."
+        else:
+            said = f"Saved a grid of {len(job.nodes)} cells ({first} to {last}) and its picture, below the grid's settings."
+        shown = {panel.picture: gr.Image(value=str(job.picture), visible=True)} if job.picture else {}
+        return {
+            **screen.after_run(session, job.nodes[0]),  # the first cell picked, as a run's first picture
+            screen.status: said,
+            **shown,
+            **screen.show_results(session, job.nodes, 0),
+        }
 
     def run_prompts(values: dict[Any, Any], request: gr.Request):
         session = screen.session_for(values[screen.session], request)
-        with user_errors():
-            recipe, _ = screen.recipe(values)
-            prompt_recipes(recipe, str(values[panel.prompts] or ""))  # a bad line refused before anything runs
-        yield {screen.status: "**Starting the prompts…**"}
-        text = str(values[panel.prompts])
-        for item in stream(lambda report: session.prompts(recipe, text, on_cell=lambda *counts: report(counts))):
-            if not isinstance(item, Finished):
-                finished, total = item
-                yield {screen.status: f"**Prompts:** {finished} of {total} lines done"}
-            elif item.result is None:
-                yield {screen.status: "Stopped. Nothing of the prompts was saved."}
-            else:
-                nodes = item.result
-                yield {
-                    **screen.after_run(session, nodes[0]),
-                    screen.status: f"Saved {len(nodes)} pictures, one per line ({nodes[0].id} to {nodes[-1].id})",
-                    **screen.show_results(session, nodes, 0),
-                }
+        text = str(values[panel.prompts] or "")
+        try:
+            with user_errors():
+                recipe, _ = screen.recipe(values)
+                total = len(prompt_recipes(recipe, text))  # a bad line refused before anything runs
+            yield {screen.status: f"**Prompts:** 0 of {total} lines done"}
+            for item in stream(lambda report: session.prompts(recipe, text, on_cell=lambda *counts: report(counts))):
+                if not isinstance(item, Finished):
+                    yield {screen.status: f"**Prompts:** {item[0]} of {item[1]} lines done"}
+                elif item.result is None:
+                    yield {screen.status: "Stopped before a line finished: nothing was saved."}
+                else:
+                    nodes = item.result
+                    how = "one per line" if len(nodes) == total else f"stopped after {len(nodes)} of {total} lines"
+                    yield {
+                        **screen.after_run(session, nodes[0]),
+                        screen.status: f"Saved {len(nodes)} pictures, {how} ({nodes[0].id} to {nodes[-1].id})",
+                        **screen.show_results(session, nodes, 0),
+                    }
+        except gr.Error as error:
+            yield not_done(error)
+            raise
 
     panel.run_prompts.click(
         run_prompts,

@@ -21,6 +21,7 @@ from studio.ui.area_panel import AREA_COUNT
 from studio.ui.control_panel import UNIT_COUNT, kind_display, preprocessor_choices
 from studio.ui.control_panel import editor_value as editor_value_of
 from studio.ui.editor import EditPanel, draft_for_editor, kept_button
+from studio.ui.grid_panel import GridPanel
 from studio.ui.history import HistoryPanel
 from studio.ui.live_panel import live_shown
 from studio.ui.present import header
@@ -139,6 +140,7 @@ def wire(
     store: gr.Button,
     editor: EditPanel,
     history_panel: HistoryPanel,
+    grid: GridPanel,
 ) -> None:
     widgets = remembered_widgets(screen, branch) | {
         "live.on": editor.live.on,
@@ -147,6 +149,10 @@ def wire(
         "upload.origin": editor.origin,
         "upload.licence": editor.licence,
         "edit.instruction": editor.instruction,  # a Kontext change typed and not run yet
+        # The Grid panel's settings and values, and the prompts typed for a batch.
+        **{f"grid.{name}": setting for name, setting in zip("xyz", grid.settings, strict=True)},
+        **{f"grid.{name}_values": values for name, values in zip("xyz", grid.values, strict=True)},
+        "grid.prompts": grid.prompts,
     }
 
     ready = gr.State(False)  # this page has put the kept form back

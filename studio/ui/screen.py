@@ -28,7 +28,13 @@ from studio.ui.running import Finished, refusal, stream, user_errors
 
 NOTHING_YET = "Nothing yet: write a prompt and press Generate (or Ctrl+Enter)."
 RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
-GPU_LANE = "gpu"  # every event that runs the model shares this queue lane: one run at a time
+GPU_LANE = "gpu"  # every event that runs the model shares this queue lane (see lane_limit)
+
+
+def lane_limit(engine: Any) -> int:
+    """How many runs the window hands the engine at once: one per engine, and a few more that wait in the engine's
+    own lane (in order, live runs behind), where a Stop takes a waiting run out of the line; the queue would not."""
+    return engines_in(engine) + 3
 
 
 @dataclass
@@ -99,7 +105,7 @@ class Screen:
         """How run events are queued and shown: one GPU lane; progress in the status line only."""
         return {
             "concurrency_id": GPU_LANE,
-            "concurrency_limit": engines_in(self.services.models.engine),  # one run per engine at once
+            "concurrency_limit": lane_limit(self.services.models.engine),
             "api_visibility": "private",
             "show_progress": "minimal",
             "show_progress_on": [self.badge_sink],

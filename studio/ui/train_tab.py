@@ -11,7 +11,7 @@ from studio.services import Services
 from studio.train.settings import TrainingSettings
 from studio.ui.present import train as train_text
 from studio.ui.running import Finished, refusal, stream, user_errors
-from studio.ui.screen import GPU_LANE, Screen
+from studio.ui.screen import GPU_LANE, Screen, lane_limit
 
 
 @dataclass
@@ -233,7 +233,7 @@ def wire(services: Services, screen: Screen, panel: TrainPanel) -> None:
         inputs=panel.form.inputs,
         outputs=[panel.progress, panel.loss, panel.sample, panel.check_lora, panel.report, panel.sheet],
         concurrency_id=GPU_LANE,
-        concurrency_limit=1,
+        concurrency_limit=lane_limit(services.models.engine),
         api_visibility="private",
         show_progress="minimal",
         show_progress_on=[panel.progress],
@@ -244,7 +244,7 @@ def wire(services: Services, screen: Screen, panel: TrainPanel) -> None:
         inputs=[panel.check_lora, panel.form.dataset, panel.form.resolution],
         outputs=[panel.report, panel.sheet],
         concurrency_id=GPU_LANE,
-        concurrency_limit=1,
+        concurrency_limit=lane_limit(services.models.engine),
         api_visibility="private",
         show_progress="minimal",
         show_progress_on=[panel.report],
