@@ -63,11 +63,13 @@ def test_two_sessions_running_at_once_keep_their_own_state(fake_engine, tmp_path
     assert first.services is second.services is sessions.services and first.store is sessions.store
 
     # Both run at once, each with its own recipe: each records its own node, its own latest run, its own drafts.
+    # (The engine takes one run at a time, as the real one's lane does: the sessions' calls overlap, its runs not.)
     both_started = threading.Barrier(2, timeout=30)
     made: dict = {}
 
     def run(session, prompt):
-        made[session.id] = session.generate(tiny_recipe(prompt=prompt), on_step=lambda _: both_started.wait())
+        both_started.wait()
+        made[session.id] = session.generate(tiny_recipe(prompt=prompt))
 
     workers = [threading.Thread(target=run, args=pair) for pair in ((first, "a fox"), (second, "an owl"))]
     for worker in workers:

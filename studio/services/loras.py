@@ -114,6 +114,8 @@ class Loras:
         return workshop.check(path, Path(dataset).expanduser(), resolution=resolution, on_progress=on_progress)
 
     def _require_workshop(self) -> tuple[Workshop, Path]:
-        if self._workshop is None or self.folder is None:
+        if self._workshop is None:  # launched with --ray: its engines are on the cluster's machines
+            raise NotAvailable("training: this studio has no engine of its own to train on; start it without --ray")
+        if self.folder is None:
             raise NotAvailable("training: this studio was started without a LoRA folder to train into")
         return self._workshop, self.folder
