@@ -321,8 +321,14 @@ class HistoryStore:
         self._lock = threading.Lock()
 
     def new_session(self) -> SessionHistory:
-        session_id = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(2)}"
-        return self.session(session_id)
+        """A session of its own: an id no session on disk or open here has (two made in one second may draw the
+        same four hex digits; it happened in CI, and the second session wrote into the first's folder)."""
+        while True:
+            session_id = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(2)}"
+            with self._lock:
+                taken = session_id in self._open or (self.root / session_id).exists()
+            if not taken:
+                return self.session(session_id)
 
     def session(self, session_id: str) -> SessionHistory:
         if not session_id or "/" in session_id or "\\" in session_id or session_id.startswith("."):
