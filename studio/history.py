@@ -23,7 +23,7 @@ from typing import Any
 from studio.errors import InputError, SessionError
 from studio.files import atomic_write_text
 from studio.formats import png_text
-from studio.node import Action, Iteration, Mark
+from studio.node import Action, Iteration, JobCell, Mark
 from studio.recipe import upgrade_recipe_dict
 
 __all__ = [  # the node's own names too: most callers know the tree by this module
@@ -34,13 +34,15 @@ __all__ = [  # the node's own names too: most callers know the tree by this modu
     "HistoryError",
     "HistoryStore",
     "Iteration",
+    "JobCell",
     "Mark",
     "SessionHistory",
     "SessionInfo",
     "tree_order",
 ]
 
-SCHEMA_VERSION = 4  # 3: nodes say where outside pictures came from (sources); 4: how close each output stays to them
+# 3: nodes say where outside pictures came from (sources); 4: how close each output stays to them; 5: grid cells
+SCHEMA_VERSION = 5
 HISTORY_FILE = "history.json"
 MARKS_FILE = "marks.json"
 MARKS_SCHEMA_VERSION = 1
@@ -68,8 +70,18 @@ def _history_v3_to_v4(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 4}
 
 
+def _history_v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 5: a node may be one cell of a grid or of a batch of prompts (its `job`); older nodes are none."""
+    return {**document, "schema_version": 5}
+
+
 # Each entry turns a history document of version N into version N + 1.
-_MIGRATIONS: dict[int, Any] = {1: _history_v1_to_v2, 2: _history_v2_to_v3, 3: _history_v3_to_v4}
+_MIGRATIONS: dict[int, Any] = {
+    1: _history_v1_to_v2,
+    2: _history_v2_to_v3,
+    3: _history_v3_to_v4,
+    4: _history_v4_to_v5,
+}
 
 
 class HistoryError(SessionError):

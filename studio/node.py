@@ -17,6 +17,8 @@ from studio.errors import InputError
 from studio.recipe import Recipe
 
 _NODE_ID = re.compile(r"^\d{5,}$")
+_JOB_ID = re.compile(r"^(grid|prompts)-[0-9A-Za-z-]{1,64}$")  # also the grid picture's file name: no path in it
+JOB_KINDS = ("grid", "prompts")
 # What the artist states about a picture from outside the studio: where it is from, and under which licence.
 SOURCE_FIELDS = ("origin", "licence")
 MAX_SOURCE_TEXT = 500
@@ -56,6 +58,34 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
+class JobCell:
+    """Where a node sits in a job that made many nodes at once (a grid, a batch of prompts): the job, its kind,
+    and this cell's values in words ("CFG Scale: 7 · Steps: 20", "line 3"). The tree draws a job's cells as one
+    group."""
+
+    job: str
+    kind: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.job, str) or not _JOB_ID.match(self.job):
+            raise InputError(f"job id {self.job!r} is not a grid or prompts job's id")
+        if self.kind not in JOB_KINDS or not self.job.startswith(f"{self.kind}-"):
+            raise InputError(f"job {self.job}: kind {self.kind!r} is not one of {', '.join(JOB_KINDS)}")
+        if not isinstance(self.label, str) or len(self.label) > MAX_SOURCE_TEXT:
+            raise InputError(f"job {self.job}: a cell's label is a text of at most {MAX_SOURCE_TEXT} characters")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.job, "kind": self.kind, "cell": self.label}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JobCell:
+        if not isinstance(data, Mapping) or set(data) != {"id", "kind", "cell"}:
+            raise InputError(f"a node's job {data!r} is not a mapping of id, kind and cell")
+        return cls(data["id"], data["kind"], data["cell"])
+
+
+@dataclass(frozen=True)
 class Iteration:
     """One node of the tree: the recipe that made it, the human's inputs, and its outputs."""
 
@@ -75,6 +105,7 @@ class Iteration:
     # Per output: its closeness to each outside picture of the lineage, closest first, as
     # studio.authorship.outside.OutsideCloseness.to_dict() writes it. Empty: none measured (no outside picture).
     closeness: tuple[tuple[Mapping[str, Any], ...], ...] = ()
+    job: JobCell | None = None  # made as one cell of a grid or a batch of prompts
 
     def __post_init__(self) -> None:
         # Checked, not trusted: a hand-edited or damaged history must be refused here, never half-used.
@@ -112,6 +143,8 @@ class Iteration:
         object.__setattr__(self, "marks", marks)
         object.__setattr__(self, "sources", _checked_sources(self.id, self.sources, self.inputs))
         object.__setattr__(self, "closeness", _checked_closeness(self.id, self.closeness, len(self.outputs)))
+        if self.job is not None and not isinstance(self.job, JobCell):
+            raise InputError(f"node {self.id}: job is not a JobCell")
 
     def recipe_of(self, index: int) -> Recipe:
         """The recipe that makes picture `index` again, as the first picture of its batch.
@@ -152,11 +185,13 @@ class Iteration:
             "created": self.created,
             "sources": {role: dict(statement) for role, statement in self.sources.items()},
             "closeness": [[dict(entry) for entry in entries] for entries in self.closeness],
+            **({"job": self.job.to_dict()} if self.job is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
-        return cls(**{**data, "recipe": Recipe.from_dict(data["recipe"])})
+        job = JobCell.from_dict(data["job"]) if data.get("job") is not None else None
+        return cls(**{**data, "recipe": Recipe.from_dict(data["recipe"]), "job": job})
 
 
 def _checked_sources(node_id: str, sources: Any, inputs: Mapping[str, str]) -> dict[str, dict[str, str]]:

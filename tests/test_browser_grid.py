@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from studio.recipe import Recipe
-from tests.browser_kit import RUN_TIMEOUT, open_studio, shoot
+from tests.browser_kit import RUN_TIMEOUT, open_studio, open_tab, shoot
 from tests.servers import browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -38,6 +38,12 @@ def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_pat
         expect(page.locator("#grid-picture img")).to_be_visible()
         expect(page.locator("#results .thumb")).to_have_count(4)
         shoot(page, "grid-01-made")
+        open_tab(page, "History")  # the cells are one group in the tree, each card named by its values
+        frame = page.locator("#history .job")
+        expect(frame).to_have_count(1)
+        expect(frame).to_contain_text("grid · 4 cells · grid picture")
+        expect(page.locator("#history .cell-label").filter(has_text="CFG Scale: 7 · blue")).to_have_count(1)
+        shoot(page, "grid-02-in-the-tree")
         nodes = browser_session(studio).history.nodes()
         assert [(node.recipe.cfg_scale, node.recipe.prompt) for node in nodes] == [
             (3, "a knight in red armour"), (7, "a knight in red armour"),

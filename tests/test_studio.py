@@ -49,7 +49,7 @@ def test_generate_writes_the_node_before_returning(wired):
         assert stored["node"]["id"] == node.id and stored["output_index"] == index
         assert f"Seed: {node.seeds[index]}," in texts["parameters"]
     history = json.loads((wired.history.folder / HISTORY_FILE).read_text())
-    assert history["schema_version"] == 4 and [n["id"] for n in history["nodes"]] == [node.id]
+    assert history["schema_version"] == 5 and [n["id"] for n in history["nodes"]] == [node.id]
 
 
 def test_the_loop_builds_a_tree(studio):

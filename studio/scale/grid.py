@@ -102,6 +102,10 @@ class Cell:
     z: int
     recipe: Recipe
 
+    @property
+    def places(self) -> tuple[int, int, int]:
+        return (self.x, self.y, self.z)
+
 
 def axis(label: str, text: str, *, rng: random.Random | None = None) -> Axis:
     """Read an axis as A1111 does; a seed of -1 becomes a random seed, fixed for the whole grid."""

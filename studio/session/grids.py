@@ -4,6 +4,7 @@ picture with the values in its margins, saved in the session's `grids/` folder (
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from pathlib import Path
 
 from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
-from studio.history import Action, Iteration, SessionHistory
+from studio.history import Action, Iteration, JobCell, SessionHistory
 from studio.progress import RUN_OWNER
 from studio.recipe import Mode, Recipe
 from studio.scale.batch import prompt_recipes
-from studio.scale.grid import Axis, cells, infotext_params
+from studio.scale.grid import Axis, Cell, cells, infotext_params, value_label
 from studio.scale.jobs import grid_picture, run_cells
 from studio.services import Services
 from studio.session.turn import Request, check_request, record_made
@@ -28,6 +29,7 @@ class GridJob:
     """What a grid job made: one node per cell (X fastest, then Y, then Z) and the grid picture's file. A grid
     stopped part-way keeps the cells it finished, and has no grid picture."""
 
+    job: str  # its cells' JobCell.job; the grid picture is grids/<job>.png
     nodes: list[Iteration]
     picture: Path | None
     cells: int  # how many the grid has
@@ -48,16 +50,36 @@ def run_grid(
     `on_cell(done, total)` as cells finish."""
     base = base.replace(mode=Mode.TXT2IMG).with_concrete_seed(rng)
     made = cells(base, list(axes))
-    nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], rng, parent_id, on_cell)
+    job = new_job_id("grid")
+    places = [JobCell(job, "grid", cell_label(cell, axes)) for cell in made]
+    nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], places, rng, parent_id, on_cell)
     if any(outputs is None for outputs in pictures):
-        return GridJob(nodes, None, len(made))
+        return GridJob(job, nodes, None, len(made))
     board = grid_picture(made, [outputs[0] for outputs in pictures if outputs is not None], axes)
-    path = history.folder / GRIDS / f"grid-{nodes[0].id}-{nodes[-1].id}.png"
+    path = history.folder / GRIDS / f"{job}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     parameters = a1111.format_parameters(services.presets.styled(made[0].recipe), 0, family=services.models.family)
     script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
     png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
-    return GridJob(nodes, path, len(made))
+    return GridJob(job, nodes, path, len(made))
+
+
+def grid_picture_path(history: SessionHistory, job: str) -> Path | None:
+    if not job.startswith("grid-"):
+        return None  # a batch of prompts has no grid picture
+    JobCell(job, "grid", "")  # checked: a job id names no other path than its own picture
+    path = history.folder / GRIDS / f"{job}.png"
+    return path if path.is_file() else None
+
+
+def new_job_id(kind: str) -> str:
+    """A job's id, unique in the session and readable: "grid-20261204-224406-3fa0"."""
+    return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def cell_label(cell: Cell, axes: Sequence[Axis]) -> str:
+    """A cell's values in words, as the grid's margins show them: "CFG Scale: 7 · Steps: 20"."""
+    return " · ".join(value_label(along, along.values[place]) for place, along in zip(cell.places, axes, strict=False))
 
 
 def run_prompts(
@@ -73,7 +95,9 @@ def run_prompts(
     """A1111's prompts from a file or textbox: a txt2img node per line (studio/scale/batch.py), spread over the
     engines, in the lines' order; nothing is recorded if a line fails, and the finished lines if Stop is pressed."""
     recipes = prompt_recipes(base.replace(mode=Mode.TXT2IMG), text)
-    nodes, _ = _run_all(history, services, recipes, rng, parent_id, on_cell)
+    job = new_job_id("prompts")
+    places = [JobCell(job, "prompts", f"prompt {number} of {len(recipes)}") for number in range(1, len(recipes) + 1)]
+    nodes, _ = _run_all(history, services, recipes, places, rng, parent_id, on_cell)
     return nodes
 
 
@@ -81,13 +105,17 @@ def _run_all(
     history: SessionHistory,
     services: Services,
     recipes: list[Recipe],
+    places: list[JobCell],
     rng: random.Random,
     parent_id: str | None,
     on_cell: Callable[[int, int], None] | None,
 ) -> tuple[list[Iteration], list[list | None]]:
-    """Each recipe run (checked first, all of them), then recorded as a node in order: all of them, or those
-    finished before a Stop (GenerationStopped when none had); nothing if a run fails."""
-    requests = [Request(recipe.with_concrete_seed(rng), Action.GENERATE, parent_id) for recipe in recipes]
+    """Each recipe run (checked first, all of them), then recorded as a node in order, with its place in the job:
+    all of them, or those finished before a Stop (GenerationStopped when none had); nothing if a run fails."""
+    requests = [
+        Request(recipe.with_concrete_seed(rng), Action.GENERATE, parent_id, job=place)
+        for recipe, place in zip(recipes, places, strict=True)
+    ]
     for request in requests:
         check_request(history, services, request)
     total = len(requests)

@@ -31,7 +31,7 @@ from studio.services import Services
 from studio.services.closeness import Match
 from studio.session.drafts import FOLDER as DRAFT_FOLDER
 from studio.session.drafts import Drafts
-from studio.session.grids import GridJob, run_grid, run_prompts
+from studio.session.grids import GridJob, grid_picture_path, run_grid, run_prompts
 from studio.session.live import LivePainting
 from studio.session.turn import Request, check_output_index, load_picture, take_turn
 
@@ -243,6 +243,11 @@ class Session(LivePainting):
         """A1111's X/Y/Z plot: up to three settings (`grid.axis(...)`) varied over `base`, the cells spread over
         every engine, each a txt2img node of its own, and the grid picture with the values in its margins."""
         return run_grid(self.history, self.services, base, axes, rng=self._rng, parent_id=parent_id, on_cell=on_cell)
+
+    def grid_picture(self, job: str) -> Path | None:
+        """The picture of grid job `job` (its cells' `node.job.job`); None for a batch of prompts or a grid
+        stopped part-way."""
+        return grid_picture_path(self.history, job)
 
     def prompts(
         self,

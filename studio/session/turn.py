@@ -23,7 +23,7 @@ from studio.finish.runs import fix_regions, region_masks
 from studio.finish.runs import upscale as run_upscale
 from studio.formats import a1111, png_text
 from studio.formats.hashes import model_hash_for
-from studio.history import Action, Iteration, SessionHistory
+from studio.history import Action, Iteration, JobCell, SessionHistory
 from studio.pictures import open_picture
 from studio.progress import RUN_OWNER, StepProgress
 from studio.recipe import Recipe
@@ -46,6 +46,7 @@ class Request:
     images: Mapping[str, Image.Image] = field(default_factory=dict)
     reused_inputs: Mapping[str, str] = field(default_factory=dict)  # role -> file name in the session
     sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # outside pictures: origin, licence
+    job: JobCell | None = None  # one cell of a grid or of a batch of prompts
 
 
 def take_turn(
@@ -188,6 +189,7 @@ def _record(
         source_index=request.source_index,
         created=time.time(),
         sources=request.sources,
+        job=request.job,
     )
     node = dataclasses.replace(node, closeness=_closeness_to_outside(history, node, pictures))
     for index, picture in enumerate(pictures):

@@ -215,7 +215,7 @@ class Screen:
 
     def tree_drawing(self, session: Session, selected: dict | None) -> str:
         picked = (selected["node"], selected["index"]) if selected else None
-        return tree_html(session.tree(), session.history.path, picked)
+        return tree_html(session.tree(), session.history.path, picked, grid_picture=session.grid_picture)
 
     def show_results(self, session: Session, nodes: list[Iteration], selected: int | None) -> dict[Any, Any]:
         """The viewer showing every picture of `nodes`, picture `selected` in the large view."""

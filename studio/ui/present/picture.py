@@ -37,6 +37,9 @@ def picture_info_text(info: PictureInfo) -> str:
     if info.node is not None:
         parent = f", from {info.node.parent_id}" if info.node.parent_id else ""
         lines.append(f"Node **{info.node.id}** of session `{info.session}` ({what_happened(info.node)}{parent}).")
+        if info.node.job is not None:
+            kind = "grid" if info.node.job.kind == "grid" else "batch of prompts"
+            lines.append(f"A cell of {kind} `{info.node.job.job}`: {markdown_literal(info.node.job.label)}.")
         if info.node.inputs:
             lines.append("Its inputs: " + ", ".join(f"{role} `{name}`" for role, name in info.node.inputs.items()))
         lines += [f"- **Closeness:** {markdown_literal(words)}" for words in closeness_text.lines(info.closeness)]

@@ -20,6 +20,10 @@ CARD_WIDTH = 140
 CARD_HEIGHT = 170
 COLUMN_GAP = 36
 ROW_GAP = 64
+# A grid's or a prompt batch's cells sit in one frame, its name in a band above the cards: the tree keeps that
+# much room around its cards.
+JOB_HEAD = 22
+JOB_PAD = 8
 # Inside a card: its border (1 px a side) and padding (6 px a side) around the thumbnails, which have a 2 px border
 # each and 2 px between them. Thumbnails are sized from these, so every batch (up to 9) fits its card.
 _CARD_INSIDE = CARD_WIDTH - 2 * (1 + 6)
@@ -43,11 +47,11 @@ class Place:
 
     @property
     def left(self) -> float:
-        return self.column * (CARD_WIDTH + COLUMN_GAP)
+        return JOB_PAD + self.column * (CARD_WIDTH + COLUMN_GAP)
 
     @property
     def top(self) -> float:
-        return self.row * (CARD_HEIGHT + ROW_GAP)
+        return JOB_HEAD + self.row * (CARD_HEIGHT + ROW_GAP)
 
 
 def layout(nodes: Sequence[Iteration]) -> dict[str, Place]:
@@ -97,14 +101,16 @@ def tree_html(
     picture_path: Callable[[str], object],
     selected: tuple[str, int] | None = None,
     empty: str = "Nothing made yet in this session. Write a prompt and press Generate.",
+    grid_picture: Callable[[str], object | None] = lambda job: None,
 ) -> str:
-    """The whole tree; `picture_path(name)` is where a node's output file is; `selected` is (node id, index)."""
+    """The whole tree; `picture_path(name)` is where a node's output file is; `selected` is (node id, index);
+    `grid_picture(job)` is where a grid job's picture is (None: it has none)."""
     if not nodes:
         return f"<div class='tree empty'><p>{escape(empty)}</p></div>"
     places = layout(nodes)
     by_id = {node.id: node for node in nodes}
-    width = max(place.left for place in places.values()) + CARD_WIDTH
-    height = max(place.top for place in places.values()) + CARD_HEIGHT
+    width = max(place.left for place in places.values()) + CARD_WIDTH + JOB_PAD
+    height = max(place.top for place in places.values()) + CARD_HEIGHT + JOB_PAD
     edges = []
     labels = []
     for node in nodes:
@@ -118,9 +124,12 @@ def tree_html(
             f"<path class='edge' data-from='{node.parent_id}' data-to='{node.id}' "
             f"d='M{x1:g},{y1:g} C{x1:g},{middle:g} {x2:g},{middle:g} {x2:g},{y2:g}'/>"
         )
-        labels.append(
-            f"<span class='edge-label' style='left:{(x1 + x2) / 2:g}px;top:{middle:g}px'>{escape(edge_label(node))}</span>"
-        )
+        if node.job is None:  # a job's cells are named by their frame and their cards
+            labels.append(
+                f"<span class='edge-label' style='left:{(x1 + x2) / 2:g}px;top:{middle:g}px'>"
+                f"{escape(edge_label(node))}</span>"
+            )
+    frames = "".join(_job_frame(cells, places, grid_picture) for cells in jobs_of(nodes).values())
     cards = "".join(_card(node, places[node.id], picture_path, selected) for node in nodes)
     return (
         "<div class='tree'>"
@@ -135,8 +144,42 @@ def tree_html(
         "<div class='viewport'>"
         f"<div class='canvas' style='width:{width:g}px;height:{height:g}px'>"
         f"<svg class='edges' width='{width:g}' height='{height:g}'>{''.join(edges)}</svg>"
-        f"{''.join(labels)}{cards}"
+        f"{frames}{''.join(labels)}{cards}"
         "</div></div></div>"
+    )
+
+
+def jobs_of(nodes: Sequence[Iteration]) -> dict[str, list[Iteration]]:
+    """The cells of each grid or prompt batch in the tree, in the order they were made, by job id."""
+    jobs: dict[str, list[Iteration]] = {}
+    for node in nodes:
+        if node.job is not None:
+            jobs.setdefault(node.job.job, []).append(node)
+    return jobs
+
+
+def job_title(cells: Sequence[Iteration]) -> str:
+    """ "grid · 9 cells", "prompts · 4 lines": what a job's frame says of it."""
+    kind = cells[0].job.kind if cells[0].job else "grid"
+    count = len(cells)
+    if kind == "prompts":
+        return f"prompts · {count} line{'s' if count != 1 else ''}"
+    return f"grid · {count} cell{'s' if count != 1 else ''}"
+
+
+def _job_frame(cells: Sequence[Iteration], places: dict[str, Place], grid_picture: Callable[[str], object]) -> str:
+    """A frame around a job's cards, its title in the band above them, with a link to the grid picture."""
+    spots = [places[cell.id] for cell in cells]
+    left, top = min(spot.left for spot in spots) - JOB_PAD, min(spot.top for spot in spots) - JOB_HEAD
+    right = max(spot.left for spot in spots) + CARD_WIDTH + JOB_PAD
+    bottom = max(spot.top for spot in spots) + CARD_HEIGHT + JOB_PAD
+    job = cells[0].job.job if cells[0].job else ""
+    board = grid_picture(job)
+    link = f" · <a href='{file_url(str(board))}' target='_blank' rel='noopener'>grid picture</a>" if board else ""
+    return (
+        f"<div class='job' data-job='{escape(job, quote=True)}' "
+        f"style='left:{left:g}px;top:{top:g}px;width:{right - left:g}px;height:{bottom - top:g}px'>"
+        f"<span class='job-title'>{escape(job_title(cells))}{link}</span></div>"
     )
 
 
@@ -159,13 +202,24 @@ def _card(
             f"style='width:{side}px;height:{side}px'>"
             f"{f'<span class=badge>{badge}</span>' if badge else ''}{_near_badge(near[0]) if near else ''}</button>"
         )
-    what = "generate" if node.parent_id is None and node.action is Action.GENERATE else edge_label(node)
+    if node.job is not None:
+        what = "grid cell" if node.job.kind == "grid" else "prompt"
+    elif node.parent_id is None and node.action is Action.GENERATE:
+        what = "generate"
+    else:
+        what = edge_label(node)
     title = f"{node.id} · {what}"
     prompt = escape(node.recipe.prompt[:120], quote=True)
+    # A cell's values, under its pictures: the frame says which job, the card which cell.
+    cell = (
+        f"<div class='cell-label' title='{escape(node.job.label, quote=True)}'>{escape(node.job.label)}</div>"
+        if node.job is not None
+        else ""
+    )
     return (
         f"<div class='card' id='node-{node.id}' data-node='{node.id}' title='{prompt}' "
         f"style='left:{place.left:g}px;top:{place.top:g}px;width:{CARD_WIDTH}px;height:{CARD_HEIGHT}px'>"
-        f"<div class='card-title'>{escape(title)}</div><div class='pics'>{''.join(thumbs)}</div></div>"
+        f"<div class='card-title'>{escape(title)}</div><div class='pics'>{''.join(thumbs)}</div>{cell}</div>"
     )
 
 
@@ -193,6 +247,12 @@ TREE_CSS = """
 .tree .edge-label { position: absolute; transform: translate(-50%, -50%); font-size: 11px; padding: 0 5px;
   border-radius: 8px; background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   white-space: nowrap; }
+.tree .job { position: absolute; box-sizing: border-box; border-radius: 8px; border: 1px dashed var(--color-accent);
+  background: color-mix(in srgb, var(--color-accent) 7%, transparent); }
+.tree .job-title { position: absolute; left: 8px; top: 3px; font-size: 11px; white-space: nowrap; }
+.tree .cell-label { font-size: 10px; line-height: 1.3; margin-top: 2px; text-align: center; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.tree .job-title a { color: var(--color-accent); }
 .tree .card { position: absolute; box-sizing: border-box; padding: 4px 6px; border-radius: 6px; overflow: hidden;
   background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   box-shadow: 0 1px 3px rgba(0, 0, 0, 0.12); }
