@@ -25,14 +25,21 @@ _OPTIONS: dict[str, tuple[str, type]] = {
 }
 
 
-def prompt_recipes(base: Recipe, text: str) -> list[Recipe]:
-    """One recipe per non-empty line of `text`, each checked as any recipe is (a bad line is named by number)."""
+def prompt_recipes(base: Recipe, text: str, *, position: str | None = None) -> list[Recipe]:
+    """One recipe per non-empty line of `text`, each checked as any recipe is (a bad line is named by number).
+
+    A line's prompt replaces the base's; with `position` "start" or "end" it goes before or after the base's
+    prompt instead (A1111 1.7's "Insert prompts at the" start or end)."""
     lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
         raise RecipeError("prompts", 'give at least one line: a prompt, or A1111\'s --prompt "…" --steps … options')
     if len(lines) > MAX_LINES:
         raise RecipeError("prompts", f"{len(lines)} lines; the most is {MAX_LINES}")
-    return [_line_recipe(base, number, line) for number, line in lines]
+    recipes = [_line_recipe(base, number, line) for number, line in lines]
+    if position is None or not base.prompt:
+        return recipes
+    joined = (lambda line: f"{line} {base.prompt}") if position == "start" else (lambda line: f"{base.prompt} {line}")
+    return [recipe.replace(prompt=joined(recipe.prompt)) for recipe in recipes]
 
 
 def _line_recipe(base: Recipe, number: int, line: str) -> Recipe:

@@ -14,7 +14,7 @@ from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, JobCell, SessionHistory
 from studio.progress import RUN_OWNER
-from studio.recipe import Mode, Recipe
+from studio.recipe import MAX_SEED, Mode, Recipe
 from studio.scale.batch import prompt_recipes
 from studio.scale.grid import Axis, Cell, cells, infotext_params, value_label
 from studio.scale.jobs import grid_picture, run_cells
@@ -91,10 +91,21 @@ def run_prompts(
     rng: random.Random,
     parent_id: str | None = None,
     on_cell: Callable[[int, int], None] | None = None,
+    position: str | None = None,
+    seed_step: int = 0,
 ) -> list[Iteration]:
     """A1111's prompts from a file or textbox: a txt2img node per line (studio/scale/batch.py), spread over the
-    engines, in the lines' order; nothing is recorded if a line fails, and the finished lines if Stop is pressed."""
-    recipes = prompt_recipes(base.replace(mode=Mode.TXT2IMG), text)
+    engines, in the lines' order; nothing is recorded if a line fails, and the finished lines if Stop is pressed.
+    `seed_step`: each line's seed is the line before's plus this (A1111's "Iterate seed every line"), unless the
+    line names its own."""
+    base = base.replace(mode=Mode.TXT2IMG)
+    recipes = prompt_recipes(base, text, position=position)
+    if seed_step:
+        start = base.with_concrete_seed(rng).seed
+        recipes = [
+            recipe.replace(seed=(start + number * seed_step) % (MAX_SEED + 1)) if recipe.seed == base.seed else recipe
+            for number, recipe in enumerate(recipes)
+        ]
     job = new_job_id("prompts")
     places = [JobCell(job, "prompts", f"prompt {number} of {len(recipes)}") for number in range(1, len(recipes) + 1)]
     nodes, _ = _run_all(history, services, recipes, places, rng, parent_id, on_cell)

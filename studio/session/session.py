@@ -256,10 +256,23 @@ class Session(LivePainting):
         *,
         parent_id: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
+        position: str | None = None,
+        seed_step: int = 0,
     ) -> list[Iteration]:
         """A1111's prompts from a file or textbox: a txt2img node per line of `text` (a prompt, or A1111's
-        `--prompt "…" --steps …` options), the lines spread over every engine."""
-        return run_prompts(self.history, self.services, base, text, rng=self._rng, parent_id=parent_id, on_cell=on_cell)
+        `--prompt "…" --steps …` options), the lines spread over every engine. A line's prompt replaces the
+        base's, or goes at its `position` ("start", "end"); `seed_step` steps the seed from line to line."""
+        return run_prompts(
+            self.history,
+            self.services,
+            base,
+            text,
+            rng=self._rng,
+            parent_id=parent_id,
+            on_cell=on_cell,
+            position=position,
+            seed_step=seed_step,
+        )
 
     def replay(self, node_id: str, on_step: OnStep = None) -> Iteration:
         """Run a node again exactly as it was made (its recipe, seeds, picture, mask and control maps)."""

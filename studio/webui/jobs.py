@@ -31,18 +31,21 @@ class Job:
     stepping: bool = False  # a batch of this job holds the lane now
     interrupted: bool = False
     skipped: bool = False
+    # A job of many runs at once (a grid, a batch of prompts): whose runs to stop (a session folder); None for a
+    # job of batches, which stops the run holding the lane.
+    owner: str | None = None
 
 
 class Jobs:
     """The API's jobs in the order they came; `progress` reports the one holding the lane (else the oldest)."""
 
-    def __init__(self, stop_run: Callable[[], None]) -> None:
+    def __init__(self, stop_run: Callable[[str | None], None]) -> None:
         self._stop_run = stop_run
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
 
-    def start(self, name: str, batches: int) -> Job:
-        job = Job(name, batches)
+    def start(self, name: str, batches: int, *, owner: str | None = None) -> Job:
+        job = Job(name, batches, owner=owner)
         with self._lock:
             self._jobs.append(job)
         return job
@@ -55,6 +58,12 @@ class Jobs:
     def batch_started(self, job: Job, number: int) -> None:
         with self._lock:
             job.batch, job.step, job.steps, job.skipped = number, 0, 0, False
+
+    def cells_done(self, job: Job, done: int, total: int) -> None:
+        """A grid's or a prompt batch's cells: `done` of `total` finished (A1111 counts them as the job's)."""
+        with self._lock:
+            job.batches, job.batch = total, done
+            job.name = f"{min(done + 1, total)} out of {total}"  # as A1111's X/Y/Z plot names its state's job
 
     def batch_ended(self, job: Job) -> None:
         with self._lock:
@@ -75,8 +84,11 @@ class Jobs:
             for job in self._jobs:
                 job.interrupted = True
             stepping = any(job.stepping for job in self._jobs)
+            owners = {job.owner for job in self._jobs if job.owner is not None}
+        for owner in owners:  # a grid's cells, running on every engine, and none of anyone else's runs
+            self._stop_run(owner)
         if stepping:
-            self._stop_run()
+            self._stop_run(None)
 
     def skip(self) -> None:
         """Drop the batch stepping now; its job goes on with its next batch."""
@@ -85,7 +97,7 @@ class Jobs:
             for job in running:
                 job.skipped = True
         if running:
-            self._stop_run()
+            self._stop_run(None)
 
     def progress(self) -> tuple[Job | None, float, float]:
         """The job to report, its progress (0 to 1) and the seconds A1111 would estimate are left."""

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
-from studio.errors import GenerationStopped, answer_for, bug_line
+from studio.errors import GenerationStopped, InputError, answer_for, bug_line
 from studio.formats import a1111, png_text
 from studio.history import Iteration
 from studio.recipe import (
@@ -41,7 +41,7 @@ from studio.recipe import (
 from studio.services.presets import STYLE
 from studio.session.session import Session
 from studio.session.sessions import Sessions
-from studio.webui import controlnet, translate
+from studio.webui import controlnet, scripts, translate
 from studio.webui.fields import DetectRequest, Img2ImgRequest, PngInfoRequest, ProcessingRequest, Txt2ImgRequest
 from studio.webui.jobs import Job, Jobs
 from studio.webui.pictures import decode_picture, encode_file, encode_picture
@@ -150,13 +150,49 @@ class WebUiApi:
 
     def txt2img(self, request: Txt2ImgRequest, view: Session) -> dict[str, Any]:
         with _answers():
+            script = scripts.read_script(request, img2img=False, rng=self._rng)
             run = translate.txt2img_run(request, self.settings, self._facts(view), self._rng)
+            if script is not None:
+                return self._script(view, request, run, script)
             nodes = self._run(view, "txt2img", run)
             self._keep_overrides(request)
         return self._answer(view, request, nodes, request.model_dump())
 
+    def _script(
+        self,
+        view: Session,
+        request: Txt2ImgRequest,
+        run: translate.Run,
+        script: scripts.XyzPlot | scripts.PromptsFromText,
+    ) -> dict[str, Any]:
+        """An X/Y/Z plot or a batch of prompts: the cells spread over every engine, `progress` counting them.
+        The answer holds the grid picture (and the cells' with include_lone_images), or every line's pictures."""
+        if run.control_images:
+            raise InputError("script_name: ControlNet units and reference pictures do not run with a script here")
+        owner = str(view.history.folder)
+        job = self.jobs.start("txt2img", 1, owner=owner)
+        nodes, board = [], None
+        try:
+            on_cell = lambda done, total: self.jobs.cells_done(job, done, total)  # noqa: E731
+            if isinstance(script, scripts.XyzPlot):
+                grid = view.grid(run.recipes[0], script.axes, on_cell=on_cell)
+                nodes, board = grid.nodes, grid.picture
+            else:
+                random_lines = request.seed == -1 and not (script.iterate_seed or script.same_seed)
+                base = run.recipes[0].replace(seed=-1) if random_lines else run.recipes[0]
+                step = request.batch_size if script.iterate_seed else 0
+                nodes = view.prompts(base, script.text, on_cell=on_cell, position=script.position, seed_step=step)
+        except GenerationStopped:
+            pass  # interrupted before a cell finished: the answer holds nothing, as A1111's would
+        finally:
+            self.jobs.finish(job)
+        self._keep_overrides(request)
+        lone = not isinstance(script, scripts.XyzPlot) or script.include_lone_images or board is None
+        return self._answer(view, request, nodes, request.model_dump(), board=board, shown=lone)
+
     def img2img(self, request: Img2ImgRequest, view: Session) -> dict[str, Any]:
         with _answers():
+            scripts.read_script(request, img2img=True, rng=self._rng)  # refuses a script by name
             run = translate.img2img_run(request, self.settings, self._facts(view), self._rng)
             nodes = self._run(view, "img2img", run)
             self._keep_overrides(request)
@@ -214,8 +250,18 @@ class WebUiApi:
         assert run.mask is not None
         return view.inpaint(run.image, run.mask, recipe, control_images=controls, on_step=on_step)
 
-    def _answer(self, view: Session, request, nodes: list[Iteration], echoed: dict) -> dict:
-        files = [view.history.path(name) for node in nodes for name in node.outputs]
+    def _answer(
+        self,
+        view: Session,
+        request,
+        nodes: list[Iteration],
+        echoed: dict,
+        board: Path | None = None,
+        shown: bool = True,
+    ) -> dict:
+        """A1111's answer: the pictures (a grid's first, as A1111 puts it; the nodes' unless not `shown`), their
+        parameters and `info`, which names every node made."""
+        files = ([board] if board else []) + [view.history.path(n) for node in nodes if shown for n in node.outputs]
         infotexts = [png_text.read_texts(path).get(png_text.PARAMETERS_KEY, "") for path in files]
         info = translate.info_json(
             request, [node.recipe for node in nodes], infotexts, session=view.history.id, nodes=[n.id for n in nodes]
@@ -423,7 +469,7 @@ def _latent_upscale_modes() -> list[dict[str, str]]:
 
 
 def _scripts() -> dict[str, list[str]]:
-    return {"txt2img": [controlnet.SCRIPT_NAME], "img2img": [controlnet.SCRIPT_NAME]}
+    return {"txt2img": [*scripts.SCRIPT_NAMES, controlnet.SCRIPT_NAME], "img2img": [controlnet.SCRIPT_NAME]}
 
 
 def _controlnet_version() -> dict[str, int]:

@@ -174,7 +174,6 @@ def _refuse_unsupported(request: ProcessingRequest) -> None:
     checks: list[tuple[str, bool, str]] = [
         ("restore_faces", bool(request.restore_faces), "fix faces in the studio's Finish tab"),
         ("tiling", bool(request.tiling), "the studio does not make tiling pictures"),
-        ("script_name", bool(request.script_name), f"the studio has no script {request.script_name!r}"),
         ("refiner_checkpoint", bool(request.refiner_checkpoint), "the studio runs no refiner"),
         ("seed_resize_from_w", request.seed_resize_from_w not in (-1, 0), "the studio does not resize seeds"),
         ("seed_resize_from_h", request.seed_resize_from_h not in (-1, 0), "the studio does not resize seeds"),
