@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +78,14 @@ def browser_session(sessions: Sessions) -> Session:
     found = sessions.store.sessions()
     assert len(found) == 1, f"expected the browser's session alone, found {[info.id for info in found]}"
     return sessions.open(found[0].id)
+
+
+def wait_for_progress(api, ready, timeout: float = 60.0) -> dict:
+    """A1111's `progress` (through a `webuiapi` client), polled until `ready(progress)`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = api.get_progress()
+        if ready(progress):
+            return progress
+        time.sleep(0.02)
+    raise AssertionError(f"progress never got there: {progress}")

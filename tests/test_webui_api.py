@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -16,7 +15,7 @@ from PIL import Image, ImageFilter
 from studio.formats import png_text
 from studio.recipe import ControlMode
 from studio.webui.routes import API_SESSION, SESSION_HEADER
-from tests.servers import running_studio
+from tests.servers import running_studio, wait_for_progress
 
 SIZE = 128
 FAST = {"steps": 3, "width": SIZE, "height": SIZE}
@@ -219,12 +218,12 @@ def test_progress_shows_the_run_then_skip_and_interrupt_stop_only_what_they_name
 
     worker = threading.Thread(target=run)
     worker.start()
-    state = wait_for(api, lambda p: p["state"]["sampling_step"] > 0 and p["state"]["job_no"] == 0)
+    state = wait_for_progress(api, lambda p: p["state"]["sampling_step"] > 0 and p["state"]["job_no"] == 0)
     progress = api.get_progress()
     assert 0 < progress["progress"] < 1 and progress["eta_relative"] > 0 and progress["current_image"]
     assert state["state"]["job_count"] == 3 and state["state"]["sampling_steps"] == 60
     api.skip()  # the first batch is dropped; the job goes on with the second
-    wait_for(api, lambda p: p["state"]["job_no"] == 2 and p["state"]["sampling_step"] > 0)
+    wait_for_progress(api, lambda p: p["state"]["job_no"] == 2 and p["state"]["sampling_step"] > 0)
     api.interrupt()
     worker.join(timeout=60)
     result = answer["result"]
@@ -253,16 +252,6 @@ def test_interrupt_never_stops_a_run_the_artist_started_in_the_window(server, ap
     api.skip()
     running.join(timeout=60)
     assert made["node"].recipe.steps == 40 and window.tree()[-1].id == made["node"].id
-
-
-def wait_for(api, ready, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = api.get_progress()
-        if ready(progress):
-            return progress
-        time.sleep(0.02)
-    raise AssertionError(f"progress never got there: {progress}")
 
 
 def test_lists_clients_read_at_startup(server, api):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from studio.webui import scripts
 from studio.webui.fields import Img2ImgRequest, Txt2ImgRequest
 from studio.webui.routes import API_SESSION
 from tests.fake_engine import FakeEngine
-from tests.servers import running_studio
+from tests.servers import running_studio, wait_for_progress
 
 FAST = {"steps": 2, "width": 64, "height": 64}
 CFG, STEPS, NOTHING, SAMPLER = (
@@ -128,7 +127,7 @@ def test_progress_counts_the_cells_and_interrupt_keeps_the_finished_ones(tmp_pat
         worker.start()
         assert engine.waiting.wait(timeout=30)
         engine.gate.release()  # one cell through
-        state = _wait_for(api, lambda p: p["state"]["job_no"] == 1)["state"]
+        state = wait_for_progress(api, lambda p: p["state"]["job_no"] == 1)["state"]
         assert state["job_count"] == 4 and state["job"] == "2 out of 4"
         api.interrupt()  # the second cell is at the gate: it ends (the fake sees no stop before it steps), no later one starts
         engine.gate.release()
@@ -138,16 +137,6 @@ def test_progress_counts_the_cells_and_interrupt_keeps_the_finished_ones(tmp_pat
         assert [node.recipe.cfg_scale for node in studio.open(API_SESSION).tree()] == [3, 5]
         assert [recipe.cfg_scale for recipe in engine.runs] == [3, 5]
         assert api.get_progress()["state"]["job_count"] == 0
-
-
-def _wait_for(api, ready, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = api.get_progress()
-        if ready(progress):
-            return progress
-        time.sleep(0.02)
-    raise AssertionError(f"progress never got there: {progress}")
 
 
 @pytest.mark.parametrize(
