@@ -1,5 +1,6 @@
 """Engines on a Ray cluster (studio/scale/ray_engines.py), on a local cluster this test starts: the tiny engine in
-two CPU actors behind one pool. Two sessions' runs overlap in time; pictures and files land on the serving side;
+two CPU actors behind one pool. Two sessions' runs overlap in time, their steps coming back as they run; pictures
+and files land on the serving side;
 a worker killed mid-run: the run is tried again on the other, or ends with a clear message, nothing half-made."""
 
 from __future__ import annotations
@@ -42,10 +43,15 @@ def test_two_sessions_runs_overlap_on_two_workers_and_land_here(cluster, engine,
     sessions = build_sessions(pool, tmp_path / "outputs", defaults=QUICK)
     spans, nodes = {}, {}
 
+    steps: dict[str, list] = {"castle": [], "dragon": []}
+
     def run(name: str) -> None:
         session = sessions.open(name)
         spans[name] = [time.perf_counter()]
-        nodes[name] = (session, session.generate(QUICK.replace(steps=16, prompt=f"a {name}")))
+        nodes[name] = (
+            session,
+            session.generate(QUICK.replace(steps=24, prompt=f"a {name}"), on_step=steps[name].append),
+        )
         spans[name].append(time.perf_counter())
 
     runners = [threading.Thread(target=run, args=(name,)) for name in ("castle", "dragon")]
@@ -55,6 +61,9 @@ def test_two_sessions_runs_overlap_on_two_workers_and_land_here(cluster, engine,
         runner.join()
     (start_a, end_a), (start_b, end_b) = spans["castle"], spans["dragon"]
     assert start_a < end_b and start_b < end_a
+    for made in steps.values():  # each run's steps came back from its worker while it ran, in order
+        assert made and all(progress.total == 24 for progress in made)
+        assert [progress.step for progress in made] == sorted({progress.step for progress in made})
     for session, node in nodes.values():
         path = session.path(node.outputs[0])
         assert path.is_relative_to(tmp_path / "outputs") and path.is_file()  # written where the window is served

@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from studio.errors import WorkerLost
-from studio.progress import RUN_OWNER
+from studio.progress import RUN_OWNER, StepProgress
 from studio.recipe import Recipe
+
+# How often the serving side asks a worker for its run's latest step (a preview in the window's progress line).
+STEP_POLL_SECONDS = 0.1
 
 
 class EngineWorker:
@@ -26,6 +29,7 @@ class EngineWorker:
 
         torch.set_num_threads(int(options.pop("threads", 0)) or torch.get_num_threads())
         self.engine = make_engine(**options)
+        self._latest: tuple[int, StepProgress] | None = None  # the run's last step, numbered: what is new
 
     def load(self, model: str) -> tuple[str | None, str | None, str]:
         self.engine.load(model)
@@ -34,12 +38,27 @@ class EngineWorker:
     def describe(self) -> tuple[str | None, str | None, str]:
         return self.engine.model, self.engine.family, self.engine.speed
 
-    def generate(self, recipe: Recipe, images: dict[str, Any], owner: str | None, live: bool) -> list:
+    def generate(self, recipe: Recipe, images: dict[str, Any], owner: str | None, live: bool, report: bool) -> list:
         RUN_OWNER.set(owner)  # the serving side's session: its Stop reaches this run
         control = {role: picture for role, picture in images.items() if role not in ("image", "mask")}
+        self._latest = None
+
+        def stepped(progress: StepProgress) -> None:
+            self._latest = ((self._latest[0] if self._latest else 0) + 1, progress)
+
         return self.engine.generate(
-            recipe, image=images.get("image"), mask=images.get("mask"), control_images=control, live=live
+            recipe,
+            image=images.get("image"),
+            mask=images.get("mask"),
+            control_images=control,
+            on_step=stepped if report else None,
+            live=live,
         )
+
+    def latest_step(self) -> tuple[int, StepProgress] | None:
+        """The running run's last step (its number in the run, and the step with its preview), asked for while
+        it runs: the actor takes two calls at once."""
+        return self._latest
 
     def request_stop(self, owner: str | None) -> None:
         self.engine.request_stop(owner)
@@ -57,14 +76,25 @@ class RayEngine:
         self._model, self._family, self._speed = ray.get(actor.describe.remote())
 
     def generate(self, recipe: Recipe, *, image=None, mask=None, control_images=None, on_step=None, live=False):
-        """The actor's pictures for `recipe` (no step previews come back across the cluster; Stop reaches it)."""
+        """The actor's pictures for `recipe`; while it runs, its latest step (with its preview) goes to `on_step`
+        every STEP_POLL_SECONDS, and Stop reaches it."""
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
         images = dict(control_images or {}) | {
             role: picture for role, picture in (("image", image), ("mask", mask)) if picture is not None
         }
         try:
-            pictures = self._ray.get(self._actor.generate.remote(recipe, images, RUN_OWNER.get(), live))
+            running = self._actor.generate.remote(recipe, images, RUN_OWNER.get(), live, on_step is not None)
+            seen, finished = 0, False
+            while on_step is not None and not finished:
+                finished = bool(self._ray.wait([running], timeout=STEP_POLL_SECONDS)[0])
+                # Once more when it has finished: the last step reaches the window even from a run shorter than
+                # a poll (the engine is this run's until it returns here).
+                latest = self._ray.get(self._actor.latest_step.remote())
+                if latest is not None and latest[0] > seen:
+                    seen = latest[0]
+                    on_step(latest[1])
+            pictures = self._ray.get(running)
         except RayTaskError as error:  # the engine's own refusal or failure: as if it ran here
             raise error.cause from None
         except (RayActorError, ActorDiedError, ActorUnavailableError) as error:
