@@ -28,10 +28,12 @@ class StepProgress:
 class RunReport:
     """Where a session's latest run stands, for a window that was reloaded while it ran."""
 
-    progress: StepProgress | None  # the last step done
+    progress: StepProgress | None  # the last step done (for a job of many runs: cells done of all)
     finished: bool = False
-    node_id: str | None = None  # the saved node, once finished
+    node_id: str | None = None  # the saved node, once finished (a job's first)
     failed: str | None = None  # why it did not finish (stopped, or the error's message)
+    job: str | None = None  # "grid" or "prompts": a job of many runs, its progress counted in cells
+    nodes: tuple[str, ...] = ()  # a job's saved nodes, once finished
 
 
 class RunBoard:
@@ -44,9 +46,9 @@ class RunBoard:
     def latest(self, folder: Path) -> RunReport | None:
         return self._runs.get(folder)
 
-    def started(self, folder: Path) -> None:
+    def started(self, folder: Path, *, job: str | None = None) -> None:
         with self._lock:
-            self._runs[folder] = RunReport(None)
+            self._runs[folder] = RunReport(None, job=job)
 
     def stepped(self, folder: Path, progress: StepProgress) -> None:
         with self._lock:
@@ -54,12 +56,15 @@ class RunBoard:
             if progress.preview is None and previous is not None:
                 # Previews come a few a second: a window that reloads between two shows the last one.
                 progress = dataclasses.replace(progress, preview=previous.preview)
-            self._runs[folder] = RunReport(progress)
+            self._runs[folder] = dataclasses.replace(self._runs[folder], progress=progress)
 
-    def finished(self, folder: Path, *, node_id: str | None = None, failed: str | None = None) -> None:
+    def finished(
+        self, folder: Path, *, node_id: str | None = None, failed: str | None = None, nodes: tuple[str, ...] = ()
+    ) -> None:
         with self._lock:
-            last = self._runs[folder].progress
-            self._runs[folder] = RunReport(last, finished=True, node_id=node_id, failed=failed)
+            self._runs[folder] = dataclasses.replace(
+                self._runs[folder], finished=True, node_id=node_id, failed=failed, nodes=nodes
+            )
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,18 @@ class FakeEngine:
 def _colour(recipe: Recipe, seed: int, variation: int | None) -> tuple[int, int, int]:
     digest = hashlib.sha256(f"{recipe.to_json()}|{seed}|{variation}".encode()).digest()
     return digest[0], digest[1], digest[2]
+
+
+class GatedEngine(FakeEngine):
+    """The fake engine, each run waiting for the test to let it through: progress is read between cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Semaphore(0)
+        self.waiting = threading.Event()
+
+    def generate(self, recipe: Recipe, **kwargs):
+        self.waiting.set()
+        if not self.gate.acquire(timeout=30):
+            raise AssertionError("the test never let the run through")
+        return super().generate(recipe, **kwargs)

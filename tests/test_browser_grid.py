@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from studio.recipe import Recipe
 from tests.browser_kit import RUN_TIMEOUT, open_studio, open_tab, shoot
+from tests.fake_engine import GatedEngine
 from tests.servers import browser_session, running_studio
 
 pytestmark = pytest.mark.browser
@@ -71,3 +72,22 @@ def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_pat
         expect(page.locator("#results .thumb")).to_have_count(2)
         made = browser_session(studio).history.nodes()[-2:]
         assert [(node.recipe.prompt, node.recipe.steps) for node in made] == [("a castle at dawn", 2), ("a dragon", 3)]
+
+
+def test_a_page_reloaded_during_a_grid_counts_its_cells_then_shows_them(page, tmp_path):
+    engine = GatedEngine()  # each cell waits for the test: the page is reloaded between two
+    with running_studio(engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
+        open_studio(page, url)
+        page.get_by_text("Grid: compare settings (X/Y/Z plot)").click()
+        page.fill("#grid-x-values textarea, #grid-x-values input", "3, 7")
+        page.click("#grid-run")
+        assert engine.waiting.wait(timeout=30)
+        engine.gate.release()  # the first cell is made
+        expect(page.locator("#status")).to_contain_text("Grid: 1 of 2 cells done", timeout=RUN_TIMEOUT)
+
+        open_studio(page)  # a reload while the second cell waits
+        expect(page.locator("#status")).to_contain_text("Grid: 1 of 2 cells done (started before this page")
+        engine.gate.release()
+        expect(page.locator("#status")).to_contain_text("Saved a grid of 2 cells", timeout=RUN_TIMEOUT)
+        expect(page.locator("#results .thumb")).to_have_count(2)
+        assert [node.recipe.cfg_scale for node in browser_session(studio).history.nodes()] == [3, 7]

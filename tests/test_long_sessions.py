@@ -132,3 +132,10 @@ def test_fourteen_nodes_of_four_pictures_read_in_the_tree(fake_engine, page, tmp
         page.mouse.up()
         assert page.evaluate("() => String(window.getSelection())") == ""
         shoot(page, "long-02-fourteen-nodes-of-four-pictures")
+        # Fit shows the whole tree, however small that makes it: the first card and the last both in view.
+        page.get_by_role("button", name="Fit").click()
+        viewport = page.locator("#history .viewport").bounding_box()
+        for node in ("00001", "00014"):
+            box = page.locator(f"#node-{node}").bounding_box()
+            assert viewport["x"] <= box["x"] and box["x"] + box["width"] <= viewport["x"] + viewport["width"], node
+            assert viewport["y"] <= box["y"] and box["y"] + box["height"] <= viewport["y"] + viewport["height"], node

@@ -12,11 +12,10 @@ import pytest
 import webuiapi
 
 from studio.errors import InputError
-from studio.recipe import Recipe
 from studio.webui import scripts
 from studio.webui.fields import Img2ImgRequest, Txt2ImgRequest
 from studio.webui.routes import API_SESSION
-from tests.fake_engine import FakeEngine
+from tests.fake_engine import GatedEngine
 from tests.servers import running_studio, wait_for_progress
 
 FAST = {"steps": 2, "width": 64, "height": 64}
@@ -26,21 +25,6 @@ CFG, STEPS, NOTHING, SAMPLER = (
 # A1111 1.10's X/Y/Z args after the axes: draw_legend, include_lone_images, include_sub_grids, no_fixed_seeds,
 # margin_size, csv_mode, raw_mode.
 FLAGS = [True, True, False, False, 0, False, False]
-
-
-class GatedEngine(FakeEngine):
-    """The fake engine, each run waiting for the test to let it through: progress is read between cells."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Semaphore(0)
-        self.waiting = threading.Event()
-
-    def generate(self, recipe: Recipe, **kwargs):
-        self.waiting.set()
-        if not self.gate.acquire(timeout=30):
-            raise AssertionError("the test never let the run through")
-        return super().generate(recipe, **kwargs)
 
 
 @pytest.fixture

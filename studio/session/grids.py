@@ -13,7 +13,7 @@ from pathlib import Path
 from studio.errors import GenerationStopped
 from studio.formats import a1111, png_text
 from studio.history import Action, Iteration, JobCell, SessionHistory
-from studio.progress import RUN_OWNER
+from studio.progress import RUN_OWNER, StepProgress
 from studio.recipe import MAX_SEED, Mode, Recipe
 from studio.scale.batch import prompt_recipes
 from studio.scale.grid import Axis, Cell, cells, infotext_params, value_label
@@ -54,6 +54,7 @@ def run_grid(
     places = [JobCell(job, "grid", cell_label(cell, axes)) for cell in made]
     nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], places, rng, parent_id, on_cell)
     if any(outputs is None for outputs in pictures):
+        _report_done(history, services, nodes)
         return GridJob(job, nodes, None, len(made))
     board = grid_picture(made, [outputs[0] for outputs in pictures if outputs is not None], axes)
     path = history.folder / GRIDS / f"{job}.png"
@@ -61,6 +62,7 @@ def run_grid(
     parameters = a1111.format_parameters(services.presets.styled(made[0].recipe), 0, family=services.models.family)
     script = ", ".join(f"{key}: {a1111.quote(value)}" for key, value in infotext_params(list(axes)).items())
     png_text.write_png(board, path, {png_text.PARAMETERS_KEY: f"{parameters}, {script}"})
+    _report_done(history, services, nodes)
     return GridJob(job, nodes, path, len(made))
 
 
@@ -109,6 +111,7 @@ def run_prompts(
     job = new_job_id("prompts")
     places = [JobCell(job, "prompts", f"prompt {number} of {len(recipes)}") for number in range(1, len(recipes) + 1)]
     nodes, _ = _run_all(history, services, recipes, places, rng, parent_id, on_cell)
+    _report_done(history, services, nodes)
     return nodes
 
 
@@ -122,7 +125,8 @@ def _run_all(
     on_cell: Callable[[int, int], None] | None,
 ) -> tuple[list[Iteration], list[list | None]]:
     """Each recipe run (checked first, all of them), then recorded as a node in order, with its place in the job:
-    all of them, or those finished before a Stop (GenerationStopped when none had); nothing if a run fails."""
+    all of them, or those finished before a Stop (GenerationStopped when none had); nothing if a run fails. The
+    session's run board counts the cells meanwhile; the caller says when the job is done (`_report_done`)."""
     requests = [
         Request(recipe.with_concrete_seed(rng), Action.GENERATE, parent_id, job=place)
         for recipe, place in zip(recipes, places, strict=True)
@@ -131,18 +135,38 @@ def _run_all(
         check_request(history, services, request)
     total = len(requests)
     styled = [services.presets.styled(request.recipe) for request in requests]
-    owner = RUN_OWNER.set(str(history.folder))  # Stop pressed for this session stops its cells
+    runs, folder = services.runs, history.folder
+
+    def cell_done(done: int) -> None:
+        runs.stepped(folder, StepProgress(done, total, None))  # a window reloaded meanwhile counts the cells too
+        if on_cell is not None:
+            on_cell(done, total)
+
+    runs.started(folder, job=places[0].kind)
+    owner = RUN_OWNER.set(str(folder))  # Stop pressed for this session stops its cells
     started = time.monotonic()
     try:
         pictures = run_cells(
             services.models.engine,
             styled,
-            lambda done: on_cell(done, total) if on_cell else None,
-            stop_asked=lambda: services.models.stop_asked(str(history.folder), started),
+            cell_done,
+            stop_asked=lambda: services.models.stop_asked(str(folder), started),
         )
+        if all(made is None for made in pictures):
+            raise GenerationStopped("stopped before a cell finished")
+        finished = [(request, made) for request, made in zip(requests, pictures, strict=True) if made is not None]
+        nodes = [record_made(history, services, request, made) for request, made in finished]
+    except GenerationStopped:
+        runs.finished(folder, failed="Stopped before a cell finished: nothing of it was saved.")
+        raise
+    except Exception as error:
+        runs.finished(folder, failed=str(error))
+        raise
     finally:
         RUN_OWNER.reset(owner)
-    if all(made is None for made in pictures):
-        raise GenerationStopped("stopped before a cell finished")
-    finished = [(request, made) for request, made in zip(requests, pictures, strict=True) if made is not None]
-    return [record_made(history, services, request, made) for request, made in finished], pictures
+    return nodes, pictures
+
+
+def _report_done(history: SessionHistory, services: Services, nodes: list[Iteration]) -> None:
+    """The job is done, its files written: a window reloaded while it ran shows its nodes."""
+    services.runs.finished(history.folder, node_id=nodes[0].id, nodes=tuple(node.id for node in nodes))

@@ -335,7 +335,11 @@ def wire(
         """A run of `session` still going (started before this page showed it): its progress follows."""
         run = session.latest_run()
         if run is not None and not run.finished:
-            shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"
+            shown[screen.status] = (
+                results_text.job_progress(run)
+                if run.job
+                else "**Painting…** (a run that started before this page was loaded)"
+            )
             shown[poll] = gr.Timer(active=True)
         return shown
 
@@ -388,8 +392,23 @@ def wire(
         run = session.latest_run()
         if run is None:
             return {poll: gr.Timer(active=False)}
+        if not run.finished and run.job:
+            return {screen.status: results_text.job_progress(run)}
         if not run.finished:
             return screen.progress(run.progress) if run.progress else {}
+        if run.nodes:  # a grid or a batch of prompts: all its nodes in Results
+            with user_errors():
+                nodes = [session.history.get(node) for node in run.nodes]
+                return {
+                    poll: gr.Timer(active=False),
+                    **screen.after_run(session, nodes[0]),
+                    screen.status: results_text.job_saved(
+                        run.job,
+                        [node.id for node in nodes],
+                        with_picture=bool(nodes[0].job and session.grid_picture(nodes[0].job.job)),
+                    ),
+                    **screen.show_results(session, nodes, 0),
+                }
         if run.node_id is None:
             return {
                 poll: gr.Timer(active=False),

@@ -27,7 +27,9 @@ function apply() {
   if (mode) mode.checked = comparing.length > 0 || mode.dataset.on === "1";
 }
 
-function fit() {
+// `whole`: the whole tree at any scale (the Fit button). Otherwise (a tree drawn anew) the whole tree if it reads
+// at that scale, else a readable view on the picked (or newest) card, kept within the tree's edges.
+function fit(whole = false) {
   const c = canvas();
   const v = viewport();
   if (!c || !v || v.clientWidth === 0) {
@@ -35,18 +37,28 @@ function fit() {
     return;
   }
   fittedSize = `${c.offsetWidth}x${c.offsetHeight}`;
-  const whole = Math.min(1, (v.clientWidth - 16) / c.offsetWidth, (v.clientHeight - 16) / c.offsetHeight);
-  if (whole >= READABLE) {
-    view = { x: Math.max(8, (v.clientWidth - c.offsetWidth * whole) / 2), y: 8, scale: whole };
+  const all = Math.min(1, (v.clientWidth - 16) / c.offsetWidth, (v.clientHeight - 16) / c.offsetHeight);
+  if (whole || all >= READABLE) {
+    view = { x: Math.max(8, (v.clientWidth - c.offsetWidth * all) / 2), y: 8, scale: all };
     return;
   }
-  // Too big to read whole (a long session): readable, centred on the picked card, else the newest.
   const cards = c.querySelectorAll(".card");
   const focus = c.querySelector(".pic.selected")?.closest(".card") || cards[cards.length - 1];
   const scale = READABLE;
   const cx = focus ? focus.offsetLeft + focus.offsetWidth / 2 : c.offsetWidth / 2;
   const cy = focus ? focus.offsetTop + focus.offsetHeight / 2 : 0;
-  view = { x: v.clientWidth / 2 - cx * scale, y: v.clientHeight / 2 - cy * scale, scale };
+  view = {
+    x: within(v.clientWidth / 2 - cx * scale, v.clientWidth, c.offsetWidth * scale),
+    y: within(v.clientHeight / 2 - cy * scale, v.clientHeight, c.offsetHeight * scale),
+    scale,
+  };
+}
+
+// An offset along one axis that leaves no empty band before the tree's start or after its end (a tree that fits
+// along it starts at the edge).
+function within(offset, room, size) {
+  if (size + 16 <= room) return 8;
+  return Math.min(8, Math.max(room - size - 8, offset));
 }
 
 function zoomAt(factor, cx, cy) {
@@ -77,7 +89,7 @@ element.addEventListener("click", (event) => {
   const act = event.target.closest("[data-act]")?.dataset.act;
   const v = viewport();
   if (act === "fit") {
-    fit();
+    fit(true);
     apply();
   } else if ((act === "zoom-in" || act === "zoom-out") && view) {
     zoomAt(act === "zoom-in" ? 1.25 : 0.8, v.clientWidth / 2, v.clientHeight / 2);

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from studio.authorship.lineage import plural
 from studio.history import Iteration
+from studio.progress import RunReport
 from studio.recipe import Mode, Recipe
 from studio.ui.present import closeness as closeness_text
 from studio.ui.present.history import what_happened
@@ -83,3 +84,20 @@ _MARKDOWN_SIGNS = set("\\`*_{}[]()#+-!|~")
 def progress_bar(step: int, total: int, width: int = 20) -> str:
     filled = round(width * step / total) if total else 0
     return f"`{'█' * filled}{'░' * (width - filled)}` step {step} of {total}"
+
+
+def job_progress(run: RunReport) -> str:
+    """ "**Grid:** 3 of 9 cells done": a grid's or a prompt batch's progress, for a page loaded while it runs."""
+    done, total = (run.progress.step, run.progress.total) if run.progress else (0, 0)
+    what, each = ("Grid", "cells") if run.job == "grid" else ("Prompts", "lines")
+    return f"**{what}:** {done} of {total or '…'} {each} done (started before this page was loaded)"
+
+
+def job_saved(job: str | None, node_ids: list[str], *, with_picture: bool) -> str:
+    """What a finished grid or prompt batch saved, for a page loaded while it ran."""
+    span = f"{node_ids[0]} to {node_ids[-1]}" if len(node_ids) > 1 else node_ids[0]
+    if job == "grid" and with_picture:
+        return f"Saved a grid of {len(node_ids)} cells ({span}); its picture is linked above its cells in History."
+    if job == "grid":
+        return f"Stopped: {len(node_ids)} finished cells are saved ({span}), without a grid picture."
+    return f"Saved {len(node_ids)} pictures, one per line ({span})."
