@@ -104,3 +104,14 @@ def test_prompts_from_a_textbox_are_read_as_a1111_reads_them():
 def test_a_range_that_makes_no_values_says_why(text, words):
     with pytest.raises(RecipeError, match=re.escape(words)):
         axis("Steps", text)
+
+
+def test_a_refusal_names_the_axis_and_a_setting_on_two_axes_is_refused():
+    with pytest.raises(RecipeError, match="CFG Scale values: 'lots' is not a number"):
+        axis("CFG Scale", "3, lots")
+    with pytest.raises(RecipeError, match="CFG Scale is on two axes"):
+        cells(BASE, [axis("CFG Scale", "3, 7"), axis("CFG Scale", "5, 9")])
+    with pytest.raises(RecipeError, match=r"^grid: Denoising 3\.0: denoising_strength"):
+        cells(BASE, [axis("Denoising", "0.5, 3")])
+    with pytest.raises(RecipeError, match=r"^grid: Prompt S/R: 'gold' is not in the prompt"):
+        cells(BASE, [axis("Prompt S/R", "gold, red")])

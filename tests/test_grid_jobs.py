@@ -13,6 +13,7 @@ from studio.history import Iteration, JobCell
 from studio.recipe import Recipe
 from studio.scale.grid import axis
 from studio.services.picture_info import read_picture_info
+from studio.ui.present.history import what_happened
 from studio.ui.present.picture import picture_info_text
 from studio.ui.present.tree_view import CARD_WIDTH, layout, tree_html
 
@@ -45,7 +46,8 @@ def test_a_grids_cells_share_one_job_with_their_values_and_keep_it_after_a_resta
 def test_a_prompt_batch_is_a_job_without_a_grid_picture(fake_engine, tmp_path):
     session = _studio(fake_engine, tmp_path / "outputs").open()
     nodes = session.prompts(QUICK, "a castle\n\na dragon\na tower")
-    assert [node.job.label for node in nodes] == ["prompt 1 of 3", "prompt 2 of 3", "prompt 3 of 3"]
+    assert [node.job.label for node in nodes] == ["1 of 3: a castle", "2 of 3: a dragon", "3 of 3: a tower"]
+    assert what_happened(nodes[1]) == "prompt 2 of 3: a dragon"  # in Results' captions, Picture info, the status
     assert len({node.job.job for node in nodes}) == 1 and nodes[0].job.kind == "prompts"
     assert session.grid_picture(nodes[0].job.job) is None
 
@@ -77,6 +79,9 @@ def test_picture_info_says_which_grid_cell_a_picture_is(fake_engine, tmp_path):
     job = session.grid(QUICK, [axis("Seed", "1, 2")])
     info = read_picture_info(session.history.path(job.nodes[1].outputs[0]))
     assert f"A cell of grid `{job.job}`: Seed: 2." in picture_info_text(info)
+    assert f"Node **{job.nodes[1].id}** of session `{session.history.id}` (grid cell Seed: 2)" in picture_info_text(
+        info
+    )
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,10 @@ def axis(label: str, text: str, *, rng: random.Random | None = None) -> Axis:
     if label not in SETTINGS:
         raise RecipeError("grid", f"unknown setting {label!r}; choose one of {', '.join(SETTINGS)}")
     setting = SETTINGS[label]
-    values = _read_values(setting.kind, text)
+    try:
+        values = _read_values(setting.kind, text)
+    except RecipeError as error:  # which axis's values, in the artist's words
+        raise RecipeError("grid", f"{label} values: {str(error).removeprefix('grid: ')}") from None
     if not values:
         raise RecipeError("grid", f"{label}: give at least one value")
     if label == "Seed":
@@ -125,6 +128,9 @@ def cells(base: Recipe, axes: list[Axis]) -> list[Cell]:
     """Every cell's recipe, X fastest, then Y, then Z; each checked as any recipe is (a bad value is named)."""
     if not 1 <= len(axes) <= 3:
         raise RecipeError("grid", "vary one to three settings (X, Y and Z)")
+    labels = [along.label for along in axes]
+    if twice := next((label for label in labels if labels.count(label) > 1), None):
+        raise RecipeError("grid", f"{twice} is on two axes; vary each setting on one axis and put its values there")
     sizes = [len(a.values) for a in axes] + [1] * (3 - len(axes))
     if sizes[0] * sizes[1] * sizes[2] > MAX_CELLS:
         raise RecipeError("grid", f"{' x '.join(map(str, sizes[: len(axes)]))} cells; the most is {MAX_CELLS}")
@@ -134,7 +140,13 @@ def cells(base: Recipe, axes: list[Axis]) -> list[Cell]:
             for x in range(sizes[0]):
                 recipe = base
                 for place, along in zip((x, y, z), axes, strict=False):
-                    recipe = along.setting.apply(recipe, along.values[place], str(along.values[0]))
+                    value = along.values[place]
+                    try:
+                        recipe = along.setting.apply(recipe, value, str(along.values[0]))
+                    except RecipeError as error:  # the recipe's own words, with the axis and value that made them
+                        if error.field == "grid":
+                            raise
+                        raise RecipeError("grid", f"{along.label} {value}: {error}") from None
                 made.append(Cell(x, y, z, recipe))
     return made
 

@@ -66,6 +66,10 @@ def run_grid(
     return GridJob(job, nodes, path, len(made))
 
 
+def _clipped(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def grid_picture_path(history: SessionHistory, job: str) -> Path | None:
     if not job.startswith("grid-"):
         return None  # a batch of prompts has no grid picture
@@ -109,7 +113,10 @@ def run_prompts(
             for number, recipe in enumerate(recipes)
         ]
     job = new_job_id("prompts")
-    places = [JobCell(job, "prompts", f"prompt {number} of {len(recipes)}") for number in range(1, len(recipes) + 1)]
+    places = [
+        JobCell(job, "prompts", f"{number} of {len(recipes)}: {_clipped(recipe.prompt)}")
+        for number, recipe in enumerate(recipes, start=1)
+    ]
     nodes, _ = _run_all(history, services, recipes, places, rng, parent_id, on_cell)
     _report_done(history, services, nodes)
     return nodes

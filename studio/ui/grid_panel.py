@@ -10,6 +10,7 @@ import gradio as gr
 
 from studio.scale.batch import prompt_recipes
 from studio.scale.grid import SETTINGS, axis, cells
+from studio.ui.present.viewer import grid_picture_html
 from studio.ui.running import Finished, stream, user_errors
 from studio.ui.screen import Screen
 
@@ -33,7 +34,7 @@ class GridPanel:
     settings: list[gr.Dropdown]  # X, Y, Z
     values: list[gr.Textbox]
     run: gr.Button
-    picture: gr.Image
+    picture: gr.HTML  # the grid picture, a click away from full size
     prompts: gr.Textbox  # A1111's "Prompts from file or textbox"
     run_prompts: gr.Button
 
@@ -57,7 +58,8 @@ def grid_widgets() -> GridPanel:
                 )
             )
     run = gr.Button("Run the grid", size="sm", elem_id="grid-run")
-    picture = gr.Image(None, label="Grid", type="filepath", interactive=False, visible=False, elem_id="grid-picture")
+    # Plain HTML, not an image widget: a widget's badge and buttons would cover the values along the top.
+    picture = gr.HTML("", visible=False, elem_id="grid-picture")
     prompts = gr.Textbox(
         label="Or: prompts, one per line (A1111's prompts from file or textbox)",
         placeholder='a castle at dawn\n--prompt "a dragon" --steps 30 --cfg_scale 6 --seed 5',
@@ -98,7 +100,7 @@ def wire(screen: Screen, panel: GridPanel) -> None:
                 axes = [axis(label, text) for label, text in chosen]
                 recipe, _ = screen.recipe(values)
                 total = len(cells(recipe, axes))  # a word not in the prompt, too many cells: refused before it runs
-            yield {screen.status: f"**Grid:** 0 of {total} cells done", panel.picture: gr.Image(visible=False)}
+            yield {screen.status: f"**Grid:** 0 of {total} cells done", panel.picture: gr.HTML(visible=False)}
             for item in stream(lambda report: session.grid(recipe, axes, on_cell=lambda *counts: report(counts))):
                 if not isinstance(item, Finished):
                     yield {screen.status: f"**Grid:** {item[0]} of {item[1]} cells done"}
@@ -116,7 +118,7 @@ def wire(screen: Screen, panel: GridPanel) -> None:
             said = f"Stopped after {len(job.nodes)} of {job.cells} cells: the finished ones are saved ({first} to {last}), without a grid picture."
         else:
             said = f"Saved a grid of {len(job.nodes)} cells ({first} to {last}) and its picture, below the grid's settings."
-        shown = {panel.picture: gr.Image(value=str(job.picture), visible=True)} if job.picture else {}
+        shown = {panel.picture: gr.HTML(grid_picture_html(job.picture), visible=True)} if job.picture else {}
         return {
             **screen.after_run(session, job.nodes[0]),  # the first cell picked, as a run's first picture
             screen.status: said,

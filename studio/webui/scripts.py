@@ -107,7 +107,10 @@ def _axis_label(letter: str, kind: Any) -> str:
         )
     if label != "Nothing" and label not in SETTINGS:
         varied = ", ".join(name for name in SETTINGS if name in TXT2IMG_AXIS_OPTIONS)
-        raise InputError(f"script_args: the studio cannot vary {label!r} in an X/Y/Z plot; it varies {varied}")
+        own = ", ".join(name for name in SETTINGS if name not in TXT2IMG_AXIS_OPTIONS)
+        raise InputError(
+            f"script_args: the studio cannot vary {label!r} in an X/Y/Z plot; it varies {varied}, and by label {own}"
+        )
     return label
 
 

@@ -48,6 +48,8 @@ def what_happened(node: Iteration) -> str:
             Action.KONTEXT: "kontext",
         }[node.action]
     )
+    if node.job is not None:  # one of many made at once: which one says more than "generate"
+        verb = f"{'grid cell' if node.job.kind == 'grid' else 'prompt'} {node.job.label}"
     if node.parent_id is None:
         return verb
     source = f"·{node.source_index + 1}" if node.source_index is not None else ""

@@ -175,7 +175,10 @@ def _job_frame(cells: Sequence[Iteration], places: dict[str, Place], grid_pictur
     bottom = max(spot.top for spot in spots) + CARD_HEIGHT + JOB_PAD
     job = cells[0].job.job if cells[0].job else ""
     board = grid_picture(job)
-    link = f" · <a href='{file_url(str(board))}' target='_blank' rel='noopener'>grid picture</a>" if board else ""
+    if board:
+        link = f" · <a href='{file_url(str(board))}' target='_blank' rel='noopener'>grid picture</a>"
+    else:  # a grid without its picture was stopped part-way
+        link = " · stopped, no grid picture" if cells[0].job and cells[0].job.kind == "grid" else ""
     return (
         f"<div class='job' data-job='{escape(job, quote=True)}' "
         f"style='left:{left:g}px;top:{top:g}px;width:{right - left:g}px;height:{bottom - top:g}px'>"

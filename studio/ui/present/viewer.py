@@ -105,3 +105,13 @@ VIEWER_CSS = """
 .viewer .thumb img { width: 100%; height: 84px; object-fit: contain; background: var(--background-fill-secondary); }
 .viewer .thumb figcaption { font-size: 0.75em; line-height: 1.25; white-space: normal; word-break: break-word; }
 """
+
+
+def grid_picture_html(path) -> str:
+    """A grid job's picture, whole, a click away from full size (no widget badge over its top values)."""
+    url = file_url(str(path))
+    return (
+        f"<a href='{url}' target='_blank' rel='noopener' title='Open the grid picture full size'>"
+        f"<img src='{url}' alt='The grid picture' style='max-width:100%;height:auto;display:block'></a>"
+        "<span style='font-size:0.85em;opacity:0.75'>The grid picture: click it to open it full size.</span>"
+    )
