@@ -293,7 +293,7 @@ def wire(
             node = by_id[picked["node"]]
             shown |= screen.show_results(session, [node], picked["index"])
             shown[screen.selection] = results_text.selection_text(node, picked["index"])
-            shown[screen.node_inputs] = inputs_html(tree_text.input_pictures(node, session.history.path))
+            shown[screen.node_inputs] = inputs_html(tree_text.input_pictures(node, session.history.path), node.id)
             shown[screen.restore_controls] = screen.restore_button(node)
         else:  # its newest pictures, none picked: a click picks one of this session's own
             shown |= screen.show_results(session, nodes[-1:], None)

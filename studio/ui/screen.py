@@ -198,7 +198,7 @@ class Screen:
             **self.show_results(session, [node], 0),
             self.selected: selected,
             self.selection: results_text.selection_text(node, 0),
-            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path)),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path), node.id),
             # A run loads the model its recipe names: the header says what ran, whatever it said before.
             self.model_status: header.model_line(self.services.models.model, self.services.models.family),
             self.use_model: self.use_model_button(node, self.services.models.model),
@@ -271,7 +271,7 @@ class Screen:
             self.selected: {"node": node_id, "index": index},
             self.selection: results_text.selection_text(node, index),
             self.history: self.tree_drawing(session, {"node": node_id, "index": index}),
-            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path)),
+            self.node_inputs: inputs_html(tree_text.input_pictures(node, session.history.path), node.id),
             self.restore_controls: self.restore_button(node),
             self.use_model: self.use_model_button(node, self.services.models.model),
             **self.form.show_picked(node.recipe_of(index)),

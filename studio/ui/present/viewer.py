@@ -64,10 +64,16 @@ def _thumb(index: int, picture: Shown, selected: bool) -> str:
     )
 
 
-def inputs_html(pictures: Sequence[tuple[str, str]]) -> str:
-    """What a node was given (picture, mask, control maps) as captioned thumbnails; each opens at full size."""
+def inputs_html(pictures: Sequence[tuple[str, str]], node_id: str | None = None) -> str:
+    """What node `node_id` was given (picture, mask, control maps) as captioned thumbnails; each opens at full
+    size. None: no node is picked."""
     if not pictures:
-        return "<div class='viewer empty'><p>Pick a picture: what its node was given shows here.</p></div>"
+        said = (
+            f"{node_id} was given no picture: it was made from the prompt and the settings alone."
+            if node_id
+            else "Pick a picture: what its node was given shows here."
+        )
+        return f"<div class='viewer empty'><p>{escape(said)}</p></div>"
     figures = "".join(
         f"<figure class='thumb'><a href='{file_url(path)}' target='_blank' rel='noopener'>"
         f"<img alt='{escape(caption, quote=True)}' src='{file_url(path)}'></a>"
