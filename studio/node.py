@@ -66,6 +66,7 @@ class JobCell:
     job: str
     kind: str
     label: str
+    columns: int = 0  # how many cells a row of the job has (a grid's X values); 0: one row
 
     def __post_init__(self) -> None:
         if not isinstance(self.job, str) or not _JOB_ID.match(self.job):
@@ -74,15 +75,17 @@ class JobCell:
             raise InputError(f"job {self.job}: kind {self.kind!r} is not one of {', '.join(JOB_KINDS)}")
         if not isinstance(self.label, str) or len(self.label) > MAX_SOURCE_TEXT:
             raise InputError(f"job {self.job}: a cell's label is a text of at most {MAX_SOURCE_TEXT} characters")
+        if isinstance(self.columns, bool) or not isinstance(self.columns, int) or self.columns < 0:
+            raise InputError(f"job {self.job}: columns {self.columns!r} is not a count")
 
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.job, "kind": self.kind, "cell": self.label}
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.job, "kind": self.kind, "cell": self.label, "columns": self.columns}
 
     @classmethod
     def from_dict(cls, data: Any) -> JobCell:
-        if not isinstance(data, Mapping) or set(data) != {"id", "kind", "cell"}:
-            raise InputError(f"a node's job {data!r} is not a mapping of id, kind and cell")
-        return cls(data["id"], data["kind"], data["cell"])
+        if not isinstance(data, Mapping) or set(data) != {"id", "kind", "cell", "columns"}:
+            raise InputError(f"a node's job {data!r} is not a mapping of id, kind, cell and columns")
+        return cls(data["id"], data["kind"], data["cell"], data["columns"])
 
 
 @dataclass(frozen=True)

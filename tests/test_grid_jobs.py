@@ -71,7 +71,27 @@ def test_the_tree_frames_a_jobs_cards_and_names_each_cell_by_its_values(fake_eng
     assert float(frame[2]) < places[job.nodes[0].id].top  # the frame's title band is above the cards
     assert "grid · 3 cells" in html and f"{job.job}.png" in html  # the grid picture, a click away
     assert f"{job.nodes[1].id} · grid cell" in html and "class='cell-label' title='CFG Scale: 7'>CFG Scale: 7<" in html
-    assert html.count("class='edge-label'") == 1  # the later sibling's; the cells are named by their frame
+    # One edge to the frame, named for the job, and the later sibling's own; none to each cell.
+    assert html.count("class='edge-label'") == 2 and f"data-to='{job.job}'" in html
+    assert all(f"data-to='{node.id}'" not in html for node in job.nodes)
+
+
+def test_a_grid_lies_in_the_tree_as_in_its_picture_until_a_cell_is_branched_from(fake_engine, tmp_path):
+    session = _studio(fake_engine, tmp_path / "outputs").open()
+    root = session.generate(QUICK)
+    job = session.grid(QUICK, [axis("CFG Scale", "3, 7, 11"), axis("Steps", "2, 3")], parent_id=root.id)
+    places = layout(session.tree())
+    spots = [(places[node.id].column, places[node.id].row) for node in job.nodes]
+    first = spots[0]
+    assert [(column - first[0], row - first[1]) for column, row in spots] == [
+        (0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1),
+    ]  # fmt: skip
+    assert places[root.id].column == first[0] + 1 and first[1] == places[root.id].row + 1  # centred over the grid
+
+    branch = session.generate(QUICK, parent_id=job.nodes[4].id)  # from a cell: the grid lies in a row, over branches
+    places = layout(session.tree())
+    assert len({places[node.id].row for node in job.nodes}) == 1
+    assert places[branch.id].column == places[job.nodes[4].id].column
 
 
 def test_picture_info_says_which_grid_cell_a_picture_is(fake_engine, tmp_path):
@@ -87,10 +107,11 @@ def test_picture_info_says_which_grid_cell_a_picture_is(fake_engine, tmp_path):
 @pytest.mark.parametrize(
     ("job", "words"),
     [
-        ({"id": "../../etc", "kind": "grid", "cell": ""}, "not a grid or prompts job's id"),
-        ({"id": "grid-1", "kind": "prompts", "cell": ""}, "kind"),
-        ({"id": "grid-1", "kind": "grid"}, "mapping of id, kind and cell"),
-        ({"id": "grid-1", "kind": "grid", "cell": 7}, "label is a text"),
+        ({"id": "../../etc", "kind": "grid", "cell": "", "columns": 0}, "not a grid or prompts job's id"),
+        ({"id": "grid-1", "kind": "prompts", "cell": "", "columns": 0}, "kind"),
+        ({"id": "grid-1", "kind": "grid", "cell": ""}, "mapping of id, kind, cell and columns"),
+        ({"id": "grid-1", "kind": "grid", "cell": 7, "columns": 2}, "label is a text"),
+        ({"id": "grid-1", "kind": "grid", "cell": "", "columns": -1}, "not a count"),
     ],
 )
 def test_a_damaged_job_is_refused_when_the_history_is_read(job, words):
@@ -98,4 +119,5 @@ def test_a_damaged_job_is_refused_when_the_history_is_read(job, words):
             "seeds": [11], "job": job}  # fmt: skip
     with pytest.raises(InputError, match=words):
         Iteration.from_dict(node)
-    assert JobCell("grid-1", "grid", "Seed: 1").to_dict() == {"id": "grid-1", "kind": "grid", "cell": "Seed: 1"}
+    cell = JobCell("grid-1", "grid", "Seed: 1", 3)
+    assert cell.to_dict() == {"id": "grid-1", "kind": "grid", "cell": "Seed: 1", "columns": 3}

@@ -22,6 +22,7 @@ from studio.services import Services
 from studio.session.turn import Request, check_request, record_made
 
 GRIDS = "grids"
+PROMPTS_PER_ROW = 4  # a batch of prompts in the tree: rows of four cells
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def run_grid(
     base = base.replace(mode=Mode.TXT2IMG).with_concrete_seed(rng)
     made = cells(base, list(axes))
     job = new_job_id("grid")
-    places = [JobCell(job, "grid", cell_label(cell, axes)) for cell in made]
+    columns = len(axes[0].values)  # the tree draws the cells as the grid picture has them, X across
+    places = [JobCell(job, "grid", cell_label(cell, axes), columns) for cell in made]
     nodes, pictures = _run_all(history, services, [cell.recipe for cell in made], places, rng, parent_id, on_cell)
     if any(outputs is None for outputs in pictures):
         _report_done(history, services, nodes)
@@ -114,7 +116,7 @@ def run_prompts(
         ]
     job = new_job_id("prompts")
     places = [
-        JobCell(job, "prompts", f"{number} of {len(recipes)}: {_clipped(recipe.prompt)}")
+        JobCell(job, "prompts", f"{number} of {len(recipes)}: {_clipped(recipe.prompt)}", PROMPTS_PER_ROW)
         for number, recipe in enumerate(recipes, start=1)
     ]
     nodes, _ = _run_all(history, services, recipes, places, rng, parent_id, on_cell)

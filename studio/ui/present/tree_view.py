@@ -57,28 +57,58 @@ class Place:
 def layout(nodes: Sequence[Iteration]) -> dict[str, Place]:
     """A tidy tree: every leaf has a column of its own, each parent sits centred over its children.
 
-    Children are in the order they were made; a node whose parent is gone is a root.
+    Children are in the order they were made; a node whose parent is gone is a root. A grid's cells, while none has
+    children of its own, sit as the grid picture has them (X across, one row per Y and Z), under their parent: their
+    rows go down in the grid's own columns, where no other card is.
     """
     known = {node.id for node in nodes}
+    by_id = {node.id: node for node in nodes}
     children: dict[str | None, list[str]] = {}
     for node in nodes:
         children.setdefault(node.parent_id if node.parent_id in known else None, []).append(node.id)
     places: dict[str, Place] = {}
     next_column = 0
-    # Depth-first without recursion: a session can be a chain of hundreds of nodes.
-    stack: list[tuple[str, int, bool]] = [(root, 0, False) for root in reversed(children.get(None, []))]
+    # Depth-first without recursion: a session can be a chain of hundreds of nodes. An entry is a node, or a block
+    # of a job's leaf cells.
+    stack: list[tuple[list[str], int, bool]] = [
+        (block, 0, False) for block in reversed(_blocks(children.get(None, []), children, by_id))
+    ]
     while stack:
-        node_id, row, children_placed = stack.pop()
-        kids = children.get(node_id, [])
-        if not kids:
-            places[node_id] = Place(next_column, row)
-            next_column += 1
-        elif children_placed:
-            places[node_id] = Place((places[kids[0]].column + places[kids[-1]].column) / 2, row)
+        ids, row, children_placed = stack.pop()
+        if len(ids) > 1 or not children.get(ids[0]):
+            job = by_id[ids[0]].job
+            columns = max(1, min(job.columns, len(ids))) if job is not None and job.columns else len(ids)
+            for index, cell in enumerate(ids):
+                places[cell] = Place(next_column + index % columns, row + index // columns)
+            next_column += columns
+            continue
+        (node_id,) = ids
+        kids = children[node_id]
+        if children_placed:
+            spread = [places[kid].column for kid in kids]
+            places[node_id] = Place((min(spread) + max(spread)) / 2, row)
         else:
-            stack.append((node_id, row, True))
-            stack.extend((kid, row + 1, False) for kid in reversed(kids))
+            stack.append((ids, row, True))
+            stack.extend((block, row + 1, False) for block in reversed(_blocks(kids, children, by_id)))
     return places
+
+
+def _blocks(kids: list[str], children: dict[str | None, list[str]], by_id: dict[str, Iteration]) -> list[list[str]]:
+    """Siblings, each alone, except a job's cells when none of them has children: one block."""
+    blocks: list[list[str]] = []
+    for kid in kids:
+        job = by_id[kid].job
+        previous = by_id[blocks[-1][-1]].job if blocks else None
+        if job is not None and previous is not None and previous.job == job.job:
+            blocks[-1].append(kid)
+        else:
+            blocks.append([kid])
+    # A job with a branched cell lies in a row, each cell over its own branch.
+    return [
+        group
+        for block in blocks
+        for group in ([block] if not any(children.get(cell) for cell in block) else [[cell] for cell in block])
+    ]
 
 
 def thumbnail_columns(count: int) -> int:
@@ -113,23 +143,28 @@ def tree_html(
     height = max(place.top for place in places.values()) + CARD_HEIGHT + JOB_PAD
     edges = []
     labels = []
+    jobs = jobs_of(nodes)
     for node in nodes:
         if node.parent_id not in by_id:
             continue
         parent, child = places[node.parent_id], places[node.id]
         x1, y1 = parent.left + CARD_WIDTH / 2, parent.top + CARD_HEIGHT
-        x2, y2 = child.left + CARD_WIDTH / 2, child.top
+        if node.job is None:
+            x2, y2, words, target = child.left + CARD_WIDTH / 2, child.top, edge_label(node), node.id
+        elif jobs[node.job.job][0] is node:  # one edge to a job's frame, not one to each of its cells
+            left, top, right, _ = _frame_box(jobs[node.job.job], places)
+            x2, y2, words, target = (left + right) / 2, top, node.job.kind, node.job.job
+        else:
+            continue
         middle = (y1 + y2) / 2
         edges.append(
-            f"<path class='edge' data-from='{node.parent_id}' data-to='{node.id}' "
+            f"<path class='edge' data-from='{node.parent_id}' data-to='{target}' "
             f"d='M{x1:g},{y1:g} C{x1:g},{middle:g} {x2:g},{middle:g} {x2:g},{y2:g}'/>"
         )
-        if node.job is None:  # a job's cells are named by their frame and their cards
-            labels.append(
-                f"<span class='edge-label' style='left:{(x1 + x2) / 2:g}px;top:{middle:g}px'>"
-                f"{escape(edge_label(node))}</span>"
-            )
-    frames = "".join(_job_frame(cells, places, grid_picture) for cells in jobs_of(nodes).values())
+        labels.append(
+            f"<span class='edge-label' style='left:{(x1 + x2) / 2:g}px;top:{middle:g}px'>{escape(words)}</span>"
+        )
+    frames = "".join(_job_frame(cells, places, grid_picture) for cells in jobs.values())
     cards = "".join(_card(node, places[node.id], picture_path, selected) for node in nodes)
     return (
         "<div class='tree'>"
@@ -167,12 +202,18 @@ def job_title(cells: Sequence[Iteration]) -> str:
     return f"grid · {count} cell{'s' if count != 1 else ''}"
 
 
-def _job_frame(cells: Sequence[Iteration], places: dict[str, Place], grid_picture: Callable[[str], object]) -> str:
-    """A frame around a job's cards, its title in the band above them, with a link to the grid picture."""
+def _frame_box(cells: Sequence[Iteration], places: dict[str, Place]) -> tuple[float, float, float, float]:
+    """Left, top, right and bottom of the frame around a job's cards, its title band above them."""
     spots = [places[cell.id] for cell in cells]
     left, top = min(spot.left for spot in spots) - JOB_PAD, min(spot.top for spot in spots) - JOB_HEAD
     right = max(spot.left for spot in spots) + CARD_WIDTH + JOB_PAD
     bottom = max(spot.top for spot in spots) + CARD_HEIGHT + JOB_PAD
+    return left, top, right, bottom
+
+
+def _job_frame(cells: Sequence[Iteration], places: dict[str, Place], grid_picture: Callable[[str], object]) -> str:
+    """A frame around a job's cards, its title in the band above them, with a link to the grid picture."""
+    left, top, right, bottom = _frame_box(cells, places)
     job = cells[0].job.job if cells[0].job else ""
     board = grid_picture(job)
     if board:
