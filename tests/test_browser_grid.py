@@ -29,7 +29,12 @@ def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_pat
     with running_studio(fake_engine, tmp_path / "outputs", defaults=QUICK) as (url, studio):
         open_studio(page, url)
         page.get_by_text("Grid: compare settings (X/Y/Z plot)").click()
-        expect(page.locator("#grid-x-values textarea, #grid-x-values input").first).to_have_value("3, 5, 7")
+        x_values = page.locator("#grid-x-values textarea, #grid-x-values input").first
+        expect(x_values).to_have_value("3, 5, 7")
+        choose(page, "#grid-x", "Steps")  # an example the artist did not touch follows the setting
+        expect(x_values).to_have_value("10-30 (+10)")
+        choose(page, "#grid-x", "CFG Scale")
+        expect(x_values).to_have_value("3, 5, 7")
         choose(page, "#grid-y", "Prompt S/R")
         expect(page.locator("#grid-y-values textarea, #grid-y-values input").first).to_have_value("red, blue, gold")
         page.fill("#grid-x-values textarea, #grid-x-values input", "3, 7")

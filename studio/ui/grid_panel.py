@@ -75,14 +75,26 @@ def wire(screen: Screen, panel: GridPanel) -> None:
         return EXAMPLES.get(setting, "")
 
     for setting, values in zip(panel.settings, panel.values, strict=True):
-        # A setting just chosen shows what its values look like; values the artist typed are theirs.
+        # A setting just chosen shows what its values look like; values the artist typed are theirs (another
+        # setting's example, untouched, is not).
         setting.input(
-            lambda setting, typed: typed if typed.strip() else example(setting),
+            lambda setting, typed: typed if typed.strip() and typed not in EXAMPLES.values() else example(setting),
             inputs=[setting, values],
             outputs=values,
             queue=False,
             api_visibility="private",
         )
+
+    def followed(words: tuple[str, str], work, stopped: str, made):
+        """A job's cells counted in the status line as they finish, then what it made (or why nothing)."""
+        what, each = words
+        for item in stream(lambda report: work(lambda *counts: report(counts))):
+            if not isinstance(item, Finished):
+                yield {screen.status: f"**{what}:** {item[0]} of {item[1]} {each} done"}
+            elif item.result is None:
+                yield {screen.status: stopped}
+            else:
+                yield made(item.result)
 
     def not_done(error: gr.Error) -> dict[Any, Any]:
         """The status line says why, as a refused run's does (the note that pops up goes away)."""
@@ -101,13 +113,12 @@ def wire(screen: Screen, panel: GridPanel) -> None:
                 recipe, _ = screen.recipe(values)
                 total = len(cells(recipe, axes))  # a word not in the prompt, too many cells: refused before it runs
             yield {screen.status: f"**Grid:** 0 of {total} cells done", panel.picture: gr.HTML(visible=False)}
-            for item in stream(lambda report: session.grid(recipe, axes, on_cell=lambda *counts: report(counts))):
-                if not isinstance(item, Finished):
-                    yield {screen.status: f"**Grid:** {item[0]} of {item[1]} cells done"}
-                elif item.result is None:
-                    yield {screen.status: "Stopped before a cell finished: nothing of the grid was saved."}
-                else:
-                    yield grid_made(session, item.result)
+            yield from followed(
+                ("Grid", "cells"),
+                lambda on_cell: session.grid(recipe, axes, on_cell=on_cell),
+                "Stopped before a cell finished: nothing of the grid was saved.",
+                lambda job: grid_made(session, job),
+            )
         except gr.Error as error:
             yield not_done(error)
             raise
@@ -134,19 +145,21 @@ def wire(screen: Screen, panel: GridPanel) -> None:
                 recipe, _ = screen.recipe(values)
                 total = len(prompt_recipes(recipe, text))  # a bad line refused before anything runs
             yield {screen.status: f"**Prompts:** 0 of {total} lines done"}
-            for item in stream(lambda report: session.prompts(recipe, text, on_cell=lambda *counts: report(counts))):
-                if not isinstance(item, Finished):
-                    yield {screen.status: f"**Prompts:** {item[0]} of {item[1]} lines done"}
-                elif item.result is None:
-                    yield {screen.status: "Stopped before a line finished: nothing was saved."}
-                else:
-                    nodes = item.result
-                    how = "one per line" if len(nodes) == total else f"stopped after {len(nodes)} of {total} lines"
-                    yield {
-                        **screen.after_run(session, nodes[0]),
-                        screen.status: f"Saved {len(nodes)} pictures, {how} ({nodes[0].id} to {nodes[-1].id})",
-                        **screen.show_results(session, nodes, 0),
-                    }
+
+            def lines_made(nodes: list) -> dict[Any, Any]:
+                how = "one per line" if len(nodes) == total else f"stopped after {len(nodes)} of {total} lines"
+                return {
+                    **screen.after_run(session, nodes[0]),
+                    screen.status: f"Saved {len(nodes)} pictures, {how} ({nodes[0].id} to {nodes[-1].id})",
+                    **screen.show_results(session, nodes, 0),
+                }
+
+            yield from followed(
+                ("Prompts", "lines"),
+                lambda on_cell: session.prompts(recipe, text, on_cell=on_cell),
+                "Stopped before a line finished: nothing was saved.",
+                lines_made,
+            )
         except gr.Error as error:
             yield not_done(error)
             raise
