@@ -21,8 +21,13 @@ QUICK = Recipe(prompt="a knight in red armour", model="tiny", steps=2, width=64,
 
 
 def choose(page, selector: str, option: str) -> None:
+    """Pick `option` in the dropdown `selector`, once the list of the one chosen before has closed (two open
+    lists would both offer it)."""
+    options = page.locator("[data-testid=dropdown-option]")
+    expect(options).to_have_count(0)
     page.locator(f"{selector} input").click()
     page.get_by_role("option", name=option, exact=True).click()
+    expect(options).to_have_count(0)
 
 
 def test_a_grid_makes_a_node_per_cell_and_its_picture(fake_engine, page, tmp_path):
