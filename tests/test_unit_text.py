@@ -48,7 +48,10 @@ def test_the_studios_own_text_reads_back_its_units_references_and_area_prompts(t
             ControlRef("canny", "lllyasviel/control_v11p_sd15_canny", "control-0", 0.7, 0.0, 0.8, "canny"),
             ControlRef("depth", "/models/depth.safetensors", "control-1", 1.0, 0.2, 1.0, "none", control_mode=2),
         ),
-        references=(ReferenceRef("ip-adapter-plus_sd15.safetensors", "reference-1", 0.5, 0.0, 0.6),),
+        references=(
+            ReferenceRef("ip-adapter-plus_sd15.safetensors", "reference-1", 0.5, 0.0, 0.6),
+            ReferenceRef("ip-adapter-faceid_sd15.bin", "reference-2", 0.9, kind=ReferenceKind.FACE),
+        ),
         area_prompts=(AreaPromptRef("a girl with red hair", "area-1", 0.7),),
     )
     text = format_parameters(recipe)
@@ -57,7 +60,9 @@ def test_the_studios_own_text_reads_back_its_units_references_and_area_prompts(t
         UnitSettings(0, "canny", "lllyasviel/control_v11p_sd15_canny", 0.7, 0.0, 0.8, kind="canny"),
         UnitSettings(1, "none", "depth", 1.0, 0.2, 1.0, ControlMode.CONTROL, kind="depth"),  # the file's stem
         UnitSettings(2, "ip-adapter-auto", "ip-adapter-plus_sd15", 0.5, 0.0, 0.6),
+        UnitSettings(3, "ip-adapter_face_id", "ip-adapter-faceid_sd15", 0.9, 0.0, 1.0),  # sd-webui-controlnet's
     )
+    assert [unit.reference_kind for unit in units[2:]] == [ReferenceKind.STYLE_CONTENT, ReferenceKind.FACE]
     assert areas == (AreaWords(1, "a girl with red hair", 0.7),)
     # Through a PNG that holds only the text (as another tool would pass it on): the units, not among the unknown.
     info = PngInfo()

@@ -157,9 +157,10 @@ class RegionUnit(webuiapi.ControlNetUnit):
 def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, engine, model_cache, monkeypatch):
     from studio.engine.references import ReferenceAdapters
     from studio.engine.tiny_references import tiny_ip_adapter_folder
-    from studio.recipe import ReferenceRef
+    from studio.recipe import ReferenceKind, ReferenceRef
+    from tests.face_finder import PixelFace
 
-    adapters = ReferenceAdapters(tiny_ip_adapter_folder(model_cache))
+    adapters = ReferenceAdapters(tiny_ip_adapter_folder(model_cache), faces=PixelFace())
     monkeypatch.setattr(engine, "references", adapters)
     url, studio = server
     try:
@@ -184,6 +185,14 @@ def test_ip_adapter_units_are_reference_pictures_with_their_masks(server, api, e
         assert 'ControlNet 1: "Module: ip-adapter-auto, Model: ip-adapter-plus_tiny, Weight: 1' in text
         plain = api.txt2img(prompt="two friends", seed=4, **FAST)
         assert not np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+        # sd-webui-controlnet's FaceID module makes a Face reference, written back with that module.
+        face = webuiapi.ControlNetUnit(image=reference, module="ip-adapter_face_id", model="ip-adapter-faceid_tiny")
+        faced = api.txt2img(prompt="two friends", seed=4, controlnet_units=[face], alwayson_scripts={}, **FAST)
+        assert node_of(studio, faced.info).recipe.references == (
+            ReferenceRef("ip-adapter-faceid_tiny", "reference-1", kind=ReferenceKind.FACE),
+        )
+        assert 'ControlNet 0: "Module: ip-adapter_face_id, Model: ip-adapter-faceid_tiny' in faced.info["infotexts"][0]
+        assert not np.array_equal(np.asarray(faced.image), np.asarray(plain.image))
         # `mask` masks the reference picture itself in sd-webui-controlnet: refused, with what to send instead.
         masked = webuiapi.ControlNetUnit(image=reference, module="ip-adapter-auto", model="ip-adapter_tiny", mask=area)
         body = {"prompt": "x", **FAST, "alwayson_scripts": {"controlnet": {"args": [masked.to_dict()]}}}

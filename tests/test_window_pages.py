@@ -7,7 +7,7 @@ import re
 from studio.history import Action, Iteration, Mark
 from studio.recipe import ControlRef, Recipe
 from studio.ui.present.compare import comparison, word_diff
-from studio.ui.present.plan import UnitPlan, plan_text
+from studio.ui.present.plan import ReferencePlan, UnitPlan, plan_text
 from studio.ui.present.tree_view import (
     CARD_HEIGHT,
     CARD_WIDTH,
@@ -104,6 +104,11 @@ def test_the_plan_lists_everything_the_next_run_uses():
     )
     assert "Embeddings: mira-style, EasyNegative (negative)" in with_embeddings
     assert "Embeddings" not in plan_text("tiny", "a fox, easy negative", [], embeddings=library)
+    face = [ReferencePlan(1, "ip-adapter-faceid_sd15.bin", 0.8, "Face")]
+    assert "Reference 1: ip-adapter-faceid_sd15, weight 0.8, face — **cannot run: needs insightface" in plan_text(
+        "tiny", "a fox", [], references=face
+    )
+    assert "cannot run" not in plan_text("tiny", "a fox", [], references=face, faces_ready=True)
 
 
 def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():

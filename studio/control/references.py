@@ -1,11 +1,13 @@
 """Reference pictures without torch: the IP-Adapter folder's files, and the window's reference units as recipe parts.
 
 An ipadapter folder holds adapter files (`.safetensors`, or a pickled `.bin`) beside an `image_encoder/` folder with
-the CLIP vision encoder they were trained with (studio/engine/references.py loads them).
+the CLIP vision encoder they were trained with (studio/engine/references.py loads them). Face references (IP-Adapter
+FaceID) read a face's identity instead, which insightface finds with its buffalo_l models in `insightface/models/`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from studio.recipe import ReferenceKind, ReferenceRef
 SAFE_SUFFIXES = (".safetensors",)
 PICKLED_SUFFIXES = (".bin",)
 IMAGE_ENCODER = "image_encoder"
+FACE_MODELS = Path("insightface", "models", "buffalo_l")  # insightface's root, then its model pack, in the folder
 
 
 def list_adapters(folder: Path | None) -> list[Path]:
@@ -41,6 +44,29 @@ class ReferenceLibrary:
 
     def names(self) -> list[str]:
         return [path.name for path in list_adapters(self.folder)]
+
+    def face_refusal(self) -> str | None:
+        """Why a Face reference cannot run in this studio (None: it can)."""
+        return face_refusal(self.folder)
+
+
+def face_refusal(folder: Path | None) -> str | None:
+    """Why a Face reference (IP-Adapter FaceID) cannot run with this ipadapter folder, in words that say what to
+    do; None when insightface and its face models are there. insightface would download its models on first use,
+    which this studio never lets it do."""
+    if importlib.util.find_spec("insightface") is None:
+        return (
+            "a Face reference (IP-Adapter FaceID) reads the face with insightface, which this studio was installed "
+            "without: `pip install insightface onnxruntime`, then restart the studio (or use Style and content with "
+            "a picture of the face)"
+        )
+    pack = (folder or Path("ipadapter")) / FACE_MODELS
+    if not pack.is_dir() or not any(pack.glob("*.onnx")):
+        return (
+            f"a Face reference needs insightface's buffalo_l face models (its .onnx files) in {pack}; "
+            "copy them there from ~/.insightface/models/buffalo_l"
+        )
+    return None
 
 
 def reference_role(number: int) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from studio.engine.controlnets import load_controlnet
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.engine import Engine
+from studio.engine.faces import InsightFaceFinder
 from studio.engine.models import DeviceSettings, load_pipeline, resolve_model
 from studio.engine.pipelines import AnyControlNet, PipelineSet, denoiser
 from studio.engine.references import ReferenceAdapters
@@ -53,7 +54,7 @@ def make_engine(
         load_controlnet=load_control,
         lora_dir=lora_dir,
         embeddings=EmbeddingShelf(embedding_dir, allow_pickle=allow_pickle),
-        references=ReferenceAdapters(reference_dir, allow_pickle=allow_pickle),
+        references=ReferenceAdapters(reference_dir, allow_pickle=allow_pickle, faces=InsightFaceFinder(reference_dir)),
         allow_pickle=allow_pickle,
         upscalers=upscalers,
         fast=fast_path,

@@ -1,10 +1,12 @@
 """Tiny IP-Adapters for the tiny models: reference pictures without downloads, in the files' real layout.
 
 An ipadapter folder as h94/IP-Adapter ships one: adapter files (`image_proj.*` and `ip_adapter.*` tensors in one
-.safetensors) beside an `image_encoder/` folder holding a CLIP vision encoder with its projection. Two adapters:
-the plain one (its `ImageProjection` makes 4 tokens from the encoder's image embedding) and Plus (its
-perceiver-resampler makes 4 tokens from the encoder's hidden states), written with the original IP-Adapter
-key names, so they load through diffusers' own `load_ip_adapter` exactly as a downloaded file does.
+.safetensors) beside an `image_encoder/` folder holding a CLIP vision encoder with its projection. Three adapters:
+the plain one (its `ImageProjection` makes 4 tokens from the encoder's image embedding), Plus (its
+perceiver-resampler makes 4 tokens from the encoder's hidden states) and FaceID (a feed-forward makes 4 tokens
+from a face's 512-value identity embedding, which insightface finds, and a LoRA on every attention, as
+h94/IP-Adapter-FaceID's files carry one), written with the original IP-Adapter key names, so they load through
+diffusers' own `load_ip_adapter` exactly as a downloaded file does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from studio.engine.families import Family
 from studio.engine.tiny import TINY_VERSION, _seeded, save_atomically, tiny_model_folder
 
 PLAIN, PLUS = "ip-adapter_tiny.safetensors", "ip-adapter-plus_tiny.safetensors"
+FACEID = "ip-adapter-faceid_tiny.safetensors"
+IDENTITY_WIDTH = 512  # insightface's identity embedding (ArcFace), what FaceID reads
+_LORA_RANK = 4
+_FILES = 2  # the folder's revision: one more when an adapter is added (FaceID was)
 _TOKENS = 4  # image tokens per reference, as the real adapters make
 _RESAMPLER_WIDTH = 64  # diffusers reads the resampler's heads as its width // 64
 _RESAMPLER_LAYERS = 4  # diffusers builds the resampler with 4 layers
@@ -28,10 +34,10 @@ _RESAMPLER_LAYERS = 4  # diffusers builds the resampler with 4 layers
 def tiny_ip_adapter_folder(cache_dir: Path, family: Family = Family.SD15) -> Path:
     """An ipadapter folder for the tiny model of `family` (both adapters and the encoder), built on first use."""
     prefix = "tiny-ipadapter" if family is Family.SD15 else "tiny-sdxl-ipadapter"
-    folder = cache_dir / f"{prefix}-v{TINY_VERSION}"
-    if not (folder / PLUS).is_file():
+    folder = cache_dir / f"{prefix}-v{TINY_VERSION}.{_FILES}"
+    if not (folder / FACEID).is_file():
         unet = UNet2DConditionModel.from_pretrained(tiny_model_folder(cache_dir, family) / "unet")
-        save_atomically(folder, PLUS, lambda staging: _write(staging, unet, seed=11 if family is Family.SD15 else 12))
+        save_atomically(folder, FACEID, lambda staging: _write(staging, unet, seed=11 if family is Family.SD15 else 12))
     return folder
 
 
@@ -60,6 +66,7 @@ def _write(folder: Path, unet: UNet2DConditionModel, seed: int) -> None:
         }
         save_file(plain | _attention(unet), str(folder / PLAIN))
         save_file(_resampler(width, hidden) | _attention(unet), str(folder / PLUS))
+        save_file(_face_projection(width) | _attention(unet) | _face_lora(unet), str(folder / FACEID))
 
 
 def _random(*shape: int) -> torch.Tensor:
@@ -107,3 +114,32 @@ def _resampler(width: int, encoder_width: int) -> dict[str, torch.Tensor]:
         tensors[f"{prefix}.1.1.weight"] = _random(4 * inner, inner)
         tensors[f"{prefix}.1.3.weight"] = _random(inner, 4 * inner)
     return {f"image_proj.{key}": value for key, value in tensors.items()}
+
+
+def _face_projection(width: int) -> dict[str, torch.Tensor]:
+    """IP-Adapter FaceID's image projection (the original `MLPProjModel`'s names): the identity embedding through
+    a feed-forward to 4 tokens, then a LayerNorm."""
+    hidden = IDENTITY_WIDTH  # the real files' is twice as wide; diffusers reads the ratio from the shapes
+    tensors = {
+        "proj.0.weight": _random(hidden, IDENTITY_WIDTH),
+        "proj.0.bias": torch.zeros(hidden),
+        "proj.2.weight": _random(_TOKENS * width, hidden),
+        "proj.2.bias": torch.zeros(_TOKENS * width),
+        "norm.weight": torch.ones(width),
+        "norm.bias": torch.zeros(width),
+    }
+    return {f"image_proj.{key}": value for key, value in tensors.items()}
+
+
+def _face_lora(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+    """FaceID's LoRA on the query, key, value and output of every attention, numbered as the original numbers its
+    processors (all of them, from 0), which diffusers loads as a LoRA named faceid_0."""
+    tensors = {}
+    for number, name in enumerate(unet.attn_processors):
+        attention = name.removesuffix(".processor")
+        for part, layer in (("to_q", "to_q"), ("to_k", "to_k"), ("to_v", "to_v"), ("to_out", "to_out.0")):
+            linear = unet.get_submodule(f"{attention}.{layer}")
+            assert isinstance(linear, torch.nn.Linear)
+            tensors[f"ip_adapter.{number}.{part}_lora.down.weight"] = _random(_LORA_RANK, linear.in_features)
+            tensors[f"ip_adapter.{number}.{part}_lora.up.weight"] = _random(linear.out_features, _LORA_RANK) * 0.5
+    return tensors

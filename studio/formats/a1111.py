@@ -30,12 +30,14 @@ from studio.recipe import (
     InpaintArea,
     Mode,
     Recipe,
+    ReferenceKind,
     is_upscaler_file,
 )
 from studio.recipe.prompt_syntax import prompt_with_lora_tags
 
 FLUX = Family.FLUX.value
 IP_ADAPTER_MODULE = "ip-adapter-auto"  # sd-webui-controlnet's module that picks the encoder for the adapter
+FACE_ID_MODULE = "ip-adapter_face_id"  # and its insightface module, for FaceID adapters
 
 # One "Key: value" of the last line; a value in double quotes may hold commas.
 _PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -124,7 +126,7 @@ def format_parameters(
     for number, reference in enumerate(recipe.references, start=first):
         # sd-webui-controlnet writes an IP-Adapter unit as any unit: its module, the adapter, weight and steps.
         settings = [
-            ("Module", IP_ADAPTER_MODULE),
+            ("Module", FACE_ID_MODULE if reference.kind is ReferenceKind.FACE else IP_ADAPTER_MODULE),
             ("Model", _model_name(reference.model)),
             ("Weight", _number(reference.weight)),
             ("Guidance Start", _number(reference.guidance_start)),
@@ -309,7 +311,7 @@ def _hash_alias(name: str) -> str:
 
 def _model_name(model: str) -> str:
     path = Path(model)
-    return path.stem if path.suffix.lower() in (".safetensors", ".ckpt") else model
+    return path.stem if path.suffix.lower() in (".safetensors", ".ckpt", ".bin", ".pth") else model
 
 
 def _number(value: float) -> str:

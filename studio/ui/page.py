@@ -73,11 +73,12 @@ def plan_of(
     selected: dict | None,
     loaded: tuple[str | None, str | None] = (None, None),
     embeddings: list[str] | None = None,
+    faces_ready: bool = False,
 ) -> str:
     """The plan under Generate, from the form's values by name (see remembered_widgets).
 
     `loaded`: the loaded model and its family; the family is shown when the form names that model.
-    `embeddings`: the embedding library's names."""
+    `embeddings`: the embedding library's names. `faces_ready`: whether Face references can run here."""
     units = [
         UnitPlan(
             number,
@@ -119,6 +120,7 @@ def plan_of(
         negative_prompt=saved.get("form.negative_prompt") or "",
         embeddings=embeddings or [],
         references=references,
+        faces_ready=faces_ready,
         areas=[
             (number, str(saved.get(f"area{number}.prompt") or ""))
             for number in range(1, AREA_COUNT + 1)
@@ -170,7 +172,9 @@ def wire(
             if not session.history.read_only and not untouched:
                 session.drafts.save_form(saved)
         names = [info.name for info in services.embeddings.all()]
-        return plan_of(saved, values[screen.selected], (services.models.model, services.models.family), names)
+        loaded = (services.models.model, services.models.family)
+        faces_ready = services.references.face_refusal() is None
+        return plan_of(saved, values[screen.selected], loaded, names, faces_ready)
 
     store.click(
         remember,

@@ -42,6 +42,7 @@ def plan_text(
     embeddings: Sequence[str] = (),
     references: Sequence[ReferencePlan] = (),
     areas: Sequence[tuple[int, str]] = (),
+    faces_ready: bool = False,
 ) -> str:
     """Markdown listing the model, LoRAs, styles and control units the next Generate, Inpaint or Repaint runs,
     and where a Generate goes in the tree (`parent`: "00003·1" when it branches from the picked picture).
@@ -73,7 +74,11 @@ def plan_text(
         lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
     for reference in references:
         adapter = reference.model.rsplit(".", 1)[0] or "**no IP-Adapter chosen**"
-        cannot = " — **Face references cannot run in this studio yet**" if reference.kind == "Face" else ""
+        cannot = (
+            " — **cannot run: needs insightface and its face models** (ipadapter/README.md)"
+            if (reference.kind == "Face" and not faces_ready)
+            else ""
+        )
         lines.append(
             f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}{cannot}"
         )
