@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
 from studio.engine.references import ReferenceAdapters
-from studio.engine.tiny_references import tiny_ip_adapter_folder
+from studio.engine.tiny_references import FACEID, PLUS, tiny_ip_adapter_folder
 from tests.browser_kit import open_studio, open_tab, paint_on, shoot, type_number, wait_for_saved
 from tests.servers import TEST_DEFAULTS, browser_session, running_studio
 
@@ -61,6 +61,16 @@ def test_two_references_with_two_areas_and_an_area_prompt_show_in_the_tree_and_t
             "Reference 1: ip-adapter-plus_tiny, weight 0.8, style and content"
         )
         expect(page.locator("#plan")).to_contain_text("Reference 2: ip-adapter-plus_tiny, weight 0.8")
+        # Picking a FaceID adapter makes the unit a Face one, and the plan says it cannot run without insightface;
+        # picking a picture adapter again gives Style and content back.
+        kind = page.locator("#reference-2-kind")
+        for adapter, lends in ((FACEID, "Face"), (PLUS, "Style and content")):
+            page.click("#reference-2-model input")
+            page.get_by_role("option", name=adapter, exact=True).click()
+            expect(kind.get_by_label(lends, exact=True)).to_be_checked()
+            if lends == "Face":
+                expect(page.locator("#plan")).to_contain_text("face — cannot run: needs insightface")
+        expect(page.locator("#plan")).to_contain_text("Reference 2: ip-adapter-plus_tiny, weight 0.8, style and")
         shoot(page, "references-01-two-references-with-areas")
         # A start after the end is refused in words, and nothing runs.
         type_number(page, "#reference-2-start input[type=number]", "0.8")

@@ -21,7 +21,7 @@ from studio.control.references import face_refusal
 from studio.engine.faces import InsightFaceFinder
 from studio.engine.families import Family
 from studio.engine.references import ReferenceAdapters, ReferenceError
-from studio.engine.tiny_references import FACEID, IDENTITY_WIDTH, PLAIN, tiny_ip_adapter_folder
+from studio.engine.tiny_references import FACEID, IDENTITY_WIDTH, PLAIN, PLUS, tiny_ip_adapter_folder
 from studio.errors import NotAvailable
 from studio.recipe import LoraRef, Recipe, ReferenceKind, ReferenceRef
 from tests.face_finder import PixelFace
@@ -174,3 +174,16 @@ def test_an_sdxl_face_reference_reads_the_identity(sdxl_engine, model_cache, mon
         assert np.array_equal(run(sdxl_engine, recipe), plain)
     finally:
         references.activate(sdxl_engine.pipelines.base, (), sdxl_engine.family)
+
+
+def test_the_window_starts_a_unit_on_a_picture_adapter_and_the_kind_follows_the_adapter_chosen(model_cache):
+    from studio.control.references import ReferenceLibrary, kind_for
+
+    library = ReferenceLibrary(tiny_ip_adapter_folder(model_cache))
+    assert library.names()[0] == FACEID  # first by name, but not what a Style and content unit should start with
+    assert library.first_choice() == PLUS
+    assert (
+        kind_for(FACEID, "Style and content") == "Face"
+        and kind_for("ip-adapter-faceid_sdxl.bin", "Composition") == "Face"
+    )
+    assert kind_for(PLAIN, "Face") == "Style and content" and kind_for(PLAIN, "Composition") == "Composition"

@@ -45,9 +45,28 @@ class ReferenceLibrary:
     def names(self) -> list[str]:
         return [path.name for path in list_adapters(self.folder)]
 
+    def first_choice(self) -> str | None:
+        """The adapter a new reference unit starts with: the first that reads pictures (its kind's default)."""
+        names = self.names()
+        return next((name for name in names if not is_face_adapter(name)), names[0] if names else None)
+
     def face_refusal(self) -> str | None:
         """Why a Face reference cannot run in this studio (None: it can)."""
         return face_refusal(self.folder)
+
+
+def is_face_adapter(name: str) -> bool:
+    """Whether an adapter's name says it reads faces (h94's ip-adapter-faceid_* files), as sd-webui-controlnet
+    tells them apart."""
+    return "faceid" in name.lower().replace("-", "").replace("_", "")
+
+
+def kind_for(adapter: str, kind: str) -> str:
+    """The kind that fits an adapter the artist chose: Face for a FaceID adapter; a Face unit given an adapter that
+    reads pictures goes back to Style and content; otherwise the kind as it was."""
+    if is_face_adapter(adapter):
+        return ReferenceKind.FACE.value
+    return ReferenceKind.STYLE_CONTENT.value if kind == ReferenceKind.FACE.value else kind
 
 
 def face_refusal(folder: Path | None) -> str | None:

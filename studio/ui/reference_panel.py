@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from studio.control.references import ReferenceValues, build_references
+from studio.control.references import ReferenceValues, build_references, kind_for
 from studio.formats.unit_text import UnitSettings
 from studio.pictures import png_data_url
 from studio.recipe import Recipe, ReferenceKind, ReferenceRef
@@ -146,7 +146,7 @@ class ReferencePanel:
         return shown, len(placed)
 
 
-def reference_widgets(adapters: list[str], editor_script: str) -> ReferencePanel:
+def reference_widgets(adapters: list[str], first: str | None, editor_script: str) -> ReferencePanel:
     gr.Markdown(
         "### Reference pictures\nSteer with a picture's look (IP-Adapter): a character sheet, a palette, a costume. "
         "Give a reference an area to steer only there: two references, two areas, two characters.",
@@ -156,17 +156,17 @@ def reference_widgets(adapters: list[str], editor_script: str) -> ReferencePanel
     with gr.Tabs():
         for number in range(1, REFERENCE_COUNT + 1):
             with gr.Tab(f"Reference {number}", id=f"reference-tab-{number}", elem_id=f"reference-tab-{number}"):
-                units.append(_unit(number, adapters, editor_script))
+                units.append(_unit(number, adapters, first, editor_script))
     return ReferencePanel(units)
 
 
-def _unit(number: int, adapters: list[str], editor_script: str) -> ReferenceWidgets:
+def _unit(number: int, adapters: list[str], first: str | None, editor_script: str) -> ReferenceWidgets:
     prefix = f"reference-{number}"
     with gr.Row(equal_height=True):
         enabled = gr.Checkbox(value=False, label="Use this reference", scale=1, min_width=130, elem_id=f"{prefix}-on")
         model = gr.Dropdown(
             adapters,
-            value=adapters[0] if adapters else None,
+            value=first,
             label="IP-Adapter",
             info="Put IP-Adapter files in the studio's ipadapter folder to see them here",
             allow_custom_value=True,
@@ -243,5 +243,8 @@ def wire(screen, panel: ReferencePanel) -> None:
 
         unit.blank_area.click(blank, inputs=[screen.form.width, screen.form.height], outputs=unit.area, **private)
         unit.whole_picture.click(lambda: None, outputs=unit.area, **private)
+        # The kind follows the adapter the artist picks: a FaceID one reads a face (only the artist's choice: a
+        # restored unit brings its own kind).
+        unit.model.input(kind_for, inputs=[unit.model, unit.kind], outputs=unit.kind, **private)
         # A picture given is a reference the artist means to use.
         unit.picture.upload(lambda: True, outputs=unit.enabled, **private)
