@@ -21,18 +21,8 @@ from studio.engine.area_prompts import areas_for
 from studio.engine.checks import check_inputs, check_union_types, is_whole_picture
 from studio.engine.embeddings import EmbeddingShelf
 from studio.engine.families import Family
-from studio.engine.flux import (
-    FILL_NOTE,
-    check_flux,
-    control_arguments,
-    cropped,
-    fitted,
-    flux_arguments,
-    flux_scheduler,
-    hires_arguments,
-    unpacked,
-    variation_latents,
-)
+from studio.engine.flux import FILL_NOTE, check_flux
+from studio.engine.flux_run import denoise_flux
 from studio.engine.lane import Halt, Lane, Worker
 from studio.engine.pipelines import AnyControlNet, PipelineSet, denoiser
 from studio.engine.references import ReferenceAdapters
@@ -246,7 +236,8 @@ class Engine:
             # scales per step), which the compiled UNet would not see.
             try:
                 with self._fast.eager() if recipe.references or recipe.area_prompts else contextlib.nullcontext():
-                    denoise = self._denoise_flux if pipelines.family.is_flux else self._denoise
+                    flux = functools.partial(denoise_flux, enlarge=functools.partial(self._enlarge, recipe))
+                    denoise = flux if pipelines.family.is_flux else self._denoise
                     pictures = self._fast.run(
                         lambda: denoise(
                             pipelines,
@@ -357,45 +348,6 @@ class Engine:
             if hires and not halt.halted:
                 pictures = self._hires_pass(pipelines, recipe, pictures, arguments)
         return pictures
-
-    def _denoise_flux(
-        self,
-        pipelines: PipelineSet,
-        pipe,
-        recipe: Recipe,
-        prompt: str,
-        image: Image.Image | None,
-        blurred_mask: Image.Image | None,
-        control_images: Mapping[str, Image.Image],
-        references: Mapping[str, Image.Image],
-        *,
-        on_step: StepCallback | None,
-        halt: Halt,
-    ) -> list:
-        """Steps 3 and 4 of `generate` on a Flux.1 model (studio/engine/flux.py), as diffusers' own pipelines run."""
-        pipe.scheduler = flux_scheduler(recipe, pipelines.scheduler_config)
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in recipe.seeds()]
-        arguments = flux_arguments(recipe, prompt, image, blurred_mask, generators)
-        if recipe.mode is Mode.TXT2IMG and recipe.variation_strength > 0:
-            arguments["latents"] = variation_latents(pipe, recipe, generators)
-        if recipe.controls:
-            arguments |= control_arguments(recipe, control_images, pipe)
-        arguments = fitted(pipe, arguments, recipe)  # what this pipeline takes (Fill and ControlNets: no real CFG)
-        callback = step_callback(on_step, pipelines.family, halt, unpack=lambda latents: unpacked(latents, recipe))
-        hires = recipe.mode is Mode.TXT2IMG and recipe.hires_scale > 1
-        if hires and recipe.hires_upscaler.startswith("Latent"):
-            arguments["output_type"] = "latent"  # enlarged as latents: no decode in between, as in A1111
-        steps = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
-        with torch.inference_mode():
-            pictures = pipe(**arguments, **steps).images
-            if not hires or halt.halted:
-                return pictures if halt.halted else cropped(pictures, recipe)
-            second = pipelines.for_mode(Mode.IMG2IMG)
-            second.scheduler = flux_scheduler(recipe, pipelines.scheduler_config)
-            enlarge = functools.partial(self._enlarge, recipe)
-            repaint = hires_arguments(recipe, pictures, arguments, enlarge)
-            pictures = second(**repaint, **steps).images  # pyright: ignore[reportCallIssue] (a pipeline view)
-        return cropped(pictures, recipe, recipe.hires_size)
 
     def _enlarge(self, recipe: Recipe, pictures: list[Image.Image]) -> list[Image.Image]:
         """The first pass's pictures at the hires fix's size: with Lanczos, or an upscaler model then Lanczos."""
