@@ -47,6 +47,31 @@ def paint_stroke(page: Page, tool: str = "Mask brush") -> None:
     page.mouse.up()
 
 
+def click_picture(page: Page, selector: str, x: float, y: float) -> None:
+    """Click the loaded picture in `selector` at (x, y), fractions of the picture as shown.
+
+    The spot is measured when the click happens, on the picture Gradio will read it from (object-fit leaves
+    bands beside a picture of another shape; a size measured before a new picture loaded is not where it is now).
+    """
+    picture = page.locator(f"{selector} img")
+    expect(picture).to_have_count(1)
+    page.wait_for_function(
+        "(s) => { const i = document.querySelector(s + ' img'); return i && i.complete && i.naturalWidth > 0; }",
+        arg=selector,
+    )
+    picture.scroll_into_view_if_needed()
+    spot = picture.evaluate(
+        """(image, [x, y]) => {
+            const box = image.getBoundingClientRect();
+            const scale = Math.min(box.width / image.naturalWidth, box.height / image.naturalHeight);
+            const width = image.naturalWidth * scale, height = image.naturalHeight * scale;
+            return [box.left + (box.width - width) / 2 + x * width, box.top + (box.height - height) / 2 + y * height];
+        }""",
+        [x, y],
+    )
+    page.mouse.click(spot[0], spot[1])
+
+
 def editor_ready(page: Page) -> None:
     """The editor shows its picture (it loads once the Edit tab has it)."""
     expect(page.locator("#editor .sheet")).to_be_visible(timeout=20_000)

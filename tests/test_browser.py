@@ -21,6 +21,7 @@ from tests.browser_kit import (
     RUN_TIMEOUT,
     SHOTS,
     choose_class,
+    click_picture,
     editor_ready,
     map_ready,
     open_studio,
@@ -492,33 +493,22 @@ def test_pose_a_skeleton_by_clicking_joints_and_generate_with_it(engine, page, t
         expect(page.locator("#control-1-enabled input")).to_be_checked()
 
         # Pick up the left wrist, put it down at the lower right.
-        view = page.locator("#control-1-pose-view img")
-        expect(view).to_have_count(1)
-        box = view.bounding_box()
         wrist = JOINTS.index("left wrist")
         x, y = PRESETS["arms raised"].keypoints[wrist]
         help_line = page.locator("#control-1-pose-help")
         # The preset's skeleton is drawn anew as it is chosen: a click on the picture it replaces is lost (seen on a
         # loaded machine), so, as a person would, click again when the joint was not picked up.
         for _ in range(3):
-            view = page.locator("#control-1-pose-view img")
-            expect(view).to_have_js_property("complete", True)
-            view.click(position={"x": x * box["width"], "y": y * box["height"]})
+            click_picture(page, "#control-1-pose-view", x, y)
             try:
                 expect(help_line).to_contain_text("Holding the left wrist", timeout=8_000)
                 break
             except AssertionError:
                 continue
         expect(help_line).to_contain_text("Holding the left wrist", timeout=20_000)
-        # The skeleton is drawn anew with the joint held: a click before that picture has loaded is lost (a loaded
-        # machine showed it), so the second click waits for it, as a person's eye does.
-        view = page.locator("#control-1-pose-view img")
-        expect(view).to_have_js_property("complete", True)
-        page.wait_for_function(
-            "() => { const i = document.querySelector('#control-1-pose-view img'); return i && i.naturalWidth > 0; }"
-        )
-        view.click(position={"x": 0.8 * box["width"], "y": 0.7 * box["height"]})
-        expect(page.locator("#control-1-pose-help")).to_contain_text("Click a joint", timeout=20_000)
+        # The skeleton is drawn anew with the joint held: the second click goes on that picture once it has loaded.
+        click_picture(page, "#control-1-pose-view", 0.8, 0.7)
+        expect(help_line).to_contain_text("Click a joint", timeout=20_000)
         shoot(page, "22-pose-edited")
 
         page.click("#generate-button")
