@@ -68,8 +68,12 @@ def test_two_references_with_two_areas_and_an_area_prompt_show_in_the_tree_and_t
             page.click("#reference-2-model input")
             page.get_by_role("option", name=adapter, exact=True).click()
             expect(kind.get_by_label(lends, exact=True)).to_be_checked()
-            if lends == "Face":
+            if lends == "Face":  # said in the plan, and on the unit with what to do
                 expect(page.locator("#plan")).to_contain_text("face — cannot run: needs insightface")
+                expect(page.locator("#reference-2-advice")).to_contain_text("pip install insightface onnxruntime")
+                shoot(page, "references-00-face-cannot-run")
+            else:
+                expect(page.locator("#reference-2-advice")).to_have_text("")
         expect(page.locator("#plan")).to_contain_text("Reference 2: ip-adapter-plus_tiny, weight 0.8, style and")
         shoot(page, "references-01-two-references-with-areas")
         # A start after the end is refused in words, and nothing runs.

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from studio.control import references as reference_files
-from studio.control.references import face_refusal
+from studio.control.references import adapters_info, face_refusal, reference_advice
 from studio.engine.faces import InsightFaceFinder
 from studio.engine.families import Family
 from studio.engine.references import ReferenceAdapters, ReferenceError
@@ -187,3 +187,20 @@ def test_the_window_starts_a_unit_on_a_picture_adapter_and_the_kind_follows_the_
         and kind_for("ip-adapter-faceid_sdxl.bin", "Composition") == "Face"
     )
     assert kind_for(PLAIN, "Face") == "Style and content" and kind_for(PLAIN, "Composition") == "Composition"
+
+
+def test_a_unit_says_why_it_cannot_run_as_set_and_the_list_says_where_adapters_come_from(tmp_path):
+    refusal = face_refusal(tmp_path)  # without insightface, or without its models in tmp_path
+    assert refusal is not None and str(tmp_path / "insightface" / "models" / "buffalo_l") in refusal
+    assert reference_advice("ip-adapter-faceid_sd15.bin", "Face", refusal) == (
+        f"**This reference cannot run:** {refusal[0].upper()}{refusal[1:]}."
+    )
+    assert reference_advice("ip-adapter-faceid_sd15.bin", "Face", None) == ""
+    assert "set It lends to Face" in reference_advice("ip-adapter-faceid_sd15.bin", "Style and content", None)
+    assert "needs a FaceID adapter" in reference_advice("ip-adapter_sd15.safetensors", "Face", refusal)
+    for kind in ("Style and content", "Composition"):
+        assert reference_advice("ip-adapter_sd15.safetensors", kind, refusal) == ""
+    assert reference_advice("", "Face", refusal) == ""  # no adapter chosen: the plan says that
+    assert "None yet: put IP-Adapter files in" in adapters_info([], tmp_path)
+    assert str(tmp_path) in adapters_info(["ip-adapter_sd15.safetensors"], tmp_path)
+    assert "--ipadapter" in adapters_info([], None)

@@ -105,10 +105,20 @@ def test_the_plan_lists_everything_the_next_run_uses():
     assert "Embeddings: mira-style, EasyNegative (negative)" in with_embeddings
     assert "Embeddings" not in plan_text("tiny", "a fox, easy negative", [], embeddings=library)
     face = [ReferencePlan(1, "ip-adapter-faceid_sd15.bin", 0.8, "Face")]
-    assert "Reference 1: ip-adapter-faceid_sd15, weight 0.8, face — **cannot run: needs insightface" in plan_text(
+    assert "Reference 1: ip-adapter-faceid_sd15, weight 0.8, face — **cannot run:** needs insightface" in plan_text(
         "tiny", "a fox", [], references=face
     )
     assert "cannot run" not in plan_text("tiny", "a fox", [], references=face, faces_ready=True)
+    # An adapter and a kind that do not go together are named, whether insightface is there or not.
+    for ready in (False, True):
+        face_on_picture = [ReferencePlan(1, "ip-adapter_sd15.safetensors", 0.8, "Face")]
+        assert "cannot run:** ip-adapter_sd15.safetensors reads whole pictures: a Face reference needs a FaceID" in (
+            plan_text("tiny", "a fox", [], references=face_on_picture, faces_ready=ready)
+        )
+        style_on_face = [ReferencePlan(1, "ip-adapter-faceid_sd15.bin", 0.8, "Composition")]
+        assert "cannot run:** a FaceID adapter reads a face: set It lends to Face" in plan_text(
+            "tiny", "a fox", [], references=style_on_face, faces_ready=ready
+        )
 
 
 def test_a_comparison_shows_the_prompt_diff_and_the_settings_that_changed():

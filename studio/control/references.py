@@ -73,19 +73,55 @@ def face_refusal(folder: Path | None) -> str | None:
     """Why a Face reference (IP-Adapter FaceID) cannot run with this ipadapter folder, in words that say what to
     do; None when insightface and its face models are there. insightface would download its models on first use,
     which this studio never lets it do."""
+    pack = (folder or Path("ipadapter")) / FACE_MODELS
     if importlib.util.find_spec("insightface") is None:
         return (
             "a Face reference (IP-Adapter FaceID) reads the face with insightface, which this studio was installed "
-            "without: `pip install insightface onnxruntime`, then restart the studio (or use Style and content with "
-            "a picture of the face)"
+            f"without: `pip install insightface onnxruntime`, put its buffalo_l face models in {pack} "
+            "(ipadapter/README.md says how), then restart the studio; or choose an adapter that reads pictures and "
+            "give it a picture of the face, lending Style and content"
         )
-    pack = (folder or Path("ipadapter")) / FACE_MODELS
     if not pack.is_dir() or not any(pack.glob("*.onnx")):
         return (
             f"a Face reference needs insightface's buffalo_l face models (its .onnx files) in {pack}; "
-            "copy them there from ~/.insightface/models/buffalo_l"
+            "copy them there from ~/.insightface/models/buffalo_l (ipadapter/README.md says how)"
         )
     return None
+
+
+def reference_problem(adapter: str, kind: str, faces_ready: bool) -> str | None:
+    """Why a reference unit set like this cannot run, in a few words (None: it can, as far as its settings say;
+    the engine checks the loaded file itself)."""
+    if not adapter:
+        return None
+    face_kind = kind == ReferenceKind.FACE.value
+    if is_face_adapter(adapter) and not face_kind:
+        return "a FaceID adapter reads a face: set It lends to Face"
+    if face_kind and not is_face_adapter(adapter):
+        return f"{adapter} reads whole pictures: a Face reference needs a FaceID adapter (ip-adapter-faceid_*)"
+    if face_kind and not faces_ready:
+        return "needs insightface and its face models (ipadapter/README.md)"
+    return None
+
+
+def reference_advice(adapter: str, kind: str, refusal: str | None) -> str:
+    """The line under a reference unit: why it cannot run as set and what to do (empty when nothing stands in its
+    way). `refusal`: face_refusal's answer for this studio."""
+    problem = reference_problem(adapter, kind, refusal is None)
+    if problem is None:
+        return ""
+    if kind == ReferenceKind.FACE.value and is_face_adapter(adapter) and refusal is not None:
+        problem = refusal[0].upper() + refusal[1:]
+    return f"**This reference cannot run:** {problem}."
+
+
+def adapters_info(names: list[str], folder: Path | None) -> str:
+    """The adapter list's help line: where its files come from, or what to do when there are none."""
+    if folder is None:
+        return "This studio was started without an IP-Adapter folder (python launch.py --ipadapter PATH)"
+    if not names:
+        return f"None yet: put IP-Adapter files in {folder} (its README.md says which)"
+    return f"The files in {folder}; a FaceID one (ip-adapter-faceid_*) lends a face"
 
 
 def reference_role(number: int) -> str:

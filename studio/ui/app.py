@@ -172,9 +172,7 @@ def build_ui(sessions: Sessions, *, notice: str | None = None) -> Window:
                         )
                     with gr.Tab("Control", id=CONTROL_TAB, elem_id="tab-control"):
                         control_panel = control_widgets(defaults.model, services.models.family, _script("editor.js"))
-                        reference_panel = reference_widgets(
-                            services.references.names(), services.references.first_choice(), _script("editor.js")
-                        )
+                        reference_panel = reference_widgets(services.references, _script("editor.js"))
                         area_panel = area_widgets(_script("editor.js"))
                     with gr.Tab("History", id=HISTORY_TAB, elem_id="tab-history"):
                         history_panel = history.history_widgets(_script("tree.js"))

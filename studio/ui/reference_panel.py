@@ -13,7 +13,14 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from studio.control.references import ReferenceValues, build_references, kind_for
+from studio.control.references import (
+    ReferenceLibrary,
+    ReferenceValues,
+    adapters_info,
+    build_references,
+    kind_for,
+    reference_advice,
+)
 from studio.formats.unit_text import UnitSettings
 from studio.pictures import png_data_url
 from studio.recipe import Recipe, ReferenceKind, ReferenceRef
@@ -53,6 +60,7 @@ class ReferenceWidgets:
     whole_picture: gr.Button
     origin: gr.Textbox
     licence: gr.Dropdown
+    advice: gr.Markdown  # why the unit cannot run as set, and what to do
 
     @property
     def recipe_widgets(self) -> list[Any]:
@@ -87,6 +95,7 @@ class ReferenceWidgets:
 @dataclass
 class ReferencePanel:
     units: list[ReferenceWidgets]
+    face_refusal: str | None  # why Face references cannot run in this studio (None: they can)
 
     @property
     def inputs(self) -> set[Any]:
@@ -146,7 +155,7 @@ class ReferencePanel:
         return shown, len(placed)
 
 
-def reference_widgets(adapters: list[str], first: str | None, editor_script: str) -> ReferencePanel:
+def reference_widgets(library: ReferenceLibrary, editor_script: str) -> ReferencePanel:
     gr.Markdown(
         "### Reference pictures\nSteer with a picture's look (IP-Adapter): a character sheet, a palette, a costume. "
         "Give a reference an area to steer only there: two references, two areas, two characters.",
@@ -156,19 +165,20 @@ def reference_widgets(adapters: list[str], first: str | None, editor_script: str
     with gr.Tabs():
         for number in range(1, REFERENCE_COUNT + 1):
             with gr.Tab(f"Reference {number}", id=f"reference-tab-{number}", elem_id=f"reference-tab-{number}"):
-                units.append(_unit(number, adapters, first, editor_script))
-    return ReferencePanel(units)
+                units.append(_unit(number, library, editor_script))
+    return ReferencePanel(units, library.face_refusal())
 
 
-def _unit(number: int, adapters: list[str], first: str | None, editor_script: str) -> ReferenceWidgets:
+def _unit(number: int, library: ReferenceLibrary, editor_script: str) -> ReferenceWidgets:
+    adapters = library.names()
     prefix = f"reference-{number}"
     with gr.Row(equal_height=True):
         enabled = gr.Checkbox(value=False, label="Use this reference", scale=1, min_width=130, elem_id=f"{prefix}-on")
         model = gr.Dropdown(
             adapters,
-            value=first,
+            value=library.first_choice(),
             label="IP-Adapter",
-            info="Put IP-Adapter files in the studio's ipadapter folder to see them here",
+            info=adapters_info(adapters, library.folder),
             allow_custom_value=True,
             scale=2,
             elem_id=f"{prefix}-model",
@@ -180,6 +190,10 @@ def _unit(number: int, adapters: list[str], first: str | None, editor_script: st
             scale=2,
             elem_id=f"{prefix}-kind",
         )
+    advice = gr.Markdown(
+        reference_advice(library.first_choice() or "", ReferenceKind.STYLE_CONTENT.value, library.face_refusal()),
+        elem_id=f"{prefix}-advice",
+    )
     with gr.Row():
         weight = gr.Slider(0, 2, value=0.8, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
         start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
@@ -208,7 +222,20 @@ def _unit(number: int, adapters: list[str], first: str | None, editor_script: st
                 blank_area = gr.Button("Blank area", size="sm", elem_id=f"{prefix}-blank-area")
                 whole_picture = gr.Button("Clear the area (whole picture)", size="sm", elem_id=f"{prefix}-whole")
     return ReferenceWidgets(
-        number, enabled, picture, model, kind, weight, start, end, area, blank_area, whole_picture, origin, licence
+        number,
+        enabled,
+        picture,
+        model,
+        kind,
+        weight,
+        start,
+        end,
+        area,
+        blank_area,
+        whole_picture,
+        origin,
+        licence,
+        advice,
     )
 
 
@@ -246,5 +273,13 @@ def wire(screen, panel: ReferencePanel) -> None:
         # The kind follows the adapter the artist picks: a FaceID one reads a face (only the artist's choice: a
         # restored unit brings its own kind).
         unit.model.input(kind_for, inputs=[unit.model, unit.kind], outputs=unit.kind, **private)
+        for setting in (unit.model, unit.kind):
+            setting.change(
+                lambda adapter, kind: reference_advice(adapter or "", kind or "", panel.face_refusal),
+                inputs=[unit.model, unit.kind],
+                outputs=unit.advice,
+                api_visibility="private",
+                show_progress="hidden",
+            )
         # A picture given is a reference the artist means to use.
         unit.picture.upload(lambda: True, outputs=unit.enabled, **private)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.control.catalogue import KINDS, NO_PREPROCESSOR
+from studio.control.references import reference_problem
 from studio.embedding_library import names_used
 from studio.recipe.parts import ControlMode
 from studio.recipe.prompt_syntax import lora_tags
@@ -74,11 +75,8 @@ def plan_text(
         lines.append(f"Control unit {unit.number}: {label}, weight {unit.weight:g}{mode}, {_origin(unit.made_by)}")
     for reference in references:
         adapter = reference.model.rsplit(".", 1)[0] or "**no IP-Adapter chosen**"
-        cannot = (
-            " — **cannot run: needs insightface and its face models** (ipadapter/README.md)"
-            if (reference.kind == "Face" and not faces_ready)
-            else ""
-        )
+        problem = reference_problem(reference.model, reference.kind, faces_ready)
+        cannot = f" — **cannot run:** {problem}" if problem else ""
         lines.append(
             f"Reference {reference.number}: {adapter}, weight {reference.weight:g}, {reference.kind.lower()}{cannot}"
         )
