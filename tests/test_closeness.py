@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from studio.authorship.outside import OutsideCloseness
 from studio.closeness import (
     KEEPS_COMPOSITION,
     MEASURE,
@@ -168,3 +169,18 @@ def test_closest_sorts_a_folder_closest_first(photos):
     assert [name for name, _ in ranked][0] == "coffee"
     assert [c.score for _, c in ranked] == sorted((c.score for _, c in ranked), reverse=True)
     assert ranked[0][1].score == compare(copy, folder["coffee"]).score
+
+
+def test_each_verdict_reads_as_a_sentence_about_the_outside_picture():
+    said = {
+        verdict: OutsideCloseness(
+            "00002", "reference-1", "0" * 64, "my photo", "unknown", {"verdict": verdict, "score": 0.5}
+        ).words()
+        for verdict in ("a near copy", "keeps the composition", "some likeness", "unrelated")
+    }
+    assert [words.split(" reference picture 1 of 00002 ")[0] for words in said.values()] == [
+        "a near copy of",
+        "keeps the composition of",
+        "some likeness to",
+        "unrelated to",
+    ]

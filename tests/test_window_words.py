@@ -7,7 +7,7 @@ import pytest
 from launch import build_sessions
 from studio.finish.outpaint import Extension
 from studio.history import Action, Iteration
-from studio.recipe import Recipe
+from studio.recipe import AreaPromptRef, Recipe, ReferenceKind, ReferenceRef
 from studio.ui.present.results import recipe_summary, selection_text
 
 
@@ -28,6 +28,19 @@ def test_a_prompt_is_shown_as_written_and_an_empty_one_says_so():
 def test_one_step_is_one_step():
     assert "1 step ·" in recipe_summary(Recipe(model="tiny", steps=1)) + " ·"
     assert "2 steps" in recipe_summary(Recipe(model="tiny", steps=2))
+
+
+def test_the_summary_names_each_reference_and_counts_the_area_prompts():
+    references = (
+        ReferenceRef("/adapters/ip-adapter-plus_sd15.safetensors", "reference-1", weight=0.6, mask="reference-1-mask"),
+        ReferenceRef("ip-adapter-faceid_sd15.bin", "reference-2", kind=ReferenceKind.FACE),
+    )
+    areas = (AreaPromptRef("a girl", "area-1"), AreaPromptRef("a boy", "area-2"))
+    summary = recipe_summary(Recipe(model="tiny", references=references, area_prompts=areas))
+    assert summary.endswith(
+        "reference ip-adapter-plus_sd15 (style and content) 0.6 in its area · "
+        "reference ip-adapter-faceid_sd15 (face) 1 · 2 area prompts"
+    )
 
 
 def test_the_hires_refusal_names_what_the_picture_is(fake_engine, tmp_path):

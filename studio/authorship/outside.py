@@ -79,7 +79,8 @@ class OutsideCloseness:
         if figures.get("colour") is not None:
             parts.append(f"colour {figures['colour']:.2f}")
         return (
-            f"{self.verdict} of {_role_words(self.role, self.node_id)} (from {self.origin}, licence {self.licence}): "
+            f"{self.verdict} {_LINKS.get(self.verdict, 'of')} {_role_words(self.role, self.node_id)} "
+            f"(from {self.origin}, licence {self.licence}): "
             f"{self.score:.2f}, {', '.join(parts)}"
         )
 
@@ -122,6 +123,10 @@ def closest_words(entries: Iterable[OutsideCloseness]) -> str:
     """The closest entry in a line ("" when there is none): what a node's card and Picture info say first."""
     first = next(iter(entries), None)
     return first.words() if first is not None else ""
+
+
+# How each verdict joins the picture it is said of ("some likeness to", "unrelated to").
+_LINKS = {"some likeness": "to", "unrelated": "to"}
 
 
 def _role_words(role: str, node_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from studio.authorship.lineage import plural
 from studio.history import Iteration
@@ -50,6 +51,12 @@ def recipe_summary(recipe: Recipe, seed: int | None = None) -> str:
         )
     if recipe.controls:
         parts.append("control " + ", ".join(f"{unit.kind} {unit.weight:g}" for unit in recipe.controls))
+    for reference in recipe.references:
+        adapter = Path(reference.model).name.rsplit(".", 1)[0]
+        area = " in its area" if reference.mask else ""
+        parts.append(f"reference {adapter} ({reference.kind.value.lower()}) {reference.weight:g}{area}")
+    if recipe.area_prompts:
+        parts.append(plural(len(recipe.area_prompts), "area prompt"))
     if upscale is not None:
         parts.insert(
             0, f"SD upscale {upscale.factor:g}× with {upscale.upscaler}, tiles overlapping {upscale.overlap} px"
