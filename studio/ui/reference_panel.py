@@ -92,6 +92,12 @@ class ReferenceWidgets:
         )
 
 
+@dataclass(frozen=True)
+class _Adapters:
+    names: list[str]
+    info: str  # the list's help line
+
+
 @dataclass
 class ReferencePanel:
     units: list[ReferenceWidgets]
@@ -156,6 +162,12 @@ class ReferencePanel:
 
 
 def reference_widgets(library: ReferenceLibrary, editor_script: str) -> ReferencePanel:
+    # The folder is read once for the whole panel: its list, the first choice, and whether faces can be read.
+    names = library.names()
+    adapters = _Adapters(names, adapters_info(names, library.folder))
+    first = library.first_choice()
+    refusal = library.face_refusal()
+    advice = reference_advice(first or "", ReferenceKind.STYLE_CONTENT.value, refusal)
     gr.Markdown(
         "### Reference pictures\nSteer with a picture's look (IP-Adapter): a character sheet, a palette, a costume. "
         "Give a reference an area to steer only there: two references, two areas, two characters.",
@@ -165,20 +177,19 @@ def reference_widgets(library: ReferenceLibrary, editor_script: str) -> Referenc
     with gr.Tabs():
         for number in range(1, REFERENCE_COUNT + 1):
             with gr.Tab(f"Reference {number}", id=f"reference-tab-{number}", elem_id=f"reference-tab-{number}"):
-                units.append(_unit(number, library, editor_script))
-    return ReferencePanel(units, library.face_refusal())
+                units.append(_unit(number, adapters, first, advice, editor_script))
+    return ReferencePanel(units, refusal)
 
 
-def _unit(number: int, library: ReferenceLibrary, editor_script: str) -> ReferenceWidgets:
-    adapters = library.names()
+def _unit(number: int, adapters: _Adapters, first: str | None, advice: str, editor_script: str) -> ReferenceWidgets:
     prefix = f"reference-{number}"
     with gr.Row(equal_height=True):
         enabled = gr.Checkbox(value=False, label="Use this reference", scale=1, min_width=130, elem_id=f"{prefix}-on")
         model = gr.Dropdown(
-            adapters,
-            value=library.first_choice(),
+            adapters.names,
+            value=first,
             label="IP-Adapter",
-            info=adapters_info(adapters, library.folder),
+            info=adapters.info,
             allow_custom_value=True,
             scale=2,
             elem_id=f"{prefix}-model",
@@ -190,10 +201,7 @@ def _unit(number: int, library: ReferenceLibrary, editor_script: str) -> Referen
             scale=2,
             elem_id=f"{prefix}-kind",
         )
-    advice = gr.Markdown(
-        reference_advice(library.first_choice() or "", ReferenceKind.STYLE_CONTENT.value, library.face_refusal()),
-        elem_id=f"{prefix}-advice",
-    )
+    advice_line = gr.Markdown(advice, elem_id=f"{prefix}-advice")
     with gr.Row():
         weight = gr.Slider(0, 2, value=0.8, step=0.05, label="Weight", elem_id=f"{prefix}-weight")
         start = gr.Slider(0, 1, value=0.0, step=0.05, label="Starts at (share of steps)", elem_id=f"{prefix}-start")
@@ -235,7 +243,7 @@ def _unit(number: int, library: ReferenceLibrary, editor_script: str) -> Referen
         whole_picture,
         origin,
         licence,
-        advice,
+        advice_line,
     )
 
 
