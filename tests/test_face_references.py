@@ -58,13 +58,14 @@ def projections_read(engine, recipe: Recipe, **pictures: Image.Image) -> tuple[l
     unet = engine.pipelines.base.unet
     seen: list = []
 
-    def read(module, args):
+    def read(module, args, kwargs):
         if not seen:
-            seen.append(([embeds.clone() for embeds in args[0]], set(getattr(unet, "peft_config", None) or {})))
+            embeds = kwargs["added_cond_kwargs"]["image_embeds"]  # the list the UNet hands its adapters' projection
+            seen.append(([each.clone() for each in embeds], set(getattr(unet, "peft_config", None) or {})))
 
-    # The adapters are loaded first (as the run would), so that their projection can be watched; the run keeps them.
-    engine.references.activate(engine.pipelines.base, recipe.references, engine.family)
-    handle = unet.encoder_hid_proj.register_forward_pre_hook(read)
+    # Watched on the UNet itself, not on its projection: the run may load the adapters again (after a LoRA change
+    # left by an earlier run, say), and a hook on the projection would watch one no longer used.
+    handle = unet.register_forward_pre_hook(read, with_kwargs=True)
     try:
         engine.generate(recipe, control_images=pictures)
     finally:
