@@ -61,6 +61,9 @@ class FakeEngine:
     def request_stop(self, owner: str | None = None) -> None:
         self._stop.set()
 
+    def runs_ahead(self, owner: str | None) -> int | None:
+        return None  # runs never wait here: each starts at once
+
     def generate(
         self,
         recipe: Recipe,

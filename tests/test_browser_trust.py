@@ -398,6 +398,10 @@ def test_stop_in_a_shared_studio_takes_only_its_own_run_out_of_the_line(engine, 
                     break
                 artist_b.wait_for_timeout(100)
             assert len(engine.waiting) == 1
+            # B is told why nothing moves, and what Stop does for it.
+            expect(artist_b.locator("#status")).to_contain_text("Waiting: 1 run ahead of this one", timeout=10_000)
+            expect(artist_b.locator("#status")).to_contain_text("Stop takes it out of the line")
+            shoot(artist_b, "trust-waiting-in-line")
             artist_b.click("#stop-button")
             expect(artist_b.locator("#status")).to_contain_text("Stopped", timeout=60_000)
             expect(artist_a.locator("#status")).to_contain_text("Saved 00001", timeout=120_000)

@@ -61,6 +61,40 @@ def test_pressed_runs_go_before_live_ones_and_live_ones_take_turns():
     assert not lane.wanted
 
 
+def test_a_waiting_run_is_told_how_many_runs_go_before_it_in_the_order_they_take_turns():
+    lane, release = Lane(), threading.Event()
+
+    def take(owner: str, live: bool) -> None:
+        with lane.hold(live=live, owner=owner):
+            pass
+
+    def hold_until_released() -> None:
+        with lane.hold(owner="holder"):
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_until_released)
+    holder.start()
+    waiters = []
+    for owner, live in (("painting live", True), ("first pressed", False), ("second pressed", False)):
+        waiters.append(threading.Thread(target=take, args=(owner, live)))
+        waiters[-1].start()
+        deadline = time.monotonic() + 10
+        while len(lane.waiting) < len(waiters) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    try:
+        # The run holding the lane, then the pressed runs in the order they came, then the live one.
+        assert lane.ahead("first pressed") == 1
+        assert lane.ahead("second pressed") == 2
+        assert lane.ahead("painting live") == 3
+        assert lane.ahead("holder") is None  # running, not waiting
+        assert lane.ahead("nobody") is None
+    finally:
+        release.set()
+        for thread in (holder, *waiters):
+            thread.join(timeout=10)
+    assert lane.ahead("painting live") is None
+
+
 # --- coalescing --------------------------------------------------------------------------------------
 
 

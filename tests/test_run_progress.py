@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from studio.ui.running import PROGRESS_EVERY, Finished, stream
+from studio.ui.running import PROGRESS_EVERY, QUIET, Finished, stream
 
 
 def test_steps_faster_than_the_page_shows_the_first_and_then_the_result():
@@ -35,3 +35,19 @@ def test_slow_steps_are_each_shown_and_a_waiting_step_shows_when_its_turn_comes(
         return "done"
 
     assert list(stream(burst_then_pause)) == ["first", "newest", Finished("done")]
+
+
+def test_a_quiet_call_is_said_quiet_between_its_reports_and_never_instead_of_one():
+    def waits_then_steps(on_step):
+        time.sleep(0.35)  # waiting for the engine: nothing to report
+        on_step("first")
+        on_step("second")  # waits for its turn to be shown, longer than quiet_every: no QUIET in its place
+        time.sleep(PROGRESS_EVERY * 3)
+        return "done"
+
+    shown = list(stream(waits_then_steps, quiet_every=0.05))
+    first = shown.index("first")
+    assert first >= 2 and all(item is QUIET for item in shown[:first])
+    assert shown[first + 1] == "second"
+    assert [item for item in shown if item is not QUIET] == ["first", "second", Finished("done")]
+    assert QUIET not in list(stream(waits_then_steps))  # only when asked for

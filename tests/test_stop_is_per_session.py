@@ -42,6 +42,8 @@ def test_a_stop_for_one_session_leaves_anothers_run_alone_and_stops_its_own(engi
         if "session-b" in engine.waiting:
             break
         threading.Event().wait(0.05)
+    assert engine.runs_ahead("session-b") == 1  # session-a's, under way
+    assert engine.runs_ahead("session-a") is None  # running, not waiting
     engine.request_stop("session-b")
     waiting.join(60)
     release.set()
@@ -79,6 +81,35 @@ def test_a_pool_stops_the_sessions_run_on_its_engine_and_no_other(model_cache):
     for run in runs:
         run.join(120)
     assert outcome == {"session-a": 1, "session-b": "stopped"}
+
+
+def test_a_pool_counts_the_runs_before_a_waiting_one_those_under_way_and_those_in_line():
+    from studio.scale.pool import EnginePool
+    from tests.fake_engine import GatedEngine
+
+    engines = [GatedEngine(), GatedEngine()]
+    pool, outcome = EnginePool(engines), {}
+    runs = [run_as(owner, pool, outcome) for owner in ("session-a", "session-b")]
+    for engine in engines:  # both engines busy, each with one session's run
+        assert engine.waiting.wait(timeout=30)
+    line = []
+    for owner in ("session-c", "session-d"):
+        line.append(run_as(owner, pool, outcome))
+        for _ in range(600):
+            if pool.runs_ahead(owner) is not None:
+                break
+            threading.Event().wait(0.01)
+    try:
+        assert pool.runs_ahead("session-c") == 2  # the two under way
+        assert pool.runs_ahead("session-d") == 3  # ...and session-c's, first in line
+        assert pool.runs_ahead("session-a") is None  # under way: it waits for nothing
+    finally:
+        for engine in engines:
+            for _ in range(4):
+                engine.gate.release()
+        for run in (*runs, *line):
+            run.join(60)
+    assert outcome == {"session-a": 1, "session-b": 1, "session-c": 1, "session-d": 1}
 
 
 @pytest.mark.parametrize("owner", [None])

@@ -151,6 +151,9 @@ class Engine:
         """Whose runs wait for this engine (studio.progress.RUN_OWNER), oldest first."""
         return self._lane.waiting
 
+    def runs_ahead(self, owner: str | None) -> int | None:
+        return self._lane.ahead(owner)
+
     def request_stop(self, owner: str | None = None) -> None:
         """Stop `owner`'s run (a session folder; None: whoever's) at its next step, or before it starts if it waits
         for the lane. Harmless when nothing runs."""

@@ -71,6 +71,16 @@ class Lane:
         with self._changed:
             return list(self._owners.values())
 
+    def ahead(self, owner: str | None) -> int | None:
+        """How many runs come before `owner`'s first waiting one, the one holding the lane included (None: nothing
+        of `owner`'s waits)."""
+        with self._changed:
+            # The order _next gives them turns in: pressed runs first, then live ones, each oldest first.
+            order = [ticket for ticket, live in self._waiting.items() if not live]
+            order += [ticket for ticket, live in self._waiting.items() if live]
+            place = next((place for place, ticket in enumerate(order) if self._owners[ticket] == owner), None)
+            return None if place is None else place + int(self._held)
+
     @property
     def wanted(self) -> bool:
         """Whether a pressed run is waiting: a live run in progress stops at its next step for it."""

@@ -102,6 +102,10 @@ class RayEngine:
         self._model, self._family, self._speed = self._ray.get(self._actor.describe.remote())
         return pictures
 
+    def runs_ahead(self, owner: str | None) -> int | None:
+        """None: a run waits in the pool's line (studio/scale/pool.py), which hands each actor one run at a time."""
+        return None
+
     def request_stop(self, owner: str | None = None) -> None:
         self._actor.request_stop.remote(owner)  # the actor takes it between steps (it runs two calls at once)
 

@@ -20,6 +20,11 @@ class Engine(Renderer, Protocol):
         """Stop `owner`'s run (a session folder, studio.progress.RUN_OWNER; None: whoever's)."""
         ...
 
+    def runs_ahead(self, owner: str | None) -> int | None:
+        """How many runs (or loads, or trainings) the engine takes before `owner`'s waiting run, the one it runs now
+        included; None when nothing of `owner`'s waits (it runs, or there is none)."""
+        ...
+
     def load(self, model: str) -> None: ...
 
     @property
@@ -115,6 +120,10 @@ class Models:
         self._stops[owner] = time.monotonic()
         self.engine.request_stop(owner)
         self.upscalers.request_stop()
+
+    def runs_ahead(self, owner: str) -> int | None:
+        """How many runs come before `owner`'s (a session folder) in the engine's line (None: it is not in it)."""
+        return self.engine.runs_ahead(owner)
 
     def stop_asked(self, owner: str | None, since: float) -> bool:
         """Whether Stop was pressed for `owner` (or for everyone) after `since` (time.monotonic())."""

@@ -159,6 +159,8 @@ def wire(
 
     ready = gr.State(False)  # this page has put the kept form back
     as_built = {name: widget.value for name, widget in widgets.items()}  # the form a first visit starts with
+    # Read once, as the reference units read it: what can make Face run (insightface, its models) needs a restart.
+    faces_ready = services.references.face_refusal() is None
 
     def remember(values: dict[Any, Any], request: gr.Request) -> str:
         """The form into the session's draft (on disk before the window is answered), and the plan under
@@ -173,7 +175,6 @@ def wire(
                 session.drafts.save_form(saved)
         names = [info.name for info in services.embeddings.all()]
         loaded = (services.models.model, services.models.family)
-        faces_ready = services.references.face_refusal() is None
         return plan_of(saved, values[screen.selected], loaded, names, faces_ready)
 
     store.click(

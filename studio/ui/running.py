@@ -26,6 +26,10 @@ class Finished:
     result: Any  # what the call returned (a node, a training result); None when it was stopped
 
 
+# What `stream` yields when the call has reported nothing for `quiet_every` seconds (waiting for the engine, say).
+QUIET = object()
+
+
 def refusal(message: str, title: str) -> gr.Error:
     """A message for the artist about their input or setup: shown in the window, one line in the console.
 
@@ -129,9 +133,9 @@ def in_the_windows_words(error: RecipeError) -> str:
 PROGRESS_EVERY = 0.2
 
 
-def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
+def stream(call: Callable[[Callable[[Any], None]], Any], *, quiet_every: float | None = None) -> Iterator[Any]:
     """Run `call(on_step)` on a worker thread; yield its newest progress at most every PROGRESS_EVERY seconds,
-    then `Finished`.
+    then `Finished`; and QUIET after each `quiet_every` seconds (None: never) in which it reported nothing.
 
     The worker owns the run: if the browser goes away, the run still finishes and is saved.
     """
@@ -150,11 +154,14 @@ def stream(call: Callable[[Callable[[Any], None]], Any]) -> Iterator[Any]:
     waiting: Any = None  # the newest step not shown yet: previews must not lag behind the run
     shown_at = -math.inf
     while True:
-        timeout = None if waiting is None else max(0.0, shown_at + PROGRESS_EVERY - time.monotonic())
+        timeout = quiet_every if waiting is None else max(0.0, shown_at + PROGRESS_EVERY - time.monotonic())
         try:
             item = steps.get(timeout=timeout)
-        except queue.Empty:  # its turn came and nothing newer did: show it
-            yield waiting
+        except queue.Empty:
+            if waiting is None:
+                yield QUIET
+                continue
+            yield waiting  # its turn came and nothing newer did: show it
             waiting, shown_at = None, time.monotonic()
             continue
         if item is _DONE:

@@ -24,11 +24,13 @@ from studio.ui.present.tree_view import tree_html
 from studio.ui.present.unsent import form_words, unsent_label, unsent_words
 from studio.ui.present.viewer import Shown, inputs_html, viewer_html
 from studio.ui.reference_panel import ReferencePanel
-from studio.ui.running import Finished, refusal, stream, user_errors
+from studio.ui.running import QUIET, Finished, refusal, stream, user_errors
 
 NOTHING_YET = "Nothing yet: write a prompt and press Generate (or Ctrl+Enter)."
 RESULTS_TAB, EDIT_TAB, CONTROL_TAB, HISTORY_TAB, PICTURE_TAB = "results", "edit", "control", "history", "picture"
 GPU_LANE = "gpu"  # every event that runs the model shares this queue lane (see lane_limit)
+STARTING = "**Starting…**"
+QUIET_EVERY = 0.5  # seconds without a step after which a run's status says whether it waits in the engine's line
 
 
 def lane_limit(engine: Any) -> int:
@@ -158,9 +160,16 @@ class Screen:
 
     def run(self, session: Session, call: Callable[[Callable[[Any], None]], Iteration]) -> Iterator[dict[Any, Any]]:
         """Screen updates for one session call: the Results tab at once, live previews, then the saved result."""
-        yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: "**Starting…**"}
+        yield {self.tabs: gr.Tabs(selected=RESULTS_TAB), self.status: STARTING}
+        owner, said = str(session.history.folder), STARTING
         try:
-            for item in stream(call):
+            for item in stream(call, quiet_every=QUIET_EVERY):
+                if item is QUIET:  # nothing new for a while: the run may wait in the engine's line
+                    if (line := self.quiet_status(owner, said)) is not None:
+                        said = line
+                        yield {self.status: line}
+                    continue
+                said = None
                 yield self.after_run(session, item.result) if isinstance(item, Finished) else self.progress(item)
         except gr.Error as error:
             # The status line must never stay at "Starting…": it says what failed, the results come back.
@@ -170,6 +179,18 @@ class Screen:
                 self.results: gr.HTML(visible=True),
             }
             raise
+
+    def quiet_status(self, owner: str, said: str | None) -> str | None:
+        """A new status line for `owner`'s run, quiet for a while, whose status says `said` (None: a step): how
+        many runs are ahead of it, or Starting once its turn came. None: the line stays as it is."""
+        ahead = self.services.models.runs_ahead(owner)
+        if ahead is not None:
+            line = results_text.waiting_line(ahead)
+        elif said not in (None, STARTING):
+            line = STARTING  # its turn came: the model loads, the prompt is read
+        else:
+            return None  # starting, or between two slow steps: what the line says stays true
+        return None if line == said else line
 
     def progress(self, step: Any) -> dict[Any, Any]:
         shown = {

@@ -93,6 +93,15 @@ def progress_bar(step: int, total: int, width: int = 20) -> str:
     return f"`{'█' * filled}{'░' * (width - filled)}` step {step} of {total}"
 
 
+def waiting_line(ahead: int) -> str:
+    """ "**Waiting:** 2 runs ahead of this one…": a run that waits for the engine, and why nothing moves yet."""
+    runs, they = ("1 run", "it is") if ahead == 1 else (f"{ahead} runs", "they are")
+    return (
+        f"**Waiting:** {runs} ahead of this one (another tab's or another artist's, a training or a model load). "
+        f"It starts when {they} done; Stop takes it out of the line."
+    )
+
+
 def job_progress(run: RunReport) -> str:
     """ "**Grid:** 3 of 9 cells done": a grid's or a prompt batch's progress, for a page loaded while it runs."""
     done, total = (run.progress.step, run.progress.total) if run.progress else (0, 0)
