@@ -5,6 +5,7 @@ walk-through did, in the real page; the fake engine is enough (they are claims a
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -381,8 +382,17 @@ def test_a_first_visit_that_changes_nothing_leaves_no_session_behind_and_typed_w
 
 
 def test_stop_in_a_shared_studio_takes_only_its_own_run_out_of_the_line(engine, browser, tmp_path):
-    """Artist A runs; artist B's run waits for the engine; B presses Stop: B's run never starts, A's finishes."""
-    slow = TEST_DEFAULTS.replace(steps=60, width=256, height=256)
+    """Artist A runs; artist B's run waits for the engine, and B is told so; B presses Stop: B's run never
+    starts, A's finishes."""
+    release, calls = threading.Event(), []
+
+    def hold_at_the_third_step(module, args) -> None:  # A's run holds the lane until the test has seen B wait
+        calls.append(1)
+        if len(calls) == 3:
+            release.wait(60)
+
+    held = engine.pipelines.base.unet.register_forward_pre_hook(hold_at_the_third_step)
+    slow = TEST_DEFAULTS.replace(steps=8)
     with running_studio(engine, tmp_path / "outputs", defaults=slow) as (url, studio):
         artist_a, artist_b = browser.new_page(), browser.new_page()
         try:
@@ -402,10 +412,15 @@ def test_stop_in_a_shared_studio_takes_only_its_own_run_out_of_the_line(engine, 
             expect(artist_b.locator("#status")).to_contain_text("Waiting: 1 run ahead of this one", timeout=10_000)
             expect(artist_b.locator("#status")).to_contain_text("Stop takes it out of the line")
             shoot(artist_b, "trust-waiting-in-line")
+            open_studio(artist_b, url)  # a reload while it waits: the page says the same, and Stop still reaches it
+            expect(artist_b.locator("#status")).to_contain_text("Waiting: 1 run ahead of this one", timeout=10_000)
             artist_b.click("#stop-button")
             expect(artist_b.locator("#status")).to_contain_text("Stopped", timeout=60_000)
+            release.set()
             expect(artist_a.locator("#status")).to_contain_text("Saved 00001", timeout=120_000)
             assert [info.node_count for info in studio.store.sessions()] == [1]  # A's one node; nothing of B's
         finally:
+            release.set()
+            held.remove()
             artist_a.close()
             artist_b.close()

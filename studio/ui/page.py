@@ -340,11 +340,12 @@ def wire(
         """A run of `session` still going (started before this page showed it): its progress follows."""
         run = session.latest_run()
         if run is not None and not run.finished:
-            shown[screen.status] = (
-                results_text.job_progress(run)
-                if run.job
-                else "**Painting…** (a run that started before this page was loaded)"
-            )
+            if run.job:
+                shown[screen.status] = results_text.job_progress(run)
+            elif run.progress is None:
+                shown[screen.status] = screen.unstarted_line(session)
+            else:
+                shown[screen.status] = "**Painting…** (a run that started before this page was loaded)"
             shown[poll] = gr.Timer(active=True)
         return shown
 
@@ -400,7 +401,7 @@ def wire(
         if not run.finished and run.job:
             return {screen.status: results_text.job_progress(run)}
         if not run.finished:
-            return screen.progress(run.progress) if run.progress else {}
+            return screen.progress(run.progress) if run.progress else {screen.status: screen.unstarted_line(session)}
         if run.nodes:  # a grid or a batch of prompts: all its nodes in Results
             with user_errors():
                 nodes = [session.history.get(node) for node in run.nodes]

@@ -192,6 +192,13 @@ class Screen:
             return None  # starting, or between two slow steps: what the line says stays true
         return None if line == said else line
 
+    def unstarted_line(self, session: Session) -> str:
+        """The status of `session`'s run that has painted nothing yet, for a page loaded after it began."""
+        ahead = self.services.models.runs_ahead(str(session.history.folder))
+        if ahead is not None:
+            return results_text.waiting_line(ahead)
+        return f"{STARTING} (a run that began before this page was loaded)"
+
     def progress(self, step: Any) -> dict[Any, Any]:
         shown = {
             self.status: f"**Painting…** {results_text.progress_bar(step.step, step.total)}",
