@@ -410,7 +410,7 @@ def test_stop_in_a_shared_studio_takes_only_its_own_run_out_of_the_line(engine, 
             assert len(engine.waiting) == 1
             # B is told why nothing moves, and what Stop does for it.
             expect(artist_b.locator("#status")).to_contain_text("Waiting: 1 run ahead of this one", timeout=10_000)
-            expect(artist_b.locator("#status")).to_contain_text("Stop takes it out of the line")
+            expect(artist_b.locator("#status")).to_contain_text("Stop acts on the whole session")
             shoot(artist_b, "trust-waiting-in-line")
             open_studio(artist_b, url)  # a reload while it waits: the page says the same, and Stop still reaches it
             expect(artist_b.locator("#status")).to_contain_text("Waiting: 1 run ahead of this one", timeout=10_000)

@@ -98,7 +98,8 @@ def waiting_line(ahead: int) -> str:
     runs, they = ("1 run", "it is") if ahead == 1 else (f"{ahead} runs", "they are")
     return (
         f"**Waiting:** {runs} ahead of this one (another tab's or another artist's, a training or a model load). "
-        f"It starts when {they} done; Stop takes it out of the line."
+        f"It starts when {they} done. Stop takes it out of the line, and stops this session's run in another tab "
+        "too, if one is under way (Stop acts on the whole session)."
     )
 
 
