@@ -75,9 +75,11 @@ class Lane:
         """How many runs come before `owner`'s first waiting one, the one holding the lane included (None: nothing
         of `owner`'s waits)."""
         with self._changed:
-            # The order _next gives them turns in: pressed runs first, then live ones, each oldest first.
-            order = [ticket for ticket, live in self._waiting.items() if not live]
-            order += [ticket for ticket, live in self._waiting.items() if live]
+            if self._held and self._holder == owner:
+                # A run of `owner`'s holds the lane: which of its runs asks (its own, or another tab's that waits)
+                # cannot be told apart by owner, and "waiting" must never be said of a run under way.
+                return None
+            order = self._turn_order()
             place = next((place for place, ticket in enumerate(order) if self._owners[ticket] == owner), None)
             return None if place is None else place + int(self._held)
 
@@ -87,10 +89,14 @@ class Lane:
         with self._changed:
             return any(not live for live in self._waiting.values())
 
+    def _turn_order(self) -> list[int]:
+        """The waiting tickets in the order they get the lane: pressed runs first, then live ones, each oldest first."""
+        pressed = [ticket for ticket, live in self._waiting.items() if not live]
+        return pressed + [ticket for ticket, live in self._waiting.items() if live]
+
     def _next(self) -> int:
-        """The ticket whose turn it is: the oldest pressed run, else the oldest live run."""
-        pressed = (ticket for ticket, live in self._waiting.items() if not live)
-        return next(pressed, next(iter(self._waiting)))
+        """The ticket whose turn it is."""
+        return self._turn_order()[0]
 
 
 class Halt:

@@ -84,10 +84,10 @@ class EnginePool:
         """Waiting for an engine: the runs in line before `owner`'s, and those running. Holding one: what waits in
         that engine's own line before it (a load, a training)."""
         with self._changed:
-            place = next((place for place, (_, whose) in enumerate(self._queue) if whose == owner), None)
-            if place is not None:
-                return place + len(self._busy)
             held = [engine for whose, engine in self._busy.values() if whose == owner]
+            place = next((place for place, (_, whose) in enumerate(self._queue) if whose == owner), None)
+            if not held:  # (with a run of `owner`'s under way, the asker may be that run: never say it waits)
+                return None if place is None else place + len(self._busy)
         return next((ahead for engine in held if (ahead := engine.runs_ahead(owner)) is not None), None)
 
     def load(self, model: str) -> None:

@@ -22,7 +22,8 @@ class Engine(Renderer, Protocol):
 
     def runs_ahead(self, owner: str | None) -> int | None:
         """How many runs (or loads, or trainings) the engine takes before `owner`'s waiting run, the one it runs now
-        included; None when nothing of `owner`'s waits (it runs, or there is none)."""
+        included; None when nothing of `owner`'s waits, or while a run of `owner`'s is under way (two tabs of one
+        session share an owner, and a run under way must never be told that it waits)."""
         ...
 
     def load(self, model: str) -> None: ...
